@@ -1,0 +1,13 @@
+#include "actors/errc.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/make_message.hpp>
+
+namespace shardrec::actors {
+
+caf::error to_caf_error(const core::error& err) {
+  return caf::error{static_cast<std::uint8_t>(err.code), caf::atom("shardrec"),
+                    caf::make_message(err.message)};
+}
+
+} // namespace shardrec::actors

@@ -1,0 +1,28 @@
+# Types shared by every shardrec protocol. Field numbers are never reused.
+@0xd8100f8019f102ce;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("shardrec::wire");
+
+# Every frame between nodes starts with this header so that receivers can
+# reject frames of a protocol version they do not speak.
+struct FrameHeader {
+  protocolVersion @0 :UInt16;
+  senderNode @1 :Text;
+}
+
+# Mirrors shardrec::core::errc.
+enum ErrorCode {
+  ok @0;
+  ioError @1;
+  parseError @2;
+  outOfRange @3;
+  invalidArgument @4;
+  unknownId @5;
+  badMessage @6;
+}
+
+struct Error {
+  code @0 :ErrorCode;
+  message @1 :Text;
+}
