@@ -1,1 +1,165 @@
-// placeholder until the module lands
+#include "core/algorithms.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "core/baseline.hpp"
+#include "core/content.hpp"
+#include "core/ease.hpp"
+#include "core/hybrid.hpp"
+#include "core/ials.hpp"
+#include "core/knn.hpp"
+#include "core/mf.hpp"
+#include "core/parallel.hpp"
+#include "core/popularity.hpp"
+
+namespace shardrec::core {
+
+namespace {
+
+bool has_content(const dataset& ds) {
+  return std::any_of(ds.item_meta.begin(), ds.item_meta.end(), [](const item_info& i) {
+    return !i.genres.empty() || !i.tags.empty() || !i.text.empty() || !i.title.empty();
+  });
+}
+
+result<std::vector<std::pair<std::string, float>>> parse_weights(const std::string& s,
+                                                                 const char* what) {
+  std::vector<std::pair<std::string, float>> out;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    if (eq == std::string::npos)
+      return make_error(errc::invalid_argument,
+                        std::string(what) + ": expected name=weight, got '" + part + "'");
+    auto name = part.substr(0, eq);
+    char* end = nullptr;
+    auto value = part.substr(eq + 1);
+    float w = std::strtof(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || w < 0)
+      return make_error(errc::invalid_argument, std::string(what) + ": weight of '" + name
+                                                  + "' must be a number >= 0, got '" + value
+                                                  + "'");
+    if (name == "hybrid"
+        || std::find(algorithm_names().begin(), algorithm_names().end(), name)
+             == algorithm_names().end())
+      return make_error(errc::invalid_argument,
+                        std::string(what) + ": unknown component '" + name + "'");
+    out.emplace_back(name, w);
+  }
+  return out;
+}
+
+result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt, const dataset& ds,
+                                                  const interaction_matrix& train) {
+  auto w = parse_weights(opt.weights.empty() ? default_hybrid_weights(has_content(ds))
+                                             : opt.weights,
+                         "--weights");
+  if (!w)
+    return w.err();
+  auto rw = parse_weights(opt.rating_weights.empty() ? default_hybrid_rating_weights()
+                                                     : opt.rating_weights,
+                          "--rating-weights");
+  if (!rw)
+    return rw.err();
+  std::map<std::string, hybrid_part> parts; // ordered: deterministic component order
+  for (const auto& [name, weight] : *w)
+    parts[name].weight = weight;
+  for (const auto& [name, weight] : *rw)
+    parts[name].rating_weight = weight;
+  std::vector<hybrid_part> list;
+  for (auto& [name, part] : parts) {
+    if (part.weight == 0 && part.rating_weight == 0)
+      continue;
+    algo_options sub = opt;
+    sub.algo = name;
+    auto m = train_algorithm(sub, ds, train);
+    if (!m)
+      return m.err();
+    part.name = name;
+    part.model = *m;
+    list.push_back(std::move(part));
+  }
+  if (list.empty())
+    return make_error(errc::invalid_argument, "hybrid: every component weight is 0");
+  return std::shared_ptr<const model>(std::make_shared<hybrid_model>(std::move(list)));
+}
+
+} // namespace
+
+const std::vector<std::string>& algorithm_names() {
+  static const std::vector<std::string> names{
+    "baseline", "popular", "trending", "itemknn", "userknn", "mf",
+    "implicit-als", "ease", "content", "hybrid"};
+  return names;
+}
+
+std::string default_hybrid_weights(bool with_content) {
+  return with_content ? "implicit-als=0.7,itemknn=0.15,content=0.1,popular=0.05"
+                      : "implicit-als=0.75,itemknn=0.2,popular=0.05";
+}
+
+std::string default_hybrid_rating_weights() {
+  return "mf=1";
+}
+
+result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
+                                                     const dataset& ds,
+                                                     const interaction_matrix& train) {
+  unsigned threads = opt.threads ? opt.threads : default_threads();
+  const auto& a = opt.algo;
+  std::shared_ptr<const model> m;
+  if (a == "baseline") {
+    m = make_baseline_model(fit_biases(train, baseline_config{}), ds.scale.min, ds.scale.max);
+  } else if (a == "popular" || a == "trending") {
+    popularity_config cfg;
+    cfg.trending = a == "trending";
+    m = train_popularity(train, cfg);
+  } else if (a == "itemknn" || a == "userknn") {
+    knn_config cfg;
+    cfg.threads = threads;
+    m = a == "itemknn" ? train_item_knn(train, cfg) : train_user_knn(train, cfg);
+  } else if (a == "mf") {
+    mf_config cfg;
+    if (opt.factors)
+      cfg.factors = opt.factors;
+    if (opt.iterations)
+      cfg.iterations = opt.iterations;
+    cfg.seed = opt.seed;
+    cfg.threads = threads;
+    cfg.min_rating = ds.scale.min;
+    cfg.max_rating = ds.scale.max;
+    m = train_mf(train, cfg);
+  } else if (a == "implicit-als") {
+    ials_config cfg;
+    if (opt.factors)
+      cfg.factors = opt.factors;
+    if (opt.iterations)
+      cfg.iterations = opt.iterations;
+    cfg.seed = opt.seed;
+    cfg.threads = threads;
+    m = train_ials(train, cfg);
+  } else if (a == "ease") {
+    m = train_ease(train, ease_config{});
+  } else if (a == "content") {
+    content_config cfg;
+    cfg.threads = threads;
+    m = train_content(train, ds, cfg);
+  } else if (a == "hybrid") {
+    return train_hybrid(opt, ds, train);
+  } else {
+    std::string list;
+    for (const auto& n : algorithm_names())
+      list += (list.empty() ? "" : "|") + n;
+    return make_error(errc::invalid_argument,
+                      "unknown algorithm '" + a + "' (expected " + list + ")");
+  }
+  return m;
+}
+
+} // namespace shardrec::core

@@ -1,1 +1,384 @@
-// placeholder until the module lands
+#include "core/mf.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <Eigen/Cholesky>
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+
+namespace shardrec::core {
+
+namespace {
+
+using mat_d = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using mat_f = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// splitmix64 (Steele et al. 2014): used both to derive per-entity seeds from
+// (seed, sweep, side, index) and as the generator of each short stream.
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+class rng {
+public:
+  explicit rng(std::uint64_t seed) : s_(seed) {}
+  static rng stream(std::uint64_t seed, std::uint64_t sweep, std::uint64_t side,
+                    std::uint64_t index) {
+    std::uint64_t h = mix64(seed + 0x9e3779b97f4a7c15ULL);
+    h = mix64(h ^ (sweep + 0x632be59bd9b4e019ULL));
+    h = mix64(h ^ (side + 0x85ebca6b0c3e9b37ULL));
+    h = mix64(h ^ (index + 0xc2b2ae3d27d4eb4fULL));
+    return rng(h);
+  }
+  std::uint64_t next() {
+    s_ += 0x9e3779b97f4a7c15ULL;
+    return mix64(s_);
+  }
+  // Uniform in (0, 1), never 0 so that log() is finite.
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
+  // Standard normal by Box-Muller; the second value of each pair is kept.
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double r = std::sqrt(-2.0 * std::log(uniform()));
+    double t = 2.0 * M_PI * uniform();
+    spare_ = r * std::sin(t);
+    has_spare_ = true;
+    return r * std::cos(t);
+  }
+  // Gamma(shape, scale 1) by Marsaglia & Tsang (2000); shape < 1 by boosting.
+  double gamma(double shape) {
+    if (shape < 1.0)
+      return gamma(shape + 1.0) * std::pow(uniform(), 1.0 / shape);
+    const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+    for (;;) {
+      double x, v;
+      do {
+        x = normal();
+        v = 1.0 + c * x;
+      } while (v <= 0.0);
+      v = v * v * v;
+      double u = uniform();
+      if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v))
+        return d * v;
+    }
+  }
+
+private:
+  std::uint64_t s_;
+  double spare_ = 0.0;
+  bool has_spare_ = false;
+};
+
+// Stream ids for rng::stream's `side` argument.
+enum : std::uint64_t { side_user = 0, side_item = 1, side_init = 2, side_hyper = 3 };
+
+// One side's view of the ratings: for entity e the other side's indices and
+// the ratings, as CSR spans of the interaction matrix.
+struct side_view {
+  const interaction_matrix* m;
+  bool users;
+  std::size_t size() const { return users ? m->n_users() : m->n_items(); }
+  interaction_matrix::span row(index_t e) const {
+    return users ? m->user_row(e) : m->item_col(e);
+  }
+};
+
+// Prior of one half-step. ALS: precision reg * n_e * I, mean 0, noise
+// precision 1. Gibbs: precision Lambda, mean mu, noise precision alpha.
+struct half_step_prior {
+  bool sample = false;
+  double reg = 0.0;
+  double alpha = 1.0;
+  Eigen::MatrixXd lambda;    // D x D
+  Eigen::VectorXd lambda_mu; // Lambda * mu
+};
+
+// Updates every row of `x` (entities of `view`, n x D, last column the bias)
+// given the other side `o` (n_other x D). For each entity with ratings,
+// solves (prior + alpha Z^T Z) x = prior_mean_term + alpha Z^T y with
+// Z rows [o_j(0..k-1), 1] and y_j = r_j - mu - o_j(k); Gibbs adds
+// L^-T eps (eps ~ N(0, I), L L^T the precision) for a draw from the
+// conditional posterior. Entities without ratings are set to 0.
+void half_step(const side_view& view, mat_d& x, const mat_d& o, double mu,
+               const half_step_prior& prior, const mf_config& cfg, int sweep) {
+  const auto d = x.cols();
+  const auto k = d - 1;
+  const std::uint64_t side = view.users ? side_user : side_item;
+  parallel_for(
+    view.size(), cfg.threads,
+    [&](std::size_t begin, std::size_t end) {
+      mat_d z;
+      Eigen::VectorXd y, rhs, eps(d);
+      Eigen::MatrixXd a(d, d);
+      Eigen::LLT<Eigen::MatrixXd> llt(d);
+      for (std::size_t e = begin; e < end; ++e) {
+        auto row = view.row(static_cast<index_t>(e));
+        auto n = static_cast<Eigen::Index>(row.size);
+        if (n == 0) {
+          x.row(static_cast<Eigen::Index>(e)).setZero();
+          continue;
+        }
+        z.resize(n, d);
+        y.resize(n);
+        for (Eigen::Index j = 0; j < n; ++j) {
+          auto other = o.row(row.index[j]);
+          z.row(j).head(k) = other.head(k);
+          z(j, k) = 1.0;
+          y[j] = row.value[j] - mu - other[k];
+        }
+        if (prior.sample) {
+          a = prior.lambda;
+          rhs = prior.lambda_mu;
+        } else {
+          a.setZero();
+          a.diagonal().setConstant(prior.reg * static_cast<double>(n));
+          rhs.setZero(d);
+        }
+        a.selfadjointView<Eigen::Lower>().rankUpdate(z.transpose(), prior.alpha);
+        rhs.noalias() += prior.alpha * (z.transpose() * y);
+        llt.compute(a);
+        SHARDREC_ASSERT(llt.info() == Eigen::Success);
+        Eigen::VectorXd sol = llt.solve(rhs);
+        if (prior.sample) {
+          rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(sweep), side, e);
+          for (Eigen::Index t = 0; t < d; ++t)
+            eps[t] = r.normal();
+          llt.matrixU().solveInPlace(eps);
+          sol += eps;
+        }
+        x.row(static_cast<Eigen::Index>(e)) = sol.transpose();
+      }
+    },
+    32);
+}
+
+// Per-user squared training error of the current factors, summed in user
+// order so the total does not depend on the thread count.
+double squared_error(const interaction_matrix& m, const mat_d& xu, const mat_d& xi,
+                     double mu, unsigned threads) {
+  const auto k = xu.cols() - 1;
+  std::vector<double> per_user(m.n_users(), 0.0);
+  parallel_for(m.n_users(), threads, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t u = begin; u < end; ++u) {
+      auto row = m.user_row(static_cast<index_t>(u));
+      auto pu = xu.row(static_cast<Eigen::Index>(u));
+      double s = 0.0;
+      for (std::size_t j = 0; j < row.size; ++j) {
+        auto qi = xi.row(row.index[j]);
+        double pred = mu + pu[k] + qi[k] + pu.head(k).dot(qi.head(k));
+        double r = row.value[j] - pred;
+        s += r * r;
+      }
+      per_user[u] = s;
+    }
+  });
+  double total = 0.0;
+  for (double s : per_user)
+    total += s;
+  return total;
+}
+
+// sum_e n_e |x_e|^2, the ALS-WR penalty of one side before the reg factor.
+double weighted_norm(const side_view& view, const mat_d& x) {
+  double s = 0.0;
+  for (std::size_t e = 0; e < view.size(); ++e)
+    s += static_cast<double>(view.row(static_cast<index_t>(e)).size)
+         * x.row(static_cast<Eigen::Index>(e)).squaredNorm();
+  return s;
+}
+
+// Draws (mu, Lambda) of one side from the Normal-Wishart posterior given the
+// rows of x that belong to entities with ratings (BPMF eq. 14 with mu_0 = 0,
+// beta_0 = 2, nu_0 = D, W_0 = I).
+void sample_hyper(const side_view& view, const mat_d& x, rng& r,
+                  half_step_prior& prior) {
+  const auto d = x.cols();
+  const double beta0 = 2.0, nu0 = static_cast<double>(d);
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(d);
+  double n = 0.0;
+  for (std::size_t e = 0; e < view.size(); ++e)
+    if (view.row(static_cast<index_t>(e)).size > 0) {
+      mean += x.row(static_cast<Eigen::Index>(e)).transpose();
+      n += 1.0;
+    }
+  if (n > 0)
+    mean /= n;
+  Eigen::MatrixXd scatter = Eigen::MatrixXd::Zero(d, d);
+  for (std::size_t e = 0; e < view.size(); ++e)
+    if (view.row(static_cast<index_t>(e)).size > 0) {
+      Eigen::VectorXd c = x.row(static_cast<Eigen::Index>(e)).transpose() - mean;
+      scatter.noalias() += c * c.transpose();
+    }
+  Eigen::MatrixXd w_inv = Eigen::MatrixXd::Identity(d, d) + scatter
+                          + (beta0 * n / (beta0 + n)) * mean * mean.transpose();
+  w_inv = 0.5 * (w_inv + w_inv.transpose());
+  Eigen::MatrixXd w = w_inv.llt().solve(Eigen::MatrixXd::Identity(d, d));
+  const double nu = nu0 + n, beta = beta0 + n;
+  Eigen::VectorXd mu_post = (n / (beta0 + n)) * mean;
+
+  // Wishart(W, nu) by the Bartlett decomposition: Lambda = L A A^T L^T with
+  // W = L L^T, A lower triangular, A_tt^2 ~ chi2(nu - t), A_st ~ N(0, 1).
+  Eigen::MatrixXd l = Eigen::MatrixXd(w.llt().matrixL());
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(d, d);
+  for (Eigen::Index t = 0; t < d; ++t) {
+    a(t, t) = std::sqrt(2.0 * r.gamma(0.5 * (nu - static_cast<double>(t))));
+    for (Eigen::Index s = t + 1; s < d; ++s)
+      a(s, t) = r.normal();
+  }
+  Eigen::MatrixXd la = l * a;
+  prior.lambda = la * la.transpose();
+
+  // mu ~ N(mu_post, (beta Lambda)^-1).
+  Eigen::LLT<Eigen::MatrixXd> lam_llt(beta * prior.lambda);
+  Eigen::VectorXd eps(d);
+  for (Eigen::Index t = 0; t < d; ++t)
+    eps[t] = r.normal();
+  lam_llt.matrixU().solveInPlace(eps);
+  Eigen::VectorXd mu_draw = mu_post + eps;
+  prior.lambda_mu = prior.lambda * mu_draw;
+}
+
+void init_factors(mat_d& x, const mf_config& cfg, std::uint64_t side) {
+  const auto k = x.cols() - 1;
+  for (Eigen::Index e = 0; e < x.rows(); ++e) {
+    rng r = rng::stream(cfg.seed, 0, side_init, 2 * static_cast<std::uint64_t>(e) + side);
+    for (Eigen::Index t = 0; t < k; ++t)
+      x(e, t) = cfg.init_std * r.normal();
+    x(e, k) = 0.0;
+  }
+}
+
+} // namespace
+
+mf_model::mf_model(mf_factors f, float min_rating, float max_rating)
+    : f_(std::move(f)), min_rating_(min_rating), max_rating_(max_rating) {
+  SHARDREC_ASSERT(f_.user.rows() == f_.user_bias.size());
+  SHARDREC_ASSERT(f_.item.rows() == f_.item_bias.size());
+  SHARDREC_ASSERT(f_.user.cols() == f_.item.cols());
+}
+
+void mf_model::score_items(index_t user, Eigen::Ref<Eigen::VectorXf> out) const {
+  SHARDREC_ASSERT(out.size() == f_.item_bias.size());
+  auto u = static_cast<Eigen::Index>(user);
+  if (u < f_.user.rows()) {
+    out.noalias() = f_.item * f_.user.row(u).transpose();
+    out.array() += f_.item_bias.array() + (f_.mu + f_.user_bias[u]);
+  } else {
+    out = f_.item_bias.array() + f_.mu;
+  }
+}
+
+float mf_model::predict(index_t user, index_t item) const {
+  auto u = static_cast<Eigen::Index>(user);
+  auto i = static_cast<Eigen::Index>(item);
+  float p = f_.mu;
+  bool known_u = u < f_.user.rows(), known_i = i < f_.item.rows();
+  if (known_u)
+    p += f_.user_bias[u];
+  if (known_i)
+    p += f_.item_bias[i];
+  if (known_u && known_i)
+    p += f_.user.row(u).dot(f_.item.row(i));
+  return std::clamp(p, min_rating_, max_rating_);
+}
+
+mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cfg,
+                            std::vector<double>* loss_trace) {
+  SHARDREC_ASSERT(cfg.factors >= 1);
+  SHARDREC_ASSERT(cfg.iterations >= 1);
+  const bool gibbs = cfg.solver == mf_solver::gibbs;
+  if (gibbs)
+    SHARDREC_ASSERT(cfg.burn_in >= 0 && cfg.burn_in < cfg.iterations && cfg.thin >= 1);
+
+  const auto k = static_cast<Eigen::Index>(cfg.factors);
+  const auto d = k + 1;
+  const auto nu = static_cast<Eigen::Index>(train.n_users());
+  const auto ni = static_cast<Eigen::Index>(train.n_items());
+  const double mu = train.nnz() > 0 ? train.mean_value() : 0.0;
+  const side_view users{&train, true}, items{&train, false};
+
+  mat_d xu(nu, d), xi(ni, d);
+  init_factors(xu, cfg, side_user);
+  init_factors(xi, cfg, side_item);
+
+  half_step_prior prior_u, prior_i;
+  prior_u.sample = prior_i.sample = gibbs;
+  prior_u.reg = prior_i.reg = cfg.reg;
+  if (gibbs) {
+    prior_u.lambda = prior_i.lambda = Eigen::MatrixXd::Identity(d, d);
+    prior_u.lambda_mu = prior_i.lambda_mu = Eigen::VectorXd::Zero(d);
+  }
+
+  // Gibbs: kept samples (factors only; biases are averaged on the fly).
+  std::vector<mat_f> kept_u, kept_i;
+  Eigen::VectorXd bias_sum_u = Eigen::VectorXd::Zero(nu);
+  Eigen::VectorXd bias_sum_i = Eigen::VectorXd::Zero(ni);
+
+  double sse = gibbs ? squared_error(train, xu, xi, mu, cfg.threads) : 0.0;
+  const double n_obs = static_cast<double>(train.nnz());
+  for (int sweep = 1; sweep <= cfg.iterations; ++sweep) {
+    if (gibbs) {
+      rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(sweep), side_hyper, 0);
+      // Noise precision ~ Gamma(1 + N/2, rate 1 + SSE/2).
+      double alpha = r.gamma(1.0 + 0.5 * n_obs) / (1.0 + 0.5 * sse);
+      prior_u.alpha = prior_i.alpha = alpha;
+      sample_hyper(users, xu, r, prior_u);
+      half_step(users, xu, xi, mu, prior_u, cfg, sweep);
+      sample_hyper(items, xi, r, prior_i);
+      half_step(items, xi, xu, mu, prior_i, cfg, sweep);
+    } else {
+      half_step(users, xu, xi, mu, prior_u, cfg, sweep);
+      half_step(items, xi, xu, mu, prior_i, cfg, sweep);
+    }
+    sse = squared_error(train, xu, xi, mu, cfg.threads);
+    if (loss_trace) {
+      if (gibbs)
+        loss_trace->push_back(n_obs > 0 ? std::sqrt(sse / n_obs) : 0.0);
+      else
+        loss_trace->push_back(sse + cfg.reg * (weighted_norm(users, xu)
+                                               + weighted_norm(items, xi)));
+    }
+    if (gibbs && sweep > cfg.burn_in && (sweep - cfg.burn_in) % cfg.thin == 0) {
+      kept_u.push_back(xu.leftCols(k).cast<float>());
+      kept_i.push_back(xi.leftCols(k).cast<float>());
+      bias_sum_u += xu.col(k);
+      bias_sum_i += xi.col(k);
+    }
+  }
+
+  mf_factors f;
+  f.mu = static_cast<float>(mu);
+  if (!gibbs || kept_u.empty()) {
+    f.user_bias = xu.col(k).cast<float>();
+    f.item_bias = xi.col(k).cast<float>();
+    f.user = xu.leftCols(k).cast<float>();
+    f.item = xi.leftCols(k).cast<float>();
+    return f;
+  }
+  const auto s = static_cast<Eigen::Index>(kept_u.size());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s));
+  f.user_bias = (bias_sum_u / static_cast<double>(s)).cast<float>();
+  f.item_bias = (bias_sum_i / static_cast<double>(s)).cast<float>();
+  f.user.resize(nu, s * k);
+  f.item.resize(ni, s * k);
+  for (Eigen::Index t = 0; t < s; ++t) {
+    f.user.middleCols(t * k, k) = scale * kept_u[static_cast<std::size_t>(t)];
+    f.item.middleCols(t * k, k) = scale * kept_i[static_cast<std::size_t>(t)];
+  }
+  return f;
+}
+
+std::unique_ptr<model> train_mf(const interaction_matrix& train, const mf_config& cfg,
+                                std::vector<double>* loss_trace) {
+  return std::make_unique<mf_model>(train_mf_factors(train, cfg, loss_trace),
+                                    cfg.min_rating, cfg.max_rating);
+}
+
+} // namespace shardrec::core

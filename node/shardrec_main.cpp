@@ -1,1 +1,44 @@
-int main() { return 0; }
+// `shardrec`: the command-line tool. Dispatches on the subcommand.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "node/cli.hpp"
+
+namespace {
+
+const char* usage = R"(shardrec - a sharded recommendation engine
+
+usage: shardrec COMMAND [OPTIONS]        (shardrec COMMAND --help for its options)
+
+commands:
+  demo    train on sample data (../shared/data/ml-100k if present, else generated)
+          and print recommendations with explanations and similar items
+  eval    evaluate an algorithm on train/test files:
+            shardrec eval --local --train FILE --test FILE --algo mf --json
+  gen     write a deterministic synthetic events CSV with latent structure:
+            shardrec gen --users 6000 --items 4000 --events 1000000 --seed 1 --out ev.csv
+
+algorithms: baseline popular trending itemknn userknn mf implicit-als ease content hybrid
+)";
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")
+      || !std::strcmp(argv[1], "help")) {
+    std::fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "gen")
+    return shardrec::node::cmd_gen(args);
+  if (cmd == "eval")
+    return shardrec::node::cmd_eval(args);
+  if (cmd == "demo")
+    return shardrec::node::cmd_demo(args);
+  std::fprintf(stderr, "shardrec: unknown command '%s'\n\n%s", cmd.c_str(), usage);
+  return 2;
+}

@@ -1,0 +1,50 @@
+// One entry point that trains any of core/'s algorithms by name, with the
+// settings we recommend as defaults. Used by `shardrec eval --local`, the demo
+// and (later) the shard actors, so that every caller trains the same model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dataset.hpp"
+#include "core/error.hpp"
+#include "core/interactions.hpp"
+#include "core/model.hpp"
+
+namespace shardrec::core {
+
+struct algo_options {
+  // baseline | popular | trending | itemknn | userknn | mf | implicit-als |
+  // ease | content | hybrid
+  std::string algo = "hybrid";
+  std::size_t factors = 0; // 0: the algorithm's default
+  int iterations = 0;      // 0: the algorithm's default
+  std::uint64_t seed = 42;
+  unsigned threads = 0; // 0: all hardware threads
+  // hybrid only: "name=weight,..." over the algorithms above; empty: defaults
+  // (see default_hybrid_weights()).
+  std::string weights;
+  std::string rating_weights;
+};
+
+// The algorithm names train_algorithm() accepts.
+const std::vector<std::string>& algorithm_names();
+
+// Default hybrid blends for a data set: ranking weights and rating weights,
+// in the "name=weight,..." form. `has_content`: items carry side information.
+std::string default_hybrid_weights(bool has_content);
+std::string default_hybrid_rating_weights();
+
+// Trains `opt.algo` on `train` (one cell per user-item pair; values are
+// ratings or event weights). Ranking-only algorithms (implicit-als, ease,
+// itemknn/userknn scores, popular) treat every cell as one interaction for
+// ranking; rating predictors use the values. `ds` supplies item side
+// information (content) and the rating scale.
+// Returns errc::invalid_argument for an unknown algorithm or bad weights.
+result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
+                                                     const dataset& ds,
+                                                     const interaction_matrix& train);
+
+} // namespace shardrec::core

@@ -1,0 +1,15 @@
+// Subcommands of the `shardrec` command-line tool that run in this process
+// (no cluster): gen, eval --local, demo. Each takes the arguments after the
+// subcommand name and returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace shardrec::node {
+
+int cmd_gen(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
+int cmd_demo(const std::vector<std::string>& args);
+
+} // namespace shardrec::node
