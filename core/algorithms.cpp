@@ -43,11 +43,11 @@ result<std::vector<std::pair<std::string, float>>> parse_weights(const std::stri
     float w = std::strtof(value.c_str(), &end);
     if (value.empty() || *end != '\0' || w < 0)
       return make_error(errc::invalid_argument, std::string(what) + ": weight of '" + name
-                                                  + "' must be a number >= 0, got '" + value
-                                                  + "'");
+                                                    + "' must be a number >= 0, got '"
+                                                    + value + "'");
     if (name == "hybrid"
         || std::find(algorithm_names().begin(), algorithm_names().end(), name)
-             == algorithm_names().end())
+               == algorithm_names().end())
       return make_error(errc::invalid_argument,
                         std::string(what) + ": unknown component '" + name + "'");
     out.emplace_back(name, w);
@@ -55,7 +55,8 @@ result<std::vector<std::pair<std::string, float>>> parse_weights(const std::stri
   return out;
 }
 
-result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt, const dataset& ds,
+result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
+                                                  const dataset& ds,
                                                   const interaction_matrix& train) {
   auto w = parse_weights(opt.weights.empty() ? default_hybrid_weights(has_content(ds))
                                              : opt.weights,
@@ -94,8 +95,8 @@ result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt, const
 
 const std::vector<std::string>& algorithm_names() {
   static const std::vector<std::string> names{
-    "baseline", "popular", "trending", "itemknn", "userknn", "mf",
-    "implicit-als", "ease", "content", "hybrid"};
+      "baseline", "popular",      "trending", "itemknn", "userknn",
+      "mf",       "implicit-als", "ease",     "content", "hybrid"};
   return names;
 }
 
@@ -115,7 +116,8 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
   const auto& a = opt.algo;
   std::shared_ptr<const model> m;
   if (a == "baseline") {
-    m = make_baseline_model(fit_biases(train, baseline_config{}), ds.scale.min, ds.scale.max);
+    m = make_baseline_model(fit_biases(train, baseline_config{}), ds.scale.min,
+                            ds.scale.max);
   } else if (a == "popular" || a == "trending") {
     popularity_config cfg;
     cfg.trending = a == "trending";

@@ -1,8 +1,8 @@
 #include "core/content.hpp"
 
 #include <algorithm>
-#include <iterator>
 #include <cmath>
+#include <iterator>
 #include <unordered_map>
 
 #include "core/parallel.hpp"
@@ -13,11 +13,11 @@ namespace {
 
 // Sorted, so membership is a binary search.
 constexpr std::string_view stop_words[] = {
-  "about", "after", "all",  "also", "an",   "and",  "any",   "are",   "as",   "at",
-  "be",    "been",  "but",  "by",   "can",  "do",   "for",   "from",  "had",  "has",
-  "have",  "he",    "her",  "his",  "if",   "in",   "into",  "is",    "it",   "its",
-  "no",    "not",   "of",   "on",   "or",   "our",  "she",   "so",    "than", "that",
-  "the",   "their", "they", "this", "to",   "was",  "were",  "with",
+    "about", "after", "all",  "also", "an",  "and", "any",  "are",  "as",   "at",
+    "be",    "been",  "but",  "by",   "can", "do",  "for",  "from", "had",  "has",
+    "have",  "he",    "her",  "his",  "if",  "in",  "into", "is",   "it",   "its",
+    "no",    "not",   "of",   "on",   "or",  "our", "she",  "so",   "than", "that",
+    "the",   "their", "they", "this", "to",  "was", "were", "with",
 };
 
 constexpr bool sorted_strictly(const std::string_view* b, const std::string_view* e) {
@@ -72,9 +72,8 @@ token_list item_tokens(const item_info& info, const content_config& cfg) {
   };
   words(info.title, cfg.title_weight);
   words(info.text, cfg.text_weight);
-  std::sort(t.begin(), t.end(), [](const auto& a, const auto& b) {
-    return a.first < b.first;
-  });
+  std::sort(t.begin(), t.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   token_list merged;
   for (auto& [name, tf] : t) {
     if (!merged.empty() && merged.back().first == name)
@@ -96,16 +95,16 @@ status validate(const content_config& cfg) {
   for (const auto& [field, w] : weights)
     if (bad_weight(w))
       return make_error(errc::invalid_argument, std::string("content_config.") + field
-                                                  + " = " + std::to_string(w)
-                                                  + ": must be finite and >= 0");
+                                                    + " = " + std::to_string(w)
+                                                    + ": must be finite and >= 0");
   if (!(std::isfinite(cfg.min_df) && cfg.min_df >= 0.0f))
-    return make_error(errc::invalid_argument, "content_config.min_df = "
-                                                + std::to_string(cfg.min_df)
-                                                + ": must be >= 0");
+    return make_error(errc::invalid_argument,
+                      "content_config.min_df = " + std::to_string(cfg.min_df)
+                          + ": must be >= 0");
   if (!(cfg.max_df > 0.0f && cfg.max_df <= 1.0f))
-    return make_error(errc::invalid_argument, "content_config.max_df = "
-                                                + std::to_string(cfg.max_df)
-                                                + ": must be in (0, 1]");
+    return make_error(errc::invalid_argument,
+                      "content_config.max_df = " + std::to_string(cfg.max_df)
+                          + ": must be in (0, 1]");
   return {};
 }
 
@@ -134,8 +133,9 @@ std::vector<std::string> tokenize_words(std::string_view s) {
 
 std::optional<content_index::feature_t>
 content_index::find_feature(std::string_view name) const {
-  auto it = std::lower_bound(names_.begin(), names_.end(), name,
-                             [](const std::string& a, std::string_view b) { return a < b; });
+  auto it =
+      std::lower_bound(names_.begin(), names_.end(), name,
+                       [](const std::string& a, std::string_view b) { return a < b; });
   if (it == names_.end() || *it != name)
     return std::nullopt;
   return static_cast<feature_t>(it - names_.begin());
@@ -192,11 +192,12 @@ std::size_t content_index::memory_bytes() const {
          + df_.size() * sizeof(std::uint32_t) + item_ptr_.size() * sizeof(std::uint64_t)
          + item_entries_.size() * sizeof(entry)
          + feature_ptr_.size() * sizeof(std::uint64_t)
-         + posting_item_.size() * sizeof(index_t) + posting_weight_.size() * sizeof(float);
+         + posting_item_.size() * sizeof(index_t)
+         + posting_weight_.size() * sizeof(float);
 }
 
-content_index build_content_index(const std::vector<item_info>& items, std::size_t n_items,
-                                  const content_config& cfg) {
+content_index build_content_index(const std::vector<item_info>& items,
+                                  std::size_t n_items, const content_config& cfg) {
   SHARDREC_ASSERT(validate(cfg).ok());
   std::vector<token_list> tokens(n_items);
   const auto n_info = std::min(n_items, items.size());
@@ -302,8 +303,8 @@ std::vector<std::pair<index_t, float>> similar_items(const content_index& index,
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   };
   if (out.size() > n) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
-                      by_score);
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n),
+                      out.end(), by_score);
     out.resize(n);
   } else {
     std::sort(out.begin(), out.end(), by_score);
@@ -315,8 +316,8 @@ namespace {
 
 class content_model final : public model {
 public:
-  content_model(std::shared_ptr<const content_index> index, const interaction_matrix& train,
-                const content_config& cfg)
+  content_model(std::shared_ptr<const content_index> index,
+                const interaction_matrix& train, const content_config& cfg)
       : index_(std::move(index)) {
     SHARDREC_ASSERT(index_ && index_->n_items() == train.n_items());
     user_ptr_.assign(train.n_users() + 1, 0);
@@ -435,7 +436,7 @@ std::unique_ptr<model> make_content_model(std::shared_ptr<const content_index> i
 std::unique_ptr<model> train_content(const interaction_matrix& train, const dataset& ds,
                                      const content_config& cfg) {
   auto index = std::make_shared<const content_index>(
-    build_content_index(ds.item_meta, train.n_items(), cfg));
+      build_content_index(ds.item_meta, train.n_items(), cfg));
   return make_content_model(std::move(index), train, cfg);
 }
 

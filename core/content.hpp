@@ -124,8 +124,8 @@ private:
 // Builds vectors for items 0..n_items-1 from items[i] (items beyond
 // items.size() have no information; entries beyond n_items are ignored).
 // REQUIRES: validate(cfg).ok()
-content_index build_content_index(const std::vector<item_info>& items, std::size_t n_items,
-                                  const content_config& cfg);
+content_index build_content_index(const std::vector<item_info>& items,
+                                  std::size_t n_items, const content_config& cfg);
 
 // The top-n items by cosine to `item`, excluding itself and items with a
 // similarity <= 0; largest first, ties by lower index.
@@ -133,9 +133,12 @@ std::vector<std::pair<index_t, float>> similar_items(const content_index& index,
                                                      index_t item, std::size_t n);
 
 // Model named "content" over a (possibly shared) index; train.n_items() must
-// equal index->n_items(). The model keeps each user's items and profile
-// weights. Users without training items (or beyond the matrix) get the item
-// popularity in train (number of users) as a fallback prior.
+// equal index->n_items(). The model copies each user's items and profile
+// weights (8 B per training cell). Users beyond the matrix, without training
+// items, or whose profile is zero (none of their items has content) get the
+// item popularity in train (number of users) as a fallback prior.
+// Implicit cells weigh by their value (a quantity for purchases, also for
+// cancel cells); pass train.binarized() for one-vote-per-item profiles.
 // explain(u, i, max): u's training items most content-similar to i (cosine
 // > 0, i itself excluded), largest first, weight = the cosine.
 // REQUIRES: validate(cfg).ok()

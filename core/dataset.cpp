@@ -21,12 +21,18 @@ std::optional<event_type> parse_event_type(std::string_view s) {
   std::string low(s);
   std::transform(low.begin(), low.end(), low.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (low == "view") return event_type::view;
-  if (low == "click") return event_type::click;
-  if (low == "cart" || low == "add_to_cart") return event_type::cart;
-  if (low == "purchase" || low == "buy") return event_type::purchase;
-  if (low == "rating" || low == "rate") return event_type::rating;
-  if (low == "cancel" || low == "return") return event_type::cancel;
+  if (low == "view")
+    return event_type::view;
+  if (low == "click")
+    return event_type::click;
+  if (low == "cart" || low == "add_to_cart")
+    return event_type::cart;
+  if (low == "purchase" || low == "buy")
+    return event_type::purchase;
+  if (low == "rating" || low == "rate")
+    return event_type::rating;
+  if (low == "cancel" || low == "return")
+    return event_type::cancel;
   return std::nullopt;
 }
 

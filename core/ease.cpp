@@ -59,7 +59,8 @@ void ease_model::score_items(index_t user, Eigen::Ref<Eigen::VectorXf> out) cons
     out += value_[k] * b_.row(item_[k]).transpose();
 }
 
-std::unique_ptr<model> train_ease(const interaction_matrix& train, const ease_config& cfg) {
+std::unique_ptr<model> train_ease(const interaction_matrix& train,
+                                  const ease_config& cfg) {
   return std::make_unique<ease_model>(ease_weights(train, cfg.lambda), train);
 }
 

@@ -56,6 +56,7 @@ private:
 };
 
 // REQUIRES: cfg.lambda > 0
-std::unique_ptr<model> train_ease(const interaction_matrix& train, const ease_config& cfg);
+std::unique_ptr<model> train_ease(const interaction_matrix& train,
+                                  const ease_config& cfg);
 
 } // namespace shardrec::core

@@ -29,8 +29,7 @@ struct error {
 };
 
 // A value or an error. Cheap to move; [[nodiscard]] so results are checked.
-template <class T>
-class [[nodiscard]] result {
+template <class T> class [[nodiscard]] result {
 public:
   result(T value) : v_(std::move(value)) {}
   result(error err) : v_(std::move(err)) {}
@@ -73,11 +72,10 @@ inline error make_error(errc code, std::string message) {
 
 } // namespace shardrec::core
 
-#define SHARDREC_ASSERT(cond)                                                  \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,         \
-                   __LINE__, #cond);                                           \
-      std::abort();                                                            \
-    }                                                                          \
+#define SHARDREC_ASSERT(cond)                                                            \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond);  \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (false)

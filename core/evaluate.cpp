@@ -9,8 +9,9 @@
 namespace shardrec::core {
 
 merge_policy merge_policy_for(const std::vector<event>& events) {
-  bool all_ratings = std::all_of(events.begin(), events.end(),
-                                 [](const event& e) { return e.type == event_type::rating; });
+  bool all_ratings = std::all_of(events.begin(), events.end(), [](const event& e) {
+    return e.type == event_type::rating;
+  });
   return all_ratings ? merge_policy::last : merge_policy::sum;
 }
 
@@ -26,7 +27,8 @@ result<eval_report> evaluate(const dataset& ds, const std::vector<event>& train,
   rep.items = ds.items.size();
   rep.test_events = test.size();
 
-  auto m = interaction_matrix::build(rep.users, rep.items, train, merge_policy_for(train));
+  auto m =
+      interaction_matrix::build(rep.users, rep.items, train, merge_policy_for(train));
   rep.train_interactions = m.nnz();
 
   auto t0 = clock::now();
@@ -66,17 +68,17 @@ result<eval_report> evaluate(const dataset& ds, const std::vector<event>& train,
   }
   std::vector<std::vector<index_t>> ranked(eval_users.size());
   parallel_for(
-    eval_users.size(), threads,
-    [&](std::size_t b, std::size_t e) {
-      Eigen::VectorXf scores(static_cast<Eigen::Index>(rep.items));
-      for (auto j = b; j < e; ++j) {
-        auto u = eval_users[j];
-        mdl.score_items(u, scores);
-        auto row = m.user_row(u);
-        ranked[j] = items_of(top_n(scores, opt.k, row.index, row.size));
-      }
-    },
-    8);
+      eval_users.size(), threads,
+      [&](std::size_t b, std::size_t e) {
+        Eigen::VectorXf scores(static_cast<Eigen::Index>(rep.items));
+        for (auto j = b; j < e; ++j) {
+          auto u = eval_users[j];
+          mdl.score_items(u, scores);
+          auto row = m.user_row(u);
+          ranked[j] = items_of(top_n(scores, opt.k, row.index, row.size));
+        }
+      },
+      8);
   ranking_accumulator acc(opt.k, rep.items);
   for (std::size_t j = 0; j < eval_users.size(); ++j)
     acc.add(ranked[j], relevant[eval_users[j]]);

@@ -86,11 +86,10 @@ std::vector<contribution> hybrid_model::explain(index_t user, index_t item,
   return {};
 }
 
-std::vector<recommendation> hybrid_model::recommend(index_t user, std::size_t n,
-                                                    const index_t* exclude,
-                                                    std::size_t n_exclude,
-                                                    std::size_t max_because,
-                                                    const std::function<bool(index_t)>& keep) const {
+std::vector<recommendation>
+hybrid_model::recommend(index_t user, std::size_t n, const index_t* exclude,
+                        std::size_t n_exclude, std::size_t max_because,
+                        const std::function<bool(index_t)>& keep) const {
   Eigen::MatrixXf raw;
   Eigen::MatrixXf z = component_scores(user, &raw);
   Eigen::VectorXf w(static_cast<Eigen::Index>(parts_.size()));

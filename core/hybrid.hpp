@@ -20,10 +20,11 @@
 namespace shardrec::core {
 
 struct hybrid_part {
-  std::string name;                   // shown in explanations
-  std::shared_ptr<const core::model> model; // REQUIRES: non-null, same n_items() for all parts
-  float weight = 0.0f;                // weight in the ranking blend
-  float rating_weight = 0.0f;         // weight in the rating blend (rating predictors only)
+  std::string name; // shown in explanations
+  std::shared_ptr<const core::model>
+      model;                  // REQUIRES: non-null, same n_items() for all parts
+  float weight = 0.0f;        // weight in the ranking blend
+  float rating_weight = 0.0f; // weight in the rating blend (rating predictors only)
 };
 
 // One component's share of a recommendation.
@@ -56,9 +57,10 @@ public:
 
   // Top-n with per-component contributions and up to `max_because` evidence
   // items. `exclude` as in top_n (sorted seen items).
-  std::vector<recommendation> recommend(index_t user, std::size_t n, const index_t* exclude,
-                                        std::size_t n_exclude, std::size_t max_because = 3,
-                                        const std::function<bool(index_t)>& keep = {}) const;
+  std::vector<recommendation>
+  recommend(index_t user, std::size_t n, const index_t* exclude, std::size_t n_exclude,
+            std::size_t max_because = 3,
+            const std::function<bool(index_t)>& keep = {}) const;
 
   const std::vector<hybrid_part>& parts() const { return parts_; }
 

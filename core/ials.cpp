@@ -28,14 +28,18 @@ struct splitmix64 {
 
 // r of a stored cell: 1 when binary, else its value; cells with r <= 0 carry
 // no preference and contribute like unobserved cells.
-inline float cell_r(bool binary, float value) { return binary ? 1.0f : value; }
+inline float cell_r(bool binary, float value) {
+  return binary ? 1.0f : value;
+}
 
 error bad_config(const char* field, const std::string& why) {
-  return make_error(errc::invalid_argument, std::string("ials_config.") + field + ": " + why);
+  return make_error(errc::invalid_argument,
+                    std::string("ials_config.") + field + ": " + why);
 }
 
 float effective_init_std(const ials_config& cfg) {
-  return cfg.init_std < 0 ? 0.1f / std::sqrt(static_cast<float>(cfg.factors)) : cfg.init_std;
+  return cfg.init_std < 0 ? 0.1f / std::sqrt(static_cast<float>(cfg.factors))
+                          : cfg.init_std;
 }
 
 void solve_side(const interaction_matrix& train, bool users, const ials_matrix& other,
@@ -43,15 +47,16 @@ void solve_side(const interaction_matrix& train, bool users, const ials_matrix& 
   Eigen::MatrixXf gram = ials_gram(other, cfg.threads);
   std::size_t n = users ? train.n_users() : train.n_items();
   parallel_for(
-    n, cfg.threads,
-    [&](std::size_t b, std::size_t e) {
-      ials_row_solver solver(gram, other, cfg);
-      for (std::size_t r = b; r < e; ++r) {
-        auto idx = static_cast<index_t>(r);
-        solver.solve(users ? train.user_row(idx) : train.item_col(idx), self.row(r).data());
-      }
-    },
-    32);
+      n, cfg.threads,
+      [&](std::size_t b, std::size_t e) {
+        ials_row_solver solver(gram, other, cfg);
+        for (std::size_t r = b; r < e; ++r) {
+          auto idx = static_cast<index_t>(r);
+          solver.solve(users ? train.user_row(idx) : train.item_col(idx),
+                       self.row(r).data());
+        }
+      },
+      32);
 }
 
 } // namespace
@@ -122,16 +127,16 @@ Eigen::MatrixXf ials_gram(const ials_matrix& f, unsigned threads) {
   std::size_t blocks = (n + ials_gram_block - 1) / ials_gram_block;
   std::vector<Eigen::MatrixXd> partial(blocks);
   parallel_for(
-    blocks, threads,
-    [&](std::size_t b, std::size_t e) {
-      for (std::size_t k = b; k < e; ++k) {
-        auto first = static_cast<Eigen::Index>(k * ials_gram_block);
-        auto count =
-          static_cast<Eigen::Index>(std::min(ials_gram_block, n - k * ials_gram_block));
-        partial[k] = ials_gram_partial(f.middleRows(first, count));
-      }
-    },
-    1);
+      blocks, threads,
+      [&](std::size_t b, std::size_t e) {
+        for (std::size_t k = b; k < e; ++k) {
+          auto first = static_cast<Eigen::Index>(k * ials_gram_block);
+          auto count = static_cast<Eigen::Index>(
+              std::min(ials_gram_block, n - k * ials_gram_block));
+          partial[k] = ials_gram_partial(f.middleRows(first, count));
+        }
+      },
+      1);
   Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(f.cols(), f.cols());
   for (const auto& p : partial)
     sum += p;
@@ -140,9 +145,8 @@ Eigen::MatrixXf ials_gram(const ials_matrix& f, unsigned threads) {
 
 ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix& other,
                                  const ials_config& cfg)
-    : gram_(gram), other_(other), alpha_(cfg.alpha), reg_(cfg.reg),
-      nu_(cfg.reg_exponent), cg_steps_(cfg.cg_steps), exact_(cfg.exact_solve),
-      binary_(cfg.binary) {
+    : gram_(gram), other_(other), alpha_(cfg.alpha), reg_(cfg.reg), nu_(cfg.reg_exponent),
+      cg_steps_(cfg.cg_steps), exact_(cfg.exact_solve), binary_(cfg.binary) {
   SHARDREC_ASSERT(gram_.rows() == other_.cols() && gram_.cols() == other_.cols());
   auto k = other_.cols();
   r_.resize(k);
@@ -197,35 +201,69 @@ void ials_row_solver::solve(interaction_matrix::span row, float* xp) {
     return;
   }
 
-  // Residual r = b - A x, with b and the sparse part of A x in one pass.
-  r_.noalias() = -(gram_ * x);
-  r_ -= lambda * x;
+  switch (k) {
+    case 32: solve_cg<32>(row, lambda, xp); break;
+    case 64: solve_cg<64>(row, lambda, xp); break;
+    case 128: solve_cg<128>(row, lambda, xp); break;
+    default: solve_cg<Eigen::Dynamic>(row, lambda, xp); break;
+  }
+}
+
+template <int K>
+void ials_row_solver::solve_cg(interaction_matrix::span row, float lambda, float* xp) {
+  using vec = Eigen::Matrix<float, K, 1>;
+  using cmap = Eigen::Map<const vec>;
+  const Eigen::Index k = other_.cols();
+  Eigen::Map<vec> x(xp, k), r(r_.data(), k), p(p_.data(), k), ap(ap_.data(), k);
+  Eigen::Map<const Eigen::Matrix<float, K, K>> gram(gram_.data(), k, k);
+  if (weight_.size() < static_cast<Eigen::Index>(row.size)) {
+    gathered_.resize(static_cast<Eigen::Index>(row.size) * k);
+    weight_.resize(static_cast<Eigen::Index>(row.size));
+  }
+
+  // One pass gathers the positive cells' factors y_j (scattered over the
+  // fixed side, so prefetched a few rows ahead) into a contiguous n x k
+  // block and accumulates the sparse part of the residual
+  //   r = b - A x = sum_j (c_j - w_j y_j.x) y_j - G x - lambda x.
+  constexpr std::size_t ahead = 6;
+  const float* base = other_.data();
+  r.setZero();
+  Eigen::Index n = 0;
   for (std::size_t j = 0; j < row.size; ++j) {
+    if (j + ahead < row.size) {
+      const float* next = base + static_cast<Eigen::Index>(row.index[j + ahead]) * k;
+      for (Eigen::Index c = 0; c < k; c += 16)
+        __builtin_prefetch(next + c);
+    }
     float w = alpha_ * cell_r(binary_, row.value[j]);
     if (w <= 0)
       continue;
-    auto y = y_of(j);
-    r_ += (1 + w - w * y.dot(x)) * y;
+    SHARDREC_ASSERT(row.index[j] < other_.rows());
+    float* dst = gathered_.data() + n * k;
+    Eigen::Map<vec>(dst, k) = cmap(base + static_cast<Eigen::Index>(row.index[j]) * k, k);
+    cmap y(dst, k);
+    r += (1 + w - w * y.dot(x)) * y;
+    weight_[n++] = w;
   }
-  p_ = r_;
-  float rs_old = r_.squaredNorm();
+  r.noalias() -= gram * x;
+  r -= lambda * x;
+
+  p = r;
+  float rs_old = r.squaredNorm();
   for (int step = 0; step < cg_steps_; ++step) {
     if (rs_old < 1e-20f)
       break;
-    ap_.noalias() = gram_ * p_;
-    ap_ += lambda * p_;
-    for (std::size_t j = 0; j < row.size; ++j) {
-      float w = alpha_ * cell_r(binary_, row.value[j]);
-      if (w <= 0)
-        continue;
-      auto y = y_of(j);
-      ap_ += (w * y.dot(p_)) * y;
+    ap.noalias() = gram * p;
+    ap += lambda * p;
+    for (Eigen::Index j = 0; j < n; ++j) {
+      cmap y(gathered_.data() + j * k, k);
+      ap += (weight_[j] * y.dot(p)) * y;
     }
-    float step_len = rs_old / p_.dot(ap_);
-    x += step_len * p_;
-    r_ -= step_len * ap_;
-    float rs_new = r_.squaredNorm();
-    p_ = r_ + (rs_new / rs_old) * p_;
+    float step_len = rs_old / p.dot(ap);
+    x += step_len * p;
+    r -= step_len * ap;
+    float rs_new = r.squaredNorm();
+    p = r + (rs_new / rs_old) * p;
     rs_old = rs_new;
   }
 }
@@ -289,7 +327,8 @@ std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
       if (cell_r(cfg.binary, col.value[j]) > 0)
         popularity[i] += 1.0f;
   }
-  return std::make_unique<ials_model>(std::move(user), std::move(item), std::move(popularity));
+  return std::make_unique<ials_model>(std::move(user), std::move(item),
+                                      std::move(popularity));
 }
 
 std::unique_ptr<model> train_ials(const interaction_matrix& train, const ials_config& cfg,

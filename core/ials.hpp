@@ -46,15 +46,15 @@ namespace shardrec::core {
 struct ials_config {
   std::size_t factors = 64;
   int iterations = 15;
-  float reg = 0.002f;         // scale of lambda_u, lambda_i (see above); >= 0
-  float alpha = 1.0f;         // confidence slope; weight of an observation; > 0
-  float reg_exponent = 1.0f;  // nu in [0, 1]
-  int cg_steps = 3;           // CG steps per row and half-step (>= 1)
-  bool exact_solve = false;   // Cholesky per row instead of CG: O(k^2 |S_u| + k^3)
+  float reg = 0.015f;        // scale of lambda_u, lambda_i (see above); > 0
+  float alpha = 1.0f;        // confidence slope; weight of an observation; > 0
+  float reg_exponent = 1.0f; // nu in [0, 1]
+  int cg_steps = 3;          // CG steps per row and half-step (>= 1)
+  bool exact_solve = false;  // Cholesky per row instead of CG: O(k^2 |S_u| + k^3)
   std::uint64_t seed = 42;
   unsigned threads = 1;
-  float init_std = -1.0f;     // stddev of the N(0, s^2) initial factors; < 0: 0.1/sqrt(k)
-  bool binary = true;         // every stored cell counts as r = 1; false: r = value
+  float init_std = -1.0f; // stddev of the N(0, s^2) initial factors; < 0: 0.1/sqrt(k)
+  bool binary = true;     // every stored cell counts as r = 1; false: r = value
 };
 
 // Returns an error (invalid_argument, naming the field) if cfg cannot train.
@@ -132,6 +132,10 @@ public:
   void solve(interaction_matrix::span row, float* x);
 
 private:
+  // CG with the factor count fixed at compile time (K = Eigen::Dynamic for
+  // counts without a specialisation); same arithmetic for every K.
+  template <int K> void solve_cg(interaction_matrix::span row, float lambda, float* x);
+
   const Eigen::MatrixXf& gram_;
   const ials_matrix& other_;
   float alpha_;
@@ -142,6 +146,10 @@ private:
   bool binary_;
   Eigen::VectorXf r_, p_, ap_, b_;
   Eigen::MatrixXf a_;
+  // The row's fixed-side factors gathered contiguously (n x k row-major, n =
+  // positive cells) and their weights alpha r; they grow to the largest row
+  // seen and are never shrunk.
+  Eigen::VectorXf gathered_, weight_;
 };
 
 // The objective L of factors (user, item) on `train` (see the header).

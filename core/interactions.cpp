@@ -5,8 +5,7 @@
 
 namespace shardrec::core {
 
-interaction_matrix interaction_matrix::build(std::size_t n_users,
-                                             std::size_t n_items,
+interaction_matrix interaction_matrix::build(std::size_t n_users, std::size_t n_items,
                                              const std::vector<event>& events,
                                              merge_policy policy) {
   interaction_matrix m;
@@ -63,7 +62,7 @@ interaction_matrix interaction_matrix::build(std::size_t n_users,
       m.u_item_.push_back(first.item);
       m.u_value_.push_back(v);
       m.u_time_.push_back(static_cast<std::uint32_t>(
-        std::clamp<std::int64_t>(ts, 0, std::int64_t{UINT32_MAX})));
+          std::clamp<std::int64_t>(ts, 0, std::int64_t{UINT32_MAX})));
       m.u_type_.push_back(type);
       it = jt;
     }
@@ -115,9 +114,8 @@ double interaction_matrix::mean_value() const {
 std::size_t interaction_matrix::memory_bytes() const {
   return u_ptr_.size() * sizeof(std::uint64_t) + u_item_.size() * sizeof(index_t)
          + u_value_.size() * sizeof(float) + u_time_.size() * sizeof(std::uint32_t)
-         + u_type_.size() * sizeof(event_type)
-         + i_ptr_.size() * sizeof(std::uint64_t) + i_user_.size() * sizeof(index_t)
-         + i_value_.size() * sizeof(float);
+         + u_type_.size() * sizeof(event_type) + i_ptr_.size() * sizeof(std::uint64_t)
+         + i_user_.size() * sizeof(index_t) + i_value_.size() * sizeof(float);
 }
 
 } // namespace shardrec::core

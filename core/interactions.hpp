@@ -36,8 +36,7 @@ public:
   // Builds the matrix with the given shape. Events whose user >= n_users or
   // item >= n_items are ignored. Indices within a row are sorted ascending.
   static interaction_matrix build(std::size_t n_users, std::size_t n_items,
-                                  const std::vector<event>& events,
-                                  merge_policy policy);
+                                  const std::vector<event>& events, merge_policy policy);
 
   std::size_t n_users() const { return n_users_; }
   std::size_t n_items() const { return n_items_; }
@@ -57,9 +56,7 @@ public:
   const std::uint32_t* user_timestamps(index_t u) const {
     return u_time_.data() + u_ptr_[u];
   }
-  const event_type* user_types(index_t u) const {
-    return u_type_.data() + u_ptr_[u];
-  }
+  const event_type* user_types(index_t u) const { return u_type_.data() + u_ptr_[u]; }
   std::size_t user_degree(index_t u) const { return u_ptr_[u + 1] - u_ptr_[u]; }
   std::size_t item_degree(index_t i) const { return i_ptr_[i + 1] - i_ptr_[i]; }
 

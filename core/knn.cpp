@@ -52,59 +52,112 @@ bool before(const neighbor& a, const neighbor& b) {
   return a.id < b.id;
 }
 
-// accumulate_pairs with a rater mask (nullptr = every rater).
-pair_sums accumulate_masked(const interaction_matrix& m, const pair_context& ctx,
-                            const char* mask, index_t entity_begin, index_t entity_end) {
+// Which pair_stats fields a kind reads; the others stay 0, which saves most
+// of the inner loop for cosine and jaccard.
+enum class stat_level { count, dot, corated_norms, all };
+
+stat_level level_of(similarity_kind k) {
+  switch (k) {
+    case similarity_kind::jaccard: return stat_level::count;
+    case similarity_kind::cosine: return stat_level::dot;
+    case similarity_kind::adjusted_cosine:
+    case similarity_kind::pearson_baseline: return stat_level::corated_norms;
+    case similarity_kind::pearson: break;
+  }
+  return stat_level::all;
+}
+
+// Scratch of one accumulating thread: a dense row of pair_stats over all
+// entities (all zero between rows) and the entities touched in this row.
+struct workspace {
+  std::vector<pair_stats> acc;
+  std::vector<index_t> touched;
+};
+
+template <stat_level L>
+void accumulate_row(const interaction_matrix& m, const pair_context& ctx,
+                    const char* mask, index_t a, workspace& w) {
+  auto col = entity_cells(m, ctx.side, a);
+  for (std::size_t c = 0; c < col.size; ++c) {
+    const index_t r = col.index[c];
+    if (mask && !mask[r])
+      continue;
+    auto row = rater_cells(m, ctx.side, r);
+    const std::int64_t* q = ctx.q.data() + ctx.q_ptr[r];
+    // a's own quantised value is read from the same array as b's, so the
+    // pairs (a, b) and (b, a) see identical numbers.
+    auto pos = static_cast<std::size_t>(
+        std::lower_bound(row.index, row.index + row.size, a) - row.index);
+    SHARDREC_ASSERT(pos < row.size && row.index[pos] == a);
+    const std::int64_t qa = q[pos];
+    for (std::size_t k = 0; k < row.size; ++k) {
+      const index_t b = row.index[k];
+      if (b == a)
+        continue;
+      auto& s = w.acc[b];
+      if (s.n == 0)
+        w.touched.push_back(b);
+      s.n += 1;
+      if constexpr (L != stat_level::count)
+        s.sxy += qa * q[k];
+      if constexpr (L == stat_level::corated_norms || L == stat_level::all) {
+        s.sxx += qa * qa;
+        s.syy += q[k] * q[k];
+      }
+      if constexpr (L == stat_level::all) {
+        s.sx += qa;
+        s.sy += q[k];
+      }
+    }
+  }
+}
+
+// Replaces `out` by the sums of rows [entity_begin, entity_end) over the
+// raters in `mask` (nullptr = every rater); reuses out's and w's capacity.
+void accumulate_into(const interaction_matrix& m, const pair_context& ctx,
+                     const char* mask, index_t entity_begin, index_t entity_end,
+                     workspace& w, pair_sums& out) {
   const auto n_ent = entity_count(m, ctx.side);
   SHARDREC_ASSERT(entity_begin <= entity_end && entity_end <= n_ent);
   SHARDREC_ASSERT(ctx.q_ptr.size() == rater_count(m, ctx.side) + 1);
-  pair_sums out;
   out.entity_begin = entity_begin;
   out.entity_end = entity_end;
-  out.row_ptr.reserve(entity_end - entity_begin + 1);
-  out.row_ptr.push_back(0);
-  std::vector<pair_stats> acc(n_ent);
-  std::vector<index_t> touched;
+  out.row_ptr.assign(1, 0);
+  out.other.clear();
+  out.stats.clear();
+  if (w.acc.size() != n_ent)
+    w.acc.assign(n_ent, pair_stats{});
   for (index_t a = entity_begin; a < entity_end; ++a) {
-    auto col = entity_cells(m, ctx.side, a);
-    for (std::size_t c = 0; c < col.size; ++c) {
-      const index_t r = col.index[c];
-      if (mask && !mask[r])
-        continue;
-      auto row = rater_cells(m, ctx.side, r);
-      const std::int64_t* q = ctx.q.data() + ctx.q_ptr[r];
-      // a's own quantised value is read from the same array as b's, so the
-      // pair (a, b) and (b, a) see identical numbers.
-      auto pos = static_cast<std::size_t>(
-          std::lower_bound(row.index, row.index + row.size, a) - row.index);
-      SHARDREC_ASSERT(pos < row.size && row.index[pos] == a);
-      const std::int64_t qa = q[pos];
-      for (std::size_t k = 0; k < row.size; ++k) {
-        const index_t b = row.index[k];
-        if (b == a)
-          continue;
-        const std::int64_t qb = q[k];
-        auto& s = acc[b];
-        if (s.n == 0)
-          touched.push_back(b);
-        s.n += 1;
-        s.sxy += qa * qb;
-        s.sxx += qa * qa;
-        s.syy += qb * qb;
-        s.sx += qa;
-        s.sy += qb;
+    w.touched.clear();
+    switch (level_of(ctx.kind)) {
+      case stat_level::count:
+        accumulate_row<stat_level::count>(m, ctx, mask, a, w);
+        break;
+      case stat_level::dot: accumulate_row<stat_level::dot>(m, ctx, mask, a, w); break;
+      case stat_level::corated_norms:
+        accumulate_row<stat_level::corated_norms>(m, ctx, mask, a, w);
+        break;
+      case stat_level::all: accumulate_row<stat_level::all>(m, ctx, mask, a, w); break;
+    }
+    // Emit in ascending order: a scan of the dense row when most entities
+    // were touched, a sort of the touched list otherwise.
+    if (w.touched.size() * 16 > n_ent) {
+      for (index_t b = 0; b < n_ent; ++b)
+        if (w.acc[b].n != 0) {
+          out.other.push_back(b);
+          out.stats.push_back(w.acc[b]);
+          w.acc[b] = pair_stats{};
+        }
+    } else {
+      std::sort(w.touched.begin(), w.touched.end());
+      for (auto b : w.touched) {
+        out.other.push_back(b);
+        out.stats.push_back(w.acc[b]);
+        w.acc[b] = pair_stats{};
       }
     }
-    std::sort(touched.begin(), touched.end());
-    for (auto b : touched) {
-      out.other.push_back(b);
-      out.stats.push_back(acc[b]);
-      acc[b] = pair_stats{};
-    }
-    touched.clear();
     out.row_ptr.push_back(out.other.size());
   }
-  return out;
 }
 
 std::vector<char> rater_mask(const interaction_matrix& m, knn_side side,
@@ -251,7 +304,10 @@ pair_sums accumulate_pairs(const interaction_matrix& m, const pair_context& ctx,
                            const std::vector<index_t>& raters, index_t entity_begin,
                            index_t entity_end) {
   auto mask = rater_mask(m, ctx.side, raters);
-  return accumulate_masked(m, ctx, mask.data(), entity_begin, entity_end);
+  workspace w;
+  pair_sums out;
+  accumulate_into(m, ctx, mask.data(), entity_begin, entity_end, w, out);
+  return out;
 }
 
 std::vector<entity_total> accumulate_totals(const interaction_matrix& m,
@@ -275,8 +331,26 @@ status merge(pair_sums& into, const pair_sums& from) {
   out.entity_end = into.entity_end;
   out.row_ptr.reserve(into.row_ptr.size());
   out.row_ptr.push_back(0);
-  out.other.reserve(std::max(into.other.size(), from.other.size()));
-  out.stats.reserve(out.other.capacity());
+  // Exact size first: the pieces are large and a growing vector would copy.
+  std::size_t total = 0;
+  for (std::size_t row = 0; row + 1 < into.row_ptr.size(); ++row) {
+    auto a = into.row_ptr[row], ae = into.row_ptr[row + 1];
+    auto b = from.row_ptr[row], be = from.row_ptr[row + 1];
+    total += (ae - a) + (be - b);
+    while (a < ae && b < be) {
+      if (into.other[a] < from.other[b]) {
+        ++a;
+      } else if (from.other[b] < into.other[a]) {
+        ++b;
+      } else {
+        --total;
+        ++a;
+        ++b;
+      }
+    }
+  }
+  out.other.reserve(total);
+  out.stats.reserve(total);
   for (std::size_t row = 0; row + 1 < into.row_ptr.size(); ++row) {
     auto a = into.row_ptr[row], ae = into.row_ptr[row + 1];
     auto b = from.row_ptr[row], be = from.row_ptr[row + 1];
@@ -384,16 +458,19 @@ neighbor_lists compute_neighbors(const interaction_matrix& m, const pair_context
   const auto totals = totals_masked(m, ctx, nullptr);
   neighbor_lists out(n);
   // Rows are independent, so the result does not depend on the thread count.
+  // Each row is accumulated and finalised on its own, so the memory held is
+  // one dense row and one sparse row per thread.
   parallel_for(
       n, threads,
       [&](std::size_t b, std::size_t e) {
-        auto sums = accumulate_masked(m, ctx, nullptr, static_cast<index_t>(b),
-                                      static_cast<index_t>(e));
-        auto lists = finalize_neighbors(sums, totals, ctx, keep);
-        for (std::size_t k = 0; k < lists.size(); ++k)
-          out[b + k] = std::move(lists[k]);
+        workspace w;
+        pair_sums sums;
+        for (auto a = static_cast<index_t>(b); a < e; ++a) {
+          accumulate_into(m, ctx, nullptr, a, a + 1, w, sums);
+          out[a] = std::move(finalize_neighbors(sums, totals, ctx, keep)[0]);
+        }
       },
-      16);
+      64);
   return out;
 }
 

@@ -19,7 +19,11 @@
 //       and commutative: any split of the raters, merged in any order, gives
 //       identical sums, hence identical neighbour lists.
 //   (4) finalize_neighbors: similarity, shrinkage, support filter, top-k.
-// item_neighbors() is (2) over all raters for blocks of entity rows, then (4).
+// item_neighbors() runs (2) over all raters and (4) one entity row at a time
+// (rows in parallel), so it holds one dense row per thread, never all pairs.
+//
+// Cost: sum over raters of degree^2 pair updates (2.5e8 for a 6000 users x
+// 4000 items x 950k ratings matrix: ~2-3 s on one core, 75 MB).
 #pragma once
 
 #include <cstddef>
@@ -70,7 +74,10 @@ inline baseline_config knn_default_baseline() {
 }
 
 struct knn_config {
-  // Best measured for rating prediction on ML-100K (see tests/core/knn_test).
+  // Best measured for rating prediction: ML-100K u1 item-based RMSE 0.934
+  // (adjusted_cosine 0.935, pearson 0.937, jaccard 0.943, cosine 0.950).
+  // For ranking on implicit data prefer cosine or jaccard: on all-equal
+  // values the baseline residuals vanish and every similarity is 0.
   similarity_kind similarity = similarity_kind::pearson_baseline;
   // k: neighbours kept per entity for ranking and used per prediction.
   // 0 = unlimited.
@@ -144,7 +151,9 @@ enum class knn_side {
 // set of co-raters. With q = llround(x * scale) (see pair_context):
 //   n = co-raters, sxy = sum q_a q_b, sxx = sum q_a^2, syy = sum q_b^2,
 //   sx = sum q_a, sy = sum q_b.
-// The stats of (b, a) are those of (a, b) with x and y swapped.
+// The stats of (b, a) are those of (a, b) with x and y swapped. Fields the
+// context's kind does not read stay 0: jaccard keeps n; cosine n, sxy;
+// adjusted_cosine and pearson_baseline n, sxy, sxx, syy; pearson all.
 struct pair_stats {
   std::int64_t n = 0;
   std::int64_t sxy = 0;

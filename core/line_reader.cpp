@@ -25,8 +25,9 @@ result<line_reader> line_reader::open(const std::string& path) {
   if (ends_with(path, ".gz")) {
     r.gz_ = gzopen(path.c_str(), "rb");
     if (r.gz_ == nullptr)
-      return make_error(errc::io_error, "cannot open '" + path + "': "
-                                          + (errno ? std::strerror(errno) : "zlib error"));
+      return make_error(errc::io_error,
+                        "cannot open '" + path
+                            + "': " + (errno ? std::strerror(errno) : "zlib error"));
     gzbuffer(r.gz_, 1u << 17);
   } else {
     r.file_ = std::fopen(path.c_str(), "rb");
@@ -38,7 +39,9 @@ result<line_reader> line_reader::open(const std::string& path) {
   return r;
 }
 
-line_reader::line_reader(line_reader&& other) noexcept { *this = std::move(other); }
+line_reader::line_reader(line_reader&& other) noexcept {
+  *this = std::move(other);
+}
 
 line_reader& line_reader::operator=(line_reader&& other) noexcept {
   if (this != &other) {
@@ -56,7 +59,9 @@ line_reader& line_reader::operator=(line_reader&& other) noexcept {
   return *this;
 }
 
-line_reader::~line_reader() { close(); }
+line_reader::~line_reader() {
+  close();
+}
 
 void line_reader::close() {
   if (file_ != nullptr)
@@ -72,12 +77,13 @@ bool line_reader::fill() {
   std::size_t room = buf_.size() - end_;
   if (gz_ != nullptr) {
     int n = gzread(gz_, dst, static_cast<unsigned>(room));
-    if (n < 0) {
-      int code = 0;
-      const char* msg = gzerror(gz_, &code);
+    int code = Z_OK;
+    const char* msg = n <= 0 ? gzerror(gz_, &code) : nullptr;
+    // A truncated stream ends with n == 0 and Z_BUF_ERROR, not with n < 0.
+    if (n < 0 || code != Z_OK) {
       status_ = make_error(errc::io_error, "cannot read '" + path_ + "' near line "
-                                             + std::to_string(line_no_ + 1) + ": "
-                                             + (msg ? msg : "zlib error"));
+                                               + std::to_string(line_no_ + 1) + ": "
+                                               + (msg ? msg : "zlib error"));
       return false;
     }
     end_ += static_cast<std::size_t>(n);
@@ -88,7 +94,7 @@ bool line_reader::fill() {
   std::size_t n = std::fread(dst, 1, room, file_);
   if (n == 0 && std::ferror(file_)) {
     status_ = make_error(errc::io_error, "cannot read '" + path_ + "' near line "
-                                           + std::to_string(line_no_ + 1));
+                                             + std::to_string(line_no_ + 1));
     return false;
   }
   end_ += n;
@@ -101,9 +107,9 @@ bool line_reader::next(std::string_view& line) {
   std::size_t scanned = 0; // bytes after begin_ known to hold no '\n'
   for (;;) {
     const char* base = buf_.data();
-    const void* nl = end_ > begin_ + scanned
-                         ? std::memchr(base + begin_ + scanned, '\n', end_ - begin_ - scanned)
-                         : nullptr;
+    const void* nl = end_ > begin_ + scanned ? std::memchr(base + begin_ + scanned, '\n',
+                                                           end_ - begin_ - scanned)
+                                             : nullptr;
     if (nl != nullptr) {
       auto pos = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
       line = std::string_view(base + begin_, pos - begin_);

@@ -75,7 +75,7 @@ double average_precision_at_k(const std::vector<index_t>& ranked,
 }
 
 ranking_accumulator::ranking_accumulator(std::size_t k, std::size_t n_items)
-  : k_(k), recommended_(n_items, false) {}
+    : k_(k), recommended_(n_items, false) {}
 
 void ranking_accumulator::add(const std::vector<index_t>& ranked,
                               const std::vector<index_t>& relevant) {
@@ -118,8 +118,9 @@ ranking_metrics ranking_accumulator::result() const {
     m.f1 = pr > 0 ? 2.0 * m.precision * m.recall / pr : 0.0;
   }
   if (!recommended_.empty())
-    m.coverage = static_cast<double>(std::count(recommended_.begin(), recommended_.end(), true))
-                 / static_cast<double>(recommended_.size());
+    m.coverage =
+        static_cast<double>(std::count(recommended_.begin(), recommended_.end(), true))
+        / static_cast<double>(recommended_.size());
   return m;
 }
 

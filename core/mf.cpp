@@ -47,7 +47,7 @@ public:
       return spare_;
     }
     double r = std::sqrt(-2.0 * std::log(uniform()));
-    double t = 2.0 * M_PI * uniform();
+    double t = 6.283185307179586 * uniform(); // 2 pi
     spare_ = r * std::sin(t);
     has_spare_ = true;
     return r * std::cos(t);
@@ -112,51 +112,62 @@ void half_step(const side_view& view, mat_d& x, const mat_d& o, double mu,
   const auto k = d - 1;
   const std::uint64_t side = view.users ? side_user : side_item;
   parallel_for(
-    view.size(), cfg.threads,
-    [&](std::size_t begin, std::size_t end) {
-      mat_d z;
-      Eigen::VectorXd y, rhs, eps(d);
-      Eigen::MatrixXd a(d, d);
-      Eigen::LLT<Eigen::MatrixXd> llt(d);
-      for (std::size_t e = begin; e < end; ++e) {
-        auto row = view.row(static_cast<index_t>(e));
-        auto n = static_cast<Eigen::Index>(row.size);
-        if (n == 0) {
-          x.row(static_cast<Eigen::Index>(e)).setZero();
-          continue;
+      view.size(), cfg.threads,
+      [&](std::size_t begin, std::size_t end) {
+        // Z is gathered column-major so that each entry of Z^T Z is one
+        // contiguous, vectorised dot product; for k ~ 10 and a few hundred
+        // ratings this is several times faster than a blocked rank update.
+        std::vector<double> zbuf, ybuf;
+        Eigen::VectorXd rhs(d), eps(d);
+        Eigen::MatrixXd a(d, d);
+        Eigen::LLT<Eigen::MatrixXd> llt(d);
+        for (std::size_t e = begin; e < end; ++e) {
+          auto row = view.row(static_cast<index_t>(e));
+          auto n = static_cast<Eigen::Index>(row.size);
+          if (n == 0) {
+            x.row(static_cast<Eigen::Index>(e)).setZero();
+            continue;
+          }
+          if (zbuf.size() < static_cast<std::size_t>(n * d)) {
+            zbuf.resize(static_cast<std::size_t>(n * d));
+            ybuf.resize(static_cast<std::size_t>(n));
+          }
+          Eigen::Map<Eigen::MatrixXd> z(zbuf.data(), n, d);
+          Eigen::Map<Eigen::VectorXd> y(ybuf.data(), n);
+          for (Eigen::Index j = 0; j < n; ++j) {
+            const double* other = o.data() + static_cast<Eigen::Index>(row.index[j]) * d;
+            for (Eigen::Index t = 0; t < k; ++t)
+              z(j, t) = other[t];
+            y[j] = row.value[j] - mu - other[k];
+          }
+          z.col(k).setOnes();
+          if (prior.sample) {
+            a = prior.lambda;
+            rhs = prior.lambda_mu;
+          } else {
+            a.setZero();
+            a.diagonal().setConstant(prior.reg * static_cast<double>(n));
+            rhs.setZero();
+          }
+          for (Eigen::Index s = 0; s < d; ++s) {
+            for (Eigen::Index t = 0; t <= s; ++t)
+              a(s, t) += prior.alpha * z.col(s).dot(z.col(t));
+            rhs[s] += prior.alpha * z.col(s).dot(y);
+          }
+          llt.compute(a);
+          SHARDREC_ASSERT(llt.info() == Eigen::Success);
+          rhs = llt.solve(rhs);
+          if (prior.sample) {
+            rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(sweep), side, e);
+            for (Eigen::Index t = 0; t < d; ++t)
+              eps[t] = r.normal();
+            llt.matrixU().solveInPlace(eps);
+            rhs += eps;
+          }
+          x.row(static_cast<Eigen::Index>(e)) = rhs.transpose();
         }
-        z.resize(n, d);
-        y.resize(n);
-        for (Eigen::Index j = 0; j < n; ++j) {
-          auto other = o.row(row.index[j]);
-          z.row(j).head(k) = other.head(k);
-          z(j, k) = 1.0;
-          y[j] = row.value[j] - mu - other[k];
-        }
-        if (prior.sample) {
-          a = prior.lambda;
-          rhs = prior.lambda_mu;
-        } else {
-          a.setZero();
-          a.diagonal().setConstant(prior.reg * static_cast<double>(n));
-          rhs.setZero(d);
-        }
-        a.selfadjointView<Eigen::Lower>().rankUpdate(z.transpose(), prior.alpha);
-        rhs.noalias() += prior.alpha * (z.transpose() * y);
-        llt.compute(a);
-        SHARDREC_ASSERT(llt.info() == Eigen::Success);
-        Eigen::VectorXd sol = llt.solve(rhs);
-        if (prior.sample) {
-          rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(sweep), side, e);
-          for (Eigen::Index t = 0; t < d; ++t)
-            eps[t] = r.normal();
-          llt.matrixU().solveInPlace(eps);
-          sol += eps;
-        }
-        x.row(static_cast<Eigen::Index>(e)) = sol.transpose();
-      }
-    },
-    32);
+      },
+      32);
 }
 
 // Per-user squared training error of the current factors, summed in user
@@ -197,8 +208,7 @@ double weighted_norm(const side_view& view, const mat_d& x) {
 // Draws (mu, Lambda) of one side from the Normal-Wishart posterior given the
 // rows of x that belong to entities with ratings (BPMF eq. 14 with mu_0 = 0,
 // beta_0 = 2, nu_0 = D, W_0 = I).
-void sample_hyper(const side_view& view, const mat_d& x, rng& r,
-                  half_step_prior& prior) {
+void sample_hyper(const side_view& view, const mat_d& x, rng& r, half_step_prior& prior) {
   const auto d = x.cols();
   const double beta0 = 2.0, nu0 = static_cast<double>(d);
   Eigen::VectorXd mean = Eigen::VectorXd::Zero(d);
@@ -289,13 +299,31 @@ float mf_model::predict(index_t user, index_t item) const {
   return std::clamp(p, min_rating_, max_rating_);
 }
 
+status validate(const mf_config& cfg) {
+  auto bad = [](const char* msg) { return make_error(errc::invalid_argument, msg); };
+  if (cfg.factors < 1)
+    return bad("mf_config.factors: must be >= 1");
+  if (cfg.iterations < 1)
+    return bad("mf_config.iterations: must be >= 1");
+  if (!(cfg.reg >= 0.0f))
+    return bad("mf_config.reg: must be >= 0");
+  if (!(cfg.init_std >= 0.0f))
+    return bad("mf_config.init_std: must be >= 0");
+  if (!(cfg.min_rating <= cfg.max_rating))
+    return bad("mf_config.min_rating: must be <= max_rating");
+  if (cfg.solver == mf_solver::gibbs) {
+    if (cfg.burn_in < 0 || cfg.burn_in >= cfg.iterations)
+      return bad("mf_config.burn_in: must be in [0, iterations)");
+    if (cfg.warm_start < 0 || cfg.warm_start > cfg.burn_in)
+      return bad("mf_config.warm_start: must be in [0, burn_in]");
+  }
+  return {};
+}
+
 mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cfg,
                             std::vector<double>* loss_trace) {
-  SHARDREC_ASSERT(cfg.factors >= 1);
-  SHARDREC_ASSERT(cfg.iterations >= 1);
+  SHARDREC_ASSERT(validate(cfg).ok());
   const bool gibbs = cfg.solver == mf_solver::gibbs;
-  if (gibbs)
-    SHARDREC_ASSERT(cfg.burn_in >= 0 && cfg.burn_in < cfg.iterations && cfg.thin >= 1);
 
   const auto k = static_cast<Eigen::Index>(cfg.factors);
   const auto d = k + 1;
@@ -308,23 +336,22 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
   init_factors(xu, cfg, side_user);
   init_factors(xi, cfg, side_item);
 
-  half_step_prior prior_u, prior_i;
+  half_step_prior prior_u, prior_i, prior_als;
   prior_u.sample = prior_i.sample = gibbs;
-  prior_u.reg = prior_i.reg = cfg.reg;
+  prior_als.reg = cfg.reg;
   if (gibbs) {
     prior_u.lambda = prior_i.lambda = Eigen::MatrixXd::Identity(d, d);
     prior_u.lambda_mu = prior_i.lambda_mu = Eigen::VectorXd::Zero(d);
   }
 
-  // Gibbs: kept samples (factors only; biases are averaged on the fly).
-  std::vector<mat_f> kept_u, kept_i;
-  Eigen::VectorXd bias_sum_u = Eigen::VectorXd::Zero(nu);
-  Eigen::VectorXd bias_sum_i = Eigen::VectorXd::Zero(ni);
+  // Gibbs: running sums of the samples after burn-in (factors and biases).
+  mat_d sum_u = mat_d::Zero(gibbs ? nu : 0, d), sum_i = mat_d::Zero(gibbs ? ni : 0, d);
+  int kept = 0;
 
   double sse = gibbs ? squared_error(train, xu, xi, mu, cfg.threads) : 0.0;
   const double n_obs = static_cast<double>(train.nnz());
   for (int sweep = 1; sweep <= cfg.iterations; ++sweep) {
-    if (gibbs) {
+    if (gibbs && sweep > cfg.warm_start) {
       rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(sweep), side_hyper, 0);
       // Noise precision ~ Gamma(1 + N/2, rate 1 + SSE/2).
       double alpha = r.gamma(1.0 + 0.5 * n_obs) / (1.0 + 0.5 * sse);
@@ -334,44 +361,34 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
       sample_hyper(items, xi, r, prior_i);
       half_step(items, xi, xu, mu, prior_i, cfg, sweep);
     } else {
-      half_step(users, xu, xi, mu, prior_u, cfg, sweep);
-      half_step(items, xi, xu, mu, prior_i, cfg, sweep);
+      half_step(users, xu, xi, mu, prior_als, cfg, sweep);
+      half_step(items, xi, xu, mu, prior_als, cfg, sweep);
     }
     sse = squared_error(train, xu, xi, mu, cfg.threads);
     if (loss_trace) {
       if (gibbs)
         loss_trace->push_back(n_obs > 0 ? std::sqrt(sse / n_obs) : 0.0);
       else
-        loss_trace->push_back(sse + cfg.reg * (weighted_norm(users, xu)
-                                               + weighted_norm(items, xi)));
+        loss_trace->push_back(
+            sse + cfg.reg * (weighted_norm(users, xu) + weighted_norm(items, xi)));
     }
-    if (gibbs && sweep > cfg.burn_in && (sweep - cfg.burn_in) % cfg.thin == 0) {
-      kept_u.push_back(xu.leftCols(k).cast<float>());
-      kept_i.push_back(xi.leftCols(k).cast<float>());
-      bias_sum_u += xu.col(k);
-      bias_sum_i += xi.col(k);
+    if (gibbs && sweep > cfg.burn_in) {
+      sum_u += xu;
+      sum_i += xi;
+      ++kept;
     }
+  }
+  if (gibbs) {
+    xu = sum_u / static_cast<double>(kept);
+    xi = sum_i / static_cast<double>(kept);
   }
 
   mf_factors f;
   f.mu = static_cast<float>(mu);
-  if (!gibbs || kept_u.empty()) {
-    f.user_bias = xu.col(k).cast<float>();
-    f.item_bias = xi.col(k).cast<float>();
-    f.user = xu.leftCols(k).cast<float>();
-    f.item = xi.leftCols(k).cast<float>();
-    return f;
-  }
-  const auto s = static_cast<Eigen::Index>(kept_u.size());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(s));
-  f.user_bias = (bias_sum_u / static_cast<double>(s)).cast<float>();
-  f.item_bias = (bias_sum_i / static_cast<double>(s)).cast<float>();
-  f.user.resize(nu, s * k);
-  f.item.resize(ni, s * k);
-  for (Eigen::Index t = 0; t < s; ++t) {
-    f.user.middleCols(t * k, k) = scale * kept_u[static_cast<std::size_t>(t)];
-    f.item.middleCols(t * k, k) = scale * kept_i[static_cast<std::size_t>(t)];
-  }
+  f.user_bias = xu.col(k).cast<float>();
+  f.item_bias = xi.col(k).cast<float>();
+  f.user = xu.leftCols(k).cast<float>();
+  f.item = xi.leftCols(k).cast<float>();
   return f;
 }
 

@@ -12,10 +12,14 @@
 //    is an exact minimisation, so L never increases.
 //  - mf_solver::gibbs: Bayesian probabilistic MF (Salakhutdinov & Mnih 2008)
 //    with the biases in the augmented vectors: x_u ~ N(mu_U, Lambda_U^-1) with a
-//    Normal-Wishart hyperprior per side and a Gamma prior on the noise
-//    precision, all sampled. The model predicts with the average over the
-//    samples kept after burn-in (see mf_factors). Entities without training
-//    ratings are not sampled; their factors and biases are 0.
+//    Normal-Wishart hyperprior per side (mu_0 = 0, beta_0 = 2, nu_0 = k + 1,
+//    W_0 = I) and a Gamma(1, 1) prior on the noise precision, all sampled. Each
+//    half-step is the ALS system above with Lambda in place of reg * n * I,
+//    plus a Gaussian draw. The trained factors are the posterior means (the
+//    average of the samples after burn-in); on ML-100K this predicts as well as
+//    averaging the samples' predictions (u1..u5 mean RMSE 0.8984 vs 0.8983).
+//    Entities without training ratings are not sampled; their factors and
+//    biases are 0.
 //
 // Determinism: every entity draws from its own random stream, seeded from
 // (seed, sweep, side, index), and all reductions run in a fixed order, so the
@@ -29,6 +33,7 @@
 
 #include <Eigen/Core>
 
+#include "core/error.hpp"
 #include "core/interactions.hpp"
 #include "core/model.hpp"
 
@@ -36,34 +41,39 @@ namespace shardrec::core {
 
 enum class mf_solver { als, gibbs };
 
+// Defaults chosen on a 90/10 holdout of the ML-100K u1.base and u2.base
+// training sets (never on the test folds): gibbs, k = 10, 100 sweeps, 20 burn-in.
 struct mf_config {
-  std::size_t factors = 10; // k, latent dimensions per sample
-  int iterations = 100;     // sweeps (one sweep = users then items)
-  float reg = 0.05f;        // ALS only: lambda of ALS-WR (scaled by the degree)
+  std::size_t factors = 10; // k, latent dimensions
+  int iterations = 100;     // sweeps; one sweep updates all users, then all items
+  float reg = 0.05f;        // ALS lambda (ALS-WR: multiplied by the entity's degree)
   mf_solver solver = mf_solver::gibbs;
-  int burn_in = 20;      // gibbs only: sweeps discarded before averaging
-  int thin = 4;          // gibbs only: keep every thin-th sample after burn-in
+  int burn_in = 20; // gibbs: sweeps before the posterior averaging starts
+  // gibbs: the first warm_start sweeps are ALS sweeps (<= burn_in). On large,
+  // dense data (1M synthetic ratings) a chain started from init_std-sized
+  // factors can sit for ~50 sweeps near the bias-only solution; 5 ALS sweeps
+  // avoid that. On ML-100K the cold start predicts better (holdout 0.901 vs
+  // 0.906), hence 0 by default.
+  int warm_start = 0;
   std::uint64_t seed = 42;
   unsigned threads = 1;
   float init_std = 0.1f; // std of the random initial factors (biases start at 0)
   float min_rating = 1.0f, max_rating = 5.0f; // predictions are clamped
 };
 
-// Trained parameters, plain data. Rows of `user` / `item` (n_users x K and
-// n_items x K, row-major, K = user.cols() = item.cols()) can be shipped as
-// they are: prediction is always mu + user_bias[u] + item_bias[i] +
-// user.row(u) . item.row(i).
-//
-// For ALS K = factors. For Gibbs the S kept samples are concatenated, each
-// scaled by 1 / sqrt(S), so K = S * factors and the dot product equals the
-// average of the S samples' dot products (biases hold the sample means): the
-// Bayesian predictive mean, at the cost of one wider dot product.
+// Returns errc::invalid_argument naming the field if `cfg` makes no sense.
+status validate(const mf_config& cfg);
+
+// Trained parameters, plain data; rows can be shipped between nodes as they
+// are. Prediction is mu + user_bias[u] + item_bias[i] + user.row(u) . item.row(i).
 struct mf_factors {
-  float mu = 0.0f;
+  float mu = 0.0f;           // global mean of the training ratings
   Eigen::VectorXf user_bias; // n_users
   Eigen::VectorXf item_bias; // n_items
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> user; // n_users x K
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> item; // n_items x K
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
+      user; // n_users x k
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
+      item; // n_items x k
 };
 
 // The model over a set of factors. predict() clamps to [min_rating,
@@ -93,8 +103,7 @@ private:
 // Trains the factors. If loss_trace is given, one value is appended per sweep:
 // for ALS the objective L above (never increasing); for Gibbs the training
 // RMSE of that sweep's sample.
-// REQUIRES: values of `train` are ratings; cfg.factors >= 1; cfg.iterations >= 1;
-//           for gibbs, cfg.burn_in < cfg.iterations and cfg.thin >= 1.
+// REQUIRES: values of `train` are ratings; validate(cfg).ok().
 mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cfg,
                             std::vector<double>* loss_trace = nullptr);
 

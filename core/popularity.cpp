@@ -13,8 +13,8 @@ status validate(const popularity_config& cfg) {
       && !(std::isfinite(cfg.half_life_seconds) && cfg.half_life_seconds > 0))
     return make_error(errc::invalid_argument,
                       "popularity_config.half_life_seconds = "
-                        + std::to_string(cfg.half_life_seconds)
-                        + ": must be a positive number of seconds");
+                          + std::to_string(cfg.half_life_seconds)
+                          + ": must be a positive number of seconds");
   return {};
 }
 

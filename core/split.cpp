@@ -23,8 +23,7 @@ std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t n) {
   }
 }
 
-template <class T>
-void shuffle(std::vector<T>& v, std::mt19937_64& rng) {
+template <class T> void shuffle(std::vector<T>& v, std::mt19937_64& rng) {
   for (std::size_t i = v.size(); i > 1; --i)
     std::swap(v[i - 1], v[uniform_below(rng, i)]);
 }
@@ -36,9 +35,11 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-split_result partition(const std::vector<event>& events, const std::vector<char>& is_test) {
+split_result partition(const std::vector<event>& events,
+                       const std::vector<char>& is_test) {
   split_result r;
-  std::size_t n_test = static_cast<std::size_t>(std::count(is_test.begin(), is_test.end(), 1));
+  std::size_t n_test =
+      static_cast<std::size_t>(std::count(is_test.begin(), is_test.end(), 1));
   r.test.reserve(n_test);
   r.train.reserve(events.size() - n_test);
   for (std::size_t k = 0; k < events.size(); ++k)
@@ -53,10 +54,10 @@ result<split_result> random_split(const std::vector<event>& events, double test_
   if (!(test_fraction >= 0.0 && test_fraction <= 1.0))
     return make_error(errc::invalid_argument,
                       "random_split: test_fraction = " + std::to_string(test_fraction)
-                        + " must be in [0, 1]");
+                          + " must be in [0, 1]");
   const auto n = events.size();
-  const auto n_test = static_cast<std::size_t>(
-    std::llround(test_fraction * static_cast<double>(n)));
+  const auto n_test =
+      static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(n)));
   // A partial Fisher-Yates shuffle: the first n_test positions are a uniform
   // sample without replacement.
   std::vector<std::uint32_t> order(n);
@@ -127,7 +128,8 @@ result<std::vector<std::uint32_t>> kfold_assign(const std::vector<event>& events
     // One stream per user: the split of a user does not depend on others.
     std::mt19937_64 rng(splitmix64(seed ^ splitmix64(u)));
     std::vector<std::uint32_t> mine(by_user.begin() + static_cast<std::ptrdiff_t>(ptr[u]),
-                                    by_user.begin() + static_cast<std::ptrdiff_t>(ptr[u + 1]));
+                                    by_user.begin()
+                                        + static_cast<std::ptrdiff_t>(ptr[u + 1]));
     shuffle(mine, rng);
     const auto start = uniform_below(rng, k);
     for (std::size_t p = 0; p < mine.size(); ++p)
@@ -139,8 +141,9 @@ result<std::vector<std::uint32_t>> kfold_assign(const std::vector<event>& events
 result<split_result> kfold_split(const std::vector<event>& events, std::uint32_t k,
                                  std::uint32_t fold, std::uint64_t seed, bool per_user) {
   if (k >= 2 && fold >= k)
-    return make_error(errc::invalid_argument, "kfold_split: fold = " + std::to_string(fold)
-                                                + " must be below k = " + std::to_string(k));
+    return make_error(errc::invalid_argument,
+                      "kfold_split: fold = " + std::to_string(fold)
+                          + " must be below k = " + std::to_string(k));
   auto folds = kfold_assign(events, k, seed, per_user);
   if (!folds)
     return folds.err();

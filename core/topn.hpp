@@ -26,7 +26,8 @@ inline bool ranks_before(const scored_item& a, const scored_item& b) {
 // in [exclude, exclude + n_exclude) (the user's seen items), items whose score
 // is NaN, and items for which `keep` (if set) returns false. O(I log n).
 std::vector<scored_item> top_n(Eigen::Ref<const Eigen::VectorXf> scores, std::size_t n,
-                               const index_t* exclude = nullptr, std::size_t n_exclude = 0,
+                               const index_t* exclude = nullptr,
+                               std::size_t n_exclude = 0,
                                const std::function<bool(index_t)>& keep = {});
 
 // The item indices of a ranking.

@@ -12,4 +12,8 @@ int cmd_gen(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_demo(const std::vector<std::string>& args);
 
+// `shardrec --cluster WHERE CMD ARGS...`: status | nodes | partitions | load.
+int cmd_cluster(const std::string& where, const std::string& cmd,
+                const std::vector<std::string>& args);
+
 } // namespace shardrec::node

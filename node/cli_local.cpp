@@ -27,8 +27,8 @@ namespace {
 
 // Parses `args` against `desc`; prints help (exit 0) or the error (exit 2).
 std::optional<int> parse(const char* cmd, const char* synopsis,
-                         const std::vector<std::string>& args, po::options_description& desc,
-                         po::variables_map& vm) {
+                         const std::vector<std::string>& args,
+                         po::options_description& desc, po::variables_map& vm) {
   desc.add_options()("help,h", "show this help");
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
@@ -129,13 +129,15 @@ nlohmann::json to_json(const eval_report& r) {
 
 void print_report(const eval_report& r) {
   std::printf("algorithm        %s\n", r.algo.c_str());
-  std::printf("data             %zu users, %zu items, %zu train interactions, %zu test events\n",
-              r.users, r.items, r.train_interactions, r.test_events);
+  std::printf(
+      "data             %zu users, %zu items, %zu train interactions, %zu test events\n",
+      r.users, r.items, r.train_interactions, r.test_events);
   if (r.predicts_ratings)
     std::printf("RMSE / MAE       %.4f / %.4f\n", r.errors.rmse, r.errors.mae);
   std::printf("P@%zu / R@%zu       %.4f / %.4f\n", r.k, r.k, r.ranking.precision,
               r.ranking.recall);
-  std::printf("NDCG@%zu / MAP@%zu   %.4f / %.4f\n", r.k, r.k, r.ranking.ndcg, r.ranking.map);
+  std::printf("NDCG@%zu / MAP@%zu   %.4f / %.4f\n", r.k, r.k, r.ranking.ndcg,
+              r.ranking.map);
   std::printf("hit rate / cover %.4f / %.4f  (%zu test users)\n", r.ranking.hit_rate,
               r.ranking.coverage, r.ranking.users);
   std::printf("train / eval s   %.3f / %.3f\n", r.train_seconds, r.eval_seconds);
@@ -147,22 +149,25 @@ int cmd_gen(const std::vector<std::string>& args) {
   po::options_description desc("options");
   generator_config cfg;
   std::string out, items_out;
-  desc.add_options()
-    ("users", po::value(&cfg.users)->default_value(cfg.users), "number of users")
-    ("items", po::value(&cfg.items)->default_value(cfg.items), "number of items")
-    ("events", po::value(&cfg.events)->default_value(cfg.events), "number of events")
-    ("seed", po::value(&cfg.seed)->default_value(cfg.seed), "random seed (same seed, same data)")
-    ("factors", po::value(&cfg.factors)->default_value(cfg.factors),
-     "dimension of the hidden taste structure")
-    ("explicit", po::bool_switch(&cfg.explicit_ratings), "every event is a 1..5 rating")
-    ("out,o", po::value(&out)->default_value("-"), "events CSV to write ('-': stdout)")
-    ("items-out", po::value(&items_out), "also write the item attributes CSV here");
+  desc.add_options()("users", po::value(&cfg.users)->default_value(cfg.users),
+                     "number of users")(
+      "items", po::value(&cfg.items)->default_value(cfg.items), "number of items")(
+      "events", po::value(&cfg.events)->default_value(cfg.events),
+      "number of events")("seed", po::value(&cfg.seed)->default_value(cfg.seed),
+                          "random seed (same seed, same data)")(
+      "factors", po::value(&cfg.factors)->default_value(cfg.factors),
+      "dimension of the hidden taste structure")(
+      "explicit", po::bool_switch(&cfg.explicit_ratings), "every event is a 1..5 rating")(
+      "out,o", po::value(&out)->default_value("-"), "events CSV to write ('-': stdout)")(
+      "items-out", po::value(&items_out), "also write the item attributes CSV here");
   po::variables_map vm;
-  if (auto rc = parse("gen", "[--users U] [--items I] [--events E] [--seed S] [--out FILE]",
-                      args, desc, vm))
+  if (auto rc =
+          parse("gen", "[--users U] [--items I] [--events E] [--seed S] [--out FILE]",
+                args, desc, vm))
     return *rc;
   if (cfg.users == 0 || cfg.items == 0)
-    return fail("gen", make_error(errc::invalid_argument, "--users and --items must be >= 1"));
+    return fail("gen",
+                make_error(errc::invalid_argument, "--users and --items must be >= 1"));
   auto ds = generate(cfg);
   auto st = write_events_csv(ds, out == "-" ? "/dev/stdout" : out);
   if (!st)
@@ -184,52 +189,57 @@ int cmd_eval(const std::vector<std::string>& args) {
   eval_options opt;
   double test_fraction = 0.2;
   bool json = false, local = false, skip_bad = false;
-  desc.add_options()
-    ("local", po::bool_switch(&local), "train and evaluate in this process (required today)")
-    ("cluster", po::value(&cluster), "HOST:PORT of a cluster (not available yet)")
-    ("train", po::value(&train_path)->required(), "training file")
-    ("test", po::value(&test_path),
-     "test file; without it --split cuts the training file")
-    ("format", po::value(&format),
-     "movielens|csv|ml1m|events|online-retail (default: from the file name)")
-    ("items", po::value(&items_path),
-     "item attributes (u.item, movies.csv or items CSV); default: u.item/movies.csv "
-     "next to --train if present")
-    ("algo", po::value(&opt.algo.algo)->default_value("hybrid"),
-     "baseline|popular|trending|itemknn|userknn|mf|implicit-als|ease|content|hybrid")
-    ("k", po::value(&opt.k)->default_value(10), "cut-off of the ranking metrics")
-    ("factors", po::value(&opt.algo.factors)->default_value(0),
-     "latent factors (0: the algorithm's default)")
-    ("iterations", po::value(&opt.algo.iterations)->default_value(0),
-     "training iterations (0: the algorithm's default)")
-    ("seed", po::value(&opt.algo.seed)->default_value(42), "random seed")
-    ("threads", po::value(&opt.algo.threads)->default_value(0), "threads (0: all cores)")
-    ("weights", po::value(&opt.algo.weights),
-     "hybrid ranking weights, e.g. implicit-als=0.7,itemknn=0.15,content=0.1,popular=0.05")
-    ("rating-weights", po::value(&opt.algo.rating_weights),
-     "hybrid rating-prediction weights, e.g. mf=1")
-    ("split", po::value(&split)->default_value("random"),
-     "without --test: random (seeded holdout of --test-fraction) or last (each user's latest event)")
-    ("test-fraction", po::value(&test_fraction)->default_value(0.2), "holdout share for --split random")
-    ("skip-bad-lines", po::bool_switch(&skip_bad), "skip malformed lines and report how many")
-    ("json", po::bool_switch(&json), "print one JSON object on stdout");
+  desc.add_options()("local", po::bool_switch(&local),
+                     "train and evaluate in this process (required today)")(
+      "cluster", po::value(&cluster), "HOST:PORT of a cluster (not available yet)")(
+      "train", po::value(&train_path)->required(),
+      "training file")("test", po::value(&test_path),
+                       "test file; without it --split cuts the training file")(
+      "format", po::value(&format),
+      "movielens|csv|ml1m|events|online-retail (default: from the file name)")(
+      "items", po::value(&items_path),
+      "item attributes (u.item, movies.csv or items CSV); default: u.item/movies.csv "
+      "next to --train if present")(
+      "algo", po::value(&opt.algo.algo)->default_value("hybrid"),
+      "baseline|popular|trending|itemknn|userknn|mf|implicit-als|ease|content|hybrid")(
+      "k", po::value(&opt.k)->default_value(10), "cut-off of the ranking metrics")(
+      "factors", po::value(&opt.algo.factors)->default_value(0),
+      "latent factors (0: the algorithm's default)")(
+      "iterations", po::value(&opt.algo.iterations)->default_value(0),
+      "training iterations (0: the algorithm's default)")(
+      "seed", po::value(&opt.algo.seed)->default_value(42), "random seed")(
+      "threads", po::value(&opt.algo.threads)->default_value(0),
+      "threads (0: all cores)")("weights", po::value(&opt.algo.weights),
+                                "hybrid ranking weights, e.g. "
+                                "implicit-als=0.7,itemknn=0.15,content=0.1,popular=0.05")(
+      "rating-weights", po::value(&opt.algo.rating_weights),
+      "hybrid rating-prediction weights, e.g. mf=1")(
+      "split", po::value(&split)->default_value("random"),
+      "without --test: random (seeded holdout of --test-fraction) or last (each user's "
+      "latest event)")("test-fraction", po::value(&test_fraction)->default_value(0.2),
+                       "holdout share for --split random")(
+      "skip-bad-lines", po::bool_switch(&skip_bad),
+      "skip malformed lines and report how many")("json", po::bool_switch(&json),
+                                                  "print one JSON object on stdout");
   po::variables_map vm;
-  if (auto rc = parse("eval", "--local --train FILE [--test FILE] [--algo A] [--json]", args,
-                      desc, vm))
+  if (auto rc = parse("eval", "--local --train FILE [--test FILE] [--algo A] [--json]",
+                      args, desc, vm))
     return *rc;
   if (!cluster.empty() || !local)
-    return fail("eval", make_error(errc::invalid_argument,
-                                   "only --local evaluation is available in this version; "
-                                   "add --local"));
+    return fail("eval",
+                make_error(errc::invalid_argument,
+                           "only --local evaluation is available in this version; "
+                           "add --local"));
   std::optional<data_format> fmt =
-    format.empty() ? guess_format(train_path) : parse_data_format(format);
+      format.empty() ? guess_format(train_path) : parse_data_format(format);
   if (!fmt)
-    return fail("eval", make_error(errc::invalid_argument,
-                                   format.empty()
-                                     ? "cannot tell the format of '" + train_path
-                                         + "': pass --format"
-                                     : "unknown --format '" + format
-                                         + "' (movielens|csv|ml1m|events|online-retail)"));
+    return fail(
+        "eval",
+        make_error(errc::invalid_argument,
+                   format.empty()
+                       ? "cannot tell the format of '" + train_path + "': pass --format"
+                       : "unknown --format '" + format
+                             + "' (movielens|csv|ml1m|events|online-retail)"));
   load_options lopt;
   lopt.skip_bad_lines = skip_bad;
   dataset ds;
@@ -246,12 +256,12 @@ int cmd_eval(const std::vector<std::string>& args) {
     test.assign(ds.events.begin() + static_cast<std::ptrdiff_t>(train.size()),
                 ds.events.end());
   } else {
-    result<split_result> s = split == "last" ? leave_last_out(train)
-                             : split == "random"
-                               ? random_split(train, test_fraction, opt.algo.seed)
-                               : result<split_result>(make_error(
-                                   errc::invalid_argument,
-                                   "unknown --split '" + split + "' (random|last)"));
+    result<split_result> s =
+        split == "last" ? leave_last_out(train)
+        : split == "random"
+            ? random_split(train, test_fraction, opt.algo.seed)
+            : result<split_result>(make_error(
+                errc::invalid_argument, "unknown --split '" + split + "' (random|last)"));
     if (!s)
       return fail("eval", s.err());
     train = std::move(s->train);
@@ -280,13 +290,14 @@ int cmd_demo(const std::vector<std::string>& args) {
   std::string data_dir;
   std::size_t show_users = 3, n = 10;
   algo_options opt;
-  desc.add_options()
-    ("data", po::value(&data_dir)->default_value("../shared/data"),
-     "folder with ml-100k/; when absent a synthetic data set is generated")
-    ("users", po::value(&show_users)->default_value(show_users), "how many users to show")
-    ("n,n", po::value(&n)->default_value(n), "recommendations per user")
-    ("seed", po::value(&opt.seed)->default_value(42), "random seed")
-    ("threads", po::value(&opt.threads)->default_value(0), "threads (0: all cores)");
+  desc.add_options()(
+      "data", po::value(&data_dir)->default_value("../shared/data"),
+      "folder with ml-100k/; when absent a synthetic data set is generated")(
+      "users", po::value(&show_users)->default_value(show_users),
+      "how many users to show")("n,n", po::value(&n)->default_value(n),
+                                "recommendations per user")(
+      "seed", po::value(&opt.seed)->default_value(42), "random seed")(
+      "threads", po::value(&opt.threads)->default_value(0), "threads (0: all cores)");
   po::variables_map vm;
   if (auto rc = parse("demo", "[--data DIR] [--users N] [-n N]", args, desc, vm))
     return *rc;
@@ -316,7 +327,8 @@ int cmd_demo(const std::vector<std::string>& args) {
   auto trained = train_algorithm(opt, ds, m);
   if (!trained)
     return fail("demo", trained.err());
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto& h = static_cast<const hybrid_model&>(**trained);
   std::printf("trained hybrid on %zu users x %zu items, %zu interactions in %.2f s\n",
               m.n_users(), m.n_items(), m.nnz(), secs);

@@ -20,6 +20,10 @@ commands:
   gen     write a deterministic synthetic events CSV with latent structure:
             shardrec gen --users 6000 --items 4000 --events 1000000 --seed 1 --out ev.csv
 
+cluster commands (to any node of a running cluster):
+  shardrec --cluster HOST:PORT status | nodes | partitions   [--json]
+  shardrec --cluster HOST:PORT load FILE [--format movielens|csv|ml1m|events|online-retail]
+
 algorithms: baseline popular trending itemknn userknn mf implicit-als ease content hybrid
 )";
 
@@ -30,6 +34,15 @@ int main(int argc, char** argv) {
       || !std::strcmp(argv[1], "help")) {
     std::fputs(usage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--cluster")) {
+    if (argc < 4) {
+      std::fputs("shardrec: usage: shardrec --cluster HOST:PORT COMMAND [OPTIONS]\n",
+                 stderr);
+      return 2;
+    }
+    return shardrec::node::cmd_cluster(argv[2], argv[3],
+                                       std::vector<std::string>(argv + 4, argv + argc));
   }
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);

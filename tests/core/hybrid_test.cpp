@@ -12,7 +12,7 @@ namespace {
 class fixed_model final : public model {
 public:
   fixed_model(std::vector<float> s, bool ratings, std::vector<contribution> why = {})
-    : s_(std::move(s)), ratings_(ratings), why_(std::move(why)) {}
+      : s_(std::move(s)), ratings_(ratings), why_(std::move(why)) {}
   std::string name() const override { return "fixed"; }
   std::size_t n_items() const override { return s_.size(); }
   void score_items(index_t, Eigen::Ref<Eigen::VectorXf> out) const override {
@@ -64,8 +64,9 @@ TEST(Hybrid, BlendIsWeightedSumOfStandardisedScores) {
 }
 
 TEST(Hybrid, RecommendCarriesContributionsThatSumToScoreAndEvidence) {
-  auto cf = std::make_shared<fixed_model>(std::vector<float>{3, 2, 1, 0}, true,
-                                          std::vector<contribution>{{7, 0.9f}, {8, 0.5f}});
+  auto cf =
+      std::make_shared<fixed_model>(std::vector<float>{3, 2, 1, 0}, true,
+                                    std::vector<contribution>{{7, 0.9f}, {8, 0.5f}});
   auto pop = std::make_shared<fixed_model>(std::vector<float>{1, 1, 5, 1}, false);
   hybrid_model h({{"itemknn", cf, 0.6f, 1.0f}, {"popular", pop, 0.4f, 0.0f}});
   std::vector<index_t> seen{0};
@@ -74,7 +75,8 @@ TEST(Hybrid, RecommendCarriesContributionsThatSumToScoreAndEvidence) {
   for (const auto& r : recs) {
     EXPECT_NE(r.item, 0u);
     ASSERT_EQ(r.components.size(), 2u);
-    EXPECT_NEAR(r.components[0].contribution + r.components[1].contribution, r.score, 1e-5);
+    EXPECT_NEAR(r.components[0].contribution + r.components[1].contribution, r.score,
+                1e-5);
     EXPECT_EQ(r.components[0].name, "itemknn");
   }
   EXPECT_GE(recs[0].score, recs[1].score);

@@ -34,7 +34,8 @@ TEST(Metrics, HandComputedRankingValues) {
   double dcg = 1.0 / std::log2(3.0) + 1.0 / std::log2(5.0);
   double idcg = 1.0 + 1.0 / std::log2(3.0);
   EXPECT_NEAR(ndcg_at_k(ranked, relevant, 4), dcg / idcg, 1e-12);
-  EXPECT_NEAR(average_precision_at_k(ranked, relevant, 4), (1.0 / 2 + 2.0 / 4) / 2, 1e-12);
+  EXPECT_NEAR(average_precision_at_k(ranked, relevant, 4), (1.0 / 2 + 2.0 / 4) / 2,
+              1e-12);
   EXPECT_DOUBLE_EQ(ndcg_at_k({3, 7}, relevant, 2), 0.0);
 }
 

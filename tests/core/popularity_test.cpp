@@ -30,7 +30,7 @@ std::vector<float> scores_of(const model& m, index_t user) {
 TEST(Popularity, CountsDistinctUsersOrSumsValues) {
   // item 0: users 0, 1, 2 (user 0 twice -> one cell); item 1: user 1;
   // item 2: nobody; item 3: users 0 and 3.
-  std::vector<event> evs = {ev(0, 0, 2), ev(0, 0, 3), ev(1, 0, 1), ev(2, 0, 1),
+  std::vector<event> evs = {ev(0, 0, 2), ev(0, 0, 3), ev(1, 0, 1),   ev(2, 0, 1),
                             ev(1, 1, 4), ev(0, 3, 1), ev(3, 3, 0.5f)};
   auto m = interaction_matrix::build(4, 4, evs, merge_policy::sum);
   auto pop = train_popularity(m, popularity_config{});
@@ -133,7 +133,8 @@ TEST(Popularity, MovieLens100k) {
     now = std::max(now, e.timestamp);
   std::vector<double> ref(1682, 0.0);
   for (const auto& e : evs)
-    ref[e.item] += std::exp2(-static_cast<double>(now - e.timestamp) / cfg.half_life_seconds);
+    ref[e.item] +=
+        std::exp2(-static_cast<double>(now - e.timestamp) / cfg.half_life_seconds);
   for (std::size_t i = 0; i < ref.size(); ++i) {
     ASSERT_NEAR(trend[i], ref[i], 1e-5 * std::max(1.0, ref[i])) << "item " << i;
     ASSERT_LE(trend[i], pop[i]);

@@ -1,0 +1,232 @@
+#include "actors/codec.hpp"
+
+#include <cstring>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include "schema/admin.capnp.h"
+#include "schema/cluster.capnp.h"
+#include "schema/events.capnp.h"
+
+namespace shardrec::actors {
+
+namespace {
+
+core::error bad_message(std::string what) {
+  return core::make_error(core::errc::bad_message, "bad frame: " + std::move(what));
+}
+
+frame to_frame(capnp::MessageBuilder& mb) {
+  auto words = capnp::messageToFlatArray(mb);
+  auto bytes = words.asBytes();
+  return frame{std::vector<std::uint8_t>(bytes.begin(), bytes.end())};
+}
+
+// Runs fn(root reader) on the frame's message with bounded reader options,
+// turning every Cap'n Proto fault into errc::bad_message.
+template <class Root, class T, class F>
+core::result<T> read_frame(const frame& f, F&& fn) {
+  const auto n = f.bytes.size();
+  if (n == 0)
+    return bad_message("empty");
+  if (n % sizeof(capnp::word) != 0)
+    return bad_message("size " + std::to_string(n) + " is not a multiple of 8 bytes");
+  if (n > max_frame_bytes)
+    return bad_message("size " + std::to_string(n) + " exceeds the limit of "
+                       + std::to_string(max_frame_bytes) + " bytes");
+  kj::Array<capnp::word> copy;
+  kj::ArrayPtr<const capnp::word> words;
+  if (reinterpret_cast<std::uintptr_t>(f.bytes.data()) % alignof(capnp::word) == 0) {
+    words = kj::ArrayPtr<const capnp::word>(
+        reinterpret_cast<const capnp::word*>(f.bytes.data()), n / sizeof(capnp::word));
+  } else {
+    copy = kj::heapArray<capnp::word>(n / sizeof(capnp::word));
+    std::memcpy(copy.begin(), f.bytes.data(), n);
+    words = copy;
+  }
+  capnp::ReaderOptions opt;
+  // A well-formed frame is read at most a few times over; anything that makes
+  // the reader traverse far more than its own size is hostile.
+  opt.traversalLimitInWords = 4 * (n / sizeof(capnp::word)) + 1024;
+  opt.nestingLimit = 16;
+  try {
+    capnp::FlatArrayMessageReader reader(words, opt);
+    return fn(reader.getRoot<Root>());
+  } catch (const kj::Exception& e) {
+    return bad_message(e.getDescription().cStr());
+  }
+}
+
+std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
+
+void fill(wire::PartitionMap::Builder b, const partition_map& m) {
+  b.setVersion(m.version);
+  b.setPartitions(m.partitions);
+  auto nodes = b.initNodes(static_cast<unsigned>(m.nodes.size()));
+  for (unsigned i = 0; i < m.nodes.size(); ++i) {
+    nodes[i].setId(m.nodes[i].id);
+    nodes[i].setHost(m.nodes[i].host);
+    nodes[i].setPort(m.nodes[i].port);
+  }
+  auto owner = b.initOwner(static_cast<unsigned>(m.owner.size()));
+  for (unsigned i = 0; i < m.owner.size(); ++i)
+    owner.set(i, m.owner[i]);
+}
+
+partition_map read(wire::PartitionMap::Reader r) {
+  partition_map m;
+  m.version = r.getVersion();
+  m.partitions = r.getPartitions();
+  for (auto n : r.getNodes())
+    m.nodes.push_back({n.getId(), text(n.getHost()), n.getPort()});
+  for (auto o : r.getOwner())
+    m.owner.push_back(o);
+  return m;
+}
+
+void fill(wire::PartitionStatus::Builder b, const partition_status& s) {
+  b.setPartition(s.partition);
+  b.setNode(s.node);
+  b.setUsers(s.users);
+  b.setItems(s.items);
+  b.setUserEvents(s.user_events);
+  b.setItemEvents(s.item_events);
+  auto models = b.initModels(static_cast<unsigned>(s.models.size()));
+  for (unsigned i = 0; i < s.models.size(); ++i)
+    models.set(i, s.models[i]);
+}
+
+partition_status read(wire::PartitionStatus::Reader r) {
+  partition_status s;
+  s.partition = r.getPartition();
+  s.node = r.getNode();
+  s.users = r.getUsers();
+  s.items = r.getItems();
+  s.user_events = r.getUserEvents();
+  s.item_events = r.getItemEvents();
+  for (auto m : r.getModels())
+    s.models.push_back(text(m));
+  return s;
+}
+
+} // namespace
+
+frame encode(const event_batch& b) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::EventBatch>();
+  root.setRatingMin(b.scale.min);
+  root.setRatingMax(b.scale.max);
+  auto list = root.initEvents(static_cast<unsigned>(b.events.size()));
+  for (unsigned i = 0; i < b.events.size(); ++i) {
+    const auto& e = b.events[i];
+    auto w = list[i];
+    w.setUser(e.user);
+    w.setItem(e.item);
+    w.setValue(e.value);
+    w.setType(static_cast<wire::EventType>(e.type));
+    w.setTimestamp(e.timestamp);
+    if (!e.device.empty())
+      w.setDevice(e.device);
+    if (!e.location.empty())
+      w.setLocation(e.location);
+  }
+  return to_frame(mb);
+}
+
+core::result<event_batch> decode_event_batch(const frame& f) {
+  return read_frame<wire::EventBatch, event_batch>(f, [](wire::EventBatch::Reader r) {
+    event_batch b;
+    b.scale = {r.getRatingMin(), r.getRatingMax()};
+    auto list = r.getEvents();
+    b.events.reserve(list.size());
+    for (auto w : list) {
+      core::raw_event e;
+      e.user = text(w.getUser());
+      e.item = text(w.getItem());
+      e.value = w.getValue();
+      // Unknown enumerants (a newer sender) stay out of range and are
+      // rejected by core::validate.
+      e.type = static_cast<core::event_type>(static_cast<std::uint16_t>(w.getType()));
+      e.timestamp = w.getTimestamp();
+      e.device = text(w.getDevice());
+      e.location = text(w.getLocation());
+      b.events.push_back(std::move(e));
+    }
+    return b;
+  });
+}
+
+frame encode(const ingest_result& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::IngestReply>();
+  root.setAccepted(r.accepted);
+  root.setRejected(r.rejected);
+  auto p = root.initProblems(static_cast<unsigned>(r.problems.size()));
+  for (unsigned i = 0; i < r.problems.size(); ++i)
+    p.set(i, r.problems[i]);
+  return to_frame(mb);
+}
+
+core::result<ingest_result> decode_ingest_result(const frame& f) {
+  return read_frame<wire::IngestReply, ingest_result>(f, [](wire::IngestReply::Reader r) {
+    ingest_result out;
+    out.accepted = r.getAccepted();
+    out.rejected = r.getRejected();
+    for (auto p : r.getProblems())
+      out.problems.push_back(text(p));
+    return out;
+  });
+}
+
+frame encode(const partition_map& m) {
+  capnp::MallocMessageBuilder mb;
+  fill(mb.initRoot<wire::PartitionMap>(), m);
+  return to_frame(mb);
+}
+
+core::result<partition_map> decode_partition_map(const frame& f) {
+  return read_frame<wire::PartitionMap, partition_map>(
+      f, [](wire::PartitionMap::Reader r) { return read(r); });
+}
+
+frame encode(const partition_status& s) {
+  capnp::MallocMessageBuilder mb;
+  fill(mb.initRoot<wire::PartitionStatus>(), s);
+  return to_frame(mb);
+}
+
+core::result<partition_status> decode_partition_status(const frame& f) {
+  return read_frame<wire::PartitionStatus, partition_status>(
+      f, [](wire::PartitionStatus::Reader r) { return read(r); });
+}
+
+frame encode(const status_reply& s) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::StatusReply>();
+  fill(root.initMap(), s.map);
+  auto parts = root.initPartitions(static_cast<unsigned>(s.partitions.size()));
+  for (unsigned i = 0; i < s.partitions.size(); ++i)
+    fill(parts[i], s.partitions[i]);
+  auto missing = root.initMissing(static_cast<unsigned>(s.missing.size()));
+  for (unsigned i = 0; i < s.missing.size(); ++i)
+    missing.set(i, s.missing[i]);
+  return to_frame(mb);
+}
+
+core::result<status_reply> decode_status_reply(const frame& f) {
+  return read_frame<wire::StatusReply, status_reply>(f, [](wire::StatusReply::Reader r) {
+    status_reply s;
+    s.map = read(r.getMap());
+    for (auto p : r.getPartitions())
+      s.partitions.push_back(read(p));
+    for (auto m : r.getMissing())
+      s.missing.push_back(m);
+    return s;
+  });
+}
+
+} // namespace shardrec::actors

@@ -1,0 +1,31 @@
+// Converts between the plain values of actors/messages.hpp and Cap'n Proto
+// frames (schema/*.capnp). The only code that touches capnp readers and
+// builders. Decoding never throws: a truncated, oversized or garbage frame
+// gives errc::bad_message.
+#pragma once
+
+#include "actors/frame.hpp"
+#include "actors/messages.hpp"
+#include "core/error.hpp"
+
+namespace shardrec::actors {
+
+// Largest frame a node accepts (bytes); larger ones are bad_message.
+inline constexpr std::size_t max_frame_bytes = std::size_t{256} << 20;
+
+frame encode(const event_batch& b);
+core::result<event_batch> decode_event_batch(const frame& f);
+
+frame encode(const ingest_result& r);
+core::result<ingest_result> decode_ingest_result(const frame& f);
+
+frame encode(const partition_map& m);
+core::result<partition_map> decode_partition_map(const frame& f);
+
+frame encode(const partition_status& s);
+core::result<partition_status> decode_partition_status(const frame& f);
+
+frame encode(const status_reply& s);
+core::result<status_reply> decode_status_reply(const frame& f);
+
+} // namespace shardrec::actors

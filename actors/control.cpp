@@ -1,0 +1,310 @@
+#include "actors/control.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/shard.hpp"
+#include "core/partition.hpp"
+
+namespace shardrec::actors {
+
+namespace {
+
+struct peer {
+  node_info info;
+  caf::actor control;
+};
+
+struct control_state {
+  control_config cfg;
+  std::uint32_t node_id = 0;
+  partition_map map;
+  std::vector<shard_actor> shards;            // by partition; empty handle = unavailable
+  std::map<std::uint32_t, shard_actor> local; // partitions hosted here
+  std::vector<peer> peers;                    // leader only: every node, self included
+  static inline const char* name = "control";
+};
+
+using control_pointer = caf::stateful_actor<control_state>*;
+
+caf::error error_of(core::errc code, std::string msg) {
+  return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+// Round-robin assignment of partitions to the nodes, in node-id order.
+void assign_round_robin(partition_map& m) {
+  m.owner.resize(m.partitions);
+  for (std::uint32_t p = 0; p < m.partitions; ++p)
+    m.owner[p] = m.nodes[p % m.nodes.size()].id;
+  ++m.version;
+}
+
+// Makes this node host exactly the partitions the map gives it.
+std::pair<std::vector<std::uint32_t>, std::vector<caf::actor>>
+host_partitions(control_pointer self, const partition_map& m) {
+  auto& st = self->state;
+  std::vector<std::uint32_t> parts;
+  std::vector<caf::actor> handles;
+  for (std::uint32_t p = 0; p < m.partitions; ++p) {
+    if (m.owner[p] != st.node_id) {
+      auto it = st.local.find(p);
+      if (it != st.local.end()) {
+        self->send_exit(it->second, caf::exit_reason::user_shutdown);
+        st.local.erase(it);
+      }
+      continue;
+    }
+    auto it = st.local.find(p);
+    if (it == st.local.end()) {
+      auto s = spawn_shard(self->system(), p, m.partitions, st.node_id);
+      self->monitor(s);
+      self->link_to(s); // shards die with their node's control actor
+      it = st.local.emplace(p, s).first;
+    }
+    parts.push_back(p);
+    handles.push_back(caf::actor_cast<caf::actor>(it->second));
+  }
+  return {parts, handles};
+}
+
+void install(control_pointer self, const partition_map& m,
+             const std::vector<caf::actor>& handles) {
+  auto& st = self->state;
+  st.map = m;
+  st.shards.assign(m.partitions, shard_actor{});
+  for (std::uint32_t p = 0; p < m.partitions && p < handles.size(); ++p) {
+    st.shards[p] = caf::actor_cast<shard_actor>(handles[p]);
+    if (st.local.count(p) == 0 && st.shards[p])
+      self->monitor(st.shards[p]);
+  }
+}
+
+// Leader: re-assigns partitions over st.peers and installs the new map on
+// every node; delivers the map to `rp` when all nodes have it.
+void rebalance(control_pointer self, caf::typed_response_promise<frame> rp) {
+  auto& st = self->state;
+  partition_map m = st.map;
+  m.nodes.clear();
+  for (const auto& p : st.peers)
+    m.nodes.push_back(p.info);
+  assign_round_robin(m);
+  struct gather {
+    std::vector<caf::actor> handles;
+    std::size_t left = 0;
+    bool failed = false;
+  };
+  auto g = std::make_shared<gather>();
+  g->handles.resize(m.partitions);
+  g->left = st.peers.size();
+  auto mf = encode(m);
+  for (const auto& p : st.peers) {
+    self->request(p.control, admin_timeout, assign_atom::value, mf)
+        .then(
+            [=](const std::vector<std::uint32_t>& parts,
+                const std::vector<caf::actor>& hs) mutable {
+              for (std::size_t k = 0; k < parts.size() && k < hs.size(); ++k)
+                if (parts[k] < g->handles.size())
+                  g->handles[parts[k]] = hs[k];
+              if (--g->left > 0 || g->failed)
+                return;
+              for (const auto& q : self->state.peers)
+                self->send(q.control, install_atom::value, mf, g->handles);
+              rp.deliver(mf);
+            },
+            [=](caf::error& err) mutable {
+              if (!g->failed)
+                rp.deliver(std::move(err));
+              g->failed = true;
+            });
+  }
+}
+
+caf::behavior control_behavior(control_pointer self) {
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto& s : st.shards)
+      if (s && s.address() == dm.source)
+        s = shard_actor{};
+    for (auto it = st.local.begin(); it != st.local.end();)
+      it = it->second.address() == dm.source ? st.local.erase(it) : std::next(it);
+  });
+  return {
+      [=](status_atom) -> caf::result<frame> {
+        auto rp = self->make_response_promise<frame>();
+        auto reply = std::make_shared<status_reply>();
+        reply->map = self->state.map;
+        auto left = std::make_shared<std::size_t>(self->state.shards.size());
+        auto finish = [=]() mutable {
+          if (--*left > 0)
+            return;
+          std::sort(
+              reply->partitions.begin(), reply->partitions.end(),
+              [](const auto& a, const auto& b) { return a.partition < b.partition; });
+          std::sort(reply->missing.begin(), reply->missing.end());
+          rp.deliver(encode(*reply));
+        };
+        if (*left == 0)
+          return encode(*reply);
+        for (std::uint32_t p = 0; p < self->state.shards.size(); ++p) {
+          auto s = self->state.shards[p];
+          if (!s) {
+            reply->missing.push_back(p);
+            finish();
+            continue;
+          }
+          self->request(s, admin_timeout, stats_atom::value)
+              .then(
+                  [=](const frame& f) mutable {
+                    if (auto ps = decode_partition_status(f))
+                      reply->partitions.push_back(*ps);
+                    else
+                      reply->missing.push_back(p);
+                    finish();
+                  },
+                  [=](caf::error&) mutable {
+                    reply->missing.push_back(p);
+                    finish();
+                  });
+        }
+        return rp;
+      },
+      [=](ingest_atom, const frame& f) -> caf::result<frame> {
+        auto batch = decode_event_batch(f);
+        if (!batch)
+          return to_caf_error(batch.err());
+        auto& st = self->state;
+        auto parts = st.map.partitions;
+        if (parts == 0)
+          return error_of(core::errc::invalid_argument,
+                          "the cluster has no partition map yet");
+        std::vector<event_batch> per(parts);
+        auto total = std::make_shared<ingest_result>();
+        for (std::size_t k = 0; k < batch->events.size(); ++k) {
+          auto& e = batch->events[k];
+          if (auto v = core::validate(e); !v) {
+            ++total->rejected;
+            if (total->problems.size() < 10)
+              total->problems.push_back("event " + std::to_string(k) + ": "
+                                        + v.err().message);
+            continue;
+          }
+          ++total->accepted;
+          auto pu = core::partition_of(e.user, parts);
+          auto pi = core::partition_of(e.item, parts);
+          per[pu].events.push_back(e);
+          if (pi != pu)
+            per[pi].events.push_back(std::move(e));
+        }
+        auto rp = self->make_response_promise<frame>();
+        auto left = std::make_shared<std::size_t>(0);
+        for (std::uint32_t p = 0; p < parts; ++p)
+          if (!per[p].events.empty())
+            ++*left;
+        if (*left == 0)
+          return encode(*total);
+        auto failed = std::make_shared<bool>(false);
+        for (std::uint32_t p = 0; p < parts; ++p) {
+          if (per[p].events.empty())
+            continue;
+          if (!st.shards[p]) {
+            *failed = true;
+            rp.deliver(error_of(core::errc::io_error,
+                                "partition " + std::to_string(p)
+                                    + " is unavailable; batch not stored"));
+            return rp;
+          }
+          per[p].scale = batch->scale;
+          self->request(st.shards[p], ingest_timeout, ingest_atom::value, encode(per[p]))
+              .then(
+                  [=](const frame&) mutable {
+                    if (--*left == 0 && !*failed)
+                      rp.deliver(encode(*total));
+                  },
+                  [=](caf::error& err) mutable {
+                    if (!*failed)
+                      rp.deliver(error_of(core::errc::io_error,
+                                          "partition " + std::to_string(p)
+                                              + " did not store its part: "
+                                              + self->system().render(err)));
+                    *failed = true;
+                  });
+        }
+        return rp;
+      },
+      [=](join_atom, const frame& f,
+          const caf::actor& peer_control) -> caf::result<frame> {
+        auto& st = self->state;
+        if (!st.cfg.leader)
+          return error_of(core::errc::invalid_argument,
+                          "this node is not the cluster's first node; join that one");
+        auto m = decode_partition_map(f);
+        if (!m)
+          return to_caf_error(m.err());
+        if (m->nodes.size() != 1)
+          return error_of(core::errc::bad_message, "join: expected exactly one node");
+        node_info info = m->nodes.front();
+        std::uint32_t next = 0;
+        for (const auto& p : st.peers)
+          next = std::max(next, p.info.id + 1);
+        info.id = next;
+        st.peers.push_back({info, peer_control});
+        auto rp = self->make_response_promise<frame>();
+        rebalance(self, rp);
+        return rp;
+      },
+      [=](assign_atom, const frame& f)
+          -> caf::result<std::vector<std::uint32_t>, std::vector<caf::actor>> {
+        auto m = decode_partition_map(f);
+        if (!m)
+          return to_caf_error(m.err());
+        auto& st = self->state;
+        // A joining node learns its id from the map: the node with its address.
+        for (const auto& n : m->nodes)
+          if (n.host == st.cfg.host && n.port == st.cfg.port)
+            st.node_id = n.id;
+        auto hosted = host_partitions(self, *m);
+        return {std::move(hosted.first), std::move(hosted.second)};
+      },
+      [=](install_atom, const frame& f, const std::vector<caf::actor>& handles) {
+        if (auto m = decode_partition_map(f))
+          install(self, *m, handles);
+      },
+  };
+}
+
+} // namespace
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<frame>("shardrec_frame");
+  cfg.add_message_type<std::vector<caf::actor>>("std::vector<@actor>");
+  cfg.add_message_type<std::vector<std::uint32_t>>("std::vector<@u32>");
+}
+
+caf::actor spawn_control(caf::actor_system& sys, const control_config& cfg) {
+  return sys.spawn([cfg](control_pointer self) {
+    auto& st = self->state;
+    st.cfg = cfg;
+    if (cfg.leader) {
+      node_info me{0, cfg.host, cfg.port};
+      st.peers.push_back({me, caf::actor_cast<caf::actor>(self)});
+      partition_map m;
+      m.partitions = cfg.partitions;
+      m.nodes.push_back(me);
+      assign_round_robin(m);
+      auto hosted = host_partitions(self, m);
+      install(self, m, hosted.second);
+    }
+    return control_behavior(self);
+  });
+}
+
+} // namespace shardrec::actors

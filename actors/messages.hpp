@@ -1,0 +1,55 @@
+// Plain values carried in frames between the control actor, the shards and
+// the admin CLI. No CAF and no Cap'n Proto here: actors/codec.hpp converts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dataset.hpp"
+#include "core/partition_store.hpp"
+
+namespace shardrec::actors {
+
+// Version of the frame layouts this build speaks.
+inline constexpr std::uint16_t protocol_version = 1;
+
+struct node_info {
+  std::uint32_t id = 0;
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// Partition p lives on node owner[p]; version grows with every change.
+struct partition_map {
+  std::uint64_t version = 0;
+  std::uint32_t partitions = 0;
+  std::vector<node_info> nodes;
+  std::vector<std::uint32_t> owner; // size partitions
+};
+
+struct event_batch {
+  std::vector<core::raw_event> events;
+  core::rating_scale scale;
+};
+
+struct ingest_result {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+  std::vector<std::string> problems;
+};
+
+struct partition_status {
+  std::uint32_t partition = 0;
+  std::uint32_t node = 0;
+  std::uint64_t users = 0, items = 0, user_events = 0, item_events = 0;
+  std::vector<std::string> models;
+};
+
+struct status_reply {
+  partition_map map;
+  std::vector<partition_status> partitions;
+  std::vector<std::uint32_t> missing;
+};
+
+} // namespace shardrec::actors

@@ -1,0 +1,87 @@
+// One partition's share of the data, as a shard holds it: the users it owns
+// with their complete rows and the items it owns with their complete columns.
+// Every interaction is stored at its user's partition and at its item's
+// partition (core::partition_of on the external ids).
+//
+// Indices are local to the store: owned users and owned items in order of
+// first appearance here; item_refs() are the items that owned users touched,
+// user_refs() the users who touched owned items. Plain values, no actors, so
+// the same code runs in a shard and in the single-process simulations that
+// check the distributed algorithms against the core.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dataset.hpp"
+#include "core/error.hpp"
+#include "core/interactions.hpp"
+
+namespace shardrec::core {
+
+// An event with external ids, as it travels between processes.
+struct raw_event {
+  std::string user;
+  std::string item;
+  float value = 1.0f;
+  event_type type = event_type::rating;
+  std::int64_t timestamp = 0;
+  std::string device;
+  std::string location;
+};
+
+// Checks what any receiver must check: non-empty ids, finite value.
+status validate(const raw_event& e);
+
+class partition_store {
+public:
+  // REQUIRES: partition < partitions
+  partition_store(std::uint32_t partition, std::uint32_t partitions);
+
+  std::uint32_t partition() const { return partition_; }
+  std::uint32_t partitions() const { return partitions_; }
+  bool owns_user(std::string_view user) const;
+  bool owns_item(std::string_view item) const;
+
+  // Appends e to the user side if this partition owns e.user and to the item
+  // side if it owns e.item (possibly both, possibly neither). Invalidates the
+  // matrices until the next build(). Returns an error for an invalid event
+  // (nothing stored).
+  status add(const raw_event& e);
+
+  // Item side information for an owned item (ignored for other items).
+  void set_item_info(const std::string& item, item_info info);
+
+  // Freezes the events appended so far into the two matrices.
+  void build(merge_policy policy);
+  bool built() const { return built_; }
+
+  const id_map& users() const { return users_; }
+  const id_map& item_refs() const { return item_refs_; }
+  const id_map& items() const { return items_; }
+  const id_map& user_refs() const { return user_refs_; }
+  // owned users x item_refs. REQUIRES: built()
+  const interaction_matrix& user_matrix() const { return user_matrix_; }
+  // user_refs x owned items. REQUIRES: built()
+  const interaction_matrix& item_matrix() const { return item_matrix_; }
+  // Side information of owned items, indexed like items() (may be shorter).
+  const std::vector<item_info>& item_meta() const { return item_meta_; }
+
+  std::size_t user_events() const { return user_side_.size(); }
+  std::size_t item_events() const { return item_side_.size(); }
+  const std::vector<event>& user_side_events() const { return user_side_; }
+
+private:
+  std::uint32_t partition_;
+  std::uint32_t partitions_;
+  id_map users_, item_refs_, items_, user_refs_;
+  std::vector<event> user_side_; // user = users_ index, item = item_refs_ index
+  std::vector<event> item_side_; // user = user_refs_ index, item = items_ index
+  std::vector<item_info> item_meta_;
+  id_map devices_, locations_;
+  interaction_matrix user_matrix_, item_matrix_;
+  bool built_ = false;
+};
+
+} // namespace shardrec::core

@@ -1,0 +1,314 @@
+// Subcommands of `shardrec --cluster HOST:PORT ...`: talk to a node's control
+// actor. Every request has a timeout; errors name what went wrong.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include <boost/program_options.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/blocking_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/control.hpp"
+#include "actors/interfaces.hpp"
+#include "core/loaders.hpp"
+#include "node/cli.hpp"
+
+namespace po = boost::program_options;
+using namespace shardrec;
+
+namespace shardrec::node {
+
+namespace {
+
+struct connection {
+  std::unique_ptr<caf::actor_system_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor control;
+};
+
+std::optional<connection> connect(const std::string& where) {
+  auto colon = where.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "shardrec: --cluster expects HOST:PORT, got '" << where << "'\n";
+    return std::nullopt;
+  }
+  std::uint16_t port = 0;
+  try {
+    port = static_cast<std::uint16_t>(std::stoul(where.substr(colon + 1)));
+  } catch (...) {
+    std::cerr << "shardrec: bad port in --cluster '" << where << "'\n";
+    return std::nullopt;
+  }
+  connection c;
+  c.cfg = std::make_unique<caf::actor_system_config>();
+  c.cfg->load<caf::io::middleman>();
+  actors::add_message_types(*c.cfg);
+  c.cfg->set("logger.verbosity", caf::atom("quiet"));
+  c.cfg->set("scheduler.max-threads", std::size_t{2});
+  c.sys = std::make_unique<caf::actor_system>(*c.cfg);
+  auto h = c.sys->middleman().remote_actor(where.substr(0, colon), port);
+  if (!h) {
+    std::cerr << "shardrec: cannot reach a node at " << where << ": "
+              << c.sys->render(h.error()) << "\n";
+    return std::nullopt;
+  }
+  c.control = *h;
+  return c;
+}
+
+int parse(const char* cmd, const std::vector<std::string>& args,
+          po::options_description& desc, po::variables_map& vm, const char* synopsis,
+          po::positional_options_description* pos = nullptr) {
+  desc.add_options()("help,h", "show this help");
+  try {
+    auto parser = po::command_line_parser(args).options(desc);
+    if (pos)
+      parser.positional(*pos);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: shardrec --cluster HOST:PORT " << cmd << " " << synopsis
+                << "\n\n"
+                << desc << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "shardrec " << cmd << ": " << e.what() << "\n";
+    return 2;
+  }
+  return -1;
+}
+
+int cmd_status(connection& c, const std::string& what, bool json) {
+  caf::scoped_actor self{*c.sys};
+  int rc = 1;
+  self->request(c.control, actors::admin_timeout, actors::status_atom::value)
+      .receive(
+          [&](const actors::frame& f) {
+            auto s = actors::decode_status_reply(f);
+            if (!s) {
+              std::cerr << "shardrec: " << s.err().message << "\n";
+              return;
+            }
+            rc = 0;
+            std::uint64_t users = 0, items = 0, events = 0;
+            for (const auto& p : s->partitions) {
+              users += p.users;
+              items += p.items;
+              events += p.user_events;
+            }
+            if (json) {
+              nlohmann::json j;
+              j["map_version"] = s->map.version;
+              j["partitions"] = s->map.partitions;
+              j["missing_partitions"] = s->missing;
+              auto& nodes = j["nodes"] = nlohmann::json::array();
+              for (const auto& n : s->map.nodes) {
+                std::size_t owned = 0;
+                for (auto o : s->map.owner)
+                  owned += o == n.id;
+                nodes.push_back({{"id", n.id},
+                                 {"host", n.host},
+                                 {"port", n.port},
+                                 {"partitions", owned}});
+              }
+              if (what == "partitions") {
+                auto& parts = j["partition_status"] = nlohmann::json::array();
+                for (const auto& p : s->partitions)
+                  parts.push_back({{"partition", p.partition},
+                                   {"node", p.node},
+                                   {"users", p.users},
+                                   {"items", p.items},
+                                   {"user_events", p.user_events},
+                                   {"item_events", p.item_events}});
+              }
+              j["users"] = users;
+              j["items"] = items;
+              j["events"] = events;
+              std::cout << j.dump() << "\n";
+              return;
+            }
+            if (what == "status") {
+              std::printf("cluster: %zu nodes, %u partitions (map version %llu)\n",
+                          s->map.nodes.size(), s->map.partitions,
+                          static_cast<unsigned long long>(s->map.version));
+              std::printf("data:    %llu users, %llu items, %llu events\n",
+                          static_cast<unsigned long long>(users),
+                          static_cast<unsigned long long>(items),
+                          static_cast<unsigned long long>(events));
+              if (!s->missing.empty())
+                std::printf("WARNING: %zu partitions did not answer\n",
+                            s->missing.size());
+            } else if (what == "nodes") {
+              std::printf("%-4s %-22s %s\n", "id", "address", "partitions");
+              for (const auto& n : s->map.nodes) {
+                std::size_t owned = 0;
+                for (auto o : s->map.owner)
+                  owned += o == n.id;
+                std::printf("%-4u %-22s %zu\n", n.id,
+                            (n.host + ":" + std::to_string(n.port)).c_str(), owned);
+              }
+            } else {
+              std::printf("%-9s %-5s %10s %10s %12s %12s\n", "partition", "node", "users",
+                          "items", "user-events", "item-events");
+              for (const auto& p : s->partitions)
+                std::printf("%-9u %-5u %10llu %10llu %12llu %12llu\n", p.partition,
+                            p.node, static_cast<unsigned long long>(p.users),
+                            static_cast<unsigned long long>(p.items),
+                            static_cast<unsigned long long>(p.user_events),
+                            static_cast<unsigned long long>(p.item_events));
+              for (auto m : s->missing)
+                std::printf("%-9u (no answer)\n", m);
+            }
+          },
+          [&](caf::error& err) {
+            std::cerr << "shardrec: " << c.sys->render(err) << "\n";
+          });
+  return rc;
+}
+
+int cmd_load(connection& c, const std::vector<std::string>& args) {
+  po::options_description desc("options");
+  std::string path, format, items;
+  std::size_t batch = 20000, window = 4;
+  bool skip_bad = false, quiet = false;
+  desc.add_options()("file", po::value(&path)->required(), "events or ratings file")(
+      "format", po::value(&format)->default_value("movielens"),
+      "movielens|csv|ml1m|events|online-retail")(
+      "items", po::value(&items), "item attributes file (u.item, movies.csv, items CSV)")(
+      "batch", po::value(&batch)->default_value(batch), "events per message")(
+      "window", po::value(&window)->default_value(window),
+      "batches in flight (back-pressure)")("skip-bad-lines", po::bool_switch(&skip_bad),
+                                           "skip malformed lines and count them")(
+      "quiet", po::bool_switch(&quiet), "no progress bar");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  if (int rc = parse("load", args, desc, vm, "FILE [--format F]", &pos); rc >= 0)
+    return rc;
+  auto fmt = core::parse_data_format(format);
+  if (!fmt) {
+    std::cerr << "shardrec load: unknown --format '" << format << "'\n";
+    return 2;
+  }
+  if (batch == 0 || window == 0) {
+    std::cerr << "shardrec load: --batch and --window must be at least 1\n";
+    return 2;
+  }
+  core::dataset ds;
+  core::load_options lo;
+  lo.skip_bad_lines = skip_bad;
+  auto rep = core::load_events(path, *fmt, ds, lo);
+  if (!rep) {
+    std::cerr << "shardrec load: " << rep.err().message << "\n";
+    return 1;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  caf::scoped_actor self{*c.sys};
+  std::uint64_t accepted = 0, rejected = rep->skipped, sent = 0;
+  std::vector<std::string> problems = rep->problems;
+  bool failed = false;
+  auto total = ds.events.size();
+  std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> inflight;
+  auto make_batch = [&](std::size_t begin, std::size_t end) {
+    actors::event_batch b;
+    b.scale = ds.scale;
+    b.events.reserve(end - begin);
+    for (auto k = begin; k < end; ++k) {
+      const auto& e = ds.events[k];
+      core::raw_event r;
+      r.user = ds.users.external(e.user);
+      r.item = ds.items.external(e.item);
+      r.value = e.value;
+      r.type = e.type;
+      r.timestamp = e.timestamp;
+      r.device = ds.devices.external(e.device);
+      r.location = ds.locations.external(e.location);
+      b.events.push_back(std::move(r));
+    }
+    return actors::encode(b);
+  };
+  auto await_one = [&] {
+    inflight.front().receive(
+        [&](const actors::frame& f) {
+          if (auto r = actors::decode_ingest_result(f)) {
+            accepted += r->accepted;
+            rejected += r->rejected;
+            for (auto& p : r->problems)
+              if (problems.size() < 10)
+                problems.push_back(p);
+          }
+        },
+        [&](caf::error& err) {
+          if (!failed)
+            std::cerr << "\nshardrec load: a batch was not stored: " << c.sys->render(err)
+                      << "\n";
+          failed = true;
+        });
+    inflight.erase(inflight.begin());
+  };
+  for (std::size_t begin = 0; begin < total && !failed; begin += batch) {
+    auto end = std::min(total, begin + batch);
+    inflight.push_back(self->request(c.control, actors::ingest_timeout,
+                                     actors::ingest_atom::value, make_batch(begin, end)));
+    sent = end;
+    if (inflight.size() >= window)
+      await_one();
+    if (!quiet) {
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "\rloading %s: %3.0f%% (%zu / %zu events, %.0f events/s)",
+                   path.c_str(),
+                   100.0 * static_cast<double>(sent) / static_cast<double>(total),
+                   static_cast<std::size_t>(sent), total,
+                   secs > 0 ? static_cast<double>(sent) / secs : 0.0);
+    }
+  }
+  while (!inflight.empty())
+    await_one();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet)
+    std::fprintf(stderr, "\n");
+  std::printf("loaded %s: %llu accepted, %llu rejected in %.2f s (%.0f events/s)\n",
+              path.c_str(), static_cast<unsigned long long>(accepted),
+              static_cast<unsigned long long>(rejected), secs,
+              secs > 0 ? static_cast<double>(accepted) / secs : 0.0);
+  for (const auto& p : problems)
+    std::printf("  %s\n", p.c_str());
+  (void)items;
+  return failed ? 1 : 0;
+}
+
+} // namespace
+
+int cmd_cluster(const std::string& where, const std::string& cmd,
+                const std::vector<std::string>& args) {
+  bool json = false;
+  std::vector<std::string> rest;
+  for (const auto& a : args) {
+    if (a == "--json")
+      json = true;
+    else
+      rest.push_back(a);
+  }
+  if (cmd != "status" && cmd != "nodes" && cmd != "partitions" && cmd != "load") {
+    std::cerr << "shardrec: unknown cluster command '" << cmd
+              << "' (status|nodes|partitions|load)\n";
+    return 2;
+  }
+  auto c = connect(where);
+  if (!c)
+    return 1;
+  if (cmd == "load")
+    return cmd_load(*c, rest);
+  return cmd_status(*c, cmd, json);
+}
+
+} // namespace shardrec::node

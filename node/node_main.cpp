@@ -1,0 +1,195 @@
+// shardrec-node: one process of a shardrec cluster. Parses options (flags or
+// an .ini file with the same names), starts the actor system, spawns the
+// control actor and its shards, publishes the control actor on --port, joins
+// a cluster if asked, and runs until SIGINT/SIGTERM.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/control.hpp"
+#include "actors/interfaces.hpp"
+
+namespace po = boost::program_options;
+using namespace shardrec;
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_signal(int) {
+  stop_requested = true;
+}
+
+struct node_config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7400;
+  std::string data_dir = "./shardrec-data";
+  std::uint32_t partitions = 64;
+  std::string join;
+  unsigned threads = 0;
+  std::string port_file;
+};
+
+// Splits "HOST:PORT".
+bool split_host_port(const std::string& s, std::string& host, std::uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  try {
+    auto p = std::stoul(s.substr(colon + 1));
+    if (p == 0 || p > 65535)
+      return false;
+    port = static_cast<std::uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  host = s.substr(0, colon);
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  node_config nc;
+  std::string config_file;
+  po::options_description desc(
+      "shardrec-node options (also accepted in --config FILE as name = value)");
+  desc.add_options()("help,h", "show this help")("config", po::value(&config_file),
+                                                 ".ini file with any of these options")(
+      "host", po::value(&nc.host)->default_value(nc.host),
+      "address to listen on and to announce")(
+      "port", po::value(&nc.port)->default_value(nc.port),
+      "port of this node's control actor (0: any free port)")(
+      "data-dir", po::value(&nc.data_dir)->default_value(nc.data_dir),
+      "folder for this node's files")(
+      "partitions", po::value(&nc.partitions)->default_value(nc.partitions),
+      "partitions of a new cluster (fixed at creation; ignored with --join)")(
+      "join", po::value(&nc.join), "HOST:PORT of the cluster's first node to join")(
+      "threads", po::value(&nc.threads)->default_value(0),
+      "actor scheduler threads (0: all cores)")(
+      "port-file", po::value(&nc.port_file),
+      "write the bound port here once listening (for launchers)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("config")) {
+      std::ifstream in(vm["config"].as<std::string>());
+      if (!in) {
+        std::cerr << "shardrec-node: cannot read config file '"
+                  << vm["config"].as<std::string>() << "'\n";
+        return 2;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "shardrec-node: " << e.what() << "\n(try: shardrec-node --help)\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << "usage: shardrec-node [--config FILE] [--port P] [--partitions N] "
+                 "[--join HOST:PORT]\n\n"
+              << desc << "\n";
+    return 0;
+  }
+  if (nc.partitions == 0) {
+    std::cerr << "shardrec-node: --partitions must be at least 1\n";
+    return 2;
+  }
+  std::string join_host;
+  std::uint16_t join_port = 0;
+  if (!nc.join.empty() && !split_host_port(nc.join, join_host, join_port)) {
+    std::cerr << "shardrec-node: --join expects HOST:PORT, got '" << nc.join << "'\n";
+    return 2;
+  }
+
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  actors::add_message_types(cfg);
+  if (nc.threads > 0)
+    cfg.set("scheduler.max-threads", static_cast<std::size_t>(nc.threads));
+  cfg.set("middleman.enable-automatic-connections", true);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+
+  actors::control_config cc;
+  cc.host = nc.host;
+  cc.partitions = nc.partitions;
+  cc.leader = nc.join.empty();
+  // Bind first so that the control actor knows the port it announces.
+  auto probe = sys.spawn([] { return caf::behavior{[](int) {}}; });
+  auto bound = sys.middleman().publish(probe, nc.port, nc.host.c_str(), true);
+  if (!bound) {
+    std::cerr << "shardrec-node: cannot listen on " << nc.host << ":" << nc.port << ": "
+              << sys.render(bound.error()) << "\n";
+    return 1;
+  }
+  sys.middleman().unpublish(probe, *bound);
+  caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+  cc.port = *bound;
+  auto control = actors::spawn_control(sys, cc);
+  auto published = sys.middleman().publish(control, cc.port, nc.host.c_str(), true);
+  if (!published) {
+    std::cerr << "shardrec-node: cannot publish on port " << cc.port << ": "
+              << sys.render(published.error()) << "\n";
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+
+  if (!nc.join.empty()) {
+    auto leader = sys.middleman().remote_actor(join_host, join_port);
+    if (!leader) {
+      std::cerr << "shardrec-node: cannot reach " << nc.join << ": "
+                << sys.render(leader.error()) << "\n";
+      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    actors::partition_map me;
+    me.nodes.push_back({0, nc.host, cc.port});
+    caf::scoped_actor self{sys};
+    bool joined = false;
+    self->request(*leader, actors::admin_timeout, actors::join_atom::value,
+                  actors::encode(me), control)
+        .receive(
+            [&](const actors::frame& f) {
+              auto m = actors::decode_partition_map(f);
+              joined = m.ok();
+              if (m)
+                std::cerr << "joined cluster at " << nc.join << ": " << m->nodes.size()
+                          << " nodes, " << m->partitions << " partitions (map version "
+                          << m->version << ")\n";
+            },
+            [&](caf::error& err) {
+              std::cerr << "shardrec-node: join " << nc.join
+                        << " refused: " << sys.render(err) << "\n";
+            });
+    if (!joined) {
+      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+  }
+  if (!nc.port_file.empty()) {
+    std::ofstream(nc.port_file) << cc.port << "\n";
+  }
+  std::cerr << "shardrec-node listening on " << nc.host << ":" << cc.port << "\n";
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  while (!stop_requested)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::cerr << "shardrec-node: stopping\n";
+  caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+  return 0;
+}

@@ -1,0 +1,80 @@
+# Requests from the admin CLI and replies of the control actor.
+@0xe4930e7afcd25f41;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("shardrec::wire");
+
+using Cluster = import "cluster.capnp";
+
+struct PartitionStatus {
+  partition @0 :UInt32;
+  node @1 :UInt32;
+  users @2 :UInt64;
+  items @3 :UInt64;
+  userEvents @4 :UInt64;   # events stored for owned users
+  itemEvents @5 :UInt64;   # events stored for owned items
+  models @6 :List(Text);   # trained models held
+}
+
+struct StatusReply {
+  map @0 :Cluster.PartitionMap;
+  partitions @1 :List(PartitionStatus);
+  missing @2 :List(UInt32);  # partitions that did not answer in time
+}
+
+struct TrainRequest {
+  algo @0 :Text;           # all | mf | implicit-als | itemknn | userknn | content | popular
+  factors @1 :UInt32;      # 0: default
+  iterations @2 :UInt32;   # 0: default
+  seed @3 :UInt64 = 42;
+}
+
+struct TrainReply {
+  algo @0 :Text;
+  seconds @1 :Float64;
+  bytesSent @2 :UInt64;    # factor / statistics payload bytes exchanged between shards
+  messages @3 :UInt64;
+  loss @4 :List(Float64);
+}
+
+struct RecommendRequest {
+  user @0 :Text;
+  n @1 :UInt32 = 10;
+  algo @2 :Text;           # "" = hybrid
+}
+
+struct ComponentScore {
+  name @0 :Text;
+  raw @1 :Float32;
+  contribution @2 :Float32;
+}
+
+struct Recommendation {
+  item @0 :Text;
+  score @1 :Float32;
+  components @2 :List(ComponentScore);
+  because @3 :List(Text);
+}
+
+struct RecommendReply {
+  user @0 :Text;
+  items @1 :List(Recommendation);
+  partial @2 :Bool;                 # some partitions did not answer in time
+  missingPartitions @3 :List(UInt32);
+}
+
+struct SimilarRequest {
+  item @0 :Text;
+  n @1 :UInt32 = 10;
+}
+
+struct SimilarReply {
+  item @0 :Text;
+  neighbors @1 :List(Similar);
+  partial @2 :Bool;
+  missingPartitions @3 :List(UInt32);
+  struct Similar {
+    item @0 :Text;
+    similarity @1 :Float32;
+  }
+}

