@@ -19,6 +19,12 @@ namespace shardrec::core {
 
 namespace {
 
+bool holds_ratings(const dataset& ds) {
+  return !ds.events.empty()
+         && std::all_of(ds.events.begin(), ds.events.end(),
+                        [](const event& e) { return e.type == event_type::rating; });
+}
+
 bool has_content(const dataset& ds) {
   return std::any_of(ds.item_meta.begin(), ds.item_meta.end(), [](const item_info& i) {
     return !i.genres.empty() || !i.tags.empty() || !i.text.empty() || !i.title.empty();
@@ -55,6 +61,22 @@ result<std::vector<std::pair<std::string, float>>> parse_weights(const std::stri
   return out;
 }
 
+// Trains a hybrid part used for ranking only: on ratings data the kNN parts
+// use co-occurrence cosine on the binarized matrix.
+result<std::shared_ptr<const model>> train_ranking_part(const algo_options& opt,
+                                                        const dataset& ds,
+                                                        const interaction_matrix& train) {
+  if (opt.algo == "itemknn" || opt.algo == "userknn") {
+    knn_config cfg;
+    cfg.threads = opt.threads ? opt.threads : default_threads();
+    cfg.similarity = similarity_kind::cosine;
+    auto bin = train.binarized();
+    return std::shared_ptr<const model>(opt.algo == "itemknn" ? train_item_knn(bin, cfg)
+                                                              : train_user_knn(bin, cfg));
+  }
+  return train_algorithm(opt, ds, train);
+}
+
 result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
                                                   const dataset& ds,
                                                   const interaction_matrix& train) {
@@ -79,7 +101,10 @@ result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
       continue;
     algo_options sub = opt;
     sub.algo = name;
-    auto m = train_algorithm(sub, ds, train);
+    // A part that only ranks learns from which items were touched, not from
+    // rating values (ranking on ratings data is the implicit task).
+    bool rank_only = part.rating_weight == 0;
+    auto m = rank_only ? train_ranking_part(sub, ds, train) : train_algorithm(sub, ds, train);
     if (!m)
       return m.err();
     part.name = name;
@@ -123,8 +148,12 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     cfg.trending = a == "trending";
     m = train_popularity(train, cfg);
   } else if (a == "itemknn" || a == "userknn") {
+    // Baseline-corrected Pearson suits ratings; on implicit data (or when
+    // ranking only) the residuals carry no signal, so co-occurrence cosine.
     knn_config cfg;
     cfg.threads = threads;
+    if (!holds_ratings(ds))
+      cfg.similarity = similarity_kind::cosine;
     m = a == "itemknn" ? train_item_knn(train, cfg) : train_user_knn(train, cfg);
   } else if (a == "mf") {
     mf_config cfg;
