@@ -149,6 +149,7 @@ ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix&
       cg_steps_(cfg.cg_steps), exact_(cfg.exact_solve), binary_(cfg.binary) {
   SHARDREC_ASSERT(gram_.rows() == other_.cols() && gram_.cols() == other_.cols());
   auto k = other_.cols();
+  x_.resize(k);
   r_.resize(k);
   p_.resize(k);
   ap_.resize(k);
@@ -214,7 +215,11 @@ void ials_row_solver::solve_cg(interaction_matrix::span row, float lambda, float
   using vec = Eigen::Matrix<float, K, 1>;
   using cmap = Eigen::Map<const vec>;
   const Eigen::Index k = other_.cols();
-  Eigen::Map<vec> x(xp, k), r(r_.data(), k), p(p_.data(), k), ap(ap_.data(), k);
+  // x is worked on in an aligned copy: Eigen's dynamic-size kernels peel
+  // loops by address, so working in place would make the rounding depend on
+  // where the caller's row happens to sit (a shard's local matrix).
+  Eigen::Map<vec> x(x_.data(), k), r(r_.data(), k), p(p_.data(), k), ap(ap_.data(), k);
+  x = Eigen::Map<const vec>(xp, k);
   Eigen::Map<const Eigen::Matrix<float, K, K>> gram(gram_.data(), k, k);
   if (weight_.size() < static_cast<Eigen::Index>(row.size)) {
     gathered_.resize(static_cast<Eigen::Index>(row.size) * k);
@@ -266,6 +271,7 @@ void ials_row_solver::solve_cg(interaction_matrix::span row, float lambda, float
     p = r + (rs_new / rs_old) * p;
     rs_old = rs_new;
   }
+  Eigen::Map<vec>(xp, k) = x;
 }
 
 double ials_loss(const interaction_matrix& train, const ials_matrix& user,

@@ -116,7 +116,10 @@ Eigen::MatrixXf ials_gram(const ials_matrix& f, unsigned threads);
 
 // Solves one row's normal equations (see the header comment). Holds
 // references to the Gram matrix and the fixed side's factors, and scratch
-// space: use one solver per thread. No allocation per solve.
+// space: use one solver per thread. Allocates only when a row is longer than
+// every row it solved before. The CG result depends only on the inputs' values,
+// not on where x or the factors are stored, so a shard solving its rows in a
+// local matrix gets the bits the single-process trainer gets.
 class ials_row_solver {
 public:
   // gram: k x k Gram of `other`; other: the fixed side's factors, indexed by
@@ -133,7 +136,7 @@ public:
 
 private:
   // CG with the factor count fixed at compile time (K = Eigen::Dynamic for
-  // counts without a specialisation); same arithmetic for every K.
+  // counts without a specialisation).
   template <int K> void solve_cg(interaction_matrix::span row, float lambda, float* x);
 
   const Eigen::MatrixXf& gram_;
@@ -144,7 +147,7 @@ private:
   int cg_steps_;
   bool exact_;
   bool binary_;
-  Eigen::VectorXf r_, p_, ap_, b_;
+  Eigen::VectorXf x_, r_, p_, ap_, b_;
   Eigen::MatrixXf a_;
   // The row's fixed-side factors gathered contiguously (n x k row-major, n =
   // positive cells) and their weights alpha r; they grow to the largest row

@@ -211,7 +211,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       "threads", po::value(&opt.algo.threads)->default_value(0),
       "threads (0: all cores)")("weights", po::value(&opt.algo.weights),
                                 "hybrid ranking weights, e.g. "
-                                "implicit-als=0.7,itemknn=0.15,content=0.1,popular=0.05")(
+                                "implicit-als=0.85,content=0.1,itemknn=0.05")(
       "rating-weights", po::value(&opt.algo.rating_weights),
       "hybrid rating-prediction weights, e.g. mf=1")(
       "split", po::value(&split)->default_value("random"),

@@ -227,6 +227,38 @@ TEST(ials, init_rows_do_not_depend_on_the_partition) {
   EXPECT_NEAR(var, 0.25, 0.03);
 }
 
+// What a shard does: rebuild the first user half-step from the building
+// blocks, with its rows at another offset in memory (not 32-byte aligned),
+// and get the trainer's bits.
+TEST(ials, building_blocks_reproduce_the_trainer_bit_for_bit) {
+  auto m = random_matrix(90, 70, 0.2, 21).binarized();
+  for (std::size_t k : {13, 64}) {
+    ials_config cfg;
+    cfg.factors = k;
+    cfg.iterations = 1;
+    auto model = train_ials_model(m, cfg);
+
+    const auto kk = static_cast<Eigen::Index>(k);
+    const float init_std = 0.1f / std::sqrt(static_cast<float>(k));
+    ials_matrix item(70, kk);
+    ials_init_rows(cfg.seed, 1, 0, init_std, item);
+    // The Gram from two "shards'" partials.
+    Eigen::MatrixXf gram =
+        (ials_gram_partial(item.topRows(33)) + ials_gram_partial(item.bottomRows(37)))
+            .cast<float>();
+    ASSERT_TRUE(gram == ials_gram(item, 1));
+    ials_row_solver solver(gram, item, cfg);
+    std::vector<float> local(k * 40 + 1);
+    for (index_t u = 50; u < 90; ++u) {
+      float* x = local.data() + 1 + (u - 50) * k;
+      ials_init_rows(cfg.seed, 0, u, init_std, Eigen::Map<ials_matrix>(x, 1, kk));
+      solver.solve(m.user_row(u), x);
+      EXPECT_TRUE(Eigen::Map<Eigen::RowVectorXf>(x, kk) == model->user_factors().row(u))
+          << "k=" << k << " user " << u;
+    }
+  }
+}
+
 // ---- training ----
 
 // With exact solves every half-step minimises L over one side, so L never

@@ -1,0 +1,370 @@
+// Distributed hybrid recommendation: scatter-gather top-N with explanations
+// over item partitions, plus the distributed training of the two hybrid parts
+// that need no iterative solver (content TF-IDF vectors and user profiles,
+// popularity). Reproduces core::hybrid_model::recommend (hybrid.hpp) by
+// external id: same raw component scores, same per-user z-scores over ALL
+// items, same blend, same top-n, same explanations.
+//
+// Every step is a partition-local function over a core::partition_store and
+// plain message structs (external ids as strings, numbers, std::vector;
+// row-major float vectors for factors). Nothing assumes threads or arrival
+// order beyond what is stated at each step.
+//
+// MESSAGE FLOW (P partitions; "owner(x)" = partition_of(x, P)):
+//
+// A. Content, once per (re)training. Needs every partition in every step.
+//   A1 each partition p:  count_content_df(store_p, cfg) -> content_df_partial
+//                         sent to the coordinator.
+//   A2 coordinator:       merge_content_df(all P partials, P, cfg)
+//                         -> content_vocabulary, broadcast to every partition
+//                         (sorted feature names + idf; feature id = rank, as in
+//                         core content_index, so vectors are bit-identical).
+//   A3 each partition:    build_item_vectors(store_p, voc, cfg): L2-normalised
+//                         TF-IDF vectors of the owned items (kept; they go into
+//                         partition_item_models::content).
+//   A4 each partition p:  push_item_vectors(store_p, vectors) -> one
+//                         content_vectors_message per partition q owning a rater
+//                         of an owned item (q may be p): v_j once per (j, q),
+//                         not once per rating. Volume <= P * items vectors.
+//   A5 each partition q:  build_content_users(store_q, every message addressed
+//                         to q, cfg) -> content_user_state: profiles
+//                         p_u = normalise(sum_j w_uj v_j) of owned users, w_uj
+//                         centred with the user's mean, which only owner(u)
+//                         knows (so vectors travel, not contributions), plus
+//                         the received vectors for content explanations.
+//                         Order of the messages does not matter.
+// B. Popularity: partition_popularity(store_p), local (complete columns).
+// C. Query "top n for user u" (coordinator c):
+//   C0 c -> owner(u): make_user_profile(store, user_models, u) -> user_profile
+//                     (seen items, factors, content profile) -> c.
+//   C1 c -> every p:  profile. p: s = partition_scorer::score(profile)
+//                     (raw scores of every owned item and component, computed
+//                     once; p keeps s under the query id until C2 or a
+//                     timeout); reply phase1_reply = moments(s, p).
+//   C2 c:             combine_moments(replies, components, P) -> blend_stats
+//                     (global mean / std per component, in double; missing
+//                     partitions listed) -> every p that answered.
+//                     p: select_candidates(scorer, s, profile, stats, n, 3, p)
+//                     -> phase2_reply (its local top n, unseen items only,
+//                     with components and explanations) -> c.
+//   C3 c:             merge_candidates(replies, P, n) -> global top n; a
+//                     partition that did not answer is listed in `missing`
+//                     (union it with blend_stats::missing: the answer is then
+//                     partial).
+//   Replies may arrive in any order: combine and merge sort by partition /
+//   rank key first, so the result does not depend on arrival order.
+//
+// Ties: core top_n breaks equal scores by the dense item index (order of first
+// appearance in its data set), which no partition knows. Here equal scores
+// rank by external id ascending (byte-wise), in select_candidates and in
+// merge_candidates alike, so the distributed top n is exact under that order;
+// it differs from the core only in the order (or the cut) among items with
+// bit-equal scores. Explanation items with equal weights are likewise ordered
+// by external id.
+//
+// Cost per query and partition with I owned items: C1 is |seen| hash lookups
+// + I * (k_ials + k_mf + mean reverse-list length) + the postings of the
+// content profile's features; C2 is O(I * components + I log n) plus, for the
+// n candidates only, the explanations (reverse list scan and |seen| sparse
+// dot products).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/content.hpp"
+#include "core/error.hpp"
+#include "core/hybrid.hpp"
+#include "core/partition_store.hpp"
+
+namespace shardrec::core {
+
+// A sparse vector: features ascending and unique, weights aligned.
+struct sparse_vector {
+  std::vector<std::uint32_t> feature;
+  std::vector<float> weight;
+  bool empty() const { return feature.empty(); }
+};
+
+// ---- A. Content --------------------------------------------------------
+
+// Document frequencies of the owned items' features (features as in
+// content.hpp: "genre:x", "tag:x", "word:x"), before any df filter.
+struct content_df_partial {
+  std::uint32_t partition = 0;
+  std::uint64_t n_documents = 0;     // owned items with at least one feature
+  std::vector<std::string> features; // ascending
+  std::vector<std::uint32_t> df;     // aligned with features
+};
+
+// A1. REQUIRES: store.built(); validate(cfg).ok()
+content_df_partial count_content_df(const partition_store& store,
+                                    const content_config& cfg);
+
+// The global vocabulary after the min_df / max_df filter, as core
+// build_content_index makes it: feature id = rank of the name.
+struct content_vocabulary {
+  std::uint64_t n_documents = 0;
+  std::vector<std::string> features; // ascending
+  std::vector<std::uint32_t> df;
+  std::vector<float> idf;
+};
+
+// A2. Needs exactly one partial of each partition 0..partitions-1 (any order);
+// invalid_argument naming the partition otherwise (the idf needs all).
+// REQUIRES: validate(cfg).ok()
+result<content_vocabulary> merge_content_df(const std::vector<content_df_partial>& parts,
+                                            std::uint32_t partitions,
+                                            const content_config& cfg);
+
+// A3. Unit TF-IDF vectors of the owned items, indexed like store.items();
+// empty for items without (retained) features.
+std::vector<sparse_vector> build_item_vectors(const partition_store& store,
+                                              const content_vocabulary& voc,
+                                              const content_config& cfg);
+
+// The vectors of some owned items of `from`, for the partition `to` that owns
+// at least one of their raters. Items with an empty vector are not sent.
+struct content_vectors_message {
+  std::uint32_t from = 0;
+  std::uint32_t to = 0;
+  std::vector<std::string> items;
+  std::vector<sparse_vector> vectors; // aligned with items
+};
+
+// A4. One message per destination, ascending `to`.
+// REQUIRES: vectors.size() == store.items().size()
+std::vector<content_vectors_message> push_item_vectors(
+    const partition_store& store, const std::vector<sparse_vector>& vectors);
+
+// What a partition keeps for the content part of its owned users.
+struct content_user_state {
+  // Unit profile of each owned user, indexed like store.users(); empty when
+  // the user has no item with content or the weighted sum is zero (the
+  // content component then falls back to popularity, as in core).
+  std::vector<sparse_vector> profiles;
+  // Vectors of the items the owned users touched (non-empty ones only):
+  // shipped in profiles for content explanations.
+  std::unordered_map<std::string, sparse_vector> item_vectors;
+};
+
+// A5. `received`: every message addressed to this partition, any order
+// (a duplicate of an item is harmless). invalid_argument if a message is
+// addressed to another partition. Weights w_uj as core content (content.hpp):
+// the cell value, or value - user mean when cfg.centre_ratings and every cell
+// of the row is a rating (raw values if centring zeroes them all).
+// REQUIRES: store.built(); validate(cfg).ok()
+result<content_user_state> build_content_users(
+    const partition_store& store, const std::vector<content_vectors_message>& received,
+    const content_config& cfg);
+
+// ---- B. Popularity -----------------------------------------------------
+
+// Number of users with a cell for each owned item (core popularity_scores with
+// default config; also the cold-start prior of iALS (binary), itemknn and
+// content), indexed like store.items(). REQUIRES: store.built()
+std::vector<float> partition_popularity(const partition_store& store);
+
+// ---- Models a partition scores with -------------------------------------
+
+// One entry of item i's reverse neighbour list: an item j that has i among
+// its top-k neighbours, and sim(j, i).
+struct reverse_neighbor {
+  std::string item;
+  float similarity = 0.0f;
+};
+
+// Everything a partition needs to score its owned items. Each per-item array
+// is either empty (the component is not available here) or has items.size()
+// rows, aligned with `items`. Filled from distributed training results (or,
+// in tests, sliced out of core models by external id).
+struct partition_item_models {
+  std::vector<std::string> items; // owned items' external ids; row r = items[r]
+  std::size_t ials_factors = 0;
+  std::vector<float> ials_item; // items.size() x ials_factors, row-major
+  std::size_t mf_factors = 0;
+  float mf_mu = 0.0f;              // global mean rating
+  std::vector<float> mf_item;      // items.size() x mf_factors, row-major
+  std::vector<float> mf_item_bias; // items.size()
+  std::vector<std::vector<reverse_neighbor>> knn_reverse; // items.size() lists
+  std::vector<float> popularity;                          // items.size()
+  std::vector<sparse_vector> content;                     // items.size()
+};
+
+// The per-user data of the owned users, indexed like store.users(); empty
+// arrays: component not available.
+struct partition_user_models {
+  std::size_t ials_factors = 0;
+  std::vector<float> ials_user; // users x ials_factors, row-major
+  std::size_t mf_factors = 0;
+  std::vector<float> mf_user;      // users x mf_factors, row-major
+  std::vector<float> mf_user_bias; // users
+  content_user_state content;
+};
+
+// What the user's partition sends with a query.
+struct user_profile {
+  std::string user;
+  std::vector<std::string> seen; // the user's training items (excluded, kNN input)
+  std::vector<float> seen_value; // their cell values
+  // Content vectors of `seen` (aligned), for content explanations; empty
+  // list: no content explanations.
+  std::vector<sparse_vector> seen_content;
+  std::vector<float> ials; // user factors; empty or all zero: cold (popularity)
+  bool mf_known = false;   // false: MF scores mu + b_i
+  std::vector<float> mf;
+  float mf_bias = 0.0f;
+  sparse_vector content; // unit profile; empty: cold (popularity)
+};
+
+// C0. A user the store does not know is cold (empty profile, not an error).
+// invalid_argument if the store does not own `user` or the models' sizes do
+// not match store.users(). REQUIRES: store.built()
+result<user_profile> make_user_profile(const partition_store& store,
+                                       const partition_user_models& models,
+                                       std::string_view user,
+                                       bool with_content_evidence = true);
+
+// ---- The blend -----------------------------------------------------------
+
+enum class blend_kind { implicit_als, itemknn, content, popular, mf };
+
+struct blend_component {
+  std::string name; // as in the hybrid: shown in explanations
+  blend_kind kind = blend_kind::popular;
+  float weight = 0.0f;
+};
+// Components in the hybrid's part order, weight != 0 only.
+using blend_spec = std::vector<blend_component>;
+
+// The hybrid's ranking blend: parts with weight 0 dropped; invalid_argument
+// for a part other than implicit-als, itemknn (top-k sum of similarities),
+// content, popular, mf.
+result<blend_spec> blend_from_hybrid(const hybrid_model& h);
+
+// ---- C. The query ------------------------------------------------------------
+
+// Raw scores of one partition for one profile: component-major
+// (raw[c * n_items + r] = component c of owned item r), plus which owned items
+// and which reverse-list items the user has seen. Kept by the partition
+// between C1 and C2.
+struct partition_scores {
+  std::size_t n_items = 0;
+  std::size_t n_components = 0;
+  std::vector<float> raw;
+  std::vector<std::uint8_t> seen_item; // n_items
+  std::vector<std::uint8_t> seen_ref;  // per distinct reverse-list item
+};
+
+// Count, sum and sum of squares of one component's raw scores.
+struct score_moments {
+  std::uint64_t count = 0;
+  double sum = 0.0;
+  double sum_sq = 0.0;
+};
+
+struct phase1_reply {
+  std::uint32_t partition = 0;
+  std::vector<score_moments> moments; // one per blend component
+};
+
+// Global per-component standardisation: z = (raw - mean) * inv_std, as core
+// standardise() (inv_std = 0 when the variance is <= 1e-20: all z are 0).
+struct blend_stats {
+  std::vector<float> mean;
+  std::vector<float> inv_std;
+  std::vector<std::uint32_t> missing; // partitions without a phase-1 reply
+};
+
+struct evidence {
+  std::string item;
+  float weight = 0.0f;
+};
+
+struct candidate {
+  std::string item;
+  float score = 0.0f;
+  std::vector<component_score> components; // blend order
+  std::vector<evidence> because;           // up to max_because, weight desc
+  std::string because_from;                // component name, or empty
+};
+
+struct phase2_reply {
+  std::uint32_t partition = 0;
+  std::vector<candidate> candidates; // rank order
+};
+
+struct merged_recommendations {
+  std::vector<candidate> items;       // rank order, at most n
+  std::vector<std::uint32_t> missing; // partitions without a phase-2 reply
+  bool partial() const { return !missing.empty(); }
+};
+
+// score desc, then external id asc: the order of every cut in this file.
+bool candidate_ranks_before(const candidate& a, const candidate& b);
+
+// A partition's immutable scoring state: the item models plus indexes built
+// once (owned id -> row, reverse lists over a dictionary of item ids, an
+// inverted content index). Thread-safe for concurrent const calls.
+class partition_scorer {
+public:
+  // invalid_argument when an array's size does not match items.size() or a
+  // component of `spec` has no data here.
+  static result<partition_scorer> make(partition_item_models models, blend_spec spec);
+
+  std::size_t n_items() const { return models_.items.size(); }
+  const blend_spec& spec() const { return spec_; }
+  const partition_item_models& models() const { return models_; }
+
+  // C1. invalid_argument if the profile's factor counts do not match.
+  result<partition_scores> score(const user_profile& profile) const;
+
+  // C2. The local top n (unseen items, NaN scores skipped) under
+  // candidate_ranks_before, each with up to max_because explanation items
+  // from the component with the largest contribution that has evidence
+  // (itemknn: the user's items j with sim(j, i); content: the user's items
+  // with cosine > 0), as hybrid_model::recommend.
+  // REQUIRES: s = score(profile) of this scorer; stats for spec().size()
+  phase2_reply select_candidates(const partition_scores& s, const user_profile& profile,
+                                 const blend_stats& stats, std::size_t n,
+                                 std::size_t max_because, std::uint32_t partition) const;
+
+private:
+  partition_scorer() = default;
+
+  partition_item_models models_;
+  blend_spec spec_;
+  std::unordered_map<std::string, std::uint32_t> item_row_;
+  // Reverse lists as CSR over a dictionary of the item ids they name.
+  std::unordered_map<std::string, std::uint32_t> ref_index_;
+  std::vector<std::string> ref_ids_;
+  std::vector<std::uint64_t> rev_ptr_;
+  std::vector<std::uint32_t> rev_ref_;
+  std::vector<float> rev_sim_;
+  // Inverted content index over owned rows, rows ascending per feature.
+  std::vector<std::uint64_t> feat_ptr_;
+  std::vector<std::uint32_t> post_row_;
+  std::vector<float> post_weight_;
+};
+
+// C1 reply. Moments over every owned item (seen ones included: core
+// standardises over the whole catalogue).
+phase1_reply moments(const partition_scores& s, std::uint32_t partition);
+
+// C2 at the coordinator. Any order of replies; invalid_argument for a
+// partition out of range, a duplicate, or a wrong number of components.
+// Partitions without a reply are listed in `missing` and the statistics are
+// those of the items that answered.
+result<blend_stats> combine_moments(const std::vector<phase1_reply>& replies,
+                                    std::size_t n_components, std::uint32_t partitions);
+
+// C3. Any order of replies; invalid_argument for a partition out of range or a
+// duplicate.
+result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>& replies,
+                                                std::uint32_t partitions, std::size_t n);
+
+} // namespace shardrec::core

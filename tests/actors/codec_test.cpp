@@ -1,0 +1,112 @@
+#include "actors/codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace shardrec::actors {
+namespace {
+
+event_batch sample_batch() {
+  event_batch b;
+  b.scale = {0.5f, 5.0f};
+  core::raw_event e;
+  e.user = "alice";
+  e.item = "book, \"red\"";
+  e.value = 4.5f;
+  e.type = core::event_type::purchase;
+  e.timestamp = 1700000000;
+  e.device = "mobile";
+  e.location = "DE";
+  b.events.push_back(e);
+  e.user = "bob";
+  e.device.clear();
+  e.location.clear();
+  e.type = core::event_type::view;
+  b.events.push_back(e);
+  return b;
+}
+
+TEST(Codec, EventBatchRoundTrips) {
+  auto b = sample_batch();
+  auto f = encode(b);
+  EXPECT_EQ(f.bytes.size() % 8, 0u);
+  auto d = decode_event_batch(f);
+  ASSERT_TRUE(d.ok()) << d.err().message;
+  ASSERT_EQ(d->events.size(), 2u);
+  EXPECT_EQ(d->events[0].item, "book, \"red\"");
+  EXPECT_EQ(d->events[0].type, core::event_type::purchase);
+  EXPECT_EQ(d->events[0].timestamp, 1700000000);
+  EXPECT_EQ(d->events[0].device, "mobile");
+  EXPECT_EQ(d->events[1].device, "");
+  EXPECT_FLOAT_EQ(d->scale.min, 0.5f);
+}
+
+TEST(Codec, PartitionMapAndStatusRoundTrip) {
+  status_reply s;
+  s.map.version = 3;
+  s.map.partitions = 4;
+  s.map.nodes = {{0, "127.0.0.1", 7400}, {1, "127.0.0.1", 7401}};
+  s.map.owner = {0, 1, 0, 1};
+  s.partitions.push_back({2, 0, 10, 20, 30, 40, {"mf"}});
+  s.missing = {3};
+  auto d = decode_status_reply(encode(s));
+  ASSERT_TRUE(d.ok()) << d.err().message;
+  EXPECT_EQ(d->map.version, 3u);
+  EXPECT_EQ(d->map.nodes[1].port, 7401);
+  EXPECT_EQ(d->map.owner, s.map.owner);
+  EXPECT_EQ(d->partitions[0].item_events, 40u);
+  EXPECT_EQ(d->partitions[0].models, std::vector<std::string>{"mf"});
+  EXPECT_EQ(d->missing, std::vector<std::uint32_t>{3});
+}
+
+void expect_bad(const frame& f, const char* what) {
+  auto d = decode_event_batch(f);
+  ASSERT_FALSE(d.ok()) << what;
+  EXPECT_EQ(d.err().code, core::errc::bad_message) << what;
+  EXPECT_NE(d.err().message.find("bad frame"), std::string::npos) << d.err().message;
+}
+
+TEST(Codec, MalformedFramesAreErrorsNotCrashes) {
+  expect_bad(frame{}, "empty");
+  expect_bad(frame{{1, 2, 3}}, "not a multiple of 8");
+  auto good = encode(sample_batch());
+  // Truncated: cut at every word boundary.
+  for (std::size_t n = 8; n < good.bytes.size(); n += 8) {
+    frame cut{std::vector<std::uint8_t>(good.bytes.begin(),
+                                        good.bytes.begin() + static_cast<std::ptrdiff_t>(n))};
+    EXPECT_FALSE(decode_event_batch(cut).ok()) << "truncated to " << n;
+  }
+  // A segment table that claims far more data than the frame holds.
+  frame liar{std::vector<std::uint8_t>(16, 0)};
+  liar.bytes[4] = 0xff;
+  liar.bytes[5] = 0xff;
+  liar.bytes[6] = 0xff;
+  liar.bytes[7] = 0x0f;
+  expect_bad(liar, "lying segment size");
+  // Random garbage never crashes the decoder (it may, rarely, decode).
+  std::mt19937 rng(1);
+  for (int k = 0; k < 2000; ++k) {
+    frame g{std::vector<std::uint8_t>(8 * (1 + rng() % 32))};
+    for (auto& b : g.bytes)
+      b = static_cast<std::uint8_t>(rng());
+    (void)decode_event_batch(g);
+    (void)decode_status_reply(g);
+  }
+  // Bit flips in a valid frame: every result is either decoded or an error.
+  for (std::size_t k = 0; k < good.bytes.size(); ++k) {
+    auto flipped = good;
+    flipped.bytes[k] ^= 0x5a;
+    (void)decode_event_batch(flipped);
+  }
+}
+
+TEST(Codec, OversizedFrameIsRejectedBeforeReading) {
+  frame big{std::vector<std::uint8_t>(max_frame_bytes + 8, 0)};
+  auto d = decode_event_batch(big);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.err().message.find("exceeds"), std::string::npos);
+}
+
+} // namespace
+} // namespace shardrec::actors
