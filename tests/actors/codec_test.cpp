@@ -73,8 +73,8 @@ TEST(Codec, MalformedFramesAreErrorsNotCrashes) {
   auto good = encode(sample_batch());
   // Truncated: cut at every word boundary.
   for (std::size_t n = 8; n < good.bytes.size(); n += 8) {
-    frame cut{std::vector<std::uint8_t>(good.bytes.begin(),
-                                        good.bytes.begin() + static_cast<std::ptrdiff_t>(n))};
+    frame cut{std::vector<std::uint8_t>(
+        good.bytes.begin(), good.bytes.begin() + static_cast<std::ptrdiff_t>(n))};
     EXPECT_FALSE(decode_event_batch(cut).ok()) << "truncated to " << n;
   }
   // A segment table that claims far more data than the frame holds.
