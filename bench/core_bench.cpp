@@ -93,6 +93,7 @@ void BM_explicit_mf_1m(benchmark::State& state) {
   } else {
     cfg.iterations = 20;
     cfg.warm_start = 5;
+    cfg.burn_in = 10;
   }
   for (auto _ : state)
     benchmark::DoNotOptimize(train_mf(m, cfg));

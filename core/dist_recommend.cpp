@@ -1,1 +1,797 @@
-// placeholder until the module lands
+#include "core/dist_recommend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <Eigen/Core>
+
+#include "core/partition.hpp"
+
+namespace shardrec::core {
+
+namespace {
+
+// ---- Tokenisation: a copy of content.cpp's item_tokens (private there). The
+// ML-100K test compares the vectors with build_content_index bit for bit, so
+// any drift between the two copies fails it.
+
+std::string lower_trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  std::string r(s.substr(b, e - b + 1));
+  for (auto& c : r)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return r;
+}
+
+using token_list = std::vector<std::pair<std::string, double>>; // name, tf
+
+token_list item_tokens(const item_info& info, const content_config& cfg) {
+  token_list t;
+  auto categorical = [&](const std::vector<std::string>& values, const char* prefix,
+                         float w) {
+    if (w == 0.0f)
+      return;
+    std::vector<std::string> names;
+    for (const auto& v : values)
+      if (auto name = lower_trim(v); !name.empty())
+        names.push_back(prefix + name);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    for (auto& name : names)
+      t.emplace_back(std::move(name), w);
+  };
+  categorical(info.genres, "genre:", cfg.genre_weight);
+  categorical(info.tags, "tag:", cfg.tag_weight);
+  auto words = [&](const std::string& s, float w) {
+    if (w == 0.0f)
+      return;
+    for (auto& word : tokenize_words(s))
+      t.emplace_back("word:" + word, w);
+  };
+  words(info.title, cfg.title_weight);
+  words(info.text, cfg.text_weight);
+  std::sort(t.begin(), t.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  token_list merged;
+  for (auto& [name, tf] : t) {
+    if (!merged.empty() && merged.back().first == name)
+      merged.back().second += tf;
+    else
+      merged.emplace_back(std::move(name), tf);
+  }
+  return merged;
+}
+
+token_list owned_item_tokens(const partition_store& store, std::size_t row,
+                             const content_config& cfg) {
+  if (row >= store.item_meta().size())
+    return {};
+  return item_tokens(store.item_meta()[row], cfg);
+}
+
+// Cosine of two unit sparse vectors, accumulated in double as
+// content_index::similarity.
+float sparse_dot(const sparse_vector& a, const sparse_vector& b) {
+  double s = 0;
+  std::size_t p = 0, q = 0;
+  while (p < a.feature.size() && q < b.feature.size()) {
+    if (a.feature[p] < b.feature[q]) {
+      ++p;
+    } else if (b.feature[q] < a.feature[p]) {
+      ++q;
+    } else {
+      s += static_cast<double>(a.weight[p]) * b.weight[q];
+      ++p;
+      ++q;
+    }
+  }
+  return static_cast<float>(s);
+}
+
+bool evidence_before(const evidence& a, const evidence& b) {
+  return a.weight != b.weight ? a.weight > b.weight : a.item < b.item;
+}
+
+error bad(std::string what) {
+  return make_error(errc::invalid_argument, std::move(what));
+}
+
+} // namespace
+
+// ---- A. Content ----------------------------------------------------------
+
+content_df_partial count_content_df(const partition_store& store,
+                                    const content_config& cfg) {
+  SHARDREC_ASSERT(validate(cfg).ok());
+  content_df_partial out;
+  out.partition = store.partition();
+  std::map<std::string, std::uint32_t> df;
+  for (std::size_t r = 0; r < store.items().size(); ++r) {
+    auto t = owned_item_tokens(store, r, cfg);
+    out.n_documents += t.empty() ? 0 : 1;
+    for (auto& [name, tf] : t)
+      ++df[name];
+  }
+  out.features.reserve(df.size());
+  out.df.reserve(df.size());
+  for (auto& [name, d] : df) {
+    out.features.push_back(name);
+    out.df.push_back(d);
+  }
+  return out;
+}
+
+result<content_vocabulary> merge_content_df(const std::vector<content_df_partial>& parts,
+                                            std::uint32_t partitions,
+                                            const content_config& cfg) {
+  SHARDREC_ASSERT(validate(cfg).ok());
+  std::vector<bool> have(partitions, false);
+  for (const auto& p : parts) {
+    if (p.partition >= partitions)
+      return bad("merge_content_df: partition " + std::to_string(p.partition)
+                 + " out of range (partitions = " + std::to_string(partitions) + ")");
+    if (have[p.partition])
+      return bad("merge_content_df: duplicate partial of partition "
+                 + std::to_string(p.partition));
+    if (p.df.size() != p.features.size())
+      return bad("merge_content_df: partition " + std::to_string(p.partition)
+                 + ": df and features differ in length");
+    have[p.partition] = true;
+  }
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    if (!have[p])
+      return bad("merge_content_df: no partial from partition " + std::to_string(p));
+  // Integer sums: exact in any order.
+  std::map<std::string, std::uint64_t> df;
+  std::uint64_t n_docs = 0;
+  for (const auto& p : parts) {
+    n_docs += p.n_documents;
+    for (std::size_t k = 0; k < p.features.size(); ++k)
+      df[p.features[k]] += p.df[k];
+  }
+  content_vocabulary voc;
+  voc.n_documents = n_docs;
+  const double max_df = static_cast<double>(cfg.max_df) * static_cast<double>(n_docs);
+  const double n = static_cast<double>(n_docs);
+  for (const auto& [name, d] : df) {
+    if (!(static_cast<double>(d) >= cfg.min_df && static_cast<double>(d) <= max_df))
+      continue;
+    voc.features.push_back(name);
+    voc.df.push_back(static_cast<std::uint32_t>(d));
+    const double dd = static_cast<double>(d);
+    voc.idf.push_back(static_cast<float>(cfg.smooth_idf ? std::log((1 + n) / (1 + dd)) + 1
+                                                        : std::log(n / dd)));
+  }
+  return voc;
+}
+
+std::vector<sparse_vector> build_item_vectors(const partition_store& store,
+                                              const content_vocabulary& voc,
+                                              const content_config& cfg) {
+  std::vector<sparse_vector> out(store.items().size());
+  for (std::size_t r = 0; r < out.size(); ++r) {
+    std::vector<std::pair<std::uint32_t, double>> v;
+    double norm2 = 0;
+    for (const auto& [name, tf] : owned_item_tokens(store, r, cfg)) {
+      auto it = std::lower_bound(voc.features.begin(), voc.features.end(), name);
+      if (it == voc.features.end() || *it != name)
+        continue;
+      auto f = static_cast<std::uint32_t>(it - voc.features.begin());
+      const double w = tf * voc.idf[f];
+      if (w == 0.0)
+        continue;
+      v.emplace_back(f, w);
+      norm2 += w * w;
+    }
+    if (norm2 == 0.0)
+      continue;
+    const double inv = 1.0 / std::sqrt(norm2);
+    for (const auto& [f, w] : v) {
+      out[r].feature.push_back(f);
+      out[r].weight.push_back(static_cast<float>(w * inv));
+    }
+  }
+  return out;
+}
+
+std::vector<content_vectors_message> push_item_vectors(
+    const partition_store& store, const std::vector<sparse_vector>& vectors) {
+  SHARDREC_ASSERT(vectors.size() == store.items().size());
+  const auto P = store.partitions();
+  // Partition of every rater, computed once.
+  const auto& refs = store.user_refs();
+  std::vector<std::uint32_t> owner(refs.size());
+  for (std::size_t u = 0; u < refs.size(); ++u)
+    owner[u] = partition_of(refs.external(static_cast<index_t>(u)), P);
+  std::vector<content_vectors_message> by_dest(P);
+  std::vector<std::uint32_t> last_item(P, ~std::uint32_t{0});
+  const auto& m = store.item_matrix();
+  for (std::size_t r = 0; r < vectors.size(); ++r) {
+    if (vectors[r].empty() || r >= m.n_items())
+      continue;
+    auto col = m.item_col(static_cast<index_t>(r));
+    for (std::size_t k = 0; k < col.size; ++k) {
+      auto q = owner[col.index[k]];
+      if (last_item[q] == r)
+        continue;
+      last_item[q] = static_cast<std::uint32_t>(r);
+      by_dest[q].items.push_back(store.items().external(static_cast<index_t>(r)));
+      by_dest[q].vectors.push_back(vectors[r]);
+    }
+  }
+  std::vector<content_vectors_message> out;
+  for (std::uint32_t q = 0; q < P; ++q) {
+    if (by_dest[q].items.empty())
+      continue;
+    by_dest[q].from = store.partition();
+    by_dest[q].to = q;
+    out.push_back(std::move(by_dest[q]));
+  }
+  return out;
+}
+
+result<content_user_state> build_content_users(
+    const partition_store& store, const std::vector<content_vectors_message>& received,
+    const content_config& cfg) {
+  SHARDREC_ASSERT(validate(cfg).ok());
+  content_user_state st;
+  std::uint32_t n_features = 0;
+  for (const auto& msg : received) {
+    if (msg.to != store.partition())
+      return bad("build_content_users: message from partition " + std::to_string(msg.from)
+                 + " is addressed to partition " + std::to_string(msg.to) + ", not "
+                 + std::to_string(store.partition()));
+    if (msg.items.size() != msg.vectors.size())
+      return bad("build_content_users: message from partition " + std::to_string(msg.from)
+                 + ": items and vectors differ in length");
+    for (std::size_t k = 0; k < msg.items.size(); ++k) {
+      const auto& v = msg.vectors[k];
+      if (v.empty())
+        continue;
+      if (v.weight.size() != v.feature.size())
+        return bad("build_content_users: vector of item '" + msg.items[k]
+                   + "': feature and weight differ in length");
+      n_features = std::max(n_features, v.feature.back() + 1);
+      st.item_vectors[msg.items[k]] = v;
+    }
+  }
+  // Vectors by item_refs index, resolved once.
+  const auto& refs = store.item_refs();
+  std::vector<const sparse_vector*> ref_vec(refs.size(), nullptr);
+  for (std::size_t j = 0; j < refs.size(); ++j) {
+    auto it = st.item_vectors.find(refs.external(static_cast<index_t>(j)));
+    if (it != st.item_vectors.end())
+      ref_vec[j] = &it->second;
+  }
+  const auto& m = store.user_matrix();
+  st.profiles.resize(store.users().size());
+  std::vector<double> acc(n_features, 0.0);
+  std::vector<std::uint32_t> touched;
+  for (std::size_t u = 0; u < st.profiles.size() && u < m.n_users(); ++u) {
+    auto row = m.user_row(static_cast<index_t>(u));
+    const auto* types = m.user_types(static_cast<index_t>(u));
+    // Weights exactly as content_model's constructor.
+    bool explicit_row = cfg.centre_ratings && row.size > 0;
+    double mean = 0;
+    for (std::size_t k = 0; k < row.size; ++k) {
+      explicit_row = explicit_row && types[k] == event_type::rating;
+      mean += row.value[k];
+    }
+    bool centred = false;
+    if (explicit_row) {
+      mean /= static_cast<double>(row.size);
+      for (std::size_t k = 0; k < row.size; ++k)
+        centred = centred || static_cast<float>(row.value[k] - mean) != 0.0f;
+    }
+    touched.clear();
+    for (std::size_t k = 0; k < row.size; ++k) {
+      const auto* v = ref_vec[row.index[k]];
+      if (!v)
+        continue;
+      const double w =
+          centred ? static_cast<float>(row.value[k] - mean) : row.value[k];
+      for (std::size_t e = 0; e < v->feature.size(); ++e) {
+        const auto f = v->feature[e];
+        if (acc[f] == 0.0)
+          touched.push_back(f);
+        acc[f] += w * v->weight[e];
+      }
+    }
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    double norm2 = 0;
+    for (auto f : touched)
+      norm2 += acc[f] * acc[f];
+    auto& p = st.profiles[u];
+    if (norm2 != 0.0) {
+      const double inv = 1.0 / std::sqrt(norm2);
+      for (auto f : touched)
+        if (acc[f] != 0.0) {
+          p.feature.push_back(f);
+          p.weight.push_back(static_cast<float>(acc[f] * inv));
+        }
+    }
+    for (auto f : touched)
+      acc[f] = 0.0;
+  }
+  return st;
+}
+
+// ---- B. Popularity -------------------------------------------------------
+
+std::vector<float> partition_popularity(const partition_store& store) {
+  const auto& m = store.item_matrix();
+  std::vector<float> out(store.items().size(), 0.0f);
+  for (std::size_t r = 0; r < out.size() && r < m.n_items(); ++r)
+    out[r] = static_cast<float>(m.item_degree(static_cast<index_t>(r)));
+  return out;
+}
+
+// ---- Profiles --------------------------------------------------------------
+
+result<user_profile> make_user_profile(const partition_store& store,
+                                       const partition_user_models& models,
+                                       std::string_view user,
+                                       bool with_content_evidence) {
+  if (!store.owns_user(user))
+    return bad("make_user_profile: user '" + std::string(user) + "' is not owned by partition "
+               + std::to_string(store.partition()));
+  const auto n_users = store.users().size();
+  if (!models.ials_user.empty() && models.ials_user.size() != n_users * models.ials_factors)
+    return bad("make_user_profile: ials_user has " + std::to_string(models.ials_user.size())
+               + " values, expected users x ials_factors");
+  if (!models.mf_user.empty()
+      && (models.mf_user.size() != n_users * models.mf_factors
+          || models.mf_user_bias.size() != n_users))
+    return bad("make_user_profile: mf_user / mf_user_bias do not match the owned users");
+  if (!models.content.profiles.empty() && models.content.profiles.size() != n_users)
+    return bad("make_user_profile: content profiles do not match the owned users");
+  user_profile p;
+  p.user = std::string(user);
+  auto u = store.users().find(user);
+  if (!u)
+    return p; // cold
+  const auto& m = store.user_matrix();
+  if (*u < m.n_users()) {
+    auto row = m.user_row(*u);
+    p.seen.reserve(row.size);
+    p.seen_value.reserve(row.size);
+    for (std::size_t k = 0; k < row.size; ++k) {
+      p.seen.push_back(store.item_refs().external(row.index[k]));
+      p.seen_value.push_back(row.value[k]);
+    }
+  }
+  if (with_content_evidence && !models.content.item_vectors.empty()) {
+    p.seen_content.resize(p.seen.size());
+    for (std::size_t k = 0; k < p.seen.size(); ++k) {
+      auto it = models.content.item_vectors.find(p.seen[k]);
+      if (it != models.content.item_vectors.end())
+        p.seen_content[k] = it->second;
+    }
+  }
+  if (!models.ials_user.empty()) {
+    auto k = models.ials_factors;
+    p.ials.assign(models.ials_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
+                  models.ials_user.begin() + static_cast<std::ptrdiff_t>((*u + 1) * k));
+  }
+  if (!models.mf_user.empty()) {
+    auto k = models.mf_factors;
+    p.mf_known = true;
+    p.mf.assign(models.mf_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
+                models.mf_user.begin() + static_cast<std::ptrdiff_t>((*u + 1) * k));
+    p.mf_bias = models.mf_user_bias[*u];
+  }
+  if (!models.content.profiles.empty())
+    p.content = models.content.profiles[*u];
+  return p;
+}
+
+// ---- Blend -----------------------------------------------------------------
+
+result<blend_spec> blend_from_hybrid(const hybrid_model& h) {
+  blend_spec spec;
+  for (const auto& part : h.parts()) {
+    if (part.weight == 0.0f)
+      continue;
+    blend_component c;
+    c.name = part.name;
+    c.weight = part.weight;
+    if (part.name == "implicit-als")
+      c.kind = blend_kind::implicit_als;
+    else if (part.name == "itemknn")
+      c.kind = blend_kind::itemknn;
+    else if (part.name == "content")
+      c.kind = blend_kind::content;
+    else if (part.name == "popular")
+      c.kind = blend_kind::popular;
+    else if (part.name == "mf")
+      c.kind = blend_kind::mf;
+    else
+      return bad("blend_from_hybrid: part '" + part.name
+                 + "' has no distributed scorer (implicit-als, itemknn, content, "
+                   "popular, mf)");
+    spec.push_back(std::move(c));
+  }
+  return spec;
+}
+
+bool candidate_ranks_before(const candidate& a, const candidate& b) {
+  return a.score > b.score || (a.score == b.score && a.item < b.item);
+}
+
+// ---- Scorer ------------------------------------------------------------------
+
+result<partition_scorer> partition_scorer::make(partition_item_models models,
+                                                blend_spec spec) {
+  const auto n = models.items.size();
+  auto sized = [&](std::size_t got, std::size_t per_item, const char* field) -> status {
+    if (got != 0 && got != n * per_item)
+      return bad(std::string("partition_item_models.") + field + ": "
+                 + std::to_string(got) + " values for " + std::to_string(n) + " items");
+    return {};
+  };
+  for (auto st : {sized(models.ials_item.size(), models.ials_factors, "ials_item"),
+                  sized(models.mf_item.size(), models.mf_factors, "mf_item"),
+                  sized(models.mf_item_bias.size(), 1, "mf_item_bias"),
+                  sized(models.knn_reverse.size(), 1, "knn_reverse"),
+                  sized(models.popularity.size(), 1, "popularity"),
+                  sized(models.content.size(), 1, "content")})
+    if (!st)
+      return st.err();
+  for (const auto& c : spec) {
+    bool ok = true;
+    switch (c.kind) {
+    case blend_kind::implicit_als:
+      ok = !models.ials_item.empty() || n == 0;
+      break;
+    case blend_kind::mf:
+      ok = (!models.mf_item.empty() && !models.mf_item_bias.empty()) || n == 0;
+      break;
+    case blend_kind::itemknn:
+      ok = !models.knn_reverse.empty() || n == 0;
+      break;
+    case blend_kind::content:
+      ok = !models.content.empty() || n == 0;
+      break;
+    case blend_kind::popular:
+      break;
+    }
+    // Every component falls back to popularity for cold users.
+    ok = ok && (!models.popularity.empty() || n == 0);
+    if (!ok)
+      return bad("partition_scorer: component '" + c.name + "' has no data");
+  }
+  partition_scorer s;
+  s.item_row_.reserve(n);
+  for (std::size_t r = 0; r < n; ++r)
+    if (!s.item_row_.emplace(models.items[r], static_cast<std::uint32_t>(r)).second)
+      return bad("partition_item_models.items: duplicate item '" + models.items[r] + "'");
+  s.rev_ptr_.assign(1, 0);
+  for (const auto& list : models.knn_reverse) {
+    for (const auto& e : list) {
+      auto [it, fresh] =
+          s.ref_index_.emplace(e.item, static_cast<std::uint32_t>(s.ref_ids_.size()));
+      if (fresh)
+        s.ref_ids_.push_back(e.item);
+      s.rev_ref_.push_back(it->second);
+      s.rev_sim_.push_back(e.similarity);
+    }
+    s.rev_ptr_.push_back(s.rev_ref_.size());
+  }
+  std::uint32_t n_features = 0;
+  for (const auto& v : models.content) {
+    if (v.weight.size() != v.feature.size())
+      return bad("partition_item_models.content: feature and weight differ in length");
+    if (!v.empty())
+      n_features = std::max(n_features, v.feature.back() + 1);
+  }
+  s.feat_ptr_.assign(n_features + std::size_t{1}, 0);
+  for (const auto& v : models.content)
+    for (auto f : v.feature)
+      ++s.feat_ptr_[f + 1];
+  for (std::size_t f = 0; f < n_features; ++f)
+    s.feat_ptr_[f + 1] += s.feat_ptr_[f];
+  s.post_row_.resize(s.feat_ptr_.back());
+  s.post_weight_.resize(s.feat_ptr_.back());
+  auto fill = s.feat_ptr_;
+  for (std::size_t r = 0; r < models.content.size(); ++r) {
+    const auto& v = models.content[r];
+    for (std::size_t k = 0; k < v.feature.size(); ++k) {
+      auto pos = fill[v.feature[k]]++;
+      s.post_row_[pos] = static_cast<std::uint32_t>(r);
+      s.post_weight_[pos] = v.weight[k];
+    }
+  }
+  s.models_ = std::move(models);
+  s.spec_ = std::move(spec);
+  return s;
+}
+
+result<partition_scores> partition_scorer::score(const user_profile& profile) const {
+  using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto n = n_items();
+  const auto ni = static_cast<Eigen::Index>(n);
+  partition_scores s;
+  s.n_items = n;
+  s.n_components = spec_.size();
+  s.raw.assign(n * spec_.size(), 0.0f);
+  s.seen_item.assign(n, 0);
+  s.seen_ref.assign(ref_ids_.size(), 0);
+  for (const auto& id : profile.seen) {
+    if (auto it = item_row_.find(id); it != item_row_.end())
+      s.seen_item[it->second] = 1;
+    if (auto it = ref_index_.find(id); it != ref_index_.end())
+      s.seen_ref[it->second] = 1;
+  }
+  const auto& m = models_;
+  for (std::size_t c = 0; c < spec_.size(); ++c) {
+    Eigen::Map<Eigen::VectorXf> out(s.raw.data() + c * n, ni);
+    auto prior = [&] {
+      if (n > 0)
+        out = Eigen::Map<const Eigen::VectorXf>(m.popularity.data(), ni);
+    };
+    switch (spec_[c].kind) {
+    case blend_kind::popular:
+      prior();
+      break;
+    case blend_kind::implicit_als: {
+      bool cold = std::all_of(profile.ials.begin(), profile.ials.end(),
+                              [](float x) { return x == 0.0f; });
+      if (cold) {
+        prior();
+        break;
+      }
+      if (profile.ials.size() != m.ials_factors)
+        return bad("user_profile.ials: " + std::to_string(profile.ials.size())
+                   + " factors, the items have " + std::to_string(m.ials_factors));
+      if (n == 0)
+        break;
+      auto k = static_cast<Eigen::Index>(m.ials_factors);
+      Eigen::Map<const row_matrix> y(m.ials_item.data(), ni, k);
+      Eigen::Map<const Eigen::RowVectorXf> x(profile.ials.data(), k);
+      out.noalias() = y * x.transpose();
+      break;
+    }
+    case blend_kind::mf: {
+      if (n == 0)
+        break;
+      Eigen::Map<const Eigen::VectorXf> bi(m.mf_item_bias.data(), ni);
+      if (!profile.mf_known) {
+        out = bi.array() + m.mf_mu;
+        break;
+      }
+      if (profile.mf.size() != m.mf_factors)
+        return bad("user_profile.mf: " + std::to_string(profile.mf.size())
+                   + " factors, the items have " + std::to_string(m.mf_factors));
+      auto k = static_cast<Eigen::Index>(m.mf_factors);
+      Eigen::Map<const row_matrix> q(m.mf_item.data(), ni, k);
+      Eigen::Map<const Eigen::RowVectorXf> p(profile.mf.data(), k);
+      out.noalias() = q * p.transpose();
+      out.array() += bi.array() + (m.mf_mu + profile.mf_bias);
+      break;
+    }
+    case blend_kind::itemknn: {
+      if (profile.seen.empty()) {
+        prior();
+        break;
+      }
+      for (std::size_t r = 0; r < n; ++r) {
+        float acc = 0.0f;
+        for (auto k = rev_ptr_[r]; k < rev_ptr_[r + 1]; ++k)
+          if (s.seen_ref[rev_ref_[k]])
+            acc += rev_sim_[k];
+        out[static_cast<Eigen::Index>(r)] = acc;
+      }
+      break;
+    }
+    case blend_kind::content: {
+      const auto& q = profile.content;
+      if (q.empty()) {
+        prior();
+        break;
+      }
+      // Features ascending, so each item sums in the order of
+      // content_index::dot_all.
+      const auto n_feat = feat_ptr_.size() - 1;
+      for (std::size_t e = 0; e < q.feature.size(); ++e) {
+        const auto f = q.feature[e];
+        if (f >= n_feat)
+          continue;
+        for (auto k = feat_ptr_[f]; k < feat_ptr_[f + 1]; ++k)
+          out[post_row_[k]] += q.weight[e] * post_weight_[k];
+      }
+      break;
+    }
+    }
+  }
+  return s;
+}
+
+phase1_reply moments(const partition_scores& s, std::uint32_t partition) {
+  phase1_reply r;
+  r.partition = partition;
+  r.moments.resize(s.n_components);
+  for (std::size_t c = 0; c < s.n_components; ++c) {
+    auto& mo = r.moments[c];
+    mo.count = s.n_items;
+    for (std::size_t i = 0; i < s.n_items; ++i) {
+      const double v = s.raw[c * s.n_items + i];
+      mo.sum += v;
+      mo.sum_sq += v * v;
+    }
+  }
+  return r;
+}
+
+result<blend_stats> combine_moments(const std::vector<phase1_reply>& replies,
+                                    std::size_t n_components, std::uint32_t partitions) {
+  std::vector<const phase1_reply*> by_part(partitions, nullptr);
+  for (const auto& r : replies) {
+    if (r.partition >= partitions)
+      return bad("combine_moments: partition " + std::to_string(r.partition)
+                 + " out of range (partitions = " + std::to_string(partitions) + ")");
+    if (by_part[r.partition])
+      return bad("combine_moments: duplicate reply of partition "
+                 + std::to_string(r.partition));
+    if (r.moments.size() != n_components)
+      return bad("combine_moments: partition " + std::to_string(r.partition) + " sent "
+                 + std::to_string(r.moments.size()) + " components, expected "
+                 + std::to_string(n_components));
+    by_part[r.partition] = &r;
+  }
+  blend_stats st;
+  st.mean.assign(n_components, 0.0f);
+  st.inv_std.assign(n_components, 0.0f);
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    if (!by_part[p])
+      st.missing.push_back(p);
+  for (std::size_t c = 0; c < n_components; ++c) {
+    // Partition order, whatever the arrival order: deterministic sums.
+    std::uint64_t count = 0;
+    double sum = 0, sum_sq = 0;
+    for (const auto* r : by_part)
+      if (r) {
+        count += r->moments[c].count;
+        sum += r->moments[c].sum;
+        sum_sq += r->moments[c].sum_sq;
+      }
+    if (count == 0)
+      continue;
+    const double mean = sum / static_cast<double>(count);
+    const double var = std::max(0.0, sum_sq / static_cast<double>(count) - mean * mean);
+    if (var <= 1e-20)
+      continue;
+    st.mean[c] = static_cast<float>(mean);
+    st.inv_std[c] = static_cast<float>(1.0 / std::sqrt(var));
+  }
+  return st;
+}
+
+phase2_reply partition_scorer::select_candidates(const partition_scores& s,
+                                                 const user_profile& profile,
+                                                 const blend_stats& stats, std::size_t n,
+                                                 std::size_t max_because,
+                                                 std::uint32_t partition) const {
+  SHARDREC_ASSERT(s.n_items == n_items() && s.n_components == spec_.size());
+  SHARDREC_ASSERT(stats.mean.size() == spec_.size() && stats.inv_std.size() == spec_.size());
+  const auto n_items_here = n_items();
+  const auto n_comp = spec_.size();
+  auto z_of = [&](std::size_t c, std::size_t r) {
+    return stats.inv_std[c] == 0.0f ? 0.0f
+                                    : (s.raw[c * n_items_here + r] - stats.mean[c])
+                                          * stats.inv_std[c];
+  };
+  // Local top n by (score desc, external id asc) with a bounded heap.
+  struct entry {
+    float score;
+    std::uint32_t row;
+  };
+  auto before = [&](const entry& a, const entry& b) {
+    return a.score > b.score
+           || (a.score == b.score && models_.items[a.row] < models_.items[b.row]);
+  };
+  std::vector<entry> heap;
+  heap.reserve(n + 1);
+  if (n > 0)
+    for (std::size_t r = 0; r < n_items_here; ++r) {
+      if (s.seen_item[r])
+        continue;
+      float total = 0.0f;
+      for (std::size_t c = 0; c < n_comp; ++c)
+        total += z_of(c, r) * spec_[c].weight;
+      if (std::isnan(total))
+        continue;
+      entry e{total, static_cast<std::uint32_t>(r)};
+      if (heap.size() == n && !before(e, heap.front()))
+        continue;
+      heap.push_back(e);
+      std::push_heap(heap.begin(), heap.end(), before);
+      if (heap.size() > n) {
+        std::pop_heap(heap.begin(), heap.end(), before);
+        heap.pop_back();
+      }
+    }
+  std::sort(heap.begin(), heap.end(), before);
+
+  phase2_reply out;
+  out.partition = partition;
+  out.candidates.reserve(heap.size());
+  for (const auto& e : heap) {
+    candidate cand;
+    cand.item = models_.items[e.row];
+    cand.score = e.score;
+    float best = -1e30f;
+    for (std::size_t c = 0; c < n_comp; ++c) {
+      const float z = z_of(c, e.row);
+      component_score cs{spec_[c].name, s.raw[c * n_items_here + e.row], z,
+                         spec_[c].weight * z};
+      cand.components.push_back(cs);
+      if (max_because == 0 || !(cs.contribution > best))
+        continue;
+      std::vector<evidence> ev;
+      if (spec_[c].kind == blend_kind::itemknn && !profile.seen.empty()) {
+        for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
+          if (s.seen_ref[rev_ref_[k]])
+            ev.push_back({ref_ids_[rev_ref_[k]], rev_sim_[k]});
+      } else if (spec_[c].kind == blend_kind::content) {
+        const auto& v = models_.content[e.row];
+        for (std::size_t k = 0; k < profile.seen_content.size() && k < profile.seen.size();
+             ++k) {
+          if (profile.seen[k] == cand.item)
+            continue;
+          const float sim = sparse_dot(profile.seen_content[k], v);
+          if (sim > 0.0f)
+            ev.push_back({profile.seen[k], sim});
+        }
+      }
+      if (ev.empty())
+        continue;
+      std::sort(ev.begin(), ev.end(), evidence_before);
+      if (ev.size() > max_because)
+        ev.resize(max_because);
+      best = cs.contribution;
+      cand.because = std::move(ev);
+      cand.because_from = spec_[c].name;
+    }
+    out.candidates.push_back(std::move(cand));
+  }
+  return out;
+}
+
+result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>& replies,
+                                                std::uint32_t partitions, std::size_t n) {
+  std::vector<bool> have(partitions, false);
+  std::vector<const candidate*> all;
+  for (const auto& r : replies) {
+    if (r.partition >= partitions)
+      return bad("merge_candidates: partition " + std::to_string(r.partition)
+                 + " out of range (partitions = " + std::to_string(partitions) + ")");
+    if (have[r.partition])
+      return bad("merge_candidates: duplicate reply of partition "
+                 + std::to_string(r.partition));
+    have[r.partition] = true;
+    for (const auto& c : r.candidates)
+      all.push_back(&c);
+  }
+  auto before = [](const candidate* a, const candidate* b) {
+    return candidate_ranks_before(*a, *b);
+  };
+  const auto keep = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
+                    before);
+  merged_recommendations out;
+  out.items.reserve(keep);
+  for (std::size_t k = 0; k < keep; ++k)
+    out.items.push_back(*all[k]);
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    if (!have[p])
+      out.missing.push_back(p);
+  return out;
+}
+
+} // namespace shardrec::core

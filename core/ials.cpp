@@ -37,9 +37,27 @@ error bad_config(const char* field, const std::string& why) {
                     std::string("ials_config.") + field + ": " + why);
 }
 
-float effective_init_std(const ials_config& cfg) {
-  return cfg.init_std < 0 ? 0.1f / std::sqrt(static_cast<float>(cfg.factors))
-                          : cfg.init_std;
+// N(0, stddev^2) values for one row: Box-Muller, two normals per pair of
+// uniforms.
+void fill_normal_row(splitmix64& g, float stddev, Eigen::Ref<ials_matrix> out,
+                     Eigen::Index r) {
+  for (Eigen::Index c = 0; c < out.cols(); c += 2) {
+    double rad = std::sqrt(-2.0 * std::log(g.uniform()));
+    double ang = 6.283185307179586 * g.uniform();
+    out(r, c) = static_cast<float>(stddev * rad * std::cos(ang));
+    if (c + 1 < out.cols())
+      out(r, c + 1) = static_cast<float>(stddev * rad * std::sin(ang));
+  }
+}
+
+void init_side(const ials_config& cfg, int side, const std::vector<std::uint64_t>* keys,
+               ials_matrix& out) {
+  if (keys) {
+    SHARDREC_ASSERT(keys->size() == static_cast<std::size_t>(out.rows()));
+    ials_init_keyed_rows(cfg.seed, side, keys->data(), ials_init_std(cfg), out);
+  } else {
+    ials_init_rows(cfg.seed, side, 0, ials_init_std(cfg), out);
+  }
 }
 
 void solve_side(const interaction_matrix& train, bool users, const ials_matrix& other,
@@ -103,15 +121,36 @@ void ials_init_rows(std::uint64_t seed, int side, std::size_t first, float stdde
   for (Eigen::Index r = 0; r < out.rows(); ++r) {
     auto row = static_cast<std::uint64_t>(first) + static_cast<std::uint64_t>(r);
     splitmix64 g{mix64(seed ^ mix64((static_cast<std::uint64_t>(side) << 56) ^ row))};
-    // Box-Muller, two normals per pair of uniforms.
-    for (Eigen::Index c = 0; c < out.cols(); c += 2) {
-      double rad = std::sqrt(-2.0 * std::log(g.uniform()));
-      double ang = 6.283185307179586 * g.uniform();
-      out(r, c) = static_cast<float>(stddev * rad * std::cos(ang));
-      if (c + 1 < out.cols())
-        out(r, c + 1) = static_cast<float>(stddev * rad * std::sin(ang));
-    }
+    fill_normal_row(g, stddev, out, r);
   }
+}
+
+void ials_init_keyed_rows(std::uint64_t seed, int side, const std::uint64_t* keys,
+                          float stddev, Eigen::Ref<ials_matrix> out) {
+  // A key spans all 64 bits, so the side enters through a separate mixing
+  // round rather than the top byte used for indices.
+  const std::uint64_t side_salt =
+      mix64(0x6b657965645f7273ULL + static_cast<std::uint64_t>(side));
+  for (Eigen::Index r = 0; r < out.rows(); ++r) {
+    splitmix64 g{mix64(seed ^ mix64(side_salt ^ mix64(keys[r])))};
+    fill_normal_row(g, stddev, out, r);
+  }
+}
+
+float ials_init_std(const ials_config& cfg) {
+  return cfg.init_std < 0 ? 0.1f / std::sqrt(static_cast<float>(cfg.factors))
+                          : cfg.init_std;
+}
+
+float ials_regularization(interaction_matrix::span row, std::size_t n_other,
+                          const ials_config& cfg) {
+  double total = static_cast<double>(n_other);
+  for (std::size_t j = 0; j < row.size; ++j) {
+    float r = cell_r(cfg.binary, row.value[j]);
+    if (r > 0)
+      total += static_cast<double>(cfg.alpha) * r;
+  }
+  return static_cast<float>(cfg.reg * std::pow(total, static_cast<double>(cfg.reg_exponent)));
 }
 
 Eigen::MatrixXd ials_gram_partial(Eigen::Ref<const ials_matrix> rows) {
@@ -145,7 +184,11 @@ Eigen::MatrixXf ials_gram(const ials_matrix& f, unsigned threads) {
 
 ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix& other,
                                  const ials_config& cfg)
-    : gram_(gram), other_(other), alpha_(cfg.alpha), reg_(cfg.reg), nu_(cfg.reg_exponent),
+    : ials_row_solver(gram, other, cfg, static_cast<std::size_t>(other.rows())) {}
+
+ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix& other,
+                                 const ials_config& cfg, std::size_t n_other)
+    : gram_(gram), other_(other), n_other_(n_other), alpha_(cfg.alpha), reg_(cfg.reg), nu_(cfg.reg_exponent),
       cg_steps_(cfg.cg_steps), exact_(cfg.exact_solve), binary_(cfg.binary) {
   SHARDREC_ASSERT(gram_.rows() == other_.cols() && gram_.cols() == other_.cols());
   auto k = other_.cols();
@@ -159,7 +202,7 @@ ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix&
 }
 
 float ials_row_solver::regularization(interaction_matrix::span row) const {
-  double total = static_cast<double>(other_.rows());
+  double total = static_cast<double>(n_other_);
   for (std::size_t j = 0; j < row.size; ++j) {
     float r = cell_r(binary_, row.value[j]);
     if (r > 0)
@@ -313,11 +356,10 @@ std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
                                              std::vector<double>* loss_trace) {
   SHARDREC_ASSERT(validate(cfg).ok());
   const auto k = static_cast<Eigen::Index>(cfg.factors);
-  const float init_std = effective_init_std(cfg);
   ials_matrix user(static_cast<Eigen::Index>(train.n_users()), k);
   ials_matrix item(static_cast<Eigen::Index>(train.n_items()), k);
-  ials_init_rows(cfg.seed, 0, 0, init_std, user);
-  ials_init_rows(cfg.seed, 1, 0, init_std, item);
+  init_side(cfg, 0, cfg.user_keys, user);
+  init_side(cfg, 1, cfg.item_keys, item);
 
   for (int it = 0; it < cfg.iterations; ++it) {
     solve_side(train, true, item, cfg, user);

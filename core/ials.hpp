@@ -55,6 +55,16 @@ struct ials_config {
   unsigned threads = 1;
   float init_std = -1.0f; // stddev of the N(0, s^2) initial factors; < 0: 0.1/sqrt(k)
   bool binary = true;     // every stored cell counts as r = 1; false: r = value
+  // Optional per-row seeds of the initial factors (see ials_init_keyed_rows):
+  // when set, user / item row r starts from the stream of (seed, side,
+  // (*keys)[r]) instead of (seed, side, r). A partition knows its rows'
+  // external ids but not their global dense indices, so the distributed
+  // trainer (core/dist_als.hpp) seeds by key = stable_hash(external id) and
+  // the single-process trainer given the same keys starts from the same
+  // factors. Not owned; must outlive training. REQUIRES: size n_users /
+  // n_items of the training matrix. nullptr (default): seeded by index.
+  const std::vector<std::uint64_t>* user_keys = nullptr;
+  const std::vector<std::uint64_t>* item_keys = nullptr;
 };
 
 // Returns an error (invalid_argument, naming the field) if cfg cannot train.
@@ -104,6 +114,19 @@ std::unique_ptr<model> train_ials(const interaction_matrix& train, const ials_co
 void ials_init_rows(std::uint64_t seed, int side, std::size_t first, float stddev,
                     Eigen::Ref<ials_matrix> out);
 
+// Like ials_init_rows, but row r's stream is seeded by (seed, side, keys[r]),
+// so a row gets the same values wherever it lives. keys: out.rows() values.
+void ials_init_keyed_rows(std::uint64_t seed, int side, const std::uint64_t* keys,
+                          float stddev, Eigen::Ref<ials_matrix> out);
+
+// The stddev of the initial factors: cfg.init_std, or 0.1 / sqrt(k) if < 0.
+float ials_init_std(const ials_config& cfg);
+
+// lambda of a row with this content (see the header comment), where n_other
+// is the size of the whole fixed side (n_items when the row is a user's).
+float ials_regularization(interaction_matrix::span row, std::size_t n_other,
+                          const ials_config& cfg);
+
 // F^T F of a block of factor rows (rows x k), accumulated in double: k x k.
 // A Gram of a whole side is the sum of such partials; summing them in double
 // makes the float result insensitive to how the rows are partitioned.
@@ -126,6 +149,11 @@ public:
   // the span's indices (n_other x k). Both must outlive the solver.
   ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix& other,
                   const ials_config& cfg);
+  // As above, but `other` need only hold the rows the spans index (a shard's
+  // received rows, in any order); n_other is the size of the whole fixed
+  // side, which the regulariser needs.
+  ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix& other,
+                  const ials_config& cfg, std::size_t n_other);
 
   // lambda for a row with this content (see the header comment).
   float regularization(interaction_matrix::span row) const;
@@ -141,6 +169,7 @@ private:
 
   const Eigen::MatrixXf& gram_;
   const ials_matrix& other_;
+  std::size_t n_other_;
   float alpha_;
   float reg_;
   float nu_;

@@ -77,7 +77,13 @@ private:
 };
 
 // Stream ids for rng::stream's `side` argument.
-enum : std::uint64_t { side_user = 0, side_item = 1, side_init = 2, side_hyper = 3 };
+enum : std::uint64_t {
+  side_user = 0,
+  side_item = 1,
+  side_init = 2,
+  side_hyper = 3,
+  side_init_keyed = 4,
+};
 
 // One side's view of the ratings: for entity e the other side's indices and
 // the ratings, as CSR spans of the interaction matrix.
@@ -100,72 +106,94 @@ struct half_step_prior {
   Eigen::VectorXd lambda_mu; // Lambda * mu
 };
 
+// Per-thread buffers of the row solve.
+struct row_buffers {
+  explicit row_buffers(Eigen::Index d) : rhs(d), eps(d), a(d, d), llt(d) {}
+  std::vector<double> zbuf, ybuf;
+  Eigen::VectorXd rhs, eps;
+  Eigen::MatrixXd a;
+  Eigen::LLT<Eigen::MatrixXd> llt;
+};
+
+// Solves one entity's system given the other side `o` (rows indexed by
+// row.index, D wide): (prior + alpha Z^T Z) x = prior_mean_term + alpha Z^T y
+// with Z rows [o_j(0..k-1), 1] and y_j = r_j - mu - o_j(k); Gibbs adds
+// L^-T eps (eps ~ N(0, I) from the stream of (seed, sweep, side, e), L L^T
+// the precision) for a draw from the conditional posterior. An entity
+// without ratings gets 0. Writes D values to x.
+void solve_entity(interaction_matrix::span row, const mat_d& o, double mu,
+                  const half_step_prior& prior, std::uint64_t seed, int sweep,
+                  std::uint64_t side, std::size_t e, row_buffers& buf, double* xp) {
+  const auto d = o.cols();
+  const auto k = d - 1;
+  Eigen::Map<Eigen::RowVectorXd> x(xp, d);
+  auto n = static_cast<Eigen::Index>(row.size);
+  if (n == 0) {
+    x.setZero();
+    return;
+  }
+  auto& zbuf = buf.zbuf;
+  auto& ybuf = buf.ybuf;
+  auto& rhs = buf.rhs;
+  auto& eps = buf.eps;
+  auto& a = buf.a;
+  auto& llt = buf.llt;
+  if (zbuf.size() < static_cast<std::size_t>(n * d)) {
+    zbuf.resize(static_cast<std::size_t>(n * d));
+    ybuf.resize(static_cast<std::size_t>(n));
+  }
+  // Z is gathered column-major so that each entry of Z^T Z is one
+  // contiguous, vectorised dot product; for k ~ 10 and a few hundred
+  // ratings this is several times faster than a blocked rank update.
+  Eigen::Map<Eigen::MatrixXd> z(zbuf.data(), n, d);
+  Eigen::Map<Eigen::VectorXd> y(ybuf.data(), n);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    SHARDREC_ASSERT(static_cast<Eigen::Index>(row.index[j]) < o.rows());
+    const double* other = o.data() + static_cast<Eigen::Index>(row.index[j]) * d;
+    for (Eigen::Index t = 0; t < k; ++t)
+      z(j, t) = other[t];
+    y[j] = row.value[j] - mu - other[k];
+  }
+  z.col(k).setOnes();
+  if (prior.sample) {
+    a = prior.lambda;
+    rhs = prior.lambda_mu;
+  } else {
+    a.setZero();
+    a.diagonal().setConstant(prior.reg * static_cast<double>(n));
+    rhs.setZero();
+  }
+  for (Eigen::Index s = 0; s < d; ++s) {
+    for (Eigen::Index t = 0; t <= s; ++t)
+      a(s, t) += prior.alpha * z.col(s).dot(z.col(t));
+    rhs[s] += prior.alpha * z.col(s).dot(y);
+  }
+  llt.compute(a);
+  SHARDREC_ASSERT(llt.info() == Eigen::Success);
+  rhs = llt.solve(rhs);
+  if (prior.sample) {
+    rng r = rng::stream(seed, static_cast<std::uint64_t>(sweep), side, e);
+    for (Eigen::Index t = 0; t < d; ++t)
+      eps[t] = r.normal();
+    llt.matrixU().solveInPlace(eps);
+    rhs += eps;
+  }
+  x = rhs.transpose();
+}
+
 // Updates every row of `x` (entities of `view`, n x D, last column the bias)
-// given the other side `o` (n_other x D). For each entity with ratings,
-// solves (prior + alpha Z^T Z) x = prior_mean_term + alpha Z^T y with
-// Z rows [o_j(0..k-1), 1] and y_j = r_j - mu - o_j(k); Gibbs adds
-// L^-T eps (eps ~ N(0, I), L L^T the precision) for a draw from the
-// conditional posterior. Entities without ratings are set to 0.
+// given the other side `o` (n_other x D) by solve_entity.
 void half_step(const side_view& view, mat_d& x, const mat_d& o, double mu,
                const half_step_prior& prior, const mf_config& cfg, int sweep) {
   const auto d = x.cols();
-  const auto k = d - 1;
   const std::uint64_t side = view.users ? side_user : side_item;
   parallel_for(
       view.size(), cfg.threads,
       [&](std::size_t begin, std::size_t end) {
-        // Z is gathered column-major so that each entry of Z^T Z is one
-        // contiguous, vectorised dot product; for k ~ 10 and a few hundred
-        // ratings this is several times faster than a blocked rank update.
-        std::vector<double> zbuf, ybuf;
-        Eigen::VectorXd rhs(d), eps(d);
-        Eigen::MatrixXd a(d, d);
-        Eigen::LLT<Eigen::MatrixXd> llt(d);
-        for (std::size_t e = begin; e < end; ++e) {
-          auto row = view.row(static_cast<index_t>(e));
-          auto n = static_cast<Eigen::Index>(row.size);
-          if (n == 0) {
-            x.row(static_cast<Eigen::Index>(e)).setZero();
-            continue;
-          }
-          if (zbuf.size() < static_cast<std::size_t>(n * d)) {
-            zbuf.resize(static_cast<std::size_t>(n * d));
-            ybuf.resize(static_cast<std::size_t>(n));
-          }
-          Eigen::Map<Eigen::MatrixXd> z(zbuf.data(), n, d);
-          Eigen::Map<Eigen::VectorXd> y(ybuf.data(), n);
-          for (Eigen::Index j = 0; j < n; ++j) {
-            const double* other = o.data() + static_cast<Eigen::Index>(row.index[j]) * d;
-            for (Eigen::Index t = 0; t < k; ++t)
-              z(j, t) = other[t];
-            y[j] = row.value[j] - mu - other[k];
-          }
-          z.col(k).setOnes();
-          if (prior.sample) {
-            a = prior.lambda;
-            rhs = prior.lambda_mu;
-          } else {
-            a.setZero();
-            a.diagonal().setConstant(prior.reg * static_cast<double>(n));
-            rhs.setZero();
-          }
-          for (Eigen::Index s = 0; s < d; ++s) {
-            for (Eigen::Index t = 0; t <= s; ++t)
-              a(s, t) += prior.alpha * z.col(s).dot(z.col(t));
-            rhs[s] += prior.alpha * z.col(s).dot(y);
-          }
-          llt.compute(a);
-          SHARDREC_ASSERT(llt.info() == Eigen::Success);
-          rhs = llt.solve(rhs);
-          if (prior.sample) {
-            rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(sweep), side, e);
-            for (Eigen::Index t = 0; t < d; ++t)
-              eps[t] = r.normal();
-            llt.matrixU().solveInPlace(eps);
-            rhs += eps;
-          }
-          x.row(static_cast<Eigen::Index>(e)) = rhs.transpose();
-        }
+        row_buffers buf(d);
+        for (std::size_t e = begin; e < end; ++e)
+          solve_entity(view.row(static_cast<index_t>(e)), o, mu, prior, cfg.seed, sweep,
+                       side, e, buf, x.row(static_cast<Eigen::Index>(e)).data());
       },
       32);
 }
@@ -256,6 +284,11 @@ void sample_hyper(const side_view& view, const mat_d& x, rng& r, half_step_prior
 }
 
 void init_factors(mat_d& x, const mf_config& cfg, std::uint64_t side) {
+  if (const auto* keys = side == side_user ? cfg.user_keys : cfg.item_keys) {
+    SHARDREC_ASSERT(keys->size() == static_cast<std::size_t>(x.rows()));
+    mf_init_keyed_rows(cfg, side == side_user ? 0 : 1, keys->data(), x);
+    return;
+  }
   const auto k = x.cols() - 1;
   for (Eigen::Index e = 0; e < x.rows(); ++e) {
     rng r = rng::stream(cfg.seed, 0, side_init, 2 * static_cast<std::uint64_t>(e) + side);
@@ -390,6 +423,37 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
   f.user = xu.leftCols(k).cast<float>();
   f.item = xi.leftCols(k).cast<float>();
   return f;
+}
+
+void mf_init_keyed_rows(const mf_config& cfg, int side, const std::uint64_t* keys,
+                        Eigen::Ref<mf_rows> out) {
+  SHARDREC_ASSERT(out.cols() == static_cast<Eigen::Index>(cfg.factors) + 1);
+  const auto k = out.cols() - 1;
+  for (Eigen::Index e = 0; e < out.rows(); ++e) {
+    rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(side), side_init_keyed, keys[e]);
+    for (Eigen::Index t = 0; t < k; ++t)
+      out(e, t) = cfg.init_std * r.normal();
+    out(e, k) = 0.0;
+  }
+}
+
+struct mf_als_row_solver::scratch : row_buffers {
+  using row_buffers::row_buffers;
+  half_step_prior prior;
+};
+
+mf_als_row_solver::mf_als_row_solver(const mf_config& cfg, double mu)
+    : mu_(mu), reg_(cfg.reg),
+      s_(std::make_unique<scratch>(static_cast<Eigen::Index>(cfg.factors) + 1)) {
+  s_->prior.reg = cfg.reg;
+}
+
+mf_als_row_solver::~mf_als_row_solver() = default;
+
+void mf_als_row_solver::solve(interaction_matrix::span row, const mf_rows& other,
+                              double* x) {
+  SHARDREC_ASSERT(other.cols() == s_->a.cols());
+  solve_entity(row, other, mu_, s_->prior, 0, 0, 0, 0, *s_, x);
 }
 
 std::unique_ptr<model> train_mf(const interaction_matrix& train, const mf_config& cfg,

@@ -59,6 +59,14 @@ struct mf_config {
   unsigned threads = 1;
   float init_std = 0.1f; // std of the random initial factors (biases start at 0)
   float min_rating = 1.0f, max_rating = 5.0f; // predictions are clamped
+  // Optional per-row seeds of the initial factors (see mf_init_keyed_rows):
+  // when set, user / item row r starts from the stream of (seed, side,
+  // (*keys)[r]) instead of (seed, side, r), so the distributed trainer, which
+  // seeds by key = stable_hash(external id), starts from the same factors.
+  // Not owned; must outlive training. REQUIRES: size n_users / n_items of the
+  // training matrix. nullptr (default): seeded by index.
+  const std::vector<std::uint64_t>* user_keys = nullptr;
+  const std::vector<std::uint64_t>* item_keys = nullptr;
 };
 
 // Returns errc::invalid_argument naming the field if `cfg` makes no sense.
@@ -109,5 +117,43 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
 
 std::unique_ptr<model> train_mf(const interaction_matrix& train, const mf_config& cfg,
                                 std::vector<double>* loss_trace = nullptr);
+
+// ---- Building blocks of the ALS solver, shared with the distributed trainer. ----
+
+// The trainer's state of one side: n x (k+1), row-major, double; row e is
+// entity e's k factors followed by its bias.
+using mf_rows = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Initial state of rows keyed by keys[0 .. out.rows()) (side 0 = users,
+// 1 = items): k values N(0, cfg.init_std^2) from the stream of (cfg.seed,
+// side, key), bias 0. REQUIRES: out.cols() == cfg.factors + 1
+void mf_init_keyed_rows(const mf_config& cfg, int side, const std::uint64_t* keys,
+                        Eigen::Ref<mf_rows> out);
+
+// One entity's ALS update: minimises, over x = [p; b],
+//   sum_j (r_j - mu - o_j(k) - [o_j(0..k-1); 1] . x)^2 + reg * n * |x|^2
+// over the row's n ratings r_j of entities j of the other side, exactly as a
+// half-step of train_mf_factors with mf_solver::als does. Keeps scratch
+// space: one solver per thread.
+class mf_als_row_solver {
+public:
+  // mu: global mean of the training ratings.
+  mf_als_row_solver(const mf_config& cfg, double mu);
+  ~mf_als_row_solver();
+  mf_als_row_solver(const mf_als_row_solver&) = delete;
+  mf_als_row_solver& operator=(const mf_als_row_solver&) = delete;
+
+  // other: the other side's rows (k+1 wide) indexed by row.index; it need
+  // only hold the rows the span indexes. Writes k+1 values to x; a row
+  // without ratings gets x = 0.
+  void solve(interaction_matrix::span row, const mf_rows& other, double* x);
+
+  struct scratch; // per-thread buffers, defined in mf.cpp
+
+private:
+  double mu_;
+  double reg_;
+  std::unique_ptr<scratch> s_;
+};
 
 } // namespace shardrec::core
