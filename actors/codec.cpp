@@ -229,4 +229,166 @@ core::result<status_reply> decode_status_reply(const frame& f) {
   });
 }
 
+frame encode(const train_request& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::TrainRequest>();
+  root.setAlgo(r.algo);
+  root.setFactors(r.factors);
+  root.setIterations(r.iterations);
+  root.setSeed(r.seed);
+  return to_frame(mb);
+}
+
+core::result<train_request> decode_train_request(const frame& f) {
+  return read_frame<wire::TrainRequest, train_request>(f, [](wire::TrainRequest::Reader r) {
+    train_request out;
+    out.algo = text(r.getAlgo());
+    out.factors = r.getFactors();
+    out.iterations = r.getIterations();
+    out.seed = r.getSeed();
+    return out;
+  });
+}
+
+frame encode(const train_reply& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::TrainReply>();
+  root.setAlgo(r.algo);
+  root.setSeconds(r.seconds);
+  root.setBytesSent(r.bytes_sent);
+  root.setMessages(r.messages);
+  auto loss = root.initLoss(static_cast<unsigned>(r.loss.size()));
+  for (unsigned i = 0; i < r.loss.size(); ++i)
+    loss.set(i, r.loss[i]);
+  return to_frame(mb);
+}
+
+core::result<train_reply> decode_train_reply(const frame& f) {
+  return read_frame<wire::TrainReply, train_reply>(f, [](wire::TrainReply::Reader r) {
+    train_reply out;
+    out.algo = text(r.getAlgo());
+    out.seconds = r.getSeconds();
+    out.bytes_sent = r.getBytesSent();
+    out.messages = r.getMessages();
+    for (auto l : r.getLoss())
+      out.loss.push_back(l);
+    return out;
+  });
+}
+
+frame encode(const recommend_request& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::RecommendRequest>();
+  root.setUser(r.user);
+  root.setN(r.n);
+  root.setAlgo(r.algo);
+  return to_frame(mb);
+}
+
+core::result<recommend_request> decode_recommend_request(const frame& f) {
+  return read_frame<wire::RecommendRequest, recommend_request>(
+    f, [](wire::RecommendRequest::Reader r) {
+      recommend_request out;
+      out.user = text(r.getUser());
+      out.n = r.getN();
+      out.algo = text(r.getAlgo());
+      return out;
+    });
+}
+
+frame encode(const recommend_reply& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::RecommendReply>();
+  root.setUser(r.user);
+  root.setPartial(r.partial);
+  auto items = root.initItems(static_cast<unsigned>(r.items.size()));
+  for (unsigned i = 0; i < r.items.size(); ++i) {
+    const auto& x = r.items[i];
+    items[i].setItem(x.item);
+    items[i].setScore(x.score);
+    auto comps = items[i].initComponents(static_cast<unsigned>(x.components.size()));
+    for (unsigned c = 0; c < x.components.size(); ++c) {
+      comps[c].setName(x.components[c].name);
+      comps[c].setRaw(x.components[c].raw);
+      comps[c].setContribution(x.components[c].contribution);
+    }
+    auto because = items[i].initBecause(static_cast<unsigned>(x.because.size()));
+    for (unsigned b = 0; b < x.because.size(); ++b)
+      because.set(b, x.because[b]);
+  }
+  auto missing = root.initMissingPartitions(static_cast<unsigned>(r.missing.size()));
+  for (unsigned i = 0; i < r.missing.size(); ++i)
+    missing.set(i, r.missing[i]);
+  return to_frame(mb);
+}
+
+core::result<recommend_reply> decode_recommend_reply(const frame& f) {
+  return read_frame<wire::RecommendReply, recommend_reply>(
+    f, [](wire::RecommendReply::Reader r) {
+      recommend_reply out;
+      out.user = text(r.getUser());
+      out.partial = r.getPartial();
+      for (auto x : r.getItems()) {
+        recommendation rec;
+        rec.item = text(x.getItem());
+        rec.score = x.getScore();
+        for (auto c : x.getComponents())
+          rec.components.push_back({text(c.getName()), c.getRaw(), c.getContribution()});
+        for (auto b : x.getBecause())
+          rec.because.push_back(text(b));
+        out.items.push_back(std::move(rec));
+      }
+      for (auto m : r.getMissingPartitions())
+        out.missing.push_back(m);
+      return out;
+    });
+}
+
+frame encode(const similar_request& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::SimilarRequest>();
+  root.setItem(r.item);
+  root.setN(r.n);
+  return to_frame(mb);
+}
+
+core::result<similar_request> decode_similar_request(const frame& f) {
+  return read_frame<wire::SimilarRequest, similar_request>(
+    f, [](wire::SimilarRequest::Reader r) {
+      similar_request out;
+      out.item = text(r.getItem());
+      out.n = r.getN();
+      return out;
+    });
+}
+
+frame encode(const similar_reply& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::SimilarReply>();
+  root.setItem(r.item);
+  root.setPartial(r.partial);
+  auto list = root.initNeighbors(static_cast<unsigned>(r.neighbors.size()));
+  for (unsigned i = 0; i < r.neighbors.size(); ++i) {
+    list[i].setItem(r.neighbors[i].first);
+    list[i].setSimilarity(r.neighbors[i].second);
+  }
+  auto missing = root.initMissingPartitions(static_cast<unsigned>(r.missing.size()));
+  for (unsigned i = 0; i < r.missing.size(); ++i)
+    missing.set(i, r.missing[i]);
+  return to_frame(mb);
+}
+
+core::result<similar_reply> decode_similar_reply(const frame& f) {
+  return read_frame<wire::SimilarReply, similar_reply>(f, [](wire::SimilarReply::Reader r) {
+    similar_reply out;
+    out.item = text(r.getItem());
+    out.partial = r.getPartial();
+    for (auto x : r.getNeighbors())
+      out.neighbors.emplace_back(text(x.getItem()), x.getSimilarity());
+    for (auto m : r.getMissingPartitions())
+      out.missing.push_back(m);
+    return out;
+  });
+}
+
 } // namespace shardrec::actors

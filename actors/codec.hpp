@@ -28,4 +28,19 @@ core::result<partition_status> decode_partition_status(const frame& f);
 frame encode(const status_reply& s);
 core::result<status_reply> decode_status_reply(const frame& f);
 
+frame encode(const train_request& r);
+core::result<train_request> decode_train_request(const frame& f);
+frame encode(const train_reply& r);
+core::result<train_reply> decode_train_reply(const frame& f);
+
+frame encode(const recommend_request& r);
+core::result<recommend_request> decode_recommend_request(const frame& f);
+frame encode(const recommend_reply& r);
+core::result<recommend_reply> decode_recommend_reply(const frame& f);
+
+frame encode(const similar_request& r);
+core::result<similar_request> decode_similar_request(const frame& f);
+frame encode(const similar_reply& r);
+core::result<similar_reply> decode_similar_reply(const frame& f);
+
 } // namespace shardrec::actors

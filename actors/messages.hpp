@@ -52,4 +52,57 @@ struct status_reply {
   std::vector<std::uint32_t> missing;
 };
 
+struct train_request {
+  std::string algo = "all"; // all | implicit-als | mf | itemknn | userknn | content | popular
+  std::uint32_t factors = 0;    // 0: default
+  std::uint32_t iterations = 0; // 0: default
+  std::uint64_t seed = 42;
+};
+
+struct train_reply {
+  std::string algo;
+  double seconds = 0.0;
+  std::uint64_t bytes_sent = 0; // payload bytes of blocks exchanged between shards
+  std::uint64_t messages = 0;
+  std::vector<double> loss;
+};
+
+struct recommend_request {
+  std::string user;
+  std::uint32_t n = 10;
+  std::string algo; // "" = hybrid
+};
+
+struct component_score {
+  std::string name;
+  float raw = 0.0f;
+  float contribution = 0.0f;
+};
+
+struct recommendation {
+  std::string item;
+  float score = 0.0f;
+  std::vector<component_score> components;
+  std::vector<std::string> because;
+};
+
+struct recommend_reply {
+  std::string user;
+  std::vector<recommendation> items;
+  bool partial = false;
+  std::vector<std::uint32_t> missing;
+};
+
+struct similar_request {
+  std::string item;
+  std::uint32_t n = 10;
+};
+
+struct similar_reply {
+  std::string item;
+  std::vector<std::pair<std::string, float>> neighbors;
+  bool partial = false;
+  std::vector<std::uint32_t> missing;
+};
+
 } // namespace shardrec::actors

@@ -61,7 +61,8 @@ std::vector<std::uint32_t> owners(const id_map& ids, std::uint32_t partitions) {
   return o;
 }
 
-template <class Block> std::vector<Block> blocks_for(std::uint32_t from, std::uint32_t P) {
+template <class Block>
+std::vector<Block> blocks_for(std::uint32_t from, std::uint32_t P) {
   std::vector<Block> out(P);
   for (std::uint32_t d = 0; d < P; ++d) {
     out[d].from = from;
@@ -193,11 +194,11 @@ std::vector<bias_block> user_bias_step(const partition_store& s,
 
 status receive(const partition_store& s, partition_biases& b, const bias_block& blk) {
   if (blk.to != s.partition() || blk.ids.size() != blk.values.size())
-    return make_error(errc::bad_message,
-                      "bias_block from " + std::to_string(blk.from) + ": addressed to "
-                          + std::to_string(blk.to) + ", ids/values sizes "
-                          + std::to_string(blk.ids.size()) + "/"
-                          + std::to_string(blk.values.size()));
+    return make_error(errc::bad_message, "bias_block from " + std::to_string(blk.from)
+                                             + ": addressed to " + std::to_string(blk.to)
+                                             + ", ids/values sizes "
+                                             + std::to_string(blk.ids.size()) + "/"
+                                             + std::to_string(blk.values.size()));
   const bool item = blk.side == bias_side::item;
   const id_map& ids = item ? s.item_refs() : s.user_refs();
   auto& dst = item ? b.item_ref : b.user_ref;
@@ -207,8 +208,8 @@ status receive(const partition_store& s, partition_biases& b, const bias_block& 
     auto i = ids.find(blk.ids[k]);
     if (!i)
       return make_error(errc::bad_message, std::string("bias_block field 'ids': ")
-                                               + (item ? "item '" : "user '")
-                                               + blk.ids[k] + "' not held by partition "
+                                               + (item ? "item '" : "user '") + blk.ids[k]
+                                               + "' not held by partition "
                                                + std::to_string(s.partition()));
     where[k] = *i;
   }
@@ -229,7 +230,8 @@ result<scale_partial> local_scale(const partition_store& s, knn_side side,
   out.partition = s.partition();
   out.raters = side == knn_side::item ? m.n_users() : m.n_items();
   if (cfg.similarity == similarity_kind::pearson_baseline && !b)
-    return make_error(errc::invalid_argument, "local_scale: pearson_baseline needs biases");
+    return make_error(errc::invalid_argument,
+                      "local_scale: pearson_baseline needs biases");
   biases bb;
   if (b)
     bb = rater_matrix_biases(s, side, *b);
@@ -297,7 +299,8 @@ std::size_t pair_block::payload_bytes() const {
   return id_bytes(ids) + row_entity.size() * 4 + other.size() * 4 + stats.size() * 8;
 }
 
-std::vector<pair_block> make_pair_blocks(const partition_store& s, const pair_context& ctx,
+std::vector<pair_block> make_pair_blocks(const partition_store& s,
+                                         const pair_context& ctx,
                                          std::size_t chunk_rows) {
   SHARDREC_ASSERT(s.built());
   const auto& m = rater_matrix(s, ctx.side);
@@ -402,7 +405,8 @@ status neighbor_merger::add(const pair_block& blk) {
   if (blk.to != partition_)
     return bad("addressed to " + std::to_string(blk.to));
   if (blk.row_ptr.size() != blk.row_entity.size() + 1 || blk.row_ptr.front() != 0
-      || blk.row_ptr.back() != blk.other.size() || blk.stats.size() != blk.other.size() * width)
+      || blk.row_ptr.back() != blk.other.size()
+      || blk.stats.size() != blk.other.size() * width)
     return bad("array sizes do not match");
   for (std::size_t r = 0; r + 1 < blk.row_ptr.size(); ++r)
     if (blk.row_ptr[r] > blk.row_ptr[r + 1])
@@ -579,10 +583,9 @@ status item_knn_scorer::add(const reverse_block& blk) {
                                                + ": index outside the dictionary");
     auto i = owned_.find(blk.ids[blk.target[k]]);
     if (!i)
-      return make_error(errc::bad_message, "reverse_block from "
-                                               + std::to_string(blk.from) + ": item '"
-                                               + blk.ids[blk.target[k]]
-                                               + "' is not owned here");
+      return make_error(errc::bad_message,
+                        "reverse_block from " + std::to_string(blk.from) + ": item '"
+                            + blk.ids[blk.target[k]] + "' is not owned here");
     where[k] = *i;
   }
   for (std::size_t k = 0; k < n; ++k)
@@ -677,9 +680,8 @@ item_knn_scorer::explain(const user_query& q, std::string_view item,
       ++b;
     }
   }
-  std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
-    return x.weight > y.weight;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& x, const auto& y) { return x.weight > y.weight; });
   if (out.size() > max)
     out.resize(max);
   return out;
@@ -690,8 +692,9 @@ user_knn_scorer::user_knn_scorer(const partition_store& s)
   SHARDREC_ASSERT(s.built());
 }
 
-std::vector<float> user_knn_scorer::score_owned(
-    const std::vector<external_neighbor>& neighbors, bool user_has_items) const {
+std::vector<float>
+user_knn_scorer::score_owned(const std::vector<external_neighbor>& neighbors,
+                             bool user_has_items) const {
   std::vector<float> out(items_.n_items(), 0.0f);
   if (!user_has_items) {
     for (index_t i = 0; i < items_.n_items(); ++i)
@@ -709,9 +712,9 @@ std::vector<float> user_knn_scorer::score_owned(
   return out;
 }
 
-std::vector<external_contribution> explain_user_knn(
-    const user_query& q, std::string_view item,
-    const std::vector<neighbor_items>& neighbors, std::size_t max) {
+std::vector<external_contribution>
+explain_user_knn(const user_query& q, std::string_view item,
+                 const std::vector<neighbor_items>& neighbors, std::size_t max) {
   std::vector<external_contribution> out;
   if (max == 0)
     return out;
@@ -736,9 +739,8 @@ std::vector<external_contribution> explain_user_knn(
   for (std::size_t k = 0; k < q.items.size(); ++k)
     if (weight[k] > 0.0)
       out.push_back({q.items[k], static_cast<float>(weight[k])});
-  std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
-    return x.weight > y.weight;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& x, const auto& y) { return x.weight > y.weight; });
   if (out.size() > max)
     out.resize(max);
   return out;

@@ -188,7 +188,8 @@ struct pair_block {
 // S1: P blocks. ctx from make_local_context(s, side, ...). Rows are built
 // `chunk_rows` entities at a time (memory: one dense row of 48 B x entities
 // plus the chunk's pairs, besides the output).
-std::vector<pair_block> make_pair_blocks(const partition_store& s, const pair_context& ctx,
+std::vector<pair_block> make_pair_blocks(const partition_store& s,
+                                         const pair_context& ctx,
                                          std::size_t chunk_rows = 4096);
 
 // True for the kinds whose similarity reads per-entity totals (cosine norms,
@@ -201,8 +202,8 @@ struct totals_block {
   knn_side side = knn_side::item;
   std::uint32_t from = 0;
   std::vector<std::string> ids;
-  std::vector<std::int64_t> n;   // aligned with ids
-  std::vector<std::int64_t> sxx; // aligned with ids
+  std::vector<std::int64_t> n;       // aligned with ids
+  std::vector<std::int64_t> sxx;     // aligned with ids
   std::size_t payload_bytes() const; // ids + 16 B per entity
 };
 
@@ -247,7 +248,7 @@ private:
   pair_context ctx_; // kind, shrinkage, min_support only
   std::uint32_t partition_;
   id_map owned_;
-  id_map known_; // every entity named by a block
+  id_map known_;                         // every entity named by a block
   std::vector<std::uint32_t> owned_key_; // owned index -> known_ index
   std::vector<std::vector<entry>> rows_; // per owned entity, sorted by other
   std::vector<entity_total> totals_;     // per known_ index
@@ -309,9 +310,8 @@ public:
   result<float> score(const user_query& q, std::string_view item) const;
   // The query's items j with `item` in N_k(j), weight sim(j, item), sorted
   // (weight desc, id asc), at most max. unknown_id if not owned.
-  result<std::vector<external_contribution>> explain(const user_query& q,
-                                                     std::string_view item,
-                                                     std::size_t max) const;
+  result<std::vector<external_contribution>>
+  explain(const user_query& q, std::string_view item, std::size_t max) const;
 
 private:
   struct source {
@@ -353,8 +353,8 @@ struct neighbor_items {
 // of sim(u, v); positive weights, sorted (weight desc, id asc), at most max.
 // `neighbors`: the user's top-k list with item sets (those who did not
 // touch `item` may be left out).
-std::vector<external_contribution> explain_user_knn(
-    const user_query& q, std::string_view item,
-    const std::vector<neighbor_items>& neighbors, std::size_t max);
+std::vector<external_contribution>
+explain_user_knn(const user_query& q, std::string_view item,
+                 const std::vector<neighbor_items>& neighbors, std::size_t max);
 
 } // namespace shardrec::core

@@ -199,8 +199,9 @@ std::vector<sparse_vector> build_item_vectors(const partition_store& store,
   return out;
 }
 
-std::vector<content_vectors_message> push_item_vectors(
-    const partition_store& store, const std::vector<sparse_vector>& vectors) {
+std::vector<content_vectors_message>
+push_item_vectors(const partition_store& store,
+                  const std::vector<sparse_vector>& vectors) {
   SHARDREC_ASSERT(vectors.size() == store.items().size());
   const auto P = store.partitions();
   // Partition of every rater, computed once.
@@ -235,9 +236,10 @@ std::vector<content_vectors_message> push_item_vectors(
   return out;
 }
 
-result<content_user_state> build_content_users(
-    const partition_store& store, const std::vector<content_vectors_message>& received,
-    const content_config& cfg) {
+result<content_user_state>
+build_content_users(const partition_store& store,
+                    const std::vector<content_vectors_message>& received,
+                    const content_config& cfg) {
   SHARDREC_ASSERT(validate(cfg).ok());
   content_user_state st;
   std::uint32_t n_features = 0;
@@ -293,8 +295,7 @@ result<content_user_state> build_content_users(
       const auto* v = ref_vec[row.index[k]];
       if (!v)
         continue;
-      const double w =
-          centred ? static_cast<float>(row.value[k] - mean) : row.value[k];
+      const double w = centred ? static_cast<float>(row.value[k] - mean) : row.value[k];
       for (std::size_t e = 0; e < v->feature.size(); ++e) {
         const auto f = v->feature[e];
         if (acc[f] == 0.0)
@@ -339,11 +340,13 @@ result<user_profile> make_user_profile(const partition_store& store,
                                        std::string_view user,
                                        bool with_content_evidence) {
   if (!store.owns_user(user))
-    return bad("make_user_profile: user '" + std::string(user) + "' is not owned by partition "
-               + std::to_string(store.partition()));
+    return bad("make_user_profile: user '" + std::string(user)
+               + "' is not owned by partition " + std::to_string(store.partition()));
   const auto n_users = store.users().size();
-  if (!models.ials_user.empty() && models.ials_user.size() != n_users * models.ials_factors)
-    return bad("make_user_profile: ials_user has " + std::to_string(models.ials_user.size())
+  if (!models.ials_user.empty()
+      && models.ials_user.size() != n_users * models.ials_factors)
+    return bad("make_user_profile: ials_user has "
+               + std::to_string(models.ials_user.size())
                + " values, expected users x ials_factors");
   if (!models.mf_user.empty()
       && (models.mf_user.size() != n_users * models.mf_factors
@@ -446,20 +449,13 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
   for (const auto& c : spec) {
     bool ok = true;
     switch (c.kind) {
-    case blend_kind::implicit_als:
-      ok = !models.ials_item.empty() || n == 0;
-      break;
-    case blend_kind::mf:
-      ok = (!models.mf_item.empty() && !models.mf_item_bias.empty()) || n == 0;
-      break;
-    case blend_kind::itemknn:
-      ok = !models.knn_reverse.empty() || n == 0;
-      break;
-    case blend_kind::content:
-      ok = !models.content.empty() || n == 0;
-      break;
-    case blend_kind::popular:
-      break;
+      case blend_kind::implicit_als: ok = !models.ials_item.empty() || n == 0; break;
+      case blend_kind::mf:
+        ok = (!models.mf_item.empty() && !models.mf_item_bias.empty()) || n == 0;
+        break;
+      case blend_kind::itemknn: ok = !models.knn_reverse.empty() || n == 0; break;
+      case blend_kind::content: ok = !models.content.empty() || n == 0; break;
+      case blend_kind::popular: break;
     }
     // Every component falls back to popularity for cold users.
     ok = ok && (!models.popularity.empty() || n == 0);
@@ -513,7 +509,8 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
 }
 
 result<partition_scores> partition_scorer::score(const user_profile& profile) const {
-  using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using row_matrix =
+      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto n = n_items();
   const auto ni = static_cast<Eigen::Index>(n);
   partition_scores s;
@@ -536,77 +533,75 @@ result<partition_scores> partition_scorer::score(const user_profile& profile) co
         out = Eigen::Map<const Eigen::VectorXf>(m.popularity.data(), ni);
     };
     switch (spec_[c].kind) {
-    case blend_kind::popular:
-      prior();
-      break;
-    case blend_kind::implicit_als: {
-      bool cold = std::all_of(profile.ials.begin(), profile.ials.end(),
-                              [](float x) { return x == 0.0f; });
-      if (cold) {
-        prior();
+      case blend_kind::popular: prior(); break;
+      case blend_kind::implicit_als: {
+        bool cold = std::all_of(profile.ials.begin(), profile.ials.end(),
+                                [](float x) { return x == 0.0f; });
+        if (cold) {
+          prior();
+          break;
+        }
+        if (profile.ials.size() != m.ials_factors)
+          return bad("user_profile.ials: " + std::to_string(profile.ials.size())
+                     + " factors, the items have " + std::to_string(m.ials_factors));
+        if (n == 0)
+          break;
+        auto k = static_cast<Eigen::Index>(m.ials_factors);
+        Eigen::Map<const row_matrix> y(m.ials_item.data(), ni, k);
+        Eigen::Map<const Eigen::RowVectorXf> x(profile.ials.data(), k);
+        out.noalias() = y * x.transpose();
         break;
       }
-      if (profile.ials.size() != m.ials_factors)
-        return bad("user_profile.ials: " + std::to_string(profile.ials.size())
-                   + " factors, the items have " + std::to_string(m.ials_factors));
-      if (n == 0)
-        break;
-      auto k = static_cast<Eigen::Index>(m.ials_factors);
-      Eigen::Map<const row_matrix> y(m.ials_item.data(), ni, k);
-      Eigen::Map<const Eigen::RowVectorXf> x(profile.ials.data(), k);
-      out.noalias() = y * x.transpose();
-      break;
-    }
-    case blend_kind::mf: {
-      if (n == 0)
-        break;
-      Eigen::Map<const Eigen::VectorXf> bi(m.mf_item_bias.data(), ni);
-      if (!profile.mf_known) {
-        out = bi.array() + m.mf_mu;
-        break;
-      }
-      if (profile.mf.size() != m.mf_factors)
-        return bad("user_profile.mf: " + std::to_string(profile.mf.size())
-                   + " factors, the items have " + std::to_string(m.mf_factors));
-      auto k = static_cast<Eigen::Index>(m.mf_factors);
-      Eigen::Map<const row_matrix> q(m.mf_item.data(), ni, k);
-      Eigen::Map<const Eigen::RowVectorXf> p(profile.mf.data(), k);
-      out.noalias() = q * p.transpose();
-      out.array() += bi.array() + (m.mf_mu + profile.mf_bias);
-      break;
-    }
-    case blend_kind::itemknn: {
-      if (profile.seen.empty()) {
-        prior();
+      case blend_kind::mf: {
+        if (n == 0)
+          break;
+        Eigen::Map<const Eigen::VectorXf> bi(m.mf_item_bias.data(), ni);
+        if (!profile.mf_known) {
+          out = bi.array() + m.mf_mu;
+          break;
+        }
+        if (profile.mf.size() != m.mf_factors)
+          return bad("user_profile.mf: " + std::to_string(profile.mf.size())
+                     + " factors, the items have " + std::to_string(m.mf_factors));
+        auto k = static_cast<Eigen::Index>(m.mf_factors);
+        Eigen::Map<const row_matrix> q(m.mf_item.data(), ni, k);
+        Eigen::Map<const Eigen::RowVectorXf> p(profile.mf.data(), k);
+        out.noalias() = q * p.transpose();
+        out.array() += bi.array() + (m.mf_mu + profile.mf_bias);
         break;
       }
-      for (std::size_t r = 0; r < n; ++r) {
-        float acc = 0.0f;
-        for (auto k = rev_ptr_[r]; k < rev_ptr_[r + 1]; ++k)
-          if (s.seen_ref[rev_ref_[k]])
-            acc += rev_sim_[k];
-        out[static_cast<Eigen::Index>(r)] = acc;
-      }
-      break;
-    }
-    case blend_kind::content: {
-      const auto& q = profile.content;
-      if (q.empty()) {
-        prior();
+      case blend_kind::itemknn: {
+        if (profile.seen.empty()) {
+          prior();
+          break;
+        }
+        for (std::size_t r = 0; r < n; ++r) {
+          float acc = 0.0f;
+          for (auto k = rev_ptr_[r]; k < rev_ptr_[r + 1]; ++k)
+            if (s.seen_ref[rev_ref_[k]])
+              acc += rev_sim_[k];
+          out[static_cast<Eigen::Index>(r)] = acc;
+        }
         break;
       }
-      // Features ascending, so each item sums in the order of
-      // content_index::dot_all.
-      const auto n_feat = feat_ptr_.size() - 1;
-      for (std::size_t e = 0; e < q.feature.size(); ++e) {
-        const auto f = q.feature[e];
-        if (f >= n_feat)
-          continue;
-        for (auto k = feat_ptr_[f]; k < feat_ptr_[f + 1]; ++k)
-          out[post_row_[k]] += q.weight[e] * post_weight_[k];
+      case blend_kind::content: {
+        const auto& q = profile.content;
+        if (q.empty()) {
+          prior();
+          break;
+        }
+        // Features ascending, so each item sums in the order of
+        // content_index::dot_all.
+        const auto n_feat = feat_ptr_.size() - 1;
+        for (std::size_t e = 0; e < q.feature.size(); ++e) {
+          const auto f = q.feature[e];
+          if (f >= n_feat)
+            continue;
+          for (auto k = feat_ptr_[f]; k < feat_ptr_[f + 1]; ++k)
+            out[post_row_[k]] += q.weight[e] * post_weight_[k];
+        }
+        break;
       }
-      break;
-    }
     }
   }
   return s;
@@ -678,13 +673,14 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
                                                  std::size_t max_because,
                                                  std::uint32_t partition) const {
   SHARDREC_ASSERT(s.n_items == n_items() && s.n_components == spec_.size());
-  SHARDREC_ASSERT(stats.mean.size() == spec_.size() && stats.inv_std.size() == spec_.size());
+  SHARDREC_ASSERT(stats.mean.size() == spec_.size()
+                  && stats.inv_std.size() == spec_.size());
   const auto n_items_here = n_items();
   const auto n_comp = spec_.size();
   auto z_of = [&](std::size_t c, std::size_t r) {
-    return stats.inv_std[c] == 0.0f ? 0.0f
-                                    : (s.raw[c * n_items_here + r] - stats.mean[c])
-                                          * stats.inv_std[c];
+    return stats.inv_std[c] == 0.0f
+               ? 0.0f
+               : (s.raw[c * n_items_here + r] - stats.mean[c]) * stats.inv_std[c];
   };
   // Local top n by (score desc, external id asc) with a bounded heap.
   struct entry {
@@ -740,8 +736,8 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
             ev.push_back({ref_ids_[rev_ref_[k]], rev_sim_[k]});
       } else if (spec_[c].kind == blend_kind::content) {
         const auto& v = models_.content[e.row];
-        for (std::size_t k = 0; k < profile.seen_content.size() && k < profile.seen.size();
-             ++k) {
+        for (std::size_t k = 0;
+             k < profile.seen_content.size() && k < profile.seen.size(); ++k) {
           if (profile.seen[k] == cand.item)
             continue;
           const float sim = sparse_dot(profile.seen_content[k], v);
@@ -782,8 +778,8 @@ result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>&
     return candidate_ranks_before(*a, *b);
   };
   const auto keep = std::min(n, all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
-                    before);
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep),
+                    all.end(), before);
   merged_recommendations out;
   out.items.reserve(keep);
   for (std::size_t k = 0; k < keep; ++k)

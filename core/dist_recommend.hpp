@@ -138,8 +138,9 @@ struct content_vectors_message {
 
 // A4. One message per destination, ascending `to`.
 // REQUIRES: vectors.size() == store.items().size()
-std::vector<content_vectors_message> push_item_vectors(
-    const partition_store& store, const std::vector<sparse_vector>& vectors);
+std::vector<content_vectors_message>
+push_item_vectors(const partition_store& store,
+                  const std::vector<sparse_vector>& vectors);
 
 // What a partition keeps for the content part of its owned users.
 struct content_user_state {
@@ -158,9 +159,10 @@ struct content_user_state {
 // the cell value, or value - user mean when cfg.centre_ratings and every cell
 // of the row is a rating (raw values if centring zeroes them all).
 // REQUIRES: store.built(); validate(cfg).ok()
-result<content_user_state> build_content_users(
-    const partition_store& store, const std::vector<content_vectors_message>& received,
-    const content_config& cfg);
+result<content_user_state>
+build_content_users(const partition_store& store,
+                    const std::vector<content_vectors_message>& received,
+                    const content_config& cfg);
 
 // ---- B. Popularity -----------------------------------------------------
 

@@ -443,7 +443,7 @@ struct mf_als_row_solver::scratch : row_buffers {
 };
 
 mf_als_row_solver::mf_als_row_solver(const mf_config& cfg, double mu)
-    : mu_(mu), reg_(cfg.reg),
+    : mu_(mu),
       s_(std::make_unique<scratch>(static_cast<Eigen::Index>(cfg.factors) + 1)) {
   s_->prior.reg = cfg.reg;
 }

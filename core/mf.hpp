@@ -152,7 +152,6 @@ public:
 
 private:
   double mu_;
-  double reg_;
   std::unique_ptr<scratch> s_;
 };
 

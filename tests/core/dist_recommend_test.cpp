@@ -1,1 +1,686 @@
+#include "core/dist_recommend.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+
 #include <gtest/gtest.h>
+
+#include "core/algorithms.hpp"
+#include "core/content.hpp"
+#include "core/hybrid.hpp"
+#include "core/ials.hpp"
+#include "core/knn.hpp"
+#include "core/loaders.hpp"
+#include "core/mf.hpp"
+#include "core/partition.hpp"
+#include "core/popularity.hpp"
+
+namespace shardrec::core {
+namespace {
+
+std::mt19937 rng(20240611);
+
+// P stores fed with every event of ds (each keeps what it owns).
+std::vector<partition_store> make_stores(const dataset& ds, std::uint32_t P) {
+  std::vector<partition_store> stores;
+  for (std::uint32_t p = 0; p < P; ++p)
+    stores.emplace_back(p, P);
+  for (auto& s : stores) {
+    for (const auto& e : ds.events) {
+      raw_event r;
+      r.user = ds.users.external(e.user);
+      r.item = ds.items.external(e.item);
+      r.value = e.value;
+      r.type = e.type;
+      r.timestamp = e.timestamp;
+      EXPECT_TRUE(s.add(r).ok());
+    }
+    for (index_t i = 0; i < ds.item_meta.size(); ++i)
+      s.set_item_info(ds.items.external(i), ds.item_meta[i]);
+    s.build(merge_policy::last);
+  }
+  return stores;
+}
+
+// Steps A1..A5 with messages delivered in a shuffled order.
+struct content_result {
+  content_vocabulary voc;
+  std::vector<std::vector<sparse_vector>> item_vectors; // per partition
+  std::vector<content_user_state> users;                // per partition
+};
+
+content_result run_content(const std::vector<partition_store>& stores,
+                           const content_config& cfg) {
+  const auto P = static_cast<std::uint32_t>(stores.size());
+  std::vector<content_df_partial> parts;
+  for (const auto& s : stores)
+    parts.push_back(count_content_df(s, cfg));
+  std::shuffle(parts.begin(), parts.end(), rng);
+  auto voc = merge_content_df(parts, P, cfg);
+  EXPECT_TRUE(voc.ok());
+  content_result out;
+  out.voc = *voc;
+  std::vector<std::vector<content_vectors_message>> inbox(P);
+  for (const auto& s : stores) {
+    out.item_vectors.push_back(build_item_vectors(s, out.voc, cfg));
+    for (auto& m : push_item_vectors(s, out.item_vectors.back())) {
+      EXPECT_EQ(m.from, s.partition());
+      inbox[m.to].push_back(std::move(m));
+    }
+  }
+  for (std::uint32_t p = 0; p < P; ++p) {
+    std::shuffle(inbox[p].begin(), inbox[p].end(), rng);
+    auto st = build_content_users(stores[p], inbox[p], cfg);
+    EXPECT_TRUE(st.ok());
+    out.users.push_back(std::move(*st));
+  }
+  return out;
+}
+
+// C1..C3 over every partition, replies shuffled.
+merged_recommendations run_query(const std::vector<partition_scorer>& scorers,
+                                 const user_profile& profile, std::size_t n,
+                                 blend_stats* stats_out = nullptr) {
+  const auto P = static_cast<std::uint32_t>(scorers.size());
+  std::vector<partition_scores> kept;
+  std::vector<phase1_reply> r1;
+  for (std::uint32_t p = 0; p < P; ++p) {
+    auto s = scorers[p].score(profile);
+    EXPECT_TRUE(s.ok());
+    r1.push_back(moments(*s, p));
+    kept.push_back(std::move(*s));
+  }
+  std::shuffle(r1.begin(), r1.end(), rng);
+  auto stats = combine_moments(r1, scorers[0].spec().size(), P);
+  EXPECT_TRUE(stats.ok());
+  EXPECT_TRUE(stats->missing.empty());
+  std::vector<phase2_reply> r2;
+  for (std::uint32_t p = 0; p < P; ++p)
+    r2.push_back(scorers[p].select_candidates(kept[p], profile, *stats, n, 3, p));
+  std::shuffle(r2.begin(), r2.end(), rng);
+  auto merged = merge_candidates(r2, P, n);
+  EXPECT_TRUE(merged.ok());
+  if (stats_out)
+    *stats_out = *stats;
+  return std::move(*merged);
+}
+
+// ---- Small hand-made data --------------------------------------------------
+
+dataset tiny_dataset() {
+  dataset ds;
+  const char* items[] = {"m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"};
+  const std::vector<std::vector<std::string>> genres = {
+      {"Action", "Comedy"}, {"Action"}, {"Drama"},   {"Drama", "Romance"},
+      {"Comedy"},           {},         {"Romance"}, {"Action", "Drama"}};
+  const char* titles[] = {"Star Wars", "Star Trek", "Casablanca",   "Titanic",
+                          "Airplane",  "Untitled",  "Notting Hill", "Dark Knight"};
+  for (int i = 0; i < 8; ++i) {
+    auto idx = ds.items.intern(items[i]);
+    ds.item_meta_at(idx).genres = genres[static_cast<std::size_t>(i)];
+    ds.item_meta_at(idx).title = titles[i];
+  }
+  ds.items.intern("m9"); // catalogue item without events or content
+  struct r {
+    const char* u;
+    const char* i;
+    float v;
+    event_type t;
+  };
+  const r evs[] = {
+      {"alice", "m1", 5, event_type::rating}, {"alice", "m2", 4, event_type::rating},
+      {"alice", "m3", 1, event_type::rating}, {"bob", "m3", 5, event_type::rating},
+      {"bob", "m4", 4, event_type::rating},   {"bob", "m7", 2, event_type::rating},
+      {"carol", "m1", 3, event_type::rating}, {"carol", "m5", 3, event_type::rating},
+      {"dave", "m2", 2, event_type::view},    {"dave", "m8", 3, event_type::purchase},
+      {"erin", "m6", 4, event_type::rating},  {"frank", "m4", 1, event_type::rating},
+      {"frank", "m8", 5, event_type::rating}, {"frank", "m5", 2, event_type::rating},
+      {"frank", "m1", 4, event_type::rating},
+  };
+  for (const auto& e : evs) {
+    event ev;
+    ev.user = ds.users.intern(e.u);
+    ev.item = ds.items.intern(e.i);
+    ev.value = e.v;
+    ev.type = e.t;
+    ds.events.push_back(ev);
+  }
+  return ds;
+}
+
+TEST(DistContent, TinyDataEqualsCoreContentAndPopularity) {
+  auto ds = tiny_dataset();
+  auto train = interaction_matrix::build(ds.users.size(), ds.items.size(), ds.events,
+                                         merge_policy::last);
+  content_config cfg;
+  auto index = std::make_shared<const content_index>(
+      build_content_index(ds.item_meta, train.n_items(), cfg));
+  auto core_model = make_content_model(index, train, cfg);
+  auto core_pop = popularity_scores(train, popularity_config{});
+  for (std::uint32_t P : {1u, 3u, 7u}) {
+    SCOPED_TRACE("P = " + std::to_string(P));
+    auto stores = make_stores(ds, P);
+    auto cr = run_content(stores, cfg);
+    ASSERT_EQ(cr.voc.features.size(), index->n_features());
+    ASSERT_EQ(cr.voc.n_documents, index->n_documents());
+    for (std::size_t f = 0; f < cr.voc.features.size(); ++f) {
+      EXPECT_EQ(cr.voc.features[f], index->feature_name(static_cast<std::uint32_t>(f)));
+      EXPECT_EQ(cr.voc.df[f], index->document_frequency(static_cast<std::uint32_t>(f)));
+      EXPECT_EQ(cr.voc.idf[f], index->idf(static_cast<std::uint32_t>(f)));
+    }
+    std::vector<partition_scorer> scorers;
+    for (std::uint32_t p = 0; p < P; ++p) {
+      const auto& s = stores[p];
+      auto pop = partition_popularity(s);
+      partition_item_models m;
+      for (index_t r = 0; r < s.items().size(); ++r) {
+        const auto& id = s.items().external(r);
+        auto i = *ds.items.find(id);
+        m.items.push_back(id);
+        EXPECT_EQ(pop[r], core_pop[i]) << id;
+        auto v = index->vector(i);
+        const auto& d = cr.item_vectors[p][r];
+        ASSERT_EQ(d.feature.size(), v.size) << id;
+        for (std::size_t k = 0; k < v.size; ++k) {
+          EXPECT_EQ(d.feature[k], v.data[k].feature);
+          EXPECT_EQ(d.weight[k], v.data[k].weight);
+        }
+      }
+      m.popularity = pop;
+      m.content = cr.item_vectors[p];
+      auto sc =
+          partition_scorer::make(std::move(m), {{"content", blend_kind::content, 1.0f}});
+      ASSERT_TRUE(sc.ok()) << sc.err().message;
+      scorers.push_back(std::move(*sc));
+    }
+    // Content raw scores of every user (and a cold one) equal the core's.
+    std::vector<std::string> users;
+    for (index_t u = 0; u < ds.users.size(); ++u)
+      users.push_back(ds.users.external(u));
+    users.push_back("nobody");
+    Eigen::VectorXf core(static_cast<Eigen::Index>(ds.items.size()));
+    for (const auto& user : users) {
+      auto owner = partition_of(user, P);
+      partition_user_models um;
+      um.content = cr.users[owner];
+      auto prof = make_user_profile(stores[owner], um, user);
+      ASSERT_TRUE(prof.ok()) << prof.err().message;
+      auto uidx = ds.users.find(user);
+      core_model->score_items(uidx ? *uidx : static_cast<index_t>(ds.users.size()), core);
+      for (std::uint32_t p = 0; p < P; ++p) {
+        auto s = scorers[p].score(*prof);
+        ASSERT_TRUE(s.ok());
+        for (std::size_t r = 0; r < s->n_items; ++r) {
+          auto i = *ds.items.find(scorers[p].models().items[r]);
+          EXPECT_NEAR(s->raw[r], core[i], 1e-5) << user << " " << ds.items.external(i);
+        }
+      }
+    }
+  }
+  // Hand check: erin's only item m6 has no features, so her profile is empty
+  // (popularity fallback); dave's implicit row is not centred.
+  auto stores = make_stores(ds, 1);
+  auto cr = run_content(stores, cfg);
+  EXPECT_TRUE(cr.users[0].profiles[*stores[0].users().find("erin")].empty());
+  EXPECT_FALSE(cr.users[0].profiles[*stores[0].users().find("dave")].empty());
+  EXPECT_EQ(cr.users[0].item_vectors.count("m6"), 0u);
+}
+
+TEST(DistContent, MergeNeedsEveryPartitionOnce) {
+  content_config cfg;
+  content_df_partial a, b;
+  a.partition = 0;
+  a.n_documents = 2;
+  a.features = {"genre:x", "genre:y"};
+  a.df = {2, 1};
+  b.partition = 1;
+  b.n_documents = 1;
+  b.features = {"genre:x"};
+  b.df = {1};
+  auto voc = merge_content_df({b, a}, 2, cfg);
+  ASSERT_TRUE(voc.ok());
+  ASSERT_EQ(voc->features, (std::vector<std::string>{"genre:x", "genre:y"}));
+  EXPECT_EQ(voc->df, (std::vector<std::uint32_t>{3, 1}));
+  // smooth idf: ln((1 + 3) / (1 + df)) + 1
+  EXPECT_FLOAT_EQ(voc->idf[0], 1.0f);
+  EXPECT_FLOAT_EQ(voc->idf[1], static_cast<float>(std::log(2.0) + 1));
+  EXPECT_FALSE(merge_content_df({a}, 2, cfg).ok());
+  EXPECT_FALSE(merge_content_df({a, a, b}, 2, cfg).ok());
+  b.partition = 5;
+  EXPECT_FALSE(merge_content_df({a, b}, 2, cfg).ok());
+}
+
+// ---- Coordinator steps by hand ---------------------------------------------
+
+TEST(DistQuery, CombineMomentsIsTheGlobalZScore) {
+  // Component 0 over all items: {1, 2, 3, 6} -> mean 3, var (4+1+0+9)/4 = 3.5.
+  // Component 1 constant 7 -> all z = 0.
+  phase1_reply a{0, {{2, 3.0, 5.0}, {2, 14.0, 98.0}}};
+  phase1_reply b{2, {{2, 9.0, 45.0}, {2, 14.0, 98.0}}};
+  auto st = combine_moments({b, a}, 2, 3);
+  ASSERT_TRUE(st.ok());
+  EXPECT_FLOAT_EQ(st->mean[0], 3.0f);
+  EXPECT_FLOAT_EQ(st->inv_std[0], static_cast<float>(1.0 / std::sqrt(3.5)));
+  EXPECT_EQ(st->inv_std[1], 0.0f);
+  EXPECT_EQ(st->missing, (std::vector<std::uint32_t>{1}));
+  // Same as core standardise on the whole vector.
+  Eigen::VectorXf v(4);
+  v << 1, 2, 3, 6;
+  standardise(v);
+  EXPECT_NEAR((6.0f - st->mean[0]) * st->inv_std[0], v[3], 1e-6);
+  EXPECT_FALSE(combine_moments({a, a}, 2, 3).ok());
+  EXPECT_FALSE(combine_moments({a}, 3, 3).ok());
+  EXPECT_FALSE(combine_moments({phase1_reply{3, a.moments}}, 2, 3).ok());
+}
+
+TEST(DistQuery, MergeRanksByScoreThenIdAndReportsMissing) {
+  auto cand = [](const char* id, float s) {
+    candidate c;
+    c.item = id;
+    c.score = s;
+    return c;
+  };
+  phase2_reply r0{0, {cand("b", 2.0f), cand("z", 1.0f)}};
+  phase2_reply r2{2, {cand("a", 2.0f), cand("c", 0.5f)}};
+  phase2_reply r3{3, {cand("y", 3.0f)}};
+  std::vector<phase2_reply> replies{r0, r2, r3};
+  std::vector<std::string> first;
+  for (int rep = 0; rep < 6; ++rep) {
+    std::shuffle(replies.begin(), replies.end(), rng);
+    auto m = merge_candidates(replies, 4, 4);
+    ASSERT_TRUE(m.ok());
+    std::vector<std::string> ids;
+    for (const auto& c : m->items)
+      ids.push_back(c.item);
+    EXPECT_EQ(ids, (std::vector<std::string>{"y", "a", "b", "z"}));
+    EXPECT_TRUE(m->partial());
+    EXPECT_EQ(m->missing, (std::vector<std::uint32_t>{1}));
+  }
+  auto all = merge_candidates({r0}, 1, 10);
+  ASSERT_TRUE(all.ok());
+  EXPECT_FALSE(all->partial());
+  EXPECT_EQ(all->items.size(), 2u);
+  EXPECT_FALSE(merge_candidates({r0, r0}, 4, 4).ok());
+  EXPECT_FALSE(merge_candidates({r3}, 3, 4).ok());
+}
+
+TEST(DistQuery, ScorerRejectsMissingOrMisshapenData) {
+  partition_item_models m;
+  m.items = {"a", "b"};
+  m.popularity = {1, 2};
+  m.ials_factors = 2;
+  m.ials_item = {1, 2, 3}; // needs 4
+  EXPECT_FALSE(
+      partition_scorer::make(m, {{"implicit-als", blend_kind::implicit_als, 1}}).ok());
+  m.ials_item = {1, 2, 3, 4};
+  EXPECT_FALSE(partition_scorer::make(m, {{"mf", blend_kind::mf, 1}}).ok());
+  auto s = partition_scorer::make(m, {{"implicit-als", blend_kind::implicit_als, 1}});
+  ASSERT_TRUE(s.ok());
+  user_profile p;
+  p.ials = {1, 2, 3};
+  EXPECT_FALSE(s->score(p).ok());
+  p.ials = {1, -1};
+  auto sc = s->score(p);
+  ASSERT_TRUE(sc.ok());
+  EXPECT_EQ(sc->raw, (std::vector<float>{-1, -1}));
+  p.ials = {0, 0}; // cold: popularity
+  EXPECT_EQ(s->score(p)->raw, (std::vector<float>{1, 2}));
+}
+
+// ---- ML-100K: the whole hybrid ----------------------------------------------
+
+class DistHybridMl100k : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    ds_ = new dataset;
+    auto ev =
+        load_events(SHARDREC_DATA_DIR "/ml-100k/u1.base", data_format::movielens, *ds_);
+    ASSERT_TRUE(ev.ok()) << "missing data set " SHARDREC_DATA_DIR "/ml-100k/u1.base: "
+                         << ev.err().message;
+    auto it = load_item_attributes(SHARDREC_DATA_DIR "/ml-100k/u.item", *ds_);
+    ASSERT_TRUE(it.ok()) << it.err().message;
+    train_ = new interaction_matrix(interaction_matrix::build(
+        ds_->users.size(), ds_->items.size(), ds_->events, merge_policy::last));
+    algo_options opt;
+    opt.algo = "hybrid";
+    opt.threads = 2;
+    auto m = train_algorithm(opt, *ds_, *train_);
+    ASSERT_TRUE(m.ok()) << m.err().message;
+    hybrid_ = new std::shared_ptr<const hybrid_model>(
+        std::dynamic_pointer_cast<const hybrid_model>(*m));
+    ASSERT_TRUE(*hybrid_);
+    knn_config kc;
+    kc.similarity = similarity_kind::cosine;
+    neighbors_ = new neighbor_lists(item_neighbors(train_->binarized(), kc));
+  }
+  static void TearDownTestSuite() {
+    delete ds_;
+    delete train_;
+    delete hybrid_;
+    delete neighbors_;
+  }
+
+  static const core::model* part(const hybrid_model& h, const std::string& name) {
+    for (const auto& p : h.parts())
+      if (p.name == name)
+        return p.model.get();
+    return nullptr;
+  }
+
+  struct cluster {
+    std::vector<partition_store> stores;
+    std::vector<partition_user_models> users;
+    std::vector<partition_scorer> scorers;
+  };
+
+  // Distributed content + popularity; iALS, MF and kNN sliced from the core.
+  static cluster make_cluster(std::uint32_t P, const blend_spec& spec) {
+    cluster c;
+    c.stores = make_stores(*ds_, P);
+    auto cr = run_content(c.stores, content_config{});
+    const auto& h = **hybrid_;
+    const auto* ials = dynamic_cast<const ials_model*>(part(h, "implicit-als"));
+    const auto* mf = dynamic_cast<const mf_model*>(part(h, "mf"));
+    EXPECT_TRUE(ials && mf);
+    const auto& mff = mf->factors();
+    const auto kd = ials->item_factors().cols();
+    const auto km = mff.item.cols();
+    std::vector<std::vector<reverse_neighbor>> rev(ds_->items.size());
+    for (std::size_t j = 0; j < neighbors_->size(); ++j)
+      for (const auto& nb : (*neighbors_)[j])
+        rev[nb.id].push_back(
+            {ds_->items.external(static_cast<index_t>(j)), nb.similarity});
+    for (std::uint32_t p = 0; p < P; ++p) {
+      const auto& s = c.stores[p];
+      partition_item_models m;
+      m.ials_factors = static_cast<std::size_t>(kd);
+      m.mf_factors = static_cast<std::size_t>(km);
+      m.mf_mu = mff.mu;
+      for (index_t r = 0; r < s.items().size(); ++r) {
+        const auto& id = s.items().external(r);
+        auto i = static_cast<Eigen::Index>(*ds_->items.find(id));
+        m.items.push_back(id);
+        for (Eigen::Index k = 0; k < kd; ++k)
+          m.ials_item.push_back(ials->item_factors()(i, k));
+        for (Eigen::Index k = 0; k < km; ++k)
+          m.mf_item.push_back(mff.item(i, k));
+        m.mf_item_bias.push_back(mff.item_bias[i]);
+        m.knn_reverse.push_back(rev[static_cast<std::size_t>(i)]);
+      }
+      m.popularity = partition_popularity(s);
+      m.content = cr.item_vectors[p];
+      auto sc = partition_scorer::make(std::move(m), spec);
+      EXPECT_TRUE(sc.ok());
+      c.scorers.push_back(std::move(*sc));
+
+      partition_user_models um;
+      um.ials_factors = static_cast<std::size_t>(kd);
+      um.mf_factors = static_cast<std::size_t>(km);
+      for (index_t r = 0; r < s.users().size(); ++r) {
+        auto u = static_cast<Eigen::Index>(*ds_->users.find(s.users().external(r)));
+        for (Eigen::Index k = 0; k < kd; ++k)
+          um.ials_user.push_back(ials->user_factors()(u, k));
+        for (Eigen::Index k = 0; k < km; ++k)
+          um.mf_user.push_back(mff.user(u, k));
+        um.mf_user_bias.push_back(mff.user_bias[u]);
+      }
+      um.content = std::move(cr.users[p]);
+      c.users.push_back(std::move(um));
+    }
+    return c;
+  }
+
+  // Compares the distributed top n with hybrid_model::recommend for `user`
+  // (index beyond the data = cold). Returns rank positions whose items differ
+  // (allowed only between items with equal core scores).
+  static int compare_user(const hybrid_model& h, const cluster& c,
+                          const std::string& user, std::size_t n) {
+    const auto P = static_cast<std::uint32_t>(c.stores.size());
+    auto owner = partition_of(user, P);
+    auto prof = make_user_profile(c.stores[owner], c.users[owner], user);
+    EXPECT_TRUE(prof.ok());
+    auto dist = run_query(c.scorers, *prof, n);
+    auto found = ds_->users.find(user);
+    const index_t u = found ? *found : static_cast<index_t>(ds_->users.size());
+    const index_t* ex = nullptr;
+    std::size_t n_ex = 0;
+    if (found) {
+      auto row = train_->user_row(u);
+      ex = row.index;
+      n_ex = row.size;
+    }
+    auto core = h.recommend(u, n, ex, n_ex, 3);
+    Eigen::VectorXf total(static_cast<Eigen::Index>(ds_->items.size()));
+    h.score_items(u, total);
+    EXPECT_EQ(dist.items.size(), core.size()) << user;
+    int differ = 0;
+    for (std::size_t r = 0; r < std::min(core.size(), dist.items.size()); ++r) {
+      const auto& d = dist.items[r];
+      const auto& k = core[r];
+      EXPECT_NEAR(d.score, k.score, 1e-4) << user << " rank " << r;
+      auto di = *ds_->items.find(d.item);
+      EXPECT_FALSE(found && train_->find(u, di)) << "seen item recommended";
+      EXPECT_NEAR(d.score, total[di], 1e-4) << user << " " << d.item;
+      if (ds_->items.external(k.item) != d.item) {
+        ++differ;
+        EXPECT_NEAR(total[di], total[k.item], 1e-5)
+            << user << " rank " << r << ": " << d.item << " vs "
+            << ds_->items.external(k.item) << " are not tied";
+        continue;
+      }
+      EXPECT_EQ(d.components.size(), k.components.size());
+      for (std::size_t ci = 0; ci < std::min(d.components.size(), k.components.size());
+           ++ci) {
+        const auto& a = d.components[ci];
+        const auto& b = k.components[ci];
+        EXPECT_EQ(a.name, b.name);
+        EXPECT_NEAR(a.raw, b.raw, 1e-5 * std::max(1.0f, std::abs(b.raw))) << a.name;
+        EXPECT_NEAR(a.normalised, b.normalised, 1e-4) << a.name;
+        EXPECT_NEAR(a.contribution, b.contribution, 1e-4) << a.name;
+      }
+      EXPECT_EQ(d.because_from, k.because_from) << user << " " << d.item;
+      EXPECT_EQ(d.because.size(), k.because.size()) << user << " " << d.item;
+      if (d.because_from != k.because_from)
+        continue;
+      const auto* pm = part(h, k.because_from);
+      auto full = pm ? pm->explain(u, k.item, 100000) : std::vector<contribution>{};
+      for (std::size_t e = 0; e < std::min(d.because.size(), k.because.size()); ++e) {
+        EXPECT_NEAR(d.because[e].weight, k.because[e].weight, 1e-6);
+        // Equal weights may list other items than the core (ties by id):
+        // each must be real evidence with that weight.
+        auto j = *ds_->items.find(d.because[e].item);
+        auto it = std::find_if(full.begin(), full.end(),
+                               [&](const contribution& x) { return x.item == j; });
+        EXPECT_NE(it, full.end()) << d.because[e].item;
+        if (it != full.end())
+          EXPECT_NEAR(it->weight, d.because[e].weight, 1e-6);
+      }
+    }
+    return differ;
+  }
+
+  static dataset* ds_;
+  static interaction_matrix* train_;
+  static std::shared_ptr<const hybrid_model>* hybrid_;
+  static neighbor_lists* neighbors_;
+};
+
+dataset* DistHybridMl100k::ds_ = nullptr;
+interaction_matrix* DistHybridMl100k::train_ = nullptr;
+std::shared_ptr<const hybrid_model>* DistHybridMl100k::hybrid_ = nullptr;
+neighbor_lists* DistHybridMl100k::neighbors_ = nullptr;
+
+TEST_F(DistHybridMl100k, ContentAndPopularityEqualTheCore) {
+  const auto& h = **hybrid_;
+  content_config cfg;
+  auto index = build_content_index(ds_->item_meta, train_->n_items(), cfg);
+  auto pop = popularity_scores(*train_, popularity_config{});
+  const auto* content = part(h, "content");
+  ASSERT_NE(content, nullptr);
+  auto c = make_cluster(7, {{"content", blend_kind::content, 1.0f}});
+  auto cr = run_content(c.stores, cfg);
+  ASSERT_EQ(cr.voc.features.size(), index.n_features());
+  std::size_t checked = 0;
+  for (std::uint32_t p = 0; p < 7; ++p) {
+    const auto& s = c.stores[p];
+    auto pp = partition_popularity(s);
+    for (index_t r = 0; r < s.items().size(); ++r) {
+      auto i = *ds_->items.find(s.items().external(r));
+      EXPECT_EQ(pp[r], pop[i]);
+      auto v = index.vector(i);
+      const auto& d = cr.item_vectors[p][r];
+      ASSERT_EQ(d.feature.size(), v.size);
+      for (std::size_t k = 0; k < v.size; ++k) {
+        ASSERT_EQ(d.feature[k], v.data[k].feature);
+        ASSERT_EQ(d.weight[k], v.data[k].weight);
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, ds_->items.size());
+  // Content scores (via the profiles) of every user.
+  Eigen::VectorXf core(static_cast<Eigen::Index>(ds_->items.size()));
+  double worst = 0;
+  for (index_t u = 0; u < ds_->users.size(); ++u) {
+    const auto& user = ds_->users.external(u);
+    auto owner = partition_of(user, 7);
+    auto prof = make_user_profile(c.stores[owner], c.users[owner], user);
+    ASSERT_TRUE(prof.ok());
+    content->score_items(u, core);
+    for (std::uint32_t p = 0; p < 7; ++p) {
+      auto s = c.scorers[p].score(*prof);
+      ASSERT_TRUE(s.ok());
+      for (std::size_t r = 0; r < s->n_items; ++r) {
+        auto i = *ds_->items.find(c.scorers[p].models().items[r]);
+        worst = std::max(worst, static_cast<double>(std::abs(s->raw[r] - core[i])));
+      }
+    }
+  }
+  EXPECT_LE(worst, 1e-5);
+  std::printf(
+      "content profile scores, 943 users x 1682 items: max |dist - core| = %.3g\n",
+      worst);
+}
+
+TEST_F(DistHybridMl100k, TopTenEqualsCoreHybridAtThreeAndSevenPartitions) {
+  const auto& h = **hybrid_;
+  auto spec = blend_from_hybrid(h);
+  ASSERT_TRUE(spec.ok()) << spec.err().message;
+  ASSERT_EQ(spec->size(), 4u); // content, implicit-als, itemknn, popular
+  for (std::uint32_t P : {3u, 7u}) {
+    SCOPED_TRACE("P = " + std::to_string(P));
+    auto c = make_cluster(P, *spec);
+    int differ = 0, users = 0;
+    std::size_t knn_expl = 0, content_expl = 0;
+    for (index_t u = P == 3 ? 0 : 1; u < ds_->users.size(); u += 2, ++users) {
+      differ += compare_user(h, c, ds_->users.external(u), 10);
+      if (::testing::Test::HasFailure())
+        return;
+    }
+    // Explanation sources seen (both evidence kinds must be exercised).
+    for (index_t u = 0; u < 100; ++u) {
+      const auto& user = ds_->users.external(u);
+      auto owner = partition_of(user, P);
+      auto prof = make_user_profile(c.stores[owner], c.users[owner], user);
+      for (const auto& r : run_query(c.scorers, *prof, 10).items) {
+        knn_expl += r.because_from == "itemknn";
+        content_expl += r.because_from == "content";
+      }
+    }
+    EXPECT_GT(knn_expl, 0u);
+    EXPECT_GT(content_expl, 0u);
+    std::printf("P=%u: %d users, %d rank positions differ by tied items; "
+                "because_from itemknn %zu, content %zu (first 100 users)\n",
+                P, users, differ, knn_expl, content_expl);
+  }
+}
+
+TEST_F(DistHybridMl100k, BlendWithMfAndColdUsers) {
+  // The same parts with MF in the ranking blend.
+  auto parts = (*hybrid_)->parts();
+  for (auto& p : parts)
+    p.weight = p.name == "mf" ? 0.2f : p.name == "implicit-als" ? 0.5f : p.weight;
+  hybrid_model h(parts);
+  auto spec = blend_from_hybrid(h);
+  ASSERT_TRUE(spec.ok());
+  ASSERT_EQ(spec->size(), 5u);
+  auto c = make_cluster(7, *spec);
+  int differ = 0;
+  for (index_t u = 0; u < ds_->users.size(); u += 5) {
+    differ += compare_user(h, c, ds_->users.external(u), 10);
+    if (::testing::Test::HasFailure())
+      return;
+  }
+  // Cold users: every component falls back to its prior (popularity, mu + b_i);
+  // popularity ties are frequent, ranks may differ only between tied items.
+  for (const char* cold : {"new-user-1", "new-user-2", "new-user-3"})
+    differ += compare_user(h, c, cold, 20);
+  std::printf("mf blend + cold users: %d rank positions differ by tied items\n", differ);
+}
+
+TEST_F(DistHybridMl100k, QueryCostAtSevenPartitions) {
+  const auto& h = **hybrid_;
+  auto spec = blend_from_hybrid(h);
+  ASSERT_TRUE(spec.ok());
+  const std::uint32_t P = 7;
+  auto c = make_cluster(P, *spec);
+  using clock = std::chrono::steady_clock;
+  double t_profile = 0, t_phase1 = 0, t_combine = 0, t_phase2 = 0, t_merge = 0;
+  std::size_t count = 0;
+  for (int rep = 0; rep < 2; ++rep)
+    for (index_t u = 0; u < ds_->users.size(); ++u, ++count) {
+      const auto& user = ds_->users.external(u);
+      auto owner = partition_of(user, P);
+      auto t0 = clock::now();
+      auto prof = make_user_profile(c.stores[owner], c.users[owner], user);
+      auto t1 = clock::now();
+      std::vector<partition_scores> kept;
+      std::vector<phase1_reply> r1;
+      for (std::uint32_t p = 0; p < P; ++p) {
+        kept.push_back(std::move(*c.scorers[p].score(*prof)));
+        r1.push_back(moments(kept.back(), p));
+      }
+      auto t2 = clock::now();
+      auto st = combine_moments(r1, spec->size(), P);
+      auto t3 = clock::now();
+      std::vector<phase2_reply> r2;
+      for (std::uint32_t p = 0; p < P; ++p)
+        r2.push_back(c.scorers[p].select_candidates(kept[p], *prof, *st, 10, 3, p));
+      auto t4 = clock::now();
+      auto m = merge_candidates(r2, P, 10);
+      auto t5 = clock::now();
+      ASSERT_TRUE(m.ok());
+      ASSERT_EQ(m->items.size(), 10u);
+      auto us = [](auto a, auto b) {
+        return std::chrono::duration<double, std::micro>(b - a).count();
+      };
+      t_profile += us(t0, t1);
+      t_phase1 += us(t1, t2);
+      t_combine += us(t2, t3);
+      t_phase2 += us(t3, t4);
+      t_merge += us(t4, t5);
+    }
+  // The core hybrid for comparison.
+  auto t0 = clock::now();
+  for (index_t u = 0; u < ds_->users.size(); ++u) {
+    auto row = train_->user_row(u);
+    auto r = h.recommend(u, 10, row.index, row.size, 3);
+    ASSERT_EQ(r.size(), 10u);
+  }
+  double t_core =
+      std::chrono::duration<double, std::micro>(clock::now() - t0).count() / 943.0;
+  auto per = [&](double t) { return t / static_cast<double>(count); };
+  std::printf(
+      "P=7, per user (us): profile %.1f, phase1 (7 partitions) %.1f, combine %.2f, "
+      "phase2 (7 partitions) %.1f, merge %.1f, total %.1f; core recommend %.1f\n",
+      per(t_profile), per(t_phase1), per(t_combine), per(t_phase2), per(t_merge),
+      per(t_profile + t_phase1 + t_combine + t_phase2 + t_merge), t_core);
+}
+
+} // namespace
+} // namespace shardrec::core

@@ -1,0 +1,2 @@
+# placeholder
+@0x93ea8f7921902037;

@@ -1,0 +1,2 @@
+# placeholder
+@0x9e744ab708f22078;
