@@ -7,8 +7,7 @@
 #include <vector>
 
 #include <caf/atom.hpp>
-#include <caf/replies_to.hpp>
-#include <caf/typed_actor.hpp>
+#include <caf/actor.hpp>
 
 #include "actors/frame.hpp"
 
@@ -24,15 +23,26 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 
-// A shard: owns one partition's data and models (actors/shard.hpp).
-using shard_actor = caf::typed_actor<
-    // Stores an event batch's events of this partition; replies IngestReply.
-    caf::replies_to<ingest_atom, frame>::with<frame>,
-    // Replies PartitionStatus.
-    caf::replies_to<stats_atom>::with<frame>>;
+// Training and queries.
+using train_atom = caf::atom_constant<caf::atom("train")>;
+using block_atom = caf::atom_constant<caf::atom("block")>;
+using profile_atom = caf::atom_constant<caf::atom("profile")>;
+using score_atom = caf::atom_constant<caf::atom("score")>;
+using select_atom = caf::atom_constant<caf::atom("select")>;
+using similar_atom = caf::atom_constant<caf::atom("similar")>;
+using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
+
+// A shard (actors/shard.hpp) owns one partition's data and models. It is
+// dynamically typed because its training protocol grows with every
+// algorithm; the messages it handles are listed in actors/shard.hpp.
+using shard_actor = caf::actor;
 
 // Timeouts of requests between actors.
 inline constexpr std::chrono::seconds admin_timeout{10};
 inline constexpr std::chrono::seconds ingest_timeout{60};
+inline constexpr std::chrono::seconds train_timeout{600};
+// A query's whole budget; a partition that has not answered by then is
+// reported missing and the answer flagged partial.
+inline constexpr std::chrono::milliseconds query_timeout{2000};
 
 } // namespace shardrec::actors

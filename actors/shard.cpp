@@ -4,7 +4,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
+#include <caf/event_based_actor.hpp>
 
 #include "actors/codec.hpp"
 #include "actors/errc.hpp"
@@ -21,9 +21,9 @@ struct shard_state {
   static inline const char* name = "shard";
 };
 
-using shard_pointer = shard_actor::stateful_pointer<shard_state>;
+using shard_pointer = caf::stateful_actor<shard_state>*;
 
-shard_actor::behavior_type shard_behavior(shard_pointer self) {
+caf::behavior shard_behavior(shard_pointer self) {
   return {
       [=](ingest_atom, const frame& f) -> caf::result<frame> {
         auto batch = decode_event_batch(f);

@@ -13,11 +13,28 @@
 #include "core/knn.hpp"
 #include "core/mf.hpp"
 #include "core/parallel.hpp"
+#include "core/partition.hpp"
 #include "core/popularity.hpp"
 
 namespace shardrec::core {
 
 namespace {
+
+// stable_hash of every user's and item's external id, indexed like the
+// training matrix (ids beyond the maps, which do not occur, hash their index).
+std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>>
+id_keys(const dataset& ds, const interaction_matrix& train) {
+  std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>> keys;
+  keys.first.resize(train.n_users());
+  keys.second.resize(train.n_items());
+  for (std::size_t u = 0; u < keys.first.size(); ++u)
+    keys.first[u] = stable_hash(u < ds.users.size() ? ds.users.external(static_cast<index_t>(u))
+                                                    : std::to_string(u));
+  for (std::size_t i = 0; i < keys.second.size(); ++i)
+    keys.second[i] = stable_hash(i < ds.items.size() ? ds.items.external(static_cast<index_t>(i))
+                                                     : std::to_string(i));
+  return keys;
+}
 
 bool holds_ratings(const dataset& ds) {
   return !ds.events.empty()
@@ -160,6 +177,13 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     m = a == "itemknn" ? train_item_knn(train, cfg) : train_user_knn(train, cfg);
   } else if (a == "mf") {
     mf_config cfg;
+    if (opt.solver == "als") {
+      cfg.solver = mf_solver::als;
+      cfg.iterations = 15;
+    } else if (!opt.solver.empty() && opt.solver != "gibbs") {
+      return make_error(errc::invalid_argument,
+                        "unknown --solver '" + opt.solver + "' (gibbs|als)");
+    }
     if (opt.factors)
       cfg.factors = opt.factors;
     if (opt.iterations)
@@ -168,6 +192,9 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     cfg.threads = threads;
     cfg.min_rating = ds.scale.min;
     cfg.max_rating = ds.scale.max;
+    auto keys = id_keys(ds, train);
+    cfg.user_keys = &keys.first;
+    cfg.item_keys = &keys.second;
     m = train_mf(train, cfg);
   } else if (a == "implicit-als") {
     ials_config cfg;
@@ -177,6 +204,9 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
       cfg.iterations = opt.iterations;
     cfg.seed = opt.seed;
     cfg.threads = threads;
+    auto keys = id_keys(ds, train);
+    cfg.user_keys = &keys.first;
+    cfg.item_keys = &keys.second;
     m = train_ials(train, cfg);
   } else if (a == "ease") {
     m = train_ease(train.binarized(), ease_config{});

@@ -27,6 +27,9 @@ struct algo_options {
   // (see default_hybrid_weights()).
   std::string weights;
   std::string rating_weights;
+  // mf only: "gibbs" (Bayesian MF, the accuracy default) or "als" (biased MF
+  // by alternating least squares, what the cluster trains); "" = default.
+  std::string solver;
 };
 
 // The algorithm names train_algorithm() accepts.
@@ -37,6 +40,10 @@ const std::vector<std::string>& algorithm_names();
 std::string default_hybrid_weights(bool has_content);
 std::string default_hybrid_rating_weights();
 
+// Initial factors of implicit ALS and MF are seeded from stable_hash of the
+// external ids (not from dense indices), so a cluster that partitions the
+// same data trains the same factors.
+//
 // Trains `opt.algo` on `train` (one cell per user-item pair; values are
 // ratings or event weights). Ranking-only algorithms (implicit-als, ease,
 // itemknn/userknn scores, popular) treat every cell as one interaction for

@@ -1,1 +1,479 @@
-// placeholder until the module lands
+#include "core/dist_als.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "core/parallel.hpp"
+#include "core/partition.hpp"
+
+namespace shardrec::core {
+
+namespace {
+
+constexpr int side_index(als_side s) { return static_cast<int>(s); }
+constexpr als_side other_side(als_side s) {
+  return s == als_side::users ? als_side::items : als_side::users;
+}
+const char* side_name(als_side s) { return s == als_side::users ? "users" : "items"; }
+
+error bad_message(const std::string& what) {
+  return make_error(errc::bad_message, "dist_als: " + what);
+}
+
+// Owned rows of a side (their ids) and the refs of the other side's matrix.
+const id_map& owned_ids(const partition_store& s, als_side side) {
+  return side == als_side::users ? s.users() : s.items();
+}
+const id_map& ref_ids(const partition_store& s, als_side side) {
+  return side == als_side::users ? s.user_refs() : s.item_refs();
+}
+
+std::vector<std::uint64_t> keys_of(const id_map& ids) {
+  std::vector<std::uint64_t> keys(ids.size());
+  for (std::size_t r = 0; r < ids.size(); ++r)
+    keys[r] = stable_hash(ids.external(static_cast<index_t>(r)));
+  return keys;
+}
+
+// Checks one-per-partition delivery of a merge's inputs; returns the input
+// positions in partition order.
+template <class M>
+result<std::vector<std::size_t>> by_partition(const std::vector<M>& parts,
+                                              std::uint32_t partitions, const char* what) {
+  std::vector<std::size_t> at(partitions, parts.size());
+  for (std::size_t j = 0; j < parts.size(); ++j) {
+    auto f = parts[j].from;
+    if (f >= partitions)
+      return bad_message(std::string(what) + ": partition " + std::to_string(f)
+                         + " out of range");
+    if (at[f] != parts.size())
+      return bad_message(std::string(what) + ": partition " + std::to_string(f) + " twice");
+    at[f] = j;
+  }
+  for (std::uint32_t p = 0; p < partitions; ++p)
+    if (at[p] == parts.size())
+      return bad_message(std::string(what) + ": partition " + std::to_string(p)
+                         + " missing");
+  return at;
+}
+
+} // namespace
+
+// ---- census and merges ----
+
+als_census census(const partition_store& store) {
+  SHARDREC_ASSERT(store.built());
+  als_census c;
+  c.from = store.partition();
+  c.users = store.users().size();
+  c.items = store.items().size();
+  const auto& m = store.user_matrix();
+  c.ratings = m.nnz();
+  for (index_t u = 0; u < m.n_users(); ++u) {
+    auto row = m.user_row(u);
+    for (std::size_t j = 0; j < row.size; ++j)
+      c.rating_sum += row.value[j];
+  }
+  return c;
+}
+
+result<als_globals> merge_census(const std::vector<als_census>& parts,
+                                 std::uint32_t partitions) {
+  auto order = by_partition(parts, partitions, "census");
+  if (!order)
+    return order.err();
+  als_globals g;
+  g.partitions = partitions;
+  std::uint64_t ratings = 0;
+  double sum = 0.0;
+  for (auto j : *order) {
+    g.n_users += parts[j].users;
+    g.n_items += parts[j].items;
+    ratings += parts[j].ratings;
+    sum += parts[j].rating_sum;
+  }
+  g.mu = ratings > 0 ? sum / static_cast<double>(ratings) : 0.0;
+  return g;
+}
+
+template <class T> std::size_t payload_bytes(const factor_block<T>& b) {
+  std::size_t n = b.values.size() * sizeof(T);
+  for (const auto& id : b.ids)
+    n += id.size();
+  return n;
+}
+template std::size_t payload_bytes(const factor_block<float>&);
+template std::size_t payload_bytes(const factor_block<double>&);
+
+result<gram_total> sum_gram(const std::vector<gram_partial>& parts,
+                            std::uint32_t partitions) {
+  auto order = by_partition(parts, partitions, "gram");
+  if (!order)
+    return order.err();
+  const auto& first = parts[(*order)[0]];
+  gram_total t;
+  t.side = first.side;
+  t.version = first.version;
+  t.k = first.k;
+  t.gram.assign(static_cast<std::size_t>(t.k) * t.k, 0.0);
+  for (auto j : *order) {
+    const auto& p = parts[j];
+    if (p.side != t.side || p.version != t.version || p.k != t.k
+        || p.gram.size() != t.gram.size())
+      return bad_message("gram: partition " + std::to_string(p.from)
+                         + " disagrees on side, version or k");
+    for (std::size_t c = 0; c < t.gram.size(); ++c)
+      t.gram[c] += p.gram[c];
+  }
+  return t;
+}
+
+result<double> sum_loss(const std::vector<loss_partial>& parts, std::uint32_t partitions) {
+  auto order = by_partition(parts, partitions, "loss");
+  if (!order)
+    return order.err();
+  double s = 0.0;
+  for (auto j : *order) {
+    if (parts[j].version != parts[(*order)[0]].version)
+      return bad_message("loss: partitions disagree on the iteration");
+    s += parts[j].loss;
+  }
+  return s;
+}
+
+// ---- exchange ----
+
+template <class T>
+als_exchange<T>::als_exchange(const partition_store& store, std::uint32_t width)
+    : store_(store), width_(width) {
+  SHARDREC_ASSERT(store.built());
+  const std::uint32_t parts = store.partitions();
+  for (als_side side : {als_side::users, als_side::items}) {
+    const int s = side_index(side);
+    // Who owns each row of the other side that our rows of `side` touch, and
+    // who owns each ref of `side` (the rows we receive).
+    const id_map& other_refs = ref_ids(store, other_side(side));
+    std::vector<std::uint32_t> other_owner(other_refs.size());
+    for (std::size_t j = 0; j < other_refs.size(); ++j)
+      other_owner[j] = partition_of(other_refs.external(static_cast<index_t>(j)), parts);
+
+    send_[s].assign(parts, {});
+    std::vector<index_t> mark(parts, 0); // last row + 1 that was sent to p
+    const auto& m = side == als_side::users ? store.user_matrix() : store.item_matrix();
+    const std::size_t n = owned_ids(store, side).size();
+    for (std::size_t r = 0; r < n; ++r) {
+      auto row = side == als_side::users ? m.user_row(static_cast<index_t>(r))
+                                         : m.item_col(static_cast<index_t>(r));
+      for (std::size_t j = 0; j < row.size; ++j) {
+        auto p = other_owner[row.index[j]];
+        if (mark[p] != r + 1) {
+          mark[p] = static_cast<index_t>(r + 1);
+          send_[s][p].push_back(static_cast<index_t>(r));
+        }
+      }
+    }
+
+    const id_map& refs = ref_ids(store, side);
+    ref_owner_[s].resize(refs.size());
+    for (std::size_t j = 0; j < refs.size(); ++j)
+      ref_owner_[s][j] = partition_of(refs.external(static_cast<index_t>(j)), parts);
+    received_[s].resize(static_cast<Eigen::Index>(refs.size()), width_);
+    filled_[s].assign(refs.size(), 0);
+    got_from_[s].assign(parts, 0);
+  }
+}
+
+template <class T> std::size_t als_exchange<T>::min_payload_bytes(als_side side) const {
+  const id_map& ids = owned_ids(store_, side);
+  std::size_t n = 0;
+  for (const auto& rows : send_[side_index(side)])
+    for (index_t r : rows)
+      n += ids.external(r).size() + width_ * sizeof(T);
+  return n;
+}
+
+template <class T>
+std::vector<factor_block<T>> als_exchange<T>::make_blocks(als_side side, std::uint32_t version,
+                                                          const rows_t& owned) const {
+  const id_map& ids = owned_ids(store_, side);
+  SHARDREC_ASSERT(static_cast<std::size_t>(owned.rows()) == ids.size());
+  SHARDREC_ASSERT(owned.cols() == static_cast<Eigen::Index>(width_));
+  const auto& send = send_[side_index(side)];
+  std::vector<factor_block<T>> out(send.size());
+  for (std::uint32_t p = 0; p < send.size(); ++p) {
+    auto& b = out[p];
+    b.from = store_.partition();
+    b.to = p;
+    b.side = side;
+    b.version = version;
+    b.width = width_;
+    b.ids.reserve(send[p].size());
+    b.values.resize(send[p].size() * width_);
+    T* dst = b.values.data();
+    for (index_t r : send[p]) {
+      b.ids.push_back(ids.external(r));
+      std::copy_n(owned.row(r).data(), width_, dst);
+      dst += width_;
+    }
+  }
+  return out;
+}
+
+template <class T>
+status als_exchange<T>::receive(const factor_block<T>& b, std::uint32_t version_expected) {
+  const int s = side_index(b.side);
+  const std::string from = " (block from partition " + std::to_string(b.from) + ", "
+                           + side_name(b.side) + ")";
+  if (b.to != store_.partition() || b.from >= store_.partitions())
+    return bad_message("block addressed to partition " + std::to_string(b.to) + " reached "
+                       + std::to_string(store_.partition()) + from);
+  if (b.width != width_ || b.values.size() != b.ids.size() * width_)
+    return bad_message("width " + std::to_string(b.width) + " or value count "
+                       + std::to_string(b.values.size()) + " does not match "
+                       + std::to_string(width_) + " per row" + from);
+  if (b.version != version_expected)
+    return bad_message("version " + std::to_string(b.version) + ", expected "
+                       + std::to_string(version_expected) + from);
+  if (got_from_[s][b.from])
+    return bad_message("second block" + from);
+  const id_map& refs = ref_ids(store_, b.side);
+  std::vector<index_t> at(b.ids.size());
+  for (std::size_t j = 0; j < b.ids.size(); ++j) {
+    auto idx = refs.find(b.ids[j]);
+    if (!idx)
+      return bad_message("row '" + b.ids[j] + "' is not needed here" + from);
+    if (ref_owner_[s][*idx] != b.from)
+      return bad_message("row '" + b.ids[j] + "' is not owned by the sender" + from);
+    if (filled_[s][*idx])
+      return bad_message("row '" + b.ids[j] + "' received twice" + from);
+    at[j] = *idx;
+  }
+  for (std::size_t j = 0; j < at.size(); ++j) {
+    filled_[s][at[j]] = 1;
+    std::copy_n(b.values.data() + j * width_, width_, received_[s].row(at[j]).data());
+  }
+  got_from_[s][b.from] = 1;
+  rows_in_[s] += at.size();
+  ++blocks_in_[s];
+  return {};
+}
+
+template <class T> bool als_exchange<T>::complete(als_side side) const {
+  const int s = side_index(side);
+  return blocks_in_[s] == store_.partitions() && rows_in_[s] == filled_[s].size();
+}
+
+template <class T> void als_exchange<T>::reset(als_side side) {
+  const int s = side_index(side);
+  std::fill(filled_[s].begin(), filled_[s].end(), 0);
+  std::fill(got_from_[s].begin(), got_from_[s].end(), 0);
+  rows_in_[s] = blocks_in_[s] = 0;
+}
+
+template class als_exchange<float>;
+template class als_exchange<double>;
+
+// ---- implicit ALS ----
+
+ials_partition::ials_partition(const partition_store& store, const ials_config& cfg,
+                               const als_globals& globals)
+    : cfg_(cfg), globals_(globals), ex_(store, static_cast<std::uint32_t>(cfg.factors)) {
+  SHARDREC_ASSERT(validate(cfg).ok());
+  SHARDREC_ASSERT(globals.partitions == store.partitions());
+  cfg_.user_keys = cfg_.item_keys = nullptr;
+  const auto k = static_cast<Eigen::Index>(cfg.factors);
+  for (als_side side : {als_side::users, als_side::items}) {
+    const id_map& ids = owned_ids(store, side);
+    auto& own = own_[side_index(side)];
+    own.resize(static_cast<Eigen::Index>(ids.size()), k);
+    auto keys = keys_of(ids);
+    ials_init_keyed_rows(cfg.seed, side_index(side), keys.data(), ials_init_std(cfg), own);
+  }
+}
+
+std::vector<ials_block> ials_partition::make_blocks(als_side fixed) const {
+  return ex_.make_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)]);
+}
+
+gram_partial ials_partition::make_gram_partial(als_side fixed) const {
+  const auto& own = own_[side_index(fixed)];
+  const auto k = static_cast<Eigen::Index>(cfg_.factors);
+  gram_partial g;
+  g.from = ex_.store().partition();
+  g.side = fixed;
+  g.version = version_[side_index(fixed)];
+  g.k = static_cast<std::uint32_t>(k);
+  g.gram.assign(static_cast<std::size_t>(k * k), 0.0);
+  if (own.rows() > 0)
+    Eigen::Map<Eigen::MatrixXd>(g.gram.data(), k, k) = ials_gram_partial(own);
+  return g;
+}
+
+status ials_partition::receive(const ials_block& b) {
+  // A block of items feeds the user solve of the same iteration; a block of
+  // users feeds the item solve that follows it.
+  std::uint32_t expected = b.side == als_side::items ? version_[0] : version_[1] + 1;
+  return ex_.receive(b, expected);
+}
+
+status ials_partition::solve(als_side solving, const gram_total& gram) {
+  const als_side fixed = other_side(solving);
+  const auto k = static_cast<Eigen::Index>(cfg_.factors);
+  if (!ex_.complete(fixed))
+    return bad_message(std::string("solve ") + side_name(solving) + ": blocks of "
+                       + side_name(fixed) + " missing");
+  std::uint32_t expected = solving == als_side::users ? version_[0] : version_[1] + 1;
+  if (gram.side != fixed || gram.version != expected || gram.k != k
+      || gram.gram.size() != static_cast<std::size_t>(k * k))
+    return bad_message(std::string("solve ") + side_name(solving)
+                       + ": gram of the wrong side, version or size");
+  // The core rounds its double Gram to float once; so do we. Symmetric, so
+  // the row-major vector maps as it is.
+  Eigen::Map<const Eigen::MatrixXd> g(gram.gram.data(), k, k);
+  Eigen::MatrixXf gram_f = g.cast<float>();
+  if (solving == als_side::items)
+    last_gram_users_ = g;
+
+  const auto& other = ex_.received(fixed);
+  const auto& m = solving == als_side::users ? ex_.store().user_matrix()
+                                             : ex_.store().item_matrix();
+  const std::size_t n_other = solving == als_side::users ? globals_.n_items : globals_.n_users;
+  auto& own = own_[side_index(solving)];
+  parallel_for(
+      static_cast<std::size_t>(own.rows()), cfg_.threads,
+      [&](std::size_t b, std::size_t e) {
+        ials_row_solver solver(gram_f, other, cfg_, n_other);
+        for (std::size_t r = b; r < e; ++r) {
+          auto idx = static_cast<index_t>(r);
+          solver.solve(solving == als_side::users ? m.user_row(idx) : m.item_col(idx),
+                       own.row(static_cast<Eigen::Index>(r)).data());
+        }
+      },
+      32);
+  ex_.reset(fixed);
+  ++version_[side_index(solving)];
+  return {};
+}
+
+loss_partial ials_partition::make_loss_partial() const {
+  SHARDREC_ASSERT(version_[0] == version_[1] && version_[1] > 0);
+  const auto& store = ex_.store();
+  const auto& users = own_[0];
+  const auto& items = own_[1];
+  const auto& ref_users = ex_.received(als_side::users);
+  // Owned items: y^T G_U y counts every cell of the column as unobserved
+  // (the core's trace(G_U G_I), split by item), then the observed cells'
+  // correction and the regulariser; owned users: their regulariser.
+  double loss = 0.0;
+  const auto& im = store.item_matrix();
+  for (index_t i = 0; i < im.n_items(); ++i) {
+    Eigen::VectorXd y = items.row(i).cast<double>().transpose();
+    loss += y.dot(last_gram_users_ * y);
+    auto col = im.item_col(i);
+    for (std::size_t j = 0; j < col.size; ++j) {
+      double r = cfg_.binary ? 1.0 : col.value[j];
+      if (r <= 0)
+        continue;
+      double s = ref_users.row(col.index[j]).cast<double>().dot(y);
+      double c = 1 + cfg_.alpha * r;
+      loss += c * (1 - s) * (1 - s) - s * s;
+    }
+    loss += ials_regularization(col, globals_.n_users, cfg_) * y.squaredNorm();
+  }
+  const auto& um = store.user_matrix();
+  for (index_t u = 0; u < um.n_users(); ++u)
+    loss += ials_regularization(um.user_row(u), globals_.n_items, cfg_)
+            * users.row(u).cast<double>().squaredNorm();
+  return {store.partition(), version_[1], loss};
+}
+
+// ---- explicit MF, ALS ----
+
+status validate_dist(const mf_config& cfg) {
+  if (auto st = validate(cfg); !st)
+    return st;
+  if (cfg.solver != mf_solver::als)
+    return make_error(errc::invalid_argument,
+                      "mf_config.solver: the distributed trainer supports only als");
+  return {};
+}
+
+mf_als_partition::mf_als_partition(const partition_store& store, const mf_config& cfg,
+                                   const als_globals& globals)
+    : cfg_(cfg), globals_(globals), ex_(store, static_cast<std::uint32_t>(cfg.factors + 1)) {
+  SHARDREC_ASSERT(validate_dist(cfg).ok());
+  SHARDREC_ASSERT(globals.partitions == store.partitions());
+  cfg_.user_keys = cfg_.item_keys = nullptr;
+  for (als_side side : {als_side::users, als_side::items}) {
+    const id_map& ids = owned_ids(store, side);
+    auto& own = own_[side_index(side)];
+    own.resize(static_cast<Eigen::Index>(ids.size()),
+               static_cast<Eigen::Index>(cfg.factors + 1));
+    auto keys = keys_of(ids);
+    mf_init_keyed_rows(cfg, side_index(side), keys.data(), own);
+  }
+}
+
+std::vector<mf_block> mf_als_partition::make_blocks(als_side fixed) const {
+  return ex_.make_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)]);
+}
+
+status mf_als_partition::receive(const mf_block& b) {
+  std::uint32_t expected = b.side == als_side::items ? version_[0] : version_[1] + 1;
+  return ex_.receive(b, expected);
+}
+
+status mf_als_partition::solve(als_side solving) {
+  const als_side fixed = other_side(solving);
+  if (!ex_.complete(fixed))
+    return bad_message(std::string("solve ") + side_name(solving) + ": blocks of "
+                       + side_name(fixed) + " missing");
+  const auto& other = ex_.received(fixed);
+  const auto& m = solving == als_side::users ? ex_.store().user_matrix()
+                                             : ex_.store().item_matrix();
+  auto& own = own_[side_index(solving)];
+  parallel_for(
+      static_cast<std::size_t>(own.rows()), cfg_.threads,
+      [&](std::size_t b, std::size_t e) {
+        mf_als_row_solver solver(cfg_, globals_.mu);
+        for (std::size_t r = b; r < e; ++r) {
+          auto idx = static_cast<index_t>(r);
+          solver.solve(solving == als_side::users ? m.user_row(idx) : m.item_col(idx), other,
+                       own.row(static_cast<Eigen::Index>(r)).data());
+        }
+      },
+      32);
+  ex_.reset(fixed);
+  ++version_[side_index(solving)];
+  return {};
+}
+
+loss_partial mf_als_partition::make_loss_partial() const {
+  SHARDREC_ASSERT(version_[0] == version_[1] && version_[1] > 0);
+  const auto& store = ex_.store();
+  const auto k = static_cast<Eigen::Index>(cfg_.factors);
+  const auto& ref_users = ex_.received(als_side::users);
+  const double mu = globals_.mu;
+  // Squared errors of the owned items' cells (each cell counted once, at its
+  // item's partition) plus reg * degree * |x|^2 of every owned row, bias
+  // included, as in mf.hpp.
+  double sse = 0.0, penalty = 0.0;
+  const auto& im = store.item_matrix();
+  for (index_t i = 0; i < im.n_items(); ++i) {
+    auto qi = own_[1].row(i);
+    auto col = im.item_col(i);
+    for (std::size_t j = 0; j < col.size; ++j) {
+      auto pu = ref_users.row(col.index[j]);
+      double pred = mu + pu[k] + qi[k] + pu.head(k).dot(qi.head(k));
+      double r = col.value[j] - pred;
+      sse += r * r;
+    }
+    penalty += static_cast<double>(col.size) * qi.squaredNorm();
+  }
+  const auto& um = store.user_matrix();
+  for (index_t u = 0; u < um.n_users(); ++u)
+    penalty += static_cast<double>(um.user_degree(u)) * own_[0].row(u).squaredNorm();
+  return {store.partition(), version_[1], sse + cfg_.reg * penalty};
+}
+
+} // namespace shardrec::core

@@ -93,10 +93,6 @@ float sparse_dot(const sparse_vector& a, const sparse_vector& b) {
   return static_cast<float>(s);
 }
 
-bool evidence_before(const evidence& a, const evidence& b) {
-  return a.weight != b.weight ? a.weight > b.weight : a.item < b.item;
-}
-
 error bad(std::string what) {
   return make_error(errc::invalid_argument, std::move(what));
 }
@@ -463,18 +459,22 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
       return bad("partition_scorer: component '" + c.name + "' has no data");
   }
   partition_scorer s;
-  s.item_row_.reserve(n);
-  for (std::size_t r = 0; r < n; ++r)
-    if (!s.item_row_.emplace(models.items[r], static_cast<std::uint32_t>(r)).second)
+  s.ids_.reserve(n);
+  for (std::size_t r = 0; r < n; ++r) {
+    auto& slot = s.ids_[models.items[r]];
+    if (slot.row != none_)
       return bad("partition_item_models.items: duplicate item '" + models.items[r] + "'");
+    slot.row = static_cast<std::uint32_t>(r);
+  }
   s.rev_ptr_.assign(1, 0);
   for (const auto& list : models.knn_reverse) {
     for (const auto& e : list) {
-      auto [it, fresh] =
-          s.ref_index_.emplace(e.item, static_cast<std::uint32_t>(s.ref_ids_.size()));
-      if (fresh)
+      auto& slot = s.ids_[e.item];
+      if (slot.ref == none_) {
+        slot.ref = static_cast<std::uint32_t>(s.ref_ids_.size());
         s.ref_ids_.push_back(e.item);
-      s.rev_ref_.push_back(it->second);
+      }
+      s.rev_ref_.push_back(slot.ref);
       s.rev_sim_.push_back(e.similarity);
     }
     s.rev_ptr_.push_back(s.rev_ref_.size());
@@ -520,10 +520,13 @@ result<partition_scores> partition_scorer::score(const user_profile& profile) co
   s.seen_item.assign(n, 0);
   s.seen_ref.assign(ref_ids_.size(), 0);
   for (const auto& id : profile.seen) {
-    if (auto it = item_row_.find(id); it != item_row_.end())
-      s.seen_item[it->second] = 1;
-    if (auto it = ref_index_.find(id); it != ref_index_.end())
-      s.seen_ref[it->second] = 1;
+    auto it = ids_.find(id);
+    if (it == ids_.end())
+      continue;
+    if (it->second.row != none_)
+      s.seen_item[it->second.row] = 1;
+    if (it->second.ref != none_)
+      s.seen_ref[it->second.ref] = 1;
   }
   const auto& m = models_;
   for (std::size_t c = 0; c < spec_.size(); ++c) {
@@ -717,42 +720,65 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
   phase2_reply out;
   out.partition = partition;
   out.candidates.reserve(heap.size());
+  std::vector<std::size_t> order;
+  std::vector<std::pair<std::uint32_t, float>> ev;
   for (const auto& e : heap) {
     candidate cand;
     cand.item = models_.items[e.row];
     cand.score = e.score;
-    float best = -1e30f;
     for (std::size_t c = 0; c < n_comp; ++c) {
       const float z = z_of(c, e.row);
-      component_score cs{spec_[c].name, s.raw[c * n_items_here + e.row], z,
-                         spec_[c].weight * z};
-      cand.components.push_back(cs);
-      if (max_because == 0 || !(cs.contribution > best))
-        continue;
-      std::vector<evidence> ev;
-      if (spec_[c].kind == blend_kind::itemknn && !profile.seen.empty()) {
-        for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
-          if (s.seen_ref[rev_ref_[k]])
-            ev.push_back({ref_ids_[rev_ref_[k]], rev_sim_[k]});
-      } else if (spec_[c].kind == blend_kind::content) {
+      cand.components.push_back(
+          {spec_[c].name, s.raw[c * n_items_here + e.row], z, spec_[c].weight * z});
+    }
+    // hybrid_model::recommend keeps the evidence of the component with the
+    // largest contribution among those with evidence (the first of equal
+    // ones): try them in that order and stop at the first with evidence.
+    order.clear();
+    for (std::size_t c = 0; c < n_comp; ++c)
+      if ((spec_[c].kind == blend_kind::itemknn || spec_[c].kind == blend_kind::content)
+          && cand.components[c].contribution > -1e30f)
+        order.push_back(c);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return cand.components[a].contribution > cand.components[b].contribution;
+    });
+    for (auto c : order) {
+      if (max_because == 0)
+        break;
+      // (key, weight): key = reverse-list dictionary index (itemknn) or
+      // position in profile.seen (content); ids only for the survivors.
+      ev.clear();
+      const bool knn = spec_[c].kind == blend_kind::itemknn;
+      if (knn) {
+        if (!profile.seen.empty())
+          for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
+            if (s.seen_ref[rev_ref_[k]])
+              ev.emplace_back(rev_ref_[k], rev_sim_[k]);
+      } else {
         const auto& v = models_.content[e.row];
-        for (std::size_t k = 0;
-             k < profile.seen_content.size() && k < profile.seen.size(); ++k) {
-          if (profile.seen[k] == cand.item)
-            continue;
+        const auto m = std::min(profile.seen_content.size(), profile.seen.size());
+        for (std::size_t k = 0; k < m; ++k) {
           const float sim = sparse_dot(profile.seen_content[k], v);
-          if (sim > 0.0f)
-            ev.push_back({profile.seen[k], sim});
+          if (sim > 0.0f && profile.seen[k] != cand.item)
+            ev.emplace_back(static_cast<std::uint32_t>(k), sim);
         }
       }
       if (ev.empty())
         continue;
-      std::sort(ev.begin(), ev.end(), evidence_before);
-      if (ev.size() > max_because)
-        ev.resize(max_because);
-      best = cs.contribution;
-      cand.because = std::move(ev);
+      auto id = [&](std::uint32_t key) -> const std::string& {
+        return knn ? ref_ids_[key] : profile.seen[key];
+      };
+      auto ev_before = [&](const std::pair<std::uint32_t, float>& a,
+                           const std::pair<std::uint32_t, float>& b) {
+        return a.second != b.second ? a.second > b.second : id(a.first) < id(b.first);
+      };
+      const auto keep = std::min(max_because, ev.size());
+      std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),
+                        ev.end(), ev_before);
+      for (std::size_t k = 0; k < keep; ++k)
+        cand.because.push_back({id(ev[k].first), ev[k].second});
       cand.because_from = spec_[c].name;
+      break;
     }
     out.candidates.push_back(std::move(cand));
   }

@@ -340,9 +340,16 @@ private:
 
   partition_item_models models_;
   blend_spec spec_;
-  std::unordered_map<std::string, std::uint32_t> item_row_;
-  // Reverse lists as CSR over a dictionary of the item ids they name.
-  std::unordered_map<std::string, std::uint32_t> ref_index_;
+  // One dictionary for every item id a query's seen list is looked up in:
+  // its owned row and its reverse-list dictionary index (none_ if absent).
+  static constexpr std::uint32_t none_ = ~std::uint32_t{0};
+  struct id_slot {
+    std::uint32_t row = none_;
+    std::uint32_t ref = none_;
+  };
+  std::unordered_map<std::string, id_slot> ids_;
+  // Reverse lists as CSR over the dictionary ref_ids_ of the item ids they
+  // name.
   std::vector<std::string> ref_ids_;
   std::vector<std::uint64_t> rev_ptr_;
   std::vector<std::uint32_t> rev_ref_;

@@ -1,5 +1,6 @@
 // Subcommands of `shardrec --cluster HOST:PORT ...`: talk to a node's control
 // actor. Every request has a timeout; errors name what went wrong.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -286,6 +287,143 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
   return failed ? 1 : 0;
 }
 
+// Sends one admin request and decodes its frame reply with `decode`.
+template <class T>
+struct result_value;
+template <class T>
+struct result_value<core::result<T>> {
+  using type = T;
+};
+
+template <class Decode>
+auto ask(connection& c, caf::message msg, std::chrono::milliseconds timeout, Decode decode)
+  -> std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> {
+  caf::scoped_actor self{*c.sys};
+  std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> out;
+  self->request(c.control, timeout, std::move(msg))
+    .receive(
+      [&](const actors::frame& f) {
+        auto r = decode(f);
+        if (r)
+          out = std::move(*r);
+        else
+          std::cerr << "shardrec: " << r.err().message << "\n";
+      },
+      [&](caf::error& err) { std::cerr << "shardrec: " << c.sys->render(err) << "\n"; });
+  return out;
+}
+
+int cmd_train(connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  actors::train_request req;
+  desc.add_options()
+    ("algo", po::value(&req.algo)->default_value("all"),
+     "all|implicit-als|mf|itemknn|userknn|content|popular")
+    ("factors", po::value(&req.factors)->default_value(0), "latent factors (0: default)")
+    ("iterations", po::value(&req.iterations)->default_value(0), "iterations (0: default)")
+    ("seed", po::value(&req.seed)->default_value(42), "random seed");
+  po::variables_map vm;
+  if (int rc = parse("train", args, desc, vm, "[--algo A] [--factors N] [--iterations N]"); rc >= 0)
+    return rc;
+  auto r = ask(c, caf::make_message(actors::train_atom::value, actors::encode(req)),
+               std::chrono::duration_cast<std::chrono::milliseconds>(actors::train_timeout),
+               [](const actors::frame& f) { return actors::decode_train_reply(f); });
+  if (!r)
+    return 1;
+  if (json) {
+    nlohmann::json j{{"algo", r->algo}, {"seconds", r->seconds}, {"bytes_sent", r->bytes_sent},
+                     {"messages", r->messages}, {"loss", r->loss}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("trained %s in %.2f s (%llu messages, %llu payload bytes between shards)\n",
+                r->algo.c_str(), r->seconds, static_cast<unsigned long long>(r->messages),
+                static_cast<unsigned long long>(r->bytes_sent));
+  }
+  return 0;
+}
+
+int cmd_recommend(connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  actors::recommend_request req;
+  desc.add_options()
+    ("user", po::value(&req.user)->required(), "user id")
+    ("n,n", po::value(&req.n)->default_value(10), "how many items")
+    ("algo", po::value(&req.algo)->default_value("hybrid"), "hybrid (the trained blend)");
+  po::positional_options_description pos;
+  pos.add("user", 1);
+  po::variables_map vm;
+  if (int rc = parse("recommend", args, desc, vm, "USER [-n N] [--json]", &pos); rc >= 0)
+    return rc;
+  auto r = ask(c, caf::make_message(actors::recommend_atom::value, actors::encode(req)),
+               actors::query_timeout * 2,
+               [](const actors::frame& f) { return actors::decode_recommend_reply(f); });
+  if (!r)
+    return 1;
+  if (json) {
+    nlohmann::json j;
+    j["user"] = r->user;
+    j["partial"] = r->partial;
+    j["missing_partitions"] = r->missing;
+    auto& items = j["items"] = nlohmann::json::array();
+    for (const auto& x : r->items) {
+      nlohmann::json comps = nlohmann::json::object();
+      for (const auto& cs : x.components)
+        comps[cs.name] = {{"raw", cs.raw}, {"contribution", cs.contribution}};
+      items.push_back({{"item", x.item}, {"score", x.score}, {"components", comps},
+                       {"because", x.because}});
+    }
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  if (r->partial) {
+    std::printf("PARTIAL answer: partitions");
+    for (auto m : r->missing)
+      std::printf(" %u", m);
+    std::printf(" did not answer in time\n");
+  }
+  int rank = 1;
+  for (const auto& x : r->items) {
+    std::printf("%3d. %-24s score %+.3f  ", rank++, x.item.c_str(), x.score);
+    for (const auto& cs : x.components)
+      std::printf(" %s %+.2f", cs.name.c_str(), cs.contribution);
+    if (!x.because.empty()) {
+      std::printf("  because of");
+      for (const auto& b : x.because)
+        std::printf(" %s", b.c_str());
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int cmd_similar(connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  actors::similar_request req;
+  desc.add_options()("item", po::value(&req.item)->required(), "item id")(
+    "n,n", po::value(&req.n)->default_value(10), "how many items");
+  po::positional_options_description pos;
+  pos.add("item", 1);
+  po::variables_map vm;
+  if (int rc = parse("similar", args, desc, vm, "ITEM [-n N] [--json]", &pos); rc >= 0)
+    return rc;
+  auto r = ask(c, caf::make_message(actors::similar_atom::value, actors::encode(req)),
+               actors::query_timeout * 2,
+               [](const actors::frame& f) { return actors::decode_similar_reply(f); });
+  if (!r)
+    return 1;
+  if (json) {
+    nlohmann::json j{{"item", r->item}, {"partial", r->partial}};
+    auto& list = j["neighbors"] = nlohmann::json::array();
+    for (const auto& [id, sim] : r->neighbors)
+      list.push_back({{"item", id}, {"similarity", sim}});
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  for (const auto& [id, sim] : r->neighbors)
+    std::printf("  %-24s similarity %.4f\n", id.c_str(), static_cast<double>(sim));
+  return 0;
+}
+
 } // namespace
 
 int cmd_cluster(const std::string& where, const std::string& cmd,
@@ -298,9 +436,11 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     else
       rest.push_back(a);
   }
-  if (cmd != "status" && cmd != "nodes" && cmd != "partitions" && cmd != "load") {
+  static const std::vector<std::string> known{"status", "nodes",   "partitions", "load",
+                                              "train",  "recommend", "similar"};
+  if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd
-              << "' (status|nodes|partitions|load)\n";
+              << "' (status|nodes|partitions|load|train|recommend|similar)\n";
     return 2;
   }
   auto c = connect(where);
@@ -308,6 +448,12 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     return 1;
   if (cmd == "load")
     return cmd_load(*c, rest);
+  if (cmd == "train")
+    return cmd_train(*c, rest, json);
+  if (cmd == "recommend")
+    return cmd_recommend(*c, rest, json);
+  if (cmd == "similar")
+    return cmd_similar(*c, rest, json);
   return cmd_status(*c, cmd, json);
 }
 

@@ -1,2 +1,102 @@
-# placeholder
+# Query-time messages of core/dist_recommend.hpp phase C (and the kNN user
+# query of core/dist_knn.hpp): the user profile, the two-phase blend and the
+# blend spec a coordinator hands to the partitions. Every frame's root is a
+# QueryFrame (magic + union tag, as TrainFrame in train.capnp). Fields are
+# never renumbered.
 @0x93ea8f7921902037;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("shardrec::wire");
+
+using Train = import "train.capnp";
+
+const queryFrameMagic :UInt32 = 0x31515253;  # "SRQ1" read little-endian
+
+enum BlendKind {
+  implicitAls @0;
+  itemknn @1;
+  content @2;
+  popular @3;
+  mf @4;
+}
+
+struct BlendComponent {
+  name @0 :Text;
+  kind @1 :BlendKind;
+  weight @2 :Float32;
+}
+
+struct BlendSpec {
+  components @0 :List(BlendComponent);   # hybrid part order
+}
+
+# A user's item ids for kNN scoring at every partition.
+struct UserQuery {
+  items @0 :List(Text);                  # strictly ascending (byte-wise)
+}
+
+struct UserProfile {
+  user @0 :Text;
+  seen @1 :List(Text);
+  seenValue @2 :List(Float32);           # aligned with seen
+  seenContent @3 :Train.SparseRows;      # no rows, or one row per seen item
+  ials @4 :List(Float32);
+  mfKnown @5 :Bool;
+  mf @6 :List(Float32);
+  mfBias @7 :Float32;
+  content @8 :Train.SparseVector;
+}
+
+struct ScoreMoments {
+  count @0 :UInt64;
+  sum @1 :Float64;
+  sumSq @2 :Float64;
+}
+
+struct Phase1Reply {
+  partition @0 :UInt32;
+  moments @1 :List(ScoreMoments);        # one per blend component
+}
+
+struct BlendStats {
+  mean @0 :List(Float32);
+  invStd @1 :List(Float32);              # aligned with mean
+  missing @2 :List(UInt32);
+}
+
+struct BlendComponentScore {
+  name @0 :Text;
+  raw @1 :Float32;
+  normalised @2 :Float32;
+  contribution @3 :Float32;
+}
+
+struct Evidence {
+  item @0 :Text;
+  weight @1 :Float32;
+}
+
+struct BlendCandidate {
+  item @0 :Text;
+  score @1 :Float32;
+  components @2 :List(BlendComponentScore);
+  because @3 :List(Evidence);
+  becauseFrom @4 :Text;
+}
+
+struct Phase2Reply {
+  partition @0 :UInt32;
+  candidates @1 :List(BlendCandidate);   # rank order
+}
+
+struct QueryFrame {
+  magic @0 :UInt32;                      # queryFrameMagic
+  union {
+    blendSpec @1 :BlendSpec;
+    userProfile @2 :UserProfile;
+    phase1Reply @3 :Phase1Reply;
+    blendStats @4 :BlendStats;
+    phase2Reply @5 :Phase2Reply;
+    userQuery @6 :UserQuery;
+  }
+}

@@ -1,2 +1,151 @@
-# placeholder
+# Training-time messages between partitions: the blocks and partials of
+# core/dist_knn.hpp (phases B, S, R) and core/dist_recommend.hpp (phase A).
+# Every frame's root is a TrainFrame: the magic tells a training frame from
+# any other, the union tag tells which message it holds (actors/codec_dist.cpp
+# rejects a frame whose tag is not the one the caller expects).
+# Numeric arrays are List(<fixed-width type>): contiguous little-endian
+# values, 4 or 8 bytes each, no per-element pointer. Fields are never
+# renumbered; a new field takes the next ordinal.
 @0x9e744ab708f22078;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("shardrec::wire");
+
+const trainFrameMagic :UInt32 = 0x31545253;  # "SRT1" read little-endian
+
+enum BiasSide {
+  user @0;
+  item @1;
+}
+
+enum KnnSide {
+  item @0;
+  user @1;
+}
+
+enum SimilarityKind {
+  cosine @0;
+  adjustedCosine @1;
+  pearson @2;
+  pearsonBaseline @3;
+  jaccard @4;
+}
+
+struct MeanPartial {
+  partition @0 :UInt32;
+  sum @1 :Float64;
+  count @2 :UInt64;
+}
+
+struct BiasBlock {
+  side @0 :BiasSide;
+  from @1 :UInt32;
+  to @2 :UInt32;
+  ids @3 :List(Text);
+  values @4 :List(Float32);   # aligned with ids
+}
+
+struct ScalePartial {
+  partition @0 :UInt32;
+  maxAbs @1 :Float64;
+  raters @2 :UInt64;
+}
+
+# Pair sums in CSR over a dictionary of ids. Row r names entity
+# ids[rowEntity[r]] and owns the next rowLength[r] entries of other; entry k
+# owns stats[k * w .. (k + 1) * w), w = core::stat_width(kind).
+struct PairBlock {
+  side @0 :KnnSide;
+  kind @1 :SimilarityKind;
+  from @2 :UInt32;
+  to @3 :UInt32;
+  ids @4 :List(Text);
+  rowEntity @5 :List(UInt32);
+  rowLength @6 :List(UInt32);  # aligned with rowEntity; sums to other's length
+  other @7 :List(UInt32);
+  stats @8 :List(Int64);
+}
+
+struct TotalsBlock {
+  side @0 :KnnSide;
+  from @1 :UInt32;
+  ids @2 :List(Text);
+  n @3 :List(Int64);      # aligned with ids
+  sxx @4 :List(Int64);    # aligned with ids
+}
+
+# Triples (ids[target[t]], ids[source[t]], similarity[t]).
+struct ReverseBlock {
+  from @0 :UInt32;
+  to @1 :UInt32;
+  ids @2 :List(Text);
+  target @3 :List(UInt32);
+  source @4 :List(UInt32);
+  similarity @5 :List(Float32);
+}
+
+struct ExternalNeighbor {
+  id @0 :Text;
+  similarity @1 :Float32;
+}
+
+struct EntityNeighbors {
+  id @0 :Text;
+  neighbors @1 :List(ExternalNeighbor);
+}
+
+struct EntityNeighborsList {
+  lists @0 :List(EntityNeighbors);
+}
+
+# Features strictly ascending; weight aligned with feature.
+struct SparseVector {
+  feature @0 :List(UInt32);
+  weight @1 :List(Float32);
+}
+
+# Several sparse vectors in CSR: vector r is the next length[r] entries of
+# feature / weight.
+struct SparseRows {
+  length @0 :List(UInt32);
+  feature @1 :List(UInt32);
+  weight @2 :List(Float32);
+}
+
+struct ContentDfPartial {
+  partition @0 :UInt32;
+  nDocuments @1 :UInt64;
+  features @2 :List(Text);   # strictly ascending (byte-wise)
+  df @3 :List(UInt32);       # aligned with features
+}
+
+struct ContentVocabulary {
+  nDocuments @0 :UInt64;
+  features @1 :List(Text);   # strictly ascending; feature id = position
+  df @2 :List(UInt32);
+  idf @3 :List(Float32);
+}
+
+struct ContentVectors {
+  from @0 :UInt32;
+  to @1 :UInt32;
+  items @2 :List(Text);
+  vectors @3 :SparseRows;    # one row per item
+}
+
+struct TrainFrame {
+  magic @0 :UInt32;          # trainFrameMagic
+  union {
+    meanPartial @1 :MeanPartial;
+    biasBlock @2 :BiasBlock;
+    scalePartial @3 :ScalePartial;
+    pairBlock @4 :PairBlock;
+    totalsBlock @5 :TotalsBlock;
+    reverseBlock @6 :ReverseBlock;
+    entityNeighbors @7 :EntityNeighbors;
+    entityNeighborsList @8 :EntityNeighborsList;
+    contentDfPartial @9 :ContentDfPartial;
+    contentVocabulary @10 :ContentVocabulary;
+    contentVectors @11 :ContentVectors;
+  }
+}

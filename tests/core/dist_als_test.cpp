@@ -1,1 +1,594 @@
+#include "core/dist_als.hpp"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/loaders.hpp"
+#include "core/partition.hpp"
+
+namespace shardrec::core {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// ---- data ----
+
+struct events_data {
+  dataset ds; // the oracle's indices
+  std::vector<raw_event> raw;
+  interaction_matrix train;
+  std::vector<std::uint64_t> user_keys, item_keys;
+};
+
+void finish(events_data& d) {
+  for (const auto& e : d.ds.events) {
+    raw_event r;
+    r.user = d.ds.users.external(e.user);
+    r.item = d.ds.items.external(e.item);
+    r.value = e.value;
+    r.type = e.type;
+    r.timestamp = e.timestamp;
+    d.raw.push_back(std::move(r));
+  }
+  d.train = interaction_matrix::build(d.ds.users.size(), d.ds.items.size(), d.ds.events,
+                                      merge_policy::last);
+  for (std::size_t u = 0; u < d.ds.users.size(); ++u)
+    d.user_keys.push_back(stable_hash(d.ds.users.external(static_cast<index_t>(u))));
+  for (std::size_t i = 0; i < d.ds.items.size(); ++i)
+    d.item_keys.push_back(stable_hash(d.ds.items.external(static_cast<index_t>(i))));
+}
+
+const events_data& ml100k_u1() {
+  static const events_data d = [] {
+    events_data d;
+    std::string path = std::string(SHARDREC_DATA_DIR) + "/ml-100k/u1.base";
+    auto r = load_events(path, data_format::movielens, d.ds);
+    if (!r) {
+      ADD_FAILURE() << "cannot load " << path << " (SHARDREC_DATA_DIR must hold ml-100k): "
+                    << r.err().message;
+      return d;
+    }
+    finish(d);
+    return d;
+  }();
+  return d;
+}
+
+// 7 users x 6 items by hand, ratings 1..5; user "u7" rates one item only and
+// item "i6" has one rater, so some partitions have tiny or empty blocks.
+events_data hand_data() {
+  events_data d;
+  const char* cells[][3] = {
+      {"u1", "i1", "5"}, {"u1", "i2", "3"}, {"u1", "i4", "1"}, {"u2", "i1", "4"},
+      {"u2", "i3", "2"}, {"u3", "i2", "5"}, {"u3", "i3", "4"}, {"u3", "i5", "2"},
+      {"u4", "i4", "3"}, {"u4", "i5", "5"}, {"u4", "i1", "1"}, {"u5", "i2", "2"},
+      {"u5", "i5", "4"}, {"u6", "i3", "5"}, {"u6", "i4", "4"}, {"u6", "i6", "3"},
+      {"u7", "i1", "2"},
+  };
+  for (const auto& c : cells) {
+    event e;
+    e.user = d.ds.users.intern(c[0]);
+    e.item = d.ds.items.intern(c[1]);
+    e.value = std::stof(c[2]);
+    d.ds.events.push_back(e);
+  }
+  finish(d);
+  return d;
+}
+
+std::vector<partition_store> make_stores(const events_data& d, std::uint32_t parts) {
+  std::vector<partition_store> stores;
+  stores.reserve(parts);
+  for (std::uint32_t p = 0; p < parts; ++p) {
+    stores.emplace_back(p, parts);
+    for (const auto& e : d.raw)
+      EXPECT_TRUE(stores.back().add(e).ok());
+    stores.back().build(merge_policy::last);
+  }
+  return stores;
+}
+
+als_globals globals_of(const std::vector<partition_store>& stores, std::mt19937_64& rng) {
+  std::vector<als_census> cs;
+  for (const auto& s : stores)
+    cs.push_back(census(s));
+  std::shuffle(cs.begin(), cs.end(), rng);
+  auto g = merge_census(cs, static_cast<std::uint32_t>(stores.size()));
+  EXPECT_TRUE(g.ok());
+  return g.ok() ? *g : als_globals{};
+}
+
+// Bytes of one half-step holding `fixed` fixed, computed from the global
+// data: every (row, partition that owns a cell's other end) pair once.
+std::size_t expected_min_bytes(const events_data& d, std::uint32_t parts, als_side fixed,
+                               std::size_t row_bytes) {
+  std::set<std::pair<std::string, std::uint32_t>> pairs;
+  for (const auto& e : d.raw) {
+    bool items = fixed == als_side::items;
+    const std::string& row = items ? e.item : e.user;
+    pairs.emplace(row, partition_of(items ? e.user : e.item, parts));
+  }
+  std::size_t n = 0;
+  for (const auto& pr : pairs)
+    n += pr.first.size() + row_bytes;
+  return n;
+}
+
+// ---- one-process simulation of the message flow in dist_als.hpp ----
+
+struct traffic {
+  std::size_t payload = 0;     // measured: payload_bytes of every block
+  std::size_t minimum = 0;     // sum of min_payload_bytes over partitions
+  std::size_t cross = 0;       // payload of blocks with from != to
+  std::size_t duplicates = 0;  // (row, destination) pairs sent more than once
+  std::size_t per_half[2] = {0, 0}; // payload of the first iteration, by fixed side
+};
+
+template <class Block>
+void deliver(std::vector<Block>& pool, std::mt19937_64& rng, traffic& t, int iteration,
+             als_side fixed, const std::function<status(const Block&)>& to_partition) {
+  std::set<std::pair<std::string, std::uint32_t>> seen;
+  for (const auto& b : pool) {
+    auto bytes = payload_bytes(b);
+    t.payload += bytes;
+    if (b.from != b.to)
+      t.cross += bytes;
+    if (iteration == 0)
+      t.per_half[static_cast<int>(fixed)] += bytes;
+    for (const auto& id : b.ids)
+      if (!seen.emplace(id, b.to).second)
+        ++t.duplicates;
+  }
+  std::shuffle(pool.begin(), pool.end(), rng);
+  for (const auto& b : pool) {
+    auto st = to_partition(b);
+    ASSERT_TRUE(st.ok()) << st.err().message;
+  }
+}
+
+struct ials_run {
+  std::vector<std::unique_ptr<ials_partition>> parts;
+  std::vector<double> loss;
+  traffic bytes;
+};
+
+ials_run simulate_ials(const std::vector<partition_store>& stores, const ials_config& cfg,
+                       std::uint64_t shuffle_seed, bool with_loss) {
+  std::mt19937_64 rng(shuffle_seed);
+  const auto parts = static_cast<std::uint32_t>(stores.size());
+  ials_run run;
+  als_globals g = globals_of(stores, rng);
+  for (const auto& s : stores)
+    run.parts.push_back(std::make_unique<ials_partition>(s, cfg, g));
+  for (int it = 0; it < cfg.iterations; ++it) {
+    for (als_side fixed : {als_side::items, als_side::users}) {
+      std::vector<ials_block> pool;
+      std::vector<gram_partial> grams;
+      for (auto& p : run.parts) {
+        for (auto& b : p->make_blocks(fixed))
+          pool.push_back(std::move(b));
+        run.bytes.minimum += p->exchange().min_payload_bytes(fixed);
+        grams.push_back(p->make_gram_partial(fixed));
+      }
+      std::shuffle(grams.begin(), grams.end(), rng);
+      auto total = sum_gram(grams, parts);
+      EXPECT_TRUE(total.ok());
+      deliver<ials_block>(pool, rng, run.bytes, it, fixed, [&](const ials_block& b) {
+        return run.parts[b.to]->receive(b);
+      });
+      als_side solving = fixed == als_side::items ? als_side::users : als_side::items;
+      for (auto& p : run.parts) {
+        auto st = p->solve(solving, *total);
+        EXPECT_TRUE(st.ok()) << st.err().message;
+      }
+    }
+    if (with_loss) {
+      std::vector<loss_partial> lp;
+      for (auto& p : run.parts)
+        lp.push_back(p->make_loss_partial());
+      std::shuffle(lp.begin(), lp.end(), rng);
+      auto l = sum_loss(lp, parts);
+      EXPECT_TRUE(l.ok());
+      run.loss.push_back(l.ok() ? *l : 0.0);
+    }
+  }
+  return run;
+}
+
+struct mf_run {
+  std::vector<std::unique_ptr<mf_als_partition>> parts;
+  std::vector<double> loss;
+  traffic bytes;
+};
+
+mf_run simulate_mf(const std::vector<partition_store>& stores, const mf_config& cfg,
+                   std::uint64_t shuffle_seed) {
+  std::mt19937_64 rng(shuffle_seed);
+  const auto parts = static_cast<std::uint32_t>(stores.size());
+  mf_run run;
+  als_globals g = globals_of(stores, rng);
+  for (const auto& s : stores)
+    run.parts.push_back(std::make_unique<mf_als_partition>(s, cfg, g));
+  for (int it = 0; it < cfg.iterations; ++it) {
+    for (als_side fixed : {als_side::items, als_side::users}) {
+      std::vector<mf_block> pool;
+      for (auto& p : run.parts) {
+        for (auto& b : p->make_blocks(fixed))
+          pool.push_back(std::move(b));
+        run.bytes.minimum += p->exchange().min_payload_bytes(fixed);
+      }
+      deliver<mf_block>(pool, rng, run.bytes, it, fixed,
+                        [&](const mf_block& b) { return run.parts[b.to]->receive(b); });
+      als_side solving = fixed == als_side::items ? als_side::users : als_side::items;
+      for (auto& p : run.parts) {
+        auto st = p->solve(solving);
+        EXPECT_TRUE(st.ok()) << st.err().message;
+      }
+    }
+    std::vector<loss_partial> lp;
+    for (auto& p : run.parts)
+      lp.push_back(p->make_loss_partial());
+    std::shuffle(lp.begin(), lp.end(), rng);
+    auto l = sum_loss(lp, parts);
+    EXPECT_TRUE(l.ok());
+    run.loss.push_back(l.ok() ? *l : 0.0);
+  }
+  return run;
+}
+
+// Gathers owned rows from the partitions into the oracle's dense order.
+template <class Mat, class Get>
+Mat gather(const id_map& ids, const std::vector<partition_store>& stores, bool users,
+           Eigen::Index width, Get&& owned_rows) {
+  Mat out(static_cast<Eigen::Index>(ids.size()), width);
+  const auto parts = static_cast<std::uint32_t>(stores.size());
+  for (std::size_t r = 0; r < ids.size(); ++r) {
+    const std::string& id = ids.external(static_cast<index_t>(r));
+    auto p = partition_of(id, parts);
+    auto local = users ? stores[p].users().find(id) : stores[p].items().find(id);
+    EXPECT_TRUE(local.has_value()) << id;
+    if (local)
+      out.row(static_cast<Eigen::Index>(r)) =
+          owned_rows(p).row(static_cast<Eigen::Index>(*local));
+  }
+  return out;
+}
+
+template <class A, class B> double max_abs_diff(const A& a, const B& b) {
+  EXPECT_EQ(a.rows(), b.rows());
+  EXPECT_EQ(a.cols(), b.cols());
+  return (a.template cast<double>() - b.template cast<double>()).cwiseAbs().maxCoeff();
+}
+
+// ---- keyed initialisation in the core ----
+
+TEST(dist_als, keyed_init_depends_only_on_seed_side_and_key) {
+  std::vector<std::uint64_t> keys = {11, 22, 33, 44};
+  std::vector<std::uint64_t> some = {33, 11};
+  ials_matrix a(4, 5), b(2, 5), c(4, 5);
+  ials_init_keyed_rows(7, 0, keys.data(), 0.5f, a);
+  ials_init_keyed_rows(7, 0, some.data(), 0.5f, b);
+  ials_init_keyed_rows(7, 1, keys.data(), 0.5f, c);
+  EXPECT_EQ(b.row(0), a.row(2));
+  EXPECT_EQ(b.row(1), a.row(0));
+  EXPECT_NE(a.row(0), a.row(1));
+  EXPECT_NE(a.row(0), c.row(0)); // the side is part of the seed
+  EXPECT_LT(a.cwiseAbs().maxCoeff(), 0.5f * 6);
+
+  mf_config mc;
+  mc.factors = 3;
+  mf_rows x(4, 4), y(2, 4), z(4, 4);
+  mf_init_keyed_rows(mc, 0, keys.data(), x);
+  mf_init_keyed_rows(mc, 0, some.data(), y);
+  mf_init_keyed_rows(mc, 1, keys.data(), z);
+  EXPECT_EQ(y.row(0), x.row(2));
+  EXPECT_EQ(x.col(3), Eigen::VectorXd::Zero(4)); // biases start at 0
+  EXPECT_NE(x.row(0), z.row(0));
+}
+
+TEST(dist_als, core_with_keys_starts_from_keyed_rows) {
+  // With 0 iterations the trained factors are the initial ones.
+  events_data d = hand_data();
+  ials_config cfg;
+  cfg.factors = 4;
+  cfg.iterations = 0;
+  cfg.user_keys = &d.user_keys;
+  cfg.item_keys = &d.item_keys;
+  auto m = train_ials_model(d.train, cfg);
+  ials_matrix expect(static_cast<Eigen::Index>(d.user_keys.size()), 4);
+  ials_init_keyed_rows(cfg.seed, 0, d.user_keys.data(), ials_init_std(cfg), expect);
+  EXPECT_EQ(m->user_factors(), expect);
+  // Without keys: seeded by index, as before.
+  cfg.user_keys = cfg.item_keys = nullptr;
+  auto plain = train_ials_model(d.train, cfg);
+  ials_init_rows(cfg.seed, 0, 0, ials_init_std(cfg), expect);
+  EXPECT_EQ(plain->user_factors(), expect);
+}
+
+// ---- routing and messages ----
+
+TEST(dist_als, routing_sends_each_needed_row_once_on_hand_data) {
+  events_data d = hand_data();
+  for (std::uint32_t parts : {1u, 2u, 3u, 7u}) {
+    auto stores = make_stores(d, parts);
+    for (std::uint32_t q = 0; q < parts; ++q) {
+      als_exchange<float> ex(stores[q], 2);
+      // Brute force over the events: item i (owned by q) goes to p iff a
+      // user of p rated it; likewise users.
+      for (std::uint32_t p = 0; p < parts; ++p) {
+        std::set<std::string> want_items, want_users, got_items, got_users;
+        for (const auto& e : d.raw) {
+          if (partition_of(e.item, parts) == q && partition_of(e.user, parts) == p)
+            want_items.insert(e.item);
+          if (partition_of(e.user, parts) == q && partition_of(e.item, parts) == p)
+            want_users.insert(e.user);
+        }
+        for (index_t r : ex.rows_for(als_side::items, p))
+          EXPECT_TRUE(got_items.insert(stores[q].items().external(r)).second);
+        for (index_t r : ex.rows_for(als_side::users, p))
+          EXPECT_TRUE(got_users.insert(stores[q].users().external(r)).second);
+        EXPECT_EQ(got_items, want_items) << "P=" << parts << " q=" << q << " p=" << p;
+        EXPECT_EQ(got_users, want_users) << "P=" << parts << " q=" << q << " p=" << p;
+      }
+    }
+    std::size_t min_items = 0;
+    for (const auto& s : stores)
+      min_items += als_exchange<float>(s, 2).min_payload_bytes(als_side::items);
+    EXPECT_EQ(min_items, expected_min_bytes(d, parts, als_side::items, 2 * sizeof(float)));
+  }
+}
+
+TEST(dist_als, receive_and_merges_reject_bad_deliveries) {
+  events_data d = hand_data();
+  auto stores = make_stores(d, 3);
+  std::mt19937_64 rng(1);
+  als_globals g = globals_of(stores, rng);
+  EXPECT_EQ(g.n_users, 7u);
+  EXPECT_EQ(g.n_items, 6u);
+  EXPECT_DOUBLE_EQ(g.mu, 55.0 / 17.0);
+  ials_config cfg;
+  cfg.factors = 3;
+  std::vector<std::unique_ptr<ials_partition>> parts;
+  for (const auto& s : stores)
+    parts.push_back(std::make_unique<ials_partition>(s, cfg, g));
+
+  std::vector<ials_block> pool;
+  for (auto& p : parts)
+    for (auto& b : p->make_blocks(als_side::items))
+      pool.push_back(std::move(b));
+  ASSERT_EQ(pool.size(), 9u);
+  // Find a non-empty block for partition 0 and abuse it.
+  auto it = std::find_if(pool.begin(), pool.end(),
+                         [](const ials_block& b) { return b.to == 0 && !b.ids.empty(); });
+  ASSERT_NE(it, pool.end());
+  ials_block wrong_to = *it;
+  wrong_to.to = 1;
+  EXPECT_EQ(parts[0]->receive(wrong_to).err().code, errc::bad_message);
+  ials_block stale = *it;
+  stale.version = 1;
+  EXPECT_FALSE(parts[0]->receive(stale).ok());
+  ials_block short_values = *it;
+  short_values.values.pop_back();
+  EXPECT_FALSE(parts[0]->receive(short_values).ok());
+  ials_block forged = *it;
+  forged.from = (forged.from + 1) % 3; // rows not owned by the claimed sender
+  EXPECT_FALSE(parts[0]->receive(forged).ok());
+
+  // A solve before every block is in fails and changes nothing.
+  std::vector<gram_partial> grams;
+  for (auto& p : parts)
+    grams.push_back(p->make_gram_partial(als_side::items));
+  auto total = sum_gram(grams, 3);
+  ASSERT_TRUE(total.ok());
+  ials_matrix before = parts[0]->user_factors();
+  ASSERT_TRUE(parts[0]->receive(*it).ok());
+  EXPECT_FALSE(parts[0]->receive(*it).ok()); // the same block twice
+  EXPECT_EQ(parts[0]->solve(als_side::users, *total).err().code, errc::bad_message);
+  EXPECT_EQ(parts[0]->user_factors(), before);
+  for (const auto& b : pool)
+    if (b.to == 0 && &b != &*it)
+      ASSERT_TRUE(parts[0]->receive(b).ok());
+  gram_total wrong_side = *total;
+  wrong_side.side = als_side::users;
+  EXPECT_FALSE(parts[0]->solve(als_side::users, wrong_side).ok());
+  EXPECT_TRUE(parts[0]->solve(als_side::users, *total).ok());
+
+  // Merges want exactly one input per partition.
+  std::vector<gram_partial> two = {grams[0], grams[1]};
+  EXPECT_EQ(sum_gram(two, 3).err().code, errc::bad_message);
+  std::vector<gram_partial> dup = {grams[0], grams[1], grams[1]};
+  EXPECT_FALSE(sum_gram(dup, 3).ok());
+  std::vector<als_census> cs = {census(stores[0]), census(stores[2])};
+  EXPECT_FALSE(merge_census(cs, 3).ok());
+  std::vector<loss_partial> lp = {{0, 1, 1.0}, {1, 1, 2.0}, {5, 1, 3.0}};
+  EXPECT_FALSE(sum_loss(lp, 3).ok());
+
+  mf_config mc;
+  EXPECT_EQ(validate_dist(mc).err().code, errc::invalid_argument); // gibbs by default
+  mc.solver = mf_solver::als;
+  EXPECT_TRUE(validate_dist(mc).ok());
+}
+
+// ---- agreement with the core ----
+
+TEST(dist_als, ials_exact_matches_core_on_hand_data) {
+  events_data d = hand_data();
+  ials_config cfg;
+  cfg.factors = 3;
+  cfg.iterations = 6;
+  cfg.exact_solve = true;
+  cfg.binary = false;
+  cfg.user_keys = &d.user_keys;
+  cfg.item_keys = &d.item_keys;
+  std::vector<double> trace;
+  auto oracle = train_ials_model(d.train, cfg, &trace);
+  for (std::uint32_t parts : {1u, 2u, 3u, 7u}) {
+    auto stores = make_stores(d, parts);
+    auto run = simulate_ials(stores, cfg, parts, true);
+    auto x = gather<ials_matrix>(d.ds.users, stores, true, 3,
+                                 [&](std::uint32_t p) { return run.parts[p]->user_factors(); });
+    auto y = gather<ials_matrix>(d.ds.items, stores, false, 3,
+                                 [&](std::uint32_t p) { return run.parts[p]->item_factors(); });
+    EXPECT_LT(max_abs_diff(x, oracle->user_factors()), 1e-6) << "P=" << parts;
+    EXPECT_LT(max_abs_diff(y, oracle->item_factors()), 1e-6) << "P=" << parts;
+    ASSERT_EQ(run.loss.size(), trace.size());
+    for (std::size_t t = 0; t < trace.size(); ++t)
+      EXPECT_NEAR(run.loss[t], trace[t], 1e-9 * trace[t]) << "P=" << parts << " t=" << t;
+    EXPECT_EQ(run.bytes.duplicates, 0u);
+    EXPECT_EQ(run.bytes.payload, run.bytes.minimum);
+  }
+}
+
+TEST(dist_als, ials_matches_core_on_ml100k_u1) {
+  const auto& d = ml100k_u1();
+  ASSERT_GT(d.train.nnz(), 0u);
+  ials_config cfg;
+  cfg.factors = 16;
+  cfg.iterations = 5;
+  cfg.user_keys = &d.user_keys;
+  cfg.item_keys = &d.item_keys;
+  std::vector<double> trace;
+  auto t0 = clock_type::now();
+  auto oracle = train_ials_model(d.train, cfg, &trace);
+  double core_s = seconds_since(t0);
+  const auto& ox = oracle->user_factors();
+  const auto& oy = oracle->item_factors();
+  Eigen::MatrixXf oracle_scores = ox * oy.transpose();
+  std::printf("ials oracle: %zu users x %zu items, k=%zu, %d it: %.3f s (with loss), "
+              "max |x| %.3f max |y| %.3f\n",
+              d.train.n_users(), d.train.n_items(), cfg.factors, cfg.iterations, core_s,
+              ox.cwiseAbs().maxCoeff(), oy.cwiseAbs().maxCoeff());
+
+  for (std::uint32_t parts : {1u, 3u, 7u}) {
+    auto stores = make_stores(d, parts);
+    t0 = clock_type::now();
+    auto run = simulate_ials(stores, cfg, 100 + parts, true);
+    double sim_s = seconds_since(t0);
+    auto x = gather<ials_matrix>(d.ds.users, stores, true, 16,
+                                 [&](std::uint32_t p) { return run.parts[p]->user_factors(); });
+    auto y = gather<ials_matrix>(d.ds.items, stores, false, 16,
+                                 [&](std::uint32_t p) { return run.parts[p]->item_factors(); });
+    double dx = max_abs_diff(x, ox), dy = max_abs_diff(y, oy);
+    Eigen::MatrixXf scores = x * y.transpose();
+    double ds = max_abs_diff(scores, oracle_scores);
+    EXPECT_LT(dx, 1e-4) << "P=" << parts;
+    EXPECT_LT(dy, 1e-4) << "P=" << parts;
+    EXPECT_LT(ds, 1e-4) << "P=" << parts;
+    ASSERT_EQ(run.loss.size(), trace.size());
+    for (std::size_t t = 0; t < trace.size(); ++t)
+      EXPECT_NEAR(run.loss[t], trace[t], 1e-6 * trace[t]) << "P=" << parts << " t=" << t;
+
+    EXPECT_EQ(run.bytes.duplicates, 0u);
+    EXPECT_EQ(run.bytes.payload, run.bytes.minimum);
+    std::size_t row = cfg.factors * sizeof(float);
+    std::size_t want = expected_min_bytes(d, parts, als_side::items, row)
+                       + expected_min_bytes(d, parts, als_side::users, row);
+    EXPECT_EQ(run.bytes.per_half[0] + run.bytes.per_half[1], want);
+    EXPECT_EQ(run.bytes.payload, want * static_cast<std::size_t>(cfg.iterations));
+    std::printf("ials P=%u: sim %.3f s (core %.3f s); max |dx| %.2e |dy| %.2e |dscore| "
+                "%.2e; bytes/iteration %zu (items %zu + users %zu; cross-partition %zu; "
+                "minimum %zu) + gram %zu\n",
+                parts, sim_s, core_s, dx, dy, ds,
+                run.bytes.per_half[0] + run.bytes.per_half[1], run.bytes.per_half[1],
+                run.bytes.per_half[0], run.bytes.cross / cfg.iterations, want,
+                static_cast<std::size_t>(4 * parts * cfg.factors * cfg.factors * 8));
+  }
+}
+
+TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
+  const auto& d = ml100k_u1();
+  ASSERT_GT(d.train.nnz(), 0u);
+  mf_config cfg;
+  cfg.solver = mf_solver::als;
+  cfg.factors = 10;
+  cfg.iterations = 5;
+  cfg.reg = 0.1f;
+  cfg.user_keys = &d.user_keys;
+  cfg.item_keys = &d.item_keys;
+  std::vector<double> trace;
+  auto t0 = clock_type::now();
+  mf_factors oracle = train_mf_factors(d.train, cfg, &trace);
+  double core_s = seconds_since(t0);
+  mf_model oracle_model(oracle, cfg.min_rating, cfg.max_rating);
+
+  // u1.test pairs, by the oracle's indices (unknown ids: cold).
+  dataset test_ds;
+  auto r = load_events(std::string(SHARDREC_DATA_DIR) + "/ml-100k/u1.test",
+                       data_format::movielens, test_ds);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  std::vector<std::pair<index_t, index_t>> pairs;
+  for (const auto& e : test_ds.events) {
+    auto u = d.ds.users.find(test_ds.users.external(e.user));
+    auto i = d.ds.items.find(test_ds.items.external(e.item));
+    pairs.emplace_back(u ? *u : static_cast<index_t>(d.ds.users.size()),
+                       i ? *i : static_cast<index_t>(d.ds.items.size()));
+  }
+  ASSERT_EQ(pairs.size(), 20000u);
+
+  for (std::uint32_t parts : {1u, 3u, 7u}) {
+    auto stores = make_stores(d, parts);
+    t0 = clock_type::now();
+    auto run = simulate_mf(stores, cfg, 200 + parts);
+    double sim_s = seconds_since(t0);
+    const auto w = static_cast<Eigen::Index>(cfg.factors + 1);
+    auto xu = gather<mf_rows>(d.ds.users, stores, true, w,
+                              [&](std::uint32_t p) { return run.parts[p]->user_rows(); });
+    auto xi = gather<mf_rows>(d.ds.items, stores, false, w,
+                              [&](std::uint32_t p) { return run.parts[p]->item_rows(); });
+    mf_factors f;
+    f.mu = static_cast<float>(run.parts[0]->mu());
+    f.user = xu.leftCols(w - 1).cast<float>();
+    f.item = xi.leftCols(w - 1).cast<float>();
+    f.user_bias = xu.col(w - 1).cast<float>();
+    f.item_bias = xi.col(w - 1).cast<float>();
+    EXPECT_EQ(f.mu, oracle.mu);
+    double dfac = std::max(max_abs_diff(f.user, oracle.user), max_abs_diff(f.item, oracle.item));
+    double dbias = std::max(max_abs_diff(f.user_bias, oracle.user_bias),
+                            max_abs_diff(f.item_bias, oracle.item_bias));
+    mf_model m(f, cfg.min_rating, cfg.max_rating);
+    double dpred = 0, se = 0;
+    for (std::size_t j = 0; j < pairs.size(); ++j) {
+      float p = m.predict(pairs[j].first, pairs[j].second);
+      dpred = std::max(dpred, static_cast<double>(
+                                  std::abs(p - oracle_model.predict(pairs[j].first, pairs[j].second))));
+      double e = p - test_ds.events[j].value;
+      se += e * e;
+    }
+    EXPECT_LT(dfac, 1e-4) << "P=" << parts;
+    EXPECT_LT(dbias, 1e-4) << "P=" << parts;
+    EXPECT_LT(dpred, 1e-4) << "P=" << parts;
+    ASSERT_EQ(run.loss.size(), trace.size());
+    for (std::size_t t = 0; t < trace.size(); ++t)
+      EXPECT_NEAR(run.loss[t], trace[t], 1e-9 * trace[t]) << "P=" << parts << " t=" << t;
+
+    EXPECT_EQ(run.bytes.duplicates, 0u);
+    EXPECT_EQ(run.bytes.payload, run.bytes.minimum);
+    std::size_t row = (cfg.factors + 1) * sizeof(double);
+    std::size_t want = expected_min_bytes(d, parts, als_side::items, row)
+                       + expected_min_bytes(d, parts, als_side::users, row);
+    EXPECT_EQ(run.bytes.payload, want * static_cast<std::size_t>(cfg.iterations));
+    std::printf("mf-als P=%u: sim %.3f s (core %.3f s); max |dfactor| %.2e |dbias| %.2e "
+                "|dpred| %.2e; test RMSE %.4f; bytes/iteration %zu (cross-partition %zu)\n",
+                parts, sim_s, core_s, dfac, dbias, dpred,
+                std::sqrt(se / static_cast<double>(pairs.size())), want,
+                run.bytes.cross / cfg.iterations);
+  }
+}
+
+} // namespace
+} // namespace shardrec::core

@@ -1,0 +1,91 @@
+// Frames for the plain message structs of the distributed algorithms
+// (core/dist_knn.hpp, core/dist_recommend.hpp), so actors can ship them
+// between nodes. Training-time messages use schema/train.capnp (root
+// TrainFrame), query-time ones schema/query.capnp (root QueryFrame).
+//
+// Every decode_<name> returns errc::bad_message (message "bad frame: ...",
+// naming the struct and field) for an empty, truncated, oversized or garbage
+// frame, a frame holding another message type, an unknown enumerant, or
+// arrays that break the struct's documented shape (aligned arrays of
+// different lengths, CSR rows that do not add up, dictionary indexes out of
+// range, lists that must be strictly ascending and are not). It never throws
+// or aborts. It does not check what only the receiver knows (the addressee,
+// which ids it owns): core's receive / add functions do that.
+//
+// Every encode REQUIRES a frame under max_frame_bytes (producers cut large
+// blocks, e.g. make_pair_blocks' chunk_rows) and asserts the internal shape
+// it needs to build the wire form (pair_block row_ptr; sparse_vector weight
+// aligned with feature). A decoded pair_block always has row_ptr of size
+// row_entity.size() + 1 starting at 0, also when the encoded one had an
+// empty row_ptr and no rows.
+#pragma once
+
+#include <vector>
+
+#include "actors/frame.hpp"
+#include "core/dist_knn.hpp"
+#include "core/dist_recommend.hpp"
+#include "core/error.hpp"
+
+namespace shardrec::actors {
+
+// ---- training: dist_knn phases B, S, R ----
+
+frame encode(const core::mean_partial& m);
+core::result<core::mean_partial> decode_mean_partial(const frame& f);
+
+frame encode(const core::bias_block& b);
+core::result<core::bias_block> decode_bias_block(const frame& f);
+
+frame encode(const core::scale_partial& s);
+core::result<core::scale_partial> decode_scale_partial(const frame& f);
+
+frame encode(const core::pair_block& b);
+core::result<core::pair_block> decode_pair_block(const frame& f);
+
+frame encode(const core::totals_block& b);
+core::result<core::totals_block> decode_totals_block(const frame& f);
+
+frame encode(const core::reverse_block& b);
+core::result<core::reverse_block> decode_reverse_block(const frame& f);
+
+frame encode(const core::entity_neighbors& n);
+core::result<core::entity_neighbors> decode_entity_neighbors(const frame& f);
+
+frame encode(const std::vector<core::entity_neighbors>& lists);
+core::result<std::vector<core::entity_neighbors>>
+decode_entity_neighbors_list(const frame& f);
+
+// ---- training: dist_recommend phase A (content) ----
+
+frame encode(const core::content_df_partial& p);
+core::result<core::content_df_partial> decode_content_df_partial(const frame& f);
+
+frame encode(const core::content_vocabulary& v);
+core::result<core::content_vocabulary> decode_content_vocabulary(const frame& f);
+
+frame encode(const core::content_vectors_message& m);
+core::result<core::content_vectors_message>
+decode_content_vectors_message(const frame& f);
+
+// ---- query time ----
+
+frame encode(const core::user_query& q);
+core::result<core::user_query> decode_user_query(const frame& f);
+
+frame encode(const core::blend_spec& s);
+core::result<core::blend_spec> decode_blend_spec(const frame& f);
+
+frame encode(const core::user_profile& p);
+core::result<core::user_profile> decode_user_profile(const frame& f);
+
+frame encode(const core::phase1_reply& r);
+core::result<core::phase1_reply> decode_phase1_reply(const frame& f);
+
+frame encode(const core::blend_stats& s);
+core::result<core::blend_stats> decode_blend_stats(const frame& f);
+
+frame encode(const core::phase2_reply& r);
+core::result<core::phase2_reply> decode_phase2_reply(const frame& f);
+
+} // namespace shardrec::actors
