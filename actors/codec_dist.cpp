@@ -1,1 +1,854 @@
-// placeholder
+#include "actors/codec_dist.hpp"
+
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "actors/codec_util.hpp"
+#include "schema/query.capnp.h"
+#include "schema/train.capnp.h"
+
+namespace shardrec::actors {
+
+namespace {
+
+using detail::bad_message;
+using detail::text;
+
+// Cap'n Proto lists hold at most 2^29 - 1 elements.
+constexpr std::size_t max_list = (std::size_t{1} << 29) - 1;
+
+unsigned list_size(std::size_t n) {
+  SHARDREC_ASSERT(n <= max_list);
+  return static_cast<unsigned>(n);
+}
+
+// Copies v into a list builder initialised with v.size() elements.
+template <class B, class V> void put(B list, const std::vector<V>& v) {
+  for (unsigned i = 0; i < v.size(); ++i)
+    list.set(i, v[i]);
+}
+
+template <class T, class R> std::vector<T> get(R list) {
+  std::vector<T> v;
+  v.reserve(list.size());
+  for (auto x : list)
+    v.push_back(x);
+  return v;
+}
+
+std::vector<std::string> get_strings(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string> v;
+  v.reserve(list.size());
+  for (auto x : list)
+    v.push_back(text(x));
+  return v;
+}
+
+core::error misaligned(const std::string& where, const char* field, std::size_t n,
+                       const char* ref, std::size_t m) {
+  return bad_message(where + ": field '" + field + "' has " + std::to_string(n)
+                     + " entries, '" + ref + "' has " + std::to_string(m));
+}
+
+core::error not_ascending(const std::string& where, const char* field, std::size_t at) {
+  return bad_message(where + ": field '" + field + "' is not strictly ascending at entry "
+                     + std::to_string(at));
+}
+
+// Index of the first entry not greater than its predecessor, or v.size().
+template <class V> std::size_t first_unsorted(const std::vector<V>& v) {
+  for (std::size_t i = 1; i < v.size(); ++i)
+    if (!(v[i - 1] < v[i]))
+      return i;
+  return v.size();
+}
+
+core::error out_of_dictionary(const std::string& where, const char* field, std::size_t at,
+                              std::uint32_t value, std::size_t ids) {
+  return bad_message(where + ": field '" + field + "' entry " + std::to_string(at)
+                     + " is " + std::to_string(value) + ", outside the "
+                     + std::to_string(ids) + " ids");
+}
+
+[[noreturn]] void unknown_enumerant() {
+  SHARDREC_ASSERT(!"core enumerant without a wire mapping");
+  std::abort();
+}
+
+// ---- enums: mapped one by one, so reordering either side cannot shift them.
+
+wire::BiasSide to_wire(core::bias_side s) {
+  switch (s) {
+    case core::bias_side::user: return wire::BiasSide::USER;
+    case core::bias_side::item: return wire::BiasSide::ITEM;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::bias_side> from_wire(wire::BiasSide s) {
+  switch (s) {
+    case wire::BiasSide::USER: return core::bias_side::user;
+    case wire::BiasSide::ITEM: return core::bias_side::item;
+  }
+  return std::nullopt;
+}
+
+wire::KnnSide to_wire(core::knn_side s) {
+  switch (s) {
+    case core::knn_side::item: return wire::KnnSide::ITEM;
+    case core::knn_side::user: return wire::KnnSide::USER;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::knn_side> from_wire(wire::KnnSide s) {
+  switch (s) {
+    case wire::KnnSide::ITEM: return core::knn_side::item;
+    case wire::KnnSide::USER: return core::knn_side::user;
+  }
+  return std::nullopt;
+}
+
+wire::SimilarityKind to_wire(core::similarity_kind k) {
+  switch (k) {
+    case core::similarity_kind::cosine: return wire::SimilarityKind::COSINE;
+    case core::similarity_kind::adjusted_cosine:
+      return wire::SimilarityKind::ADJUSTED_COSINE;
+    case core::similarity_kind::pearson: return wire::SimilarityKind::PEARSON;
+    case core::similarity_kind::pearson_baseline:
+      return wire::SimilarityKind::PEARSON_BASELINE;
+    case core::similarity_kind::jaccard: return wire::SimilarityKind::JACCARD;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::similarity_kind> from_wire(wire::SimilarityKind k) {
+  switch (k) {
+    case wire::SimilarityKind::COSINE: return core::similarity_kind::cosine;
+    case wire::SimilarityKind::ADJUSTED_COSINE:
+      return core::similarity_kind::adjusted_cosine;
+    case wire::SimilarityKind::PEARSON: return core::similarity_kind::pearson;
+    case wire::SimilarityKind::PEARSON_BASELINE:
+      return core::similarity_kind::pearson_baseline;
+    case wire::SimilarityKind::JACCARD: return core::similarity_kind::jaccard;
+  }
+  return std::nullopt;
+}
+
+wire::BlendKind to_wire(core::blend_kind k) {
+  switch (k) {
+    case core::blend_kind::implicit_als: return wire::BlendKind::IMPLICIT_ALS;
+    case core::blend_kind::itemknn: return wire::BlendKind::ITEMKNN;
+    case core::blend_kind::content: return wire::BlendKind::CONTENT;
+    case core::blend_kind::popular: return wire::BlendKind::POPULAR;
+    case core::blend_kind::mf: return wire::BlendKind::MF;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::blend_kind> from_wire(wire::BlendKind k) {
+  switch (k) {
+    case wire::BlendKind::IMPLICIT_ALS: return core::blend_kind::implicit_als;
+    case wire::BlendKind::ITEMKNN: return core::blend_kind::itemknn;
+    case wire::BlendKind::CONTENT: return core::blend_kind::content;
+    case wire::BlendKind::POPULAR: return core::blend_kind::popular;
+    case wire::BlendKind::MF: return core::blend_kind::mf;
+  }
+  return std::nullopt;
+}
+
+core::error unknown_enum(const std::string& where, const char* field, std::uint16_t v) {
+  return bad_message(where + ": field '" + field + "' has unknown value "
+                     + std::to_string(v));
+}
+
+// ---- envelopes: magic + union tag, so a frame of another message type (or
+// of another protocol area) is rejected instead of being misread.
+
+template <class Root, class F> frame build(std::uint32_t magic, F&& fill) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<Root>();
+  root.setMagic(magic);
+  fill(root);
+  return detail::to_frame(mb);
+}
+
+template <class Root, class T, class F>
+core::result<T> read_tagged(const frame& f, std::uint32_t magic,
+                            typename Root::Which which, const char* name, F&& fn) {
+  return detail::read_frame<Root, T>(f, [&](typename Root::Reader r) -> core::result<T> {
+    if (r.getMagic() != magic)
+      return bad_message(std::string(name) + ": wrong magic "
+                         + std::to_string(r.getMagic()) + ", expected "
+                         + std::to_string(magic));
+    if (r.which() != which)
+      return bad_message(std::string(name) + ": the frame holds message tag "
+                         + std::to_string(static_cast<unsigned>(r.which()))
+                         + ", expected " + std::to_string(static_cast<unsigned>(which)));
+    return fn(r);
+  });
+}
+
+template <class F> frame build_train(F&& fill) {
+  return build<wire::TrainFrame>(wire::TRAIN_FRAME_MAGIC, std::forward<F>(fill));
+}
+
+template <class T, class F>
+core::result<T> read_train(const frame& f, wire::TrainFrame::Which which,
+                           const char* name, F&& fn) {
+  return read_tagged<wire::TrainFrame, T>(f, wire::TRAIN_FRAME_MAGIC, which, name,
+                                          std::forward<F>(fn));
+}
+
+template <class F> frame build_query(F&& fill) {
+  return build<wire::QueryFrame>(wire::QUERY_FRAME_MAGIC, std::forward<F>(fill));
+}
+
+template <class T, class F>
+core::result<T> read_query(const frame& f, wire::QueryFrame::Which which,
+                           const char* name, F&& fn) {
+  return read_tagged<wire::QueryFrame, T>(f, wire::QUERY_FRAME_MAGIC, which, name,
+                                          std::forward<F>(fn));
+}
+
+// ---- sparse vectors
+
+void fill(wire::SparseVector::Builder b, const core::sparse_vector& v) {
+  SHARDREC_ASSERT(v.feature.size() == v.weight.size());
+  put(b.initFeature(list_size(v.feature.size())), v.feature);
+  put(b.initWeight(list_size(v.weight.size())), v.weight);
+}
+
+core::result<core::sparse_vector> read(wire::SparseVector::Reader r,
+                                       const std::string& where) {
+  core::sparse_vector v;
+  v.feature = get<std::uint32_t>(r.getFeature());
+  v.weight = get<float>(r.getWeight());
+  if (v.weight.size() != v.feature.size())
+    return misaligned(where, "weight", v.weight.size(), "feature", v.feature.size());
+  if (auto at = first_unsorted(v.feature); at != v.feature.size())
+    return not_ascending(where, "feature", at);
+  return v;
+}
+
+void fill(wire::SparseRows::Builder b, const std::vector<core::sparse_vector>& rows) {
+  std::size_t total = 0;
+  auto length = b.initLength(list_size(rows.size()));
+  for (unsigned r = 0; r < rows.size(); ++r) {
+    SHARDREC_ASSERT(rows[r].feature.size() == rows[r].weight.size());
+    length.set(r, list_size(rows[r].feature.size()));
+    total += rows[r].feature.size();
+  }
+  auto feature = b.initFeature(list_size(total));
+  auto weight = b.initWeight(list_size(total));
+  unsigned k = 0;
+  for (const auto& v : rows) {
+    for (std::size_t j = 0; j < v.feature.size(); ++j, ++k) {
+      feature.set(k, v.feature[j]);
+      weight.set(k, v.weight[j]);
+    }
+  }
+}
+
+core::result<std::vector<core::sparse_vector>> read(wire::SparseRows::Reader r,
+                                                    const std::string& where) {
+  auto length = r.getLength();
+  auto feature = r.getFeature();
+  auto weight = r.getWeight();
+  if (weight.size() != feature.size())
+    return misaligned(where, "weight", weight.size(), "feature", feature.size());
+  std::uint64_t total = 0;
+  for (auto l : length)
+    total += l;
+  if (total != feature.size())
+    return bad_message(where + ": field 'length' adds up to " + std::to_string(total)
+                       + ", 'feature' has " + std::to_string(feature.size())
+                       + " entries");
+  std::vector<core::sparse_vector> rows(length.size());
+  unsigned k = 0;
+  for (unsigned i = 0; i < length.size(); ++i) {
+    auto& v = rows[i];
+    v.feature.reserve(length[i]);
+    v.weight.reserve(length[i]);
+    for (unsigned j = 0; j < length[i]; ++j, ++k) {
+      v.feature.push_back(feature[k]);
+      v.weight.push_back(weight[k]);
+    }
+    if (auto at = first_unsorted(v.feature); at != v.feature.size())
+      return not_ascending(where + " row " + std::to_string(i), "feature", at);
+  }
+  return rows;
+}
+
+// ---- neighbour lists
+
+void fill(wire::EntityNeighbors::Builder b, const core::entity_neighbors& n) {
+  b.setId(n.id);
+  auto list = b.initNeighbors(list_size(n.neighbors.size()));
+  for (unsigned i = 0; i < n.neighbors.size(); ++i) {
+    list[i].setId(n.neighbors[i].id);
+    list[i].setSimilarity(n.neighbors[i].similarity);
+  }
+}
+
+core::entity_neighbors read(wire::EntityNeighbors::Reader r) {
+  core::entity_neighbors n;
+  n.id = text(r.getId());
+  auto list = r.getNeighbors();
+  n.neighbors.reserve(list.size());
+  for (auto x : list)
+    n.neighbors.push_back({text(x.getId()), x.getSimilarity()});
+  return n;
+}
+
+} // namespace
+
+// ---- training: dist_knn
+
+frame encode(const core::mean_partial& m) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initMeanPartial();
+    b.setPartition(m.partition);
+    b.setSum(m.sum);
+    b.setCount(m.count);
+  });
+}
+
+core::result<core::mean_partial> decode_mean_partial(const frame& f) {
+  return read_train<core::mean_partial>(f, wire::TrainFrame::MEAN_PARTIAL, "mean_partial",
+                                        [](wire::TrainFrame::Reader root) {
+                                          auto r = root.getMeanPartial();
+                                          core::mean_partial m;
+                                          m.partition = r.getPartition();
+                                          m.sum = r.getSum();
+                                          m.count = r.getCount();
+                                          return m;
+                                        });
+}
+
+frame encode(const core::bias_block& blk) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initBiasBlock();
+    b.setSide(to_wire(blk.side));
+    b.setFrom(blk.from);
+    b.setTo(blk.to);
+    put(b.initIds(list_size(blk.ids.size())), blk.ids);
+    put(b.initValues(list_size(blk.values.size())), blk.values);
+  });
+}
+
+core::result<core::bias_block> decode_bias_block(const frame& f) {
+  return read_train<core::bias_block>(
+      f, wire::TrainFrame::BIAS_BLOCK, "bias_block",
+      [](wire::TrainFrame::Reader root) -> core::result<core::bias_block> {
+        auto r = root.getBiasBlock();
+        core::bias_block b;
+        auto side = from_wire(r.getSide());
+        if (!side)
+          return unknown_enum("bias_block", "side",
+                              static_cast<std::uint16_t>(r.getSide()));
+        b.side = *side;
+        b.from = r.getFrom();
+        b.to = r.getTo();
+        b.ids = get_strings(r.getIds());
+        b.values = get<float>(r.getValues());
+        if (b.values.size() != b.ids.size())
+          return misaligned("bias_block", "values", b.values.size(), "ids", b.ids.size());
+        return b;
+      });
+}
+
+frame encode(const core::scale_partial& s) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initScalePartial();
+    b.setPartition(s.partition);
+    b.setMaxAbs(s.max_abs);
+    b.setRaters(s.raters);
+  });
+}
+
+core::result<core::scale_partial> decode_scale_partial(const frame& f) {
+  return read_train<core::scale_partial>(f, wire::TrainFrame::SCALE_PARTIAL,
+                                         "scale_partial",
+                                         [](wire::TrainFrame::Reader root) {
+                                           auto r = root.getScalePartial();
+                                           core::scale_partial s;
+                                           s.partition = r.getPartition();
+                                           s.max_abs = r.getMaxAbs();
+                                           s.raters = r.getRaters();
+                                           return s;
+                                         });
+}
+
+frame encode(const core::pair_block& blk) {
+  const std::size_t rows = blk.row_entity.size();
+  SHARDREC_ASSERT(blk.row_ptr.size() == rows + 1 || (rows == 0 && blk.row_ptr.empty()));
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initPairBlock();
+    b.setSide(to_wire(blk.side));
+    b.setKind(to_wire(blk.kind));
+    b.setFrom(blk.from);
+    b.setTo(blk.to);
+    put(b.initIds(list_size(blk.ids.size())), blk.ids);
+    put(b.initRowEntity(list_size(rows)), blk.row_entity);
+    auto length = b.initRowLength(list_size(rows));
+    for (unsigned r = 0; r < rows; ++r) {
+      SHARDREC_ASSERT(blk.row_ptr[r] <= blk.row_ptr[r + 1]);
+      length.set(r, list_size(blk.row_ptr[r + 1] - blk.row_ptr[r]));
+    }
+    put(b.initOther(list_size(blk.other.size())), blk.other);
+    put(b.initStats(list_size(blk.stats.size())), blk.stats);
+  });
+}
+
+core::result<core::pair_block> decode_pair_block(const frame& f) {
+  return read_train<core::pair_block>(
+      f, wire::TrainFrame::PAIR_BLOCK, "pair_block",
+      [](wire::TrainFrame::Reader root) -> core::result<core::pair_block> {
+        const std::string where = "pair_block";
+        auto r = root.getPairBlock();
+        core::pair_block b;
+        auto side = from_wire(r.getSide());
+        if (!side)
+          return unknown_enum(where, "side", static_cast<std::uint16_t>(r.getSide()));
+        auto kind = from_wire(r.getKind());
+        if (!kind)
+          return unknown_enum(where, "kind", static_cast<std::uint16_t>(r.getKind()));
+        b.side = *side;
+        b.kind = *kind;
+        b.from = r.getFrom();
+        b.to = r.getTo();
+        b.ids = get_strings(r.getIds());
+        b.row_entity = get<std::uint32_t>(r.getRowEntity());
+        auto length = r.getRowLength();
+        if (length.size() != b.row_entity.size())
+          return misaligned(where, "row_length", length.size(), "row_entity",
+                            b.row_entity.size());
+        b.row_ptr.reserve(length.size() + 1);
+        b.row_ptr.push_back(0);
+        for (auto l : length)
+          b.row_ptr.push_back(b.row_ptr.back() + l);
+        b.other = get<std::uint32_t>(r.getOther());
+        if (b.row_ptr.back() != b.other.size())
+          return bad_message(where + ": field 'row_length' adds up to "
+                             + std::to_string(b.row_ptr.back()) + ", 'other' has "
+                             + std::to_string(b.other.size()) + " entries");
+        b.stats = get<std::int64_t>(r.getStats());
+        const std::size_t width = core::stat_width(b.kind);
+        if (b.stats.size() != b.other.size() * width)
+          return bad_message(where + ": field 'stats' has "
+                             + std::to_string(b.stats.size()) + " entries, expected "
+                             + std::to_string(width) + " x "
+                             + std::to_string(b.other.size()));
+        for (std::size_t i = 0; i < b.row_entity.size(); ++i)
+          if (b.row_entity[i] >= b.ids.size())
+            return out_of_dictionary(where, "row_entity", i, b.row_entity[i],
+                                     b.ids.size());
+        for (std::size_t i = 0; i < b.other.size(); ++i)
+          if (b.other[i] >= b.ids.size())
+            return out_of_dictionary(where, "other", i, b.other[i], b.ids.size());
+        return b;
+      });
+}
+
+frame encode(const core::totals_block& blk) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initTotalsBlock();
+    b.setSide(to_wire(blk.side));
+    b.setFrom(blk.from);
+    put(b.initIds(list_size(blk.ids.size())), blk.ids);
+    put(b.initN(list_size(blk.n.size())), blk.n);
+    put(b.initSxx(list_size(blk.sxx.size())), blk.sxx);
+  });
+}
+
+core::result<core::totals_block> decode_totals_block(const frame& f) {
+  return read_train<core::totals_block>(
+      f, wire::TrainFrame::TOTALS_BLOCK, "totals_block",
+      [](wire::TrainFrame::Reader root) -> core::result<core::totals_block> {
+        auto r = root.getTotalsBlock();
+        core::totals_block b;
+        auto side = from_wire(r.getSide());
+        if (!side)
+          return unknown_enum("totals_block", "side",
+                              static_cast<std::uint16_t>(r.getSide()));
+        b.side = *side;
+        b.from = r.getFrom();
+        b.ids = get_strings(r.getIds());
+        b.n = get<std::int64_t>(r.getN());
+        b.sxx = get<std::int64_t>(r.getSxx());
+        if (b.n.size() != b.ids.size())
+          return misaligned("totals_block", "n", b.n.size(), "ids", b.ids.size());
+        if (b.sxx.size() != b.ids.size())
+          return misaligned("totals_block", "sxx", b.sxx.size(), "ids", b.ids.size());
+        return b;
+      });
+}
+
+frame encode(const core::reverse_block& blk) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initReverseBlock();
+    b.setFrom(blk.from);
+    b.setTo(blk.to);
+    put(b.initIds(list_size(blk.ids.size())), blk.ids);
+    put(b.initTarget(list_size(blk.target.size())), blk.target);
+    put(b.initSource(list_size(blk.source.size())), blk.source);
+    put(b.initSimilarity(list_size(blk.similarity.size())), blk.similarity);
+  });
+}
+
+core::result<core::reverse_block> decode_reverse_block(const frame& f) {
+  return read_train<core::reverse_block>(
+      f, wire::TrainFrame::REVERSE_BLOCK, "reverse_block",
+      [](wire::TrainFrame::Reader root) -> core::result<core::reverse_block> {
+        const std::string where = "reverse_block";
+        auto r = root.getReverseBlock();
+        core::reverse_block b;
+        b.from = r.getFrom();
+        b.to = r.getTo();
+        b.ids = get_strings(r.getIds());
+        b.target = get<std::uint32_t>(r.getTarget());
+        b.source = get<std::uint32_t>(r.getSource());
+        b.similarity = get<float>(r.getSimilarity());
+        if (b.source.size() != b.target.size())
+          return misaligned(where, "source", b.source.size(), "target", b.target.size());
+        if (b.similarity.size() != b.target.size())
+          return misaligned(where, "similarity", b.similarity.size(), "target",
+                            b.target.size());
+        for (std::size_t i = 0; i < b.target.size(); ++i) {
+          if (b.target[i] >= b.ids.size())
+            return out_of_dictionary(where, "target", i, b.target[i], b.ids.size());
+          if (b.source[i] >= b.ids.size())
+            return out_of_dictionary(where, "source", i, b.source[i], b.ids.size());
+        }
+        return b;
+      });
+}
+
+frame encode(const core::entity_neighbors& n) {
+  return build_train(
+      [&](wire::TrainFrame::Builder root) { fill(root.initEntityNeighbors(), n); });
+}
+
+core::result<core::entity_neighbors> decode_entity_neighbors(const frame& f) {
+  return read_train<core::entity_neighbors>(
+      f, wire::TrainFrame::ENTITY_NEIGHBORS, "entity_neighbors",
+      [](wire::TrainFrame::Reader root) { return read(root.getEntityNeighbors()); });
+}
+
+frame encode(const std::vector<core::entity_neighbors>& lists) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initEntityNeighborsList().initLists(list_size(lists.size()));
+    for (unsigned i = 0; i < lists.size(); ++i)
+      fill(b[i], lists[i]);
+  });
+}
+
+core::result<std::vector<core::entity_neighbors>>
+decode_entity_neighbors_list(const frame& f) {
+  return read_train<std::vector<core::entity_neighbors>>(
+      f, wire::TrainFrame::ENTITY_NEIGHBORS_LIST, "entity_neighbors_list",
+      [](wire::TrainFrame::Reader root) {
+        auto list = root.getEntityNeighborsList().getLists();
+        std::vector<core::entity_neighbors> out;
+        out.reserve(list.size());
+        for (auto x : list)
+          out.push_back(read(x));
+        return out;
+      });
+}
+
+// ---- training: dist_recommend phase A
+
+frame encode(const core::content_df_partial& p) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initContentDfPartial();
+    b.setPartition(p.partition);
+    b.setNDocuments(p.n_documents);
+    put(b.initFeatures(list_size(p.features.size())), p.features);
+    put(b.initDf(list_size(p.df.size())), p.df);
+  });
+}
+
+core::result<core::content_df_partial> decode_content_df_partial(const frame& f) {
+  return read_train<core::content_df_partial>(
+      f, wire::TrainFrame::CONTENT_DF_PARTIAL, "content_df_partial",
+      [](wire::TrainFrame::Reader root) -> core::result<core::content_df_partial> {
+        auto r = root.getContentDfPartial();
+        core::content_df_partial p;
+        p.partition = r.getPartition();
+        p.n_documents = r.getNDocuments();
+        p.features = get_strings(r.getFeatures());
+        p.df = get<std::uint32_t>(r.getDf());
+        if (p.df.size() != p.features.size())
+          return misaligned("content_df_partial", "df", p.df.size(), "features",
+                            p.features.size());
+        if (auto at = first_unsorted(p.features); at != p.features.size())
+          return not_ascending("content_df_partial", "features", at);
+        return p;
+      });
+}
+
+frame encode(const core::content_vocabulary& v) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initContentVocabulary();
+    b.setNDocuments(v.n_documents);
+    put(b.initFeatures(list_size(v.features.size())), v.features);
+    put(b.initDf(list_size(v.df.size())), v.df);
+    put(b.initIdf(list_size(v.idf.size())), v.idf);
+  });
+}
+
+core::result<core::content_vocabulary> decode_content_vocabulary(const frame& f) {
+  return read_train<core::content_vocabulary>(
+      f, wire::TrainFrame::CONTENT_VOCABULARY, "content_vocabulary",
+      [](wire::TrainFrame::Reader root) -> core::result<core::content_vocabulary> {
+        const std::string where = "content_vocabulary";
+        auto r = root.getContentVocabulary();
+        core::content_vocabulary v;
+        v.n_documents = r.getNDocuments();
+        v.features = get_strings(r.getFeatures());
+        v.df = get<std::uint32_t>(r.getDf());
+        v.idf = get<float>(r.getIdf());
+        if (v.df.size() != v.features.size())
+          return misaligned(where, "df", v.df.size(), "features", v.features.size());
+        if (v.idf.size() != v.features.size())
+          return misaligned(where, "idf", v.idf.size(), "features", v.features.size());
+        if (auto at = first_unsorted(v.features); at != v.features.size())
+          return not_ascending(where, "features", at);
+        return v;
+      });
+}
+
+frame encode(const core::content_vectors_message& m) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initContentVectors();
+    b.setFrom(m.from);
+    b.setTo(m.to);
+    put(b.initItems(list_size(m.items.size())), m.items);
+    fill(b.initVectors(), m.vectors);
+  });
+}
+
+core::result<core::content_vectors_message>
+decode_content_vectors_message(const frame& f) {
+  return read_train<core::content_vectors_message>(
+      f, wire::TrainFrame::CONTENT_VECTORS, "content_vectors_message",
+      [](wire::TrainFrame::Reader root) -> core::result<core::content_vectors_message> {
+        const std::string where = "content_vectors_message";
+        auto r = root.getContentVectors();
+        core::content_vectors_message m;
+        m.from = r.getFrom();
+        m.to = r.getTo();
+        m.items = get_strings(r.getItems());
+        auto rows = read(r.getVectors(), where + " vectors");
+        if (!rows.ok())
+          return rows.err();
+        m.vectors = std::move(*rows);
+        if (m.vectors.size() != m.items.size())
+          return misaligned(where, "vectors", m.vectors.size(), "items", m.items.size());
+        return m;
+      });
+}
+
+// ---- query time
+
+frame encode(const core::user_query& q) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    put(root.initUserQuery().initItems(list_size(q.items.size())), q.items);
+  });
+}
+
+core::result<core::user_query> decode_user_query(const frame& f) {
+  return read_query<core::user_query>(
+      f, wire::QueryFrame::USER_QUERY, "user_query",
+      [](wire::QueryFrame::Reader root) -> core::result<core::user_query> {
+        core::user_query q;
+        q.items = get_strings(root.getUserQuery().getItems());
+        if (auto at = first_unsorted(q.items); at != q.items.size())
+          return not_ascending("user_query", "items", at);
+        return q;
+      });
+}
+
+frame encode(const core::blend_spec& s) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto list = root.initBlendSpec().initComponents(list_size(s.size()));
+    for (unsigned i = 0; i < s.size(); ++i) {
+      list[i].setName(s[i].name);
+      list[i].setKind(to_wire(s[i].kind));
+      list[i].setWeight(s[i].weight);
+    }
+  });
+}
+
+core::result<core::blend_spec> decode_blend_spec(const frame& f) {
+  return read_query<core::blend_spec>(
+      f, wire::QueryFrame::BLEND_SPEC, "blend_spec",
+      [](wire::QueryFrame::Reader root) -> core::result<core::blend_spec> {
+        core::blend_spec s;
+        for (auto c : root.getBlendSpec().getComponents()) {
+          auto kind = from_wire(c.getKind());
+          if (!kind)
+            return unknown_enum("blend_spec component " + std::to_string(s.size()),
+                                "kind", static_cast<std::uint16_t>(c.getKind()));
+          s.push_back({text(c.getName()), *kind, c.getWeight()});
+        }
+        return s;
+      });
+}
+
+frame encode(const core::user_profile& p) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto b = root.initUserProfile();
+    b.setUser(p.user);
+    put(b.initSeen(list_size(p.seen.size())), p.seen);
+    put(b.initSeenValue(list_size(p.seen_value.size())), p.seen_value);
+    fill(b.initSeenContent(), p.seen_content);
+    put(b.initIals(list_size(p.ials.size())), p.ials);
+    b.setMfKnown(p.mf_known);
+    put(b.initMf(list_size(p.mf.size())), p.mf);
+    b.setMfBias(p.mf_bias);
+    fill(b.initContent(), p.content);
+  });
+}
+
+core::result<core::user_profile> decode_user_profile(const frame& f) {
+  return read_query<core::user_profile>(
+      f, wire::QueryFrame::USER_PROFILE, "user_profile",
+      [](wire::QueryFrame::Reader root) -> core::result<core::user_profile> {
+        const std::string where = "user_profile";
+        auto r = root.getUserProfile();
+        core::user_profile p;
+        p.user = text(r.getUser());
+        p.seen = get_strings(r.getSeen());
+        p.seen_value = get<float>(r.getSeenValue());
+        if (p.seen_value.size() != p.seen.size())
+          return misaligned(where, "seen_value", p.seen_value.size(), "seen",
+                            p.seen.size());
+        auto rows = read(r.getSeenContent(), where + " seen_content");
+        if (!rows.ok())
+          return rows.err();
+        p.seen_content = std::move(*rows);
+        if (!p.seen_content.empty() && p.seen_content.size() != p.seen.size())
+          return misaligned(where, "seen_content", p.seen_content.size(), "seen",
+                            p.seen.size());
+        p.ials = get<float>(r.getIals());
+        p.mf_known = r.getMfKnown();
+        p.mf = get<float>(r.getMf());
+        p.mf_bias = r.getMfBias();
+        auto content = read(r.getContent(), where + " content");
+        if (!content.ok())
+          return content.err();
+        p.content = std::move(*content);
+        return p;
+      });
+}
+
+frame encode(const core::phase1_reply& r) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto b = root.initPhase1Reply();
+    b.setPartition(r.partition);
+    auto list = b.initMoments(list_size(r.moments.size()));
+    for (unsigned i = 0; i < r.moments.size(); ++i) {
+      list[i].setCount(r.moments[i].count);
+      list[i].setSum(r.moments[i].sum);
+      list[i].setSumSq(r.moments[i].sum_sq);
+    }
+  });
+}
+
+core::result<core::phase1_reply> decode_phase1_reply(const frame& f) {
+  return read_query<core::phase1_reply>(
+      f, wire::QueryFrame::PHASE1_REPLY, "phase1_reply",
+      [](wire::QueryFrame::Reader root) {
+        auto r = root.getPhase1Reply();
+        core::phase1_reply out;
+        out.partition = r.getPartition();
+        for (auto m : r.getMoments())
+          out.moments.push_back({m.getCount(), m.getSum(), m.getSumSq()});
+        return out;
+      });
+}
+
+frame encode(const core::blend_stats& s) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto b = root.initBlendStats();
+    put(b.initMean(list_size(s.mean.size())), s.mean);
+    put(b.initInvStd(list_size(s.inv_std.size())), s.inv_std);
+    put(b.initMissing(list_size(s.missing.size())), s.missing);
+  });
+}
+
+core::result<core::blend_stats> decode_blend_stats(const frame& f) {
+  return read_query<core::blend_stats>(
+      f, wire::QueryFrame::BLEND_STATS, "blend_stats",
+      [](wire::QueryFrame::Reader root) -> core::result<core::blend_stats> {
+        auto r = root.getBlendStats();
+        core::blend_stats s;
+        s.mean = get<float>(r.getMean());
+        s.inv_std = get<float>(r.getInvStd());
+        s.missing = get<std::uint32_t>(r.getMissing());
+        if (s.inv_std.size() != s.mean.size())
+          return misaligned("blend_stats", "inv_std", s.inv_std.size(), "mean",
+                            s.mean.size());
+        return s;
+      });
+}
+
+frame encode(const core::phase2_reply& r) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto b = root.initPhase2Reply();
+    b.setPartition(r.partition);
+    auto list = b.initCandidates(list_size(r.candidates.size()));
+    for (unsigned i = 0; i < r.candidates.size(); ++i) {
+      const auto& c = r.candidates[i];
+      auto w = list[i];
+      w.setItem(c.item);
+      w.setScore(c.score);
+      auto comps = w.initComponents(list_size(c.components.size()));
+      for (unsigned k = 0; k < c.components.size(); ++k) {
+        comps[k].setName(c.components[k].name);
+        comps[k].setRaw(c.components[k].raw);
+        comps[k].setNormalised(c.components[k].normalised);
+        comps[k].setContribution(c.components[k].contribution);
+      }
+      auto because = w.initBecause(list_size(c.because.size()));
+      for (unsigned k = 0; k < c.because.size(); ++k) {
+        because[k].setItem(c.because[k].item);
+        because[k].setWeight(c.because[k].weight);
+      }
+      w.setBecauseFrom(c.because_from);
+    }
+  });
+}
+
+core::result<core::phase2_reply> decode_phase2_reply(const frame& f) {
+  return read_query<core::phase2_reply>(
+      f, wire::QueryFrame::PHASE2_REPLY, "phase2_reply",
+      [](wire::QueryFrame::Reader root) {
+        auto r = root.getPhase2Reply();
+        core::phase2_reply out;
+        out.partition = r.getPartition();
+        auto list = r.getCandidates();
+        out.candidates.reserve(list.size());
+        for (auto w : list) {
+          core::candidate c;
+          c.item = text(w.getItem());
+          c.score = w.getScore();
+          for (auto x : w.getComponents())
+            c.components.push_back(
+                {text(x.getName()), x.getRaw(), x.getNormalised(), x.getContribution()});
+          for (auto x : w.getBecause())
+            c.because.push_back({text(x.getItem()), x.getWeight()});
+          c.because_from = text(w.getBecauseFrom());
+          out.candidates.push_back(std::move(c));
+        }
+        return out;
+      });
+}
+
+} // namespace shardrec::actors

@@ -64,6 +64,8 @@ core::result<T> read_frame(const frame& f, F&& fn) {
   }
 }
 
-inline std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+inline std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
 
 } // namespace shardrec::actors::detail

@@ -212,6 +212,8 @@ int cmd_eval(const std::vector<std::string>& args) {
       "threads (0: all cores)")("weights", po::value(&opt.algo.weights),
                                 "hybrid ranking weights, e.g. "
                                 "implicit-als=0.85,content=0.1,itemknn=0.05")(
+      "solver", po::value(&opt.algo.solver),
+      "mf: gibbs (Bayesian MF, default) or als (what the cluster trains)")(
       "rating-weights", po::value(&opt.algo.rating_weights),
       "hybrid rating-prediction weights, e.g. mf=1")(
       "split", po::value(&split)->default_value("random"),

@@ -401,8 +401,9 @@ TEST(dist_als, receive_and_merges_reject_bad_deliveries) {
   EXPECT_EQ(parts[0]->solve(als_side::users, *total).err().code, errc::bad_message);
   EXPECT_EQ(parts[0]->user_factors(), before);
   for (const auto& b : pool)
-    if (b.to == 0 && &b != &*it)
+    if (b.to == 0 && &b != &*it) {
       ASSERT_TRUE(parts[0]->receive(b).ok());
+    }
   gram_total wrong_side = *total;
   wrong_side.side = als_side::users;
   EXPECT_FALSE(parts[0]->solve(als_side::users, wrong_side).ok());
