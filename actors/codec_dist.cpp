@@ -644,12 +644,14 @@ decode_content_vectors_message(const frame& f) {
         m.from = r.getFrom();
         m.to = r.getTo();
         m.items = get_strings(r.getItems());
+        // Checked before the rows are materialised: a frame of empty rows
+        // must not cost far more memory than its own size.
+        if (auto n = r.getVectors().getLength().size(); n != m.items.size())
+          return misaligned(where, "vectors", n, "items", m.items.size());
         auto rows = read(r.getVectors(), where + " vectors");
         if (!rows.ok())
           return rows.err();
         m.vectors = std::move(*rows);
-        if (m.vectors.size() != m.items.size())
-          return misaligned(where, "vectors", m.vectors.size(), "items", m.items.size());
         return m;
       });
 }
@@ -729,13 +731,12 @@ core::result<core::user_profile> decode_user_profile(const frame& f) {
         if (p.seen_value.size() != p.seen.size())
           return misaligned(where, "seen_value", p.seen_value.size(), "seen",
                             p.seen.size());
+        if (auto n = r.getSeenContent().getLength().size(); n != 0 && n != p.seen.size())
+          return misaligned(where, "seen_content", n, "seen", p.seen.size());
         auto rows = read(r.getSeenContent(), where + " seen_content");
         if (!rows.ok())
           return rows.err();
         p.seen_content = std::move(*rows);
-        if (!p.seen_content.empty() && p.seen_content.size() != p.seen.size())
-          return misaligned(where, "seen_content", p.seen_content.size(), "seen",
-                            p.seen.size());
         p.ials = get<float>(r.getIals());
         p.mf_known = r.getMfKnown();
         p.mf = get<float>(r.getMf());

@@ -180,6 +180,7 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     if (opt.solver == "als") {
       cfg.solver = mf_solver::als;
       cfg.iterations = 15;
+      cfg.reg = 0.1f; // ALS-WR; best of 0.05 / 0.1 / 0.2 on u1/u2 holdouts
     } else if (!opt.solver.empty() && opt.solver != "gibbs") {
       return make_error(errc::invalid_argument,
                         "unknown --solver '" + opt.solver + "' (gibbs|als)");
