@@ -95,6 +95,7 @@ void fill(wire::PartitionStatus::Builder b, const partition_status& s) {
   b.setItems(s.items);
   b.setUserEvents(s.user_events);
   b.setItemEvents(s.item_events);
+  b.setRatingsOnly(s.ratings_only);
   auto models = b.initModels(static_cast<unsigned>(s.models.size()));
   for (unsigned i = 0; i < s.models.size(); ++i)
     models.set(i, s.models[i]);
@@ -110,6 +111,7 @@ partition_status read(wire::PartitionStatus::Reader r) {
   s.item_events = r.getItemEvents();
   for (auto m : r.getModels())
     s.models.push_back(text(m));
+  s.ratings_only = r.getRatingsOnly();
   return s;
 }
 
@@ -155,6 +157,43 @@ core::result<event_batch> decode_event_batch(const frame& f) {
       e.device = text(w.getDevice());
       e.location = text(w.getLocation());
       b.events.push_back(std::move(e));
+    }
+    return b;
+  });
+}
+
+frame encode(const item_batch& b) {
+  capnp::MallocMessageBuilder mb;
+  auto list =
+      mb.initRoot<wire::ItemBatch>().initItems(static_cast<unsigned>(b.items.size()));
+  for (unsigned i = 0; i < b.items.size(); ++i) {
+    const auto& [id, info] = b.items[i];
+    auto w = list[i];
+    w.setItem(id);
+    w.setTitle(info.title);
+    w.setText(info.text);
+    auto g = w.initGenres(static_cast<unsigned>(info.genres.size()));
+    for (unsigned k = 0; k < info.genres.size(); ++k)
+      g.set(k, info.genres[k]);
+    auto t = w.initTags(static_cast<unsigned>(info.tags.size()));
+    for (unsigned k = 0; k < info.tags.size(); ++k)
+      t.set(k, info.tags[k]);
+  }
+  return to_frame(mb);
+}
+
+core::result<item_batch> decode_item_batch(const frame& f) {
+  return read_frame<wire::ItemBatch, item_batch>(f, [](wire::ItemBatch::Reader r) {
+    item_batch b;
+    for (auto w : r.getItems()) {
+      core::item_info info;
+      info.title = text(w.getTitle());
+      info.text = text(w.getText());
+      for (auto g : w.getGenres())
+        info.genres.push_back(text(g));
+      for (auto t : w.getTags())
+        info.tags.push_back(text(t));
+      b.items.emplace_back(text(w.getItem()), std::move(info));
     }
     return b;
   });
@@ -240,14 +279,15 @@ frame encode(const train_request& r) {
 }
 
 core::result<train_request> decode_train_request(const frame& f) {
-  return read_frame<wire::TrainRequest, train_request>(f, [](wire::TrainRequest::Reader r) {
-    train_request out;
-    out.algo = text(r.getAlgo());
-    out.factors = r.getFactors();
-    out.iterations = r.getIterations();
-    out.seed = r.getSeed();
-    return out;
-  });
+  return read_frame<wire::TrainRequest, train_request>(
+      f, [](wire::TrainRequest::Reader r) {
+        train_request out;
+        out.algo = text(r.getAlgo());
+        out.factors = r.getFactors();
+        out.iterations = r.getIterations();
+        out.seed = r.getSeed();
+        return out;
+      });
 }
 
 frame encode(const train_reply& r) {
@@ -287,13 +327,13 @@ frame encode(const recommend_request& r) {
 
 core::result<recommend_request> decode_recommend_request(const frame& f) {
   return read_frame<wire::RecommendRequest, recommend_request>(
-    f, [](wire::RecommendRequest::Reader r) {
-      recommend_request out;
-      out.user = text(r.getUser());
-      out.n = r.getN();
-      out.algo = text(r.getAlgo());
-      return out;
-    });
+      f, [](wire::RecommendRequest::Reader r) {
+        recommend_request out;
+        out.user = text(r.getUser());
+        out.n = r.getN();
+        out.algo = text(r.getAlgo());
+        return out;
+      });
 }
 
 frame encode(const recommend_reply& r) {
@@ -323,25 +363,25 @@ frame encode(const recommend_reply& r) {
 }
 
 core::result<recommend_reply> decode_recommend_reply(const frame& f) {
-  return read_frame<wire::RecommendReply, recommend_reply>(
-    f, [](wire::RecommendReply::Reader r) {
-      recommend_reply out;
-      out.user = text(r.getUser());
-      out.partial = r.getPartial();
-      for (auto x : r.getItems()) {
-        recommendation rec;
-        rec.item = text(x.getItem());
-        rec.score = x.getScore();
-        for (auto c : x.getComponents())
-          rec.components.push_back({text(c.getName()), c.getRaw(), c.getContribution()});
-        for (auto b : x.getBecause())
-          rec.because.push_back(text(b));
-        out.items.push_back(std::move(rec));
-      }
-      for (auto m : r.getMissingPartitions())
-        out.missing.push_back(m);
-      return out;
-    });
+  return read_frame<wire::RecommendReply,
+                    recommend_reply>(f, [](wire::RecommendReply::Reader r) {
+    recommend_reply out;
+    out.user = text(r.getUser());
+    out.partial = r.getPartial();
+    for (auto x : r.getItems()) {
+      recommendation rec;
+      rec.item = text(x.getItem());
+      rec.score = x.getScore();
+      for (auto c : x.getComponents())
+        rec.components.push_back({text(c.getName()), c.getRaw(), c.getContribution()});
+      for (auto b : x.getBecause())
+        rec.because.push_back(text(b));
+      out.items.push_back(std::move(rec));
+    }
+    for (auto m : r.getMissingPartitions())
+      out.missing.push_back(m);
+    return out;
+  });
 }
 
 frame encode(const similar_request& r) {
@@ -354,12 +394,12 @@ frame encode(const similar_request& r) {
 
 core::result<similar_request> decode_similar_request(const frame& f) {
   return read_frame<wire::SimilarRequest, similar_request>(
-    f, [](wire::SimilarRequest::Reader r) {
-      similar_request out;
-      out.item = text(r.getItem());
-      out.n = r.getN();
-      return out;
-    });
+      f, [](wire::SimilarRequest::Reader r) {
+        similar_request out;
+        out.item = text(r.getItem());
+        out.n = r.getN();
+        return out;
+      });
 }
 
 frame encode(const similar_reply& r) {
@@ -379,16 +419,17 @@ frame encode(const similar_reply& r) {
 }
 
 core::result<similar_reply> decode_similar_reply(const frame& f) {
-  return read_frame<wire::SimilarReply, similar_reply>(f, [](wire::SimilarReply::Reader r) {
-    similar_reply out;
-    out.item = text(r.getItem());
-    out.partial = r.getPartial();
-    for (auto x : r.getNeighbors())
-      out.neighbors.emplace_back(text(x.getItem()), x.getSimilarity());
-    for (auto m : r.getMissingPartitions())
-      out.missing.push_back(m);
-    return out;
-  });
+  return read_frame<wire::SimilarReply, similar_reply>(
+      f, [](wire::SimilarReply::Reader r) {
+        similar_reply out;
+        out.item = text(r.getItem());
+        out.partial = r.getPartial();
+        for (auto x : r.getNeighbors())
+          out.neighbors.emplace_back(text(x.getItem()), x.getSimilarity());
+        for (auto m : r.getMissingPartitions())
+          out.missing.push_back(m);
+        return out;
+      });
 }
 
 } // namespace shardrec::actors

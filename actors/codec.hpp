@@ -16,6 +16,9 @@ inline constexpr std::size_t max_frame_bytes = std::size_t{256} << 20;
 frame encode(const event_batch& b);
 core::result<event_batch> decode_event_batch(const frame& f);
 
+frame encode(const item_batch& b);
+core::result<item_batch> decode_item_batch(const frame& f);
+
 frame encode(const ingest_result& r);
 core::result<ingest_result> decode_ingest_result(const frame& f);
 

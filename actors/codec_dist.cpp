@@ -160,6 +160,22 @@ std::optional<core::blend_kind> from_wire(wire::BlendKind k) {
   return std::nullopt;
 }
 
+wire::AlsSide to_wire(core::als_side s) {
+  switch (s) {
+    case core::als_side::users: return wire::AlsSide::USERS;
+    case core::als_side::items: return wire::AlsSide::ITEMS;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::als_side> from_wire(wire::AlsSide s) {
+  switch (s) {
+    case wire::AlsSide::USERS: return core::als_side::users;
+    case wire::AlsSide::ITEMS: return core::als_side::items;
+  }
+  return std::nullopt;
+}
+
 core::error unknown_enum(const std::string& where, const char* field, std::uint16_t v) {
   return bad_message(where + ": field '" + field + "' has unknown value "
                      + std::to_string(v));
@@ -302,6 +318,65 @@ core::entity_neighbors read(wire::EntityNeighbors::Reader r) {
   for (auto x : list)
     n.neighbors.push_back({text(x.getId()), x.getSimilarity()});
   return n;
+}
+
+// ---- ALS factor blocks and Gram matrices (B: IalsFactorBlock / MfFactorBlock,
+// G: gram_partial / gram_total)
+
+template <class T, class B> void fill_block(B b, const core::factor_block<T>& blk) {
+  b.setFrom(blk.from);
+  b.setTo(blk.to);
+  b.setSide(to_wire(blk.side));
+  b.setVersion(blk.version);
+  b.setWidth(blk.width);
+  put(b.initIds(list_size(blk.ids.size())), blk.ids);
+  put(b.initValues(list_size(blk.values.size())), blk.values);
+}
+
+template <class T, class R>
+core::result<core::factor_block<T>> read_block(R r, const std::string& where) {
+  core::factor_block<T> b;
+  auto side = from_wire(r.getSide());
+  if (!side)
+    return unknown_enum(where, "side", static_cast<std::uint16_t>(r.getSide()));
+  b.side = *side;
+  b.from = r.getFrom();
+  b.to = r.getTo();
+  b.version = r.getVersion();
+  b.width = r.getWidth();
+  auto values = r.getValues();
+  auto ids = r.getIds();
+  if (std::uint64_t{values.size()} != std::uint64_t{ids.size()} * b.width)
+    return bad_message(where + ": field 'values' has " + std::to_string(values.size())
+                       + " entries, expected 'ids' " + std::to_string(ids.size())
+                       + " x 'width' " + std::to_string(b.width));
+  b.ids = get_strings(ids);
+  b.values = get<T>(values);
+  return b;
+}
+
+template <class G> void fill_gram(wire::AlsGram::Builder b, const G& g) {
+  b.setSide(to_wire(g.side));
+  b.setVersion(g.version);
+  b.setK(g.k);
+  put(b.initGram(list_size(g.gram.size())), g.gram);
+}
+
+template <class G>
+core::result<G> read_gram(wire::AlsGram::Reader r, const std::string& where) {
+  G g;
+  auto side = from_wire(r.getSide());
+  if (!side)
+    return unknown_enum(where, "side", static_cast<std::uint16_t>(r.getSide()));
+  g.side = *side;
+  g.version = r.getVersion();
+  g.k = r.getK();
+  auto gram = r.getGram();
+  if (std::uint64_t{gram.size()} != std::uint64_t{g.k} * g.k)
+    return bad_message(where + ": field 'gram' has " + std::to_string(gram.size())
+                       + " entries, expected 'k' " + std::to_string(g.k) + " squared");
+  g.gram = get<double>(gram);
+  return g;
 }
 
 } // namespace
@@ -654,6 +729,133 @@ decode_content_vectors_message(const frame& f) {
         m.vectors = std::move(*rows);
         return m;
       });
+}
+
+// ---- training: dist_als
+
+frame encode(const core::als_census& c) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initAlsCensus();
+    b.setFrom(c.from);
+    b.setUsers(c.users);
+    b.setItems(c.items);
+    b.setRatings(c.ratings);
+    b.setRatingSum(c.rating_sum);
+  });
+}
+
+core::result<core::als_census> decode_als_census(const frame& f) {
+  return read_train<core::als_census>(f, wire::TrainFrame::ALS_CENSUS, "als_census",
+                                      [](wire::TrainFrame::Reader root) {
+                                        auto r = root.getAlsCensus();
+                                        core::als_census c;
+                                        c.from = r.getFrom();
+                                        c.users = r.getUsers();
+                                        c.items = r.getItems();
+                                        c.ratings = r.getRatings();
+                                        c.rating_sum = r.getRatingSum();
+                                        return c;
+                                      });
+}
+
+frame encode(const core::als_globals& g) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initAlsGlobals();
+    b.setPartitions(g.partitions);
+    b.setNUsers(g.n_users);
+    b.setNItems(g.n_items);
+    b.setMu(g.mu);
+  });
+}
+
+core::result<core::als_globals> decode_als_globals(const frame& f) {
+  return read_train<core::als_globals>(f, wire::TrainFrame::ALS_GLOBALS, "als_globals",
+                                       [](wire::TrainFrame::Reader root) {
+                                         auto r = root.getAlsGlobals();
+                                         core::als_globals g;
+                                         g.partitions = r.getPartitions();
+                                         g.n_users = r.getNUsers();
+                                         g.n_items = r.getNItems();
+                                         g.mu = r.getMu();
+                                         return g;
+                                       });
+}
+
+frame encode(const core::ials_block& b) {
+  return build_train(
+      [&](wire::TrainFrame::Builder root) { fill_block(root.initIalsBlock(), b); });
+}
+
+core::result<core::ials_block> decode_ials_block(const frame& f) {
+  return read_train<core::ials_block>(
+      f, wire::TrainFrame::IALS_BLOCK, "ials_block", [](wire::TrainFrame::Reader root) {
+        return read_block<float>(root.getIalsBlock(), "ials_block");
+      });
+}
+
+frame encode(const core::mf_block& b) {
+  return build_train(
+      [&](wire::TrainFrame::Builder root) { fill_block(root.initMfBlock(), b); });
+}
+
+core::result<core::mf_block> decode_mf_block(const frame& f) {
+  return read_train<core::mf_block>(
+      f, wire::TrainFrame::MF_BLOCK, "mf_block", [](wire::TrainFrame::Reader root) {
+        return read_block<double>(root.getMfBlock(), "mf_block");
+      });
+}
+
+frame encode(const core::gram_partial& g) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initGramPartial();
+    b.setFrom(g.from);
+    fill_gram(b, g);
+  });
+}
+
+core::result<core::gram_partial> decode_gram_partial(const frame& f) {
+  return read_train<core::gram_partial>(
+      f, wire::TrainFrame::GRAM_PARTIAL, "gram_partial",
+      [](wire::TrainFrame::Reader root) -> core::result<core::gram_partial> {
+        auto r = root.getGramPartial();
+        auto g = read_gram<core::gram_partial>(r, "gram_partial");
+        if (g.ok())
+          g->from = r.getFrom();
+        return g;
+      });
+}
+
+frame encode(const core::gram_total& g) {
+  return build_train(
+      [&](wire::TrainFrame::Builder root) { fill_gram(root.initGramTotal(), g); });
+}
+
+core::result<core::gram_total> decode_gram_total(const frame& f) {
+  return read_train<core::gram_total>(
+      f, wire::TrainFrame::GRAM_TOTAL, "gram_total", [](wire::TrainFrame::Reader root) {
+        return read_gram<core::gram_total>(root.getGramTotal(), "gram_total");
+      });
+}
+
+frame encode(const core::loss_partial& l) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initLossPartial();
+    b.setFrom(l.from);
+    b.setVersion(l.version);
+    b.setLoss(l.loss);
+  });
+}
+
+core::result<core::loss_partial> decode_loss_partial(const frame& f) {
+  return read_train<core::loss_partial>(f, wire::TrainFrame::LOSS_PARTIAL, "loss_partial",
+                                        [](wire::TrainFrame::Reader root) {
+                                          auto r = root.getLossPartial();
+                                          core::loss_partial l;
+                                          l.from = r.getFrom();
+                                          l.version = r.getVersion();
+                                          l.loss = r.getLoss();
+                                          return l;
+                                        });
 }
 
 // ---- query time

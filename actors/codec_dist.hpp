@@ -1,7 +1,7 @@
 // Frames for the plain message structs of the distributed algorithms
-// (core/dist_knn.hpp, core/dist_recommend.hpp), so actors can ship them
-// between nodes. Training-time messages use schema/train.capnp (root
-// TrainFrame), query-time ones schema/query.capnp (root QueryFrame).
+// (core/dist_knn.hpp, core/dist_recommend.hpp, core/dist_als.hpp), so actors can ship
+// them between nodes. Training-time messages use schema/train.capnp (root TrainFrame),
+// query-time ones schema/query.capnp (root QueryFrame).
 //
 // Every decode_<name> returns errc::bad_message (message "bad frame: ...",
 // naming the struct and field) for an empty, truncated, oversized or garbage
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "actors/frame.hpp"
+#include "core/dist_als.hpp"
 #include "core/dist_knn.hpp"
 #include "core/dist_recommend.hpp"
 #include "core/error.hpp"
@@ -67,6 +68,31 @@ core::result<core::content_vocabulary> decode_content_vocabulary(const frame& f)
 frame encode(const core::content_vectors_message& m);
 core::result<core::content_vectors_message>
 decode_content_vectors_message(const frame& f);
+
+// ---- training: dist_als ----
+
+frame encode(const core::als_census& c);
+core::result<core::als_census> decode_als_census(const frame& f);
+
+frame encode(const core::als_globals& g);
+core::result<core::als_globals> decode_als_globals(const frame& f);
+
+// values.size() must equal ids.size() * width (else bad_message).
+frame encode(const core::ials_block& b);
+core::result<core::ials_block> decode_ials_block(const frame& f);
+
+frame encode(const core::mf_block& b);
+core::result<core::mf_block> decode_mf_block(const frame& f);
+
+// gram.size() must equal k * k (else bad_message).
+frame encode(const core::gram_partial& g);
+core::result<core::gram_partial> decode_gram_partial(const frame& f);
+
+frame encode(const core::gram_total& g);
+core::result<core::gram_total> decode_gram_total(const frame& f);
+
+frame encode(const core::loss_partial& l);
+core::result<core::loss_partial> decode_loss_partial(const frame& f);
 
 // ---- query time ----
 

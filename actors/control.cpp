@@ -12,7 +12,9 @@
 #include "actors/codec.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/query.hpp"
 #include "actors/shard.hpp"
+#include "actors/trainer.hpp"
 #include "core/partition.hpp"
 
 namespace shardrec::actors {
@@ -31,6 +33,7 @@ struct control_state {
   std::vector<shard_actor> shards;            // by partition; empty handle = unavailable
   std::map<std::uint32_t, shard_actor> local; // partitions hosted here
   std::vector<peer> peers;                    // leader only: every node, self included
+  std::uint64_t next_query = 0;               // query ids, unique per node
   static inline const char* name = "control";
 };
 
@@ -240,6 +243,53 @@ caf::behavior control_behavior(control_pointer self) {
         }
         return rp;
       },
+      [=](items_atom, const frame& f) -> caf::result<frame> {
+        auto batch = decode_item_batch(f);
+        if (!batch)
+          return to_caf_error(batch.err());
+        auto& st = self->state;
+        auto parts = st.map.partitions;
+        if (parts == 0)
+          return error_of(core::errc::invalid_argument,
+                          "the cluster has no partition map yet");
+        std::vector<item_batch> per(parts);
+        for (auto& it : batch->items)
+          per[core::partition_of(it.first, parts)].items.push_back(std::move(it));
+        auto rp = self->make_response_promise<frame>();
+        auto total = std::make_shared<ingest_result>();
+        auto left = std::make_shared<std::size_t>(0);
+        for (const auto& b : per)
+          *left += b.items.empty() ? 0 : 1;
+        if (*left == 0)
+          return encode(*total);
+        auto failed = std::make_shared<bool>(false);
+        for (std::uint32_t p = 0; p < parts; ++p) {
+          if (per[p].items.empty())
+            continue;
+          if (!st.shards[p]) {
+            *failed = true;
+            rp.deliver(error_of(core::errc::io_error,
+                                "partition " + std::to_string(p) + " is unavailable"));
+            return rp;
+          }
+          self->request(st.shards[p], ingest_timeout, items_atom::value, encode(per[p]))
+              .then(
+                  [=](const frame& r) mutable {
+                    if (auto d = decode_ingest_result(r)) {
+                      total->accepted += d->accepted;
+                      total->rejected += d->rejected;
+                    }
+                    if (--*left == 0 && !*failed)
+                      rp.deliver(encode(*total));
+                  },
+                  [=](caf::error& err) mutable {
+                    if (!*failed)
+                      rp.deliver(err);
+                    *failed = true;
+                  });
+        }
+        return rp;
+      },
       [=](join_atom, const frame& f,
           const caf::actor& peer_control) -> caf::result<frame> {
         auto& st = self->state;
@@ -273,6 +323,31 @@ caf::behavior control_behavior(control_pointer self) {
             st.node_id = n.id;
         auto hosted = host_partitions(self, *m);
         return {std::move(hosted.first), std::move(hosted.second)};
+      },
+      [=](train_atom, const frame& f) -> caf::result<frame> {
+        auto rp = self->make_response_promise();
+        std::vector<caf::actor> shards(self->state.shards.begin(),
+                                       self->state.shards.end());
+        spawn_trainer(self->system(), std::move(shards), f, rp);
+        return caf::delegated<frame>();
+      },
+      [=](recommend_atom, const frame& f) -> caf::result<frame> {
+        auto req = decode_recommend_request(f);
+        if (!req)
+          return to_caf_error(req.err());
+        auto rp = self->make_response_promise<frame>();
+        // Query ids: node id in the high bits, a counter below.
+        auto qid = (std::uint64_t{self->state.node_id} << 48) | ++self->state.next_query;
+        run_recommend(self, self->state.shards, std::move(*req), qid, rp);
+        return rp;
+      },
+      [=](similar_atom, const frame& f) -> caf::result<frame> {
+        auto req = decode_similar_request(f);
+        if (!req)
+          return to_caf_error(req.err());
+        auto rp = self->make_response_promise<frame>();
+        run_similar(self, self->state.shards, std::move(*req), rp);
+        return rp;
       },
       [=](install_atom, const frame& f, const std::vector<caf::actor>& handles) {
         if (auto m = decode_partition_map(f))

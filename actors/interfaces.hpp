@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include <caf/atom.hpp>
 #include <caf/actor.hpp>
+#include <caf/atom.hpp>
 
 #include "actors/frame.hpp"
 
@@ -16,6 +16,7 @@ namespace shardrec::actors {
 // Admin and routing.
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
+using items_atom = caf::atom_constant<caf::atom("items")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using assign_atom = caf::atom_constant<caf::atom("assign")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;

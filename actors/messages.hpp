@@ -33,6 +33,11 @@ struct event_batch {
   core::rating_scale scale;
 };
 
+// Item side information on its way to the items' partitions.
+struct item_batch {
+  std::vector<std::pair<std::string, core::item_info>> items; // external id, info
+};
+
 struct ingest_result {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
@@ -44,6 +49,7 @@ struct partition_status {
   std::uint32_t node = 0;
   std::uint64_t users = 0, items = 0, user_events = 0, item_events = 0;
   std::vector<std::string> models;
+  bool ratings_only = true;
 };
 
 struct status_reply {
@@ -53,7 +59,8 @@ struct status_reply {
 };
 
 struct train_request {
-  std::string algo = "all"; // all | implicit-als | mf | itemknn | userknn | content | popular
+  std::string algo =
+      "all"; // all | implicit-als | mf | itemknn | userknn | content | popular
   std::uint32_t factors = 0;    // 0: default
   std::uint32_t iterations = 0; // 0: default
   std::uint64_t seed = 42;

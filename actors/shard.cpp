@@ -1,27 +1,454 @@
 #include "actors/shard.hpp"
 
+#include <deque>
+#include <map>
 #include <memory>
 
 #include <caf/actor_system.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 
 #include "actors/codec.hpp"
+#include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
+#include "core/dist_als.hpp"
+#include "core/dist_knn.hpp"
+#include "core/dist_recommend.hpp"
 #include "core/partition_store.hpp"
 
 namespace shardrec::actors {
 
 namespace {
 
+// Settings of the cluster's models; the single-process hybrid's ranking
+// parts use the same (core/algorithms.cpp).
+core::knn_config ranking_knn_config() {
+  core::knn_config cfg;
+  cfg.similarity = core::similarity_kind::cosine;
+  return cfg;
+}
+
 struct shard_state {
   std::unique_ptr<core::partition_store> store; // set at spawn, never null after
+  std::unique_ptr<core::partition_store> bin;   // binarized copy, after build
   std::uint32_t node_id = 0;
-  bool has_ratings_only = true; // every event so far is a rating
+  bool ratings_only = true;      // every event so far is a rating
+  std::vector<caf::actor> peers; // every shard, by partition (training only)
+
+  // Training state, reset by "build".
+  core::als_globals globals;
+  core::content_config content_cfg;
+  std::vector<core::sparse_vector> item_vectors;
+  std::vector<core::content_vectors_message> content_in;
+  std::uint64_t bytes_sent = 0; // payload bytes of blocks sent since build
+  core::content_user_state content_users;
+  std::vector<float> popularity;
+  std::unique_ptr<core::neighbor_merger> merger;
+  bool knn_trained = false;
+  std::vector<std::vector<core::reverse_neighbor>> knn_reverse; // per owned item
+  std::vector<core::entity_neighbors> item_lists;
+  std::unique_ptr<core::ials_partition> ials;
+  std::unique_ptr<core::mf_als_partition> mf;
+  core::ials_config ials_cfg;
+  core::mf_config mf_cfg;
+
+  // Query-time state, replaced by "publish".
+  std::shared_ptr<const core::partition_scorer> scorer;
+  core::partition_user_models user_models;
+  std::map<std::string, std::size_t> list_of_item; // owned item -> item_lists index
+
+  // Phase-1 results kept for phase 2, bounded.
+  std::map<std::uint64_t, std::pair<core::user_profile, core::partition_scores>> pending;
+  std::deque<std::uint64_t> pending_order;
+
   static inline const char* name = "shard";
 };
 
 using shard_pointer = caf::stateful_actor<shard_state>*;
+
+caf::error fail(core::errc code, std::string msg) {
+  return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+template <class T> caf::error fail(const core::result<T>& r) {
+  return to_caf_error(r.err());
+}
+
+// An encoded empty reply (a frame header): "done, nothing to report".
+frame empty_reply() {
+  return encode(ingest_result{});
+}
+
+// Sends the blocks (dest, kind, frame) to the other shards and applies the
+// ones addressed to this shard directly; delivers `reply` to rp once every
+// block was acknowledged.
+struct outgoing {
+  std::uint32_t to;
+  std::string kind;
+  frame block;
+};
+
+caf::error apply_block(shard_pointer self, const std::string& kind, const frame& f);
+
+void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
+                 caf::typed_response_promise<frame> rp) {
+  auto& st = self->state;
+  auto me = st.store->partition();
+  auto left = std::make_shared<std::size_t>(0);
+  auto failed = std::make_shared<bool>(false);
+  for (auto& b : blocks) {
+    if (b.to == me) {
+      if (auto err = apply_block(self, b.kind, b.block)) {
+        rp.deliver(err);
+        return;
+      }
+    } else {
+      if (b.to >= st.peers.size() || !st.peers[b.to]) {
+        rp.deliver(fail(core::errc::io_error,
+                        "partition " + std::to_string(b.to) + " is unavailable"));
+        return;
+      }
+      ++*left;
+    }
+  }
+  if (*left == 0) {
+    rp.deliver(std::move(reply));
+    return;
+  }
+  auto shared_reply = std::make_shared<frame>(std::move(reply));
+  for (auto& b : blocks) {
+    if (b.to == me)
+      continue;
+    self->request(st.peers[b.to], train_timeout, block_atom::value, b.kind,
+                  std::move(b.block))
+        .then(
+            [=](ok_atom) mutable {
+              if (--*left == 0 && !*failed)
+                rp.deliver(*shared_reply);
+            },
+            [=](caf::error& err) mutable {
+              if (!*failed)
+                rp.deliver(err);
+              *failed = true;
+            });
+  }
+}
+
+caf::error apply_block(shard_pointer self, const std::string& kind, const frame& f) {
+  auto& st = self->state;
+  auto check = [](const core::status& s) -> caf::error {
+    return s ? caf::error{} : to_caf_error(s.err());
+  };
+  if (kind == "content_vec") {
+    auto m = decode_content_vectors_message(f);
+    if (!m)
+      return fail(m);
+    st.content_in.push_back(std::move(*m));
+    return {};
+  }
+  if (kind == "pair" || kind == "totals") {
+    if (!st.merger)
+      return fail(core::errc::invalid_argument, "pair block before knn_pairs");
+    if (kind == "pair") {
+      auto b = decode_pair_block(f);
+      return b ? check(st.merger->add(*b)) : fail(b);
+    }
+    auto b = decode_totals_block(f);
+    return b ? check(st.merger->add(*b)) : fail(b);
+  }
+  if (kind == "reverse") {
+    auto b = decode_reverse_block(f);
+    if (!b)
+      return fail(b);
+    if (st.knn_reverse.size() != st.store->items().size())
+      return fail(core::errc::invalid_argument, "reverse block before knn_pairs");
+    for (std::size_t t = 0; t < b->target.size(); ++t) {
+      auto item = st.store->items().find(b->ids[b->target[t]]);
+      if (!item)
+        return fail(core::errc::bad_message, "reverse block names item '"
+                                                 + b->ids[b->target[t]]
+                                                 + "' not owned here");
+      st.knn_reverse[*item].push_back({b->ids[b->source[t]], b->similarity[t]});
+    }
+    return {};
+  }
+  if (kind == "ials") {
+    if (!st.ials)
+      return fail(core::errc::invalid_argument, "ials block before ials_init");
+    auto b = decode_ials_block(f);
+    return b ? check(st.ials->receive(*b)) : fail(b);
+  }
+  if (kind == "mf") {
+    if (!st.mf)
+      return fail(core::errc::invalid_argument, "mf block before mf_init");
+    auto b = decode_mf_block(f);
+    return b ? check(st.mf->receive(*b)) : fail(b);
+  }
+  return fail(core::errc::bad_message, "unknown block kind '" + kind + "'");
+}
+
+core::als_side side_of(const std::string& step) {
+  return step.size() > 5 && step.compare(step.size() - 5, 5, "users") == 0
+             ? core::als_side::users
+             : core::als_side::items;
+}
+
+template <class Block>
+std::vector<outgoing> encode_blocks(const char* kind, const std::vector<Block>& blocks,
+                                    std::uint64_t* bytes = nullptr) {
+  std::vector<outgoing> out;
+  out.reserve(blocks.size());
+  for (const auto& b : blocks) {
+    out.push_back({b.to, kind, encode(b)});
+    if (bytes)
+      *bytes += out.back().block.bytes.size();
+  }
+  return out;
+}
+
+// Builds the query-time scorer and user models from whatever was trained.
+caf::error publish(shard_pointer self, const core::blend_spec& spec) {
+  auto& st = self->state;
+  const auto& s = *st.store;
+  core::partition_item_models im;
+  auto n_items = s.items().size();
+  for (std::size_t i = 0; i < n_items; ++i)
+    im.items.push_back(s.items().external(static_cast<core::index_t>(i)));
+  core::partition_user_models um;
+  if (st.ials) {
+    const auto& y = st.ials->item_factors();
+    im.ials_factors = static_cast<std::size_t>(y.cols());
+    im.ials_item.assign(y.data(), y.data() + y.size());
+    const auto& x = st.ials->user_factors();
+    um.ials_factors = im.ials_factors;
+    um.ials_user.assign(x.data(), x.data() + x.size());
+  }
+  if (st.mf) {
+    const auto& ir = st.mf->item_rows();
+    const auto& ur = st.mf->user_rows();
+    auto k = static_cast<std::size_t>(ir.cols()) - 1; // last column: the bias
+    im.mf_factors = k;
+    um.mf_factors = k;
+    im.mf_mu = static_cast<float>(st.mf->mu());
+    for (Eigen::Index r = 0; r < ir.rows(); ++r) {
+      for (std::size_t c = 0; c < k; ++c)
+        im.mf_item.push_back(static_cast<float>(ir(r, static_cast<Eigen::Index>(c))));
+      im.mf_item_bias.push_back(static_cast<float>(ir(r, static_cast<Eigen::Index>(k))));
+    }
+    for (Eigen::Index r = 0; r < ur.rows(); ++r) {
+      for (std::size_t c = 0; c < k; ++c)
+        um.mf_user.push_back(static_cast<float>(ur(r, static_cast<Eigen::Index>(c))));
+      um.mf_user_bias.push_back(static_cast<float>(ur(r, static_cast<Eigen::Index>(k))));
+    }
+  }
+  im.popularity = st.popularity;
+  im.content = st.item_vectors;
+  um.content = st.content_users;
+  if (st.knn_trained)
+    im.knn_reverse = st.knn_reverse;
+  else
+    im.knn_reverse.assign(n_items, {});
+  st.list_of_item.clear();
+  for (std::size_t k = 0; k < st.item_lists.size(); ++k)
+    st.list_of_item[st.item_lists[k].id] = k;
+  core::blend_spec usable;
+  for (const auto& c : spec) {
+    bool ok = (c.kind == core::blend_kind::implicit_als && st.ials)
+              || (c.kind == core::blend_kind::mf && st.mf)
+              || (c.kind == core::blend_kind::itemknn && st.knn_trained)
+              || (c.kind == core::blend_kind::content && !st.item_vectors.empty())
+              || c.kind == core::blend_kind::popular;
+    if (ok)
+      usable.push_back(c);
+  }
+  auto scorer = core::partition_scorer::make(std::move(im), usable);
+  if (!scorer)
+    return fail(scorer);
+  st.scorer = std::make_shared<const core::partition_scorer>(std::move(*scorer));
+  st.user_models = std::move(um);
+  st.pending.clear();
+  st.pending_order.clear();
+  return {};
+}
+
+caf::result<frame> train_step(shard_pointer self, const std::string& step,
+                              const frame& arg) {
+  auto& st = self->state;
+  auto& s = *st.store;
+  auto P = s.partitions();
+  auto me = s.partition();
+  if (step.rfind("build:", 0) == 0) {
+    auto req = decode_train_request(arg);
+    if (!req)
+      return fail(req);
+    st.ials_cfg = core::ials_config{};
+    if (req->factors)
+      st.ials_cfg.factors = req->factors;
+    if (req->iterations)
+      st.ials_cfg.iterations = static_cast<int>(req->iterations);
+    st.ials_cfg.seed = req->seed;
+    st.mf_cfg = core::mf_config{};
+    st.mf_cfg.solver = core::mf_solver::als;
+    st.mf_cfg.iterations = 15; // as core/algorithms.cpp's --solver als
+    st.mf_cfg.reg = 0.1f;
+    if (req->factors)
+      st.mf_cfg.factors = req->factors;
+    if (req->iterations)
+      st.mf_cfg.iterations = static_cast<int>(req->iterations);
+    st.mf_cfg.seed = req->seed;
+    s.build(step == "build:last" ? core::merge_policy::last : core::merge_policy::sum);
+    st.bin = std::make_unique<core::partition_store>(s.binarized());
+    st.merger.reset();
+    st.knn_trained = false;
+    st.knn_reverse.clear();
+    st.ials.reset();
+    st.mf.reset();
+    st.item_lists.clear();
+    st.item_vectors.clear();
+    st.content_in.clear();
+    st.content_users = {};
+    st.popularity.clear();
+    return encode(core::census(s));
+  }
+  if (!s.built() || !st.bin)
+    return fail(core::errc::invalid_argument,
+                "training step '" + step + "' before build");
+  if (step == "popular") {
+    st.popularity = core::partition_popularity(s);
+    return empty_reply();
+  }
+  if (step == "content_df")
+    return encode(core::count_content_df(s, st.content_cfg));
+  if (step == "content_vec") {
+    auto voc = decode_content_vocabulary(arg);
+    if (!voc)
+      return fail(voc);
+    st.item_vectors = core::build_item_vectors(s, *voc, st.content_cfg);
+    auto rp = self->make_response_promise<frame>();
+    send_blocks(self,
+                encode_blocks("content_vec", core::push_item_vectors(s, st.item_vectors),
+                              &st.bytes_sent),
+                empty_reply(), rp);
+    return rp;
+  }
+  if (step == "content_users") {
+    auto users = core::build_content_users(s, st.content_in, st.content_cfg);
+    st.content_in.clear();
+    if (!users)
+      return fail(users);
+    st.content_users = std::move(*users);
+    return empty_reply();
+  }
+  if (step == "knn_scale") {
+    auto sp =
+        core::local_scale(*st.bin, core::knn_side::item, ranking_knn_config(), nullptr);
+    if (!sp)
+      return fail(sp);
+    return encode(*sp);
+  }
+  if (step == "knn_pairs") {
+    auto scale = decode_scale_partial(arg);
+    if (!scale)
+      return fail(scale);
+    auto cfg = ranking_knn_config();
+    auto ctx = core::make_local_context(*st.bin, core::knn_side::item, cfg, nullptr,
+                                        scale->max_abs);
+    if (!ctx)
+      return fail(ctx);
+    // Receivers exist before any block of this step can arrive.
+    st.merger =
+        std::make_unique<core::neighbor_merger>(*st.bin, core::knn_side::item, cfg);
+    st.knn_reverse.assign(s.items().size(), {});
+    auto blocks =
+        encode_blocks("pair", core::make_pair_blocks(*st.bin, *ctx), &st.bytes_sent);
+    if (core::needs_totals(cfg.similarity)) {
+      auto totals =
+          encode(core::make_totals_block(*st.bin, core::knn_side::item, scale->max_abs));
+      for (std::uint32_t d = 0; d < P; ++d) {
+        blocks.push_back({d, "totals", totals});
+        st.bytes_sent += totals.bytes.size();
+      }
+    }
+    auto rp = self->make_response_promise<frame>();
+    send_blocks(self, std::move(blocks), empty_reply(), rp);
+    return rp;
+  }
+  if (step == "knn_final") {
+    if (!st.merger)
+      return fail(core::errc::invalid_argument, "knn_final before knn_pairs");
+    auto k = ranking_knn_config().neighbors;
+    auto lists = st.merger->finalize(k);
+    if (!lists)
+      return fail(lists);
+    st.item_lists = std::move(*lists);
+    st.merger.reset();
+    auto rp = self->make_response_promise<frame>();
+    send_blocks(self,
+                encode_blocks("reverse",
+                              core::make_reverse_blocks(st.item_lists, k, me, P),
+                              &st.bytes_sent),
+                empty_reply(), rp);
+    return rp;
+  }
+  if (step == "knn_reverse") {
+    st.knn_trained = true;
+    return empty_reply();
+  }
+  if (step == "ials_init" || step == "mf_init") {
+    auto g = decode_als_globals(arg);
+    if (!g)
+      return fail(g);
+    st.globals = *g;
+    if (step == "ials_init")
+      st.ials = std::make_unique<core::ials_partition>(s, st.ials_cfg, st.globals);
+    else
+      st.mf = std::make_unique<core::mf_als_partition>(s, st.mf_cfg, st.globals);
+    return empty_reply();
+  }
+  if (step.rfind("ials_send:", 0) == 0 || step.rfind("mf_send:", 0) == 0) {
+    auto side = side_of(step);
+    bool implicit = step[0] == 'i';
+    if (implicit ? !st.ials : !st.mf)
+      return fail(core::errc::invalid_argument, step + " before init");
+    auto rp = self->make_response_promise<frame>();
+    if (implicit)
+      send_blocks(self, encode_blocks("ials", st.ials->make_blocks(side), &st.bytes_sent),
+                  encode(st.ials->make_gram_partial(side)), rp);
+    else
+      send_blocks(self, encode_blocks("mf", st.mf->make_blocks(side), &st.bytes_sent),
+                  empty_reply(), rp);
+    return rp;
+  }
+  if (step.rfind("ials_solve:", 0) == 0 || step.rfind("mf_solve:", 0) == 0) {
+    auto side = side_of(step);
+    bool implicit = step[0] == 'i';
+    if (implicit ? !st.ials : !st.mf)
+      return fail(core::errc::invalid_argument, step + " before init");
+    core::status solved;
+    if (implicit) {
+      auto gram = decode_gram_total(arg);
+      if (!gram)
+        return fail(gram);
+      solved = st.ials->solve(side, *gram);
+    } else {
+      solved = st.mf->solve(side);
+    }
+    if (!solved)
+      return to_caf_error(solved.err());
+    if (side == core::als_side::items)
+      return encode(implicit ? st.ials->make_loss_partial() : st.mf->make_loss_partial());
+    return empty_reply();
+  }
+  if (step == "publish") {
+    auto spec = decode_blend_spec(arg);
+    if (!spec)
+      return fail(spec);
+    if (auto err = publish(self, *spec))
+      return err;
+    return empty_reply();
+  }
+  return fail(core::errc::invalid_argument, "unknown training step '" + step + "'");
+}
 
 caf::behavior shard_behavior(shard_pointer self) {
   return {
@@ -36,7 +463,7 @@ caf::behavior shard_behavior(shard_pointer self) {
           if (st) {
             ++r.accepted;
             if (e.type != core::event_type::rating)
-              self->state.has_ratings_only = false;
+              self->state.ratings_only = false;
           } else {
             ++r.rejected;
             if (r.problems.size() < 10)
@@ -44,6 +471,102 @@ caf::behavior shard_behavior(shard_pointer self) {
                                    + st.err().message);
           }
           ++index;
+        }
+        return encode(r);
+      },
+      [=](train_atom, std::vector<caf::actor> peers) {
+        self->state.peers = std::move(peers);
+        self->state.bytes_sent = 0;
+        return ok_atom::value;
+      },
+      [=](train_atom, const std::string& step, const frame& arg) -> caf::result<frame> {
+        // No exception may leave a handler: the shard (and its data) would die.
+        try {
+          return train_step(self, step, arg);
+        } catch (const std::exception& e) {
+          return fail(core::errc::io_error,
+                      "training step '" + step + "' failed: " + std::string(e.what()));
+        }
+      },
+      [=](block_atom, const std::string& kind, const frame& f) -> caf::result<ok_atom> {
+        if (auto err = apply_block(self, kind, f))
+          return err;
+        return ok_atom::value;
+      },
+      [=](profile_atom, const std::string& user) -> caf::result<frame> {
+        auto& st = self->state;
+        if (!st.scorer)
+          return fail(core::errc::invalid_argument,
+                      "no trained model: run `shardrec train`");
+        auto p = core::make_user_profile(*st.store, st.user_models, user);
+        if (!p)
+          return fail(p);
+        return encode(*p);
+      },
+      [=](score_atom, std::uint64_t query, const frame& f) -> caf::result<frame> {
+        auto& st = self->state;
+        if (!st.scorer)
+          return fail(core::errc::invalid_argument,
+                      "no trained model: run `shardrec train`");
+        auto profile = decode_user_profile(f);
+        if (!profile)
+          return fail(profile);
+        auto scores = st.scorer->score(*profile);
+        if (!scores)
+          return fail(scores);
+        auto reply = encode(core::moments(*scores, st.store->partition()));
+        st.pending[query] = {std::move(*profile), std::move(*scores)};
+        st.pending_order.push_back(query);
+        while (st.pending_order.size() > 256) {
+          st.pending.erase(st.pending_order.front());
+          st.pending_order.pop_front();
+        }
+        return reply;
+      },
+      [=](select_atom, std::uint64_t query, const frame& f,
+          std::uint32_t n) -> caf::result<frame> {
+        auto& st = self->state;
+        auto stats = decode_blend_stats(f);
+        if (!stats)
+          return fail(stats);
+        auto it = st.pending.find(query);
+        if (it == st.pending.end() || !st.scorer)
+          return fail(core::errc::invalid_argument,
+                      "select for an unknown or expired query");
+        auto reply = st.scorer->select_candidates(it->second.second, it->second.first,
+                                                  *stats, n, 3, st.store->partition());
+        st.pending.erase(it);
+        return encode(reply);
+      },
+      [=](similar_atom, const std::string& item, std::uint32_t n) -> caf::result<frame> {
+        auto& st = self->state;
+        similar_reply r;
+        r.item = item;
+        auto it = st.list_of_item.find(item);
+        if (it == st.list_of_item.end()) {
+          if (!st.store->items().find(item))
+            return fail(core::errc::unknown_id, "unknown item '" + item + "'");
+          return encode(r); // known, but no neighbours (or not trained)
+        }
+        for (const auto& nb : st.item_lists[it->second].neighbors) {
+          if (r.neighbors.size() >= n)
+            break;
+          r.neighbors.emplace_back(nb.id, nb.similarity);
+        }
+        return encode(r);
+      },
+      [=](items_atom, const frame& f) -> caf::result<frame> {
+        auto batch = decode_item_batch(f);
+        if (!batch)
+          return to_caf_error(batch.err());
+        ingest_result r;
+        for (auto& [id, info] : batch->items) {
+          if (id.empty()) {
+            ++r.rejected;
+            continue;
+          }
+          self->state.store->set_item_info(id, std::move(info));
+          ++r.accepted;
         }
         return encode(r);
       },
@@ -56,6 +579,10 @@ caf::behavior shard_behavior(shard_pointer self) {
         st.items = s.items().size();
         st.user_events = s.user_events();
         st.item_events = s.item_events();
+        st.ratings_only = self->state.ratings_only;
+        if (self->state.scorer)
+          for (const auto& c : self->state.scorer->spec())
+            st.models.push_back(c.name);
         return encode(st);
       },
   };

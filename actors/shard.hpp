@@ -1,8 +1,38 @@
 // The shard actor: owns one partition (core::partition_store) and the models
-// trained on it. Messages: see shard_actor in actors/interfaces.hpp. Spawned
-// and monitored by its node's control actor. Handlers decode a frame, call
-// core, encode the reply; a bad frame is answered with an error, never a
-// crash.
+// trained on it, and runs its share of every distributed computation. Spawned,
+// linked and monitored by its node's control actor. Every handler decodes a
+// frame, calls core, encodes the reply; a bad frame gets an error reply and
+// the shard keeps running.
+//
+// Messages:
+//   (ingest_atom, frame EventBatch)              -> frame IngestReply
+//   (stats_atom)                                 -> frame PartitionStatus
+//   (train_atom, vector<actor> shards)           -> ok_atom   every shard by partition
+//   (train_atom, string step, frame arg)         -> frame     one training step (below)
+//   (block_atom, string kind, frame block)       -> ok_atom   a block from another shard
+//   (profile_atom, string user)                  -> frame user_profile
+//   (score_atom, u64 query, frame user_profile)  -> frame phase1_reply
+//   (select_atom, u64 query, frame blend_stats, u32 n) -> frame phase2_reply
+//   (similar_atom, string item, u32 n)           -> frame SimilarReply
+// A training step that produces blocks for other shards replies only after
+// every block has been acknowledged, so when the trainer has every reply of
+// a step, every block of that step has arrived (the barrier the next step
+// relies on). Steps, in the order the trainer (actors/trainer.hpp) runs them:
+//   build:<last|sum>  -> als_census      freeze the matrices
+//   popular           -> empty
+//   content_df        -> content_df_partial
+//   content_vec (content_vocabulary) -> empty, sends content_vectors_message
+//   content_users     -> empty
+//   knn_scale         -> scale_partial
+//   knn_pairs (scale_partial with the global scale) -> empty, sends pair/totals
+//   knn_final         -> empty, sends reverse blocks
+//   knn_reverse       -> empty
+//   ials_init (als_globals) / mf_init (als_globals) -> empty
+//   ials_send:<users|items> -> gram_partial, sends ials blocks
+//   ials_solve:<users|items> (gram_total) -> loss_partial after items, else empty
+//   mf_send:<users|items> -> empty, sends mf blocks
+//   mf_solve:<users|items> -> loss_partial after items, else empty
+//   publish (blend_spec) -> empty        build the query-time scorer
 #pragma once
 
 #include <caf/fwd.hpp>

@@ -10,11 +10,15 @@ namespace shardrec::core {
 
 namespace {
 
-constexpr int side_index(als_side s) { return static_cast<int>(s); }
+constexpr int side_index(als_side s) {
+  return static_cast<int>(s);
+}
 constexpr als_side other_side(als_side s) {
   return s == als_side::users ? als_side::items : als_side::users;
 }
-const char* side_name(als_side s) { return s == als_side::users ? "users" : "items"; }
+const char* side_name(als_side s) {
+  return s == als_side::users ? "users" : "items";
+}
 
 error bad_message(const std::string& what) {
   return make_error(errc::bad_message, "dist_als: " + what);
@@ -38,8 +42,8 @@ std::vector<std::uint64_t> keys_of(const id_map& ids) {
 // Checks one-per-partition delivery of a merge's inputs; returns the input
 // positions in partition order.
 template <class M>
-result<std::vector<std::size_t>> by_partition(const std::vector<M>& parts,
-                                              std::uint32_t partitions, const char* what) {
+result<std::vector<std::size_t>>
+by_partition(const std::vector<M>& parts, std::uint32_t partitions, const char* what) {
   std::vector<std::size_t> at(partitions, parts.size());
   for (std::size_t j = 0; j < parts.size(); ++j) {
     auto f = parts[j].from;
@@ -47,7 +51,8 @@ result<std::vector<std::size_t>> by_partition(const std::vector<M>& parts,
       return bad_message(std::string(what) + ": partition " + std::to_string(f)
                          + " out of range");
     if (at[f] != parts.size())
-      return bad_message(std::string(what) + ": partition " + std::to_string(f) + " twice");
+      return bad_message(std::string(what) + ": partition " + std::to_string(f)
+                         + " twice");
     at[f] = j;
   }
   for (std::uint32_t p = 0; p < partitions; ++p)
@@ -128,7 +133,8 @@ result<gram_total> sum_gram(const std::vector<gram_partial>& parts,
   return t;
 }
 
-result<double> sum_loss(const std::vector<loss_partial>& parts, std::uint32_t partitions) {
+result<double> sum_loss(const std::vector<loss_partial>& parts,
+                        std::uint32_t partitions) {
   auto order = by_partition(parts, partitions, "loss");
   if (!order)
     return order.err();
@@ -177,9 +183,38 @@ als_exchange<T>::als_exchange(const partition_store& store, std::uint32_t width)
     ref_owner_[s].resize(refs.size());
     for (std::size_t j = 0; j < refs.size(); ++j)
       ref_owner_[s][j] = partition_of(refs.external(static_cast<index_t>(j)), parts);
+    auto keys = keys_of(refs);
+    auto order = key_order(keys.data(), keys.size());
+    ref_pos_[s].resize(refs.size());
+    for (std::size_t pos = 0; pos < order.size(); ++pos)
+      ref_pos_[s][order[pos]] = static_cast<index_t>(pos);
     received_[s].resize(static_cast<Eigen::Index>(refs.size()), width_);
     filled_[s].assign(refs.size(), 0);
     got_from_[s].assign(parts, 0);
+  }
+  // Owned rows of each side over the other side's key positions (needs
+  // ref_pos_ of both sides, hence a second pass).
+  for (als_side side : {als_side::users, als_side::items}) {
+    const int s = side_index(side);
+    const auto& pos = ref_pos_[side_index(other_side(side))];
+    const auto& m = side == als_side::users ? store.user_matrix() : store.item_matrix();
+    const std::size_t n = owned_ids(store, side).size();
+    ptr_[s].assign(1, 0);
+    std::vector<std::pair<index_t, float>> cells;
+    for (std::size_t r = 0; r < n; ++r) {
+      auto row = side == als_side::users ? m.user_row(static_cast<index_t>(r))
+                                         : m.item_col(static_cast<index_t>(r));
+      cells.clear();
+      for (std::size_t j = 0; j < row.size; ++j)
+        cells.emplace_back(pos[row.index[j]], row.value[j]);
+      std::sort(cells.begin(), cells.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& c : cells) {
+        cell_[s].push_back(c.first);
+        value_[s].push_back(c.second);
+      }
+      ptr_[s].push_back(cell_[s].size());
+    }
   }
 }
 
@@ -193,7 +228,8 @@ template <class T> std::size_t als_exchange<T>::min_payload_bytes(als_side side)
 }
 
 template <class T>
-std::vector<factor_block<T>> als_exchange<T>::make_blocks(als_side side, std::uint32_t version,
+std::vector<factor_block<T>> als_exchange<T>::make_blocks(als_side side,
+                                                          std::uint32_t version,
                                                           const rows_t& owned) const {
   const id_map& ids = owned_ids(store_, side);
   SHARDREC_ASSERT(static_cast<std::size_t>(owned.rows()) == ids.size());
@@ -220,13 +256,14 @@ std::vector<factor_block<T>> als_exchange<T>::make_blocks(als_side side, std::ui
 }
 
 template <class T>
-status als_exchange<T>::receive(const factor_block<T>& b, std::uint32_t version_expected) {
+status als_exchange<T>::receive(const factor_block<T>& b,
+                                std::uint32_t version_expected) {
   const int s = side_index(b.side);
-  const std::string from = " (block from partition " + std::to_string(b.from) + ", "
-                           + side_name(b.side) + ")";
+  const std::string from =
+      " (block from partition " + std::to_string(b.from) + ", " + side_name(b.side) + ")";
   if (b.to != store_.partition() || b.from >= store_.partitions())
-    return bad_message("block addressed to partition " + std::to_string(b.to) + " reached "
-                       + std::to_string(store_.partition()) + from);
+    return bad_message("block addressed to partition " + std::to_string(b.to)
+                       + " reached " + std::to_string(store_.partition()) + from);
   if (b.width != width_ || b.values.size() != b.ids.size() * width_)
     return bad_message("width " + std::to_string(b.width) + " or value count "
                        + std::to_string(b.values.size()) + " does not match "
@@ -237,21 +274,29 @@ status als_exchange<T>::receive(const factor_block<T>& b, std::uint32_t version_
   if (got_from_[s][b.from])
     return bad_message("second block" + from);
   const id_map& refs = ref_ids(store_, b.side);
-  std::vector<index_t> at(b.ids.size());
-  for (std::size_t j = 0; j < b.ids.size(); ++j) {
-    auto idx = refs.find(b.ids[j]);
+  std::vector<index_t> at;
+  at.reserve(b.ids.size());
+  // Rows are marked as they are checked (a row twice in one block is an
+  // error too) and unmarked if the block is rejected.
+  auto reject = [&](const std::string& why) {
+    for (index_t pos : at)
+      filled_[s][pos] = 0;
+    return bad_message(why + from);
+  };
+  for (const auto& id : b.ids) {
+    auto idx = refs.find(id);
     if (!idx)
-      return bad_message("row '" + b.ids[j] + "' is not needed here" + from);
+      return reject("row '" + id + "' is not needed here");
     if (ref_owner_[s][*idx] != b.from)
-      return bad_message("row '" + b.ids[j] + "' is not owned by the sender" + from);
-    if (filled_[s][*idx])
-      return bad_message("row '" + b.ids[j] + "' received twice" + from);
-    at[j] = *idx;
+      return reject("row '" + id + "' is not owned by the sender");
+    index_t pos = ref_pos_[s][*idx];
+    if (filled_[s][pos])
+      return reject("row '" + id + "' received twice");
+    filled_[s][pos] = 1;
+    at.push_back(pos);
   }
-  for (std::size_t j = 0; j < at.size(); ++j) {
-    filled_[s][at[j]] = 1;
+  for (std::size_t j = 0; j < at.size(); ++j)
     std::copy_n(b.values.data() + j * width_, width_, received_[s].row(at[j]).data());
-  }
   got_from_[s][b.from] = 1;
   rows_in_[s] += at.size();
   ++blocks_in_[s];
@@ -287,7 +332,8 @@ ials_partition::ials_partition(const partition_store& store, const ials_config& 
     auto& own = own_[side_index(side)];
     own.resize(static_cast<Eigen::Index>(ids.size()), k);
     auto keys = keys_of(ids);
-    ials_init_keyed_rows(cfg.seed, side_index(side), keys.data(), ials_init_std(cfg), own);
+    ials_init_keyed_rows(cfg.seed, side_index(side), keys.data(), ials_init_std(cfg),
+                         own);
   }
 }
 
@@ -335,19 +381,16 @@ status ials_partition::solve(als_side solving, const gram_total& gram) {
     last_gram_users_ = g;
 
   const auto& other = ex_.received(fixed);
-  const auto& m = solving == als_side::users ? ex_.store().user_matrix()
-                                             : ex_.store().item_matrix();
-  const std::size_t n_other = solving == als_side::users ? globals_.n_items : globals_.n_users;
+  const std::size_t n_other =
+      solving == als_side::users ? globals_.n_items : globals_.n_users;
   auto& own = own_[side_index(solving)];
   parallel_for(
       static_cast<std::size_t>(own.rows()), cfg_.threads,
       [&](std::size_t b, std::size_t e) {
         ials_row_solver solver(gram_f, other, cfg_, n_other);
-        for (std::size_t r = b; r < e; ++r) {
-          auto idx = static_cast<index_t>(r);
-          solver.solve(solving == als_side::users ? m.user_row(idx) : m.item_col(idx),
+        for (std::size_t r = b; r < e; ++r)
+          solver.solve(ex_.row(solving, static_cast<index_t>(r)),
                        own.row(static_cast<Eigen::Index>(r)).data());
-        }
       },
       32);
   ex_.reset(fixed);
@@ -365,11 +408,10 @@ loss_partial ials_partition::make_loss_partial() const {
   // (the core's trace(G_U G_I), split by item), then the observed cells'
   // correction and the regulariser; owned users: their regulariser.
   double loss = 0.0;
-  const auto& im = store.item_matrix();
-  for (index_t i = 0; i < im.n_items(); ++i) {
+  for (index_t i = 0; i < ex_.rows(als_side::items); ++i) {
     Eigen::VectorXd y = items.row(i).cast<double>().transpose();
     loss += y.dot(last_gram_users_ * y);
-    auto col = im.item_col(i);
+    auto col = ex_.row(als_side::items, i);
     for (std::size_t j = 0; j < col.size; ++j) {
       double r = cfg_.binary ? 1.0 : col.value[j];
       if (r <= 0)
@@ -380,9 +422,8 @@ loss_partial ials_partition::make_loss_partial() const {
     }
     loss += ials_regularization(col, globals_.n_users, cfg_) * y.squaredNorm();
   }
-  const auto& um = store.user_matrix();
-  for (index_t u = 0; u < um.n_users(); ++u)
-    loss += ials_regularization(um.user_row(u), globals_.n_items, cfg_)
+  for (index_t u = 0; u < ex_.rows(als_side::users); ++u)
+    loss += ials_regularization(ex_.row(als_side::users, u), globals_.n_items, cfg_)
             * users.row(u).cast<double>().squaredNorm();
   return {store.partition(), version_[1], loss};
 }
@@ -400,7 +441,8 @@ status validate_dist(const mf_config& cfg) {
 
 mf_als_partition::mf_als_partition(const partition_store& store, const mf_config& cfg,
                                    const als_globals& globals)
-    : cfg_(cfg), globals_(globals), ex_(store, static_cast<std::uint32_t>(cfg.factors + 1)) {
+    : cfg_(cfg), globals_(globals),
+      ex_(store, static_cast<std::uint32_t>(cfg.factors + 1)) {
   SHARDREC_ASSERT(validate_dist(cfg).ok());
   SHARDREC_ASSERT(globals.partitions == store.partitions());
   cfg_.user_keys = cfg_.item_keys = nullptr;
@@ -429,18 +471,14 @@ status mf_als_partition::solve(als_side solving) {
     return bad_message(std::string("solve ") + side_name(solving) + ": blocks of "
                        + side_name(fixed) + " missing");
   const auto& other = ex_.received(fixed);
-  const auto& m = solving == als_side::users ? ex_.store().user_matrix()
-                                             : ex_.store().item_matrix();
   auto& own = own_[side_index(solving)];
   parallel_for(
       static_cast<std::size_t>(own.rows()), cfg_.threads,
       [&](std::size_t b, std::size_t e) {
         mf_als_row_solver solver(cfg_, globals_.mu);
-        for (std::size_t r = b; r < e; ++r) {
-          auto idx = static_cast<index_t>(r);
-          solver.solve(solving == als_side::users ? m.user_row(idx) : m.item_col(idx), other,
+        for (std::size_t r = b; r < e; ++r)
+          solver.solve(ex_.row(solving, static_cast<index_t>(r)), other,
                        own.row(static_cast<Eigen::Index>(r)).data());
-        }
       },
       32);
   ex_.reset(fixed);
@@ -458,10 +496,9 @@ loss_partial mf_als_partition::make_loss_partial() const {
   // item's partition) plus reg * degree * |x|^2 of every owned row, bias
   // included, as in mf.hpp.
   double sse = 0.0, penalty = 0.0;
-  const auto& im = store.item_matrix();
-  for (index_t i = 0; i < im.n_items(); ++i) {
+  for (index_t i = 0; i < ex_.rows(als_side::items); ++i) {
     auto qi = own_[1].row(i);
-    auto col = im.item_col(i);
+    auto col = ex_.row(als_side::items, i);
     for (std::size_t j = 0; j < col.size; ++j) {
       auto pu = ref_users.row(col.index[j]);
       double pred = mu + pu[k] + qi[k] + pu.head(k).dot(qi.head(k));
@@ -470,9 +507,9 @@ loss_partial mf_als_partition::make_loss_partial() const {
     }
     penalty += static_cast<double>(col.size) * qi.squaredNorm();
   }
-  const auto& um = store.user_matrix();
-  for (index_t u = 0; u < um.n_users(); ++u)
-    penalty += static_cast<double>(um.user_degree(u)) * own_[0].row(u).squaredNorm();
+  for (index_t u = 0; u < ex_.rows(als_side::users); ++u)
+    penalty += static_cast<double>(ex_.row(als_side::users, u).size)
+               * own_[0].row(u).squaredNorm();
   return {store.partition(), version_[1], sse + cfg_.reg * penalty};
 }
 

@@ -6,9 +6,11 @@
 //   - mf_als_partition: explicit biased MF with mf_solver::als (core/mf.hpp),
 //     the cluster's rating model.
 // Both give, by external id, the factors of the single-process trainer run
-// with keyed initial factors (ials_config / mf_config user_keys, item_keys =
-// stable_hash(external id)); they differ from it only by float rounding,
-// because a partition sums a row's cells in its local order.
+// with keys (ials_config / mf_config user_keys, item_keys = stable_hash(
+// external id)): the same initial factors, and every row's cells summed in
+// the same (key) order, so the factors agree bit for bit unless the double
+// Gram sums, added in a different order, round to a different float (rare;
+// then they differ by float rounding), or two ids' hashes collide.
 //
 // MESSAGE FLOW. P partitions (one per shard; partition p holds
 // partition_store p) and a coordinator. Every struct below is plain data.
@@ -180,18 +182,38 @@ public:
   // True once every partition's block of `side` is in; then every ref row
   // (item_refs for items, user_refs for users) has been received.
   bool complete(als_side side) const;
-  // The received rows of `side`, indexed like item_refs() / user_refs().
-  const rows_t& received(als_side side) const { return received_[static_cast<int>(side)]; }
+  // The received rows of `side`: refs (item_refs for items, user_refs for
+  // users) in ascending key order, the index space of row().
+  const rows_t& received(als_side side) const {
+    return received_[static_cast<int>(side)];
+  }
+
+  // Owned row r of `side` (store order: users() / items()) with its cells'
+  // other ends as positions in received(other side), ascending, so a row's
+  // cells are visited in the key order the keyed core uses.
+  interaction_matrix::span row(als_side side, index_t r) const {
+    const int s = static_cast<int>(side);
+    auto b = ptr_[s][r], e = ptr_[s][r + 1];
+    return {cell_[s].data() + b, value_[s].data() + b, static_cast<std::size_t>(e - b)};
+  }
+  std::size_t rows(als_side side) const {
+    return ptr_[static_cast<int>(side)].size() - 1;
+  }
   // Marks `side`'s blocks consumed, so the next half-step's can arrive.
   void reset(als_side side);
 
 private:
   const partition_store& store_;
   std::uint32_t width_;
-  std::vector<std::vector<index_t>> send_[2];     // [side][to]
-  std::vector<std::uint32_t> ref_owner_[2];       // [side][ref] partition
-  rows_t received_[2];                            // [side]: refs x width
-  std::vector<char> filled_[2], got_from_[2];     // [side][ref], [side][from]
+  std::vector<std::vector<index_t>> send_[2]; // [side][to]
+  std::vector<std::uint32_t> ref_owner_[2];   // [side][ref] partition
+  std::vector<index_t> ref_pos_[2];           // [side][ref] row in received_
+  // [side]: owned rows as CSR over key-ordered ref positions.
+  std::vector<std::uint64_t> ptr_[2];
+  std::vector<index_t> cell_[2];
+  std::vector<float> value_[2];
+  rows_t received_[2];                        // [side]: refs x width
+  std::vector<char> filled_[2], got_from_[2]; // [side][pos], [side][from]
   std::size_t rows_in_[2] = {0, 0}, blocks_in_[2] = {0, 0};
 };
 

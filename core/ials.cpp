@@ -1,5 +1,6 @@
 #include "core/ials.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -47,16 +48,6 @@ void fill_normal_row(splitmix64& g, float stddev, Eigen::Ref<ials_matrix> out,
     out(r, c) = static_cast<float>(stddev * rad * std::cos(ang));
     if (c + 1 < out.cols())
       out(r, c + 1) = static_cast<float>(stddev * rad * std::sin(ang));
-  }
-}
-
-void init_side(const ials_config& cfg, int side, const std::vector<std::uint64_t>* keys,
-               ials_matrix& out) {
-  if (keys) {
-    SHARDREC_ASSERT(keys->size() == static_cast<std::size_t>(out.rows()));
-    ials_init_keyed_rows(cfg.seed, side, keys->data(), ials_init_std(cfg), out);
-  } else {
-    ials_init_rows(cfg.seed, side, 0, ials_init_std(cfg), out);
   }
 }
 
@@ -137,6 +128,39 @@ void ials_init_keyed_rows(std::uint64_t seed, int side, const std::uint64_t* key
   }
 }
 
+std::vector<index_t> key_order(const std::uint64_t* keys, std::size_t n) {
+  std::vector<index_t> order(n);
+  for (std::size_t r = 0; r < n; ++r)
+    order[r] = static_cast<index_t>(r);
+  std::sort(order.begin(), order.end(), [keys](index_t a, index_t b) {
+    return keys[a] != keys[b] ? keys[a] < keys[b] : a < b;
+  });
+  return order;
+}
+
+interaction_matrix renumbered(const interaction_matrix& m,
+                              const std::vector<index_t>& user_order,
+                              const std::vector<index_t>& item_order) {
+  SHARDREC_ASSERT(user_order.size() == m.n_users() && item_order.size() == m.n_items());
+  std::vector<index_t> new_item(m.n_items());
+  for (std::size_t i = 0; i < item_order.size(); ++i)
+    new_item[item_order[i]] = static_cast<index_t>(i);
+  std::vector<event> ev;
+  ev.reserve(m.nnz());
+  for (std::size_t u = 0; u < user_order.size(); ++u) {
+    auto row = m.user_row(user_order[u]);
+    for (std::size_t j = 0; j < row.size; ++j) {
+      event e;
+      e.user = static_cast<index_t>(u);
+      e.item = new_item[row.index[j]];
+      e.value = row.value[j];
+      ev.push_back(e);
+    }
+  }
+  // Cells are unique, so the policy never applies.
+  return interaction_matrix::build(m.n_users(), m.n_items(), ev, merge_policy::last);
+}
+
 float ials_init_std(const ials_config& cfg) {
   return cfg.init_std < 0 ? 0.1f / std::sqrt(static_cast<float>(cfg.factors))
                           : cfg.init_std;
@@ -150,7 +174,8 @@ float ials_regularization(interaction_matrix::span row, std::size_t n_other,
     if (r > 0)
       total += static_cast<double>(cfg.alpha) * r;
   }
-  return static_cast<float>(cfg.reg * std::pow(total, static_cast<double>(cfg.reg_exponent)));
+  return static_cast<float>(cfg.reg
+                            * std::pow(total, static_cast<double>(cfg.reg_exponent)));
 }
 
 Eigen::MatrixXd ials_gram_partial(Eigen::Ref<const ials_matrix> rows) {
@@ -188,8 +213,9 @@ ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix&
 
 ials_row_solver::ials_row_solver(const Eigen::MatrixXf& gram, const ials_matrix& other,
                                  const ials_config& cfg, std::size_t n_other)
-    : gram_(gram), other_(other), n_other_(n_other), alpha_(cfg.alpha), reg_(cfg.reg), nu_(cfg.reg_exponent),
-      cg_steps_(cfg.cg_steps), exact_(cfg.exact_solve), binary_(cfg.binary) {
+    : gram_(gram), other_(other), n_other_(n_other), alpha_(cfg.alpha), reg_(cfg.reg),
+      nu_(cfg.reg_exponent), cg_steps_(cfg.cg_steps), exact_(cfg.exact_solve),
+      binary_(cfg.binary) {
   SHARDREC_ASSERT(gram_.rows() == other_.cols() && gram_.cols() == other_.cols());
   auto k = other_.cols();
   x_.resize(k);
@@ -351,15 +377,26 @@ double ials_loss(const interaction_matrix& train, const ials_matrix& user,
 
 // ---- training ----
 
-std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
-                                             const ials_config& cfg,
-                                             std::vector<double>* loss_trace) {
-  SHARDREC_ASSERT(validate(cfg).ok());
+namespace {
+
+// The trainer proper. keys: nullptr or already in the order of train's rows.
+std::unique_ptr<ials_model> train_in_order(const interaction_matrix& train,
+                                           const ials_config& cfg,
+                                           const std::uint64_t* user_keys,
+                                           const std::uint64_t* item_keys,
+                                           std::vector<double>* loss_trace) {
   const auto k = static_cast<Eigen::Index>(cfg.factors);
   ials_matrix user(static_cast<Eigen::Index>(train.n_users()), k);
   ials_matrix item(static_cast<Eigen::Index>(train.n_items()), k);
-  init_side(cfg, 0, cfg.user_keys, user);
-  init_side(cfg, 1, cfg.item_keys, item);
+  const float init_std = ials_init_std(cfg);
+  if (user_keys)
+    ials_init_keyed_rows(cfg.seed, 0, user_keys, init_std, user);
+  else
+    ials_init_rows(cfg.seed, 0, 0, init_std, user);
+  if (item_keys)
+    ials_init_keyed_rows(cfg.seed, 1, item_keys, init_std, item);
+  else
+    ials_init_rows(cfg.seed, 1, 0, init_std, item);
 
   for (int it = 0; it < cfg.iterations; ++it) {
     solve_side(train, true, item, cfg, user);
@@ -374,6 +411,51 @@ std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
     for (std::size_t j = 0; j < col.size; ++j)
       if (cell_r(cfg.binary, col.value[j]) > 0)
         popularity[i] += 1.0f;
+  }
+  return std::make_unique<ials_model>(std::move(user), std::move(item),
+                                      std::move(popularity));
+}
+
+std::vector<index_t> identity_order(std::size_t n) {
+  std::vector<index_t> order(n);
+  for (std::size_t r = 0; r < n; ++r)
+    order[r] = static_cast<index_t>(r);
+  return order;
+}
+
+} // namespace
+
+std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
+                                             const ials_config& cfg,
+                                             std::vector<double>* loss_trace) {
+  SHARDREC_ASSERT(validate(cfg).ok());
+  if (!cfg.user_keys && !cfg.item_keys)
+    return train_in_order(train, cfg, nullptr, nullptr, loss_trace);
+
+  // Keyed: train on the matrix renumbered in key order, then put the rows
+  // back where the caller's indices say.
+  SHARDREC_ASSERT(!cfg.user_keys || cfg.user_keys->size() == train.n_users());
+  SHARDREC_ASSERT(!cfg.item_keys || cfg.item_keys->size() == train.n_items());
+  auto uo = cfg.user_keys ? key_order(cfg.user_keys->data(), train.n_users())
+                          : identity_order(train.n_users());
+  auto io = cfg.item_keys ? key_order(cfg.item_keys->data(), train.n_items())
+                          : identity_order(train.n_items());
+  std::vector<std::uint64_t> uk, ik;
+  for (index_t u : uo)
+    uk.push_back(cfg.user_keys ? (*cfg.user_keys)[u] : 0);
+  for (index_t i : io)
+    ik.push_back(cfg.item_keys ? (*cfg.item_keys)[i] : 0);
+  auto m =
+      train_in_order(renumbered(train, uo, io), cfg, cfg.user_keys ? uk.data() : nullptr,
+                     cfg.item_keys ? ik.data() : nullptr, loss_trace);
+  ials_matrix user(m->user_factors().rows(), m->user_factors().cols());
+  ials_matrix item(m->item_factors().rows(), m->item_factors().cols());
+  std::vector<float> popularity(train.n_items());
+  for (std::size_t r = 0; r < uo.size(); ++r)
+    user.row(uo[r]) = m->user_factors().row(static_cast<Eigen::Index>(r));
+  for (std::size_t r = 0; r < io.size(); ++r) {
+    item.row(io[r]) = m->item_factors().row(static_cast<Eigen::Index>(r));
+    popularity[io[r]] = m->popularity()[r];
   }
   return std::make_unique<ials_model>(std::move(user), std::move(item),
                                       std::move(popularity));

@@ -55,14 +55,18 @@ struct ials_config {
   unsigned threads = 1;
   float init_std = -1.0f; // stddev of the N(0, s^2) initial factors; < 0: 0.1/sqrt(k)
   bool binary = true;     // every stored cell counts as r = 1; false: r = value
-  // Optional per-row seeds of the initial factors (see ials_init_keyed_rows):
-  // when set, user / item row r starts from the stream of (seed, side,
-  // (*keys)[r]) instead of (seed, side, r). A partition knows its rows'
-  // external ids but not their global dense indices, so the distributed
-  // trainer (core/dist_als.hpp) seeds by key = stable_hash(external id) and
-  // the single-process trainer given the same keys starts from the same
-  // factors. Not owned; must outlive training. REQUIRES: size n_users /
-  // n_items of the training matrix. nullptr (default): seeded by index.
+  // Optional 64-bit keys of the users / items (the cluster uses
+  // stable_hash(external id)), for results that do not depend on the dense
+  // indices, which a partition of the data does not know. When set:
+  //  - row r's initial factors come from the stream of (seed, side,
+  //    (*keys)[r]) instead of (seed, side, r) (ials_init_keyed_rows);
+  //  - the other side's cells of every row are summed in ascending key order
+  //    (ties: by index) instead of index order, since float sums depend on
+  //    the order (the training matrix is renumbered internally, O(nnz)).
+  // The distributed trainer (core/dist_als.hpp) does both, so it reproduces
+  // this trainer's factors bit for bit (up to the rounding of the double
+  // Gram sum to float). Not owned; must outlive training. REQUIRES: size
+  // n_users / n_items of the training matrix. nullptr (default): by index.
   const std::vector<std::uint64_t>* user_keys = nullptr;
   const std::vector<std::uint64_t>* item_keys = nullptr;
 };
@@ -118,6 +122,17 @@ void ials_init_rows(std::uint64_t seed, int side, std::size_t first, float stdde
 // so a row gets the same values wherever it lives. keys: out.rows() values.
 void ials_init_keyed_rows(std::uint64_t seed, int side, const std::uint64_t* keys,
                           float stddev, Eigen::Ref<ials_matrix> out);
+
+// The permutation that lists keys[0 .. n) in ascending order (ties: by
+// index): order[new] = old.
+std::vector<index_t> key_order(const std::uint64_t* keys, std::size_t n);
+
+// m renumbered: new user u is old user user_order[u], new item i is old item
+// item_order[i] (each a permutation of its side). Values are kept; stored
+// timestamps and types are not (the trainers do not use them).
+interaction_matrix renumbered(const interaction_matrix& m,
+                              const std::vector<index_t>& user_order,
+                              const std::vector<index_t>& item_order);
 
 // The stddev of the initial factors: cfg.init_std, or 0.1 / sqrt(k) if < 0.
 float ials_init_std(const ials_config& cfg);

@@ -6,6 +6,7 @@
 #include <Eigen/Cholesky>
 
 #include "core/error.hpp"
+#include "core/ials.hpp" // key_order, renumbered
 #include "core/parallel.hpp"
 
 namespace shardrec::core {
@@ -283,10 +284,11 @@ void sample_hyper(const side_view& view, const mat_d& x, rng& r, half_step_prior
   prior.lambda_mu = prior.lambda * mu_draw;
 }
 
-void init_factors(mat_d& x, const mf_config& cfg, std::uint64_t side) {
-  if (const auto* keys = side == side_user ? cfg.user_keys : cfg.item_keys) {
-    SHARDREC_ASSERT(keys->size() == static_cast<std::size_t>(x.rows()));
-    mf_init_keyed_rows(cfg, side == side_user ? 0 : 1, keys->data(), x);
+// keys: nullptr (seed by index) or one key per row of x.
+void init_factors(mat_d& x, const mf_config& cfg, std::uint64_t side,
+                  const std::uint64_t* keys) {
+  if (keys) {
+    mf_init_keyed_rows(cfg, side == side_user ? 0 : 1, keys, x);
     return;
   }
   const auto k = x.cols() - 1;
@@ -353,9 +355,12 @@ status validate(const mf_config& cfg) {
   return {};
 }
 
-mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cfg,
-                            std::vector<double>* loss_trace) {
-  SHARDREC_ASSERT(validate(cfg).ok());
+namespace {
+
+// The trainer proper. keys: nullptr or already in the order of train's rows.
+mf_factors train_in_order(const interaction_matrix& train, const mf_config& cfg,
+                          const std::uint64_t* user_keys, const std::uint64_t* item_keys,
+                          std::vector<double>* loss_trace) {
   const bool gibbs = cfg.solver == mf_solver::gibbs;
 
   const auto k = static_cast<Eigen::Index>(cfg.factors);
@@ -366,8 +371,8 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
   const side_view users{&train, true}, items{&train, false};
 
   mat_d xu(nu, d), xi(ni, d);
-  init_factors(xu, cfg, side_user);
-  init_factors(xi, cfg, side_item);
+  init_factors(xu, cfg, side_user, user_keys);
+  init_factors(xi, cfg, side_item, item_keys);
 
   half_step_prior prior_u, prior_i, prior_als;
   prior_u.sample = prior_i.sample = gibbs;
@@ -425,12 +430,56 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
   return f;
 }
 
+std::vector<index_t> identity_order(std::size_t n) {
+  std::vector<index_t> order(n);
+  for (std::size_t r = 0; r < n; ++r)
+    order[r] = static_cast<index_t>(r);
+  return order;
+}
+
+} // namespace
+
+mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cfg,
+                            std::vector<double>* loss_trace) {
+  SHARDREC_ASSERT(validate(cfg).ok());
+  if (!cfg.user_keys && !cfg.item_keys)
+    return train_in_order(train, cfg, nullptr, nullptr, loss_trace);
+
+  // Keyed: train on the matrix renumbered in key order, then put the rows
+  // back where the caller's indices say.
+  SHARDREC_ASSERT(!cfg.user_keys || cfg.user_keys->size() == train.n_users());
+  SHARDREC_ASSERT(!cfg.item_keys || cfg.item_keys->size() == train.n_items());
+  auto uo = cfg.user_keys ? key_order(cfg.user_keys->data(), train.n_users())
+                          : identity_order(train.n_users());
+  auto io = cfg.item_keys ? key_order(cfg.item_keys->data(), train.n_items())
+                          : identity_order(train.n_items());
+  std::vector<std::uint64_t> uk, ik;
+  for (index_t u : uo)
+    uk.push_back(cfg.user_keys ? (*cfg.user_keys)[u] : 0);
+  for (index_t i : io)
+    ik.push_back(cfg.item_keys ? (*cfg.item_keys)[i] : 0);
+  mf_factors r =
+      train_in_order(renumbered(train, uo, io), cfg, cfg.user_keys ? uk.data() : nullptr,
+                     cfg.item_keys ? ik.data() : nullptr, loss_trace);
+  mf_factors f = r;
+  for (std::size_t e = 0; e < uo.size(); ++e) {
+    f.user.row(uo[e]) = r.user.row(static_cast<Eigen::Index>(e));
+    f.user_bias[uo[e]] = r.user_bias[static_cast<Eigen::Index>(e)];
+  }
+  for (std::size_t e = 0; e < io.size(); ++e) {
+    f.item.row(io[e]) = r.item.row(static_cast<Eigen::Index>(e));
+    f.item_bias[io[e]] = r.item_bias[static_cast<Eigen::Index>(e)];
+  }
+  return f;
+}
+
 void mf_init_keyed_rows(const mf_config& cfg, int side, const std::uint64_t* keys,
                         Eigen::Ref<mf_rows> out) {
   SHARDREC_ASSERT(out.cols() == static_cast<Eigen::Index>(cfg.factors) + 1);
   const auto k = out.cols() - 1;
   for (Eigen::Index e = 0; e < out.rows(); ++e) {
-    rng r = rng::stream(cfg.seed, static_cast<std::uint64_t>(side), side_init_keyed, keys[e]);
+    rng r =
+        rng::stream(cfg.seed, static_cast<std::uint64_t>(side), side_init_keyed, keys[e]);
     for (Eigen::Index t = 0; t < k; ++t)
       out(e, t) = cfg.init_std * r.normal();
     out(e, k) = 0.0;
@@ -443,8 +492,7 @@ struct mf_als_row_solver::scratch : row_buffers {
 };
 
 mf_als_row_solver::mf_als_row_solver(const mf_config& cfg, double mu)
-    : mu_(mu),
-      s_(std::make_unique<scratch>(static_cast<Eigen::Index>(cfg.factors) + 1)) {
+    : mu_(mu), s_(std::make_unique<scratch>(static_cast<Eigen::Index>(cfg.factors) + 1)) {
   s_->prior.reg = cfg.reg;
 }
 

@@ -59,12 +59,13 @@ struct mf_config {
   unsigned threads = 1;
   float init_std = 0.1f; // std of the random initial factors (biases start at 0)
   float min_rating = 1.0f, max_rating = 5.0f; // predictions are clamped
-  // Optional per-row seeds of the initial factors (see mf_init_keyed_rows):
-  // when set, user / item row r starts from the stream of (seed, side,
-  // (*keys)[r]) instead of (seed, side, r), so the distributed trainer, which
-  // seeds by key = stable_hash(external id), starts from the same factors.
-  // Not owned; must outlive training. REQUIRES: size n_users / n_items of the
-  // training matrix. nullptr (default): seeded by index.
+  // Optional 64-bit keys of the users / items (the cluster uses
+  // stable_hash(external id)). As in ials_config: when set, row r's initial
+  // factors come from the stream of (seed, side, (*keys)[r])
+  // (mf_init_keyed_rows) and every row's cells are summed in ascending key
+  // order, so the distributed ALS trainer (core/dist_als.hpp) reproduces
+  // this trainer. Not owned; must outlive training. REQUIRES: size n_users /
+  // n_items of the training matrix. nullptr (default): by index.
   const std::vector<std::uint64_t>* user_keys = nullptr;
   const std::vector<std::uint64_t>* item_keys = nullptr;
 };

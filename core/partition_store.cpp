@@ -75,4 +75,12 @@ void partition_store::build(merge_policy policy) {
   built_ = true;
 }
 
+partition_store partition_store::binarized() const {
+  SHARDREC_ASSERT(built_);
+  partition_store b = *this;
+  b.user_matrix_ = user_matrix_.binarized();
+  b.item_matrix_ = item_matrix_.binarized();
+  return b;
+}
+
 } // namespace shardrec::core

@@ -55,6 +55,10 @@ public:
 
   // Freezes the events appended so far into the two matrices.
   void build(merge_policy policy);
+
+  // A copy whose matrices hold 1 in every cell (one interaction per cell),
+  // for the ranking algorithms. REQUIRES: built()
+  partition_store binarized() const;
   bool built() const { return built_; }
 
   const id_map& users() const { return users_; }

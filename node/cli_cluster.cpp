@@ -283,61 +283,100 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
               secs > 0 ? static_cast<double>(accepted) / secs : 0.0);
   for (const auto& p : problems)
     std::printf("  %s\n", p.c_str());
-  (void)items;
+  if (!items.empty() && !failed) {
+    core::dataset side;
+    auto ir = core::load_item_attributes(items, side);
+    if (!ir) {
+      std::cerr << "shardrec load: " << ir.err().message << "\n";
+      return 1;
+    }
+    std::vector<std::pair<std::string, core::item_info>> all;
+    for (std::size_t i = 0; i < side.item_meta.size(); ++i)
+      all.emplace_back(side.items.external(static_cast<core::index_t>(i)),
+                       side.item_meta[i]);
+    std::uint64_t stored = 0;
+    for (std::size_t b = 0; b < all.size() && !failed; b += batch) {
+      actors::item_batch part;
+      part.items.assign(
+          all.begin() + static_cast<std::ptrdiff_t>(b),
+          all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), b + batch)));
+      self->request(c.control, actors::ingest_timeout, actors::items_atom::value,
+                    actors::encode(part))
+          .receive(
+              [&](const actors::frame& f) {
+                if (auto r = actors::decode_ingest_result(f))
+                  stored += r->accepted;
+              },
+              [&](caf::error& err) {
+                std::cerr << "shardrec load: item attributes not stored: "
+                          << c.sys->render(err) << "\n";
+                failed = true;
+              });
+    }
+    std::printf("loaded %s: attributes of %llu items\n", items.c_str(),
+                static_cast<unsigned long long>(stored));
+  }
   return failed ? 1 : 0;
 }
 
 // Sends one admin request and decodes its frame reply with `decode`.
-template <class T>
-struct result_value;
-template <class T>
-struct result_value<core::result<T>> {
-  using type = T;
-};
+template <class T> struct result_value;
+template <class T> struct result_value<core::result<T>> { using type = T; };
 
 template <class Decode>
-auto ask(connection& c, caf::message msg, std::chrono::milliseconds timeout, Decode decode)
-  -> std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> {
+auto ask(connection& c, caf::message msg, std::chrono::milliseconds timeout,
+         Decode decode)
+    -> std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> {
   caf::scoped_actor self{*c.sys};
   std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> out;
   self->request(c.control, timeout, std::move(msg))
-    .receive(
-      [&](const actors::frame& f) {
-        auto r = decode(f);
-        if (r)
-          out = std::move(*r);
-        else
-          std::cerr << "shardrec: " << r.err().message << "\n";
-      },
-      [&](caf::error& err) { std::cerr << "shardrec: " << c.sys->render(err) << "\n"; });
+      .receive(
+          [&](const actors::frame& f) {
+            auto r = decode(f);
+            if (r)
+              out = std::move(*r);
+            else
+              std::cerr << "shardrec: " << r.err().message << "\n";
+          },
+          [&](caf::error& err) {
+            std::cerr << "shardrec: " << c.sys->render(err) << "\n";
+          });
   return out;
 }
 
 int cmd_train(connection& c, const std::vector<std::string>& args, bool json) {
   po::options_description desc("options");
   actors::train_request req;
-  desc.add_options()
-    ("algo", po::value(&req.algo)->default_value("all"),
-     "all|implicit-als|mf|itemknn|userknn|content|popular")
-    ("factors", po::value(&req.factors)->default_value(0), "latent factors (0: default)")
-    ("iterations", po::value(&req.iterations)->default_value(0), "iterations (0: default)")
-    ("seed", po::value(&req.seed)->default_value(42), "random seed");
+  desc.add_options()("algo", po::value(&req.algo)->default_value("all"),
+                     "all|implicit-als|mf|itemknn|userknn|content|popular")(
+      "factors", po::value(&req.factors)->default_value(0),
+      "latent factors (0: default)")("iterations",
+                                     po::value(&req.iterations)->default_value(0),
+                                     "iterations (0: default)")(
+      "seed", po::value(&req.seed)->default_value(42), "random seed");
   po::variables_map vm;
-  if (int rc = parse("train", args, desc, vm, "[--algo A] [--factors N] [--iterations N]"); rc >= 0)
+  if (int rc =
+          parse("train", args, desc, vm, "[--algo A] [--factors N] [--iterations N]");
+      rc >= 0)
     return rc;
-  auto r = ask(c, caf::make_message(actors::train_atom::value, actors::encode(req)),
-               std::chrono::duration_cast<std::chrono::milliseconds>(actors::train_timeout),
-               [](const actors::frame& f) { return actors::decode_train_reply(f); });
+  auto r =
+      ask(c, caf::make_message(actors::train_atom::value, actors::encode(req)),
+          std::chrono::duration_cast<std::chrono::milliseconds>(actors::train_timeout),
+          [](const actors::frame& f) { return actors::decode_train_reply(f); });
   if (!r)
     return 1;
   if (json) {
-    nlohmann::json j{{"algo", r->algo}, {"seconds", r->seconds}, {"bytes_sent", r->bytes_sent},
-                     {"messages", r->messages}, {"loss", r->loss}};
+    nlohmann::json j{{"algo", r->algo},
+                     {"seconds", r->seconds},
+                     {"bytes_sent", r->bytes_sent},
+                     {"messages", r->messages},
+                     {"loss", r->loss}};
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("trained %s in %.2f s (%llu messages, %llu payload bytes between shards)\n",
-                r->algo.c_str(), r->seconds, static_cast<unsigned long long>(r->messages),
-                static_cast<unsigned long long>(r->bytes_sent));
+    std::printf(
+        "trained %s in %.2f s (%llu messages, %llu payload bytes between shards)\n",
+        r->algo.c_str(), r->seconds, static_cast<unsigned long long>(r->messages),
+        static_cast<unsigned long long>(r->bytes_sent));
   }
   return 0;
 }
@@ -345,10 +384,10 @@ int cmd_train(connection& c, const std::vector<std::string>& args, bool json) {
 int cmd_recommend(connection& c, const std::vector<std::string>& args, bool json) {
   po::options_description desc("options");
   actors::recommend_request req;
-  desc.add_options()
-    ("user", po::value(&req.user)->required(), "user id")
-    ("n,n", po::value(&req.n)->default_value(10), "how many items")
-    ("algo", po::value(&req.algo)->default_value("hybrid"), "hybrid (the trained blend)");
+  desc.add_options()("user", po::value(&req.user)->required(), "user id")(
+      "n,n", po::value(&req.n)->default_value(10),
+      "how many items")("algo", po::value(&req.algo)->default_value("hybrid"),
+                        "hybrid (the trained blend)");
   po::positional_options_description pos;
   pos.add("user", 1);
   po::variables_map vm;
@@ -369,7 +408,9 @@ int cmd_recommend(connection& c, const std::vector<std::string>& args, bool json
       nlohmann::json comps = nlohmann::json::object();
       for (const auto& cs : x.components)
         comps[cs.name] = {{"raw", cs.raw}, {"contribution", cs.contribution}};
-      items.push_back({{"item", x.item}, {"score", x.score}, {"components", comps},
+      items.push_back({{"item", x.item},
+                       {"score", x.score},
+                       {"components", comps},
                        {"because", x.because}});
     }
     std::cout << j.dump() << "\n";
@@ -400,7 +441,7 @@ int cmd_similar(connection& c, const std::vector<std::string>& args, bool json) 
   po::options_description desc("options");
   actors::similar_request req;
   desc.add_options()("item", po::value(&req.item)->required(), "item id")(
-    "n,n", po::value(&req.n)->default_value(10), "how many items");
+      "n,n", po::value(&req.n)->default_value(10), "how many items");
   po::positional_options_description pos;
   pos.add("item", 1);
   po::variables_map vm;
@@ -436,7 +477,7 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     else
       rest.push_back(a);
   }
-  static const std::vector<std::string> known{"status", "nodes",   "partitions", "load",
+  static const std::vector<std::string> known{"status", "nodes",     "partitions", "load",
                                               "train",  "recommend", "similar"};
   if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd

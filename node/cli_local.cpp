@@ -166,8 +166,8 @@ int cmd_gen(const std::vector<std::string>& args) {
                 args, desc, vm))
     return *rc;
   if (cfg.users == 0 || cfg.items == 0 || cfg.factors == 0)
-    return fail("gen",
-                make_error(errc::invalid_argument, "--users, --items and --factors must be >= 1"));
+    return fail("gen", make_error(errc::invalid_argument,
+                                  "--users, --items and --factors must be >= 1"));
   auto ds = generate(cfg);
   auto st = write_events_csv(ds, out == "-" ? "/dev/stdout" : out);
   if (!st)

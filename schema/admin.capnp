@@ -14,6 +14,7 @@ struct PartitionStatus {
   userEvents @4 :UInt64;   # events stored for owned users
   itemEvents @5 :UInt64;   # events stored for owned items
   models @6 :List(Text);   # trained models held
+  ratingsOnly @7 :Bool;    # every stored event is an explicit rating
 }
 
 struct StatusReply {

@@ -1,5 +1,6 @@
 # Training-time messages between partitions: the blocks and partials of
-# core/dist_knn.hpp (phases B, S, R) and core/dist_recommend.hpp (phase A).
+# core/dist_knn.hpp (phases B, S, R), core/dist_recommend.hpp (phase A) and
+# core/dist_als.hpp.
 # Every frame's root is a TrainFrame: the magic tells a training frame from
 # any other, the union tag tells which message it holds (actors/codec_dist.cpp
 # rejects a frame whose tag is not the one the caller expects).
@@ -133,6 +134,65 @@ struct ContentVectors {
   vectors @3 :SparseRows;    # one row per item
 }
 
+# ---- core/dist_als.hpp (iALS and MF by alternating least squares)
+
+enum AlsSide {
+  users @0;
+  items @1;
+}
+
+struct AlsCensus {
+  from @0 :UInt32;
+  users @1 :UInt64;
+  items @2 :UInt64;
+  ratings @3 :UInt64;
+  ratingSum @4 :Float64;
+}
+
+struct AlsGlobals {
+  partitions @0 :UInt32;
+  nUsers @1 :UInt64;
+  nItems @2 :UInt64;
+  mu @3 :Float64;
+}
+
+# Rows of one side: ids.length x width values, row-major.
+struct IalsFactorBlock {
+  from @0 :UInt32;
+  to @1 :UInt32;
+  side @2 :AlsSide;
+  version @3 :UInt32;
+  width @4 :UInt32;
+  ids @5 :List(Text);
+  values @6 :List(Float32);
+}
+
+# As IalsFactorBlock in double: the MF trainer's state is double.
+struct MfFactorBlock {
+  from @0 :UInt32;
+  to @1 :UInt32;
+  side @2 :AlsSide;
+  version @3 :UInt32;
+  width @4 :UInt32;
+  ids @5 :List(Text);
+  values @6 :List(Float64);
+}
+
+# k x k row-major Gram matrix; from is ignored in a total.
+struct AlsGram {
+  from @0 :UInt32;
+  side @1 :AlsSide;
+  version @2 :UInt32;
+  k @3 :UInt32;
+  gram @4 :List(Float64);
+}
+
+struct AlsLossPartial {
+  from @0 :UInt32;
+  version @1 :UInt32;
+  loss @2 :Float64;
+}
+
 struct TrainFrame {
   magic @0 :UInt32;          # trainFrameMagic
   union {
@@ -147,5 +207,12 @@ struct TrainFrame {
     contentDfPartial @9 :ContentDfPartial;
     contentVocabulary @10 :ContentVocabulary;
     contentVectors @11 :ContentVectors;
+    alsCensus @12 :AlsCensus;
+    alsGlobals @13 :AlsGlobals;
+    ialsBlock @14 :IalsFactorBlock;
+    mfBlock @15 :MfFactorBlock;
+    gramPartial @16 :AlsGram;
+    gramTotal @17 :AlsGram;
+    lossPartial @18 :AlsLossPartial;
   }
 }

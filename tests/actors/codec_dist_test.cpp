@@ -1,1 +1,783 @@
+#include "actors/codec_dist.hpp"
+
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include "actors/codec.hpp"
+#include "schema/query.capnp.h"
+#include "schema/train.capnp.h"
+
+namespace shardrec::actors {
+namespace {
+
+// ---- samples with non-trivial contents ----
+
+core::bias_block sample_bias_block() {
+  core::bias_block b;
+  b.side = core::bias_side::user;
+  b.from = 2;
+  b.to = 5;
+  b.ids = {"u1", "", "user \"x\"\n"};
+  b.values = {0.25f, -1.5f, 3e-7f};
+  return b;
+}
+
+core::pair_block sample_pair_block() {
+  core::pair_block b;
+  b.side = core::knn_side::user;
+  b.kind = core::similarity_kind::adjusted_cosine; // width 4
+  b.from = 1;
+  b.to = 3;
+  b.ids = {"a", "b", "c", "d"};
+  b.row_entity = {2, 0, 3};
+  b.row_ptr = {0, 2, 2, 3}; // the middle row is empty
+  b.other = {1, 3, 2};
+  for (int k = 0; k < 12; ++k)
+    b.stats.push_back((k % 2 ? -1 : 1) * (std::int64_t{1} << 40) * k + k);
+  return b;
+}
+
+core::totals_block sample_totals_block() {
+  core::totals_block b;
+  b.side = core::knn_side::item;
+  b.from = 7;
+  b.ids = {"i1", "i2"};
+  b.n = {3, std::numeric_limits<std::int64_t>::max()};
+  b.sxx = {-4, 123456789012345};
+  return b;
+}
+
+core::reverse_block sample_reverse_block() {
+  core::reverse_block b;
+  b.from = 0;
+  b.to = 1;
+  b.ids = {"x", "y", "z"};
+  b.target = {0, 2, 2};
+  b.source = {1, 1, 0};
+  b.similarity = {0.5f, 0.125f, 1.0f};
+  return b;
+}
+
+std::vector<core::entity_neighbors> sample_lists() {
+  return {{"e1", {{"e2", 0.9f}, {"e3", 0.1f}}}, {"e2", {}}, {"e3", {{"e1", 0.25f}}}};
+}
+
+core::content_df_partial sample_df_partial() {
+  core::content_df_partial p;
+  p.partition = 4;
+  p.n_documents = 17;
+  p.features = {"genre:drama", "tag:funny", "word:cat"};
+  p.df = {3, 1, 9};
+  return p;
+}
+
+core::content_vocabulary sample_vocabulary() {
+  core::content_vocabulary v;
+  v.n_documents = 1682;
+  v.features = {"genre:action", "genre:drama", "word:dog"};
+  v.df = {10, 20, 2};
+  v.idf = {1.5f, 0.75f, 4.25f};
+  return v;
+}
+
+core::content_vectors_message sample_vectors() {
+  core::content_vectors_message m;
+  m.from = 3;
+  m.to = 0;
+  m.items = {"m1", "m2", "m3"};
+  m.vectors = {{{0, 4, 9}, {0.5f, 0.5f, 0.7071f}}, {{}, {}}, {{2}, {1.0f}}};
+  return m;
+}
+
+core::user_profile sample_profile() {
+  core::user_profile p;
+  p.user = "alice";
+  p.seen = {"m1", "m2"};
+  p.seen_value = {4.0f, 1.5f};
+  p.seen_content = {{{1, 3}, {0.6f, 0.8f}}, {{}, {}}};
+  p.ials = {0.1f, -0.2f, 0.3f};
+  p.mf_known = true;
+  p.mf = {1.0f, 2.0f};
+  p.mf_bias = -0.375f;
+  p.content = {{0, 7, 11}, {0.1f, 0.2f, 0.3f}};
+  return p;
+}
+
+core::blend_spec sample_spec() {
+  return {{"implicit-als", core::blend_kind::implicit_als, 0.5f},
+          {"itemknn", core::blend_kind::itemknn, 0.25f},
+          {"content", core::blend_kind::content, 0.125f},
+          {"popular", core::blend_kind::popular, -1.0f},
+          {"mf", core::blend_kind::mf, 2.0f}};
+}
+
+core::phase1_reply sample_phase1() {
+  core::phase1_reply r;
+  r.partition = 6;
+  r.moments = {{100, 12.5, 400.25}, {0, 0.0, 0.0}, {3, -1e300, 1e-300}};
+  return r;
+}
+
+core::blend_stats sample_stats() {
+  core::blend_stats s;
+  s.mean = {0.5f, -2.0f};
+  s.inv_std = {1.25f, 0.0f};
+  s.missing = {1, 4};
+  return s;
+}
+
+core::phase2_reply sample_phase2() {
+  core::phase2_reply r;
+  r.partition = 2;
+  core::candidate c;
+  c.item = "m9";
+  c.score = 1.75f;
+  c.components = {{"itemknn", 3.0f, 1.5f, 0.75f}, {"popular", 50.0f, 2.0f, 1.0f}};
+  c.because = {{"m1", 0.9f}, {"m2", 0.4f}};
+  c.because_from = "itemknn";
+  r.candidates.push_back(c);
+  c.item = "m10";
+  c.score = -0.5f;
+  c.components.clear();
+  c.because.clear();
+  c.because_from.clear();
+  r.candidates.push_back(c);
+  return r;
+}
+
+core::ials_block sample_ials_block() {
+  core::ials_block b;
+  b.from = 1;
+  b.to = 2;
+  b.side = core::als_side::users;
+  b.version = 5;
+  b.width = 3;
+  b.ids = {"u1", "u2"};
+  b.values = {0.1f, 0.2f, 0.3f, -0.4f, 0.5f, 1e-20f};
+  return b;
+}
+
+core::mf_block sample_mf_block() {
+  core::mf_block b;
+  b.from = 3;
+  b.to = 0;
+  b.side = core::als_side::items;
+  b.version = 8;
+  b.width = 2;
+  b.ids = {"i1", "i2", "i3"};
+  b.values = {0.1, 0.2, 0.3, -0.4, 0.5, 1.0 / 3.0};
+  return b;
+}
+
+core::gram_partial sample_gram_partial() {
+  core::gram_partial g;
+  g.from = 4;
+  g.side = core::als_side::items;
+  g.version = 2;
+  g.k = 2;
+  g.gram = {4.0, 1.0 / 7.0, 1.0 / 7.0, 9.5};
+  return g;
+}
+
+core::gram_total sample_gram_total() {
+  core::gram_total g;
+  g.side = core::als_side::users;
+  g.version = 3;
+  g.k = 3;
+  g.gram = {1, 2, 3, 2, 5, 6, 3, 6, 9};
+  return g;
+}
+
+template <class T> T must(core::result<T> r) {
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+  if (!r.ok())
+    return T{};
+  return std::move(*r);
+}
+
+void expect_eq(const core::sparse_vector& a, const core::sparse_vector& b) {
+  EXPECT_EQ(a.feature, b.feature);
+  EXPECT_EQ(a.weight, b.weight);
+}
+
+void expect_eq(const std::vector<core::sparse_vector>& a,
+               const std::vector<core::sparse_vector>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    expect_eq(a[i], b[i]);
+}
+
+void expect_eq(const core::entity_neighbors& a, const core::entity_neighbors& b) {
+  EXPECT_EQ(a.id, b.id);
+  ASSERT_EQ(a.neighbors.size(), b.neighbors.size());
+  for (std::size_t i = 0; i < a.neighbors.size(); ++i) {
+    EXPECT_EQ(a.neighbors[i].id, b.neighbors[i].id);
+    EXPECT_EQ(a.neighbors[i].similarity, b.neighbors[i].similarity);
+  }
+}
+
+// ---- round trips ----
+
+TEST(CodecDist, PartialsRoundTrip) {
+  auto m = must(decode_mean_partial(encode(core::mean_partial{3, 4.5e12, 987654321012})));
+  EXPECT_EQ(m.partition, 3u);
+  EXPECT_EQ(m.sum, 4.5e12);
+  EXPECT_EQ(m.count, 987654321012u);
+  auto s = must(decode_scale_partial(encode(core::scale_partial{9, 4.75, 943})));
+  EXPECT_EQ(s.partition, 9u);
+  EXPECT_EQ(s.max_abs, 4.75);
+  EXPECT_EQ(s.raters, 943u);
+}
+
+TEST(CodecDist, BiasBlockRoundTrips) {
+  auto in = sample_bias_block();
+  auto out = must(decode_bias_block(encode(in)));
+  EXPECT_EQ(out.side, in.side);
+  EXPECT_EQ(out.from, in.from);
+  EXPECT_EQ(out.to, in.to);
+  EXPECT_EQ(out.ids, in.ids);
+  EXPECT_EQ(out.values, in.values);
+  in.side = core::bias_side::item;
+  EXPECT_EQ(must(decode_bias_block(encode(in))).side, core::bias_side::item);
+}
+
+TEST(CodecDist, PairBlockRoundTripsForEveryKind) {
+  auto in = sample_pair_block();
+  auto out = must(decode_pair_block(encode(in)));
+  EXPECT_EQ(out.side, in.side);
+  EXPECT_EQ(out.kind, in.kind);
+  EXPECT_EQ(out.from, in.from);
+  EXPECT_EQ(out.to, in.to);
+  EXPECT_EQ(out.ids, in.ids);
+  EXPECT_EQ(out.row_entity, in.row_entity);
+  EXPECT_EQ(out.row_ptr, in.row_ptr);
+  EXPECT_EQ(out.other, in.other);
+  EXPECT_EQ(out.stats, in.stats);
+  for (auto kind :
+       {core::similarity_kind::cosine, core::similarity_kind::adjusted_cosine,
+        core::similarity_kind::pearson, core::similarity_kind::pearson_baseline,
+        core::similarity_kind::jaccard}) {
+    core::pair_block b = in;
+    b.kind = kind;
+    b.side = core::knn_side::item;
+    b.stats.assign(b.other.size() * core::stat_width(kind), 7);
+    auto d = must(decode_pair_block(encode(b)));
+    EXPECT_EQ(d.kind, kind);
+    EXPECT_EQ(d.side, core::knn_side::item);
+    EXPECT_EQ(d.stats, b.stats);
+  }
+  // An empty block (default row_ptr) decodes with row_ptr {0}.
+  core::pair_block empty;
+  auto e = must(decode_pair_block(encode(empty)));
+  EXPECT_TRUE(e.row_entity.empty());
+  EXPECT_EQ(e.row_ptr, std::vector<std::uint64_t>{0});
+}
+
+TEST(CodecDist, TotalsAndReverseBlocksRoundTrip) {
+  auto t = sample_totals_block();
+  auto dt = must(decode_totals_block(encode(t)));
+  EXPECT_EQ(dt.side, t.side);
+  EXPECT_EQ(dt.from, t.from);
+  EXPECT_EQ(dt.ids, t.ids);
+  EXPECT_EQ(dt.n, t.n);
+  EXPECT_EQ(dt.sxx, t.sxx);
+  auto r = sample_reverse_block();
+  auto dr = must(decode_reverse_block(encode(r)));
+  EXPECT_EQ(dr.from, r.from);
+  EXPECT_EQ(dr.to, r.to);
+  EXPECT_EQ(dr.ids, r.ids);
+  EXPECT_EQ(dr.target, r.target);
+  EXPECT_EQ(dr.source, r.source);
+  EXPECT_EQ(dr.similarity, r.similarity);
+}
+
+TEST(CodecDist, NeighborListsRoundTrip) {
+  auto lists = sample_lists();
+  expect_eq(must(decode_entity_neighbors(encode(lists[0]))), lists[0]);
+  auto d = must(decode_entity_neighbors_list(encode(lists)));
+  ASSERT_EQ(d.size(), lists.size());
+  for (std::size_t i = 0; i < d.size(); ++i)
+    expect_eq(d[i], lists[i]);
+  EXPECT_TRUE(
+      must(decode_entity_neighbors_list(encode(std::vector<core::entity_neighbors>{})))
+          .empty());
+}
+
+TEST(CodecDist, ContentMessagesRoundTrip) {
+  auto p = sample_df_partial();
+  auto dp = must(decode_content_df_partial(encode(p)));
+  EXPECT_EQ(dp.partition, p.partition);
+  EXPECT_EQ(dp.n_documents, p.n_documents);
+  EXPECT_EQ(dp.features, p.features);
+  EXPECT_EQ(dp.df, p.df);
+  auto v = sample_vocabulary();
+  auto dv = must(decode_content_vocabulary(encode(v)));
+  EXPECT_EQ(dv.n_documents, v.n_documents);
+  EXPECT_EQ(dv.features, v.features);
+  EXPECT_EQ(dv.df, v.df);
+  EXPECT_EQ(dv.idf, v.idf);
+  auto m = sample_vectors();
+  auto dm = must(decode_content_vectors_message(encode(m)));
+  EXPECT_EQ(dm.from, m.from);
+  EXPECT_EQ(dm.to, m.to);
+  EXPECT_EQ(dm.items, m.items);
+  expect_eq(dm.vectors, m.vectors);
+}
+
+TEST(CodecDist, QueryMessagesRoundTrip) {
+  core::user_query q{{"a", "b", "zz"}};
+  EXPECT_EQ(must(decode_user_query(encode(q))).items, q.items);
+
+  auto spec = sample_spec();
+  auto ds = must(decode_blend_spec(encode(spec)));
+  ASSERT_EQ(ds.size(), spec.size());
+  for (std::size_t i = 0; i < ds.size(); ++i) {
+    EXPECT_EQ(ds[i].name, spec[i].name);
+    EXPECT_EQ(ds[i].kind, spec[i].kind);
+    EXPECT_EQ(ds[i].weight, spec[i].weight);
+  }
+
+  auto p = sample_profile();
+  auto dp = must(decode_user_profile(encode(p)));
+  EXPECT_EQ(dp.user, p.user);
+  EXPECT_EQ(dp.seen, p.seen);
+  EXPECT_EQ(dp.seen_value, p.seen_value);
+  expect_eq(dp.seen_content, p.seen_content);
+  EXPECT_EQ(dp.ials, p.ials);
+  EXPECT_EQ(dp.mf_known, p.mf_known);
+  EXPECT_EQ(dp.mf, p.mf);
+  EXPECT_EQ(dp.mf_bias, p.mf_bias);
+  expect_eq(dp.content, p.content);
+  // A cold profile: everything empty.
+  core::user_profile cold;
+  cold.user = "nobody";
+  auto dc = must(decode_user_profile(encode(cold)));
+  EXPECT_EQ(dc.user, "nobody");
+  EXPECT_TRUE(dc.seen.empty() && dc.seen_content.empty() && dc.ials.empty());
+  EXPECT_FALSE(dc.mf_known);
+  EXPECT_TRUE(dc.content.empty());
+
+  auto r1 = sample_phase1();
+  auto d1 = must(decode_phase1_reply(encode(r1)));
+  EXPECT_EQ(d1.partition, r1.partition);
+  ASSERT_EQ(d1.moments.size(), r1.moments.size());
+  for (std::size_t i = 0; i < d1.moments.size(); ++i) {
+    EXPECT_EQ(d1.moments[i].count, r1.moments[i].count);
+    EXPECT_EQ(d1.moments[i].sum, r1.moments[i].sum);
+    EXPECT_EQ(d1.moments[i].sum_sq, r1.moments[i].sum_sq);
+  }
+
+  auto st = sample_stats();
+  auto dst = must(decode_blend_stats(encode(st)));
+  EXPECT_EQ(dst.mean, st.mean);
+  EXPECT_EQ(dst.inv_std, st.inv_std);
+  EXPECT_EQ(dst.missing, st.missing);
+
+  auto r2 = sample_phase2();
+  auto d2 = must(decode_phase2_reply(encode(r2)));
+  EXPECT_EQ(d2.partition, r2.partition);
+  ASSERT_EQ(d2.candidates.size(), r2.candidates.size());
+  for (std::size_t i = 0; i < d2.candidates.size(); ++i) {
+    const auto& a = d2.candidates[i];
+    const auto& b = r2.candidates[i];
+    EXPECT_EQ(a.item, b.item);
+    EXPECT_EQ(a.score, b.score);
+    ASSERT_EQ(a.components.size(), b.components.size());
+    for (std::size_t k = 0; k < a.components.size(); ++k) {
+      EXPECT_EQ(a.components[k].name, b.components[k].name);
+      EXPECT_EQ(a.components[k].raw, b.components[k].raw);
+      EXPECT_EQ(a.components[k].normalised, b.components[k].normalised);
+      EXPECT_EQ(a.components[k].contribution, b.components[k].contribution);
+    }
+    ASSERT_EQ(a.because.size(), b.because.size());
+    for (std::size_t k = 0; k < a.because.size(); ++k) {
+      EXPECT_EQ(a.because[k].item, b.because[k].item);
+      EXPECT_EQ(a.because[k].weight, b.because[k].weight);
+    }
+    EXPECT_EQ(a.because_from, b.because_from);
+  }
+}
+
+TEST(CodecDist, AlsMessagesRoundTrip) {
+  auto c =
+      must(decode_als_census(encode(core::als_census{2, 943, 1682, 80000, 283000.5})));
+  EXPECT_EQ(c.from, 2u);
+  EXPECT_EQ(c.users, 943u);
+  EXPECT_EQ(c.items, 1682u);
+  EXPECT_EQ(c.ratings, 80000u);
+  EXPECT_EQ(c.rating_sum, 283000.5);
+  auto g = must(decode_als_globals(encode(core::als_globals{4, 943, 1682, 3.52986})));
+  EXPECT_EQ(g.partitions, 4u);
+  EXPECT_EQ(g.n_users, 943u);
+  EXPECT_EQ(g.n_items, 1682u);
+  EXPECT_EQ(g.mu, 3.52986);
+  auto ib = sample_ials_block();
+  auto di = must(decode_ials_block(encode(ib)));
+  EXPECT_EQ(di.from, ib.from);
+  EXPECT_EQ(di.to, ib.to);
+  EXPECT_EQ(di.side, ib.side);
+  EXPECT_EQ(di.version, ib.version);
+  EXPECT_EQ(di.width, ib.width);
+  EXPECT_EQ(di.ids, ib.ids);
+  EXPECT_EQ(di.values, ib.values);
+  auto mb = sample_mf_block();
+  auto dm = must(decode_mf_block(encode(mb)));
+  EXPECT_EQ(dm.from, mb.from);
+  EXPECT_EQ(dm.to, mb.to);
+  EXPECT_EQ(dm.side, mb.side);
+  EXPECT_EQ(dm.version, mb.version);
+  EXPECT_EQ(dm.width, mb.width);
+  EXPECT_EQ(dm.ids, mb.ids);
+  EXPECT_EQ(dm.values, mb.values); // doubles exactly, not rounded to float
+  auto gp = sample_gram_partial();
+  auto dgp = must(decode_gram_partial(encode(gp)));
+  EXPECT_EQ(dgp.from, gp.from);
+  EXPECT_EQ(dgp.side, gp.side);
+  EXPECT_EQ(dgp.version, gp.version);
+  EXPECT_EQ(dgp.k, gp.k);
+  EXPECT_EQ(dgp.gram, gp.gram);
+  auto gt = sample_gram_total();
+  auto dgt = must(decode_gram_total(encode(gt)));
+  EXPECT_EQ(dgt.side, gt.side);
+  EXPECT_EQ(dgt.version, gt.version);
+  EXPECT_EQ(dgt.k, gt.k);
+  EXPECT_EQ(dgt.gram, gt.gram);
+  auto l = must(decode_loss_partial(encode(core::loss_partial{3, 9, 1234.0625})));
+  EXPECT_EQ(l.from, 3u);
+  EXPECT_EQ(l.version, 9u);
+  EXPECT_EQ(l.loss, 1234.0625);
+}
+
+TEST(CodecDist, FloatBitsSurvive) {
+  // NaN (scores core skips), -0 and denormals travel bit for bit.
+  core::blend_stats s;
+  s.mean = {std::numeric_limits<float>::quiet_NaN(), -0.0f,
+            std::numeric_limits<float>::denorm_min(),
+            std::numeric_limits<float>::infinity()};
+  s.inv_std = s.mean;
+  auto d = must(decode_blend_stats(encode(s)));
+  ASSERT_EQ(d.mean.size(), s.mean.size());
+  EXPECT_EQ(std::memcmp(d.mean.data(), s.mean.data(), s.mean.size() * sizeof(float)), 0);
+}
+
+// ---- malformed frames ----
+
+template <class T> using decoder = core::result<T> (*)(const frame&);
+
+template <class T>
+void expect_bad(decoder<T> dec, const frame& f, const std::string& what) {
+  auto d = dec(f);
+  ASSERT_FALSE(d.ok()) << what;
+  EXPECT_EQ(d.err().code, core::errc::bad_message) << what;
+  EXPECT_NE(d.err().message.find("bad frame"), std::string::npos) << d.err().message;
+}
+
+template <class T>
+void expect_bad(decoder<T> dec, const frame& f, const std::string& what,
+                const std::string& field) {
+  auto d = dec(f);
+  ASSERT_FALSE(d.ok()) << what;
+  EXPECT_EQ(d.err().code, core::errc::bad_message) << what;
+  EXPECT_NE(d.err().message.find(field), std::string::npos)
+      << what << ": " << d.err().message;
+}
+
+// Frames of every other message type, so each decoder can be fed all of them.
+std::vector<frame> all_frames() {
+  auto lists = sample_lists();
+  event_batch events;
+  events.events.push_back({});
+  events.events.back().user = "u";
+  return {encode(core::mean_partial{1, 2.0, 3}),
+          encode(sample_bias_block()),
+          encode(core::scale_partial{1, 2.0, 3}),
+          encode(sample_pair_block()),
+          encode(sample_totals_block()),
+          encode(sample_reverse_block()),
+          encode(lists[0]),
+          encode(lists),
+          encode(sample_df_partial()),
+          encode(sample_vocabulary()),
+          encode(sample_vectors()),
+          encode(core::user_query{{"a"}}),
+          encode(sample_spec()),
+          encode(sample_profile()),
+          encode(sample_phase1()),
+          encode(sample_stats()),
+          encode(sample_phase2()),
+          encode(core::als_census{1, 2, 3, 4, 5.0}),
+          encode(core::als_globals{1, 2, 3, 4.0}),
+          encode(sample_ials_block()),
+          encode(sample_mf_block()),
+          encode(sample_gram_partial()),
+          encode(sample_gram_total()),
+          encode(core::loss_partial{1, 2, 3.0}),
+          encode(events)};
+}
+
+// Empty, truncated, garbage, bit-flipped and other-type frames: errors or
+// (garbage / bit flips only) a decoded value, never a crash.
+template <class T> void check_malformed(decoder<T> dec, const frame& good) {
+  ASSERT_TRUE(dec(good).ok());
+  expect_bad(dec, frame{}, "empty");
+  expect_bad(dec, frame{{1, 2, 3, 4, 5}}, "not a multiple of 8");
+  for (std::size_t n = 8; n < good.bytes.size(); n += 8) {
+    frame cut{std::vector<std::uint8_t>(
+        good.bytes.begin(), good.bytes.begin() + static_cast<std::ptrdiff_t>(n))};
+    expect_bad(dec, cut, "truncated to " + std::to_string(n));
+  }
+  int others = 0;
+  for (const auto& f : all_frames()) {
+    if (f.bytes == good.bytes)
+      continue;
+    ++others;
+    auto d = dec(f);
+    // Only a frame of the same message type with other contents may decode.
+    if (d.ok())
+      --others;
+    else
+      EXPECT_EQ(d.err().code, core::errc::bad_message);
+  }
+  EXPECT_GE(others, 22); // 25 samples, at most 2 of the decoder's own type
+  std::mt19937 rng(7);
+  for (int k = 0; k < 300; ++k) {
+    frame g{std::vector<std::uint8_t>(8 * (1 + rng() % 24))};
+    for (auto& b : g.bytes)
+      b = static_cast<std::uint8_t>(rng());
+    auto d = dec(g);
+    if (!d.ok()) {
+      EXPECT_EQ(d.err().code, core::errc::bad_message);
+    }
+  }
+  for (std::size_t k = 0; k < good.bytes.size(); ++k) {
+    auto flipped = good;
+    flipped.bytes[k] ^= 0xa5;
+    auto d = dec(flipped);
+    if (!d.ok()) {
+      EXPECT_EQ(d.err().code, core::errc::bad_message);
+    }
+  }
+}
+
+TEST(CodecDist, EveryDecoderRejectsMalformedFrames) {
+  auto lists = sample_lists();
+  check_malformed(&decode_mean_partial, encode(core::mean_partial{1, 2.0, 3}));
+  check_malformed(&decode_bias_block, encode(sample_bias_block()));
+  check_malformed(&decode_scale_partial, encode(core::scale_partial{1, 2.0, 3}));
+  check_malformed(&decode_pair_block, encode(sample_pair_block()));
+  check_malformed(&decode_totals_block, encode(sample_totals_block()));
+  check_malformed(&decode_reverse_block, encode(sample_reverse_block()));
+  check_malformed(&decode_entity_neighbors, encode(lists[0]));
+  check_malformed(&decode_entity_neighbors_list, encode(lists));
+  check_malformed(&decode_content_df_partial, encode(sample_df_partial()));
+  check_malformed(&decode_content_vocabulary, encode(sample_vocabulary()));
+  check_malformed(&decode_content_vectors_message, encode(sample_vectors()));
+  check_malformed(&decode_als_census, encode(core::als_census{1, 2, 3, 4, 5.0}));
+  check_malformed(&decode_als_globals, encode(core::als_globals{1, 2, 3, 4.0}));
+  check_malformed(&decode_ials_block, encode(sample_ials_block()));
+  check_malformed(&decode_mf_block, encode(sample_mf_block()));
+  check_malformed(&decode_gram_partial, encode(sample_gram_partial()));
+  check_malformed(&decode_gram_total, encode(sample_gram_total()));
+  check_malformed(&decode_loss_partial, encode(core::loss_partial{1, 2, 3.0}));
+  check_malformed(&decode_user_query, encode(core::user_query{{"a"}}));
+  check_malformed(&decode_blend_spec, encode(sample_spec()));
+  check_malformed(&decode_user_profile, encode(sample_profile()));
+  check_malformed(&decode_phase1_reply, encode(sample_phase1()));
+  check_malformed(&decode_blend_stats, encode(sample_stats()));
+  check_malformed(&decode_phase2_reply, encode(sample_phase2()));
+}
+
+TEST(CodecDist, OtherTypeIsNamedInTheError) {
+  auto d = decode_bias_block(encode(core::mean_partial{1, 2.0, 3}));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.err().message.find("bias_block"), std::string::npos) << d.err().message;
+  EXPECT_NE(d.err().message.find("tag"), std::string::npos) << d.err().message;
+  // A query frame read as a training frame, and an event batch: wrong magic.
+  auto q = decode_mean_partial(encode(sample_stats()));
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(q.err().message.find("magic"), std::string::npos) << q.err().message;
+  event_batch events;
+  auto e = decode_phase1_reply(encode(events));
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.err().message.find("magic"), std::string::npos) << e.err().message;
+}
+
+TEST(CodecDist, InconsistentArraysAreRejected) {
+  auto bias = sample_bias_block();
+  bias.values.pop_back();
+  expect_bad(&decode_bias_block, encode(bias), "bias values", "'values'");
+
+  auto pb = sample_pair_block();
+  pb.other[1] = 4; // dictionary has 4 ids
+  expect_bad(&decode_pair_block, encode(pb), "pair other", "'other'");
+  pb = sample_pair_block();
+  pb.row_entity[2] = 99;
+  expect_bad(&decode_pair_block, encode(pb), "pair row_entity", "'row_entity'");
+  pb = sample_pair_block();
+  pb.stats.pop_back();
+  expect_bad(&decode_pair_block, encode(pb), "pair stats", "'stats'");
+  pb = sample_pair_block();
+  pb.other.pop_back(); // row_ptr still ends at 3
+  expect_bad(&decode_pair_block, encode(pb), "pair row lengths", "'row_length'");
+
+  auto tb = sample_totals_block();
+  tb.n.push_back(1);
+  expect_bad(&decode_totals_block, encode(tb), "totals n", "'n'");
+  tb = sample_totals_block();
+  tb.sxx.pop_back();
+  expect_bad(&decode_totals_block, encode(tb), "totals sxx", "'sxx'");
+
+  auto rb = sample_reverse_block();
+  rb.source.pop_back();
+  expect_bad(&decode_reverse_block, encode(rb), "reverse source", "'source'");
+  rb = sample_reverse_block();
+  rb.similarity.push_back(0.0f);
+  expect_bad(&decode_reverse_block, encode(rb), "reverse similarity", "'similarity'");
+  rb = sample_reverse_block();
+  rb.target[1] = 3;
+  expect_bad(&decode_reverse_block, encode(rb), "reverse target", "'target'");
+  rb = sample_reverse_block();
+  rb.source[0] = 3;
+  expect_bad(&decode_reverse_block, encode(rb), "reverse source range", "'source'");
+
+  auto dfp = sample_df_partial();
+  dfp.df.pop_back();
+  expect_bad(&decode_content_df_partial, encode(dfp), "df", "'df'");
+  dfp = sample_df_partial();
+  std::swap(dfp.features[0], dfp.features[1]);
+  expect_bad(&decode_content_df_partial, encode(dfp), "df order", "'features'");
+
+  auto voc = sample_vocabulary();
+  voc.idf.pop_back();
+  expect_bad(&decode_content_vocabulary, encode(voc), "idf", "'idf'");
+  voc = sample_vocabulary();
+  voc.features[2] = voc.features[1]; // duplicate
+  expect_bad(&decode_content_vocabulary, encode(voc), "vocabulary dup", "'features'");
+
+  auto cv = sample_vectors();
+  cv.items.pop_back();
+  expect_bad(&decode_content_vectors_message, encode(cv), "vectors/items", "'vectors'");
+  cv = sample_vectors();
+  cv.vectors[0].feature = {4, 0, 9};
+  expect_bad(&decode_content_vectors_message, encode(cv), "unsorted vector", "'feature'");
+
+  expect_bad(&decode_user_query, encode(core::user_query{{"b", "a"}}), "query order",
+             "'items'");
+
+  auto prof = sample_profile();
+  prof.seen_value.pop_back();
+  expect_bad(&decode_user_profile, encode(prof), "seen_value", "'seen_value'");
+  prof = sample_profile();
+  prof.seen_content.pop_back();
+  expect_bad(&decode_user_profile, encode(prof), "seen_content", "'seen_content'");
+  prof = sample_profile();
+  prof.content.feature = {3, 3, 5};
+  expect_bad(&decode_user_profile, encode(prof), "profile content", "content");
+
+  auto ib = sample_ials_block();
+  ib.values.pop_back();
+  expect_bad(&decode_ials_block, encode(ib), "ials values", "'values'");
+  ib = sample_ials_block();
+  ib.width = 2;
+  expect_bad(&decode_ials_block, encode(ib), "ials width", "'width'");
+  auto mb = sample_mf_block();
+  mb.ids.pop_back();
+  expect_bad(&decode_mf_block, encode(mb), "mf ids", "'values'");
+  auto gp = sample_gram_partial();
+  gp.k = 3;
+  expect_bad(&decode_gram_partial, encode(gp), "gram k", "'gram'");
+  auto gt = sample_gram_total();
+  gt.gram.pop_back();
+  expect_bad(&decode_gram_total, encode(gt), "gram size", "'gram'");
+  // k * k must not wrap around in 32 bits.
+  gt.k = 65536;
+  gt.gram.clear();
+  expect_bad(&decode_gram_total, encode(gt), "gram k overflow", "'gram'");
+
+  auto st = sample_stats();
+  st.inv_std.pop_back();
+  expect_bad(&decode_blend_stats, encode(st), "inv_std", "'inv_std'");
+}
+
+// Wire forms the encoders never produce: built with the raw schema.
+frame raw_frame(capnp::MessageBuilder& mb) {
+  auto words = capnp::messageToFlatArray(mb);
+  auto bytes = words.asBytes();
+  return frame{std::vector<std::uint8_t>(bytes.begin(), bytes.end())};
+}
+
+TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {
+  {
+    // CSR row lengths that overrun the feature array.
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::TrainFrame>();
+    root.setMagic(wire::TRAIN_FRAME_MAGIC);
+    auto m = root.initContentVectors();
+    m.initItems(1).set(0, "m1");
+    auto rows = m.initVectors();
+    rows.initLength(1).set(0, 5);
+    rows.initFeature(2);
+    rows.initWeight(2);
+    expect_bad(&decode_content_vectors_message, raw_frame(mb), "csr", "'length'");
+  }
+  {
+    // Sparse vector weights not aligned with features.
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::QueryFrame>();
+    root.setMagic(wire::QUERY_FRAME_MAGIC);
+    auto c = root.initUserProfile().initContent();
+    c.initFeature(3);
+    c.initWeight(2);
+    expect_bad(&decode_user_profile, raw_frame(mb), "weights", "'weight'");
+  }
+  {
+    // Row lengths not aligned with row entities.
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::TrainFrame>();
+    root.setMagic(wire::TRAIN_FRAME_MAGIC);
+    auto b = root.initPairBlock();
+    b.initRowEntity(2);
+    b.initRowLength(1);
+    expect_bad(&decode_pair_block, raw_frame(mb), "row_length", "'row_length'");
+  }
+  {
+    // Unknown enumerants (a newer sender).
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::TrainFrame>();
+    root.setMagic(wire::TRAIN_FRAME_MAGIC);
+    root.initPairBlock().setKind(static_cast<wire::SimilarityKind>(77));
+    expect_bad(&decode_pair_block, raw_frame(mb), "kind", "'kind'");
+  }
+  {
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::QueryFrame>();
+    root.setMagic(wire::QUERY_FRAME_MAGIC);
+    root.initBlendSpec().initComponents(1)[0].setKind(static_cast<wire::BlendKind>(9));
+    expect_bad(&decode_blend_spec, raw_frame(mb), "blend kind", "'kind'");
+  }
+  {
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::TrainFrame>();
+    root.setMagic(wire::TRAIN_FRAME_MAGIC);
+    root.initBiasBlock().setSide(static_cast<wire::BiasSide>(2));
+    expect_bad(&decode_bias_block, raw_frame(mb), "bias side", "'side'");
+  }
+  {
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::TrainFrame>();
+    root.setMagic(wire::TRAIN_FRAME_MAGIC);
+    root.initIalsBlock().setSide(static_cast<wire::AlsSide>(5));
+    expect_bad(&decode_ials_block, raw_frame(mb), "als side", "'side'");
+  }
+}
+
+} // namespace
+} // namespace shardrec::actors

@@ -59,8 +59,8 @@ const events_data& ml100k_u1() {
     std::string path = std::string(SHARDREC_DATA_DIR) + "/ml-100k/u1.base";
     auto r = load_events(path, data_format::movielens, d.ds);
     if (!r) {
-      ADD_FAILURE() << "cannot load " << path << " (SHARDREC_DATA_DIR must hold ml-100k): "
-                    << r.err().message;
+      ADD_FAILURE() << "cannot load " << path
+                    << " (SHARDREC_DATA_DIR must hold ml-100k): " << r.err().message;
       return d;
     }
     finish(d);
@@ -132,10 +132,10 @@ std::size_t expected_min_bytes(const events_data& d, std::uint32_t parts, als_si
 // ---- one-process simulation of the message flow in dist_als.hpp ----
 
 struct traffic {
-  std::size_t payload = 0;     // measured: payload_bytes of every block
-  std::size_t minimum = 0;     // sum of min_payload_bytes over partitions
-  std::size_t cross = 0;       // payload of blocks with from != to
-  std::size_t duplicates = 0;  // (row, destination) pairs sent more than once
+  std::size_t payload = 0;          // measured: payload_bytes of every block
+  std::size_t minimum = 0;          // sum of min_payload_bytes over partitions
+  std::size_t cross = 0;            // payload of blocks with from != to
+  std::size_t duplicates = 0;       // (row, destination) pairs sent more than once
   std::size_t per_half[2] = {0, 0}; // payload of the first iteration, by fixed side
 };
 
@@ -320,6 +320,59 @@ TEST(dist_als, core_with_keys_starts_from_keyed_rows) {
   EXPECT_EQ(plain->user_factors(), expect);
 }
 
+TEST(dist_als, keyed_core_does_not_depend_on_dense_indices) {
+  // The same ratings listed in reverse give other dense indices; with keys,
+  // both trainers give every external id the same factors, bit for bit.
+  const auto& d = ml100k_u1();
+  ASSERT_GT(d.train.nnz(), 0u);
+  events_data r;
+  for (auto it = d.ds.events.rbegin(); it != d.ds.events.rend(); ++it) {
+    event e = *it;
+    e.user = r.ds.users.intern(d.ds.users.external(it->user));
+    e.item = r.ds.items.intern(d.ds.items.external(it->item));
+    r.ds.events.push_back(e);
+  }
+  finish(r);
+  ASSERT_NE(r.ds.users.external(0), d.ds.users.external(0));
+  auto ru = [&](index_t u) { return *r.ds.users.find(d.ds.users.external(u)); };
+  auto ri = [&](index_t i) { return *r.ds.items.find(d.ds.items.external(i)); };
+
+  ials_config ic;
+  ic.factors = 8;
+  ic.iterations = 3;
+  ic.user_keys = &d.user_keys;
+  ic.item_keys = &d.item_keys;
+  auto a = train_ials_model(d.train, ic);
+  ic.user_keys = &r.user_keys;
+  ic.item_keys = &r.item_keys;
+  auto b = train_ials_model(r.train, ic);
+  mf_config mc;
+  mc.solver = mf_solver::als;
+  mc.iterations = 3;
+  mc.user_keys = &d.user_keys;
+  mc.item_keys = &d.item_keys;
+  auto fa = train_mf_factors(d.train, mc);
+  mc.user_keys = &r.user_keys;
+  mc.item_keys = &r.item_keys;
+  auto fb = train_mf_factors(r.train, mc);
+  for (index_t u = 0; u < d.ds.users.size(); ++u) {
+    ASSERT_EQ(a->user_factors().row(u), b->user_factors().row(ru(u))) << u;
+    ASSERT_EQ(fa.user.row(u), fb.user.row(ru(u))) << u;
+    ASSERT_EQ(fa.user_bias[u], fb.user_bias[ru(u)]) << u;
+  }
+  for (index_t i = 0; i < d.ds.items.size(); ++i) {
+    ASSERT_EQ(a->item_factors().row(i), b->item_factors().row(ri(i))) << i;
+    ASSERT_EQ(a->popularity()[i], b->popularity()[ri(i)]) << i;
+    ASSERT_EQ(fa.item.row(i), fb.item.row(ri(i))) << i;
+    ASSERT_EQ(fa.item_bias[i], fb.item_bias[ri(i)]) << i;
+  }
+  // Unkeyed, the index order shows in the rounding (why the keys order cells).
+  ic.user_keys = ic.item_keys = nullptr;
+  auto ua = train_ials_model(d.train, ic);
+  auto ub = train_ials_model(r.train, ic);
+  EXPECT_NE(ua->item_factors().row(0), ub->item_factors().row(ri(0)));
+}
+
 // ---- routing and messages ----
 
 TEST(dist_als, routing_sends_each_needed_row_once_on_hand_data) {
@@ -349,7 +402,8 @@ TEST(dist_als, routing_sends_each_needed_row_once_on_hand_data) {
     std::size_t min_items = 0;
     for (const auto& s : stores)
       min_items += als_exchange<float>(s, 2).min_payload_bytes(als_side::items);
-    EXPECT_EQ(min_items, expected_min_bytes(d, parts, als_side::items, 2 * sizeof(float)));
+    EXPECT_EQ(min_items,
+              expected_min_bytes(d, parts, als_side::items, 2 * sizeof(float)));
   }
 }
 
@@ -441,10 +495,12 @@ TEST(dist_als, ials_exact_matches_core_on_hand_data) {
   for (std::uint32_t parts : {1u, 2u, 3u, 7u}) {
     auto stores = make_stores(d, parts);
     auto run = simulate_ials(stores, cfg, parts, true);
-    auto x = gather<ials_matrix>(d.ds.users, stores, true, 3,
-                                 [&](std::uint32_t p) { return run.parts[p]->user_factors(); });
-    auto y = gather<ials_matrix>(d.ds.items, stores, false, 3,
-                                 [&](std::uint32_t p) { return run.parts[p]->item_factors(); });
+    auto x = gather<ials_matrix>(d.ds.users, stores, true, 3, [&](std::uint32_t p) {
+      return run.parts[p]->user_factors();
+    });
+    auto y = gather<ials_matrix>(d.ds.items, stores, false, 3, [&](std::uint32_t p) {
+      return run.parts[p]->item_factors();
+    });
     EXPECT_LT(max_abs_diff(x, oracle->user_factors()), 1e-6) << "P=" << parts;
     EXPECT_LT(max_abs_diff(y, oracle->item_factors()), 1e-6) << "P=" << parts;
     ASSERT_EQ(run.loss.size(), trace.size());
@@ -459,7 +515,7 @@ TEST(dist_als, ials_matches_core_on_ml100k_u1) {
   const auto& d = ml100k_u1();
   ASSERT_GT(d.train.nnz(), 0u);
   ials_config cfg;
-  cfg.factors = 16;
+  cfg.factors = 64; // the fixed-size CG kernel of the default
   cfg.iterations = 5;
   cfg.user_keys = &d.user_keys;
   cfg.item_keys = &d.item_keys;
@@ -480,16 +536,22 @@ TEST(dist_als, ials_matches_core_on_ml100k_u1) {
     t0 = clock_type::now();
     auto run = simulate_ials(stores, cfg, 100 + parts, true);
     double sim_s = seconds_since(t0);
-    auto x = gather<ials_matrix>(d.ds.users, stores, true, 16,
-                                 [&](std::uint32_t p) { return run.parts[p]->user_factors(); });
-    auto y = gather<ials_matrix>(d.ds.items, stores, false, 16,
-                                 [&](std::uint32_t p) { return run.parts[p]->item_factors(); });
+    auto x = gather<ials_matrix>(d.ds.users, stores, true, 64, [&](std::uint32_t p) {
+      return run.parts[p]->user_factors();
+    });
+    auto y = gather<ials_matrix>(d.ds.items, stores, false, 64, [&](std::uint32_t p) {
+      return run.parts[p]->item_factors();
+    });
     double dx = max_abs_diff(x, ox), dy = max_abs_diff(y, oy);
     Eigen::MatrixXf scores = x * y.transpose();
     double ds = max_abs_diff(scores, oracle_scores);
-    EXPECT_LT(dx, 1e-4) << "P=" << parts;
-    EXPECT_LT(dy, 1e-4) << "P=" << parts;
-    EXPECT_LT(ds, 1e-4) << "P=" << parts;
+    // Absolute differences. The brief asks for 1e-4; the keyed order makes
+    // the partitions bit-identical to the core (only a double Gram sum that
+    // rounds differently could break that), so 1e-6 also catches a drift in
+    // the order of a row's cells, which shows as ~1e-4.
+    EXPECT_LT(dx, 1e-6) << "P=" << parts;
+    EXPECT_LT(dy, 1e-6) << "P=" << parts;
+    EXPECT_LT(ds, 1e-6) << "P=" << parts;
     ASSERT_EQ(run.loss.size(), trace.size());
     for (std::size_t t = 0; t < trace.size(); ++t)
       EXPECT_NEAR(run.loss[t], trace[t], 1e-6 * trace[t]) << "P=" << parts << " t=" << t;
@@ -558,21 +620,23 @@ TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
     f.user_bias = xu.col(w - 1).cast<float>();
     f.item_bias = xi.col(w - 1).cast<float>();
     EXPECT_EQ(f.mu, oracle.mu);
-    double dfac = std::max(max_abs_diff(f.user, oracle.user), max_abs_diff(f.item, oracle.item));
+    double dfac =
+        std::max(max_abs_diff(f.user, oracle.user), max_abs_diff(f.item, oracle.item));
     double dbias = std::max(max_abs_diff(f.user_bias, oracle.user_bias),
                             max_abs_diff(f.item_bias, oracle.item_bias));
     mf_model m(f, cfg.min_rating, cfg.max_rating);
     double dpred = 0, se = 0;
     for (std::size_t j = 0; j < pairs.size(); ++j) {
       float p = m.predict(pairs[j].first, pairs[j].second);
-      dpred = std::max(dpred, static_cast<double>(
-                                  std::abs(p - oracle_model.predict(pairs[j].first, pairs[j].second))));
+      dpred = std::max(dpred,
+                       static_cast<double>(std::abs(
+                           p - oracle_model.predict(pairs[j].first, pairs[j].second))));
       double e = p - test_ds.events[j].value;
       se += e * e;
     }
-    EXPECT_LT(dfac, 1e-4) << "P=" << parts;
-    EXPECT_LT(dbias, 1e-4) << "P=" << parts;
-    EXPECT_LT(dpred, 1e-4) << "P=" << parts;
+    EXPECT_LT(dfac, 1e-6) << "P=" << parts; // absolute; see the iALS test
+    EXPECT_LT(dbias, 1e-6) << "P=" << parts;
+    EXPECT_LT(dpred, 1e-6) << "P=" << parts;
     ASSERT_EQ(run.loss.size(), trace.size());
     for (std::size_t t = 0; t < trace.size(); ++t)
       EXPECT_NEAR(run.loss[t], trace[t], 1e-9 * trace[t]) << "P=" << parts << " t=" << t;
@@ -583,11 +647,12 @@ TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
     std::size_t want = expected_min_bytes(d, parts, als_side::items, row)
                        + expected_min_bytes(d, parts, als_side::users, row);
     EXPECT_EQ(run.bytes.payload, want * static_cast<std::size_t>(cfg.iterations));
-    std::printf("mf-als P=%u: sim %.3f s (core %.3f s); max |dfactor| %.2e |dbias| %.2e "
-                "|dpred| %.2e; test RMSE %.4f; bytes/iteration %zu (cross-partition %zu)\n",
-                parts, sim_s, core_s, dfac, dbias, dpred,
-                std::sqrt(se / static_cast<double>(pairs.size())), want,
-                run.bytes.cross / cfg.iterations);
+    std::printf(
+        "mf-als P=%u: sim %.3f s (core %.3f s); max |dfactor| %.2e |dbias| %.2e "
+        "|dpred| %.2e; test RMSE %.4f; bytes/iteration %zu (cross-partition %zu)\n",
+        parts, sim_s, core_s, dfac, dbias, dpred,
+        std::sqrt(se / static_cast<double>(pairs.size())), want,
+        run.bytes.cross / cfg.iterations);
   }
 }
 

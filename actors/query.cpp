@@ -1,0 +1,171 @@
+#include "actors/query.hpp"
+
+#include <chrono>
+#include <memory>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/codec_dist.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "core/dist_recommend.hpp"
+#include "core/partition.hpp"
+
+namespace shardrec::actors {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+caf::error fail(core::errc code, std::string msg) {
+  return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+std::chrono::milliseconds remaining(clock::time_point deadline) {
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+  return std::max(left, std::chrono::milliseconds{1});
+}
+
+recommend_reply to_reply(const std::string& user, const core::merged_recommendations& m,
+                         std::vector<std::uint32_t> missing) {
+  recommend_reply r;
+  r.user = user;
+  for (const auto& c : m.items) {
+    recommendation rec;
+    rec.item = c.item;
+    rec.score = c.score;
+    for (const auto& cs : c.components)
+      rec.components.push_back({cs.name, cs.raw, cs.contribution});
+    for (const auto& e : c.because)
+      rec.because.push_back(e.item);
+    r.items.push_back(std::move(rec));
+  }
+  missing.insert(missing.end(), m.missing.begin(), m.missing.end());
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+  r.partial = !missing.empty();
+  r.missing = std::move(missing);
+  return r;
+}
+
+// Phase 2: candidates from every partition that answered phase 1.
+void phase2(caf::event_based_actor* self, std::vector<caf::actor> shards,
+            std::string user, std::uint32_t n, std::uint64_t qid, core::blend_stats stats,
+            clock::time_point deadline, caf::typed_response_promise<frame> rp) {
+  auto P = static_cast<std::uint32_t>(shards.size());
+  auto got = std::make_shared<std::vector<core::phase2_reply>>();
+  auto left = std::make_shared<std::size_t>(0);
+  std::vector<bool> asked(P, true);
+  for (auto m : stats.missing)
+    asked[m] = false;
+  for (std::uint32_t p = 0; p < P; ++p)
+    if (asked[p])
+      ++*left;
+  auto finish = [=]() mutable {
+    auto merged = core::merge_candidates(*got, P, n);
+    if (!merged) {
+      rp.deliver(to_caf_error(merged.err()));
+      return;
+    }
+    rp.deliver(encode(to_reply(user, *merged, stats.missing)));
+  };
+  if (*left == 0)
+    return finish();
+  auto sf = encode(stats);
+  for (std::uint32_t p = 0; p < P; ++p) {
+    if (!asked[p])
+      continue;
+    self->request(shards[p], remaining(deadline), select_atom::value, qid, sf, n)
+        .then(
+            [=](const frame& f) mutable {
+              if (auto r = decode_phase2_reply(f))
+                got->push_back(std::move(*r));
+              if (--*left == 0)
+                finish();
+            },
+            [=](caf::error&) mutable {
+              if (--*left == 0)
+                finish();
+            });
+  }
+}
+
+} // namespace
+
+void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                   recommend_request req, std::uint64_t qid,
+                   caf::typed_response_promise<frame> rp) {
+  auto P = static_cast<std::uint32_t>(shards.size());
+  if (P == 0)
+    return (void)rp.deliver(fail(core::errc::invalid_argument, "no partition map yet"));
+  if (req.user.empty())
+    return (void)rp.deliver(fail(core::errc::invalid_argument, "empty user id"));
+  if (req.n == 0 || req.n > 1000)
+    return (void)rp.deliver(fail(core::errc::invalid_argument, "-n must be 1..1000"));
+  auto deadline = clock::now() + query_timeout;
+  auto owner = core::partition_of(req.user, P);
+  if (!shards[owner])
+    return (void)rp.deliver(
+        fail(core::errc::io_error, "partition " + std::to_string(owner) + " owning user '"
+                                       + req.user + "' is unavailable"));
+  self->request(shards[owner], remaining(deadline), profile_atom::value, req.user)
+      .then(
+          [=](const frame& profile) mutable {
+            // Phase 1: moments of every component's scores from every partition.
+            auto got = std::make_shared<std::vector<core::phase1_reply>>();
+            auto left = std::make_shared<std::size_t>(P);
+            auto finish = [=]() mutable {
+              std::size_t components = got->empty() ? 0 : got->front().moments.size();
+              auto stats = core::combine_moments(*got, components, P);
+              if (!stats) {
+                rp.deliver(to_caf_error(stats.err()));
+                return;
+              }
+              phase2(self, shards, req.user, req.n, qid, std::move(*stats), deadline, rp);
+            };
+            for (std::uint32_t p = 0; p < P; ++p) {
+              if (!shards[p]) {
+                if (--*left == 0)
+                  finish();
+                continue;
+              }
+              self->request(shards[p], remaining(deadline), score_atom::value, qid,
+                            profile)
+                  .then(
+                      [=](const frame& f) mutable {
+                        if (auto r = decode_phase1_reply(f))
+                          got->push_back(std::move(*r));
+                        if (--*left == 0)
+                          finish();
+                      },
+                      [=](caf::error&) mutable {
+                        if (--*left == 0)
+                          finish();
+                      });
+            }
+          },
+          [=](caf::error& err) mutable { rp.deliver(err); });
+}
+
+void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                 similar_request req, caf::typed_response_promise<frame> rp) {
+  auto P = static_cast<std::uint32_t>(shards.size());
+  if (P == 0 || req.item.empty())
+    return (void)rp.deliver(fail(core::errc::invalid_argument, "empty item id"));
+  auto owner = core::partition_of(req.item, P);
+  if (!shards[owner]) {
+    similar_reply r;
+    r.item = req.item;
+    r.partial = true;
+    r.missing = {owner};
+    return (void)rp.deliver(encode(r));
+  }
+  self->request(shards[owner], query_timeout, similar_atom::value, req.item, req.n)
+      .then([=](const frame& f) mutable { rp.deliver(f); },
+            [=](caf::error& err) mutable { rp.deliver(err); });
+}
+
+} // namespace shardrec::actors

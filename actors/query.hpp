@@ -1,0 +1,28 @@
+// Scatter-gather queries run by a node's control actor on behalf of a
+// client: recommend (profile from the user's partition, two scoring phases
+// over every partition, merge) and similar items (the item's partition).
+// Every request carries the remaining budget of the query; partitions that do
+// not answer in time are listed and the answer is flagged partial. The
+// control actor computes nothing itself: merges are core functions.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "actors/frame.hpp"
+#include "actors/messages.hpp"
+
+namespace shardrec::actors {
+
+// REQUIRES: shards.size() == partitions; empty handles are unavailable
+// partitions.
+void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                   recommend_request req, std::uint64_t query_id,
+                   caf::typed_response_promise<frame> rp);
+
+void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                 similar_request req, caf::typed_response_promise<frame> rp);
+
+} // namespace shardrec::actors

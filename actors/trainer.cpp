@@ -1,0 +1,343 @@
+#include "actors/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/codec_dist.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "core/algorithms.hpp"
+#include "core/dist_als.hpp"
+#include "core/dist_knn.hpp"
+#include "core/dist_recommend.hpp"
+
+namespace shardrec::actors {
+
+namespace {
+
+struct trainer_state {
+  std::vector<caf::actor> shards;
+  train_request req;
+  train_reply reply;
+  caf::response_promise rp;
+  std::chrono::steady_clock::time_point start;
+  bool ratings_only = true;
+  bool has_content = false;
+  core::als_globals globals;
+  static inline const char* name = "trainer";
+};
+
+using trainer_pointer = caf::stateful_actor<trainer_state>*;
+using replies = std::vector<frame>;
+using next_fn = std::function<void(replies)>;
+
+void finish_error(trainer_pointer self, caf::error err) {
+  self->state.rp.deliver(std::move(err));
+  self->quit();
+}
+
+void finish_error(trainer_pointer self, core::errc code, std::string msg) {
+  finish_error(self, to_caf_error(core::make_error(code, std::move(msg))));
+}
+
+// Runs `step` on every shard with the same argument; calls next with the
+// replies in partition order once all have answered.
+void all_shards(trainer_pointer self, std::string step, frame arg, next_fn next) {
+  auto n = self->state.shards.size();
+  auto got = std::make_shared<replies>(n);
+  auto left = std::make_shared<std::size_t>(n);
+  auto failed = std::make_shared<bool>(false);
+  for (std::size_t p = 0; p < n; ++p) {
+    ++self->state.reply.messages;
+    self->request(self->state.shards[p], train_timeout, train_atom::value, step, arg)
+        .then(
+            [=](const frame& f) mutable {
+              (*got)[p] = f;
+              if (--*left == 0 && !*failed)
+                next(std::move(*got));
+            },
+            [=](caf::error& err) mutable {
+              if (*failed)
+                return;
+              *failed = true;
+              finish_error(self, core::errc::io_error,
+                           "training step '" + step + "' failed at partition "
+                               + std::to_string(p) + ": " + self->system().render(err));
+            });
+  }
+}
+
+// Decodes every reply with `decode`; on a bad reply ends the run.
+template <class T, class Decode>
+bool decode_all(trainer_pointer self, const replies& rs, Decode decode,
+                std::vector<T>& out) {
+  for (const auto& f : rs) {
+    auto r = decode(f);
+    if (!r) {
+      finish_error(self, to_caf_error(r.err()));
+      return false;
+    }
+    out.push_back(std::move(*r));
+  }
+  return true;
+}
+
+bool wants(const trainer_state& st, const char* algo) {
+  return st.req.algo == "all" || st.req.algo == algo;
+}
+
+void step_publish(trainer_pointer self);
+
+void step_mf(trainer_pointer self, int it, int iterations) {
+  auto& st = self->state;
+  if (it == iterations)
+    return step_publish(self);
+  all_shards(self, "mf_send:items", {}, [=](replies) {
+    all_shards(self, "mf_solve:users", {}, [=](replies) {
+      all_shards(self, "mf_send:users", {}, [=](replies) {
+        all_shards(self, "mf_solve:items", {}, [=](replies rs) {
+          std::vector<core::loss_partial> parts;
+          if (!decode_all(self, rs, decode_loss_partial, parts))
+            return;
+          (void)st;
+          step_mf(self, it + 1, iterations);
+        });
+      });
+    });
+  });
+}
+
+void step_mf_init(trainer_pointer self) {
+  auto& st = self->state;
+  if (!wants(st, "mf") || !st.ratings_only)
+    return step_publish(self);
+  all_shards(self, "mf_init", encode(st.globals), [=](replies) {
+    step_mf(self, 0,
+            self->state.req.iterations ? static_cast<int>(self->state.req.iterations)
+                                       : 15);
+  });
+}
+
+// One iALS half-step: blocks + Gram partials of the fixed side, then solve.
+void ials_half(trainer_pointer self, const char* send, const char* solve,
+               std::function<void(replies)> next) {
+  all_shards(self, send, {}, [=](replies rs) {
+    std::vector<core::gram_partial> parts;
+    if (!decode_all(self, rs, decode_gram_partial, parts))
+      return;
+    auto total =
+        core::sum_gram(parts, static_cast<std::uint32_t>(self->state.shards.size()));
+    if (!total)
+      return finish_error(self, to_caf_error(total.err()));
+    all_shards(self, solve, encode(*total), next);
+  });
+}
+
+void step_ials(trainer_pointer self, int it, int iterations) {
+  if (it == iterations)
+    return step_mf_init(self);
+  ials_half(self, "ials_send:items", "ials_solve:users", [=](replies) {
+    ials_half(self, "ials_send:users", "ials_solve:items", [=](replies rs) {
+      std::vector<core::loss_partial> parts;
+      if (!decode_all(self, rs, decode_loss_partial, parts))
+        return;
+      auto loss = core::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
+      if (loss)
+        self->state.reply.loss.push_back(*loss);
+      step_ials(self, it + 1, iterations);
+    });
+  });
+}
+
+void step_ials_init(trainer_pointer self) {
+  auto& st = self->state;
+  if (!wants(st, "implicit-als"))
+    return step_mf_init(self);
+  all_shards(self, "ials_init", encode(st.globals), [=](replies) {
+    step_ials(self, 0,
+              self->state.req.iterations ? static_cast<int>(self->state.req.iterations)
+                                         : 15);
+  });
+}
+
+void step_knn(trainer_pointer self) {
+  auto& st = self->state;
+  if (!wants(st, "itemknn"))
+    return step_ials_init(self);
+  all_shards(self, "knn_scale", {}, [=](replies rs) {
+    std::vector<core::scale_partial> parts;
+    if (!decode_all(self, rs, decode_scale_partial, parts))
+      return;
+    core::scale_partial global;
+    global.max_abs = core::global_scale(parts);
+    all_shards(self, "knn_pairs", encode(global), [=](replies) {
+      all_shards(self, "knn_final", {}, [=](replies) {
+        all_shards(self, "knn_reverse", {}, [=](replies) { step_ials_init(self); });
+      });
+    });
+  });
+}
+
+void step_content(trainer_pointer self) {
+  auto& st = self->state;
+  if (!wants(st, "content"))
+    return step_knn(self);
+  core::content_config ccfg;
+  all_shards(self, "content_df", {}, [=](replies rs) {
+    std::vector<core::content_df_partial> parts;
+    if (!decode_all(self, rs, decode_content_df_partial, parts))
+      return;
+    std::uint64_t docs = 0;
+    for (const auto& p : parts)
+      docs += p.n_documents;
+    if (docs == 0) // no item carries side information: nothing to learn
+      return step_knn(self);
+    self->state.has_content = true;
+    auto voc =
+        core::merge_content_df(parts, static_cast<std::uint32_t>(parts.size()), ccfg);
+    if (!voc)
+      return finish_error(self, to_caf_error(voc.err()));
+    all_shards(self, "content_vec", encode(*voc), [=](replies) {
+      all_shards(self, "content_users", {}, [=](replies) { step_knn(self); });
+    });
+  });
+}
+
+void step_publish(trainer_pointer self) {
+  auto& st = self->state;
+  core::blend_spec spec;
+  auto kind_of = [](const std::string& n) -> std::optional<core::blend_kind> {
+    if (n == "implicit-als")
+      return core::blend_kind::implicit_als;
+    if (n == "itemknn")
+      return core::blend_kind::itemknn;
+    if (n == "content")
+      return core::blend_kind::content;
+    if (n == "popular")
+      return core::blend_kind::popular;
+    if (n == "mf")
+      return core::blend_kind::mf;
+    return std::nullopt;
+  };
+  std::string weights = st.req.algo == "all"
+                            ? core::default_hybrid_weights(st.has_content)
+                            : st.req.algo + "=1";
+  std::stringstream in(weights);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    auto eq = part.find('=');
+    auto kind = kind_of(part.substr(0, eq));
+    if (!kind)
+      return finish_error(self, core::errc::invalid_argument,
+                          "cannot serve algorithm '" + part.substr(0, eq)
+                              + "' from the cluster");
+    spec.push_back({part.substr(0, eq), *kind, std::stof(part.substr(eq + 1))});
+  }
+  all_shards(self, "publish", encode(spec), [=](replies) {
+    auto& s = self->state;
+    s.reply.algo = s.req.algo;
+    s.reply.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
+    // Bytes are counted by the shards; ask them.
+    s.rp.deliver(encode(s.reply));
+    self->quit();
+  });
+}
+
+caf::behavior trainer(trainer_pointer self) {
+  auto& st = self->state;
+  st.start = std::chrono::steady_clock::now();
+  // 1. Is every stored event a rating? Decides the merge policy and whether
+  //    the rating model (MF) is trained.
+  auto n = st.shards.size();
+  auto left = std::make_shared<std::size_t>(n);
+  auto failed = std::make_shared<bool>(false);
+  auto events = std::make_shared<std::uint64_t>(0);
+  for (std::size_t p = 0; p < n; ++p) {
+    self->request(st.shards[p], admin_timeout, stats_atom::value)
+        .then(
+            [=](const frame& f) mutable {
+              auto s = decode_partition_status(f);
+              if (s) {
+                self->state.ratings_only = self->state.ratings_only && s->ratings_only;
+                *events += s->user_events;
+              }
+              if (--*left > 0 || *failed)
+                return;
+              if (*events == 0)
+                return finish_error(
+                    self, core::errc::invalid_argument,
+                    "the cluster holds no events: run `shardrec load` first");
+              for (auto& sh : self->state.shards)
+                self->send(sh, train_atom::value, self->state.shards);
+              auto policy = self->state.ratings_only ? "build:last" : "build:sum";
+              all_shards(self, policy, encode(self->state.req), [=](replies rs) {
+                std::vector<core::als_census> parts;
+                if (!decode_all(self, rs, decode_als_census, parts))
+                  return;
+                auto g =
+                    core::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
+                if (!g)
+                  return finish_error(self, to_caf_error(g.err()));
+                self->state.globals = *g;
+                all_shards(self, "popular", {}, [=](replies) { step_content(self); });
+              });
+            },
+            [=](caf::error& err) mutable {
+              if (*failed)
+                return;
+              *failed = true;
+              finish_error(self, core::errc::io_error,
+                           "partition " + std::to_string(p)
+                               + " is unavailable: " + self->system().render(err));
+            });
+  }
+  // Replies to the fire-and-forget peer lists; everything else arrives as
+  // responses to requests.
+  return {[](ok_atom) {}};
+}
+
+} // namespace
+
+void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame request,
+                   caf::response_promise rp) {
+  auto req = decode_train_request(request);
+  if (!req) {
+    rp.deliver(to_caf_error(req.err()));
+    return;
+  }
+  static const std::vector<std::string> algos{"all",     "implicit-als", "mf",
+                                              "itemknn", "content",      "popular"};
+  if (std::find(algos.begin(), algos.end(), req->algo) == algos.end()) {
+    rp.deliver(to_caf_error(
+        core::make_error(core::errc::invalid_argument,
+                         "unknown --algo '" + req->algo
+                             + "' (all|implicit-als|mf|itemknn|content|popular)")));
+    return;
+  }
+  for (const auto& s : shards)
+    if (!s) {
+      rp.deliver(to_caf_error(core::make_error(
+          core::errc::io_error, "a partition is unavailable; cannot train")));
+      return;
+    }
+  sys.spawn([shards = std::move(shards), r = std::move(*req),
+             rp](trainer_pointer self) mutable {
+    self->state.shards = std::move(shards);
+    self->state.req = std::move(r);
+    self->state.rp = std::move(rp);
+    return trainer(self);
+  });
+}
+
+} // namespace shardrec::actors
