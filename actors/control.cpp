@@ -341,6 +341,12 @@ caf::behavior control_behavior(control_pointer self) {
         run_recommend(self, self->state.shards, std::move(*req), qid, rp);
         return rp;
       },
+      [=](predict_atom, std::vector<std::string> users,
+          std::vector<std::string> items) -> caf::result<std::vector<float>> {
+        auto rp = self->make_response_promise<std::vector<float>>();
+        run_predict(self, self->state.shards, std::move(users), std::move(items), rp);
+        return rp;
+      },
       [=](similar_atom, const frame& f) -> caf::result<frame> {
         auto req = decode_similar_request(f);
         if (!req)
@@ -362,6 +368,8 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<frame>("shardrec_frame");
   cfg.add_message_type<std::vector<caf::actor>>("std::vector<@actor>");
   cfg.add_message_type<std::vector<std::uint32_t>>("std::vector<@u32>");
+  cfg.add_message_type<std::vector<std::string>>("std::vector<@str>");
+  cfg.add_message_type<std::vector<float>>("std::vector<float>");
 }
 
 caf::actor spawn_control(caf::actor_system& sys, const control_config& cfg) {

@@ -32,6 +32,8 @@ using score_atom = caf::atom_constant<caf::atom("score")>;
 using select_atom = caf::atom_constant<caf::atom("select")>;
 using similar_atom = caf::atom_constant<caf::atom("similar")>;
 using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
+using predict_atom = caf::atom_constant<caf::atom("predict")>;
+using rows_atom = caf::atom_constant<caf::atom("rows")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models. It is
 // dynamically typed because its training protocol grows with every

@@ -1,7 +1,9 @@
 #include "actors/query.hpp"
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -166,6 +168,105 @@ void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& sh
   self->request(shards[owner], query_timeout, similar_atom::value, req.item, req.n)
       .then([=](const frame& f) mutable { rp.deliver(f); },
             [=](caf::error& err) mutable { rp.deliver(err); });
+}
+
+void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                 std::vector<std::string> users, std::vector<std::string> items,
+                 caf::typed_response_promise<std::vector<float>> rp) {
+  auto P = static_cast<std::uint32_t>(shards.size());
+  if (users.size() != items.size() || P == 0) {
+    rp.deliver(
+        fail(core::errc::invalid_argument, "predict: users and items differ in length"));
+    return;
+  }
+  for (auto& s : shards)
+    if (!s) {
+      rp.deliver(fail(core::errc::io_error, "a partition is unavailable"));
+      return;
+    }
+  struct job {
+    std::vector<std::string> users, items;
+    std::map<std::string, std::vector<float>> rows; // user -> k + 1 floats
+    std::uint32_t k = 0;
+    std::vector<float> out;
+    std::size_t left = 0;
+    bool failed = false;
+  };
+  auto j = std::make_shared<job>();
+  j->users = std::move(users);
+  j->items = std::move(items);
+  j->out.assign(j->items.size(), 0.0f);
+  auto deadline = clock::now() + admin_timeout;
+  auto on_error = [=](caf::error& err) mutable {
+    if (!j->failed)
+      rp.deliver(err);
+    j->failed = true;
+  };
+  // Step 2: every item partition predicts its pairs.
+  auto predict = [=]() mutable {
+    std::vector<std::vector<std::size_t>> by_item(P);
+    for (std::size_t r = 0; r < j->items.size(); ++r)
+      by_item[core::partition_of(j->items[r], P)].push_back(r);
+    j->left = 0;
+    for (const auto& v : by_item)
+      j->left += v.empty() ? 0 : 1;
+    if (j->left == 0) {
+      rp.deliver(j->out);
+      return;
+    }
+    for (std::uint32_t p = 0; p < P; ++p) {
+      if (by_item[p].empty())
+        continue;
+      std::vector<std::string> its;
+      std::vector<float> rows;
+      for (auto r : by_item[p]) {
+        its.push_back(j->items[r]);
+        const auto& row = j->rows[j->users[r]];
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+      auto idx = by_item[p];
+      self->request(shards[p], remaining(deadline), predict_atom::value, std::move(its),
+                    std::move(rows))
+          .then(
+              [=](const std::vector<float>& preds) mutable {
+                for (std::size_t q = 0; q < idx.size() && q < preds.size(); ++q)
+                  j->out[idx[q]] = preds[q];
+                if (--j->left == 0 && !j->failed)
+                  rp.deliver(j->out);
+              },
+              on_error);
+    }
+  };
+  // Step 1: the users' MF rows from their partitions.
+  std::vector<std::vector<std::string>> by_user(P);
+  {
+    std::set<std::string> seen(j->users.begin(), j->users.end());
+    for (const auto& u : seen)
+      by_user[core::partition_of(u, P)].push_back(u);
+  }
+  for (const auto& v : by_user)
+    j->left += v.empty() ? 0 : 1;
+  if (j->left == 0) {
+    rp.deliver(j->out);
+    return;
+  }
+  for (std::uint32_t p = 0; p < P; ++p) {
+    if (by_user[p].empty())
+      continue;
+    auto us = by_user[p];
+    self->request(shards[p], remaining(deadline), rows_atom::value, us)
+        .then(
+            [=](std::uint32_t k, const std::vector<float>& rows) mutable {
+              j->k = k;
+              for (std::size_t q = 0; q < us.size(); ++q)
+                j->rows[us[q]].assign(
+                    rows.begin() + static_cast<std::ptrdiff_t>(q * (k + 1)),
+                    rows.begin() + static_cast<std::ptrdiff_t>((q + 1) * (k + 1)));
+              if (--j->left == 0 && !j->failed)
+                predict();
+            },
+            on_error);
+  }
 }
 
 } // namespace shardrec::actors

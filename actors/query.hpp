@@ -25,4 +25,10 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  similar_request req, caf::typed_response_promise<frame> rp);
 
+// Rating predictions for (users[r], items[r]): MF rows of the users from their
+// partitions, then the items' partitions predict. Replies vector<float>.
+void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                 std::vector<std::string> users, std::vector<std::string> items,
+                 caf::typed_response_promise<std::vector<float>> rp);
+
 } // namespace shardrec::actors

@@ -1,5 +1,6 @@
 #include "actors/shard.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -32,7 +33,8 @@ struct shard_state {
   std::unique_ptr<core::partition_store> store; // set at spawn, never null after
   std::unique_ptr<core::partition_store> bin;   // binarized copy, after build
   std::uint32_t node_id = 0;
-  bool ratings_only = true;      // every event so far is a rating
+  bool ratings_only = true; // every event so far is a rating
+  core::rating_scale scale; // of the latest event batch: predictions are clamped to it
   std::vector<caf::actor> peers; // every shard, by partition (training only)
 
   // Training state, reset by "build".
@@ -456,6 +458,7 @@ caf::behavior shard_behavior(shard_pointer self) {
         auto batch = decode_event_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
+        self->state.scale = batch->scale;
         ingest_result r;
         std::size_t index = 0;
         for (const auto& e : batch->events) {
@@ -569,6 +572,48 @@ caf::behavior shard_behavior(shard_pointer self) {
           ++r.accepted;
         }
         return encode(r);
+      },
+      [=](rows_atom, const std::vector<std::string>& users)
+          -> caf::result<std::uint32_t, std::vector<float>> {
+        auto& st = self->state;
+        if (!st.mf)
+          return fail(core::errc::invalid_argument,
+                      "no rating model: train with --algo all|mf");
+        const auto& m = st.user_models;
+        auto k = m.mf_factors;
+        std::vector<float> rows;
+        rows.reserve(users.size() * (k + 1));
+        for (const auto& u : users) {
+          auto idx = st.store->users().find(u);
+          for (std::size_t c = 0; c < k; ++c)
+            rows.push_back(idx ? m.mf_user[*idx * k + c] : 0.0f);
+          rows.push_back(idx ? m.mf_user_bias[*idx] : 0.0f);
+        }
+        return {static_cast<std::uint32_t>(k), std::move(rows)};
+      },
+      [=](predict_atom, const std::vector<std::string>& items,
+          const std::vector<float>& user_rows) -> caf::result<std::vector<float>> {
+        auto& st = self->state;
+        if (!st.mf || !st.scorer)
+          return fail(core::errc::invalid_argument,
+                      "no rating model: train with --algo all|mf");
+        const auto& im = st.scorer->models();
+        auto k = im.mf_factors;
+        if (user_rows.size() != items.size() * (k + 1))
+          return fail(core::errc::bad_message,
+                      "predict: user rows do not match the items");
+        std::vector<float> out(items.size());
+        for (std::size_t r = 0; r < items.size(); ++r) {
+          const float* x = user_rows.data() + r * (k + 1);
+          double p = im.mf_mu + x[k];
+          if (auto i = st.store->items().find(items[r])) {
+            p += im.mf_item_bias[*i];
+            for (std::size_t c = 0; c < k; ++c)
+              p += static_cast<double>(x[c]) * im.mf_item[*i * k + c];
+          }
+          out[r] = std::clamp(static_cast<float>(p), st.scale.min, st.scale.max);
+        }
+        return out;
       },
       [=](stats_atom) -> frame {
         const auto& s = *self->state.store;

@@ -18,6 +18,7 @@
 #include "actors/control.hpp"
 #include "actors/interfaces.hpp"
 #include "core/loaders.hpp"
+#include "core/metrics.hpp"
 #include "node/cli.hpp"
 
 namespace po = boost::program_options;
@@ -465,6 +466,162 @@ int cmd_similar(connection& c, const std::vector<std::string>& args, bool json) 
   return 0;
 }
 
+int cmd_eval(connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  std::string path, format;
+  std::size_t k = 10, window = 16;
+  desc.add_options()("test", po::value(&path)->required(), "test file (held-out events)")(
+      "format", po::value(&format)->default_value("movielens"),
+      "movielens|csv|ml1m|events|online-retail")("k", po::value(&k)->default_value(k),
+                                                 "cut-off of the ranking metrics")(
+      "window", po::value(&window)->default_value(window), "queries in flight");
+  po::variables_map vm;
+  if (int rc =
+          parse("eval", args, desc, vm, "--test FILE [--format F] [--k 10] [--json]");
+      rc >= 0)
+    return rc;
+  auto fmt = core::parse_data_format(format);
+  if (!fmt || k == 0 || window == 0) {
+    std::cerr << "shardrec eval: bad --format, --k or --window\n";
+    return 2;
+  }
+  core::dataset ds;
+  auto rep = core::load_events(path, *fmt, ds, {});
+  if (!rep) {
+    std::cerr << "shardrec eval: " << rep.err().message << "\n";
+    return 1;
+  }
+  // Cluster shape for the report.
+  auto status =
+      ask(c, caf::make_message(actors::status_atom::value), actors::admin_timeout,
+          [](const actors::frame& f) { return actors::decode_status_reply(f); });
+  if (!status)
+    return 1;
+  std::uint64_t users = 0, items = 0, events = 0;
+  for (const auto& p : status->partitions) {
+    users += p.users;
+    items += p.items;
+    events += p.user_events;
+  }
+  caf::scoped_actor self{*c.sys};
+  nlohmann::json j;
+  j["algo"] = "hybrid";
+  j["k"] = k;
+  // Rating error, when the cluster holds a rating model.
+  bool ratings =
+      std::all_of(ds.events.begin(), ds.events.end(), [](const core::event& e) {
+        return e.type == core::event_type::rating;
+      });
+  if (ratings) {
+    core::error_accumulator acc;
+    bool ok = true;
+    for (std::size_t b = 0; b < ds.events.size() && ok; b += 5000) {
+      std::vector<std::string> us, is;
+      auto e = std::min(ds.events.size(), b + 5000);
+      for (auto r = b; r < e; ++r) {
+        us.push_back(ds.users.external(ds.events[r].user));
+        is.push_back(ds.items.external(ds.events[r].item));
+      }
+      self->request(c.control, actors::admin_timeout, actors::predict_atom::value, us, is)
+          .receive(
+              [&](const std::vector<float>& preds) {
+                for (auto r = b; r < e; ++r)
+                  acc.add(preds[r - b], ds.events[r].value);
+              },
+              [&](caf::error& err) {
+                std::cerr << "shardrec eval: no rating predictions: "
+                          << c.sys->render(err) << "\n";
+                ok = false;
+              });
+    }
+    if (ok) {
+      auto m = acc.result();
+      j["rmse"] = m.rmse;
+      j["mae"] = m.mae;
+    }
+  }
+  // Ranking: the top-k of every test user against the user's test items.
+  std::vector<std::vector<core::index_t>> relevant(ds.users.size());
+  for (const auto& e : ds.events)
+    relevant[e.user].push_back(e.item);
+  std::vector<core::index_t> eval_users;
+  for (core::index_t u = 0; u < relevant.size(); ++u) {
+    auto& r = relevant[u];
+    std::sort(r.begin(), r.end());
+    r.erase(std::unique(r.begin(), r.end()), r.end());
+    if (!r.empty())
+      eval_users.push_back(u);
+  }
+  std::vector<std::vector<core::index_t>> ranked(eval_users.size());
+  std::size_t partial = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::size_t,
+                        caf::response_handle<caf::blocking_actor, caf::message, true>>>
+      inflight;
+  auto await_one = [&] {
+    auto q = inflight.front().first;
+    inflight.front().second.receive(
+        [&](const actors::frame& f) {
+          if (auto r = actors::decode_recommend_reply(f)) {
+            partial += r->partial ? 1 : 0;
+            for (const auto& it : r->items)
+              ranked[q].push_back(ds.items.intern(it.item));
+          }
+        },
+        [&](caf::error& err) {
+          std::cerr << "shardrec eval: query failed: " << c.sys->render(err) << "\n";
+        });
+    inflight.erase(inflight.begin());
+  };
+  for (std::size_t q = 0; q < eval_users.size(); ++q) {
+    actors::recommend_request req;
+    req.user = ds.users.external(eval_users[q]);
+    req.n = static_cast<std::uint32_t>(k);
+    inflight.emplace_back(q, self->request(c.control, actors::query_timeout * 2,
+                                           actors::recommend_atom::value,
+                                           actors::encode(req)));
+    if (inflight.size() >= window)
+      await_one();
+  }
+  while (!inflight.empty())
+    await_one();
+  double query_secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  core::ranking_accumulator racc(k, std::max<std::size_t>(items, ds.items.size()));
+  for (std::size_t q = 0; q < eval_users.size(); ++q)
+    racc.add(ranked[q], relevant[eval_users[q]]);
+  auto m = racc.result();
+  j["precision_at_k"] = m.precision;
+  j["recall_at_k"] = m.recall;
+  j["f1_at_k"] = m.f1;
+  j["ndcg_at_k"] = m.ndcg;
+  j["map_at_k"] = m.map;
+  j["hit_rate_at_k"] = m.hit_rate;
+  j["coverage"] = static_cast<double>(racc.result().coverage);
+  j["ranking_users"] = m.users;
+  j["partial_answers"] = partial;
+  j["train_seconds"] = nullptr; // training ran earlier, in `shardrec train`
+  j["eval_seconds"] = query_secs;
+  j["users"] = users;
+  j["items"] = items;
+  j["train_interactions"] = events;
+  j["test_events"] = ds.events.size();
+  if (json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    if (j.contains("rmse"))
+      std::printf("RMSE / MAE       %.4f / %.4f\n", j["rmse"].get<double>(),
+                  j["mae"].get<double>());
+    std::printf("P@%zu / R@%zu       %.4f / %.4f\n", k, k, m.precision, m.recall);
+    std::printf(
+        "NDCG@%zu / MAP@%zu   %.4f / %.4f  (%zu test users, %zu partial answers)\n", k, k,
+        m.ndcg, m.map, m.users, partial);
+    std::printf("queries          %.2f s (%.0f per second)\n", query_secs,
+                static_cast<double>(eval_users.size()) / std::max(query_secs, 1e-9));
+  }
+  return 0;
+}
+
 } // namespace
 
 int cmd_cluster(const std::string& where, const std::string& cmd,
@@ -477,11 +634,11 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     else
       rest.push_back(a);
   }
-  static const std::vector<std::string> known{"status", "nodes",     "partitions", "load",
-                                              "train",  "recommend", "similar"};
+  static const std::vector<std::string> known{
+      "status", "nodes", "partitions", "load", "train", "recommend", "similar", "eval"};
   if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd
-              << "' (status|nodes|partitions|load|train|recommend|similar)\n";
+              << "' (status|nodes|partitions|load|train|recommend|similar|eval)\n";
     return 2;
   }
   auto c = connect(where);
@@ -495,6 +652,8 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     return cmd_recommend(*c, rest, json);
   if (cmd == "similar")
     return cmd_similar(*c, rest, json);
+  if (cmd == "eval")
+    return cmd_eval(*c, rest, json);
   return cmd_status(*c, cmd, json);
 }
 
