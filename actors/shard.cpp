@@ -342,6 +342,11 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     return empty_reply();
   }
   if (step == "knn_scale") {
+    // The receivers of the next steps' blocks exist before any shard can
+    // send one: every shard finishes this step before any starts the next.
+    st.merger = std::make_unique<core::neighbor_merger>(*st.bin, core::knn_side::item,
+                                                        ranking_knn_config());
+    st.knn_reverse.assign(s.items().size(), {});
     auto sp =
         core::local_scale(*st.bin, core::knn_side::item, ranking_knn_config(), nullptr);
     if (!sp)
@@ -357,10 +362,6 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
                                         scale->max_abs);
     if (!ctx)
       return fail(ctx);
-    // Receivers exist before any block of this step can arrive.
-    st.merger =
-        std::make_unique<core::neighbor_merger>(*st.bin, core::knn_side::item, cfg);
-    st.knn_reverse.assign(s.items().size(), {});
     auto blocks =
         encode_blocks("pair", core::make_pair_blocks(*st.bin, *ctx), &st.bytes_sent);
     if (core::needs_totals(cfg.similarity)) {

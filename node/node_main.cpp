@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
     me.nodes.push_back({0, nc.host, cc.port});
     caf::scoped_actor self{sys};
     bool joined = false;
+    std::uint64_t joined_version = 0;
     self->request(*leader, actors::admin_timeout, actors::join_atom::value,
                   actors::encode(me), control)
         .receive(
@@ -176,6 +177,26 @@ int main(int argc, char** argv) {
                         << " refused: " << sys.render(err) << "\n";
             });
     if (!joined) {
+      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    // The leader installs the new map on every node after it answers the
+    // join; serve (and announce the port) only once this node has it.
+    bool installed = false;
+    for (int attempt = 0; attempt < 100 && !installed; ++attempt) {
+      self->request(control, actors::admin_timeout, actors::status_atom::value)
+          .receive(
+              [&](const actors::frame& f) {
+                auto s = actors::decode_status_reply(f);
+                installed = s && s->map.version >= joined_version && s->missing.empty();
+              },
+              [&](caf::error&) {});
+      if (!installed)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!installed) {
+      std::cerr << "shardrec-node: the partition map did not arrive from " << nc.join
+                << "\n";
       caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
       return 1;
     }

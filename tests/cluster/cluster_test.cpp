@@ -3,6 +3,8 @@
 // stops it when it ends.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -12,6 +14,7 @@
 #include "actors/codec.hpp"
 #include "actors/control.hpp"
 #include "actors/interfaces.hpp"
+#include "core/partition.hpp"
 #include "tests/cluster/local_cluster.hpp"
 
 namespace shardrec::testing {
@@ -125,6 +128,112 @@ TEST(Cluster, RejectsInvalidEventsButStoresTheRest) {
   EXPECT_EQ(p.ingest(actors::encode(b)), "");
   auto s = status_of(c, 0);
   EXPECT_EQ(s["events"], 1);
+}
+
+} // namespace
+} // namespace shardrec::testing
+
+namespace shardrec::testing {
+namespace {
+
+nlohmann::json run_json(const local_cluster& c, const std::string& args) {
+  std::string out;
+  EXPECT_EQ(c.cli(args, &out), 0) << args << "\n" << out;
+  return nlohmann::json::parse(out.empty() ? "{}" : out);
+}
+
+// `shardrec eval --local` on the same data with the cluster's settings (the
+// hybrid blend, MF by ALS), computed once.
+const nlohmann::json& local_reference() {
+  static nlohmann::json ref = [] {
+    std::string cmd = std::string(SHARDREC_CLI_BIN) + " eval --local --train " + data
+                      + "/ml-100k/u1.base --test " + data
+                      + "/ml-100k/u1.test --algo hybrid --solver als --json 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+      out.append(buf, n);
+    pclose(p);
+    return nlohmann::json::parse(out);
+  }();
+  return ref;
+}
+
+class ClusterEquality : public ::testing::TestWithParam<std::pair<int, int>> {};
+
+// The cluster's trained hybrid answers like the single-process core: the
+// same RMSE and top-10 metrics on ML-100K u1 as `shardrec eval --local`.
+TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
+  auto [nodes, partitions] = GetParam();
+  local_cluster c(nodes, partitions);
+  auto where = "--cluster " + c.address(nodes - 1) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --items " + data
+                  + "/ml-100k/u.item --quiet"),
+            0);
+  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  auto got = run_json(c, "--cluster " + c.address(0) + " eval --test " + data
+                             + "/ml-100k/u1.test --json");
+  const auto& ref = local_reference();
+  for (const char* key :
+       {"rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"}) {
+    ASSERT_TRUE(got.contains(key)) << key << " missing: " << got.dump();
+    EXPECT_NEAR(got[key].get<double>(), ref[key].get<double>(), 1e-3) << key;
+  }
+  EXPECT_EQ(got["ranking_users"], ref["ranking_users"]);
+  EXPECT_EQ(got["partial_answers"], 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterEquality,
+                         ::testing::Values(std::make_pair(1, 1), std::make_pair(1, 7),
+                                           std::make_pair(2, 7), std::make_pair(3, 7),
+                                           std::make_pair(2, 64), std::make_pair(3, 64)),
+                         [](const auto& info) {
+                           return std::to_string(info.param.first) + "nodes_"
+                                  + std::to_string(info.param.second) + "partitions";
+                         });
+
+// A query to a cluster with a dead or frozen node returns within its
+// timeout, flagged partial, naming the partitions it could not reach.
+TEST(Cluster, QueriesSurviveADeadAndAFrozenNode) {
+  local_cluster c(3, 7);
+  auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0);
+  ASSERT_EQ(c.cli(where + "train --algo implicit-als --iterations 3"), 0);
+  auto status = run_json(c, where + "partitions --json");
+  std::vector<int> on_node(7);
+  for (const auto& p : status["partition_status"])
+    on_node[p["partition"].get<int>()] = p["node"].get<int>();
+  // A user whose partition lives on node 0.
+  std::string user;
+  for (int u = 1; u <= 943 && user.empty(); ++u)
+    if (on_node[core::partition_of(std::to_string(u), 7)] == 0)
+      user = std::to_string(u);
+  ASSERT_FALSE(user.empty());
+  auto full = run_json(c, where + "recommend " + user + " --json");
+  EXPECT_FALSE(full["partial"].get<bool>());
+  ASSERT_EQ(full["items"].size(), 10u);
+
+  for (int round = 0; round < 2; ++round) {
+    int victim = round == 0 ? 2 : 1;
+    if (round == 0)
+      c.kill_node(victim);
+    else
+      c.freeze_node(victim);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = run_json(c, where + "recommend " + user + " --json");
+    auto secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(secs, 6.0) << "the query must end within its timeout";
+    EXPECT_TRUE(r["partial"].get<bool>()) << r.dump();
+    std::vector<int> expected;
+    for (int p = 0; p < 7; ++p)
+      if (on_node[p] == 2 || (round == 1 && on_node[p] == 1))
+        expected.push_back(p);
+    EXPECT_EQ(r["missing_partitions"].get<std::vector<int>>(), expected) << r.dump();
+    EXPECT_FALSE(r["items"].empty()); // the partitions still alive answered
+  }
 }
 
 } // namespace

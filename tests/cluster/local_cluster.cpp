@@ -86,8 +86,10 @@ local_cluster::local_cluster(int nodes, int partitions) {
 
 local_cluster::~local_cluster() {
   for (auto pid : pids_)
-    if (pid > 0)
+    if (pid > 0) {
+      ::kill(pid, SIGCONT);
       ::kill(pid, SIGTERM);
+    }
   for (auto& pid : pids_) {
     if (pid <= 0)
       continue;
@@ -119,6 +121,20 @@ void local_cluster::kill_node(int k) {
     waitpid(pid, &status, 0);
     pid = 0;
   }
+}
+
+std::string local_cluster::logs() const {
+  std::string all = "--- cli:\n" + read_file(dir_ + "/cli.log");
+  for (std::size_t k = 0; k < pids_.size(); ++k)
+    all += "--- node " + std::to_string(k) + ":\n"
+           + read_file(dir_ + "/node" + std::to_string(k) + "/log");
+  return all;
+}
+
+void local_cluster::freeze_node(int k) {
+  auto pid = pids_[static_cast<std::size_t>(k)];
+  if (pid > 0)
+    ::kill(pid, SIGSTOP);
 }
 
 int local_cluster::cli(const std::string& args, std::string* out) const {

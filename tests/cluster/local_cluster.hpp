@@ -24,9 +24,13 @@ public:
   int port(int k) const { return ports_[static_cast<std::size_t>(k)]; }
   // Kills node k at once (SIGKILL), as a crash would.
   void kill_node(int k);
+  // Freezes node k (SIGSTOP): it keeps its connections but never answers.
+  void freeze_node(int k);
 
   // Runs the shardrec CLI with `args`; returns its exit code, stdout in *out.
   int cli(const std::string& args, std::string* out = nullptr) const;
+  // Everything the CLI and the nodes wrote on stderr so far (for failures).
+  std::string logs() const;
 
 private:
   std::string dir_;
