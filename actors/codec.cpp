@@ -96,6 +96,7 @@ void fill(wire::PartitionStatus::Builder b, const partition_status& s) {
   b.setUserEvents(s.user_events);
   b.setItemEvents(s.item_events);
   b.setRatingsOnly(s.ratings_only);
+  b.setTrainBytes(s.train_bytes);
   auto models = b.initModels(static_cast<unsigned>(s.models.size()));
   for (unsigned i = 0; i < s.models.size(); ++i)
     models.set(i, s.models[i]);
@@ -112,6 +113,7 @@ partition_status read(wire::PartitionStatus::Reader r) {
   for (auto m : r.getModels())
     s.models.push_back(text(m));
   s.ratings_only = r.getRatingsOnly();
+  s.train_bytes = r.getTrainBytes();
   return s;
 }
 

@@ -50,6 +50,7 @@ struct partition_status {
   std::uint64_t users = 0, items = 0, user_events = 0, item_events = 0;
   std::vector<std::string> models;
   bool ratings_only = true;
+  std::uint64_t train_bytes = 0;
 };
 
 struct status_reply {

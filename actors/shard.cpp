@@ -626,6 +626,7 @@ caf::behavior shard_behavior(shard_pointer self) {
         st.user_events = s.user_events();
         st.item_events = s.item_events();
         st.ratings_only = self->state.ratings_only;
+      st.train_bytes = self->state.bytes_sent;
         if (self->state.scorer)
           for (const auto& c : self->state.scorer->spec())
             st.models.push_back(c.name);

@@ -249,8 +249,24 @@ void step_publish(trainer_pointer self) {
     s.reply.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
     // Bytes are counted by the shards; ask them.
-    s.rp.deliver(encode(s.reply));
-    self->quit();
+    auto left = std::make_shared<std::size_t>(s.shards.size());
+    for (auto& sh : s.shards)
+      self->request(sh, admin_timeout, stats_atom::value)
+        .then(
+          [=](const frame& f) {
+            if (auto ps = decode_partition_status(f))
+              self->state.reply.bytes_sent += ps->train_bytes;
+            if (--*left == 0) {
+              self->state.rp.deliver(encode(self->state.reply));
+              self->quit();
+            }
+          },
+          [=](caf::error&) {
+            if (--*left == 0) {
+              self->state.rp.deliver(encode(self->state.reply));
+              self->quit();
+            }
+          });
   });
 }
 

@@ -15,6 +15,7 @@ struct PartitionStatus {
   itemEvents @5 :UInt64;   # events stored for owned items
   models @6 :List(Text);   # trained models held
   ratingsOnly @7 :Bool;    # every stored event is an explicit rating
+  trainBytes @8 :UInt64;   # encoded bytes of the blocks sent in the last training run
 }
 
 struct StatusReply {
