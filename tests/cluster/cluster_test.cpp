@@ -14,6 +14,10 @@
 #include "actors/codec.hpp"
 #include "actors/control.hpp"
 #include "actors/interfaces.hpp"
+#include "core/algorithms.hpp"
+#include "core/interactions.hpp"
+#include "core/knn.hpp"
+#include "core/loaders.hpp"
 #include "core/partition.hpp"
 #include "tests/cluster/local_cluster.hpp"
 
@@ -161,6 +165,53 @@ const nlohmann::json& local_reference() {
   return ref;
 }
 
+// The core's item-item neighbour lists for the cluster's ranking kNN
+// (cosine on the binarized matrix, 40 neighbours), by external id.
+struct core_neighbors {
+  core::dataset ds;
+  core::neighbor_lists lists;
+};
+
+const core_neighbors& core_reference_neighbors() {
+  static core_neighbors ref = [] {
+    core_neighbors r;
+    auto rep =
+        core::load_events(data + "/ml-100k/u1.base", core::data_format::movielens, r.ds);
+    if (!rep)
+      throw std::runtime_error(rep.err().message);
+    auto m = core::interaction_matrix::build(r.ds.users.size(), r.ds.items.size(),
+                                             r.ds.events, core::merge_policy::last)
+                 .binarized();
+    core::knn_config cfg;
+    cfg.similarity = core::similarity_kind::cosine;
+    r.lists = core::item_neighbors(m, cfg);
+    return r;
+  }();
+  return ref;
+}
+
+// Compares `shardrec similar` with the core list: the same similarities rank
+// by rank, and the same items wherever no tie makes the order arbitrary.
+void expect_same_neighbors(const local_cluster& c, const std::string& item) {
+  const auto& ref = core_reference_neighbors();
+  auto idx = ref.ds.items.find(item);
+  ASSERT_TRUE(idx.has_value());
+  const auto& want = ref.lists[*idx];
+  auto got =
+      run_json(c, "--cluster " + c.address(0) + " similar " + item + " -n 40 --json");
+  const auto& list = got["neighbors"];
+  ASSERT_EQ(list.size(), want.size()) << item;
+  for (std::size_t r = 0; r < want.size(); ++r) {
+    auto sim = list[r]["similarity"].get<float>();
+    EXPECT_NEAR(sim, want[r].similarity, 1e-6) << item << " rank " << r;
+    bool tied = (r > 0 && want[r - 1].similarity == want[r].similarity)
+                || (r + 1 < want.size() && want[r + 1].similarity == want[r].similarity);
+    if (!tied)
+      EXPECT_EQ(list[r]["item"].get<std::string>(), ref.ds.items.external(want[r].id))
+          << item << " rank " << r;
+  }
+}
+
 class ClusterEquality : public ::testing::TestWithParam<std::pair<int, int>> {};
 
 // The cluster's trained hybrid answers like the single-process core: the
@@ -183,6 +234,41 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
   }
   EXPECT_EQ(got["ranking_users"], ref["ranking_users"]);
   EXPECT_EQ(got["partial_answers"], 0);
+  // MF-ALS predictions within 1e-4 of the core's, pair by pair.
+  {
+    const auto& ref_ds = core_reference_neighbors().ds;
+    static const std::shared_ptr<const core::model> mf = [&] {
+      core::algo_options opt;
+      opt.algo = "mf";
+      opt.solver = "als";
+      auto m = core::interaction_matrix::build(ref_ds.users.size(), ref_ds.items.size(),
+                                               ref_ds.events, core::merge_policy::last);
+      return *core::train_algorithm(opt, ref_ds, m);
+    }();
+    std::vector<std::string> users, items;
+    for (int k = 0; k < 300; ++k) {
+      users.push_back(std::to_string(1 + (k * 37) % 943));
+      items.push_back(std::to_string(1 + (k * 101) % 1682));
+    }
+    peer p(c.port(0));
+    caf::scoped_actor self{*p.sys};
+    std::vector<float> preds;
+    self->request(p.control, std::chrono::seconds(10), actors::predict_atom::value, users,
+                  items)
+        .receive([&](const std::vector<float>& v) { preds = v; },
+                 [&](caf::error& e) { FAIL() << p.sys->render(e); });
+    ASSERT_EQ(preds.size(), users.size());
+    for (std::size_t k = 0; k < users.size(); ++k) {
+      auto u = ref_ds.users.find(users[k]);
+      auto i = ref_ds.items.find(items[k]);
+      auto want = mf->predict(u ? *u : core::index_t(ref_ds.users.size()),
+                              i ? *i : core::index_t(ref_ds.items.size()));
+      EXPECT_NEAR(preds[k], want, 1e-4) << users[k] << " " << items[k];
+    }
+  }
+  // Top-k neighbour lists equal the core's.
+  for (int item = 1; item <= 1600; item += 80)
+    expect_same_neighbors(c, std::to_string(item));
 }
 
 INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterEquality,
