@@ -206,9 +206,10 @@ void expect_same_neighbors(const local_cluster& c, const std::string& item) {
     EXPECT_NEAR(sim, want[r].similarity, 1e-6) << item << " rank " << r;
     bool tied = (r > 0 && want[r - 1].similarity == want[r].similarity)
                 || (r + 1 < want.size() && want[r + 1].similarity == want[r].similarity);
-    if (!tied)
+    if (!tied) {
       EXPECT_EQ(list[r]["item"].get<std::string>(), ref.ds.items.external(want[r].id))
           << item << " rank " << r;
+    }
   }
 }
 
