@@ -44,11 +44,10 @@ std::string lower_trim(std::string_view s) {
   return r;
 }
 
-using token_list = std::vector<std::pair<std::string, double>>; // name, tf
+} // namespace
 
-// Tokens of one item, sorted by name with their term frequencies summed.
-token_list item_tokens(const item_info& info, const content_config& cfg) {
-  token_list t;
+content_tokens item_tokens(const item_info& info, const content_config& cfg) {
+  content_tokens t;
   auto categorical = [&](const std::vector<std::string>& values, const char* prefix,
                          float w) {
     if (w == 0.0f)
@@ -74,7 +73,7 @@ token_list item_tokens(const item_info& info, const content_config& cfg) {
   words(info.text, cfg.text_weight);
   std::sort(t.begin(), t.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  token_list merged;
+  content_tokens merged;
   for (auto& [name, tf] : t) {
     if (!merged.empty() && merged.back().first == name)
       merged.back().second += tf;
@@ -83,8 +82,6 @@ token_list item_tokens(const item_info& info, const content_config& cfg) {
   }
   return merged;
 }
-
-} // namespace
 
 status validate(const content_config& cfg) {
   auto bad_weight = [](float w) { return !(std::isfinite(w) && w >= 0.0f); };
@@ -199,7 +196,7 @@ std::size_t content_index::memory_bytes() const {
 content_index build_content_index(const std::vector<item_info>& items,
                                   std::size_t n_items, const content_config& cfg) {
   SHARDREC_ASSERT(validate(cfg).ok());
-  std::vector<token_list> tokens(n_items);
+  std::vector<content_tokens> tokens(n_items);
   const auto n_info = std::min(n_items, items.size());
   parallel_for(n_info, cfg.threads, [&](std::size_t b, std::size_t e) {
     for (auto i = b; i < e; ++i)

@@ -60,6 +60,14 @@ struct content_config {
 // or max_df outside (0, 1].
 status validate(const content_config& cfg);
 
+// An item's features with their term frequencies, sorted by name:
+// "genre:<g>" and "tag:<t>" (lower-cased, each once, weight cfg.genre_weight /
+// cfg.tag_weight) and "word:<w>" from title and text (tokenize_words, counted,
+// weights cfg.title_weight / cfg.text_weight). Shared with the distributed
+// content path (dist_recommend), so both build identical vectors.
+using content_tokens = std::vector<std::pair<std::string, double>>; // name, tf
+content_tokens item_tokens(const item_info& info, const content_config& cfg);
+
 // Splits `s` into the words described above (no prefix), in order.
 std::vector<std::string> tokenize_words(std::string_view s);
 

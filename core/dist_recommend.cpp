@@ -12,60 +12,7 @@ namespace shardrec::core {
 
 namespace {
 
-// ---- Tokenisation: a copy of content.cpp's item_tokens (private there). The
-// ML-100K test compares the vectors with build_content_index bit for bit, so
-// any drift between the two copies fails it.
-
-std::string lower_trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos)
-    return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  std::string r(s.substr(b, e - b + 1));
-  for (auto& c : r)
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  return r;
-}
-
-using token_list = std::vector<std::pair<std::string, double>>; // name, tf
-
-token_list item_tokens(const item_info& info, const content_config& cfg) {
-  token_list t;
-  auto categorical = [&](const std::vector<std::string>& values, const char* prefix,
-                         float w) {
-    if (w == 0.0f)
-      return;
-    std::vector<std::string> names;
-    for (const auto& v : values)
-      if (auto name = lower_trim(v); !name.empty())
-        names.push_back(prefix + name);
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    for (auto& name : names)
-      t.emplace_back(std::move(name), w);
-  };
-  categorical(info.genres, "genre:", cfg.genre_weight);
-  categorical(info.tags, "tag:", cfg.tag_weight);
-  auto words = [&](const std::string& s, float w) {
-    if (w == 0.0f)
-      return;
-    for (auto& word : tokenize_words(s))
-      t.emplace_back("word:" + word, w);
-  };
-  words(info.title, cfg.title_weight);
-  words(info.text, cfg.text_weight);
-  std::sort(t.begin(), t.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  token_list merged;
-  for (auto& [name, tf] : t) {
-    if (!merged.empty() && merged.back().first == name)
-      merged.back().second += tf;
-    else
-      merged.emplace_back(std::move(name), tf);
-  }
-  return merged;
-}
+using token_list = content_tokens;
 
 token_list owned_item_tokens(const partition_store& store, std::size_t row,
                              const content_config& cfg) {
