@@ -95,6 +95,43 @@ void phase2(caf::event_based_actor* self, std::vector<caf::actor> shards,
   }
 }
 
+// The single-round query for a user whose blend statistics are cached.
+void direct(caf::event_based_actor* self, std::vector<caf::actor> shards,
+            std::string user, std::uint32_t n, frame profile, frame stats_frame,
+            clock::time_point deadline, caf::typed_response_promise<frame> rp) {
+  auto P = static_cast<std::uint32_t>(shards.size());
+  auto got = std::make_shared<std::vector<core::phase2_reply>>();
+  auto left = std::make_shared<std::size_t>(P);
+  auto finish = [=]() mutable {
+    auto merged = core::merge_candidates(*got, P, n);
+    if (!merged) {
+      rp.deliver(to_caf_error(merged.err()));
+      return;
+    }
+    rp.deliver(encode(to_reply(user, *merged, {})));
+  };
+  for (std::uint32_t p = 0; p < P; ++p) {
+    if (!shards[p]) {
+      if (--*left == 0)
+        finish();
+      continue;
+    }
+    self->request(shards[p], remaining(deadline), direct_atom::value, profile,
+                  stats_frame, n)
+        .then(
+            [=](const frame& f) mutable {
+              if (auto r = decode_phase2_reply(f))
+                got->push_back(std::move(*r));
+              if (--*left == 0)
+                finish();
+            },
+            [=](caf::error&) mutable {
+              if (--*left == 0)
+                finish();
+            });
+  }
+}
+
 } // namespace
 
 void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
@@ -115,7 +152,12 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
                                        + req.user + "' is unavailable"));
   self->request(shards[owner], remaining(deadline), profile_atom::value, req.user)
       .then(
-          [=](const frame& profile) mutable {
+          [=](const frame& profile, const frame& cached_stats) mutable {
+            if (!cached_stats.bytes.empty()) {
+              // Known user: one round, every partition scores and selects.
+              direct(self, shards, req.user, req.n, profile, cached_stats, deadline, rp);
+              return;
+            }
             // Phase 1: moments of every component's scores from every partition.
             auto got = std::make_shared<std::vector<core::phase1_reply>>();
             auto left = std::make_shared<std::size_t>(P);
@@ -126,6 +168,10 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
                 rp.deliver(to_caf_error(stats.err()));
                 return;
               }
+              // Complete statistics are the same for the next query of this
+              // user until the models change: the user's partition keeps them.
+              if (stats->missing.empty() && shards[owner])
+                self->send(shards[owner], cache_atom::value, req.user, encode(*stats));
               phase2(self, shards, req.user, req.n, qid, std::move(*stats), deadline, rp);
             };
             for (std::uint32_t p = 0; p < P; ++p) {

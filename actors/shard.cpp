@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -59,6 +60,11 @@ struct shard_state {
   core::partition_user_models user_models;
   std::map<std::string, std::size_t> list_of_item; // owned item -> item_lists index
 
+  // Per owned user, the blend statistics of the current models (a function of
+  // the models and the user's profile only, so valid until the next publish):
+  // a repeat query skips phase 1.
+  std::unordered_map<std::string, frame> stats_cache;
+
   // Phase-1 results kept for phase 2, bounded.
   std::map<std::uint64_t, std::pair<core::user_profile, core::partition_scores>> pending;
   std::deque<std::uint64_t> pending_order;
@@ -67,6 +73,8 @@ struct shard_state {
 };
 
 using shard_pointer = caf::stateful_actor<shard_state>*;
+
+constexpr std::size_t max_cached_stats = 1 << 20;
 
 caf::error fail(core::errc code, std::string msg) {
   return to_caf_error(core::make_error(code, std::move(msg)));
@@ -269,6 +277,7 @@ caf::error publish(shard_pointer self, const core::blend_spec& spec) {
   st.scorer = std::make_shared<const core::partition_scorer>(std::move(*scorer));
   st.user_models = std::move(um);
   st.pending.clear();
+  st.stats_cache.clear();
   st.pending_order.clear();
   return {};
 }
@@ -497,7 +506,7 @@ caf::behavior shard_behavior(shard_pointer self) {
           return err;
         return ok_atom::value;
       },
-      [=](profile_atom, const std::string& user) -> caf::result<frame> {
+      [=](profile_atom, const std::string& user) -> caf::result<frame, frame> {
         auto& st = self->state;
         if (!st.scorer)
           return fail(core::errc::invalid_argument,
@@ -505,7 +514,32 @@ caf::behavior shard_behavior(shard_pointer self) {
         auto p = core::make_user_profile(*st.store, st.user_models, user);
         if (!p)
           return fail(p);
-        return encode(*p);
+        auto cached = st.stats_cache.find(user);
+        return {encode(*p), cached == st.stats_cache.end() ? frame{} : cached->second};
+      },
+      [=](cache_atom, const std::string& user, const frame& stats) {
+        auto& st = self->state;
+        if (st.scorer && st.store->owns_user(user)
+            && st.stats_cache.size() < max_cached_stats)
+          st.stats_cache[user] = stats;
+      },
+      [=](direct_atom, const frame& pf, const frame& sf,
+          std::uint32_t n) -> caf::result<frame> {
+        auto& st = self->state;
+        if (!st.scorer)
+          return fail(core::errc::invalid_argument,
+                      "no trained model: run `shardrec train`");
+        auto profile = decode_user_profile(pf);
+        if (!profile)
+          return fail(profile);
+        auto stats = decode_blend_stats(sf);
+        if (!stats)
+          return fail(stats);
+        auto scores = st.scorer->score(*profile);
+        if (!scores)
+          return fail(scores);
+        return encode(st.scorer->select_candidates(*scores, *profile, *stats, n, 3,
+                                                   st.store->partition()));
       },
       [=](score_atom, std::uint64_t query, const frame& f) -> caf::result<frame> {
         auto& st = self->state;
@@ -626,7 +660,7 @@ caf::behavior shard_behavior(shard_pointer self) {
         st.user_events = s.user_events();
         st.item_events = s.item_events();
         st.ratings_only = self->state.ratings_only;
-      st.train_bytes = self->state.bytes_sent;
+        st.train_bytes = self->state.bytes_sent;
         if (self->state.scorer)
           for (const auto& c : self->state.scorer->spec())
             st.models.push_back(c.name);

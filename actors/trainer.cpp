@@ -252,21 +252,21 @@ void step_publish(trainer_pointer self) {
     auto left = std::make_shared<std::size_t>(s.shards.size());
     for (auto& sh : s.shards)
       self->request(sh, admin_timeout, stats_atom::value)
-        .then(
-          [=](const frame& f) {
-            if (auto ps = decode_partition_status(f))
-              self->state.reply.bytes_sent += ps->train_bytes;
-            if (--*left == 0) {
-              self->state.rp.deliver(encode(self->state.reply));
-              self->quit();
-            }
-          },
-          [=](caf::error&) {
-            if (--*left == 0) {
-              self->state.rp.deliver(encode(self->state.reply));
-              self->quit();
-            }
-          });
+          .then(
+              [=](const frame& f) {
+                if (auto ps = decode_partition_status(f))
+                  self->state.reply.bytes_sent += ps->train_bytes;
+                if (--*left == 0) {
+                  self->state.rp.deliver(encode(self->state.reply));
+                  self->quit();
+                }
+              },
+              [=](caf::error&) {
+                if (--*left == 0) {
+                  self->state.rp.deliver(encode(self->state.reply));
+                  self->quit();
+                }
+              });
   });
 }
 

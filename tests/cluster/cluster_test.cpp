@@ -225,6 +225,15 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
                   + "/ml-100k/u.item --quiet"),
             0);
   ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  // A repeat query takes the one-round path (cached blend statistics) and
+  // answers exactly as the two-phase query did.
+  for (const char* user : {"1", "13", "405"}) {
+    auto first =
+        run_json(c, "--cluster " + c.address(0) + " recommend " + user + " --json");
+    auto again = run_json(c, "--cluster " + c.address(nodes - 1) + " recommend " + user
+                                 + " --json");
+    EXPECT_EQ(first.dump(), again.dump()) << user;
+  }
   auto got = run_json(c, "--cluster " + c.address(0) + " eval --test " + data
                              + "/ml-100k/u1.test --json");
   const auto& ref = local_reference();
