@@ -28,11 +28,13 @@ id_keys(const dataset& ds, const interaction_matrix& train) {
   keys.first.resize(train.n_users());
   keys.second.resize(train.n_items());
   for (std::size_t u = 0; u < keys.first.size(); ++u)
-    keys.first[u] = stable_hash(u < ds.users.size() ? ds.users.external(static_cast<index_t>(u))
-                                                    : std::to_string(u));
+    keys.first[u] =
+        stable_hash(u < ds.users.size() ? ds.users.external(static_cast<index_t>(u))
+                                        : std::to_string(u));
   for (std::size_t i = 0; i < keys.second.size(); ++i)
-    keys.second[i] = stable_hash(i < ds.items.size() ? ds.items.external(static_cast<index_t>(i))
-                                                     : std::to_string(i));
+    keys.second[i] =
+        stable_hash(i < ds.items.size() ? ds.items.external(static_cast<index_t>(i))
+                                        : std::to_string(i));
   return keys;
 }
 
@@ -121,7 +123,8 @@ result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
     // A part that only ranks learns from which items were touched, not from
     // rating values (ranking on ratings data is the implicit task).
     bool rank_only = part.rating_weight == 0;
-    auto m = rank_only ? train_ranking_part(sub, ds, train) : train_algorithm(sub, ds, train);
+    auto m =
+        rank_only ? train_ranking_part(sub, ds, train) : train_algorithm(sub, ds, train);
     if (!m)
       return m.err();
     part.name = name;

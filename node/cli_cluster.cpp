@@ -629,15 +629,18 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   std::size_t queries = 20000, window = 8, users = 6000, n = 10;
   std::string prefix = "u";
   std::uint64_t seed = 1;
-  desc.add_options()
-    ("queries", po::value(&queries)->default_value(queries), "queries to send")
-    ("window", po::value(&window)->default_value(window), "queries in flight")
-    ("users", po::value(&users)->default_value(users), "user ids PREFIX0..PREFIX<users-1>")
-    ("prefix", po::value(&prefix)->default_value(prefix), "user id prefix (gen uses 'u')")
-    ("n,n", po::value(&n)->default_value(n), "recommendations per query")
-    ("seed", po::value(&seed)->default_value(seed), "random seed of the user choice");
+  desc.add_options()("queries", po::value(&queries)->default_value(queries),
+                     "queries to send")(
+      "window", po::value(&window)->default_value(window),
+      "queries in flight")("users", po::value(&users)->default_value(users),
+                           "user ids PREFIX0..PREFIX<users-1>")(
+      "prefix", po::value(&prefix)->default_value(prefix),
+      "user id prefix (gen uses 'u')")("n,n", po::value(&n)->default_value(n),
+                                       "recommendations per query")(
+      "seed", po::value(&seed)->default_value(seed), "random seed of the user choice");
   po::variables_map vm;
-  if (int rc = parse("bench", args, desc, vm, "[--queries N] [--window W] [--users U]"); rc >= 0)
+  if (int rc = parse("bench", args, desc, vm, "[--queries N] [--window W] [--users U]");
+      rc >= 0)
     return rc;
   if (queries == 0 || window == 0 || users == 0) {
     std::cerr << "shardrec bench: --queries, --window and --users must be >= 1\n";
@@ -657,16 +660,17 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   };
   std::vector<std::pair<clk::time_point,
                         caf::response_handle<caf::blocking_actor, caf::message, true>>>
-    inflight;
+      inflight;
   auto await_one = [&] {
     inflight.front().second.receive(
-      [&](const actors::frame& f) {
-        latency_ms.push_back(
-          std::chrono::duration<double, std::milli>(clk::now() - inflight.front().first).count());
-        if (auto r = actors::decode_recommend_reply(f); r && r->partial)
-          ++partial;
-      },
-      [&](caf::error&) { ++failed; });
+        [&](const actors::frame& f) {
+          latency_ms.push_back(std::chrono::duration<double, std::milli>(
+                                   clk::now() - inflight.front().first)
+                                   .count());
+          if (auto r = actors::decode_recommend_reply(f); r && r->partial)
+            ++partial;
+        },
+        [&](caf::error&) { ++failed; });
     inflight.erase(inflight.begin());
   };
   auto t0 = clk::now();
@@ -688,20 +692,23 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   auto pct = [&](double p) {
     if (latency_ms.empty())
       return 0.0;
-    auto i = static_cast<std::size_t>(p * static_cast<double>(latency_ms.size() - 1) + 0.5);
+    auto i =
+        static_cast<std::size_t>(p * static_cast<double>(latency_ms.size() - 1) + 0.5);
     return latency_ms[std::min(i, latency_ms.size() - 1)];
   };
   double qps = static_cast<double>(latency_ms.size()) / secs;
   if (json) {
-    nlohmann::json j{{"queries", queries}, {"window", window}, {"answered", latency_ms.size()},
-                     {"failed", failed},   {"partial", partial}, {"seconds", secs},
-                     {"qps", qps},         {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
-                     {"max_ms", pct(1.0)}};
+    nlohmann::json j{
+        {"queries", queries}, {"window", window},   {"answered", latency_ms.size()},
+        {"failed", failed},   {"partial", partial}, {"seconds", secs},
+        {"qps", qps},         {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
+        {"max_ms", pct(1.0)}};
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("%zu queries, window %zu: %.0f queries/s, p50 %.3f ms, p99 %.3f ms, max %.3f ms"
-                " (%zu failed, %zu partial)\n",
-                queries, window, qps, pct(0.5), pct(0.99), pct(1.0), failed, partial);
+    std::printf(
+        "%zu queries, window %zu: %.0f queries/s, p50 %.3f ms, p99 %.3f ms, max %.3f ms"
+        " (%zu failed, %zu partial)\n",
+        queries, window, qps, pct(0.5), pct(0.99), pct(1.0), failed, partial);
   }
   return failed ? 1 : 0;
 }
@@ -718,8 +725,9 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     else
       rest.push_back(a);
   }
-  static const std::vector<std::string> known{
-      "status", "nodes", "partitions", "load", "train", "recommend", "similar", "eval", "bench"};
+  static const std::vector<std::string> known{"status",  "nodes", "partitions",
+                                              "load",    "train", "recommend",
+                                              "similar", "eval",  "bench"};
   if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd
               << "' (status|nodes|partitions|load|train|recommend|similar|eval|bench)\n";
