@@ -188,6 +188,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::string train_path, test_path, format, items_path, split = "random", cluster;
   eval_options opt;
   double test_fraction = 0.2;
+  std::uint32_t folds = 5;
+  bool kfold = false;
   bool json = false, local = false, skip_bad = false;
   desc.add_options()("local", po::bool_switch(&local),
                      "train and evaluate in this process (required today)")(
@@ -217,12 +219,13 @@ int cmd_eval(const std::vector<std::string>& args) {
       "rating-weights", po::value(&opt.algo.rating_weights),
       "hybrid rating-prediction weights, e.g. mf=1")(
       "split", po::value(&split)->default_value("random"),
-      "without --test: random (seeded holdout of --test-fraction) or last (each user's "
-      "latest event)")("test-fraction", po::value(&test_fraction)->default_value(0.2),
-                       "holdout share for --split random")(
-      "skip-bad-lines", po::bool_switch(&skip_bad),
-      "skip malformed lines and report how many")("json", po::bool_switch(&json),
-                                                  "print one JSON object on stdout");
+      "without --test: random (seeded holdout of --test-fraction), last (each user's "
+      "latest event) or kfold (--folds folds, stratified per user; mean of the folds)")(
+      "folds", po::value(&folds)->default_value(5), "folds for --split kfold")(
+      "test-fraction", po::value(&test_fraction)->default_value(0.2),
+      "holdout share for --split random")("skip-bad-lines", po::bool_switch(&skip_bad),
+                                          "skip malformed lines and report how many")(
+      "json", po::bool_switch(&json), "print one JSON object on stdout");
   po::variables_map vm;
   if (auto rc = parse("eval", "--local --train FILE [--test FILE] [--algo A] [--json]",
                       args, desc, vm))
@@ -257,13 +260,18 @@ int cmd_eval(const std::vector<std::string>& args) {
     print_load(*te);
     test.assign(ds.events.begin() + static_cast<std::ptrdiff_t>(train.size()),
                 ds.events.end());
+  } else if (split == "kfold") {
+    if (folds < 2)
+      return fail("eval",
+                  make_error(errc::invalid_argument, "--folds must be at least 2"));
+    kfold = true;
   } else {
     result<split_result> s =
-        split == "last" ? leave_last_out(train)
-        : split == "random"
-            ? random_split(train, test_fraction, opt.algo.seed)
-            : result<split_result>(make_error(
-                errc::invalid_argument, "unknown --split '" + split + "' (random|last)"));
+        split == "last"     ? leave_last_out(train)
+        : split == "random" ? random_split(train, test_fraction, opt.algo.seed)
+                            : result<split_result>(make_error(
+                                errc::invalid_argument,
+                                "unknown --split '" + split + "' (random|last|kfold)"));
     if (!s)
       return fail("eval", s.err());
     train = std::move(s->train);
@@ -276,6 +284,50 @@ int cmd_eval(const std::vector<std::string>& args) {
     print_load(*r);
   } else {
     load_sidecar_items(train_path, ds);
+  }
+  if (kfold) {
+    // Every event is tested once: the mean of the k folds' figures.
+    eval_report mean;
+    for (std::uint32_t f = 0; f < folds; ++f) {
+      auto s = kfold_split(train, folds, f, opt.algo.seed, true);
+      if (!s)
+        return fail("eval", s.err());
+      auto r = evaluate(ds, s->train, s->test, opt);
+      if (!r)
+        return fail("eval", r.err());
+      std::cerr << "fold " << f + 1 << "/" << folds << ": "
+                << (r->predicts_ratings ? "RMSE " + std::to_string(r->errors.rmse) + ", "
+                                        : "")
+                << "P@" << r->k << " " << r->ranking.precision << "\n";
+      auto w = 1.0 / folds;
+      if (f == 0) {
+        mean = *r;
+        mean.errors = {};
+        mean.ranking = {};
+        mean.train_seconds = mean.eval_seconds = 0;
+        mean.train_interactions = mean.test_events = 0;
+      }
+      mean.errors.rmse += w * r->errors.rmse;
+      mean.errors.mae += w * r->errors.mae;
+      mean.errors.count += r->errors.count;
+      mean.ranking.precision += w * r->ranking.precision;
+      mean.ranking.recall += w * r->ranking.recall;
+      mean.ranking.f1 += w * r->ranking.f1;
+      mean.ranking.ndcg += w * r->ranking.ndcg;
+      mean.ranking.map += w * r->ranking.map;
+      mean.ranking.hit_rate += w * r->ranking.hit_rate;
+      mean.ranking.coverage += w * r->ranking.coverage;
+      mean.ranking.users += r->ranking.users;
+      mean.train_seconds += w * r->train_seconds;
+      mean.eval_seconds += w * r->eval_seconds;
+      mean.train_interactions += r->train_interactions / folds;
+      mean.test_events += r->test_events;
+    }
+    if (json)
+      std::cout << to_json(mean).dump() << "\n";
+    else
+      print_report(mean);
+    return 0;
   }
   auto rep = evaluate(ds, train, test, opt);
   if (!rep)

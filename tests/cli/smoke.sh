@@ -24,6 +24,14 @@ for key in precision_at_k recall_at_k ndcg_at_k map_at_k train_seconds users ite
   echo "$out" | grep -q "\"$key\"" || fail "eval --json lacks $key: $out"
 done
 
+# k-fold cross-validation reports the mean over the folds.
+out=$("$bin" eval --local --train "$tmp/a.csv" --format events --algo popular --split kfold --folds 3 --json 2>"$tmp/folds.log")
+grep -q "fold 3/3" "$tmp/folds.log" || fail "kfold did not run 3 folds: $(cat "$tmp/folds.log")"
+echo "$out" | grep -q '"precision_at_k"' || fail "kfold eval lacks precision_at_k: $out"
+if "$bin" eval --local --train "$tmp/a.csv" --format events --split kfold --folds 1 >/dev/null 2>&1; then
+  fail "--folds 1 accepted"
+fi
+
 # A bad line is reported with file, line and field; nothing is trained.
 printf 'user,item,type,value,timestamp\nu1,i1,view,1,100\nu2,i2,view,abc,100\n' > "$tmp/bad.csv"
 if err=$("$bin" eval --local --train "$tmp/bad.csv" --format events --algo popular 2>&1); then
