@@ -142,6 +142,12 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
     return (void)rp.deliver(fail(core::errc::invalid_argument, "no partition map yet"));
   if (req.user.empty())
     return (void)rp.deliver(fail(core::errc::invalid_argument, "empty user id"));
+  if (!req.algo.empty() && req.algo != "hybrid")
+    return (void)rp.deliver(
+        fail(core::errc::invalid_argument,
+             "the cluster serves the blend it trained (--algo hybrid); to "
+             "serve '"
+                 + req.algo + "' alone, train with --algo " + req.algo));
   if (req.n == 0 || req.n > 1000)
     return (void)rp.deliver(fail(core::errc::invalid_argument, "-n must be 1..1000"));
   auto deadline = clock::now() + query_timeout;

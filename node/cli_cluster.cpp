@@ -386,9 +386,9 @@ int cmd_recommend(connection& c, const std::vector<std::string>& args, bool json
   po::options_description desc("options");
   actors::recommend_request req;
   desc.add_options()("user", po::value(&req.user)->required(), "user id")(
-      "n,n", po::value(&req.n)->default_value(10),
-      "how many items")("algo", po::value(&req.algo)->default_value("hybrid"),
-                        "hybrid (the trained blend)");
+      "n,n", po::value(&req.n)->default_value(10), "how many items")(
+      "algo", po::value(&req.algo)->default_value("hybrid"),
+      "hybrid: the blend `train` built (train --algo X to serve X alone)");
   po::positional_options_description pos;
   pos.add("user", 1);
   po::variables_map vm;
