@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts or stops a local shardrec cluster on 127.0.0.1.
-#   cluster/local.sh up N [--partitions P]   start N nodes (free ports), print the first node's address
+#   cluster/local.sh up N [--partitions P] [--threads T]
+#                                            start N nodes (free ports), print the first node's address;
+#                                            T scheduler threads each (default: cores / N, at least 1)
 #   cluster/local.sh down                    stop the nodes of the last `up`
 # Environment: SHARDREC_BIN (folder with shardrec-node; default build),
 #              SHARDREC_CLUSTER_DIR (state folder; default /tmp/shardrec-local-$USER).
@@ -13,9 +15,12 @@ case "$cmd" in
     n=${2:-3}
     shift 2 || true
     partitions=64
+    threads=$(( $(nproc) / n ))
+    [ "$threads" -ge 1 ] || threads=1
     while [ $# -gt 0 ]; do
       case "$1" in
         --partitions) partitions=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
         *) echo "local.sh: unknown option $1" >&2; exit 2 ;;
       esac
     done
@@ -28,7 +33,7 @@ case "$cmd" in
       nd="$dir/node$i"
       mkdir -p "$nd"
       rm -f "$nd/port"
-      args=(--port 0 --port-file "$nd/port" --data-dir "$nd" --partitions "$partitions")
+      args=(--port 0 --port-file "$nd/port" --data-dir "$nd" --partitions "$partitions" --threads "$threads")
       [ -n "$first" ] && args+=(--join "$first")
       "$bin/shardrec-node" "${args[@]}" > "$nd/log" 2>&1 &
       echo $! >> "$dir/pids"
@@ -53,7 +58,7 @@ case "$cmd" in
     fi
     ;;
   *)
-    echo "usage: cluster/local.sh up N [--partitions P] | down" >&2
+    echo "usage: cluster/local.sh up N [--partitions P] [--threads T] | down" >&2
     exit 2
     ;;
 esac
