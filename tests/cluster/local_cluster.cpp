@@ -50,7 +50,7 @@ local_cluster::local_cluster(int nodes, int partitions) {
                                   "--partitions",
                                   std::to_string(partitions),
                                   "--threads",
-                                  "2"};
+                                  "1"};
     if (k > 0) {
       args.push_back("--join");
       args.push_back(address(0));
