@@ -33,7 +33,9 @@ struct control_state {
   std::vector<shard_actor> shards;            // by partition; empty handle = unavailable
   std::map<std::uint32_t, shard_actor> local; // partitions hosted here
   std::vector<peer> peers;                    // leader only: every node, self included
-  std::uint64_t next_query = 0;               // query ids, unique per node
+  std::uint64_t next_query = 0;
+  std::vector<caf::actor> node_of; // by partition: its node's control actor // query ids,
+                                   // unique per node
   static inline const char* name = "control";
 };
 
@@ -80,7 +82,8 @@ host_partitions(control_pointer self, const partition_map& m) {
 }
 
 void install(control_pointer self, const partition_map& m,
-             const std::vector<caf::actor>& handles) {
+             const std::vector<caf::actor>& handles,
+             const std::vector<caf::actor>& controls) {
   auto& st = self->state;
   st.map = m;
   st.shards.assign(m.partitions, shard_actor{});
@@ -89,6 +92,15 @@ void install(control_pointer self, const partition_map& m,
     if (st.local.count(p) == 0 && st.shards[p])
       self->monitor(st.shards[p]);
   }
+  // Each partition's node's control actor (the node-level fan-out of queries).
+  st.node_of.assign(m.partitions, caf::actor{});
+  for (std::uint32_t p = 0; p < m.partitions && p < m.owner.size(); ++p)
+    for (std::size_t k = 0; k < m.nodes.size() && k < controls.size(); ++k)
+      if (m.nodes[k].id == m.owner[p])
+        st.node_of[p] = controls[k];
+  for (const auto& c : controls)
+    if (c && c != self)
+      self->monitor(c);
 }
 
 // Leader: re-assigns partitions over st.peers and installs the new map on
@@ -119,8 +131,11 @@ void rebalance(control_pointer self, caf::typed_response_promise<frame> rp) {
                   g->handles[parts[k]] = hs[k];
               if (--g->left > 0 || g->failed)
                 return;
+              std::vector<caf::actor> controls;
               for (const auto& q : self->state.peers)
-                self->send(q.control, install_atom::value, mf, g->handles);
+                controls.push_back(q.control);
+              for (const auto& q : self->state.peers)
+                self->send(q.control, install_atom::value, mf, g->handles, controls);
               rp.deliver(mf);
             },
             [=](caf::error& err) mutable {
@@ -137,6 +152,9 @@ caf::behavior control_behavior(control_pointer self) {
     for (auto& s : st.shards)
       if (s && s.address() == dm.source)
         s = shard_actor{};
+    for (auto& c : st.node_of)
+      if (c && c.address() == dm.source)
+        c = caf::actor{};
     for (auto it = st.local.begin(); it != st.local.end();)
       it = it->second.address() == dm.source ? st.local.erase(it) : std::next(it);
   });
@@ -338,7 +356,15 @@ caf::behavior control_behavior(control_pointer self) {
         auto rp = self->make_response_promise<frame>();
         // Query ids: node id in the high bits, a counter below.
         auto qid = (std::uint64_t{self->state.node_id} << 48) | ++self->state.next_query;
-        run_recommend(self, self->state.shards, std::move(*req), qid, rp);
+        run_recommend(self, self->state.shards, self->state.node_of, std::move(*req), qid,
+                      rp);
+        return rp;
+      },
+      [=](direct_atom, const frame& profile, const frame& stats, std::uint32_t n,
+          const std::vector<std::uint32_t>& partitions)
+          -> caf::result<std::vector<frame>> {
+        auto rp = self->make_response_promise<std::vector<frame>>();
+        run_local_direct(self, self->state.shards, partitions, profile, stats, n, rp);
         return rp;
       },
       [=](predict_atom, std::vector<std::string> users,
@@ -355,9 +381,10 @@ caf::behavior control_behavior(control_pointer self) {
         run_similar(self, self->state.shards, std::move(*req), rp);
         return rp;
       },
-      [=](install_atom, const frame& f, const std::vector<caf::actor>& handles) {
+      [=](install_atom, const frame& f, const std::vector<caf::actor>& handles,
+          const std::vector<caf::actor>& controls) {
         if (auto m = decode_partition_map(f))
-          install(self, *m, handles);
+          install(self, *m, handles, controls);
       },
   };
 }
@@ -368,6 +395,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<frame>("shardrec_frame");
   cfg.add_message_type<std::vector<caf::actor>>("std::vector<@actor>");
   cfg.add_message_type<std::vector<std::uint32_t>>("std::vector<@u32>");
+  cfg.add_message_type<std::vector<frame>>("std::vector<shardrec_frame>");
   cfg.add_message_type<std::vector<std::string>>("std::vector<@str>");
   cfg.add_message_type<std::vector<float>>("std::vector<float>");
 }
@@ -384,7 +412,7 @@ caf::actor spawn_control(caf::actor_system& sys, const control_config& cfg) {
       m.nodes.push_back(me);
       assign_round_robin(m);
       auto hosted = host_partitions(self, m);
-      install(self, m, hosted.second);
+      install(self, m, hosted.second, {caf::actor_cast<caf::actor>(self)});
     }
     return control_behavior(self);
   });

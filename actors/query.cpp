@@ -1,5 +1,6 @@
 #include "actors/query.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -95,13 +96,26 @@ void phase2(caf::event_based_actor* self, std::vector<caf::actor> shards,
   }
 }
 
-// The single-round query for a user whose blend statistics are cached.
+// The single-round query for a user whose blend statistics are cached: one
+// request per node, each node scores its partitions locally.
 void direct(caf::event_based_actor* self, std::vector<caf::actor> shards,
-            std::string user, std::uint32_t n, frame profile, frame stats_frame,
-            clock::time_point deadline, caf::typed_response_promise<frame> rp) {
+            std::vector<caf::actor> node_of, std::string user, std::uint32_t n,
+            frame profile, frame stats_frame, clock::time_point deadline,
+            caf::typed_response_promise<frame> rp) {
   auto P = static_cast<std::uint32_t>(shards.size());
+  std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
+  for (std::uint32_t p = 0; p < P; ++p) {
+    if (p >= node_of.size() || !node_of[p] || !shards[p])
+      continue; // unreachable: reported missing by the merge
+    auto it = std::find_if(nodes.begin(), nodes.end(),
+                           [&](const auto& x) { return x.first == node_of[p]; });
+    if (it == nodes.end())
+      nodes.emplace_back(node_of[p], std::vector<std::uint32_t>{p});
+    else
+      it->second.push_back(p);
+  }
   auto got = std::make_shared<std::vector<core::phase2_reply>>();
-  auto left = std::make_shared<std::size_t>(P);
+  auto left = std::make_shared<std::size_t>(nodes.size());
   auto finish = [=]() mutable {
     auto merged = core::merge_candidates(*got, P, n);
     if (!merged) {
@@ -110,18 +124,16 @@ void direct(caf::event_based_actor* self, std::vector<caf::actor> shards,
     }
     rp.deliver(encode(to_reply(user, *merged, {})));
   };
-  for (std::uint32_t p = 0; p < P; ++p) {
-    if (!shards[p]) {
-      if (--*left == 0)
-        finish();
-      continue;
-    }
-    self->request(shards[p], remaining(deadline), direct_atom::value, profile,
-                  stats_frame, n)
+  if (nodes.empty())
+    return finish();
+  for (auto& [node, parts] : nodes) {
+    self->request(node, remaining(deadline), direct_atom::value, profile, stats_frame, n,
+                  parts)
         .then(
-            [=](const frame& f) mutable {
-              if (auto r = decode_phase2_reply(f))
-                got->push_back(std::move(*r));
+            [=](const std::vector<frame>& fs) mutable {
+              for (const auto& f : fs)
+                if (auto r = decode_phase2_reply(f))
+                  got->push_back(std::move(*r));
               if (--*left == 0)
                 finish();
             },
@@ -135,8 +147,8 @@ void direct(caf::event_based_actor* self, std::vector<caf::actor> shards,
 } // namespace
 
 void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                   recommend_request req, std::uint64_t qid,
-                   caf::typed_response_promise<frame> rp) {
+                   const std::vector<caf::actor>& node_of, recommend_request req,
+                   std::uint64_t qid, caf::typed_response_promise<frame> rp) {
   auto P = static_cast<std::uint32_t>(shards.size());
   if (P == 0)
     return (void)rp.deliver(fail(core::errc::invalid_argument, "no partition map yet"));
@@ -161,7 +173,8 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
           [=](const frame& profile, const frame& cached_stats) mutable {
             if (!cached_stats.bytes.empty()) {
               // Known user: one round, every partition scores and selects.
-              direct(self, shards, req.user, req.n, profile, cached_stats, deadline, rp);
+              direct(self, shards, node_of, req.user, req.n, profile, cached_stats,
+                     deadline, rp);
               return;
             }
             // Phase 1: moments of every component's scores from every partition.
@@ -318,6 +331,36 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
                 predict();
             },
             on_error);
+  }
+}
+
+void run_local_direct(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                      const std::vector<std::uint32_t>& partitions, const frame& profile,
+                      const frame& stats, std::uint32_t n,
+                      caf::typed_response_promise<std::vector<frame>> rp) {
+  auto got = std::make_shared<std::vector<frame>>();
+  auto left = std::make_shared<std::size_t>(partitions.size());
+  if (partitions.empty()) {
+    rp.deliver(std::vector<frame>{});
+    return;
+  }
+  for (auto p : partitions) {
+    if (p >= shards.size() || !shards[p]) {
+      if (--*left == 0)
+        rp.deliver(*got);
+      continue;
+    }
+    self->request(shards[p], query_timeout, direct_atom::value, profile, stats, n)
+        .then(
+            [=](const frame& f) mutable {
+              got->push_back(f);
+              if (--*left == 0)
+                rp.deliver(*got);
+            },
+            [=](caf::error&) mutable {
+              if (--*left == 0)
+                rp.deliver(*got);
+            });
   }
 }
 

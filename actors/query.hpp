@@ -18,9 +18,20 @@ namespace shardrec::actors {
 
 // REQUIRES: shards.size() == partitions; empty handles are unavailable
 // partitions.
+// node_of[p] is the control actor of partition p's node: a repeat query
+// sends one message per node, which fans out to its partitions locally.
 void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                   recommend_request req, std::uint64_t query_id,
-                   caf::typed_response_promise<frame> rp);
+                   const std::vector<caf::actor>& node_of, recommend_request req,
+                   std::uint64_t query_id, caf::typed_response_promise<frame> rp);
+
+// A node's share of a repeat query: (direct_atom, profile, stats, n) to each
+// of the listed local partitions; replies their phase2_reply frames (a
+// partition that fails or times out is left out, so the coordinator reports
+// it missing).
+void run_local_direct(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                      const std::vector<std::uint32_t>& partitions, const frame& profile,
+                      const frame& stats, std::uint32_t n,
+                      caf::typed_response_promise<std::vector<frame>> rp);
 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  similar_request req, caf::typed_response_promise<frame> rp);
