@@ -99,17 +99,17 @@ bool wants(const trainer_state& st, const char* algo) {
 void step_publish(trainer_pointer self);
 
 void step_mf(trainer_pointer self, int it, int iterations) {
-  auto& st = self->state;
   if (it == iterations)
     return step_publish(self);
   all_shards(self, "mf_send:items", {}, [=](replies) {
     all_shards(self, "mf_solve:users", {}, [=](replies) {
       all_shards(self, "mf_send:users", {}, [=](replies) {
         all_shards(self, "mf_solve:items", {}, [=](replies rs) {
+          // The loss partials are checked, not reported: TrainReply::loss
+          // carries the implicit model's objective.
           std::vector<core::loss_partial> parts;
           if (!decode_all(self, rs, decode_loss_partial, parts))
             return;
-          (void)st;
           step_mf(self, it + 1, iterations);
         });
       });
