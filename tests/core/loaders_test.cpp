@@ -34,8 +34,8 @@ std::string temp_file(const std::string& name, const std::string& content) {
   return path;
 }
 
-// CPU and wall seconds since construction. Speed limits are checked on CPU
-// time: the test machine is shared, so wall time measures the neighbours.
+// CPU and wall seconds since construction, printed as figures; speed targets
+// live in bench/, not here.
 struct stopwatch {
   std::chrono::steady_clock::time_point wall0 = std::chrono::steady_clock::now();
   std::clock_t cpu0 = std::clock();
@@ -640,7 +640,6 @@ TEST(RealData, Ml100kU1BaseFast) {
   EXPECT_EQ(ds.items.size(), 1650u);
   std::printf("[ figures ] ml-100k/u1.base: 80000 ratings in %.3f s cpu, %.3f s wall\n",
               secs, wall);
-  EXPECT_LT(secs, 0.5);
 }
 
 TEST(RealData, Ml100kFullWithSideInformation) {
@@ -651,7 +650,6 @@ TEST(RealData, Ml100kFullWithSideInformation) {
   ASSERT_TRUE(rep.ok()) << rep.err().message;
   std::printf("[ figures ] ml-100k/u.data: 100000 ratings in %.3f s cpu, %.3f s wall\n",
               secs, wall);
-  EXPECT_LT(secs, 0.5);
   EXPECT_EQ(ds.events.size(), 100000u);
   EXPECT_EQ(ds.users.size(), 943u);
   EXPECT_EQ(ds.items.size(), 1682u);
@@ -710,7 +708,6 @@ TEST(RealData, OnlineRetailGzFast) {
   std::printf(
       "[ figures ] online_retail.csv.gz: 541909 lines in %.3f s cpu, %.3f s wall\n", secs,
       wall);
-  EXPECT_LT(secs, 3.0);
   EXPECT_EQ(rep->lines, 541909u);
   EXPECT_EQ(rep->ignored, 135080u);
   EXPECT_EQ(rep->skipped, 0u);
