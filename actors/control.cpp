@@ -342,6 +342,13 @@ caf::behavior control_behavior(control_pointer self) {
         auto hosted = host_partitions(self, *m);
         return {std::move(hosted.first), std::move(hosted.second)};
       },
+      [=](shards_atom) -> caf::result<std::uint32_t, std::vector<caf::actor>> {
+        // Every partition's shard, for clients that send batches straight to
+        // the owners (bulk load). Empty handles: unavailable partitions.
+        return {self->state.map.partitions,
+                std::vector<caf::actor>(self->state.shards.begin(),
+                                        self->state.shards.end())};
+      },
       [=](train_atom, const frame& f) -> caf::result<frame> {
         auto rp = self->make_response_promise();
         std::vector<caf::actor> shards(self->state.shards.begin(),

@@ -17,6 +17,7 @@ namespace shardrec::actors {
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
 using items_atom = caf::atom_constant<caf::atom("items")>;
+using shards_atom = caf::atom_constant<caf::atom("shards")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using assign_atom = caf::atom_constant<caf::atom("assign")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;

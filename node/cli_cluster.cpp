@@ -19,6 +19,8 @@
 #include "actors/interfaces.hpp"
 #include "core/loaders.hpp"
 #include "core/metrics.hpp"
+#include "core/partition.hpp"
+#include "core/partition_store.hpp"
 #include "node/cli.hpp"
 
 namespace po = boost::program_options;
@@ -53,6 +55,7 @@ std::optional<connection> connect(const std::string& where) {
   actors::add_message_types(*c.cfg);
   c.cfg->set("logger.verbosity", caf::atom("quiet"));
   c.cfg->set("scheduler.max-threads", std::size_t{2});
+  c.cfg->set("middleman.enable-automatic-connections", true);
   c.sys = std::make_unique<caf::actor_system>(*c.cfg);
   auto h = c.sys->middleman().remote_actor(where.substr(0, colon), port);
   if (!h) {
@@ -217,11 +220,53 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
   std::vector<std::string> problems = rep->problems;
   bool failed = false;
   auto total = ds.events.size();
+  // Batches go straight to the shards that own their users and items (the
+  // map comes from the node we talk to): no hop through a control actor.
+  std::uint32_t parts = 0;
+  std::vector<caf::actor> shards;
+  self->request(c.control, actors::admin_timeout, actors::shards_atom::value)
+      .receive(
+          [&](std::uint32_t p, const std::vector<caf::actor>& hs) {
+            parts = p;
+            shards = hs;
+          },
+          [&](caf::error& err) {
+            std::cerr << "shardrec load: " << c.sys->render(err) << "\n";
+            failed = true;
+          });
+  if (failed)
+    return 1;
+  if (parts == 0 || shards.size() != parts
+      || std::any_of(shards.begin(), shards.end(),
+                     [](const caf::actor& a) { return !a; })) {
+    std::cerr
+        << "shardrec load: the cluster has unavailable partitions; nothing loaded\n";
+    return 1;
+  }
   std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> inflight;
-  auto make_batch = [&](std::size_t begin, std::size_t end) {
-    actors::event_batch b;
-    b.scale = ds.scale;
-    b.events.reserve(end - begin);
+  auto await_one = [&] {
+    inflight.front().receive(
+        [&](const actors::frame& f) {
+          if (auto r = actors::decode_ingest_result(f))
+            for (auto& p : r->problems)
+              if (problems.size() < 10)
+                problems.push_back(p);
+        },
+        [&](caf::error& err) {
+          if (!failed)
+            std::cerr << "\nshardrec load: a batch was not stored: " << c.sys->render(err)
+                      << "\n";
+          failed = true;
+        });
+    inflight.erase(inflight.begin());
+  };
+  std::vector<actors::event_batch> per(parts);
+  for (std::size_t begin = 0; begin < total && !failed; begin += batch) {
+    auto end = std::min(total, begin + batch);
+    for (auto& b : per) {
+      b.events.clear();
+      b.scale = ds.scale;
+    }
     for (auto k = begin; k < end; ++k) {
       const auto& e = ds.events[k];
       core::raw_event r;
@@ -232,36 +277,29 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
       r.timestamp = e.timestamp;
       r.device = ds.devices.external(e.device);
       r.location = ds.locations.external(e.location);
-      b.events.push_back(std::move(r));
+      if (auto v = core::validate(r); !v) {
+        ++rejected;
+        if (problems.size() < 10)
+          problems.push_back("event " + std::to_string(k) + ": " + v.err().message);
+        continue;
+      }
+      ++accepted;
+      auto pu = core::partition_of(r.user, parts);
+      auto pi = core::partition_of(r.item, parts);
+      if (pi != pu)
+        per[pi].events.push_back(r);
+      per[pu].events.push_back(std::move(r));
     }
-    return actors::encode(b);
-  };
-  auto await_one = [&] {
-    inflight.front().receive(
-        [&](const actors::frame& f) {
-          if (auto r = actors::decode_ingest_result(f)) {
-            accepted += r->accepted;
-            rejected += r->rejected;
-            for (auto& p : r->problems)
-              if (problems.size() < 10)
-                problems.push_back(p);
-          }
-        },
-        [&](caf::error& err) {
-          if (!failed)
-            std::cerr << "\nshardrec load: a batch was not stored: " << c.sys->render(err)
-                      << "\n";
-          failed = true;
-        });
-    inflight.erase(inflight.begin());
-  };
-  for (std::size_t begin = 0; begin < total && !failed; begin += batch) {
-    auto end = std::min(total, begin + batch);
-    inflight.push_back(self->request(c.control, actors::ingest_timeout,
-                                     actors::ingest_atom::value, make_batch(begin, end)));
+    for (std::uint32_t p = 0; p < parts; ++p) {
+      if (per[p].events.empty())
+        continue;
+      inflight.push_back(self->request(shards[p], actors::ingest_timeout,
+                                       actors::ingest_atom::value,
+                                       actors::encode(per[p])));
+      while (inflight.size() >= window * std::max<std::size_t>(parts, 1))
+        await_one();
+    }
     sent = end;
-    if (inflight.size() >= window)
-      await_one();
     if (!quiet) {
       double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
