@@ -367,11 +367,11 @@ caf::behavior control_behavior(control_pointer self) {
                       rp);
         return rp;
       },
-      [=](direct_atom, const frame& profile, const frame& stats, std::uint32_t n,
+      [=](fanout_atom, const caf::message& inner,
           const std::vector<std::uint32_t>& partitions)
           -> caf::result<std::vector<frame>> {
         auto rp = self->make_response_promise<std::vector<frame>>();
-        run_local_direct(self, self->state.shards, partitions, profile, stats, n, rp);
+        run_local_fanout(self, self->state.shards, partitions, inner, rp);
         return rp;
       },
       [=](predict_atom, std::vector<std::string> users,

@@ -33,6 +33,7 @@ using score_atom = caf::atom_constant<caf::atom("score")>;
 using select_atom = caf::atom_constant<caf::atom("select")>;
 using direct_atom = caf::atom_constant<caf::atom("direct")>;
 using cache_atom = caf::atom_constant<caf::atom("cache")>;
+using fanout_atom = caf::atom_constant<caf::atom("fanout")>;
 using similar_atom = caf::atom_constant<caf::atom("similar")>;
 using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
 using predict_atom = caf::atom_constant<caf::atom("predict")>;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -32,6 +33,54 @@ std::chrono::milliseconds remaining(clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds{1});
 }
 
+// Sends `inner` to each partition in `parts` through its node's control
+// actor (one message per node; the node forwards to its shards locally) and
+// calls on_frame with every frame that comes back, then done(). Partitions
+// whose node is unreachable or late simply send nothing: the merges report
+// them missing.
+void fanout(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
+            const std::vector<std::uint32_t>& parts, caf::message inner,
+            clock::time_point deadline, std::function<void(const frame&)> on_frame,
+            std::function<void()> done) {
+  std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
+  for (auto p : parts) {
+    if (p >= node_of.size() || !node_of[p])
+      continue;
+    auto it = std::find_if(nodes.begin(), nodes.end(),
+                           [&](const auto& x) { return x.first == node_of[p]; });
+    if (it == nodes.end())
+      nodes.emplace_back(node_of[p], std::vector<std::uint32_t>{p});
+    else
+      it->second.push_back(p);
+  }
+  auto left = std::make_shared<std::size_t>(nodes.size());
+  if (nodes.empty()) {
+    done();
+    return;
+  }
+  for (auto& [node, ps] : nodes) {
+    self->request(node, remaining(deadline), fanout_atom::value, inner, ps)
+        .then(
+            [=](const std::vector<frame>& fs) mutable {
+              for (const auto& f : fs)
+                on_frame(f);
+              if (--*left == 0)
+                done();
+            },
+            [=](caf::error&) mutable {
+              if (--*left == 0)
+                done();
+            });
+  }
+}
+
+std::vector<std::uint32_t> all_partitions(std::uint32_t P) {
+  std::vector<std::uint32_t> v(P);
+  for (std::uint32_t p = 0; p < P; ++p)
+    v[p] = p;
+  return v;
+}
+
 recommend_reply to_reply(const std::string& user, const core::merged_recommendations& m,
                          std::vector<std::uint32_t> missing) {
   recommend_reply r;
@@ -55,93 +104,57 @@ recommend_reply to_reply(const std::string& user, const core::merged_recommendat
 }
 
 // Phase 2: candidates from every partition that answered phase 1.
-void phase2(caf::event_based_actor* self, std::vector<caf::actor> shards,
-            std::string user, std::uint32_t n, std::uint64_t qid, core::blend_stats stats,
-            clock::time_point deadline, caf::typed_response_promise<frame> rp) {
-  auto P = static_cast<std::uint32_t>(shards.size());
+void phase2(caf::event_based_actor* self, std::vector<caf::actor> node_of,
+            std::uint32_t P, std::string user, std::uint32_t n, std::uint64_t qid,
+            core::blend_stats stats, clock::time_point deadline,
+            caf::typed_response_promise<frame> rp) {
   auto got = std::make_shared<std::vector<core::phase2_reply>>();
-  auto left = std::make_shared<std::size_t>(0);
   std::vector<bool> asked(P, true);
   for (auto m : stats.missing)
     asked[m] = false;
+  std::vector<std::uint32_t> parts;
   for (std::uint32_t p = 0; p < P; ++p)
     if (asked[p])
-      ++*left;
-  auto finish = [=]() mutable {
-    auto merged = core::merge_candidates(*got, P, n);
-    if (!merged) {
-      rp.deliver(to_caf_error(merged.err()));
-      return;
-    }
-    rp.deliver(encode(to_reply(user, *merged, stats.missing)));
-  };
-  if (*left == 0)
-    return finish();
-  auto sf = encode(stats);
-  for (std::uint32_t p = 0; p < P; ++p) {
-    if (!asked[p])
-      continue;
-    self->request(shards[p], remaining(deadline), select_atom::value, qid, sf, n)
-        .then(
-            [=](const frame& f) mutable {
-              if (auto r = decode_phase2_reply(f))
-                got->push_back(std::move(*r));
-              if (--*left == 0)
-                finish();
-            },
-            [=](caf::error&) mutable {
-              if (--*left == 0)
-                finish();
-            });
-  }
+      parts.push_back(p);
+  auto missing = stats.missing;
+  fanout(
+      self, node_of, parts, caf::make_message(select_atom::value, qid, encode(stats), n),
+      deadline,
+      [=](const frame& f) {
+        if (auto r = decode_phase2_reply(f))
+          got->push_back(std::move(*r));
+      },
+      [=]() mutable {
+        auto merged = core::merge_candidates(*got, P, n);
+        if (!merged) {
+          rp.deliver(to_caf_error(merged.err()));
+          return;
+        }
+        rp.deliver(encode(to_reply(user, *merged, missing)));
+      });
 }
 
-// The single-round query for a user whose blend statistics are cached: one
-// request per node, each node scores its partitions locally.
-void direct(caf::event_based_actor* self, std::vector<caf::actor> shards,
-            std::vector<caf::actor> node_of, std::string user, std::uint32_t n,
-            frame profile, frame stats_frame, clock::time_point deadline,
+// The single-round query for a user whose blend statistics are cached.
+void direct(caf::event_based_actor* self, std::vector<caf::actor> node_of,
+            std::uint32_t P, std::string user, std::uint32_t n, frame profile,
+            frame stats_frame, clock::time_point deadline,
             caf::typed_response_promise<frame> rp) {
-  auto P = static_cast<std::uint32_t>(shards.size());
-  std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
-  for (std::uint32_t p = 0; p < P; ++p) {
-    if (p >= node_of.size() || !node_of[p] || !shards[p])
-      continue; // unreachable: reported missing by the merge
-    auto it = std::find_if(nodes.begin(), nodes.end(),
-                           [&](const auto& x) { return x.first == node_of[p]; });
-    if (it == nodes.end())
-      nodes.emplace_back(node_of[p], std::vector<std::uint32_t>{p});
-    else
-      it->second.push_back(p);
-  }
   auto got = std::make_shared<std::vector<core::phase2_reply>>();
-  auto left = std::make_shared<std::size_t>(nodes.size());
-  auto finish = [=]() mutable {
-    auto merged = core::merge_candidates(*got, P, n);
-    if (!merged) {
-      rp.deliver(to_caf_error(merged.err()));
-      return;
-    }
-    rp.deliver(encode(to_reply(user, *merged, {})));
-  };
-  if (nodes.empty())
-    return finish();
-  for (auto& [node, parts] : nodes) {
-    self->request(node, remaining(deadline), direct_atom::value, profile, stats_frame, n,
-                  parts)
-        .then(
-            [=](const std::vector<frame>& fs) mutable {
-              for (const auto& f : fs)
-                if (auto r = decode_phase2_reply(f))
-                  got->push_back(std::move(*r));
-              if (--*left == 0)
-                finish();
-            },
-            [=](caf::error&) mutable {
-              if (--*left == 0)
-                finish();
-            });
-  }
+  fanout(
+      self, node_of, all_partitions(P),
+      caf::make_message(direct_atom::value, profile, stats_frame, n), deadline,
+      [=](const frame& f) {
+        if (auto r = decode_phase2_reply(f))
+          got->push_back(std::move(*r));
+      },
+      [=]() mutable {
+        auto merged = core::merge_candidates(*got, P, n);
+        if (!merged) {
+          rp.deliver(to_caf_error(merged.err()));
+          return;
+        }
+        rp.deliver(encode(to_reply(user, *merged, {})));
+      });
 }
 
 } // namespace
@@ -173,46 +186,35 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
           [=](const frame& profile, const frame& cached_stats) mutable {
             if (!cached_stats.bytes.empty()) {
               // Known user: one round, every partition scores and selects.
-              direct(self, shards, node_of, req.user, req.n, profile, cached_stats,
-                     deadline, rp);
+              direct(self, node_of, P, req.user, req.n, profile, cached_stats, deadline,
+                     rp);
               return;
             }
             // Phase 1: moments of every component's scores from every partition.
             auto got = std::make_shared<std::vector<core::phase1_reply>>();
-            auto left = std::make_shared<std::size_t>(P);
-            auto finish = [=]() mutable {
-              std::size_t components = got->empty() ? 0 : got->front().moments.size();
-              auto stats = core::combine_moments(*got, components, P);
-              if (!stats) {
-                rp.deliver(to_caf_error(stats.err()));
-                return;
-              }
-              // Complete statistics are the same for the next query of this
-              // user until the models change: the user's partition keeps them.
-              if (stats->missing.empty() && shards[owner])
-                self->send(shards[owner], cache_atom::value, req.user, encode(*stats));
-              phase2(self, shards, req.user, req.n, qid, std::move(*stats), deadline, rp);
-            };
-            for (std::uint32_t p = 0; p < P; ++p) {
-              if (!shards[p]) {
-                if (--*left == 0)
-                  finish();
-                continue;
-              }
-              self->request(shards[p], remaining(deadline), score_atom::value, qid,
-                            profile)
-                  .then(
-                      [=](const frame& f) mutable {
-                        if (auto r = decode_phase1_reply(f))
-                          got->push_back(std::move(*r));
-                        if (--*left == 0)
-                          finish();
-                      },
-                      [=](caf::error&) mutable {
-                        if (--*left == 0)
-                          finish();
-                      });
-            }
+            fanout(
+                self, node_of, all_partitions(P),
+                caf::make_message(score_atom::value, qid, profile), deadline,
+                [=](const frame& f) {
+                  if (auto r = decode_phase1_reply(f))
+                    got->push_back(std::move(*r));
+                },
+                [=]() mutable {
+                  std::size_t components = got->empty() ? 0 : got->front().moments.size();
+                  auto stats = core::combine_moments(*got, components, P);
+                  if (!stats) {
+                    rp.deliver(to_caf_error(stats.err()));
+                    return;
+                  }
+                  // Complete statistics are the same for the next query of
+                  // this user until the models change: the user's
+                  // partition keeps them.
+                  if (stats->missing.empty() && shards[owner])
+                    self->send(shards[owner], cache_atom::value, req.user,
+                               encode(*stats));
+                  phase2(self, node_of, P, req.user, req.n, qid, std::move(*stats),
+                         deadline, rp);
+                });
           },
           [=](caf::error& err) mutable { rp.deliver(err); });
 }
@@ -334,9 +336,9 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
   }
 }
 
-void run_local_direct(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                      const std::vector<std::uint32_t>& partitions, const frame& profile,
-                      const frame& stats, std::uint32_t n,
+void run_local_fanout(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                      const std::vector<std::uint32_t>& partitions,
+                      const caf::message& inner,
                       caf::typed_response_promise<std::vector<frame>> rp) {
   auto got = std::make_shared<std::vector<frame>>();
   auto left = std::make_shared<std::size_t>(partitions.size());
@@ -350,7 +352,7 @@ void run_local_direct(caf::event_based_actor* self, const std::vector<caf::actor
         rp.deliver(*got);
       continue;
     }
-    self->request(shards[p], query_timeout, direct_atom::value, profile, stats, n)
+    self->request(shards[p], query_timeout, inner)
         .then(
             [=](const frame& f) mutable {
               got->push_back(f);

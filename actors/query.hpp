@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/message.hpp>
 
 #include "actors/frame.hpp"
 #include "actors/messages.hpp"
@@ -24,13 +25,13 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
                    const std::vector<caf::actor>& node_of, recommend_request req,
                    std::uint64_t query_id, caf::typed_response_promise<frame> rp);
 
-// A node's share of a repeat query: (direct_atom, profile, stats, n) to each
-// of the listed local partitions; replies their phase2_reply frames (a
-// partition that fails or times out is left out, so the coordinator reports
-// it missing).
-void run_local_direct(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                      const std::vector<std::uint32_t>& partitions, const frame& profile,
-                      const frame& stats, std::uint32_t n,
+// A node's share of a scatter: forwards `inner` (a score, select or direct
+// request) to each listed local partition's shard and replies their frames
+// (a partition that fails or times out is left out, so the coordinator's
+// merge reports it missing).
+void run_local_fanout(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                      const std::vector<std::uint32_t>& partitions,
+                      const caf::message& inner,
                       caf::typed_response_promise<std::vector<frame>> rp);
 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
