@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -146,6 +147,53 @@ void rebalance(control_pointer self, caf::typed_response_promise<frame> rp) {
   }
 }
 
+// Sends each non-empty per-partition frame to its shard with `Atom` and
+// delivers `total` once all are stored (when count_replies, the shards'
+// accepted/rejected counts are added to it), or the first error.
+template <class Atom>
+caf::result<frame>
+route_to_shards(control_pointer self, std::vector<std::optional<frame>> per,
+                std::shared_ptr<ingest_result> total, bool count_replies) {
+  auto& st = self->state;
+  auto left = std::make_shared<std::size_t>(0);
+  for (std::uint32_t p = 0; p < per.size(); ++p) {
+    if (!per[p])
+      continue;
+    if (p >= st.shards.size() || !st.shards[p])
+      return error_of(core::errc::io_error, "partition " + std::to_string(p)
+                                                + " is unavailable; batch not stored");
+    ++*left;
+  }
+  if (*left == 0)
+    return encode(*total);
+  auto rp = self->make_response_promise<frame>();
+  auto failed = std::make_shared<bool>(false);
+  for (std::uint32_t p = 0; p < per.size(); ++p) {
+    if (!per[p])
+      continue;
+    self->request(st.shards[p], ingest_timeout, Atom::value, std::move(*per[p]))
+        .then(
+            [=](const frame& r) mutable {
+              if (count_replies)
+                if (auto d = decode_ingest_result(r)) {
+                  total->accepted += d->accepted;
+                  total->rejected += d->rejected;
+                }
+              if (--*left == 0 && !*failed)
+                rp.deliver(encode(*total));
+            },
+            [=](caf::error& err) mutable {
+              if (!*failed)
+                rp.deliver(
+                    error_of(core::errc::io_error, "partition " + std::to_string(p)
+                                                       + " did not store its part: "
+                                                       + self->system().render(err)));
+              *failed = true;
+            });
+  }
+  return rp;
+}
+
 caf::behavior control_behavior(control_pointer self) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -225,41 +273,13 @@ caf::behavior control_behavior(control_pointer self) {
           if (pi != pu)
             per[pi].events.push_back(std::move(e));
         }
-        auto rp = self->make_response_promise<frame>();
-        auto left = std::make_shared<std::size_t>(0);
+        std::vector<std::optional<frame>> frames(parts);
         for (std::uint32_t p = 0; p < parts; ++p)
-          if (!per[p].events.empty())
-            ++*left;
-        if (*left == 0)
-          return encode(*total);
-        auto failed = std::make_shared<bool>(false);
-        for (std::uint32_t p = 0; p < parts; ++p) {
-          if (per[p].events.empty())
-            continue;
-          if (!st.shards[p]) {
-            *failed = true;
-            rp.deliver(error_of(core::errc::io_error,
-                                "partition " + std::to_string(p)
-                                    + " is unavailable; batch not stored"));
-            return rp;
+          if (!per[p].events.empty()) {
+            per[p].scale = batch->scale;
+            frames[p] = encode(per[p]);
           }
-          per[p].scale = batch->scale;
-          self->request(st.shards[p], ingest_timeout, ingest_atom::value, encode(per[p]))
-              .then(
-                  [=](const frame&) mutable {
-                    if (--*left == 0 && !*failed)
-                      rp.deliver(encode(*total));
-                  },
-                  [=](caf::error& err) mutable {
-                    if (!*failed)
-                      rp.deliver(error_of(core::errc::io_error,
-                                          "partition " + std::to_string(p)
-                                              + " did not store its part: "
-                                              + self->system().render(err)));
-                    *failed = true;
-                  });
-        }
-        return rp;
+        return route_to_shards<ingest_atom>(self, std::move(frames), total, false);
       },
       [=](items_atom, const frame& f) -> caf::result<frame> {
         auto batch = decode_item_batch(f);
@@ -273,40 +293,12 @@ caf::behavior control_behavior(control_pointer self) {
         std::vector<item_batch> per(parts);
         for (auto& it : batch->items)
           per[core::partition_of(it.first, parts)].items.push_back(std::move(it));
-        auto rp = self->make_response_promise<frame>();
-        auto total = std::make_shared<ingest_result>();
-        auto left = std::make_shared<std::size_t>(0);
-        for (const auto& b : per)
-          *left += b.items.empty() ? 0 : 1;
-        if (*left == 0)
-          return encode(*total);
-        auto failed = std::make_shared<bool>(false);
-        for (std::uint32_t p = 0; p < parts; ++p) {
-          if (per[p].items.empty())
-            continue;
-          if (!st.shards[p]) {
-            *failed = true;
-            rp.deliver(error_of(core::errc::io_error,
-                                "partition " + std::to_string(p) + " is unavailable"));
-            return rp;
-          }
-          self->request(st.shards[p], ingest_timeout, items_atom::value, encode(per[p]))
-              .then(
-                  [=](const frame& r) mutable {
-                    if (auto d = decode_ingest_result(r)) {
-                      total->accepted += d->accepted;
-                      total->rejected += d->rejected;
-                    }
-                    if (--*left == 0 && !*failed)
-                      rp.deliver(encode(*total));
-                  },
-                  [=](caf::error& err) mutable {
-                    if (!*failed)
-                      rp.deliver(err);
-                    *failed = true;
-                  });
-        }
-        return rp;
+        std::vector<std::optional<frame>> frames(parts);
+        for (std::uint32_t p = 0; p < parts; ++p)
+          if (!per[p].items.empty())
+            frames[p] = encode(per[p]);
+        return route_to_shards<items_atom>(self, std::move(frames),
+                                           std::make_shared<ingest_result>(), true);
       },
       [=](join_atom, const frame& f,
           const caf::actor& peer_control) -> caf::result<frame> {
