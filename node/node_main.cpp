@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
       "port", po::value(&nc.port)->default_value(nc.port),
       "port of this node's control actor (0: any free port)")(
       "data-dir", po::value(&nc.data_dir)->default_value(nc.data_dir),
-      "folder for this node's files")(
+      "folder for this node's files (for the write-ahead log and snapshots of a coming "
+      "release; nothing is written there yet)")(
       "partitions", po::value(&nc.partitions)->default_value(nc.partitions),
       "partitions of a new cluster (fixed at creation; ignored with --join)")(
       "join", po::value(&nc.join), "HOST:PORT of the cluster's first node to join")(

@@ -22,7 +22,14 @@ commands:
 
 cluster commands (to any node of a running cluster):
   shardrec --cluster HOST:PORT status | nodes | partitions   [--json]
-  shardrec --cluster HOST:PORT load FILE [--format movielens|csv|ml1m|events|online-retail]
+  shardrec --cluster HOST:PORT load FILE [--format F] [--items FILE]
+  shardrec --cluster HOST:PORT train [--algo all|implicit-als|mf|itemknn|content|popular]
+  shardrec --cluster HOST:PORT recommend USER [-n 10] [--json]
+  shardrec --cluster HOST:PORT similar ITEM [-n 10] [--json]
+  shardrec --cluster HOST:PORT eval --test FILE [--format F] [--k 10] [--json]
+  shardrec --cluster HOST:PORT bench [--queries N] [--window W] [--users U]
+  (shardrec --cluster HOST:PORT COMMAND --help for its options; start nodes with
+   shardrec-node or cluster/local.sh up N)
 
 algorithms: baseline popular trending itemknn userknn mf implicit-als ease content hybrid
 )";
