@@ -138,6 +138,30 @@ std::vector<index_t> key_order(const std::uint64_t* keys, std::size_t n) {
   return order;
 }
 
+key_renumbering make_key_renumbering(std::size_t n_users, std::size_t n_items,
+                                     const std::vector<std::uint64_t>* user_keys,
+                                     const std::vector<std::uint64_t>* item_keys) {
+  SHARDREC_ASSERT(!user_keys || user_keys->size() == n_users);
+  SHARDREC_ASSERT(!item_keys || item_keys->size() == n_items);
+  auto side = [](std::size_t n, const std::vector<std::uint64_t>* keys,
+                 std::vector<index_t>& order, std::vector<std::uint64_t>& sorted_keys) {
+    if (!keys) {
+      order.resize(n);
+      for (std::size_t r = 0; r < n; ++r)
+        order[r] = static_cast<index_t>(r);
+      return;
+    }
+    order = key_order(keys->data(), n);
+    sorted_keys.reserve(n);
+    for (index_t r : order)
+      sorted_keys.push_back((*keys)[r]);
+  };
+  key_renumbering k;
+  side(n_users, user_keys, k.user_order, k.user_keys);
+  side(n_items, item_keys, k.item_order, k.item_keys);
+  return k;
+}
+
 interaction_matrix renumbered(const interaction_matrix& m,
                               const std::vector<index_t>& user_order,
                               const std::vector<index_t>& item_order) {
@@ -416,13 +440,6 @@ std::unique_ptr<ials_model> train_in_order(const interaction_matrix& train,
                                       std::move(popularity));
 }
 
-std::vector<index_t> identity_order(std::size_t n) {
-  std::vector<index_t> order(n);
-  for (std::size_t r = 0; r < n; ++r)
-    order[r] = static_cast<index_t>(r);
-  return order;
-}
-
 } // namespace
 
 std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
@@ -434,20 +451,12 @@ std::unique_ptr<ials_model> train_ials_model(const interaction_matrix& train,
 
   // Keyed: train on the matrix renumbered in key order, then put the rows
   // back where the caller's indices say.
-  SHARDREC_ASSERT(!cfg.user_keys || cfg.user_keys->size() == train.n_users());
-  SHARDREC_ASSERT(!cfg.item_keys || cfg.item_keys->size() == train.n_items());
-  auto uo = cfg.user_keys ? key_order(cfg.user_keys->data(), train.n_users())
-                          : identity_order(train.n_users());
-  auto io = cfg.item_keys ? key_order(cfg.item_keys->data(), train.n_items())
-                          : identity_order(train.n_items());
-  std::vector<std::uint64_t> uk, ik;
-  for (index_t u : uo)
-    uk.push_back(cfg.user_keys ? (*cfg.user_keys)[u] : 0);
-  for (index_t i : io)
-    ik.push_back(cfg.item_keys ? (*cfg.item_keys)[i] : 0);
-  auto m =
-      train_in_order(renumbered(train, uo, io), cfg, cfg.user_keys ? uk.data() : nullptr,
-                     cfg.item_keys ? ik.data() : nullptr, loss_trace);
+  auto k = make_key_renumbering(train.n_users(), train.n_items(), cfg.user_keys,
+                                cfg.item_keys);
+  const auto& uo = k.user_order;
+  const auto& io = k.item_order;
+  auto m = train_in_order(renumbered(train, uo, io), cfg, k.user_key_data(),
+                          k.item_key_data(), loss_trace);
   ials_matrix user(m->user_factors().rows(), m->user_factors().cols());
   ials_matrix item(m->item_factors().rows(), m->item_factors().cols());
   std::vector<float> popularity(train.n_items());

@@ -127,6 +127,24 @@ void ials_init_keyed_rows(std::uint64_t seed, int side, const std::uint64_t* key
 // index): order[new] = old.
 std::vector<index_t> key_order(const std::uint64_t* keys, std::size_t n);
 
+// How the keyed trainers (iALS, MF) renumber their input: each side's rows in
+// ascending key order (index order on a side without keys), with the keys in
+// that order (empty on a side without keys). REQUIRES: a key vector, when
+// given, has one key per row of its side.
+struct key_renumbering {
+  std::vector<index_t> user_order, item_order; // order[new] = old
+  std::vector<std::uint64_t> user_keys, item_keys;
+  const std::uint64_t* user_key_data() const {
+    return user_keys.empty() ? nullptr : user_keys.data();
+  }
+  const std::uint64_t* item_key_data() const {
+    return item_keys.empty() ? nullptr : item_keys.data();
+  }
+};
+key_renumbering make_key_renumbering(std::size_t n_users, std::size_t n_items,
+                                     const std::vector<std::uint64_t>* user_keys,
+                                     const std::vector<std::uint64_t>* item_keys);
+
 // m renumbered: new user u is old user user_order[u], new item i is old item
 // item_order[i] (each a permutation of its side). Values are kept; stored
 // timestamps and types are not (the trainers do not use them).

@@ -199,6 +199,23 @@ struct line_ctx {
   }
 };
 
+// Splits a CSV data line that must have as many columns as its header;
+// false with the error in `e` otherwise.
+bool split_header_row(csv_splitter& csv, std::string_view line, std::size_t n_cols,
+                      const line_ctx& ctx, error& e) {
+  if (!csv.split(line)) {
+    e = ctx.fail_line(errc::parse_error, "unbalanced quotes");
+    return false;
+  }
+  if (csv.size() != n_cols) {
+    e = ctx.fail_line(errc::parse_error, "expected " + std::to_string(n_cols)
+                                             + " columns as in the header, found "
+                                             + std::to_string(csv.size()));
+    return false;
+  }
+  return true;
+}
+
 std::string expect_columns(std::size_t want, std::string_view names, std::size_t got) {
   return "expected " + std::to_string(want) + " columns (" + std::string(names)
          + "), found " + std::to_string(got);
@@ -463,18 +480,10 @@ result<load_report> load_events_csv(line_reader& in, dataset& ds, const load_opt
   return drive(
       in, std::move(rep), opt,
       [&](std::string_view line, const line_ctx& ctx, load_report& r, error& e_out) {
-        if (!csv.split(line)) {
-          e_out = ctx.fail_line(errc::parse_error, "unbalanced quotes");
+        if (!split_header_row(csv, line, n_cols, ctx, e_out))
           return false;
-        }
         const auto& v = csv.fields();
-        if (v.size() != n_cols) {
-          e_out =
-              ctx.fail_line(errc::parse_error, "expected " + std::to_string(n_cols)
-                                                   + " columns as in the header, found "
-                                                   + std::to_string(v.size()));
-          return false;
-        }
+
         if (!check_id(v[c_user], "user", ctx, e_out)
             || !check_id(v[c_item], "item", ctx, e_out))
           return false;
@@ -560,18 +569,10 @@ result<load_report> load_online_retail(line_reader& in, dataset& ds,
   return drive(
       in, std::move(rep), opt,
       [&](std::string_view line, const line_ctx& ctx, load_report& r, error& e_out) {
-        if (!csv.split(line)) {
-          e_out = ctx.fail_line(errc::parse_error, "unbalanced quotes");
+        if (!split_header_row(csv, line, n_cols, ctx, e_out))
           return false;
-        }
         const auto& v = csv.fields();
-        if (v.size() != n_cols) {
-          e_out =
-              ctx.fail_line(errc::parse_error, "expected " + std::to_string(n_cols)
-                                                   + " columns as in the header, found "
-                                                   + std::to_string(v.size()));
-          return false;
-        }
+
         std::string_view customer = trim(v[c_customer]);
         if (customer.empty() || customer == "NA") {
           ++r.ignored;
@@ -758,18 +759,10 @@ result<load_report> load_item_csv(line_reader& in, dataset& ds, load_report rep,
   const std::size_t n_cols = cols.size();
   return drive(in, std::move(rep), load_options{},
                [&](std::string_view line, const line_ctx& ctx, load_report& r, error& e) {
-                 if (!csv.split(line)) {
-                   e = ctx.fail_line(errc::parse_error, "unbalanced quotes");
+                 if (!split_header_row(csv, line, n_cols, ctx, e))
                    return false;
-                 }
                  const auto& v = csv.fields();
-                 if (v.size() != n_cols) {
-                   e = ctx.fail_line(errc::parse_error,
-                                     "expected " + std::to_string(n_cols)
-                                         + " columns as in the header, found "
-                                         + std::to_string(v.size()));
-                   return false;
-                 }
+
                  if (!check_id(v[c_id], movies ? "movieId" : "item", ctx, e))
                    return false;
                  auto& info = ds.item_meta_at(ds.items.intern(trim(v[c_id])));
@@ -983,16 +976,9 @@ result<load_report> load_user_attributes(const std::string& path, dataset& ds) {
     return drive(
         *in, std::move(rep), load_options{},
         [&](std::string_view line, const line_ctx& ctx, load_report& r, error& e) {
-          if (!sp.split(line)) {
-            e = ctx.fail_line(errc::parse_error, "unbalanced quotes");
+          if (!split_header_row(sp, line, n_cols, ctx, e))
             return false;
-          }
-          if (sp.size() != n_cols) {
-            e = ctx.fail_line(errc::parse_error, "expected " + std::to_string(n_cols)
-                                                     + " columns as in the header, found "
-                                                     + std::to_string(sp.size()));
-            return false;
-          }
+
           if (!check_id(sp[0], "user", ctx, e))
             return false;
           auto& info = ds.user_meta_at(ds.users.intern(trim(sp[0])));

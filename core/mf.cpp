@@ -430,13 +430,6 @@ mf_factors train_in_order(const interaction_matrix& train, const mf_config& cfg,
   return f;
 }
 
-std::vector<index_t> identity_order(std::size_t n) {
-  std::vector<index_t> order(n);
-  for (std::size_t r = 0; r < n; ++r)
-    order[r] = static_cast<index_t>(r);
-  return order;
-}
-
 } // namespace
 
 mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cfg,
@@ -447,20 +440,12 @@ mf_factors train_mf_factors(const interaction_matrix& train, const mf_config& cf
 
   // Keyed: train on the matrix renumbered in key order, then put the rows
   // back where the caller's indices say.
-  SHARDREC_ASSERT(!cfg.user_keys || cfg.user_keys->size() == train.n_users());
-  SHARDREC_ASSERT(!cfg.item_keys || cfg.item_keys->size() == train.n_items());
-  auto uo = cfg.user_keys ? key_order(cfg.user_keys->data(), train.n_users())
-                          : identity_order(train.n_users());
-  auto io = cfg.item_keys ? key_order(cfg.item_keys->data(), train.n_items())
-                          : identity_order(train.n_items());
-  std::vector<std::uint64_t> uk, ik;
-  for (index_t u : uo)
-    uk.push_back(cfg.user_keys ? (*cfg.user_keys)[u] : 0);
-  for (index_t i : io)
-    ik.push_back(cfg.item_keys ? (*cfg.item_keys)[i] : 0);
-  mf_factors r =
-      train_in_order(renumbered(train, uo, io), cfg, cfg.user_keys ? uk.data() : nullptr,
-                     cfg.item_keys ? ik.data() : nullptr, loss_trace);
+  auto k = make_key_renumbering(train.n_users(), train.n_items(), cfg.user_keys,
+                                cfg.item_keys);
+  const auto& uo = k.user_order;
+  const auto& io = k.item_order;
+  mf_factors r = train_in_order(renumbered(train, uo, io), cfg, k.user_key_data(),
+                                k.item_key_data(), loss_trace);
   mf_factors f = r;
   for (std::size_t e = 0; e < uo.size(); ++e) {
     f.user.row(uo[e]) = r.user.row(static_cast<Eigen::Index>(e));
