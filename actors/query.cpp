@@ -103,23 +103,18 @@ recommend_reply to_reply(const std::string& user, const core::merged_recommendat
   return r;
 }
 
-// Phase 2: candidates from every partition that answered phase 1.
-void phase2(caf::event_based_actor* self, std::vector<caf::actor> node_of,
-            std::uint32_t P, std::string user, std::uint32_t n, std::uint64_t qid,
-            core::blend_stats stats, clock::time_point deadline,
-            caf::typed_response_promise<frame> rp) {
+// Sends `inner` (a select or direct request) to the partitions `parts` and
+// delivers the merged top n; `missing` (partitions left out before this
+// round) and the partitions that do not answer are reported.
+void gather_candidates(caf::event_based_actor* self,
+                       const std::vector<caf::actor>& node_of, std::uint32_t P,
+                       const std::vector<std::uint32_t>& parts, caf::message inner,
+                       std::string user, std::uint32_t n,
+                       std::vector<std::uint32_t> missing, clock::time_point deadline,
+                       caf::typed_response_promise<frame> rp) {
   auto got = std::make_shared<std::vector<core::phase2_reply>>();
-  std::vector<bool> asked(P, true);
-  for (auto m : stats.missing)
-    asked[m] = false;
-  std::vector<std::uint32_t> parts;
-  for (std::uint32_t p = 0; p < P; ++p)
-    if (asked[p])
-      parts.push_back(p);
-  auto missing = stats.missing;
   fanout(
-      self, node_of, parts, caf::make_message(select_atom::value, qid, encode(stats), n),
-      deadline,
+      self, node_of, parts, std::move(inner), deadline,
       [=](const frame& f) {
         if (auto r = decode_phase2_reply(f))
           got->push_back(std::move(*r));
@@ -134,27 +129,31 @@ void phase2(caf::event_based_actor* self, std::vector<caf::actor> node_of,
       });
 }
 
+// Phase 2: candidates from every partition that answered phase 1.
+void phase2(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
+            std::uint32_t P, std::string user, std::uint32_t n, std::uint64_t qid,
+            core::blend_stats stats, clock::time_point deadline,
+            caf::typed_response_promise<frame> rp) {
+  std::vector<bool> asked(P, true);
+  for (auto m : stats.missing)
+    asked[m] = false;
+  std::vector<std::uint32_t> parts;
+  for (std::uint32_t p = 0; p < P; ++p)
+    if (asked[p])
+      parts.push_back(p);
+  gather_candidates(self, node_of, P, parts,
+                    caf::make_message(select_atom::value, qid, encode(stats), n),
+                    std::move(user), n, stats.missing, deadline, rp);
+}
+
 // The single-round query for a user whose blend statistics are cached.
-void direct(caf::event_based_actor* self, std::vector<caf::actor> node_of,
+void direct(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
             std::uint32_t P, std::string user, std::uint32_t n, frame profile,
             frame stats_frame, clock::time_point deadline,
             caf::typed_response_promise<frame> rp) {
-  auto got = std::make_shared<std::vector<core::phase2_reply>>();
-  fanout(
-      self, node_of, all_partitions(P),
-      caf::make_message(direct_atom::value, profile, stats_frame, n), deadline,
-      [=](const frame& f) {
-        if (auto r = decode_phase2_reply(f))
-          got->push_back(std::move(*r));
-      },
-      [=]() mutable {
-        auto merged = core::merge_candidates(*got, P, n);
-        if (!merged) {
-          rp.deliver(to_caf_error(merged.err()));
-          return;
-        }
-        rp.deliver(encode(to_reply(user, *merged, {})));
-      });
+  gather_candidates(self, node_of, P, all_partitions(P),
+                    caf::make_message(direct_atom::value, profile, stats_frame, n),
+                    std::move(user), n, {}, deadline, rp);
 }
 
 } // namespace
