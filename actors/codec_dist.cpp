@@ -1025,6 +1025,13 @@ frame encode(const core::phase2_reply& r) {
         because[k].setWeight(c.because[k].weight);
       }
       w.setBecauseFrom(c.because_from);
+      auto knn = w.initKnnEvidence(list_size(c.knn_evidence.size()));
+      for (unsigned k = 0; k < c.knn_evidence.size(); ++k) {
+        knn[k].setItem(c.knn_evidence[k].item);
+        knn[k].setWeight(c.knn_evidence[k].weight);
+      }
+      if (!c.content.empty())
+        fill(w.initContent(), c.content);
     }
   });
 }
@@ -1032,7 +1039,7 @@ frame encode(const core::phase2_reply& r) {
 core::result<core::phase2_reply> decode_phase2_reply(const frame& f) {
   return read_query<core::phase2_reply>(
       f, wire::QueryFrame::PHASE2_REPLY, "phase2_reply",
-      [](wire::QueryFrame::Reader root) {
+      [](wire::QueryFrame::Reader root) -> core::result<core::phase2_reply> {
         auto r = root.getPhase2Reply();
         core::phase2_reply out;
         out.partition = r.getPartition();
@@ -1048,6 +1055,14 @@ core::result<core::phase2_reply> decode_phase2_reply(const frame& f) {
           for (auto x : w.getBecause())
             c.because.push_back({text(x.getItem()), x.getWeight()});
           c.because_from = text(w.getBecauseFrom());
+          for (auto x : w.getKnnEvidence())
+            c.knn_evidence.push_back({text(x.getItem()), x.getWeight()});
+          if (w.hasContent()) {
+            auto v = read(w.getContent(), "phase2_reply.candidates.content");
+            if (!v)
+              return v.err();
+            c.content = std::move(*v);
+          }
           out.candidates.push_back(std::move(c));
         }
         return out;

@@ -52,4 +52,7 @@ inline constexpr std::chrono::seconds train_timeout{600};
 // reported missing and the answer flagged partial.
 inline constexpr std::chrono::milliseconds query_timeout{2000};
 
+// Items of the user named per recommendation as its explanation.
+inline constexpr std::size_t max_because = 3;
+
 } // namespace shardrec::actors

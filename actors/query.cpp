@@ -109,7 +109,7 @@ recommend_reply to_reply(const std::string& user, const core::merged_recommendat
 void gather_candidates(caf::event_based_actor* self,
                        const std::vector<caf::actor>& node_of, std::uint32_t P,
                        const std::vector<std::uint32_t>& parts, caf::message inner,
-                       std::string user, std::uint32_t n,
+                       std::string user, std::uint32_t n, frame evidence,
                        std::vector<std::uint32_t> missing, clock::time_point deadline,
                        caf::typed_response_promise<frame> rp) {
   auto got = std::make_shared<std::vector<core::phase2_reply>>();
@@ -125,6 +125,16 @@ void gather_candidates(caf::event_based_actor* self,
           rp.deliver(to_caf_error(merged.err()));
           return;
         }
+        // Content explanations for the final n only, here where the user's
+        // content evidence is (the partitions scored without it).
+        if (!evidence.bytes.empty()) {
+          auto ev = decode_user_profile(evidence);
+          if (!ev) {
+            rp.deliver(to_caf_error(ev.err()));
+            return;
+          }
+          core::explain_candidates(merged->items, *ev, max_because);
+        }
         rp.deliver(encode(to_reply(user, *merged, missing)));
       });
 }
@@ -132,7 +142,7 @@ void gather_candidates(caf::event_based_actor* self,
 // Phase 2: candidates from every partition that answered phase 1.
 void phase2(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
             std::uint32_t P, std::string user, std::uint32_t n, std::uint64_t qid,
-            core::blend_stats stats, clock::time_point deadline,
+            core::blend_stats stats, frame evidence, clock::time_point deadline,
             caf::typed_response_promise<frame> rp) {
   std::vector<bool> asked(P, true);
   for (auto m : stats.missing)
@@ -143,17 +153,18 @@ void phase2(caf::event_based_actor* self, const std::vector<caf::actor>& node_of
       parts.push_back(p);
   gather_candidates(self, node_of, P, parts,
                     caf::make_message(select_atom::value, qid, encode(stats), n),
-                    std::move(user), n, stats.missing, deadline, rp);
+                    std::move(user), n, std::move(evidence), stats.missing, deadline,
+                    rp);
 }
 
 // The single-round query for a user whose blend statistics are cached.
 void direct(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
             std::uint32_t P, std::string user, std::uint32_t n, frame profile,
-            frame stats_frame, clock::time_point deadline,
+            frame stats_frame, frame evidence, clock::time_point deadline,
             caf::typed_response_promise<frame> rp) {
   gather_candidates(self, node_of, P, all_partitions(P),
                     caf::make_message(direct_atom::value, profile, stats_frame, n),
-                    std::move(user), n, {}, deadline, rp);
+                    std::move(user), n, std::move(evidence), {}, deadline, rp);
 }
 
 } // namespace
@@ -182,11 +193,12 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
                                        + req.user + "' is unavailable"));
   self->request(shards[owner], remaining(deadline), profile_atom::value, req.user)
       .then(
-          [=](const frame& profile, const frame& cached_stats) mutable {
+          [=](const frame& profile, const frame& cached_stats,
+              const frame& evidence) mutable {
             if (!cached_stats.bytes.empty()) {
               // Known user: one round, every partition scores and selects.
-              direct(self, node_of, P, req.user, req.n, profile, cached_stats, deadline,
-                     rp);
+              direct(self, node_of, P, req.user, req.n, profile, cached_stats, evidence,
+                     deadline, rp);
               return;
             }
             // Phase 1: moments of every component's scores from every partition.
@@ -212,7 +224,7 @@ void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& 
                     self->send(shards[owner], cache_atom::value, req.user,
                                encode(*stats));
                   phase2(self, node_of, P, req.user, req.n, qid, std::move(*stats),
-                         deadline, rp);
+                         evidence, deadline, rp);
                 });
           },
           [=](caf::error& err) mutable { rp.deliver(err); });

@@ -506,7 +506,7 @@ caf::behavior shard_behavior(shard_pointer self) {
           return err;
         return ok_atom::value;
       },
-      [=](profile_atom, const std::string& user) -> caf::result<frame, frame> {
+      [=](profile_atom, const std::string& user) -> caf::result<frame, frame, frame> {
         auto& st = self->state;
         if (!st.scorer)
           return fail(core::errc::invalid_argument,
@@ -514,8 +514,17 @@ caf::behavior shard_behavior(shard_pointer self) {
         auto p = core::make_user_profile(*st.store, st.user_models, user);
         if (!p)
           return fail(p);
+        // The partitions score with the profile; the coordinator alone
+        // explains with the seen items' content vectors.
+        core::user_profile evidence;
+        evidence.user = p->user;
+        evidence.seen = p->seen;
+        evidence.seen_value = p->seen_value;
+        evidence.seen_content = std::move(p->seen_content);
+        p->seen_content.clear();
         auto cached = st.stats_cache.find(user);
-        return {encode(*p), cached == st.stats_cache.end() ? frame{} : cached->second};
+        return {encode(*p), cached == st.stats_cache.end() ? frame{} : cached->second,
+                evidence.seen_content.empty() ? frame{} : encode(evidence)};
       },
       [=](cache_atom, const std::string& user, const frame& stats) {
         auto& st = self->state;
@@ -538,8 +547,8 @@ caf::behavior shard_behavior(shard_pointer self) {
         auto scores = st.scorer->score(*profile);
         if (!scores)
           return fail(scores);
-        return encode(st.scorer->select_candidates(*scores, *profile, *stats, n, 3,
-                                                   st.store->partition()));
+        return encode(st.scorer->select_candidates(*scores, *profile, *stats, n,
+                                                   max_because, st.store->partition()));
       },
       [=](score_atom, std::uint64_t query, const frame& f) -> caf::result<frame> {
         auto& st = self->state;
@@ -572,7 +581,8 @@ caf::behavior shard_behavior(shard_pointer self) {
           return fail(core::errc::invalid_argument,
                       "select for an unknown or expired query");
         auto reply = st.scorer->select_candidates(it->second.second, it->second.first,
-                                                  *stats, n, 3, st.store->partition());
+                                                  *stats, n, max_because,
+                                                  st.store->partition());
         st.pending.erase(it);
         return encode(reply);
       },

@@ -10,7 +10,11 @@
 //   (train_atom, vector<actor> shards)           -> ok_atom   every shard by partition
 //   (train_atom, string step, frame arg)         -> frame     one training step (below)
 //   (block_atom, string kind, frame block)       -> ok_atom   a block from another shard
-//   (profile_atom, string user)                  -> frame user_profile
+//   (profile_atom, string user)                  -> frame user_profile (no content
+//                                                   evidence), frame cached blend_stats
+//                                                   or empty, frame evidence or empty
+//                                                   (the user's seen items and their
+//                                                   content vectors)
 //   (score_atom, u64 query, frame user_profile)  -> frame phase1_reply
 //   (select_atom, u64 query, frame blend_stats, u32 n) -> frame phase2_reply
 //   (similar_atom, string item, u32 n)           -> frame SimilarReply

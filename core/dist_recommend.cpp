@@ -21,25 +21,6 @@ token_list owned_item_tokens(const partition_store& store, std::size_t row,
   return item_tokens(store.item_meta()[row], cfg);
 }
 
-// Cosine of two unit sparse vectors, accumulated in double as
-// content_index::similarity.
-float sparse_dot(const sparse_vector& a, const sparse_vector& b) {
-  double s = 0;
-  std::size_t p = 0, q = 0;
-  while (p < a.feature.size() && q < b.feature.size()) {
-    if (a.feature[p] < b.feature[q]) {
-      ++p;
-    } else if (b.feature[q] < a.feature[p]) {
-      ++q;
-    } else {
-      s += static_cast<double>(a.weight[p]) * b.weight[q];
-      ++p;
-      ++q;
-    }
-  }
-  return static_cast<float>(s);
-}
-
 error bad(std::string what) {
   return make_error(errc::invalid_argument, std::move(what));
 }
@@ -339,6 +320,21 @@ result<user_profile> make_user_profile(const partition_store& store,
 
 // ---- Blend -----------------------------------------------------------------
 
+bool blend_kind_of(std::string_view name, blend_kind& kind) {
+  static constexpr std::pair<std::string_view, blend_kind> names[] = {
+      {"implicit-als", blend_kind::implicit_als},
+      {"itemknn", blend_kind::itemknn},
+      {"content", blend_kind::content},
+      {"popular", blend_kind::popular},
+      {"mf", blend_kind::mf}};
+  for (const auto& [n, k] : names)
+    if (n == name) {
+      kind = k;
+      return true;
+    }
+  return false;
+}
+
 result<blend_spec> blend_from_hybrid(const hybrid_model& h) {
   blend_spec spec;
   for (const auto& part : h.parts()) {
@@ -347,17 +343,7 @@ result<blend_spec> blend_from_hybrid(const hybrid_model& h) {
     blend_component c;
     c.name = part.name;
     c.weight = part.weight;
-    if (part.name == "implicit-als")
-      c.kind = blend_kind::implicit_als;
-    else if (part.name == "itemknn")
-      c.kind = blend_kind::itemknn;
-    else if (part.name == "content")
-      c.kind = blend_kind::content;
-    else if (part.name == "popular")
-      c.kind = blend_kind::popular;
-    else if (part.name == "mf")
-      c.kind = blend_kind::mf;
-    else
+    if (!blend_kind_of(part.name, c.kind))
       return bad("blend_from_hybrid: part '" + part.name
                  + "' has no distributed scorer (implicit-als, itemknn, content, "
                    "popular, mf)");
@@ -406,25 +392,45 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
       return bad("partition_scorer: component '" + c.name + "' has no data");
   }
   partition_scorer s;
-  s.ids_.reserve(n);
+  std::unordered_map<std::string, id_slot> ids;
+  ids.reserve(n);
   for (std::size_t r = 0; r < n; ++r) {
-    auto& slot = s.ids_[models.items[r]];
+    auto& slot = ids[models.items[r]];
     if (slot.row != none_)
       return bad("partition_item_models.items: duplicate item '" + models.items[r] + "'");
     slot.row = static_cast<std::uint32_t>(r);
   }
+  // The reverse-list dictionary, in ascending id order.
+  for (const auto& list : models.knn_reverse)
+    for (const auto& e : list)
+      s.ref_ids_.push_back(e.item);
+  std::sort(s.ref_ids_.begin(), s.ref_ids_.end());
+  s.ref_ids_.erase(std::unique(s.ref_ids_.begin(), s.ref_ids_.end()), s.ref_ids_.end());
+  for (std::size_t r = 0; r < s.ref_ids_.size(); ++r)
+    ids[s.ref_ids_[r]].ref = static_cast<std::uint32_t>(r);
   s.rev_ptr_.assign(1, 0);
+  s.fwd_ptr_.assign(s.ref_ids_.size() + 1, 0);
   for (const auto& list : models.knn_reverse) {
     for (const auto& e : list) {
-      auto& slot = s.ids_[e.item];
-      if (slot.ref == none_) {
-        slot.ref = static_cast<std::uint32_t>(s.ref_ids_.size());
-        s.ref_ids_.push_back(e.item);
-      }
-      s.rev_ref_.push_back(slot.ref);
+      const auto ref = ids[e.item].ref;
+      s.rev_ref_.push_back(ref);
       s.rev_sim_.push_back(e.similarity);
+      ++s.fwd_ptr_[ref + 1];
     }
     s.rev_ptr_.push_back(s.rev_ref_.size());
+  }
+  for (std::size_t r = 0; r < s.ref_ids_.size(); ++r)
+    s.fwd_ptr_[r + 1] += s.fwd_ptr_[r];
+  s.fwd_row_.resize(s.rev_ref_.size());
+  s.fwd_sim_.resize(s.rev_ref_.size());
+  {
+    auto at = s.fwd_ptr_;
+    for (std::size_t row = 0; row + 1 < s.rev_ptr_.size(); ++row)
+      for (auto k = s.rev_ptr_[row]; k < s.rev_ptr_[row + 1]; ++k) {
+        const auto pos = at[s.rev_ref_[k]]++;
+        s.fwd_row_[pos] = static_cast<std::uint32_t>(row);
+        s.fwd_sim_[pos] = s.rev_sim_[k];
+      }
   }
   std::uint32_t n_features = 0;
   for (const auto& v : models.content) {
@@ -452,7 +458,38 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
   }
   s.models_ = std::move(models);
   s.spec_ = std::move(spec);
+  s.index_ids(ids);
   return s;
+}
+
+void partition_scorer::index_ids(const std::unordered_map<std::string, id_slot>& ids) {
+  std::size_t cap = 16;
+  while (cap < 2 * ids.size())
+    cap *= 2;
+  ids_.assign(cap, id_entry{});
+  ids_mask_ = cap - 1;
+  for (const auto& [id, slot] : ids) {
+    const auto h = stable_hash(id);
+    auto i = (h >> 32) & ids_mask_;
+    while (ids_[i].slot.row != none_ || ids_[i].slot.ref != none_)
+      i = (i + 1) & ids_mask_;
+    ids_[i] = {h, slot};
+  }
+}
+
+const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id) const {
+  const auto h = stable_hash(id);
+  // The high bits: the low ones are the partition (partition_of = h mod P),
+  // the same for every owned item when P is a power of two.
+  for (auto i = (h >> 32) & ids_mask_;; i = (i + 1) & ids_mask_) {
+    const auto& e = ids_[i];
+    if (e.slot.row == none_ && e.slot.ref == none_)
+      return nullptr;
+    if (e.hash == h
+        && (e.slot.row != none_ ? models_.items[e.slot.row] == id
+                                : ref_ids_[e.slot.ref] == id))
+      return &e.slot;
+  }
 }
 
 result<partition_scores> partition_scorer::score(const user_profile& profile) const {
@@ -466,15 +503,19 @@ result<partition_scores> partition_scorer::score(const user_profile& profile) co
   s.raw.assign(n * spec_.size(), 0.0f);
   s.seen_item.assign(n, 0);
   s.seen_ref.assign(ref_ids_.size(), 0);
+  std::vector<std::uint32_t> seen_refs;
   for (const auto& id : profile.seen) {
-    auto it = ids_.find(id);
-    if (it == ids_.end())
+    const auto* slot = find_id(id);
+    if (!slot)
       continue;
-    if (it->second.row != none_)
-      s.seen_item[it->second.row] = 1;
-    if (it->second.ref != none_)
-      s.seen_ref[it->second.ref] = 1;
+    if (slot->row != none_)
+      s.seen_item[slot->row] = 1;
+    if (slot->ref != none_ && !s.seen_ref[slot->ref]) {
+      s.seen_ref[slot->ref] = 1;
+      seen_refs.push_back(slot->ref);
+    }
   }
+  std::sort(seen_refs.begin(), seen_refs.end());
   const auto& m = models_;
   for (std::size_t c = 0; c < spec_.size(); ++c) {
     Eigen::Map<Eigen::VectorXf> out(s.raw.data() + c * n, ni);
@@ -525,13 +566,11 @@ result<partition_scores> partition_scorer::score(const user_profile& profile) co
           prior();
           break;
         }
-        for (std::size_t r = 0; r < n; ++r) {
-          float acc = 0.0f;
-          for (auto k = rev_ptr_[r]; k < rev_ptr_[r + 1]; ++k)
-            if (s.seen_ref[rev_ref_[k]])
-              acc += rev_sim_[k];
-          out[static_cast<Eigen::Index>(r)] = acc;
-        }
+        // Ascending refs: each row adds in its reverse list's order.
+        float* acc = out.data();
+        for (auto ref : seen_refs)
+          for (auto k = fwd_ptr_[ref]; k < fwd_ptr_[ref + 1]; ++k)
+            acc[fwd_row_[k]] += fwd_sim_[k];
         break;
       }
       case blend_kind::content: {
@@ -667,7 +706,6 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
   phase2_reply out;
   out.partition = partition;
   out.candidates.reserve(heap.size());
-  std::vector<std::size_t> order;
   std::vector<std::pair<std::uint32_t, float>> ev;
   for (const auto& e : heap) {
     candidate cand;
@@ -678,58 +716,132 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
       cand.components.push_back(
           {spec_[c].name, s.raw[c * n_items_here + e.row], z, spec_[c].weight * z});
     }
+    for (std::size_t c = 0; c < n_comp; ++c) {
+      if (spec_[c].kind == blend_kind::itemknn && cand.knn_evidence.empty()) {
+        ev.clear();
+        if (!profile.seen.empty())
+          for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
+            if (s.seen_ref[rev_ref_[k]])
+              ev.emplace_back(rev_ref_[k], rev_sim_[k]);
+        // Refs ascend with ids: (weight desc, ref asc) is (weight desc, id asc).
+        const auto keep = std::min(max_because, ev.size());
+        std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),
+                          ev.end(), [](const auto& a, const auto& b) {
+                            return a.second != b.second ? a.second > b.second
+                                                        : a.first < b.first;
+                          });
+        for (std::size_t k = 0; k < keep; ++k)
+          cand.knn_evidence.push_back({ref_ids_[ev[k].first], ev[k].second});
+      } else if (spec_[c].kind == blend_kind::content && cand.content.empty()) {
+        cand.content = models_.content[e.row];
+      }
+    }
+    out.candidates.push_back(std::move(cand));
+  }
+  explain_candidates(out.candidates, profile, max_because);
+  return out;
+}
+
+void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
+                        std::size_t max_because) {
+  // The seen items' content vectors inverted (feature, seen position),
+  // built on first use: each cosine adds its products in ascending feature
+  // order, accumulated in double as content_index::similarity.
+  struct seen_posting {
+    std::uint32_t feature;
+    std::uint32_t seen; // position in profile.seen
+    float weight;
+  };
+  bool built = false;
+  std::vector<seen_posting> postings;
+  std::vector<double> acc;
+  std::vector<std::uint8_t> hit;
+  std::vector<std::uint32_t> touched;
+  auto build = [&] {
+    built = true;
+    const auto m = std::min(profile.seen_content.size(), profile.seen.size());
+    for (std::size_t k = 0; k < m; ++k) {
+      const auto& sv = profile.seen_content[k];
+      for (std::size_t q = 0; q < sv.feature.size() && q < sv.weight.size(); ++q)
+        postings.push_back({sv.feature[q], static_cast<std::uint32_t>(k), sv.weight[q]});
+    }
+    std::sort(postings.begin(), postings.end(), [](const auto& a, const auto& b) {
+      return a.feature != b.feature ? a.feature < b.feature : a.seen < b.seen;
+    });
+    acc.assign(m, 0.0);
+    hit.assign(m, 0);
+  };
+  std::vector<evidence> ev;
+  std::vector<std::size_t> order;
+  for (auto& cand : cs) {
+    cand.because.clear();
+    cand.because_from.clear();
     // hybrid_model::recommend keeps the evidence of the component with the
     // largest contribution among those with evidence (the first of equal
     // ones): try them in that order and stop at the first with evidence.
     order.clear();
-    for (std::size_t c = 0; c < n_comp; ++c)
-      if ((spec_[c].kind == blend_kind::itemknn || spec_[c].kind == blend_kind::content)
+    for (std::size_t c = 0; c < cand.components.size(); ++c) {
+      blend_kind kind{};
+      if (blend_kind_of(cand.components[c].name, kind)
+          && (kind == blend_kind::itemknn || kind == blend_kind::content)
           && cand.components[c].contribution > -1e30f)
         order.push_back(c);
+    }
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
       return cand.components[a].contribution > cand.components[b].contribution;
     });
     for (auto c : order) {
       if (max_because == 0)
         break;
-      // (key, weight): key = reverse-list dictionary index (itemknn) or
-      // position in profile.seen (content); ids only for the survivors.
       ev.clear();
-      const bool knn = spec_[c].kind == blend_kind::itemknn;
-      if (knn) {
-        if (!profile.seen.empty())
-          for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
-            if (s.seen_ref[rev_ref_[k]])
-              ev.emplace_back(rev_ref_[k], rev_sim_[k]);
+      blend_kind kind{};
+      blend_kind_of(cand.components[c].name, kind);
+      if (kind == blend_kind::itemknn) {
+        ev.assign(cand.knn_evidence.begin(),
+                  cand.knn_evidence.begin()
+                      + static_cast<std::ptrdiff_t>(
+                          std::min(max_because, cand.knn_evidence.size())));
       } else {
-        const auto& v = models_.content[e.row];
-        const auto m = std::min(profile.seen_content.size(), profile.seen.size());
-        for (std::size_t k = 0; k < m; ++k) {
-          const float sim = sparse_dot(profile.seen_content[k], v);
-          if (sim > 0.0f && profile.seen[k] != cand.item)
-            ev.emplace_back(static_cast<std::uint32_t>(k), sim);
+        if (!built)
+          build();
+        const auto& v = cand.content;
+        touched.clear();
+        auto from = postings.begin();
+        for (std::size_t q = 0; q < v.feature.size() && q < v.weight.size(); ++q) {
+          from = std::lower_bound(
+              from, postings.end(), v.feature[q],
+              [](const seen_posting& a, std::uint32_t f) { return a.feature < f; });
+          for (auto it = from; it != postings.end() && it->feature == v.feature[q];
+               ++it) {
+            if (!hit[it->seen]) {
+              hit[it->seen] = 1;
+              touched.push_back(it->seen);
+            }
+            acc[it->seen] += static_cast<double>(it->weight) * v.weight[q];
+          }
         }
+        for (auto k : touched) {
+          const auto sim = static_cast<float>(acc[k]);
+          if (sim > 0.0f && profile.seen[k] != cand.item)
+            ev.push_back({profile.seen[k], sim});
+          acc[k] = 0.0;
+          hit[k] = 0;
+        }
+        const auto keep = std::min(max_because, ev.size());
+        std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),
+                          ev.end(), [](const evidence& a, const evidence& b) {
+                            return a.weight != b.weight ? a.weight > b.weight
+                                                        : a.item < b.item;
+                          });
+        ev.resize(keep);
       }
       if (ev.empty())
         continue;
-      auto id = [&](std::uint32_t key) -> const std::string& {
-        return knn ? ref_ids_[key] : profile.seen[key];
-      };
-      auto ev_before = [&](const std::pair<std::uint32_t, float>& a,
-                           const std::pair<std::uint32_t, float>& b) {
-        return a.second != b.second ? a.second > b.second : id(a.first) < id(b.first);
-      };
-      const auto keep = std::min(max_because, ev.size());
-      std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),
-                        ev.end(), ev_before);
-      for (std::size_t k = 0; k < keep; ++k)
-        cand.because.push_back({id(ev[k].first), ev[k].second});
-      cand.because_from = spec_[c].name;
+      cand.because = ev;
+      cand.because_from = cand.components[c].name;
       break;
     }
-    out.candidates.push_back(std::move(cand));
   }
-  return out;
 }
 
 result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>& replies,

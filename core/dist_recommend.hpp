@@ -243,6 +243,10 @@ struct blend_component {
 // Components in the hybrid's part order, weight != 0 only.
 using blend_spec = std::vector<blend_component>;
 
+// The kind of a hybrid part by name ("implicit-als", "itemknn", "content",
+// "popular", "mf"); false for any other name.
+bool blend_kind_of(std::string_view name, blend_kind& kind);
+
 // The hybrid's ranking blend: parts with weight 0 dropped; invalid_argument
 // for a part other than implicit-als, itemknn (top-k sum of similarities),
 // content, popular, mf.
@@ -293,6 +297,13 @@ struct candidate {
   std::vector<component_score> components; // blend order
   std::vector<evidence> because;           // up to max_because, weight desc
   std::string because_from;                // component name, or empty
+  // What explain_candidates needs to (re)choose `because` wherever the
+  // user's content evidence is: the user's items j with sim(j, item) from
+  // the item-kNN reverse list (up to max_because, weight desc, id asc; spec
+  // with itemknn only), and the item's content vector (spec with content
+  // only).
+  std::vector<evidence> knn_evidence;
+  sparse_vector content;
 };
 
 struct phase2_reply {
@@ -326,10 +337,8 @@ public:
   result<partition_scores> score(const user_profile& profile) const;
 
   // C2. The local top n (unseen items, NaN scores skipped) under
-  // candidate_ranks_before, each with up to max_because explanation items
-  // from the component with the largest contribution that has evidence
-  // (itemknn: the user's items j with sim(j, i); content: the user's items
-  // with cosine > 0), as hybrid_model::recommend.
+  // candidate_ranks_before, with knn_evidence and content filled and
+  // explained by explain_candidates(candidates, profile, max_because).
   // REQUIRES: s = score(profile) of this scorer; stats for spec().size()
   phase2_reply select_candidates(const partition_scores& s, const user_profile& profile,
                                  const blend_stats& stats, std::size_t n,
@@ -347,18 +356,49 @@ private:
     std::uint32_t row = none_;
     std::uint32_t ref = none_;
   };
-  std::unordered_map<std::string, id_slot> ids_;
+  // Open addressing by stable_hash (linear probing, at most half full): a
+  // query looks up every item of the user in every partition, and a flat
+  // table keeps those lookups within the cache. A hit is confirmed against
+  // the id itself.
+  struct id_entry {
+    std::uint64_t hash = 0;
+    id_slot slot;
+  };
+  std::vector<id_entry> ids_;
+  std::uint64_t ids_mask_ = 0;
+  void index_ids(const std::unordered_map<std::string, id_slot>& ids);
+  const id_slot* find_id(std::string_view id) const;
   // Reverse lists as CSR over the dictionary ref_ids_ of the item ids they
   // name.
+  // Refs are numbered in ascending id order, so adding the forward lists of
+  // a user's items in ref order sums each item's score in the reverse lists'
+  // (id-sorted) order: the forward and reverse views give the same floats.
   std::vector<std::string> ref_ids_;
   std::vector<std::uint64_t> rev_ptr_;
   std::vector<std::uint32_t> rev_ref_;
   std::vector<float> rev_sim_;
+  // The same lists by source: fwd_ptr_[ref] .. fwd_ptr_[ref + 1] are the owned
+  // rows (ascending) that ref_ids_[ref] names, with sim(ref, row). Scoring a
+  // user walks only the forward lists of the user's items.
+  std::vector<std::uint64_t> fwd_ptr_;
+  std::vector<std::uint32_t> fwd_row_;
+  std::vector<float> fwd_sim_;
   // Inverted content index over owned rows, rows ascending per feature.
   std::vector<std::uint64_t> feat_ptr_;
   std::vector<std::uint32_t> post_row_;
   std::vector<float> post_weight_;
 };
+
+// Sets because / because_from of each candidate as hybrid_model::recommend:
+// the evidence of the component with the largest contribution that has any
+// (itemknn: c.knn_evidence; content: the seen items with cosine > 0 to
+// c.content, from profile.seen_content), up to max_because items. A profile
+// without seen_content gives no content evidence. select_candidates calls it
+// with the profile it scored; the coordinator, which holds the user's
+// content evidence, calls it again on the merged top n, so partitions need
+// not receive that evidence.
+void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
+                        std::size_t max_because);
 
 // C1 reply. Moments over every owned item (seen ones included: core
 // standardises over the whole catalogue).

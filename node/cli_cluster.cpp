@@ -55,6 +55,7 @@ std::optional<connection> connect(const std::string& where) {
   actors::add_message_types(*c.cfg);
   c.cfg->set("logger.verbosity", caf::atom("quiet"));
   c.cfg->set("scheduler.max-threads", std::size_t{2});
+  c.cfg->set("middleman.workers", std::size_t{0}); // as shardrec-node
   c.cfg->set("middleman.enable-automatic-connections", true);
   c.sys = std::make_unique<caf::actor_system>(*c.cfg);
   auto h = c.sys->middleman().remote_actor(where.substr(0, colon), port);

@@ -82,6 +82,9 @@ struct BlendCandidate {
   components @2 :List(BlendComponentScore);
   because @3 :List(Evidence);
   becauseFrom @4 :Text;
+  # For the coordinator to choose `because` with the user's content evidence:
+  knnEvidence @5 :List(Evidence);        # the user's items j with sim(j, item)
+  content @6 :Train.SparseVector;        # the item's content vector
 }
 
 struct Phase2Reply {

@@ -107,6 +107,31 @@ merged_recommendations run_query(const std::vector<partition_scorer>& scorers,
   EXPECT_TRUE(merged.ok());
   if (stats_out)
     *stats_out = *stats;
+  // The cluster's way: partitions score and select without the user's
+  // content evidence, the coordinator explains the merged top n with it.
+  // Same items, scores and explanations.
+  user_profile lean = profile;
+  lean.seen_content.clear();
+  std::vector<phase2_reply> lean_r2;
+  for (std::uint32_t p = 0; p < P; ++p)
+    lean_r2.push_back(scorers[p].select_candidates(kept[p], lean, *stats, n, 3, p));
+  auto lean_merged = merge_candidates(lean_r2, P, n);
+  EXPECT_TRUE(lean_merged.ok());
+  explain_candidates(lean_merged->items, profile, 3);
+  EXPECT_EQ(lean_merged->items.size(), merged->items.size());
+  for (std::size_t k = 0; k < merged->items.size() && k < lean_merged->items.size();
+       ++k) {
+    const auto& a = merged->items[k];
+    const auto& b = lean_merged->items[k];
+    EXPECT_EQ(a.item, b.item);
+    EXPECT_EQ(a.score, b.score);
+    EXPECT_EQ(a.because_from, b.because_from) << a.item;
+    EXPECT_EQ(a.because.size(), b.because.size()) << a.item;
+    for (std::size_t e = 0; e < a.because.size() && e < b.because.size(); ++e) {
+      EXPECT_EQ(a.because[e].item, b.because[e].item);
+      EXPECT_EQ(a.because[e].weight, b.because[e].weight);
+    }
+  }
   return std::move(*merged);
 }
 
