@@ -72,7 +72,7 @@ struct train_reply {
   double seconds = 0.0;
   std::uint64_t bytes_sent = 0; // payload bytes of blocks exchanged between shards
   std::uint64_t messages = 0;
-  std::vector<double> loss;
+  std::vector<double> loss; // implicit ALS objective after the last iteration
 };
 
 struct recommend_request {

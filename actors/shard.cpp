@@ -432,7 +432,15 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     return rp;
   }
   if (step.rfind("ials_solve:", 0) == 0 || step.rfind("mf_solve:", 0) == 0) {
-    auto side = side_of(step);
+    // "...:items+loss" also returns the objective's partial sum, which costs
+    // about as much as the solve: the trainer asks for it once, at the end.
+    const std::string loss_suffix = "+loss";
+    const bool with_loss = step.size() > loss_suffix.size()
+                           && step.compare(step.size() - loss_suffix.size(),
+                                           loss_suffix.size(), loss_suffix)
+                                  == 0;
+    auto side =
+        side_of(with_loss ? step.substr(0, step.size() - loss_suffix.size()) : step);
     bool implicit = step[0] == 'i';
     if (implicit ? !st.ials : !st.mf)
       return fail(core::errc::invalid_argument, step + " before init");
@@ -447,7 +455,7 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     }
     if (!solved)
       return to_caf_error(solved.err());
-    if (side == core::als_side::items)
+    if (with_loss && side == core::als_side::items)
       return encode(implicit ? st.ials->make_loss_partial() : st.mf->make_loss_partial());
     return empty_reply();
   }

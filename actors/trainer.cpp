@@ -104,14 +104,10 @@ void step_mf(trainer_pointer self, int it, int iterations) {
   all_shards(self, "mf_send:items", {}, [=](replies) {
     all_shards(self, "mf_solve:users", {}, [=](replies) {
       all_shards(self, "mf_send:users", {}, [=](replies) {
-        all_shards(self, "mf_solve:items", {}, [=](replies rs) {
-          // The loss partials are checked, not reported: TrainReply::loss
-          // carries the implicit model's objective.
-          std::vector<core::loss_partial> parts;
-          if (!decode_all(self, rs, decode_loss_partial, parts))
-            return;
-          step_mf(self, it + 1, iterations);
-        });
+        // TrainReply::loss carries the implicit model's objective; MF's is
+        // not asked for.
+        all_shards(self, "mf_solve:items", {},
+                   [=](replies) { step_mf(self, it + 1, iterations); });
       });
     });
   });
@@ -146,16 +142,23 @@ void ials_half(trainer_pointer self, const char* send, const char* solve,
 void step_ials(trainer_pointer self, int it, int iterations) {
   if (it == iterations)
     return step_mf_init(self);
+  // The objective costs about as much as a half-step to evaluate: only the
+  // last iteration reports it.
+  const bool last = it + 1 == iterations;
   ials_half(self, "ials_send:items", "ials_solve:users", [=](replies) {
-    ials_half(self, "ials_send:users", "ials_solve:items", [=](replies rs) {
-      std::vector<core::loss_partial> parts;
-      if (!decode_all(self, rs, decode_loss_partial, parts))
-        return;
-      auto loss = core::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
-      if (loss)
-        self->state.reply.loss.push_back(*loss);
-      step_ials(self, it + 1, iterations);
-    });
+    ials_half(self, "ials_send:users", last ? "ials_solve:items+loss" : "ials_solve:items",
+              [=](replies rs) {
+                if (last) {
+                  std::vector<core::loss_partial> parts;
+                  if (!decode_all(self, rs, decode_loss_partial, parts))
+                    return;
+                  auto loss =
+                      core::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
+                  if (loss)
+                    self->state.reply.loss.push_back(*loss);
+                }
+                step_ials(self, it + 1, iterations);
+              });
   });
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 
 #include <boost/program_options.hpp>
@@ -666,7 +667,7 @@ int cmd_eval(connection& c, const std::vector<std::string>& args, bool json) {
 int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   po::options_description desc("options");
   std::size_t queries = 20000, window = 8, users = 6000, n = 10;
-  std::string prefix = "u";
+  std::string prefix = "u", route = "owner";
   std::uint64_t seed = 1;
   desc.add_options()("queries", po::value(&queries)->default_value(queries),
                      "queries to send")(
@@ -676,7 +677,11 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
       "prefix", po::value(&prefix)->default_value(prefix),
       "user id prefix (gen uses 'u')")("n,n", po::value(&n)->default_value(n),
                                        "recommendations per query")(
-      "seed", po::value(&seed)->default_value(seed), "random seed of the user choice");
+      "seed", po::value(&seed)->default_value(seed), "random seed of the user choice")(
+      "route", po::value(&route)->default_value(route),
+      "owner: send each query to the node owning the user's partition, as a "
+      "partition-aware client does (the user's profile is then local); entry: send "
+      "every query to the --cluster node");
   po::variables_map vm;
   if (int rc = parse("bench", args, desc, vm, "[--queries N] [--window W] [--users U]");
       rc >= 0)
@@ -684,6 +689,37 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   if (queries == 0 || window == 0 || users == 0) {
     std::cerr << "shardrec bench: --queries, --window and --users must be >= 1\n";
     return 2;
+  }
+  if (route != "owner" && route != "entry") {
+    std::cerr << "shardrec bench: --route must be owner or entry, got '" << route
+              << "'\n";
+    return 2;
+  }
+  // Where each partition's queries go: the entry node, or the owner's node.
+  std::uint32_t P = 1;
+  std::vector<caf::actor> target_of{c.control};
+  if (route == "owner") {
+    auto status =
+        ask(c, caf::make_message(actors::status_atom::value), actors::admin_timeout,
+            [](const actors::frame& f) { return actors::decode_status_reply(f); });
+    if (!status)
+      return 1;
+    const auto& map = status->map;
+    P = map.partitions;
+    target_of.assign(P, c.control);
+    std::map<std::uint32_t, caf::actor> node_control;
+    for (const auto& nd : map.nodes) {
+      auto h = c.sys->middleman().remote_actor(nd.host, nd.port);
+      if (!h) {
+        std::cerr << "shardrec bench: cannot reach node " << nd.id << " at " << nd.host
+                  << ":" << nd.port << ": " << c.sys->render(h.error()) << "\n";
+        return 1;
+      }
+      node_control[nd.id] = *h;
+    }
+    for (std::uint32_t p = 0; p < P && p < map.owner.size(); ++p)
+      if (auto it = node_control.find(map.owner[p]); it != node_control.end())
+        target_of[p] = it->second;
   }
   caf::scoped_actor self{*c.sys};
   using clk = std::chrono::steady_clock;
@@ -718,7 +754,8 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
     req.user = next_user();
     req.n = static_cast<std::uint32_t>(n);
     auto sent = clk::now();
-    inflight.emplace_back(sent, self->request(c.control, actors::query_timeout * 2,
+    const auto& to = target_of[P == 1 ? 0 : core::partition_of(req.user, P)];
+    inflight.emplace_back(sent, self->request(to, actors::query_timeout * 2,
                                               actors::recommend_atom::value,
                                               actors::encode(req)));
     if (inflight.size() >= window)
@@ -738,16 +775,17 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   double qps = static_cast<double>(latency_ms.size()) / secs;
   if (json) {
     nlohmann::json j{
-        {"queries", queries}, {"window", window},   {"answered", latency_ms.size()},
+        {"queries", queries}, {"window", window},   {"route", route},
+        {"answered", latency_ms.size()},
         {"failed", failed},   {"partial", partial}, {"seconds", secs},
         {"qps", qps},         {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
         {"max_ms", pct(1.0)}};
     std::cout << j.dump() << "\n";
   } else {
     std::printf(
-        "%zu queries, window %zu: %.0f queries/s, p50 %.3f ms, p99 %.3f ms, max %.3f ms"
-        " (%zu failed, %zu partial)\n",
-        queries, window, qps, pct(0.5), pct(0.99), pct(1.0), failed, partial);
+        "%zu queries, window %zu, route %s: %.0f queries/s, p50 %.3f ms, p99 %.3f ms, "
+        "max %.3f ms (%zu failed, %zu partial)\n",
+        queries, window, route.c_str(), qps, pct(0.5), pct(0.99), pct(1.0), failed, partial);
   }
   return failed ? 1 : 0;
 }

@@ -36,7 +36,7 @@ struct TrainReply {
   seconds @1 :Float64;
   bytesSent @2 :UInt64;    # factor / statistics payload bytes exchanged between shards
   messages @3 :UInt64;
-  loss @4 :List(Float64);
+  loss @4 :List(Float64);  # implicit ALS objective after the last iteration
 }
 
 struct RecommendRequest {
