@@ -259,6 +259,11 @@ frame encode(const train_reply& r) {
   auto loss = root.initLoss(static_cast<unsigned>(r.loss.size()));
   for (unsigned i = 0; i < r.loss.size(); ++i)
     loss.set(i, r.loss[i]);
+  auto phases = root.initPhases(static_cast<unsigned>(r.phases.size()));
+  for (unsigned i = 0; i < r.phases.size(); ++i) {
+    phases[i].setName(r.phases[i].first);
+    phases[i].setSeconds(r.phases[i].second);
+  }
   return to_frame(mb);
 }
 
@@ -271,6 +276,8 @@ core::result<train_reply> decode_train_reply(const frame& f) {
     out.messages = r.getMessages();
     for (auto l : r.getLoss())
       out.loss.push_back(l);
+    for (auto p : r.getPhases())
+      out.phases.emplace_back(text(p.getName()), p.getSeconds());
     return out;
   });
 }

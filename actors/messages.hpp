@@ -73,6 +73,9 @@ struct train_reply {
   std::uint64_t bytes_sent = 0; // payload bytes of blocks exchanged between shards
   std::uint64_t messages = 0;
   std::vector<double> loss; // implicit ALS objective after the last iteration
+  // Wall time per phase (build, popular, content, knn, ials, mf, publish), in
+  // the order they ran.
+  std::vector<std::pair<std::string, double>> phases;
 };
 
 struct recommend_request {

@@ -4,9 +4,11 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <thread>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -17,6 +19,15 @@
 #include "core/dist_knn.hpp"
 #include "core/dist_recommend.hpp"
 #include "core/partition_store.hpp"
+
+// A factor block decoded once by the node's first shard and handed to the
+// node's other shards: a local message only (never serialised).
+namespace shardrec::actors {
+using shared_ials_block = std::shared_ptr<const core::ials_block>;
+using shared_mf_block = std::shared_ptr<const core::mf_block>;
+} // namespace shardrec::actors
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_ials_block)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_mf_block)
 
 namespace shardrec::actors {
 
@@ -37,6 +48,9 @@ struct shard_state {
   bool ratings_only = true; // every event so far is a rating
   core::rating_scale scale; // of the latest event batch: predictions are clamped to it
   std::vector<caf::actor> peers; // every shard, by partition (training only)
+  // leader_of[p]: the first partition on p's node. Factor blocks travel once
+  // per node, to its leader, which hands them to the node's other shards.
+  std::vector<std::uint32_t> leader_of;
 
   // Training state, reset by "build".
   core::als_globals globals;
@@ -100,14 +114,21 @@ struct outgoing {
 
 caf::error apply_block(shard_pointer self, const std::string& kind, const frame& f);
 
+bool is_group_kind(const std::string& kind) {
+  return kind == "ials_group" || kind == "mf_group";
+}
+
 void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
                  caf::typed_response_promise<frame> rp) {
   auto& st = self->state;
   auto me = st.store->partition();
   auto left = std::make_shared<std::size_t>(0);
   auto failed = std::make_shared<bool>(false);
+  // A group block goes to its leader even when that is this shard: the
+  // leader's handler hands it on to the node's other shards.
+  auto local = [&](const outgoing& b) { return b.to == me && !is_group_kind(b.kind); };
   for (auto& b : blocks) {
-    if (b.to == me) {
+    if (local(b)) {
       if (auto err = apply_block(self, b.kind, b.block)) {
         rp.deliver(err);
         return;
@@ -127,7 +148,7 @@ void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
   }
   auto shared_reply = std::make_shared<frame>(std::move(reply));
   for (auto& b : blocks) {
-    if (b.to == me)
+    if (local(b))
       continue;
     self->request(st.peers[b.to], train_timeout, block_atom::value, b.kind,
                   std::move(b.block))
@@ -182,19 +203,68 @@ caf::error apply_block(shard_pointer self, const std::string& kind, const frame&
     }
     return {};
   }
-  if (kind == "ials") {
-    if (!st.ials)
-      return fail(core::errc::invalid_argument, "ials block before ials_init");
-    auto b = decode_ials_block(f);
-    return b ? check(st.ials->receive(*b)) : fail(b);
-  }
-  if (kind == "mf") {
-    if (!st.mf)
-      return fail(core::errc::invalid_argument, "mf block before mf_init");
-    auto b = decode_mf_block(f);
-    return b ? check(st.mf->receive(*b)) : fail(b);
-  }
   return fail(core::errc::bad_message, "unknown block kind '" + kind + "'");
+}
+
+caf::error receive_group(shard_pointer self, const core::ials_block& b) {
+  auto& st = self->state;
+  if (!st.ials)
+    return fail(core::errc::invalid_argument, "ials block before ials_init");
+  auto s = st.ials->receive(b, true);
+  return s ? caf::error{} : to_caf_error(s.err());
+}
+
+caf::error receive_group(shard_pointer self, const core::mf_block& b) {
+  auto& st = self->state;
+  if (!st.mf)
+    return fail(core::errc::invalid_argument, "mf block before mf_init");
+  auto s = st.mf->receive(b, true);
+  return s ? caf::error{} : to_caf_error(s.err());
+}
+
+// The leader's side of a group block: decode once, take this shard's rows,
+// hand the decoded block to the node's other shards, acknowledge once they
+// all have.
+template <class Block>
+caf::result<ok_atom> take_group_block(shard_pointer self, core::result<Block> decoded) {
+  auto& st = self->state;
+  if (!decoded)
+    return fail(decoded);
+  const auto me = st.store->partition();
+  if (decoded->to != me || st.leader_of.size() != st.peers.size()
+      || st.leader_of.empty() || st.leader_of[me] != me)
+    return fail(core::errc::bad_message,
+                "group block for partition " + std::to_string(decoded->to)
+                    + " reached partition " + std::to_string(me)
+                    + ", which does not lead its node's group");
+  auto shared = std::make_shared<const Block>(std::move(*decoded));
+  if (auto err = receive_group(self, *shared))
+    return err;
+  auto left = std::make_shared<std::size_t>(0);
+  auto failed = std::make_shared<bool>(false);
+  for (std::uint32_t q = 0; q < st.peers.size(); ++q)
+    if (q != me && st.leader_of[q] == me)
+      ++*left;
+  if (*left == 0)
+    return ok_atom::value;
+  // Only now: a response promise takes the reply over from the return value.
+  auto rp = self->make_response_promise<ok_atom>();
+  for (std::uint32_t q = 0; q < st.peers.size(); ++q) {
+    if (q == me || st.leader_of[q] != me)
+      continue;
+    self->request(st.peers[q], train_timeout, block_atom::value, shared)
+        .then(
+            [=](ok_atom) mutable {
+              if (--*left == 0 && !*failed)
+                rp.deliver(ok_atom::value);
+            },
+            [=](caf::error& err) mutable {
+              if (!*failed)
+                rp.deliver(err);
+              *failed = true;
+            });
+  }
+  return rp;
 }
 
 core::als_side side_of(const std::string& step) {
@@ -307,8 +377,18 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     if (req->iterations)
       st.mf_cfg.iterations = static_cast<int>(req->iterations);
     st.mf_cfg.seed = req->seed;
-    s.build(step == "build:last" ? core::merge_policy::last : core::merge_policy::sum);
-    st.bin = std::make_unique<core::partition_store>(s.binarized());
+    // Row solves on every core: while this shard solves, its peers on other
+    // nodes may be waiting at the half-step barrier. Results do not depend
+    // on the thread count.
+    st.ials_cfg.threads = st.mf_cfg.threads =
+        std::max(1u, std::thread::hardware_concurrency());
+    // Retraining without new events or item information reuses the matrices.
+    const auto policy =
+        step == "build:last" ? core::merge_policy::last : core::merge_policy::sum;
+    if (!st.bin || !s.built_with(policy)) {
+      s.build(policy);
+      st.bin = std::make_unique<core::partition_store>(s.binarized());
+    }
     st.merger.reset();
     st.knn_trained = false;
     st.knn_reverse.clear();
@@ -424,10 +504,14 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
       return fail(core::errc::invalid_argument, step + " before init");
     auto rp = self->make_response_promise<frame>();
     if (implicit)
-      send_blocks(self, encode_blocks("ials", st.ials->make_blocks(side), &st.bytes_sent),
+      send_blocks(self,
+                  encode_blocks("ials_group", st.ials->make_group_blocks(side, st.leader_of),
+                                &st.bytes_sent),
                   encode(st.ials->make_gram_partial(side)), rp);
     else
-      send_blocks(self, encode_blocks("mf", st.mf->make_blocks(side), &st.bytes_sent),
+      send_blocks(self,
+                  encode_blocks("mf_group", st.mf->make_group_blocks(side, st.leader_of),
+                                &st.bytes_sent),
                   empty_reply(), rp);
     return rp;
   }
@@ -496,7 +580,17 @@ caf::behavior shard_behavior(shard_pointer self) {
         return encode(r);
       },
       [=](train_atom, std::vector<caf::actor> peers) {
-        self->state.peers = std::move(peers);
+        auto& st = self->state;
+        st.peers = std::move(peers);
+        st.leader_of.assign(st.peers.size(), 0);
+        for (std::uint32_t p = 0; p < st.peers.size(); ++p) {
+          st.leader_of[p] = p;
+          for (std::uint32_t q = 0; q < p; ++q)
+            if (st.peers[q] && st.peers[p] && st.peers[q].node() == st.peers[p].node()) {
+              st.leader_of[p] = q;
+              break;
+            }
+        }
         self->state.bytes_sent = 0;
         return ok_atom::value;
       },
@@ -510,7 +604,21 @@ caf::behavior shard_behavior(shard_pointer self) {
         }
       },
       [=](block_atom, const std::string& kind, const frame& f) -> caf::result<ok_atom> {
+        if (kind == "ials_group")
+          return take_group_block(self, decode_ials_block(f));
+        if (kind == "mf_group")
+          return take_group_block(self, decode_mf_block(f));
         if (auto err = apply_block(self, kind, f))
+          return err;
+        return ok_atom::value;
+      },
+      [=](block_atom, const shared_ials_block& b) -> caf::result<ok_atom> {
+        if (auto err = receive_group(self, *b))
+          return err;
+        return ok_atom::value;
+      },
+      [=](block_atom, const shared_mf_block& b) -> caf::result<ok_atom> {
+        if (auto err = receive_group(self, *b))
           return err;
         return ok_atom::value;
       },

@@ -53,6 +53,22 @@ void finish_error(trainer_pointer self, core::errc code, std::string msg) {
 // Runs `step` on every shard with the same argument; calls next with the
 // replies in partition order once all have answered.
 void all_shards(trainer_pointer self, std::string step, frame arg, next_fn next) {
+  // The step's wall time counts towards its phase: the name up to the first
+  // '_' or ':' (ials_send:items -> ials, build:last -> build).
+  auto started = std::chrono::steady_clock::now();
+  auto phase = step.substr(0, step.find_first_of("_:"));
+  next = [self, started, phase, next = std::move(next)](replies rs) {
+    auto secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    auto& phases = self->state.reply.phases;
+    auto it = std::find_if(phases.begin(), phases.end(),
+                           [&](const auto& p) { return p.first == phase; });
+    if (it == phases.end())
+      phases.emplace_back(phase, secs);
+    else
+      it->second += secs;
+    next(std::move(rs));
+  };
   auto n = self->state.shards.size();
   auto got = std::make_shared<replies>(n);
   auto left = std::make_shared<std::size_t>(n);

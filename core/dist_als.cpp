@@ -191,6 +191,8 @@ als_exchange<T>::als_exchange(const partition_store& store, std::uint32_t width)
     received_[s].resize(static_cast<Eigen::Index>(refs.size()), width_);
     filled_[s].assign(refs.size(), 0);
     got_from_[s].assign(parts, 0);
+    last_ids_[s].assign(parts, {});
+    last_at_[s].assign(parts, {});
   }
   // Owned rows of each side over the other side's key positions (needs
   // ref_pos_ of both sides, hence a second pass).
@@ -256,12 +258,14 @@ std::vector<factor_block<T>> als_exchange<T>::make_blocks(als_side side,
 }
 
 template <class T>
-status als_exchange<T>::receive(const factor_block<T>& b,
-                                std::uint32_t version_expected) {
+status als_exchange<T>::receive(const factor_block<T>& b, std::uint32_t version_expected,
+                                bool group) {
+  constexpr index_t skip = ~index_t{0}; // a group block's row not needed here
   const int s = side_index(b.side);
   const std::string from =
       " (block from partition " + std::to_string(b.from) + ", " + side_name(b.side) + ")";
-  if (b.to != store_.partition() || b.from >= store_.partitions())
+  if ((group ? b.to >= store_.partitions() : b.to != store_.partition())
+      || b.from >= store_.partitions())
     return bad_message("block addressed to partition " + std::to_string(b.to)
                        + " reached " + std::to_string(store_.partition()) + from);
   if (b.width != width_ || b.values.size() != b.ids.size() * width_)
@@ -274,33 +278,96 @@ status als_exchange<T>::receive(const factor_block<T>& b,
   if (got_from_[s][b.from])
     return bad_message("second block" + from);
   const id_map& refs = ref_ids(store_, b.side);
+  // at[j]: where row j of the block goes (skip: not needed here). Rows are
+  // marked as they are checked (a row twice in one block is an error too)
+  // and unmarked if the block is rejected.
   std::vector<index_t> at;
   at.reserve(b.ids.size());
-  // Rows are marked as they are checked (a row twice in one block is an
-  // error too) and unmarked if the block is rejected.
   auto reject = [&](const std::string& why) {
     for (index_t pos : at)
-      filled_[s][pos] = 0;
+      if (pos != skip)
+        filled_[s][pos] = 0;
     return bad_message(why + from);
   };
-  for (const auto& id : b.ids) {
-    auto idx = refs.find(id);
-    if (!idx)
-      return reject("row '" + id + "' is not needed here");
-    if (ref_owner_[s][*idx] != b.from)
-      return reject("row '" + id + "' is not owned by the sender");
-    index_t pos = ref_pos_[s][*idx];
-    if (filled_[s][pos])
-      return reject("row '" + id + "' received twice");
-    filled_[s][pos] = 1;
-    at.push_back(pos);
+  const bool known = !b.ids.empty() && b.ids == last_ids_[s][b.from];
+  if (known) {
+    // Checked when first accepted: needed here (or skipped), owned by the
+    // sender, no row twice.
+    for (index_t pos : last_at_[s][b.from]) {
+      if (pos != skip) {
+        if (filled_[s][pos])
+          return reject("a row received twice");
+        filled_[s][pos] = 1;
+      }
+      at.push_back(pos);
+    }
+  } else {
+    for (const auto& id : b.ids) {
+      auto idx = refs.find(id);
+      if (!idx) {
+        if (!group)
+          return reject("row '" + id + "' is not needed here");
+        at.push_back(skip);
+        continue;
+      }
+      if (ref_owner_[s][*idx] != b.from)
+        return reject("row '" + id + "' is not owned by the sender");
+      index_t pos = ref_pos_[s][*idx];
+      if (filled_[s][pos])
+        return reject("row '" + id + "' received twice");
+      filled_[s][pos] = 1;
+      at.push_back(pos);
+    }
+    last_ids_[s][b.from] = b.ids;
+    last_at_[s][b.from] = at;
   }
+  std::size_t taken = 0;
   for (std::size_t j = 0; j < at.size(); ++j)
-    std::copy_n(b.values.data() + j * width_, width_, received_[s].row(at[j]).data());
+    if (at[j] != skip) {
+      std::copy_n(b.values.data() + j * width_, width_, received_[s].row(at[j]).data());
+      ++taken;
+    }
   got_from_[s][b.from] = 1;
-  rows_in_[s] += at.size();
+  rows_in_[s] += taken;
   ++blocks_in_[s];
   return {};
+}
+
+template <class T>
+std::vector<factor_block<T>>
+als_exchange<T>::make_group_blocks(als_side side, std::uint32_t version, const rows_t& owned,
+                                   const std::vector<std::uint32_t>& leader_of) const {
+  SHARDREC_ASSERT(leader_of.size() == store_.partitions());
+  const id_map& ids = owned_ids(store_, side);
+  SHARDREC_ASSERT(static_cast<std::size_t>(owned.rows()) == ids.size());
+  const auto& send = send_[side_index(side)];
+  std::vector<std::uint32_t> leaders(leader_of);
+  std::sort(leaders.begin(), leaders.end());
+  leaders.erase(std::unique(leaders.begin(), leaders.end()), leaders.end());
+  std::vector<factor_block<T>> out;
+  std::vector<char> take(ids.size());
+  for (auto leader : leaders) {
+    SHARDREC_ASSERT(leader < store_.partitions() && leader_of[leader] == leader);
+    std::fill(take.begin(), take.end(), 0);
+    for (std::uint32_t p = 0; p < send.size(); ++p)
+      if (leader_of[p] == leader)
+        for (index_t r : send[p])
+          take[r] = 1;
+    factor_block<T> b;
+    b.from = store_.partition();
+    b.to = leader;
+    b.side = side;
+    b.version = version;
+    b.width = width_;
+    for (std::size_t r = 0; r < take.size(); ++r)
+      if (take[r]) {
+        b.ids.push_back(ids.external(static_cast<index_t>(r)));
+        b.values.insert(b.values.end(), owned.row(static_cast<Eigen::Index>(r)).data(),
+                        owned.row(static_cast<Eigen::Index>(r)).data() + width_);
+      }
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 template <class T> bool als_exchange<T>::complete(als_side side) const {
@@ -355,11 +422,18 @@ gram_partial ials_partition::make_gram_partial(als_side fixed) const {
   return g;
 }
 
-status ials_partition::receive(const ials_block& b) {
+std::vector<ials_block>
+ials_partition::make_group_blocks(als_side fixed,
+                                  const std::vector<std::uint32_t>& leader_of) const {
+  return ex_.make_group_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)],
+                               leader_of);
+}
+
+status ials_partition::receive(const ials_block& b, bool group) {
   // A block of items feeds the user solve of the same iteration; a block of
   // users feeds the item solve that follows it.
   std::uint32_t expected = b.side == als_side::items ? version_[0] : version_[1] + 1;
-  return ex_.receive(b, expected);
+  return ex_.receive(b, expected, group);
 }
 
 status ials_partition::solve(als_side solving, const gram_total& gram) {
@@ -460,9 +534,16 @@ std::vector<mf_block> mf_als_partition::make_blocks(als_side fixed) const {
   return ex_.make_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)]);
 }
 
-status mf_als_partition::receive(const mf_block& b) {
+std::vector<mf_block>
+mf_als_partition::make_group_blocks(als_side fixed,
+                                    const std::vector<std::uint32_t>& leader_of) const {
+  return ex_.make_group_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)],
+                               leader_of);
+}
+
+status mf_als_partition::receive(const mf_block& b, bool group) {
   std::uint32_t expected = b.side == als_side::items ? version_[0] : version_[1] + 1;
-  return ex_.receive(b, expected);
+  return ex_.receive(b, expected, group);
 }
 
 status mf_als_partition::solve(als_side solving) {

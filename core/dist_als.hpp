@@ -172,12 +172,25 @@ public:
   std::vector<factor_block<T>> make_blocks(als_side side, std::uint32_t version,
                                            const rows_t& owned) const;
 
+  // One block per group of partitions instead of one per partition, for
+  // partitions that share a process: leader_of[p] names the first partition
+  // of p's group (leader_of[leader] == leader). The block addressed to a
+  // leader holds every owned row that any partition of its group needs, once;
+  // the leader hands the same decoded block to the group's other partitions,
+  // each of which takes the rows it needs (receive with group = true). Rows
+  // cross between processes once per group rather than once per partition.
+  std::vector<factor_block<T>> make_group_blocks(
+      als_side side, std::uint32_t version, const rows_t& owned,
+      const std::vector<std::uint32_t>& leader_of) const;
+
   // Stores a block's rows in received(block.side). Fails with
-  // errc::bad_message if the block is not for this partition, has the wrong
-  // width or version (expected: see version_expected), comes twice from one
-  // partition, or names a row that is unknown here, owned by another
-  // partition, or already received.
-  status receive(const factor_block<T>& b, std::uint32_t version_expected);
+  // errc::bad_message if the block is not for this partition (group: not
+  // for a partition of the cluster), has the wrong width or version
+  // (expected: see version_expected), comes twice from one partition, or
+  // names a row that is unknown here (group: skipped instead), owned by
+  // another partition, or already received.
+  status receive(const factor_block<T>& b, std::uint32_t version_expected,
+                 bool group = false);
 
   // True once every partition's block of `side` is in; then every ref row
   // (item_refs for items, user_refs for users) has been received.
@@ -214,6 +227,11 @@ private:
   std::vector<float> value_[2];
   rows_t received_[2];                        // [side]: refs x width
   std::vector<char> filled_[2], got_from_[2]; // [side][pos], [side][from]
+  // The ids of the last block accepted from each sender and where its rows
+  // went: routing is fixed for a run, so every later block from that sender
+  // names the same ids, and one comparison replaces a lookup per row.
+  std::vector<std::vector<std::string>> last_ids_[2]; // [side][from]
+  std::vector<std::vector<index_t>> last_at_[2];      // [side][from]
   std::size_t rows_in_[2] = {0, 0}, blocks_in_[2] = {0, 0};
 };
 
@@ -230,7 +248,10 @@ public:
   std::vector<ials_block> make_blocks(als_side fixed) const;
   gram_partial make_gram_partial(als_side fixed) const;
   // U4. Errors as als_exchange::receive.
-  status receive(const ials_block& b);
+  status receive(const ials_block& b, bool group = false);
+  // U3 by group (see als_exchange::make_group_blocks).
+  std::vector<ials_block> make_group_blocks(als_side fixed,
+                                            const std::vector<std::uint32_t>& leader_of) const;
   // U4: solves every owned row of `solving` (threads: cfg.threads). Fails
   // with errc::bad_message (nothing changed) if a block of the other side is
   // missing or `gram` is not that side's current Gram.
@@ -268,7 +289,9 @@ public:
                    const als_globals& globals);
 
   std::vector<mf_block> make_blocks(als_side fixed) const;
-  status receive(const mf_block& b);
+  std::vector<mf_block> make_group_blocks(als_side fixed,
+                                          const std::vector<std::uint32_t>& leader_of) const;
+  status receive(const mf_block& b, bool group = false);
   // Fails with errc::bad_message (nothing changed) if a block is missing.
   status solve(als_side solving);
   // L: the ALS objective of mf.hpp. REQUIRES: right after solve(items).

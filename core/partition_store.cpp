@@ -73,6 +73,7 @@ void partition_store::build(merge_policy policy) {
   item_matrix_ =
       interaction_matrix::build(user_refs_.size(), items_.size(), item_side_, policy);
   built_ = true;
+  built_policy_ = policy;
 }
 
 partition_store partition_store::binarized() const {

@@ -60,6 +60,11 @@ public:
   // for the ranking algorithms. REQUIRES: built()
   partition_store binarized() const;
   bool built() const { return built_; }
+  // True when built() with `policy` and nothing was added since: build(policy)
+  // would give the same matrices.
+  bool built_with(merge_policy policy) const {
+    return built_ && built_policy_ == policy;
+  }
 
   const id_map& users() const { return users_; }
   const id_map& item_refs() const { return item_refs_; }
@@ -86,6 +91,7 @@ private:
   id_map devices_, locations_;
   interaction_matrix user_matrix_, item_matrix_;
   bool built_ = false;
+  merge_policy built_policy_ = merge_policy::sum;
 };
 
 } // namespace shardrec::core

@@ -412,12 +412,17 @@ int cmd_train(connection& c, const std::vector<std::string>& args, bool json) {
                      {"bytes_sent", r->bytes_sent},
                      {"messages", r->messages},
                      {"loss", r->loss}};
+    auto& phases = j["phases"] = nlohmann::json::object();
+    for (const auto& [name, secs] : r->phases)
+      phases[name] = secs;
     std::cout << j.dump() << "\n";
   } else {
     std::printf(
         "trained %s in %.2f s (%llu messages, %llu payload bytes between shards)\n",
         r->algo.c_str(), r->seconds, static_cast<unsigned long long>(r->messages),
         static_cast<unsigned long long>(r->bytes_sent));
+    for (const auto& [name, secs] : r->phases)
+      std::printf("  %-8s %.2f s\n", name.c_str(), secs);
   }
   return 0;
 }

@@ -37,6 +37,12 @@ struct TrainReply {
   bytesSent @2 :UInt64;    # factor / statistics payload bytes exchanged between shards
   messages @3 :UInt64;
   loss @4 :List(Float64);  # implicit ALS objective after the last iteration
+  phases @5 :List(TrainPhase);  # wall time per phase, in the order they ran
+}
+
+struct TrainPhase {
+  name @0 :Text;           # build | popular | content | knn | ials | mf | publish
+  seconds @1 :Float64;
 }
 
 struct RecommendRequest {

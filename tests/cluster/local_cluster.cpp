@@ -151,7 +151,12 @@ int local_cluster::cli(const std::string& args, std::string* out) const {
   int status = pclose(p);
   if (out)
     *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (rc != 0) // the CLI's own words, for the failure report
+    std::system(("echo 'shardrec " + args + "' exited " + std::to_string(rc)
+                 + ", its stderr:; tail -n 5 " + dir_ + "/cli.log >&2")
+                    .c_str());
+  return rc;
 }
 
 } // namespace shardrec::testing

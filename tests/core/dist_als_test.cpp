@@ -167,8 +167,21 @@ struct ials_run {
   traffic bytes;
 };
 
+// Group delivery (leader_of non-empty): one block per group, handed to every
+// partition of the group, as shards on one node share a block.
+template <class Part, class Block>
+status deliver_to_group(const std::vector<std::unique_ptr<Part>>& parts,
+                        const std::vector<std::uint32_t>& leader_of, const Block& b) {
+  for (std::uint32_t q = 0; q < parts.size(); ++q)
+    if (leader_of[q] == b.to)
+      if (auto st = parts[q]->receive(b, true); !st)
+        return st;
+  return {};
+}
+
 ials_run simulate_ials(const std::vector<partition_store>& stores, const ials_config& cfg,
-                       std::uint64_t shuffle_seed, bool with_loss) {
+                       std::uint64_t shuffle_seed, bool with_loss,
+                       const std::vector<std::uint32_t>& leader_of = {}) {
   std::mt19937_64 rng(shuffle_seed);
   const auto parts = static_cast<std::uint32_t>(stores.size());
   ials_run run;
@@ -180,7 +193,8 @@ ials_run simulate_ials(const std::vector<partition_store>& stores, const ials_co
       std::vector<ials_block> pool;
       std::vector<gram_partial> grams;
       for (auto& p : run.parts) {
-        for (auto& b : p->make_blocks(fixed))
+        for (auto& b : leader_of.empty() ? p->make_blocks(fixed)
+                                         : p->make_group_blocks(fixed, leader_of))
           pool.push_back(std::move(b));
         run.bytes.minimum += p->exchange().min_payload_bytes(fixed);
         grams.push_back(p->make_gram_partial(fixed));
@@ -189,7 +203,8 @@ ials_run simulate_ials(const std::vector<partition_store>& stores, const ials_co
       auto total = sum_gram(grams, parts);
       EXPECT_TRUE(total.ok());
       deliver<ials_block>(pool, rng, run.bytes, it, fixed, [&](const ials_block& b) {
-        return run.parts[b.to]->receive(b);
+        return leader_of.empty() ? run.parts[b.to]->receive(b)
+                                 : deliver_to_group(run.parts, leader_of, b);
       });
       als_side solving = fixed == als_side::items ? als_side::users : als_side::items;
       for (auto& p : run.parts) {
@@ -217,7 +232,8 @@ struct mf_run {
 };
 
 mf_run simulate_mf(const std::vector<partition_store>& stores, const mf_config& cfg,
-                   std::uint64_t shuffle_seed) {
+                   std::uint64_t shuffle_seed,
+                   const std::vector<std::uint32_t>& leader_of = {}) {
   std::mt19937_64 rng(shuffle_seed);
   const auto parts = static_cast<std::uint32_t>(stores.size());
   mf_run run;
@@ -228,12 +244,15 @@ mf_run simulate_mf(const std::vector<partition_store>& stores, const mf_config& 
     for (als_side fixed : {als_side::items, als_side::users}) {
       std::vector<mf_block> pool;
       for (auto& p : run.parts) {
-        for (auto& b : p->make_blocks(fixed))
+        for (auto& b : leader_of.empty() ? p->make_blocks(fixed)
+                                         : p->make_group_blocks(fixed, leader_of))
           pool.push_back(std::move(b));
         run.bytes.minimum += p->exchange().min_payload_bytes(fixed);
       }
-      deliver<mf_block>(pool, rng, run.bytes, it, fixed,
-                        [&](const mf_block& b) { return run.parts[b.to]->receive(b); });
+      deliver<mf_block>(pool, rng, run.bytes, it, fixed, [&](const mf_block& b) {
+        return leader_of.empty() ? run.parts[b.to]->receive(b)
+                                 : deliver_to_group(run.parts, leader_of, b);
+      });
       als_side solving = fixed == als_side::items ? als_side::users : als_side::items;
       for (auto& p : run.parts) {
         auto st = p->solve(solving);
@@ -509,6 +528,43 @@ TEST(dist_als, ials_exact_matches_core_on_hand_data) {
     EXPECT_EQ(run.bytes.duplicates, 0u);
     EXPECT_EQ(run.bytes.payload, run.bytes.minimum);
   }
+}
+
+// Blocks by group (the partitions of one node) instead of by partition: the
+// same factors bit for bit, each row sent once per group, so fewer bytes.
+TEST(dist_als, group_blocks_give_the_same_factors_with_fewer_bytes) {
+  events_data d = hand_data();
+  ials_config cfg;
+  cfg.factors = 3;
+  cfg.iterations = 4;
+  cfg.binary = false;
+  cfg.user_keys = &d.user_keys;
+  cfg.item_keys = &d.item_keys;
+  mf_config mcfg;
+  mcfg.solver = mf_solver::als;
+  mcfg.factors = 3;
+  mcfg.iterations = 4;
+  mcfg.user_keys = &d.user_keys;
+  mcfg.item_keys = &d.item_keys;
+  const std::uint32_t parts = 7;
+  auto stores = make_stores(d, parts);
+  // Three "nodes": partitions p with the same p % 3, led by p % 3.
+  std::vector<std::uint32_t> leader_of(parts);
+  for (std::uint32_t p = 0; p < parts; ++p)
+    leader_of[p] = p % 3;
+  auto by_part = simulate_ials(stores, cfg, 1, true);
+  auto by_group = simulate_ials(stores, cfg, 2, true, leader_of);
+  auto mf_by_part = simulate_mf(stores, mcfg, 1);
+  auto mf_by_group = simulate_mf(stores, mcfg, 2, leader_of);
+  for (std::uint32_t p = 0; p < parts; ++p) {
+    EXPECT_EQ(by_part.parts[p]->user_factors(), by_group.parts[p]->user_factors());
+    EXPECT_EQ(by_part.parts[p]->item_factors(), by_group.parts[p]->item_factors());
+    EXPECT_EQ(mf_by_part.parts[p]->user_rows(), mf_by_group.parts[p]->user_rows());
+    EXPECT_EQ(mf_by_part.parts[p]->item_rows(), mf_by_group.parts[p]->item_rows());
+  }
+  EXPECT_EQ(by_part.loss, by_group.loss);
+  EXPECT_LT(by_group.bytes.payload, by_part.bytes.payload);
+  EXPECT_LT(mf_by_group.bytes.payload, mf_by_part.bytes.payload);
 }
 
 TEST(dist_als, ials_matches_core_on_ml100k_u1) {

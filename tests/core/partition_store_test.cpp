@@ -78,6 +78,21 @@ TEST(PartitionStore, RowsHoldExternalIdsAndValues) {
   EXPECT_EQ(s.user_refs().external(col.index[1]), "bob");
 }
 
+TEST(PartitionStore, KnowsWhenItsMatricesAreCurrent) {
+  partition_store s(0, 1);
+  EXPECT_FALSE(s.built_with(merge_policy::sum));
+  ASSERT_TRUE(s.add(ev("alice", "book", 4, 10)).ok());
+  s.build(merge_policy::sum);
+  EXPECT_TRUE(s.built_with(merge_policy::sum));
+  EXPECT_FALSE(s.built_with(merge_policy::last));
+  ASSERT_TRUE(s.add(ev("bob", "book", 5, 12)).ok());
+  EXPECT_FALSE(s.built_with(merge_policy::sum));
+  s.build(merge_policy::last);
+  EXPECT_TRUE(s.built_with(merge_policy::last));
+  s.set_item_info("book", {});
+  EXPECT_FALSE(s.built_with(merge_policy::last));
+}
+
 TEST(PartitionStore, RejectsInvalidEventsAndKeepsOthers) {
   partition_store s(0, 1);
   ASSERT_TRUE(s.add(ev("a", "x", 1)).ok());
