@@ -352,6 +352,25 @@ caf::error publish(shard_pointer self, const core::blend_spec& spec) {
   return {};
 }
 
+// The send half of an ALS half-step: this shard's rows of `side` to every
+// node that needs them; the reply (iALS: the Gram partial of `side`) once
+// every block is acknowledged.
+caf::result<frame> send_side(shard_pointer self, bool implicit, core::als_side side) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<frame>();
+  if (implicit)
+    send_blocks(self,
+                encode_blocks("ials_group", st.ials->make_group_blocks(side, st.leader_of),
+                              &st.bytes_sent),
+                encode(st.ials->make_gram_partial(side)), rp);
+  else
+    send_blocks(self,
+                encode_blocks("mf_group", st.mf->make_group_blocks(side, st.leader_of),
+                              &st.bytes_sent),
+                empty_reply(), rp);
+  return rp;
+}
+
 caf::result<frame> train_step(shard_pointer self, const std::string& step,
                               const frame& arg) {
   auto& st = self->state;
@@ -498,33 +517,24 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     return empty_reply();
   }
   if (step.rfind("ials_send:", 0) == 0 || step.rfind("mf_send:", 0) == 0) {
-    auto side = side_of(step);
     bool implicit = step[0] == 'i';
     if (implicit ? !st.ials : !st.mf)
       return fail(core::errc::invalid_argument, step + " before init");
-    auto rp = self->make_response_promise<frame>();
-    if (implicit)
-      send_blocks(self,
-                  encode_blocks("ials_group", st.ials->make_group_blocks(side, st.leader_of),
-                                &st.bytes_sent),
-                  encode(st.ials->make_gram_partial(side)), rp);
-    else
-      send_blocks(self,
-                  encode_blocks("mf_group", st.mf->make_group_blocks(side, st.leader_of),
-                                &st.bytes_sent),
-                  empty_reply(), rp);
-    return rp;
+    return send_side(self, implicit, side_of(step));
   }
   if (step.rfind("ials_solve:", 0) == 0 || step.rfind("mf_solve:", 0) == 0) {
     // "...:items+loss" also returns the objective's partial sum, which costs
     // about as much as the solve: the trainer asks for it once, at the end.
-    const std::string loss_suffix = "+loss";
-    const bool with_loss = step.size() > loss_suffix.size()
-                           && step.compare(step.size() - loss_suffix.size(),
-                                           loss_suffix.size(), loss_suffix)
-                                  == 0;
-    auto side =
-        side_of(with_loss ? step.substr(0, step.size() - loss_suffix.size()) : step);
+    // "...+send" goes on with the send step of the side just solved (its
+    // blocks, and for iALS its Gram partial as the reply): one barrier per
+    // half-step instead of two.
+    auto ends_with = [&](const std::string& suffix) {
+      return step.size() > suffix.size()
+             && step.compare(step.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    const bool with_loss = ends_with("+loss");
+    const bool with_send = ends_with("+send");
+    auto side = side_of(step.substr(0, step.find('+')));
     bool implicit = step[0] == 'i';
     if (implicit ? !st.ials : !st.mf)
       return fail(core::errc::invalid_argument, step + " before init");
@@ -541,6 +551,8 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
       return to_caf_error(solved.err());
     if (with_loss && side == core::als_side::items)
       return encode(implicit ? st.ials->make_loss_partial() : st.mf->make_loss_partial());
+    if (with_send)
+      return send_side(self, implicit, side);
     return empty_reply();
   }
   if (step == "publish") {

@@ -32,10 +32,15 @@
 //   knn_final         -> empty, sends reverse blocks
 //   knn_reverse       -> empty
 //   ials_init (als_globals) / mf_init (als_globals) -> empty
-//   ials_send:<users|items> -> gram_partial, sends ials blocks
-//   ials_solve:<users|items> (gram_total) -> loss_partial after items, else empty
-//   mf_send:<users|items> -> empty, sends mf blocks
-//   mf_solve:<users|items> -> loss_partial after items, else empty
+//   ials_send:<users|items> -> gram_partial, sends ials_group blocks
+//   ials_solve:<users|items>[+send|+loss] (gram_total) -> empty;
+//                        +send: then as ials_send of the solved side;
+//                        +loss (items only): loss_partial
+//   mf_send:<users|items> -> empty, sends mf_group blocks
+//   mf_solve:<users|items>[+send|+loss] -> as ials_solve
+// Factor blocks go once per node, to its first shard (the group leader),
+// which decodes them once and hands the decoded block to the node's other
+// shards as (block_atom, shared_ptr<const block>), a local-only message.
 //   publish (blend_spec) -> empty        build the query-time scorer
 #pragma once
 

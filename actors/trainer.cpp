@@ -114,18 +114,16 @@ bool wants(const trainer_state& st, const char* algo) {
 
 void step_publish(trainer_pointer self);
 
+// Iteration `it` of MF-ALS; the item blocks of this iteration are in. Each
+// solve goes straight on to send the rows it solved ("+send"), so a
+// half-step costs one barrier.
 void step_mf(trainer_pointer self, int it, int iterations) {
   if (it == iterations)
     return step_publish(self);
-  all_shards(self, "mf_send:items", {}, [=](replies) {
-    all_shards(self, "mf_solve:users", {}, [=](replies) {
-      all_shards(self, "mf_send:users", {}, [=](replies) {
-        // TrainReply::loss carries the implicit model's objective; MF's is
-        // not asked for.
-        all_shards(self, "mf_solve:items", {},
-                   [=](replies) { step_mf(self, it + 1, iterations); });
-      });
-    });
+  const bool last = it + 1 == iterations;
+  all_shards(self, "mf_solve:users+send", {}, [=](replies) {
+    all_shards(self, last ? "mf_solve:items" : "mf_solve:items+send", {},
+               [=](replies) { step_mf(self, it + 1, iterations); });
   });
 }
 
@@ -134,47 +132,56 @@ void step_mf_init(trainer_pointer self) {
   if (!wants(st, "mf") || !st.ratings_only)
     return step_publish(self);
   all_shards(self, "mf_init", encode(st.globals), [=](replies) {
-    step_mf(self, 0,
-            self->state.req.iterations ? static_cast<int>(self->state.req.iterations)
-                                       : 15);
+    all_shards(self, "mf_send:items", {}, [=](replies) {
+      step_mf(self, 0,
+              self->state.req.iterations ? static_cast<int>(self->state.req.iterations)
+                                         : 15);
+    });
   });
 }
 
-// One iALS half-step: blocks + Gram partials of the fixed side, then solve.
-void ials_half(trainer_pointer self, const char* send, const char* solve,
-               std::function<void(replies)> next) {
-  all_shards(self, send, {}, [=](replies rs) {
-    std::vector<core::gram_partial> parts;
-    if (!decode_all(self, rs, decode_gram_partial, parts))
-      return;
-    auto total =
-        core::sum_gram(parts, static_cast<std::uint32_t>(self->state.shards.size()));
-    if (!total)
-      return finish_error(self, to_caf_error(total.err()));
-    all_shards(self, solve, encode(*total), next);
-  });
+// The Gram matrix of a side from the shards' partials (replies of a send).
+std::optional<frame> gram_of(trainer_pointer self, const replies& rs) {
+  std::vector<core::gram_partial> parts;
+  if (!decode_all(self, rs, decode_gram_partial, parts))
+    return std::nullopt;
+  auto total =
+      core::sum_gram(parts, static_cast<std::uint32_t>(self->state.shards.size()));
+  if (!total) {
+    finish_error(self, to_caf_error(total.err()));
+    return std::nullopt;
+  }
+  return encode(*total);
 }
 
-void step_ials(trainer_pointer self, int it, int iterations) {
+// Iteration `it` of iALS, given the item Gram (the item blocks are in). As
+// MF, each solve sends the rows it solved and replies with their Gram
+// partial. The objective costs about as much as a half-step to evaluate:
+// only the last iteration reports it.
+void step_ials(trainer_pointer self, int it, int iterations, frame item_gram) {
   if (it == iterations)
     return step_mf_init(self);
-  // The objective costs about as much as a half-step to evaluate: only the
-  // last iteration reports it.
   const bool last = it + 1 == iterations;
-  ials_half(self, "ials_send:items", "ials_solve:users", [=](replies) {
-    ials_half(self, "ials_send:users", last ? "ials_solve:items+loss" : "ials_solve:items",
-              [=](replies rs) {
-                if (last) {
-                  std::vector<core::loss_partial> parts;
-                  if (!decode_all(self, rs, decode_loss_partial, parts))
-                    return;
-                  auto loss =
-                      core::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
-                  if (loss)
-                    self->state.reply.loss.push_back(*loss);
-                }
-                step_ials(self, it + 1, iterations);
-              });
+  all_shards(self, "ials_solve:users+send", item_gram, [=](replies rs) {
+    auto user_gram = gram_of(self, rs);
+    if (!user_gram)
+      return;
+    all_shards(self, last ? "ials_solve:items+loss" : "ials_solve:items+send",
+               *user_gram, [=](replies rs) {
+                 if (!last) {
+                   if (auto g = gram_of(self, rs))
+                     step_ials(self, it + 1, iterations, *g);
+                   return;
+                 }
+                 std::vector<core::loss_partial> parts;
+                 if (!decode_all(self, rs, decode_loss_partial, parts))
+                   return;
+                 auto loss =
+                     core::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
+                 if (loss)
+                   self->state.reply.loss.push_back(*loss);
+                 step_ials(self, it + 1, iterations, {});
+               });
   });
 }
 
@@ -183,9 +190,14 @@ void step_ials_init(trainer_pointer self) {
   if (!wants(st, "implicit-als"))
     return step_mf_init(self);
   all_shards(self, "ials_init", encode(st.globals), [=](replies) {
-    step_ials(self, 0,
-              self->state.req.iterations ? static_cast<int>(self->state.req.iterations)
-                                         : 15);
+    all_shards(self, "ials_send:items", {}, [=](replies rs) {
+      if (auto g = gram_of(self, rs))
+        step_ials(self, 0,
+                  self->state.req.iterations
+                      ? static_cast<int>(self->state.req.iterations)
+                      : 15,
+                  *g);
+    });
   });
 }
 
