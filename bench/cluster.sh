@@ -17,6 +17,11 @@ trap 'cluster/local.sh down || true; rm -rf "$work"' EXIT
 echo "== single-process implicit ALS, 64 factors x 15 iterations, 2 threads (same data)"
 "$build/shardrec_bench" --benchmark_filter='BM_implicit_als_1m/2' 2>/dev/null | grep BM_ || true
 
+echo "== bulk load into 1 node, $partitions partitions (the node's own rate; the client shares the cores)"
+address=$(cluster/local.sh up 1 --partitions "$partitions")
+"$build/shardrec" --cluster "$address" load "$work/events.csv" --format events --quiet
+cluster/local.sh down
+
 address=$(cluster/local.sh up "$nodes" --partitions "$partitions")
 cli() { "$build/shardrec" --cluster "$address" "$@"; }
 echo "== $nodes nodes, $partitions partitions"
@@ -31,3 +36,9 @@ cli train --json
 echo "== hybrid top-10 queries"
 cli bench --queries 5000 --window 8 --json
 cli bench --queries 2000 --window 1 --json
+echo "== the same, repeat users (blend statistics cached)"
+cli bench --queries 5000 --users 1000 --window 8 --json
+cli bench --queries 5000 --users 1000 --window 8 --json
+cli bench --queries 2000 --users 1000 --window 1 --json
+echo "== the same, every query through the --cluster node"
+cli bench --queries 5000 --users 1000 --window 8 --route entry --json
