@@ -321,6 +321,7 @@ frame encode(const recommend_reply& r) {
     auto because = items[i].initBecause(static_cast<unsigned>(x.because.size()));
     for (unsigned b = 0; b < x.because.size(); ++b)
       because.set(b, x.because[b]);
+    items[i].setBecauseFrom(x.because_from);
   }
   auto missing = root.initMissingPartitions(static_cast<unsigned>(r.missing.size()));
   for (unsigned i = 0; i < r.missing.size(); ++i)
@@ -342,6 +343,7 @@ core::result<recommend_reply> decode_recommend_reply(const frame& f) {
         rec.components.push_back({text(c.getName()), c.getRaw(), c.getContribution()});
       for (auto b : x.getBecause())
         rec.because.push_back(text(b));
+      rec.because_from = text(x.getBecauseFrom());
       out.items.push_back(std::move(rec));
     }
     for (auto m : r.getMissingPartitions())

@@ -95,6 +95,7 @@ struct recommendation {
   float score = 0.0f;
   std::vector<component_score> components;
   std::vector<std::string> because;
+  std::string because_from; // the component behind `because` (itemknn, content)
 };
 
 struct recommend_reply {

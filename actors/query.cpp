@@ -93,6 +93,7 @@ recommend_reply to_reply(const std::string& user, const core::merged_recommendat
       rec.components.push_back({cs.name, cs.raw, cs.contribution});
     for (const auto& e : c.because)
       rec.because.push_back(e.item);
+    rec.because_from = c.because_from;
     r.items.push_back(std::move(rec));
   }
   missing.insert(missing.end(), m.missing.begin(), m.missing.end());

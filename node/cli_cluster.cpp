@@ -457,7 +457,8 @@ int cmd_recommend(connection& c, const std::vector<std::string>& args, bool json
       items.push_back({{"item", x.item},
                        {"score", x.score},
                        {"components", comps},
-                       {"because", x.because}});
+                       {"because", x.because},
+                       {"because_from", x.because_from}});
     }
     std::cout << j.dump() << "\n";
     return 0;
@@ -474,7 +475,7 @@ int cmd_recommend(connection& c, const std::vector<std::string>& args, bool json
     for (const auto& cs : x.components)
       std::printf(" %s %+.2f", cs.name.c_str(), cs.contribution);
     if (!x.because.empty()) {
-      std::printf("  because of");
+      std::printf("  because of (%s)", x.because_from.c_str());
       for (const auto& b : x.because)
         std::printf(" %s", b.c_str());
     }

@@ -62,6 +62,7 @@ struct Recommendation {
   score @1 :Float32;
   components @2 :List(ComponentScore);
   because @3 :List(Text);
+  becauseFrom @4 :Text;             # the component behind `because`: itemknn or content
 }
 
 struct RecommendReply {

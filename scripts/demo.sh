@@ -44,11 +44,11 @@ cli status
 
 for u in "${users[@]}"; do
   echo
-  echo "== top 10 for user $u (score = sum of component contributions; 'because' = the user's items behind the item-kNN part)"
+  echo "== top 10 for user $u (score = sum of component contributions; 'because' = the user's items behind the content or item-kNN part, whichever contributes more)"
   cli recommend "$u" -n 10 --json > "$work/rec.json"
   # One line per item: rank, title, score, contributions, because.
   sed 's/},{"because"/}\n{"because"/g; s/^{"items":\[//' "$work/rec.json" \
-    | grep -o '"because":\[[^]]*\],"components":{.*},"item":"[^"]*","score":[-0-9.e]*' \
+    | grep -o '"because":\[[^]]*\],"because_from":"[^"]*","components":{.*},"item":"[^"]*","score":[-0-9.e]*' \
     | awk -v n=0 '{ n++; print n "\t" $0 }' > "$work/rec.lines" || true
   while IFS=$'\t' read -r rank line; do
     item=$(echo "$line" | sed 's/.*"item":"\([^"]*\)".*/\1/')
@@ -57,10 +57,11 @@ for u in "${users[@]}"; do
             | sed 's/"\([a-z-]*\)":{"contribution":\([-0-9.e]*\)/\1 \2/' \
             | awk '{ printf "%s %+.2f  ", $1, $2 }')
     because=$(echo "$line" | sed 's/.*"because":\[\([^]]*\)\].*/\1/' | tr -d '"' | tr ',' ' ')
+    from=$(echo "$line" | sed 's/.*"because_from":"\([^"]*\)".*/\1/')
     names=""
     for b in $because; do names="$names$(title "$b"); "; done
     printf '%2s. %-45s %6.3f  %s\n' "$rank" "$(title "$item") [$item]" "$score" "$parts"
-    [ -n "$names" ] && printf '      because of: %s\n' "$names"
+    [ -n "$names" ] && printf '      because of (%s): %s\n' "$from" "$names"
   done < "$work/rec.lines"
 done
 

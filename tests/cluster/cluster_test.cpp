@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
+#include <string>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -227,13 +229,23 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
   ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
   // A repeat query takes the one-round path (cached blend statistics) and
   // answers exactly as the two-phase query did.
+  // Explanations come from the coordinator: content ones (made there from
+  // the user's evidence) as well as item-kNN ones (from the partitions).
+  std::set<std::string> sources;
   for (const char* user : {"1", "13", "405"}) {
     auto first =
         run_json(c, "--cluster " + c.address(0) + " recommend " + user + " --json");
     auto again = run_json(c, "--cluster " + c.address(nodes - 1) + " recommend " + user
                                  + " --json");
     EXPECT_EQ(first.dump(), again.dump()) << user;
+    for (const auto& item : first["items"]) {
+      const auto from = item["because_from"].get<std::string>();
+      EXPECT_EQ(item["because"].empty(), from.empty()) << item.dump();
+      if (!from.empty())
+        sources.insert(from);
+    }
   }
+  EXPECT_EQ(sources, (std::set<std::string>{"content", "itemknn"}));
   auto got = run_json(c, "--cluster " + c.address(0) + " eval --test " + data
                              + "/ml-100k/u1.test --json");
   const auto& ref = local_reference();
