@@ -154,8 +154,7 @@ void phase2(caf::event_based_actor* self, const std::vector<caf::actor>& node_of
       parts.push_back(p);
   gather_candidates(self, node_of, P, parts,
                     caf::make_message(select_atom::value, qid, encode(stats), n),
-                    std::move(user), n, std::move(evidence), stats.missing, deadline,
-                    rp);
+                    std::move(user), n, std::move(evidence), stats.missing, deadline, rp);
 }
 
 // The single-round query for a user whose blend statistics are cached.

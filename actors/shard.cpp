@@ -231,12 +231,12 @@ caf::result<ok_atom> take_group_block(shard_pointer self, core::result<Block> de
   if (!decoded)
     return fail(decoded);
   const auto me = st.store->partition();
-  if (decoded->to != me || st.leader_of.size() != st.peers.size()
-      || st.leader_of.empty() || st.leader_of[me] != me)
-    return fail(core::errc::bad_message,
-                "group block for partition " + std::to_string(decoded->to)
-                    + " reached partition " + std::to_string(me)
-                    + ", which does not lead its node's group");
+  if (decoded->to != me || st.leader_of.size() != st.peers.size() || st.leader_of.empty()
+      || st.leader_of[me] != me)
+    return fail(core::errc::bad_message, "group block for partition "
+                                             + std::to_string(decoded->to)
+                                             + " reached partition " + std::to_string(me)
+                                             + ", which does not lead its node's group");
   auto shared = std::make_shared<const Block>(std::move(*decoded));
   if (auto err = receive_group(self, *shared))
     return err;
@@ -360,7 +360,8 @@ caf::result<frame> send_side(shard_pointer self, bool implicit, core::als_side s
   auto rp = self->make_response_promise<frame>();
   if (implicit)
     send_blocks(self,
-                encode_blocks("ials_group", st.ials->make_group_blocks(side, st.leader_of),
+                encode_blocks("ials_group",
+                              st.ials->make_group_blocks(side, st.leader_of),
                               &st.bytes_sent),
                 encode(st.ials->make_gram_partial(side)), rp);
   else
@@ -708,9 +709,9 @@ caf::behavior shard_behavior(shard_pointer self) {
         if (it == st.pending.end() || !st.scorer)
           return fail(core::errc::invalid_argument,
                       "select for an unknown or expired query");
-        auto reply = st.scorer->select_candidates(it->second.second, it->second.first,
-                                                  *stats, n, max_because,
-                                                  st.store->partition());
+        auto reply =
+            st.scorer->select_candidates(it->second.second, it->second.first, *stats, n,
+                                         max_because, st.store->partition());
         st.pending.erase(it);
         return encode(reply);
       },

@@ -166,8 +166,8 @@ void step_ials(trainer_pointer self, int it, int iterations, frame item_gram) {
     auto user_gram = gram_of(self, rs);
     if (!user_gram)
       return;
-    all_shards(self, last ? "ials_solve:items+loss" : "ials_solve:items+send",
-               *user_gram, [=](replies rs) {
+    all_shards(self, last ? "ials_solve:items+loss" : "ials_solve:items+send", *user_gram,
+               [=](replies rs) {
                  if (!last) {
                    if (auto g = gram_of(self, rs))
                      step_ials(self, it + 1, iterations, *g);

@@ -335,7 +335,8 @@ status als_exchange<T>::receive(const factor_block<T>& b, std::uint32_t version_
 
 template <class T>
 std::vector<factor_block<T>>
-als_exchange<T>::make_group_blocks(als_side side, std::uint32_t version, const rows_t& owned,
+als_exchange<T>::make_group_blocks(als_side side, std::uint32_t version,
+                                   const rows_t& owned,
                                    const std::vector<std::uint32_t>& leader_of) const {
   SHARDREC_ASSERT(leader_of.size() == store_.partitions());
   const id_map& ids = owned_ids(store_, side);
@@ -425,8 +426,8 @@ gram_partial ials_partition::make_gram_partial(als_side fixed) const {
 std::vector<ials_block>
 ials_partition::make_group_blocks(als_side fixed,
                                   const std::vector<std::uint32_t>& leader_of) const {
-  return ex_.make_group_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)],
-                               leader_of);
+  return ex_.make_group_blocks(fixed, version_[side_index(fixed)],
+                               own_[side_index(fixed)], leader_of);
 }
 
 status ials_partition::receive(const ials_block& b, bool group) {
@@ -537,8 +538,8 @@ std::vector<mf_block> mf_als_partition::make_blocks(als_side fixed) const {
 std::vector<mf_block>
 mf_als_partition::make_group_blocks(als_side fixed,
                                     const std::vector<std::uint32_t>& leader_of) const {
-  return ex_.make_group_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)],
-                               leader_of);
+  return ex_.make_group_blocks(fixed, version_[side_index(fixed)],
+                               own_[side_index(fixed)], leader_of);
 }
 
 status mf_als_partition::receive(const mf_block& b, bool group) {

@@ -179,9 +179,9 @@ public:
   // the leader hands the same decoded block to the group's other partitions,
   // each of which takes the rows it needs (receive with group = true). Rows
   // cross between processes once per group rather than once per partition.
-  std::vector<factor_block<T>> make_group_blocks(
-      als_side side, std::uint32_t version, const rows_t& owned,
-      const std::vector<std::uint32_t>& leader_of) const;
+  std::vector<factor_block<T>>
+  make_group_blocks(als_side side, std::uint32_t version, const rows_t& owned,
+                    const std::vector<std::uint32_t>& leader_of) const;
 
   // Stores a block's rows in received(block.side). Fails with
   // errc::bad_message if the block is not for this partition (group: not
@@ -250,8 +250,8 @@ public:
   // U4. Errors as als_exchange::receive.
   status receive(const ials_block& b, bool group = false);
   // U3 by group (see als_exchange::make_group_blocks).
-  std::vector<ials_block> make_group_blocks(als_side fixed,
-                                            const std::vector<std::uint32_t>& leader_of) const;
+  std::vector<ials_block>
+  make_group_blocks(als_side fixed, const std::vector<std::uint32_t>& leader_of) const;
   // U4: solves every owned row of `solving` (threads: cfg.threads). Fails
   // with errc::bad_message (nothing changed) if a block of the other side is
   // missing or `gram` is not that side's current Gram.
@@ -289,8 +289,8 @@ public:
                    const als_globals& globals);
 
   std::vector<mf_block> make_blocks(als_side fixed) const;
-  std::vector<mf_block> make_group_blocks(als_side fixed,
-                                          const std::vector<std::uint32_t>& leader_of) const;
+  std::vector<mf_block>
+  make_group_blocks(als_side fixed, const std::vector<std::uint32_t>& leader_of) const;
   status receive(const mf_block& b, bool group = false);
   // Fails with errc::bad_message (nothing changed) if a block is missing.
   status solve(als_side solving);

@@ -62,9 +62,7 @@ public:
   bool built() const { return built_; }
   // True when built() with `policy` and nothing was added since: build(policy)
   // would give the same matrices.
-  bool built_with(merge_policy policy) const {
-    return built_ && built_policy_ == policy;
-  }
+  bool built_with(merge_policy policy) const { return built_ && built_policy_ == policy; }
 
   const id_map& users() const { return users_; }
   const id_map& item_refs() const { return item_refs_; }

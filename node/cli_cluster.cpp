@@ -780,18 +780,19 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   };
   double qps = static_cast<double>(latency_ms.size()) / secs;
   if (json) {
-    nlohmann::json j{
-        {"queries", queries}, {"window", window},   {"route", route},
-        {"answered", latency_ms.size()},
-        {"failed", failed},   {"partial", partial}, {"seconds", secs},
-        {"qps", qps},         {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
-        {"max_ms", pct(1.0)}};
+    nlohmann::json j{{"queries", queries}, {"window", window},
+                     {"route", route},     {"answered", latency_ms.size()},
+                     {"failed", failed},   {"partial", partial},
+                     {"seconds", secs},    {"qps", qps},
+                     {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
+                     {"max_ms", pct(1.0)}};
     std::cout << j.dump() << "\n";
   } else {
     std::printf(
         "%zu queries, window %zu, route %s: %.0f queries/s, p50 %.3f ms, p99 %.3f ms, "
         "max %.3f ms (%zu failed, %zu partial)\n",
-        queries, window, route.c_str(), qps, pct(0.5), pct(0.99), pct(1.0), failed, partial);
+        queries, window, route.c_str(), qps, pct(0.5), pct(0.99), pct(1.0), failed,
+        partial);
   }
   return failed ? 1 : 0;
 }
