@@ -126,16 +126,19 @@ void gather_candidates(caf::event_based_actor* self,
           rp.deliver(to_caf_error(merged.err()));
           return;
         }
-        // Content explanations for the final n only, here where the user's
-        // content evidence is (the partitions scored without it).
+        // Explanations for the final n only, here where the user's content
+        // evidence is (the partitions scored without it; no evidence frame:
+        // item-kNN explanations only).
+        core::user_profile ev;
         if (!evidence.bytes.empty()) {
-          auto ev = decode_user_profile(evidence);
-          if (!ev) {
-            rp.deliver(to_caf_error(ev.err()));
+          auto decoded = decode_user_profile(evidence);
+          if (!decoded) {
+            rp.deliver(to_caf_error(decoded.err()));
             return;
           }
-          core::explain_candidates(merged->items, *ev, max_because);
+          ev = std::move(*decoded);
         }
+        core::explain_candidates(merged->items, ev, max_because);
         rp.deliver(encode(to_reply(user, *merged, missing)));
       });
 }

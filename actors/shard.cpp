@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -206,19 +207,20 @@ caf::error apply_block(shard_pointer self, const std::string& kind, const frame&
   return fail(core::errc::bad_message, "unknown block kind '" + kind + "'");
 }
 
-caf::error receive_group(shard_pointer self, const core::ials_block& b) {
+// This shard's rows of a group block (iALS or MF by the block's type).
+template <class Block> caf::error receive_group(shard_pointer self, const Block& b) {
   auto& st = self->state;
-  if (!st.ials)
-    return fail(core::errc::invalid_argument, "ials block before ials_init");
-  auto s = st.ials->receive(b, true);
-  return s ? caf::error{} : to_caf_error(s.err());
-}
-
-caf::error receive_group(shard_pointer self, const core::mf_block& b) {
-  auto& st = self->state;
-  if (!st.mf)
-    return fail(core::errc::invalid_argument, "mf block before mf_init");
-  auto s = st.mf->receive(b, true);
+  constexpr bool implicit = std::is_same_v<Block, core::ials_block>;
+  auto* model = [&] {
+    if constexpr (implicit)
+      return st.ials.get();
+    else
+      return st.mf.get();
+  }();
+  if (!model)
+    return fail(core::errc::invalid_argument,
+                implicit ? "ials block before ials_init" : "mf block before mf_init");
+  auto s = model->receive(b, true);
   return s ? caf::error{} : to_caf_error(s.err());
 }
 

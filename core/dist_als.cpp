@@ -233,28 +233,11 @@ template <class T>
 std::vector<factor_block<T>> als_exchange<T>::make_blocks(als_side side,
                                                           std::uint32_t version,
                                                           const rows_t& owned) const {
-  const id_map& ids = owned_ids(store_, side);
-  SHARDREC_ASSERT(static_cast<std::size_t>(owned.rows()) == ids.size());
-  SHARDREC_ASSERT(owned.cols() == static_cast<Eigen::Index>(width_));
-  const auto& send = send_[side_index(side)];
-  std::vector<factor_block<T>> out(send.size());
-  for (std::uint32_t p = 0; p < send.size(); ++p) {
-    auto& b = out[p];
-    b.from = store_.partition();
-    b.to = p;
-    b.side = side;
-    b.version = version;
-    b.width = width_;
-    b.ids.reserve(send[p].size());
-    b.values.resize(send[p].size() * width_);
-    T* dst = b.values.data();
-    for (index_t r : send[p]) {
-      b.ids.push_back(ids.external(r));
-      std::copy_n(owned.row(r).data(), width_, dst);
-      dst += width_;
-    }
-  }
-  return out;
+  // Every partition a group of its own: block p holds send[p], ascending.
+  std::vector<std::uint32_t> self_led(store_.partitions());
+  for (std::uint32_t p = 0; p < self_led.size(); ++p)
+    self_led[p] = p;
+  return make_group_blocks(side, version, owned, self_led);
 }
 
 template <class T>
@@ -341,6 +324,7 @@ als_exchange<T>::make_group_blocks(als_side side, std::uint32_t version,
   SHARDREC_ASSERT(leader_of.size() == store_.partitions());
   const id_map& ids = owned_ids(store_, side);
   SHARDREC_ASSERT(static_cast<std::size_t>(owned.rows()) == ids.size());
+  SHARDREC_ASSERT(owned.cols() == static_cast<Eigen::Index>(width_));
   const auto& send = send_[side_index(side)];
   std::vector<std::uint32_t> leaders(leader_of);
   std::sort(leaders.begin(), leaders.end());

@@ -738,7 +738,6 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
     }
     out.candidates.push_back(std::move(cand));
   }
-  explain_candidates(out.candidates, profile, max_because);
   return out;
 }
 
@@ -772,7 +771,7 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
     hit.assign(m, 0);
   };
   std::vector<evidence> ev;
-  std::vector<std::size_t> order;
+  std::vector<std::pair<std::size_t, blend_kind>> order; // component, kind
   for (auto& cand : cs) {
     cand.because.clear();
     cand.because_from.clear();
@@ -785,17 +784,16 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
       if (blend_kind_of(cand.components[c].name, kind)
           && (kind == blend_kind::itemknn || kind == blend_kind::content)
           && cand.components[c].contribution > -1e30f)
-        order.push_back(c);
+        order.emplace_back(c, kind);
     }
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return cand.components[a].contribution > cand.components[b].contribution;
+    std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      return cand.components[a.first].contribution
+             > cand.components[b.first].contribution;
     });
-    for (auto c : order) {
+    for (auto [c, kind] : order) {
       if (max_because == 0)
         break;
       ev.clear();
-      blend_kind kind{};
-      blend_kind_of(cand.components[c].name, kind);
       if (kind == blend_kind::itemknn) {
         ev.assign(cand.knn_evidence.begin(),
                   cand.knn_evidence.begin()

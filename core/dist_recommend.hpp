@@ -337,8 +337,8 @@ public:
   result<partition_scores> score(const user_profile& profile) const;
 
   // C2. The local top n (unseen items, NaN scores skipped) under
-  // candidate_ranks_before, with knn_evidence and content filled and
-  // explained by explain_candidates(candidates, profile, max_because).
+  // candidate_ranks_before, with knn_evidence (up to max_because items) and
+  // content filled; `because` is left to explain_candidates after C3.
   // REQUIRES: s = score(profile) of this scorer; stats for spec().size()
   phase2_reply select_candidates(const partition_scores& s, const user_profile& profile,
                                  const blend_stats& stats, std::size_t n,
@@ -393,10 +393,9 @@ private:
 // the evidence of the component with the largest contribution that has any
 // (itemknn: c.knn_evidence; content: the seen items with cosine > 0 to
 // c.content, from profile.seen_content), up to max_because items. A profile
-// without seen_content gives no content evidence. select_candidates calls it
-// with the profile it scored; the coordinator, which holds the user's
-// content evidence, calls it again on the merged top n, so partitions need
-// not receive that evidence.
+// without seen_content gives no content evidence. The coordinator, which
+// holds the user's content evidence, calls it on the merged top n (C3), so
+// partitions need not receive that evidence.
 void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
                         std::size_t max_because);
 

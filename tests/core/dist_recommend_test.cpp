@@ -105,11 +105,11 @@ merged_recommendations run_query(const std::vector<partition_scorer>& scorers,
   std::shuffle(r2.begin(), r2.end(), rng);
   auto merged = merge_candidates(r2, P, n);
   EXPECT_TRUE(merged.ok());
+  explain_candidates(merged->items, profile, 3);
   if (stats_out)
     *stats_out = *stats;
   // The cluster's way: partitions score and select without the user's
-  // content evidence, the coordinator explains the merged top n with it.
-  // Same items, scores and explanations.
+  // content evidence. Same items, scores and explanations.
   user_profile lean = profile;
   lean.seen_content.clear();
   std::vector<phase2_reply> lean_r2;
@@ -688,6 +688,8 @@ TEST_F(DistHybridMl100k, QueryCostAtSevenPartitions) {
         r2.push_back(c.scorers[p].select_candidates(kept[p], *prof, *st, 10, 3, p));
       auto t4 = clock::now();
       auto m = merge_candidates(r2, P, 10);
+      if (m)
+        explain_candidates(m->items, *prof, 3);
       auto t5 = clock::now();
       ASSERT_TRUE(m.ok());
       ASSERT_EQ(m->items.size(), 10u);
