@@ -477,8 +477,8 @@ void partition_scorer::index_ids(const std::unordered_map<std::string, id_slot>&
   }
 }
 
-const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id) const {
-  const auto h = stable_hash(id);
+const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id,
+                                                           std::uint64_t h) const {
   // The high bits: the low ones are the partition (partition_of = h mod P),
   // the same for every owned item when P is a power of two.
   for (auto i = (h >> 32) & ids_mask_;; i = (i + 1) & ids_mask_) {
@@ -493,6 +493,17 @@ const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id) 
 }
 
 result<partition_scores> partition_scorer::score(const user_profile& profile) const {
+  std::vector<std::uint64_t> seen_hash;
+  seen_hash.reserve(profile.seen.size());
+  for (const auto& id : profile.seen)
+    seen_hash.push_back(stable_hash(id));
+  return score(profile, seen_hash);
+}
+
+result<partition_scores>
+partition_scorer::score(const user_profile& profile,
+                        const std::vector<std::uint64_t>& seen_hash) const {
+  SHARDREC_ASSERT(seen_hash.size() == profile.seen.size());
   using row_matrix =
       Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto n = n_items();
@@ -504,8 +515,8 @@ result<partition_scores> partition_scorer::score(const user_profile& profile) co
   s.seen_item.assign(n, 0);
   s.seen_ref.assign(ref_ids_.size(), 0);
   std::vector<std::uint32_t> seen_refs;
-  for (const auto& id : profile.seen) {
-    const auto* slot = find_id(id);
+  for (std::size_t i = 0; i < profile.seen.size(); ++i) {
+    const auto* slot = find_id(profile.seen[i], seen_hash[i]);
     if (!slot)
       continue;
     if (slot->row != none_)
@@ -656,31 +667,32 @@ result<blend_stats> combine_moments(const std::vector<phase1_reply>& replies,
   return st;
 }
 
-phase2_reply partition_scorer::select_candidates(const partition_scores& s,
-                                                 const user_profile& profile,
-                                                 const blend_stats& stats, std::size_t n,
-                                                 std::size_t max_because,
-                                                 std::uint32_t partition) const {
+namespace {
+
+// z of component c of row r under stats (0 when the component is constant).
+inline float z_of(const partition_scores& s, const blend_stats& stats, std::size_t c,
+                  std::size_t r) {
+  return stats.inv_std[c] == 0.0f
+             ? 0.0f
+             : (s.raw[c * s.n_items + r] - stats.mean[c]) * stats.inv_std[c];
+}
+
+} // namespace
+
+std::vector<partition_scorer::ranked_row>
+partition_scorer::top_rows(const partition_scores& s, const blend_stats& stats,
+                           std::size_t n) const {
   SHARDREC_ASSERT(s.n_items == n_items() && s.n_components == spec_.size());
   SHARDREC_ASSERT(stats.mean.size() == spec_.size()
                   && stats.inv_std.size() == spec_.size());
   const auto n_items_here = n_items();
   const auto n_comp = spec_.size();
-  auto z_of = [&](std::size_t c, std::size_t r) {
-    return stats.inv_std[c] == 0.0f
-               ? 0.0f
-               : (s.raw[c * n_items_here + r] - stats.mean[c]) * stats.inv_std[c];
-  };
   // Local top n by (score desc, external id asc) with a bounded heap.
-  struct entry {
-    float score;
-    std::uint32_t row;
-  };
-  auto before = [&](const entry& a, const entry& b) {
+  auto before = [&](const ranked_row& a, const ranked_row& b) {
     return a.score > b.score
            || (a.score == b.score && models_.items[a.row] < models_.items[b.row]);
   };
-  std::vector<entry> heap;
+  std::vector<ranked_row> heap;
   heap.reserve(n + 1);
   if (n > 0)
     for (std::size_t r = 0; r < n_items_here; ++r) {
@@ -688,10 +700,10 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
         continue;
       float total = 0.0f;
       for (std::size_t c = 0; c < n_comp; ++c)
-        total += z_of(c, r) * spec_[c].weight;
+        total += z_of(s, stats, c, r) * spec_[c].weight;
       if (std::isnan(total))
         continue;
-      entry e{total, static_cast<std::uint32_t>(r)};
+      ranked_row e{total, static_cast<std::uint32_t>(r)};
       if (heap.size() == n && !before(e, heap.front()))
         continue;
       heap.push_back(e);
@@ -702,42 +714,55 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
       }
     }
   std::sort(heap.begin(), heap.end(), before);
+  return heap;
+}
 
+candidate partition_scorer::make_candidate(const partition_scores& s,
+                                           const user_profile& profile,
+                                           const blend_stats& stats, ranked_row e,
+                                           std::size_t max_because) const {
+  const auto n_comp = spec_.size();
+  candidate cand;
+  cand.item = models_.items[e.row];
+  cand.score = e.score;
+  cand.components.reserve(n_comp);
+  for (std::size_t c = 0; c < n_comp; ++c) {
+    const float z = z_of(s, stats, c, e.row);
+    cand.components.push_back(
+        {spec_[c].name, s.raw[c * s.n_items + e.row], z, spec_[c].weight * z});
+  }
+  for (std::size_t c = 0; c < n_comp; ++c) {
+    if (spec_[c].kind == blend_kind::itemknn && cand.knn_evidence.empty()) {
+      std::vector<std::pair<std::uint32_t, float>> ev;
+      if (!profile.seen.empty())
+        for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
+          if (s.seen_ref[rev_ref_[k]])
+            ev.emplace_back(rev_ref_[k], rev_sim_[k]);
+      // Refs ascend with ids: (weight desc, ref asc) is (weight desc, id asc).
+      const auto keep = std::min(max_because, ev.size());
+      std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),
+                        ev.end(), [](const auto& a, const auto& b) {
+                          return a.second != b.second ? a.second > b.second
+                                                      : a.first < b.first;
+                        });
+      for (std::size_t k = 0; k < keep; ++k)
+        cand.knn_evidence.push_back({ref_ids_[ev[k].first], ev[k].second});
+    } else if (spec_[c].kind == blend_kind::content && cand.content.empty()) {
+      cand.content = models_.content[e.row];
+    }
+  }
+  return cand;
+}
+
+phase2_reply partition_scorer::select_candidates(const partition_scores& s,
+                                                 const user_profile& profile,
+                                                 const blend_stats& stats, std::size_t n,
+                                                 std::size_t max_because,
+                                                 std::uint32_t partition) const {
   phase2_reply out;
   out.partition = partition;
-  out.candidates.reserve(heap.size());
-  std::vector<std::pair<std::uint32_t, float>> ev;
-  for (const auto& e : heap) {
-    candidate cand;
-    cand.item = models_.items[e.row];
-    cand.score = e.score;
-    for (std::size_t c = 0; c < n_comp; ++c) {
-      const float z = z_of(c, e.row);
-      cand.components.push_back(
-          {spec_[c].name, s.raw[c * n_items_here + e.row], z, spec_[c].weight * z});
-    }
-    for (std::size_t c = 0; c < n_comp; ++c) {
-      if (spec_[c].kind == blend_kind::itemknn && cand.knn_evidence.empty()) {
-        ev.clear();
-        if (!profile.seen.empty())
-          for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
-            if (s.seen_ref[rev_ref_[k]])
-              ev.emplace_back(rev_ref_[k], rev_sim_[k]);
-        // Refs ascend with ids: (weight desc, ref asc) is (weight desc, id asc).
-        const auto keep = std::min(max_because, ev.size());
-        std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),
-                          ev.end(), [](const auto& a, const auto& b) {
-                            return a.second != b.second ? a.second > b.second
-                                                        : a.first < b.first;
-                          });
-        for (std::size_t k = 0; k < keep; ++k)
-          cand.knn_evidence.push_back({ref_ids_[ev[k].first], ev[k].second});
-      } else if (spec_[c].kind == blend_kind::content && cand.content.empty()) {
-        cand.content = models_.content[e.row];
-      }
-    }
-    out.candidates.push_back(std::move(cand));
-  }
+  for (const auto& e : top_rows(s, stats, n))
+    out.candidates.push_back(make_candidate(s, profile, stats, e, max_because));
   return out;
 }
 

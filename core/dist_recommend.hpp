@@ -335,6 +335,11 @@ public:
 
   // C1. invalid_argument if the profile's factor counts do not match.
   result<partition_scores> score(const user_profile& profile) const;
+  // The same with stable_hash of each seen id given (aligned with
+  // profile.seen), so that a node hashes a profile once for all its
+  // partitions.
+  result<partition_scores> score(const user_profile& profile,
+                                 const std::vector<std::uint64_t>& seen_hash) const;
 
   // C2. The local top n (unseen items, NaN scores skipped) under
   // candidate_ranks_before, with knn_evidence (up to max_because items) and
@@ -343,6 +348,20 @@ public:
   phase2_reply select_candidates(const partition_scores& s, const user_profile& profile,
                                  const blend_stats& stats, std::size_t n,
                                  std::size_t max_because, std::uint32_t partition) const;
+
+  // select_candidates in two steps: the rows of the local top n (rank
+  // order), then the candidate of one of them. A node merges its
+  // partitions' rows and makes candidates of the final n only.
+  struct ranked_row {
+    float score = 0.0f;
+    std::uint32_t row = 0;
+  };
+  std::vector<ranked_row> top_rows(const partition_scores& s, const blend_stats& stats,
+                                   std::size_t n) const;
+  candidate make_candidate(const partition_scores& s, const user_profile& profile,
+                           const blend_stats& stats, ranked_row e,
+                           std::size_t max_because) const;
+  const std::string& item_id(std::uint32_t row) const { return models_.items[row]; }
 
 private:
   partition_scorer() = default;
@@ -367,7 +386,7 @@ private:
   std::vector<id_entry> ids_;
   std::uint64_t ids_mask_ = 0;
   void index_ids(const std::unordered_map<std::string, id_slot>& ids);
-  const id_slot* find_id(std::string_view id) const;
+  const id_slot* find_id(std::string_view id, std::uint64_t hash) const;
   // Reverse lists as CSR over the dictionary ref_ids_ of the item ids they
   // name.
   // Refs are numbered in ascending id order, so adding the forward lists of

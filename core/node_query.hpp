@@ -1,0 +1,114 @@
+// One node's share of the distributed hybrid query (dist_recommend.hpp, phase
+// C), for many queries at once. A coordinator gathers the queries that arrive
+// together and sends each node ONE batch for all of them; the node decodes
+// each user profile once, scores every partition it hosts, keeps the scores
+// of a two-phase query until its second phase, and answers a selection with
+// its top n over all its partitions (the global top n is within the union of
+// the nodes' top n, because the order is total). The results equal the
+// per-partition steps of dist_recommend.hpp: the moments are per partition,
+// and the node's top n is the merge of its partitions' top n.
+//
+// Query kinds, per query of a batch:
+//   score   (C1) profile          -> moments of every answered partition; the
+//                                    scores are kept under the query id.
+//   select  (C2) blend_stats, n   -> top n over the partitions scored in C1.
+//   direct  (C1 + C2 in one round, for a user whose blend statistics are
+//           known) profile, blend_stats, n -> top n over answered partitions.
+// A partition is answered when the node holds a scorer for it (it is trained
+// and hosted here); the others are the coordinator's "missing".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/dist_recommend.hpp"
+
+namespace shardrec::core {
+
+enum class node_query_kind : std::uint8_t { score, select, direct };
+
+struct node_query {
+  std::uint64_t id = 0; // the coordinator's query id
+  node_query_kind kind = node_query_kind::score;
+  std::uint32_t n = 0;  // select, direct
+  user_profile profile; // score, direct (without seen_content)
+  blend_stats stats;    // select, direct
+};
+
+struct node_query_batch {
+  // The partitions the coordinator believes this node hosts, ascending.
+  std::vector<std::uint32_t> partitions;
+  std::vector<node_query> queries;
+};
+
+struct node_answer {
+  std::uint64_t id = 0;
+  // Non-empty: the query failed on this node (bad profile, a selection whose
+  // scores expired); its partitions count as missing.
+  std::string error;
+  // The partitions this answer covers, ascending.
+  std::vector<std::uint32_t> partitions;
+  std::vector<phase1_reply> moments; // score: one per covered partition
+  std::vector<candidate> candidates; // select, direct: rank order, at most n
+};
+
+struct node_query_reply {
+  std::vector<node_answer> answers; // aligned with the batch's queries
+};
+
+// The per-partition replies a node answer stands for, appended to phase-2
+// replies: the candidates credited to its first covered partition, an empty
+// reply for each other one (so merge_candidates sees every covered partition
+// exactly once).
+void append_phase2(const node_answer& a, std::vector<phase2_reply>& out);
+
+// The query-time state of one node: the immutable scorers of the partitions
+// it hosts (shared with their shards) and the scores of two-phase queries
+// between their phases. Not thread-safe; one actor owns it.
+class node_query_engine {
+public:
+  // Scores of at most max_pending queries are kept; the oldest go first.
+  explicit node_query_engine(std::size_t max_pending = 1024);
+
+  // Installs (or, with nullptr, removes) the scorer of a partition. Kept
+  // scores stay valid: they hold the scorer they were made with.
+  void set_scorer(std::uint32_t partition, std::shared_ptr<const partition_scorer> s);
+  bool has_scorer(std::uint32_t partition) const;
+  std::size_t pending() const { return pending_.size(); }
+
+  node_query_reply answer(const node_query_batch& batch, std::size_t max_because);
+
+private:
+  struct kept {
+    user_profile profile;
+    std::vector<std::uint32_t> partitions;
+    std::vector<std::shared_ptr<const partition_scorer>> scorers;
+    std::vector<partition_scores> scores;
+  };
+  void keep(std::uint64_t id, kept k);
+  static bool stats_fit(const kept& k, const blend_stats& stats);
+  static std::vector<candidate> select_kept(const kept& k, const user_profile& profile,
+                                            const blend_stats& stats, std::size_t n,
+                                            std::size_t max_because);
+
+  std::size_t max_pending_;
+  std::map<std::uint32_t, std::shared_ptr<const partition_scorer>> scorers_;
+  std::unordered_map<std::uint64_t, kept> pending_;
+  std::deque<std::uint64_t> order_;
+};
+
+// The top n (rank order) over several partitions' scores of one profile,
+// with knn_evidence and content filled as select_candidates does; equal to
+// merging each partition's select_candidates. scorers[i] made scores[i].
+std::vector<candidate> select_over(const std::vector<const partition_scorer*>& scorers,
+                                   const std::vector<const partition_scores*>& scores,
+                                   const user_profile& profile, const blend_stats& stats,
+                                   std::size_t n, std::size_t max_because);
+
+} // namespace shardrec::core
