@@ -176,6 +176,24 @@ std::optional<core::als_side> from_wire(wire::AlsSide s) {
   return std::nullopt;
 }
 
+wire::NodeQueryKind to_wire(core::node_query_kind k) {
+  switch (k) {
+    case core::node_query_kind::score: return wire::NodeQueryKind::SCORE;
+    case core::node_query_kind::select: return wire::NodeQueryKind::SELECT;
+    case core::node_query_kind::direct: return wire::NodeQueryKind::DIRECT;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::node_query_kind> from_wire(wire::NodeQueryKind k) {
+  switch (k) {
+    case wire::NodeQueryKind::SCORE: return core::node_query_kind::score;
+    case wire::NodeQueryKind::SELECT: return core::node_query_kind::select;
+    case wire::NodeQueryKind::DIRECT: return core::node_query_kind::direct;
+  }
+  return std::nullopt;
+}
+
 core::error unknown_enum(const std::string& where, const char* field, std::uint16_t v) {
   return bad_message(where + ": field '" + field + "' has unknown value "
                      + std::to_string(v));
@@ -377,6 +395,178 @@ core::result<G> read_gram(wire::AlsGram::Reader r, const std::string& where) {
                        + " entries, expected 'k' " + std::to_string(g.k) + " squared");
   g.gram = get<double>(gram);
   return g;
+}
+
+// ---- query-time structs, shared by the single frames (UserProfile,
+// Phase1Reply, BlendStats, Phase2Reply) and the node batches
+
+void fill_profile(wire::UserProfile::Builder b, const core::user_profile& p) {
+  b.setUser(p.user);
+  put(b.initSeen(list_size(p.seen.size())), p.seen);
+  put(b.initSeenValue(list_size(p.seen_value.size())), p.seen_value);
+  fill(b.initSeenContent(), p.seen_content);
+  put(b.initIals(list_size(p.ials.size())), p.ials);
+  b.setMfKnown(p.mf_known);
+  put(b.initMf(list_size(p.mf.size())), p.mf);
+  b.setMfBias(p.mf_bias);
+  fill(b.initContent(), p.content);
+}
+
+core::result<core::user_profile> read_profile(wire::UserProfile::Reader r,
+                                              const std::string& where) {
+  core::user_profile p;
+  p.user = text(r.getUser());
+  p.seen = get_strings(r.getSeen());
+  p.seen_value = get<float>(r.getSeenValue());
+  if (p.seen_value.size() != p.seen.size())
+    return misaligned(where, "seen_value", p.seen_value.size(), "seen", p.seen.size());
+  auto seen_content = r.getSeenContent();
+  if (auto n = seen_content.getLength().size(); n != 0 && n != p.seen.size())
+    return misaligned(where, "seen_content", n, "seen", p.seen.size());
+  auto rows = read(seen_content, where + " seen_content");
+  if (!rows.ok())
+    return rows.err();
+  p.seen_content = std::move(*rows);
+  p.ials = get<float>(r.getIals());
+  p.mf_known = r.getMfKnown();
+  p.mf = get<float>(r.getMf());
+  p.mf_bias = r.getMfBias();
+  auto content = read(r.getContent(), where + " content");
+  if (!content.ok())
+    return content.err();
+  p.content = std::move(*content);
+  return p;
+}
+
+void fill_phase1(wire::Phase1Reply::Builder b, const core::phase1_reply& r) {
+  b.setPartition(r.partition);
+  auto list = b.initMoments(list_size(r.moments.size()));
+  for (unsigned i = 0; i < r.moments.size(); ++i) {
+    list[i].setCount(r.moments[i].count);
+    list[i].setSum(r.moments[i].sum);
+    list[i].setSumSq(r.moments[i].sum_sq);
+  }
+}
+
+core::phase1_reply read_phase1(wire::Phase1Reply::Reader r) {
+  core::phase1_reply out;
+  out.partition = r.getPartition();
+  auto list = r.getMoments();
+  out.moments.reserve(list.size());
+  for (auto m : list)
+    out.moments.push_back({m.getCount(), m.getSum(), m.getSumSq()});
+  return out;
+}
+
+void fill_stats(wire::BlendStats::Builder b, const core::blend_stats& s) {
+  put(b.initMean(list_size(s.mean.size())), s.mean);
+  put(b.initInvStd(list_size(s.inv_std.size())), s.inv_std);
+  put(b.initMissing(list_size(s.missing.size())), s.missing);
+}
+
+core::result<core::blend_stats> read_stats(wire::BlendStats::Reader r,
+                                           const std::string& where) {
+  core::blend_stats s;
+  s.mean = get<float>(r.getMean());
+  s.inv_std = get<float>(r.getInvStd());
+  s.missing = get<std::uint32_t>(r.getMissing());
+  if (s.inv_std.size() != s.mean.size())
+    return misaligned(where, "inv_std", s.inv_std.size(), "mean", s.mean.size());
+  return s;
+}
+
+void fill_evidence(capnp::List<wire::Evidence>::Builder list,
+                   const std::vector<core::evidence>& v) {
+  for (unsigned k = 0; k < v.size(); ++k) {
+    list[k].setItem(v[k].item);
+    list[k].setWeight(v[k].weight);
+  }
+}
+
+std::vector<core::evidence> read_evidence(capnp::List<wire::Evidence>::Reader list) {
+  std::vector<core::evidence> v;
+  v.reserve(list.size());
+  for (auto x : list)
+    v.push_back({text(x.getItem()), x.getWeight()});
+  return v;
+}
+
+void fill_candidates(capnp::List<wire::BlendCandidate>::Builder list,
+                     const std::vector<core::candidate>& cs) {
+  for (unsigned i = 0; i < cs.size(); ++i) {
+    const auto& c = cs[i];
+    auto w = list[i];
+    w.setItem(c.item);
+    w.setScore(c.score);
+    auto comps = w.initComponents(list_size(c.components.size()));
+    for (unsigned k = 0; k < c.components.size(); ++k) {
+      comps[k].setName(c.components[k].name);
+      comps[k].setRaw(c.components[k].raw);
+      comps[k].setNormalised(c.components[k].normalised);
+      comps[k].setContribution(c.components[k].contribution);
+    }
+    fill_evidence(w.initBecause(list_size(c.because.size())), c.because);
+    w.setBecauseFrom(c.because_from);
+    fill_evidence(w.initKnnEvidence(list_size(c.knn_evidence.size())), c.knn_evidence);
+    if (!c.content.empty())
+      fill(w.initContent(), c.content);
+  }
+}
+
+core::result<std::vector<core::candidate>>
+read_candidates(capnp::List<wire::BlendCandidate>::Reader list,
+                const std::string& where) {
+  std::vector<core::candidate> out;
+  out.reserve(list.size());
+  for (unsigned i = 0; i < list.size(); ++i) {
+    auto w = list[i];
+    core::candidate c;
+    c.item = text(w.getItem());
+    c.score = w.getScore();
+    auto comps = w.getComponents();
+    c.components.reserve(comps.size());
+    for (auto x : comps)
+      c.components.push_back(
+          {text(x.getName()), x.getRaw(), x.getNormalised(), x.getContribution()});
+    c.because = read_evidence(w.getBecause());
+    c.because_from = text(w.getBecauseFrom());
+    c.knn_evidence = read_evidence(w.getKnnEvidence());
+    if (w.hasContent()) {
+      auto v =
+          read(w.getContent(), where + " candidates[" + std::to_string(i) + "] content");
+      if (!v.ok())
+        return v.err();
+      c.content = std::move(*v);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// A node batch's or answer's partition list (strictly ascending).
+core::result<std::vector<std::uint32_t>>
+read_partitions(capnp::List<std::uint32_t>::Reader list, const std::string& where) {
+  auto v = get<std::uint32_t>(list);
+  if (auto at = first_unsorted(v); at != v.size())
+    return not_ascending(where, "partitions", at);
+  return v;
+}
+
+// Which parts of a node query travel, by kind (core/node_query.hpp).
+bool carries_profile(core::node_query_kind k) {
+  return k == core::node_query_kind::score || k == core::node_query_kind::direct;
+}
+
+bool carries_stats(core::node_query_kind k) {
+  return k == core::node_query_kind::select || k == core::node_query_kind::direct;
+}
+
+std::string indexed(const char* where, const char* field, unsigned i) {
+  return std::string(where) + " " + field + "[" + std::to_string(i) + "]";
+}
+
+core::error missing_field(const std::string& where, const char* field, const char* why) {
+  return bad_message(where + ": field '" + field + "' is missing (" + why + ")");
 }
 
 } // namespace
@@ -906,99 +1096,38 @@ core::result<core::blend_spec> decode_blend_spec(const frame& f) {
 }
 
 frame encode(const core::user_profile& p) {
-  return build_query([&](wire::QueryFrame::Builder root) {
-    auto b = root.initUserProfile();
-    b.setUser(p.user);
-    put(b.initSeen(list_size(p.seen.size())), p.seen);
-    put(b.initSeenValue(list_size(p.seen_value.size())), p.seen_value);
-    fill(b.initSeenContent(), p.seen_content);
-    put(b.initIals(list_size(p.ials.size())), p.ials);
-    b.setMfKnown(p.mf_known);
-    put(b.initMf(list_size(p.mf.size())), p.mf);
-    b.setMfBias(p.mf_bias);
-    fill(b.initContent(), p.content);
-  });
+  return build_query(
+      [&](wire::QueryFrame::Builder root) { fill_profile(root.initUserProfile(), p); });
 }
 
 core::result<core::user_profile> decode_user_profile(const frame& f) {
-  return read_query<core::user_profile>(
-      f, wire::QueryFrame::USER_PROFILE, "user_profile",
-      [](wire::QueryFrame::Reader root) -> core::result<core::user_profile> {
-        const std::string where = "user_profile";
-        auto r = root.getUserProfile();
-        core::user_profile p;
-        p.user = text(r.getUser());
-        p.seen = get_strings(r.getSeen());
-        p.seen_value = get<float>(r.getSeenValue());
-        if (p.seen_value.size() != p.seen.size())
-          return misaligned(where, "seen_value", p.seen_value.size(), "seen",
-                            p.seen.size());
-        if (auto n = r.getSeenContent().getLength().size(); n != 0 && n != p.seen.size())
-          return misaligned(where, "seen_content", n, "seen", p.seen.size());
-        auto rows = read(r.getSeenContent(), where + " seen_content");
-        if (!rows.ok())
-          return rows.err();
-        p.seen_content = std::move(*rows);
-        p.ials = get<float>(r.getIals());
-        p.mf_known = r.getMfKnown();
-        p.mf = get<float>(r.getMf());
-        p.mf_bias = r.getMfBias();
-        auto content = read(r.getContent(), where + " content");
-        if (!content.ok())
-          return content.err();
-        p.content = std::move(*content);
-        return p;
-      });
+  return read_query<core::user_profile>(f, wire::QueryFrame::USER_PROFILE, "user_profile",
+                                        [](wire::QueryFrame::Reader root) {
+                                          return read_profile(root.getUserProfile(),
+                                                              "user_profile");
+                                        });
 }
 
 frame encode(const core::phase1_reply& r) {
-  return build_query([&](wire::QueryFrame::Builder root) {
-    auto b = root.initPhase1Reply();
-    b.setPartition(r.partition);
-    auto list = b.initMoments(list_size(r.moments.size()));
-    for (unsigned i = 0; i < r.moments.size(); ++i) {
-      list[i].setCount(r.moments[i].count);
-      list[i].setSum(r.moments[i].sum);
-      list[i].setSumSq(r.moments[i].sum_sq);
-    }
-  });
+  return build_query(
+      [&](wire::QueryFrame::Builder root) { fill_phase1(root.initPhase1Reply(), r); });
 }
 
 core::result<core::phase1_reply> decode_phase1_reply(const frame& f) {
   return read_query<core::phase1_reply>(
       f, wire::QueryFrame::PHASE1_REPLY, "phase1_reply",
-      [](wire::QueryFrame::Reader root) {
-        auto r = root.getPhase1Reply();
-        core::phase1_reply out;
-        out.partition = r.getPartition();
-        for (auto m : r.getMoments())
-          out.moments.push_back({m.getCount(), m.getSum(), m.getSumSq()});
-        return out;
-      });
+      [](wire::QueryFrame::Reader root) { return read_phase1(root.getPhase1Reply()); });
 }
 
 frame encode(const core::blend_stats& s) {
-  return build_query([&](wire::QueryFrame::Builder root) {
-    auto b = root.initBlendStats();
-    put(b.initMean(list_size(s.mean.size())), s.mean);
-    put(b.initInvStd(list_size(s.inv_std.size())), s.inv_std);
-    put(b.initMissing(list_size(s.missing.size())), s.missing);
-  });
+  return build_query(
+      [&](wire::QueryFrame::Builder root) { fill_stats(root.initBlendStats(), s); });
 }
 
 core::result<core::blend_stats> decode_blend_stats(const frame& f) {
   return read_query<core::blend_stats>(
-      f, wire::QueryFrame::BLEND_STATS, "blend_stats",
-      [](wire::QueryFrame::Reader root) -> core::result<core::blend_stats> {
-        auto r = root.getBlendStats();
-        core::blend_stats s;
-        s.mean = get<float>(r.getMean());
-        s.inv_std = get<float>(r.getInvStd());
-        s.missing = get<std::uint32_t>(r.getMissing());
-        if (s.inv_std.size() != s.mean.size())
-          return misaligned("blend_stats", "inv_std", s.inv_std.size(), "mean",
-                            s.mean.size());
-        return s;
+      f, wire::QueryFrame::BLEND_STATS, "blend_stats", [](wire::QueryFrame::Reader root) {
+        return read_stats(root.getBlendStats(), "blend_stats");
       });
 }
 
@@ -1006,33 +1135,7 @@ frame encode(const core::phase2_reply& r) {
   return build_query([&](wire::QueryFrame::Builder root) {
     auto b = root.initPhase2Reply();
     b.setPartition(r.partition);
-    auto list = b.initCandidates(list_size(r.candidates.size()));
-    for (unsigned i = 0; i < r.candidates.size(); ++i) {
-      const auto& c = r.candidates[i];
-      auto w = list[i];
-      w.setItem(c.item);
-      w.setScore(c.score);
-      auto comps = w.initComponents(list_size(c.components.size()));
-      for (unsigned k = 0; k < c.components.size(); ++k) {
-        comps[k].setName(c.components[k].name);
-        comps[k].setRaw(c.components[k].raw);
-        comps[k].setNormalised(c.components[k].normalised);
-        comps[k].setContribution(c.components[k].contribution);
-      }
-      auto because = w.initBecause(list_size(c.because.size()));
-      for (unsigned k = 0; k < c.because.size(); ++k) {
-        because[k].setItem(c.because[k].item);
-        because[k].setWeight(c.because[k].weight);
-      }
-      w.setBecauseFrom(c.because_from);
-      auto knn = w.initKnnEvidence(list_size(c.knn_evidence.size()));
-      for (unsigned k = 0; k < c.knn_evidence.size(); ++k) {
-        knn[k].setItem(c.knn_evidence[k].item);
-        knn[k].setWeight(c.knn_evidence[k].weight);
-      }
-      if (!c.content.empty())
-        fill(w.initContent(), c.content);
-    }
+    fill_candidates(b.initCandidates(list_size(r.candidates.size())), r.candidates);
   });
 }
 
@@ -1043,29 +1146,133 @@ core::result<core::phase2_reply> decode_phase2_reply(const frame& f) {
         auto r = root.getPhase2Reply();
         core::phase2_reply out;
         out.partition = r.getPartition();
-        auto list = r.getCandidates();
-        out.candidates.reserve(list.size());
-        for (auto w : list) {
-          core::candidate c;
-          c.item = text(w.getItem());
-          c.score = w.getScore();
-          for (auto x : w.getComponents())
-            c.components.push_back(
-                {text(x.getName()), x.getRaw(), x.getNormalised(), x.getContribution()});
-          for (auto x : w.getBecause())
-            c.because.push_back({text(x.getItem()), x.getWeight()});
-          c.because_from = text(w.getBecauseFrom());
-          for (auto x : w.getKnnEvidence())
-            c.knn_evidence.push_back({text(x.getItem()), x.getWeight()});
-          if (w.hasContent()) {
-            auto v = read(w.getContent(), "phase2_reply.candidates.content");
-            if (!v)
-              return v.err();
-            c.content = std::move(*v);
-          }
-          out.candidates.push_back(std::move(c));
-        }
+        auto candidates = read_candidates(r.getCandidates(), "phase2_reply");
+        if (!candidates.ok())
+          return candidates.err();
+        out.candidates = std::move(*candidates);
         return out;
+      });
+}
+
+// ---- query time: node batches
+
+frame encode(const core::node_query_batch& batch) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto b = root.initNodeQueryBatch();
+    put(b.initPartitions(list_size(batch.partitions.size())), batch.partitions);
+    auto list = b.initQueries(list_size(batch.queries.size()));
+    for (unsigned i = 0; i < batch.queries.size(); ++i) {
+      const auto& q = batch.queries[i];
+      auto w = list[i];
+      w.setQuery(q.id);
+      w.setN(q.n);
+      w.setKind(to_wire(q.kind));
+      if (carries_profile(q.kind))
+        fill_profile(w.initProfile(), q.profile);
+      if (carries_stats(q.kind))
+        fill_stats(w.initStats(), q.stats);
+    }
+  });
+}
+
+core::result<core::node_query_batch> decode_node_query_batch(const frame& f) {
+  return read_query<core::node_query_batch>(
+      f, wire::QueryFrame::NODE_QUERY_BATCH, "node_query_batch",
+      [](wire::QueryFrame::Reader root) -> core::result<core::node_query_batch> {
+        const char* where = "node_query_batch";
+        auto r = root.getNodeQueryBatch();
+        core::node_query_batch b;
+        auto partitions = read_partitions(r.getPartitions(), where);
+        if (!partitions.ok())
+          return partitions.err();
+        b.partitions = std::move(*partitions);
+        auto list = r.getQueries();
+        b.queries.reserve(list.size());
+        for (unsigned i = 0; i < list.size(); ++i) {
+          auto w = list[i];
+          core::node_query q;
+          q.id = w.getQuery();
+          q.n = w.getN();
+          auto kind = from_wire(w.getKind());
+          if (!kind)
+            return unknown_enum(indexed(where, "queries", i), "kind",
+                                static_cast<std::uint16_t>(w.getKind()));
+          q.kind = *kind;
+          if (carries_profile(q.kind)) {
+            if (!w.hasProfile())
+              return missing_field(indexed(where, "queries", i), "profile",
+                                   "kind score or direct");
+            auto p =
+                read_profile(w.getProfile(), indexed(where, "queries", i) + " profile");
+            if (!p.ok())
+              return p.err();
+            q.profile = std::move(*p);
+          }
+          if (carries_stats(q.kind)) {
+            if (!w.hasStats())
+              return missing_field(indexed(where, "queries", i), "stats",
+                                   "kind select or direct");
+            auto s = read_stats(w.getStats(), indexed(where, "queries", i) + " stats");
+            if (!s.ok())
+              return s.err();
+            q.stats = std::move(*s);
+          }
+          b.queries.push_back(std::move(q));
+        }
+        return b;
+      });
+}
+
+frame encode(const core::node_query_reply& r) {
+  return build_query([&](wire::QueryFrame::Builder root) {
+    auto list = root.initNodeQueryReply().initAnswers(list_size(r.answers.size()));
+    for (unsigned i = 0; i < r.answers.size(); ++i) {
+      const auto& a = r.answers[i];
+      auto w = list[i];
+      w.setQuery(a.id);
+      w.setError(a.error);
+      put(w.initPartitions(list_size(a.partitions.size())), a.partitions);
+      auto moments = w.initMoments(list_size(a.moments.size()));
+      for (unsigned k = 0; k < a.moments.size(); ++k)
+        fill_phase1(moments[k], a.moments[k]);
+      fill_candidates(w.initCandidates(list_size(a.candidates.size())), a.candidates);
+    }
+  });
+}
+
+core::result<core::node_query_reply> decode_node_query_reply(const frame& f) {
+  return read_query<core::node_query_reply>(
+      f, wire::QueryFrame::NODE_QUERY_REPLY, "node_query_reply",
+      [](wire::QueryFrame::Reader root) -> core::result<core::node_query_reply> {
+        const char* where = "node_query_reply";
+        auto list = root.getNodeQueryReply().getAnswers();
+        core::node_query_reply r;
+        r.answers.reserve(list.size());
+        for (unsigned i = 0; i < list.size(); ++i) {
+          auto w = list[i];
+          core::node_answer a;
+          a.id = w.getQuery();
+          a.error = text(w.getError());
+          auto partitions =
+              read_partitions(w.getPartitions(), indexed(where, "answers", i));
+          if (!partitions.ok())
+            return partitions.err();
+          a.partitions = std::move(*partitions);
+          auto moments = w.getMoments();
+          if (moments.size() != 0 && moments.size() != a.partitions.size())
+            return misaligned(indexed(where, "answers", i), "moments", moments.size(),
+                              "partitions", a.partitions.size());
+          a.moments.reserve(moments.size());
+          for (auto m : moments)
+            a.moments.push_back(read_phase1(m));
+          auto candidates =
+              read_candidates(w.getCandidates(), indexed(where, "answers", i));
+          if (!candidates.ok())
+            return candidates.err();
+          a.candidates = std::move(*candidates);
+          r.answers.push_back(std::move(a));
+        }
+        return r;
       });
 }
 

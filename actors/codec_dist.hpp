@@ -27,6 +27,7 @@
 #include "core/dist_knn.hpp"
 #include "core/dist_recommend.hpp"
 #include "core/error.hpp"
+#include "core/node_query.hpp"
 
 namespace shardrec::actors {
 
@@ -113,5 +114,18 @@ core::result<core::blend_stats> decode_blend_stats(const frame& f);
 
 frame encode(const core::phase2_reply& r);
 core::result<core::phase2_reply> decode_phase2_reply(const frame& f);
+
+// ---- query time: one node's share of phase C, batched (core/node_query.hpp)
+
+// A query's profile travels only for score and direct, its stats only for
+// select and direct (a decoded query of another kind has them empty); n
+// always travels. Partitions must be strictly ascending.
+frame encode(const core::node_query_batch& b);
+core::result<core::node_query_batch> decode_node_query_batch(const frame& f);
+
+// An answer's partitions must be strictly ascending and its moments either
+// absent or one per partition.
+frame encode(const core::node_query_reply& r);
+core::result<core::node_query_reply> decode_node_query_reply(const frame& f);
 
 } // namespace shardrec::actors

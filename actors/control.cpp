@@ -11,11 +11,14 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/codec.hpp"
+#include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/local_messages.hpp"
 #include "actors/query.hpp"
 #include "actors/shard.hpp"
 #include "actors/trainer.hpp"
+#include "core/node_query.hpp"
 #include "core/partition.hpp"
 
 namespace shardrec::actors {
@@ -35,8 +38,12 @@ struct control_state {
   std::map<std::uint32_t, shard_actor> local; // partitions hosted here
   std::vector<peer> peers;                    // leader only: every node, self included
   std::uint64_t next_query = 0;
-  std::vector<caf::actor> node_of; // by partition: its node's control actor // query ids,
-                                   // unique per node
+  std::vector<caf::actor> node_of; // by partition: its node's control actor
+  // This node's share of every query: the scorers of its partitions.
+  core::node_query_engine engine;
+  // Recommend requests since the last flush (answered together).
+  std::vector<queued_recommend> queued;
+  bool flush_sent = false;
   static inline const char* name = "control";
 };
 
@@ -65,13 +72,15 @@ host_partitions(control_pointer self, const partition_map& m) {
       auto it = st.local.find(p);
       if (it != st.local.end()) {
         self->send_exit(it->second, caf::exit_reason::user_shutdown);
+        st.engine.set_scorer(p, nullptr);
         st.local.erase(it);
       }
       continue;
     }
     auto it = st.local.find(p);
     if (it == st.local.end()) {
-      auto s = spawn_shard(self->system(), p, m.partitions, st.node_id);
+      auto s = spawn_shard(self->system(), p, m.partitions, st.node_id,
+                           caf::actor_cast<caf::actor>(self));
       self->monitor(s);
       self->link_to(s); // shards die with their node's control actor
       it = st.local.emplace(p, s).first;
@@ -203,8 +212,14 @@ caf::behavior control_behavior(control_pointer self) {
     for (auto& c : st.node_of)
       if (c && c.address() == dm.source)
         c = caf::actor{};
-    for (auto it = st.local.begin(); it != st.local.end();)
-      it = it->second.address() == dm.source ? st.local.erase(it) : std::next(it);
+    for (auto it = st.local.begin(); it != st.local.end();) {
+      if (it->second.address() == dm.source) {
+        st.engine.set_scorer(it->first, nullptr);
+        it = st.local.erase(it);
+      } else {
+        ++it;
+      }
+    }
   });
   return {
       [=](status_atom) -> caf::result<frame> {
@@ -352,19 +367,39 @@ caf::behavior control_behavior(control_pointer self) {
         auto req = decode_recommend_request(f);
         if (!req)
           return to_caf_error(req.err());
+        auto& st = self->state;
         auto rp = self->make_response_promise<frame>();
+        if (!check_recommend(*req, static_cast<std::uint32_t>(st.shards.size()), rp))
+          return rp;
         // Query ids: node id in the high bits, a counter below.
-        auto qid = (std::uint64_t{self->state.node_id} << 48) | ++self->state.next_query;
-        run_recommend(self, self->state.shards, self->state.node_of, std::move(*req), qid,
-                      rp);
+        auto qid = (std::uint64_t{st.node_id} << 48) | ++st.next_query;
+        st.queued.push_back({std::move(*req), qid, rp});
+        // The flush lands behind the requests already in the mailbox: those
+        // that arrived together are answered together.
+        if (!st.flush_sent) {
+          st.flush_sent = true;
+          self->send(self, flush_atom::value);
+        }
         return rp;
       },
-      [=](fanout_atom, const caf::message& inner,
-          const std::vector<std::uint32_t>& partitions)
-          -> caf::result<std::vector<frame>> {
-        auto rp = self->make_response_promise<std::vector<frame>>();
-        run_local_fanout(self, self->state.shards, partitions, inner, rp);
-        return rp;
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flush_sent = false;
+        auto batch = std::move(st.queued);
+        st.queued.clear();
+        if (!batch.empty())
+          run_recommend_batch(self, st.shards, st.node_of, std::move(batch));
+      },
+      [=](nquery_atom, const frame& f) -> caf::result<frame> {
+        auto batch = decode_node_query_batch(f);
+        if (!batch)
+          return to_caf_error(batch.err());
+        return encode(self->state.engine.answer(*batch, max_because));
+      },
+      [=](scorer_atom, std::uint32_t partition, const shared_scorer& s) {
+        auto& st = self->state;
+        if (st.local.count(partition))
+          st.engine.set_scorer(partition, s);
       },
       [=](predict_atom, std::vector<std::string> users,
           std::vector<std::string> items) -> caf::result<std::vector<float>> {

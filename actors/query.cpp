@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -15,6 +16,7 @@
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
 #include "core/dist_recommend.hpp"
+#include "core/node_query.hpp"
 #include "core/partition.hpp"
 
 namespace shardrec::actors {
@@ -31,54 +33,6 @@ std::chrono::milliseconds remaining(clock::time_point deadline) {
   auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
   return std::max(left, std::chrono::milliseconds{1});
-}
-
-// Sends `inner` to each partition in `parts` through its node's control
-// actor (one message per node; the node forwards to its shards locally) and
-// calls on_frame with every frame that comes back, then done(). Partitions
-// whose node is unreachable or late simply send nothing: the merges report
-// them missing.
-void fanout(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
-            const std::vector<std::uint32_t>& parts, caf::message inner,
-            clock::time_point deadline, std::function<void(const frame&)> on_frame,
-            std::function<void()> done) {
-  std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
-  for (auto p : parts) {
-    if (p >= node_of.size() || !node_of[p])
-      continue;
-    auto it = std::find_if(nodes.begin(), nodes.end(),
-                           [&](const auto& x) { return x.first == node_of[p]; });
-    if (it == nodes.end())
-      nodes.emplace_back(node_of[p], std::vector<std::uint32_t>{p});
-    else
-      it->second.push_back(p);
-  }
-  auto left = std::make_shared<std::size_t>(nodes.size());
-  if (nodes.empty()) {
-    done();
-    return;
-  }
-  for (auto& [node, ps] : nodes) {
-    self->request(node, remaining(deadline), fanout_atom::value, inner, ps)
-        .then(
-            [=](const std::vector<frame>& fs) mutable {
-              for (const auto& f : fs)
-                on_frame(f);
-              if (--*left == 0)
-                done();
-            },
-            [=](caf::error&) mutable {
-              if (--*left == 0)
-                done();
-            });
-  }
-}
-
-std::vector<std::uint32_t> all_partitions(std::uint32_t P) {
-  std::vector<std::uint32_t> v(P);
-  for (std::uint32_t p = 0; p < P; ++p)
-    v[p] = p;
-  return v;
 }
 
 recommend_reply to_reply(const std::string& user, const core::merged_recommendations& m,
@@ -104,133 +58,281 @@ recommend_reply to_reply(const std::string& user, const core::merged_recommendat
   return r;
 }
 
-// Sends `inner` (a select or direct request) to the partitions `parts` and
-// delivers the merged top n; `missing` (partitions left out before this
-// round) and the partitions that do not answer are reported.
-void gather_candidates(caf::event_based_actor* self,
-                       const std::vector<caf::actor>& node_of, std::uint32_t P,
-                       const std::vector<std::uint32_t>& parts, caf::message inner,
-                       std::string user, std::uint32_t n, frame evidence,
-                       std::vector<std::uint32_t> missing, clock::time_point deadline,
-                       caf::typed_response_promise<frame> rp) {
-  auto got = std::make_shared<std::vector<core::phase2_reply>>();
-  fanout(
-      self, node_of, parts, std::move(inner), deadline,
-      [=](const frame& f) {
-        if (auto r = decode_phase2_reply(f))
-          got->push_back(std::move(*r));
+// One coordinator flush: the queries, their profiles and what came back.
+struct recommend_batch {
+  struct query {
+    queued_recommend q;
+    bool done = false;
+    core::user_profile profile;  // without content evidence
+    core::user_profile evidence; // seen items with content vectors, or empty
+    bool cached = false;         // blend statistics known: one round
+    core::blend_stats stats;
+    std::vector<core::phase1_reply> moments;
+    std::vector<core::phase2_reply> candidates;
+    std::vector<std::uint32_t> asked; // partitions asked in phase 1 (or direct)
+  };
+  std::uint32_t P = 0;
+  clock::time_point deadline;       // the whole query's
+  clock::time_point score_deadline; // phase 1's: leaves phase 2 time when a node is stuck
+  std::vector<query> qs;
+  std::unordered_map<std::uint64_t, std::size_t> by_id;
+  // The nodes (control actors) and the partitions each hosts, per the map.
+  std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
+};
+using batch_ptr = std::shared_ptr<recommend_batch>;
+
+void finish(recommend_batch::query& x, std::uint32_t P) {
+  if (x.done)
+    return;
+  x.done = true;
+  auto merged = core::merge_candidates(x.candidates, P, x.q.req.n);
+  if (!merged) {
+    x.q.rp.deliver(to_caf_error(merged.err()));
+    return;
+  }
+  // Explanations for the final n only, here where the user's content
+  // evidence is (the partitions scored without it).
+  core::explain_candidates(merged->items, x.evidence, max_because);
+  x.q.rp.deliver(encode(to_reply(x.q.req.user, *merged, x.stats.missing)));
+}
+
+void fail_query(recommend_batch::query& x, caf::error err) {
+  if (!x.done)
+    x.q.rp.deliver(std::move(err));
+  x.done = true;
+}
+
+// Sends every node its share of `kinds` (one message per node) and calls
+// on_answer with each node answer, then done() once every node replied or
+// timed out. make_query(i) gives the node query of batch query i, or nothing
+// to leave it out of this round.
+void node_round(caf::event_based_actor* self, const batch_ptr& b,
+                clock::time_point deadline,
+                std::function<bool(std::size_t, core::node_query&)> make_query,
+                std::function<void(std::size_t, const core::node_answer&)> on_answer,
+                std::function<void()> done) {
+  auto left = std::make_shared<std::size_t>(0);
+  std::vector<std::pair<caf::actor, frame>> sends;
+  for (const auto& [node, parts] : b->nodes) {
+    core::node_query_batch nb;
+    nb.partitions = parts;
+    for (std::size_t i = 0; i < b->qs.size(); ++i) {
+      core::node_query q;
+      if (!b->qs[i].done && make_query(i, q))
+        nb.queries.push_back(std::move(q));
+    }
+    if (!nb.queries.empty())
+      sends.emplace_back(node, encode(nb));
+  }
+  if (sends.empty()) {
+    done();
+    return;
+  }
+  *left = sends.size();
+  for (auto& [node, f] : sends) {
+    self->request(node, remaining(deadline), nquery_atom::value, std::move(f))
+        .then(
+            [=](const frame& rf) {
+              // A node that answers garbage is a node that did not answer.
+              if (auto r = decode_node_query_reply(rf))
+                for (const auto& a : r->answers) {
+                  auto it = b->by_id.find(a.id);
+                  if (it != b->by_id.end() && a.error.empty())
+                    on_answer(it->second, a);
+                }
+              if (--*left == 0)
+                done();
+            },
+            [=](caf::error&) {
+              if (--*left == 0)
+                done();
+            });
+  }
+}
+
+// Phase 2 (select) for the queries scored in phase 1, then the answers.
+void select_round(caf::event_based_actor* self, const batch_ptr& b) {
+  node_round(
+      self, b, b->deadline,
+      [b](std::size_t i, core::node_query& q) {
+        const auto& x = b->qs[i];
+        if (x.cached)
+          return false;
+        q.id = x.q.qid;
+        q.kind = core::node_query_kind::select;
+        q.n = x.q.req.n;
+        q.stats = x.stats;
+        return true;
       },
-      [=]() mutable {
-        auto merged = core::merge_candidates(*got, P, n);
-        if (!merged) {
-          rp.deliver(to_caf_error(merged.err()));
-          return;
-        }
-        // Explanations for the final n only, here where the user's content
-        // evidence is (the partitions scored without it; no evidence frame:
-        // item-kNN explanations only).
-        core::user_profile ev;
-        if (!evidence.bytes.empty()) {
-          auto decoded = decode_user_profile(evidence);
-          if (!decoded) {
-            rp.deliver(to_caf_error(decoded.err()));
-            return;
-          }
-          ev = std::move(*decoded);
-        }
-        core::explain_candidates(merged->items, ev, max_because);
-        rp.deliver(encode(to_reply(user, *merged, missing)));
+      [b](std::size_t i, const core::node_answer& a) {
+        core::append_phase2(a, b->qs[i].candidates);
+      },
+      [b] {
+        for (auto& x : b->qs)
+          finish(x, b->P);
       });
 }
 
-// Phase 2: candidates from every partition that answered phase 1.
-void phase2(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
-            std::uint32_t P, std::string user, std::uint32_t n, std::uint64_t qid,
-            core::blend_stats stats, frame evidence, clock::time_point deadline,
-            caf::typed_response_promise<frame> rp) {
-  std::vector<bool> asked(P, true);
-  for (auto m : stats.missing)
-    asked[m] = false;
-  std::vector<std::uint32_t> parts;
-  for (std::uint32_t p = 0; p < P; ++p)
-    if (asked[p])
-      parts.push_back(p);
-  gather_candidates(self, node_of, P, parts,
-                    caf::make_message(select_atom::value, qid, encode(stats), n),
-                    std::move(user), n, std::move(evidence), stats.missing, deadline, rp);
-}
-
-// The single-round query for a user whose blend statistics are cached.
-void direct(caf::event_based_actor* self, const std::vector<caf::actor>& node_of,
-            std::uint32_t P, std::string user, std::uint32_t n, frame profile,
-            frame stats_frame, frame evidence, clock::time_point deadline,
-            caf::typed_response_promise<frame> rp) {
-  gather_candidates(self, node_of, P, all_partitions(P),
-                    caf::make_message(direct_atom::value, profile, stats_frame, n),
-                    std::move(user), n, std::move(evidence), {}, deadline, rp);
+// Phase 1 (score) for new users and the one round (direct) for users with
+// cached statistics, in one message per node.
+void score_round(caf::event_based_actor* self, const batch_ptr& b,
+                 const std::vector<caf::actor>& shards) {
+  bool two_phase = std::any_of(b->qs.begin(), b->qs.end(),
+                               [](const auto& x) { return !x.done && !x.cached; });
+  node_round(
+      self, b, two_phase ? b->score_deadline : b->deadline,
+      [b](std::size_t i, core::node_query& q) {
+        const auto& x = b->qs[i];
+        q.id = x.q.qid;
+        q.profile = x.profile;
+        if (x.cached) {
+          q.kind = core::node_query_kind::direct;
+          q.n = x.q.req.n;
+          q.stats = x.stats;
+        } else {
+          q.kind = core::node_query_kind::score;
+        }
+        return true;
+      },
+      [b](std::size_t i, const core::node_answer& a) {
+        auto& x = b->qs[i];
+        if (x.cached)
+          core::append_phase2(a, x.candidates);
+        else
+          x.moments.insert(x.moments.end(), a.moments.begin(), a.moments.end());
+      },
+      [self, b, shards] {
+        for (auto& x : b->qs) {
+          if (x.done)
+            continue;
+          if (x.cached) {
+            finish(x, b->P);
+            continue;
+          }
+          std::size_t components =
+              x.moments.empty() ? 0 : x.moments.front().moments.size();
+          auto stats = core::combine_moments(x.moments, components, b->P);
+          if (!stats) {
+            fail_query(x, to_caf_error(stats.err()));
+            continue;
+          }
+          x.stats = std::move(*stats);
+          // Complete statistics are the same for the next query of this
+          // user until the models change: the user's partition keeps them.
+          auto owner = core::partition_of(x.q.req.user, b->P);
+          if (x.stats.missing.empty() && owner < shards.size() && shards[owner])
+            self->send(shards[owner], cache_atom::value, x.q.req.user, encode(x.stats));
+        }
+        select_round(self, b);
+      });
 }
 
 } // namespace
 
-void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                   const std::vector<caf::actor>& node_of, recommend_request req,
-                   std::uint64_t qid, caf::typed_response_promise<frame> rp) {
-  auto P = static_cast<std::uint32_t>(shards.size());
-  if (P == 0)
-    return (void)rp.deliver(fail(core::errc::invalid_argument, "no partition map yet"));
+bool check_recommend(const recommend_request& req, std::uint32_t partitions,
+                     caf::typed_response_promise<frame>& rp) {
+  auto refuse = [&](std::string msg) {
+    rp.deliver(fail(core::errc::invalid_argument, std::move(msg)));
+    return false;
+  };
+  if (partitions == 0)
+    return refuse("no partition map yet");
   if (req.user.empty())
-    return (void)rp.deliver(fail(core::errc::invalid_argument, "empty user id"));
+    return refuse("empty user id");
   if (!req.algo.empty() && req.algo != "hybrid")
-    return (void)rp.deliver(
-        fail(core::errc::invalid_argument,
-             "the cluster serves the blend it trained (--algo hybrid); to "
-             "serve '"
-                 + req.algo + "' alone, train with --algo " + req.algo));
+    return refuse("the cluster serves the blend it trained (--algo hybrid); to serve '"
+                  + req.algo + "' alone, train with --algo " + req.algo);
   if (req.n == 0 || req.n > 1000)
-    return (void)rp.deliver(fail(core::errc::invalid_argument, "-n must be 1..1000"));
-  auto deadline = clock::now() + query_timeout;
-  auto owner = core::partition_of(req.user, P);
-  if (!shards[owner])
-    return (void)rp.deliver(
-        fail(core::errc::io_error, "partition " + std::to_string(owner) + " owning user '"
-                                       + req.user + "' is unavailable"));
-  self->request(shards[owner], remaining(deadline), profile_atom::value, req.user)
-      .then(
-          [=](const frame& profile, const frame& cached_stats,
-              const frame& evidence) mutable {
-            if (!cached_stats.bytes.empty()) {
-              // Known user: one round, every partition scores and selects.
-              direct(self, node_of, P, req.user, req.n, profile, cached_stats, evidence,
-                     deadline, rp);
-              return;
-            }
-            // Phase 1: moments of every component's scores from every partition.
-            auto got = std::make_shared<std::vector<core::phase1_reply>>();
-            fanout(
-                self, node_of, all_partitions(P),
-                caf::make_message(score_atom::value, qid, profile), deadline,
-                [=](const frame& f) {
-                  if (auto r = decode_phase1_reply(f))
-                    got->push_back(std::move(*r));
-                },
-                [=]() mutable {
-                  std::size_t components = got->empty() ? 0 : got->front().moments.size();
-                  auto stats = core::combine_moments(*got, components, P);
-                  if (!stats) {
-                    rp.deliver(to_caf_error(stats.err()));
-                    return;
+    return refuse("-n must be 1..1000");
+  return true;
+}
+
+void run_recommend_batch(caf::event_based_actor* self,
+                         const std::vector<caf::actor>& shards,
+                         const std::vector<caf::actor>& node_of,
+                         std::vector<queued_recommend> queued) {
+  auto b = std::make_shared<recommend_batch>();
+  b->P = static_cast<std::uint32_t>(shards.size());
+  const auto start = clock::now();
+  b->deadline = start + query_timeout;
+  b->score_deadline = start + query_timeout * 6 / 10;
+  for (std::uint32_t p = 0; p < node_of.size(); ++p) {
+    if (!node_of[p])
+      continue;
+    auto it = std::find_if(b->nodes.begin(), b->nodes.end(),
+                           [&](const auto& x) { return x.first == node_of[p]; });
+    if (it == b->nodes.end())
+      b->nodes.emplace_back(node_of[p], std::vector<std::uint32_t>{p});
+    else
+      it->second.push_back(p);
+  }
+  // The users' profiles: one request per owner partition.
+  std::map<std::uint32_t, std::vector<std::size_t>> by_owner;
+  for (auto& q : queued) {
+    recommend_batch::query x;
+    x.q = std::move(q);
+    auto owner = core::partition_of(x.q.req.user, b->P);
+    if (owner >= shards.size() || !shards[owner]) {
+      fail_query(x, fail(core::errc::io_error, "partition " + std::to_string(owner)
+                                                   + " owning user '" + x.q.req.user
+                                                   + "' is unavailable"));
+      continue;
+    }
+    b->by_id[x.q.qid] = b->qs.size();
+    by_owner[owner].push_back(b->qs.size());
+    b->qs.push_back(std::move(x));
+  }
+  auto left = std::make_shared<std::size_t>(by_owner.size());
+  if (by_owner.empty())
+    return;
+  for (auto& [owner, idx] : by_owner) {
+    std::vector<std::string> users;
+    for (auto i : idx)
+      users.push_back(b->qs[i].q.req.user);
+    auto after = [self, b, left, shards] {
+      if (--*left == 0)
+        score_round(self, b, shards);
+    };
+    self->request(shards[owner], remaining(b->deadline), profile_atom::value,
+                  std::move(users))
+        .then(
+            [b, idx, after](const std::vector<frame>& frames,
+                            const std::vector<std::string>& errors) {
+              for (std::size_t k = 0; k < idx.size(); ++k) {
+                auto& x = b->qs[idx[k]];
+                if (k >= errors.size() || frames.size() < 3 * (k + 1)) {
+                  fail_query(x, fail(core::errc::io_error, "short profile reply"));
+                  continue;
+                }
+                if (!errors[k].empty()) {
+                  fail_query(x, fail(core::errc::invalid_argument, errors[k]));
+                  continue;
+                }
+                auto prof = decode_user_profile(frames[3 * k]);
+                if (!prof) {
+                  fail_query(x, to_caf_error(prof.err()));
+                  continue;
+                }
+                x.profile = std::move(*prof);
+                if (!frames[3 * k + 1].bytes.empty()) {
+                  if (auto st = decode_blend_stats(frames[3 * k + 1])) {
+                    x.cached = true;
+                    x.stats = std::move(*st);
                   }
-                  // Complete statistics are the same for the next query of
-                  // this user until the models change: the user's
-                  // partition keeps them.
-                  if (stats->missing.empty() && shards[owner])
-                    self->send(shards[owner], cache_atom::value, req.user,
-                               encode(*stats));
-                  phase2(self, node_of, P, req.user, req.n, qid, std::move(*stats),
-                         evidence, deadline, rp);
-                });
-          },
-          [=](caf::error& err) mutable { rp.deliver(err); });
+                }
+                if (!frames[3 * k + 2].bytes.empty()) {
+                  if (auto ev = decode_user_profile(frames[3 * k + 2]))
+                    x.evidence = std::move(*ev);
+                }
+              }
+              after();
+            },
+            [b, idx, after](caf::error& err) {
+              for (auto i : idx)
+                fail_query(b->qs[i], err);
+              after();
+            });
+  }
 }
 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
@@ -347,36 +449,6 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
                 predict();
             },
             on_error);
-  }
-}
-
-void run_local_fanout(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                      const std::vector<std::uint32_t>& partitions,
-                      const caf::message& inner,
-                      caf::typed_response_promise<std::vector<frame>> rp) {
-  auto got = std::make_shared<std::vector<frame>>();
-  auto left = std::make_shared<std::size_t>(partitions.size());
-  if (partitions.empty()) {
-    rp.deliver(std::vector<frame>{});
-    return;
-  }
-  for (auto p : partitions) {
-    if (p >= shards.size() || !shards[p]) {
-      if (--*left == 0)
-        rp.deliver(*got);
-      continue;
-    }
-    self->request(shards[p], query_timeout, inner)
-        .then(
-            [=](const frame& f) mutable {
-              got->push_back(f);
-              if (--*left == 0)
-                rp.deliver(*got);
-            },
-            [=](caf::error&) mutable {
-              if (--*left == 0)
-                rp.deliver(*got);
-            });
   }
 }
 

@@ -1,6 +1,6 @@
 // Scatter-gather queries run by a node's control actor on behalf of a
-// client: recommend (profile from the user's partition, two scoring phases
-// over every partition, merge) and similar items (the item's partition).
+// client: recommend (profile from the user's partition, one or two scoring
+// rounds over every node, merge) and similar items (the item's partition).
 // Every request carries the remaining budget of the query; partitions that do
 // not answer in time are listed and the answer is flagged partial. The
 // control actor computes nothing itself: merges are core functions.
@@ -10,29 +10,37 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
-#include <caf/message.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/frame.hpp"
 #include "actors/messages.hpp"
 
 namespace shardrec::actors {
 
-// REQUIRES: shards.size() == partitions; empty handles are unavailable
-// partitions.
-// node_of[p] is the control actor of partition p's node: a repeat query
-// sends one message per node, which fans out to its partitions locally.
-void run_recommend(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                   const std::vector<caf::actor>& node_of, recommend_request req,
-                   std::uint64_t query_id, caf::typed_response_promise<frame> rp);
+// A recommend request waiting for its coordinator's next flush.
+struct queued_recommend {
+  recommend_request req;
+  std::uint64_t qid = 0; // unique per cluster: node id in the high bits
+  caf::typed_response_promise<frame> rp;
+};
 
-// A node's share of a scatter: forwards `inner` (a score, select or direct
-// request) to each listed local partition's shard and replies their frames
-// (a partition that fails or times out is left out, so the coordinator's
-// merge reports it missing).
-void run_local_fanout(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
-                      const std::vector<std::uint32_t>& partitions,
-                      const caf::message& inner,
-                      caf::typed_response_promise<std::vector<frame>> rp);
+// Delivers an invalid_argument error to rp and returns false when the
+// request cannot be answered (no map, empty user, unknown algo, bad n).
+bool check_recommend(const recommend_request& req, std::uint32_t partitions,
+                     caf::typed_response_promise<frame>& rp);
+
+// Answers the queries a coordinator gathered in one flush together: one
+// profile request per owner partition, then one message per node with every
+// query (core/node_query.hpp: score for new users, direct for users whose
+// blend statistics are cached), then one select message per node for the
+// scored ones. Each query is answered on its own promise, partial when
+// partitions did not answer within query_timeout.
+// REQUIRES: shards.size() == partitions; empty handles are unavailable
+// partitions. node_of[p] is the control actor of partition p's node.
+void run_recommend_batch(caf::event_based_actor* self,
+                         const std::vector<caf::actor>& shards,
+                         const std::vector<caf::actor>& node_of,
+                         std::vector<queued_recommend> batch);
 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  similar_request req, caf::typed_response_promise<frame> rp);

@@ -16,6 +16,7 @@
 #include "actors/codec.hpp"
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
+#include "actors/local_messages.hpp"
 #include "core/dist_als.hpp"
 #include "core/dist_knn.hpp"
 #include "core/dist_recommend.hpp"
@@ -80,9 +81,9 @@ struct shard_state {
   // a repeat query skips phase 1.
   std::unordered_map<std::string, frame> stats_cache;
 
-  // Phase-1 results kept for phase 2, bounded.
-  std::map<std::uint64_t, std::pair<core::user_profile, core::partition_scores>> pending;
-  std::deque<std::uint64_t> pending_order;
+  // The node's control actor: gets the scorer after every publish (its
+  // query engine scores this partition's items).
+  caf::actor node;
 
   static inline const char* name = "shard";
 };
@@ -348,9 +349,9 @@ caf::error publish(shard_pointer self, const core::blend_spec& spec) {
     return fail(scorer);
   st.scorer = std::make_shared<const core::partition_scorer>(std::move(*scorer));
   st.user_models = std::move(um);
-  st.pending.clear();
   st.stats_cache.clear();
-  st.pending_order.clear();
+  if (st.node)
+    self->send(st.node, scorer_atom::value, s.partition(), shared_scorer{st.scorer});
   return {};
 }
 
@@ -637,85 +638,45 @@ caf::behavior shard_behavior(shard_pointer self) {
           return err;
         return ok_atom::value;
       },
-      [=](profile_atom, const std::string& user) -> caf::result<frame, frame, frame> {
+      [=](profile_atom, const std::vector<std::string>& users)
+          -> caf::result<std::vector<frame>, std::vector<std::string>> {
+        // Per user three frames (profile without content evidence, cached
+        // blend statistics or empty, evidence or empty) and an error text
+        // (empty: fine). The partitions score with the profile; the
+        // coordinator alone explains with the seen items' content vectors.
         auto& st = self->state;
         if (!st.scorer)
           return fail(core::errc::invalid_argument,
                       "no trained model: run `shardrec train`");
-        auto p = core::make_user_profile(*st.store, st.user_models, user);
-        if (!p)
-          return fail(p);
-        // The partitions score with the profile; the coordinator alone
-        // explains with the seen items' content vectors.
-        core::user_profile evidence;
-        evidence.user = p->user;
-        evidence.seen = p->seen;
-        evidence.seen_value = p->seen_value;
-        evidence.seen_content = std::move(p->seen_content);
-        p->seen_content.clear();
-        auto cached = st.stats_cache.find(user);
-        return {encode(*p), cached == st.stats_cache.end() ? frame{} : cached->second,
-                evidence.seen_content.empty() ? frame{} : encode(evidence)};
+        std::vector<frame> frames;
+        std::vector<std::string> errors;
+        frames.reserve(3 * users.size());
+        for (const auto& user : users) {
+          auto p = core::make_user_profile(*st.store, st.user_models, user);
+          if (!p) {
+            frames.insert(frames.end(), 3, frame{});
+            errors.push_back(p.err().message);
+            continue;
+          }
+          core::user_profile evidence;
+          evidence.user = p->user;
+          evidence.seen = p->seen;
+          evidence.seen_value = p->seen_value;
+          evidence.seen_content = std::move(p->seen_content);
+          p->seen_content.clear();
+          auto cached = st.stats_cache.find(user);
+          frames.push_back(encode(*p));
+          frames.push_back(cached == st.stats_cache.end() ? frame{} : cached->second);
+          frames.push_back(evidence.seen_content.empty() ? frame{} : encode(evidence));
+          errors.emplace_back();
+        }
+        return {std::move(frames), std::move(errors)};
       },
       [=](cache_atom, const std::string& user, const frame& stats) {
         auto& st = self->state;
         if (st.scorer && st.store->owns_user(user)
             && st.stats_cache.size() < max_cached_stats)
           st.stats_cache[user] = stats;
-      },
-      [=](direct_atom, const frame& pf, const frame& sf,
-          std::uint32_t n) -> caf::result<frame> {
-        auto& st = self->state;
-        if (!st.scorer)
-          return fail(core::errc::invalid_argument,
-                      "no trained model: run `shardrec train`");
-        auto profile = decode_user_profile(pf);
-        if (!profile)
-          return fail(profile);
-        auto stats = decode_blend_stats(sf);
-        if (!stats)
-          return fail(stats);
-        auto scores = st.scorer->score(*profile);
-        if (!scores)
-          return fail(scores);
-        return encode(st.scorer->select_candidates(*scores, *profile, *stats, n,
-                                                   max_because, st.store->partition()));
-      },
-      [=](score_atom, std::uint64_t query, const frame& f) -> caf::result<frame> {
-        auto& st = self->state;
-        if (!st.scorer)
-          return fail(core::errc::invalid_argument,
-                      "no trained model: run `shardrec train`");
-        auto profile = decode_user_profile(f);
-        if (!profile)
-          return fail(profile);
-        auto scores = st.scorer->score(*profile);
-        if (!scores)
-          return fail(scores);
-        auto reply = encode(core::moments(*scores, st.store->partition()));
-        st.pending[query] = {std::move(*profile), std::move(*scores)};
-        st.pending_order.push_back(query);
-        while (st.pending_order.size() > 256) {
-          st.pending.erase(st.pending_order.front());
-          st.pending_order.pop_front();
-        }
-        return reply;
-      },
-      [=](select_atom, std::uint64_t query, const frame& f,
-          std::uint32_t n) -> caf::result<frame> {
-        auto& st = self->state;
-        auto stats = decode_blend_stats(f);
-        if (!stats)
-          return fail(stats);
-        auto it = st.pending.find(query);
-        if (it == st.pending.end() || !st.scorer)
-          return fail(core::errc::invalid_argument,
-                      "select for an unknown or expired query");
-        auto reply =
-            st.scorer->select_candidates(it->second.second, it->second.first, *stats, n,
-                                         max_because, st.store->partition());
-        st.pending.erase(it);
-        return encode(reply);
       },
       [=](similar_atom, const std::string& item, std::uint32_t n) -> caf::result<frame> {
         auto& st = self->state;
@@ -813,10 +774,12 @@ caf::behavior shard_behavior(shard_pointer self) {
 } // namespace
 
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
-                        std::uint32_t partitions, std::uint32_t node_id) {
+                        std::uint32_t partitions, std::uint32_t node_id,
+                        caf::actor node) {
   return sys.spawn([=](shard_pointer self) {
     self->state.store = std::make_unique<core::partition_store>(partition, partitions);
     self->state.node_id = node_id;
+    self->state.node = node;
     return shard_behavior(self);
   });
 }

@@ -10,13 +10,14 @@
 //   (train_atom, vector<actor> shards)           -> ok_atom   every shard by partition
 //   (train_atom, string step, frame arg)         -> frame     one training step (below)
 //   (block_atom, string kind, frame block)       -> ok_atom   a block from another shard
-//   (profile_atom, string user)                  -> frame user_profile (no content
-//                                                   evidence), frame cached blend_stats
-//                                                   or empty, frame evidence or empty
-//                                                   (the user's seen items and their
-//                                                   content vectors)
-//   (score_atom, u64 query, frame user_profile)  -> frame phase1_reply
-//   (select_atom, u64 query, frame blend_stats, u32 n) -> frame phase2_reply
+//   (profile_atom, vector<string> users)         -> vector<frame>, vector<string>:
+//                                                   per user a frame user_profile (no
+//                                                   content evidence), a frame cached
+//                                                   blend_stats or empty, a frame
+//                                                   evidence or empty (the user's seen
+//                                                   items and their content vectors),
+//                                                   and an error text (empty: fine)
+//   (cache_atom, string user, frame blend_stats) -> (nothing) keep a user's statistics
 //   (similar_atom, string item, u32 n)           -> frame SimilarReply
 // A training step that produces blocks for other shards replies only after
 // every block has been acknowledged, so when the trainer has every reply of
@@ -41,7 +42,9 @@
 // Factor blocks go once per node, to its first shard (the group leader),
 // which decodes them once and hands the decoded block to the node's other
 // shards as (block_atom, shared_ptr<const block>), a local-only message.
-//   publish (blend_spec) -> empty        build the query-time scorer
+//   publish (blend_spec) -> empty        build the query-time scorer and send it
+//                                        to the node's control actor as
+//                                        (scorer_atom, u32 partition, shared_scorer)
 #pragma once
 
 #include <caf/fwd.hpp>
@@ -51,6 +54,6 @@
 namespace shardrec::actors {
 
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
-                        std::uint32_t partitions, std::uint32_t node_id);
+                        std::uint32_t partitions, std::uint32_t node_id, caf::actor node);
 
 } // namespace shardrec::actors

@@ -92,6 +92,39 @@ struct Phase2Reply {
   candidates @1 :List(BlendCandidate);   # rank order
 }
 
+# One node's share of phase C for many queries at once (core/node_query.hpp):
+# a coordinator sends each node one batch, the node one reply.
+enum NodeQueryKind {
+  score @0;                              # C1: profile -> moments, scores kept
+  select @1;                             # C2: stats, n -> top n of kept scores
+  direct @2;                             # C1 + C2: profile, stats, n -> top n
+}
+
+struct NodeQuery {
+  query @0 :UInt64;                      # the coordinator's query id
+  n @1 :UInt32;                          # select, direct
+  kind @2 :NodeQueryKind;
+  profile @3 :UserProfile;               # score, direct (else unset)
+  stats @4 :BlendStats;                  # select, direct (else unset)
+}
+
+struct NodeQueryBatch {
+  partitions @0 :List(UInt32);           # believed hosted here, strictly ascending
+  queries @1 :List(NodeQuery);
+}
+
+struct NodeAnswer {
+  query @0 :UInt64;                      # the query id
+  error @1 :Text;                        # non-empty: failed here
+  partitions @2 :List(UInt32);           # covered, strictly ascending
+  moments @3 :List(Phase1Reply);         # score: none or one per partition
+  candidates @4 :List(BlendCandidate);   # select, direct: rank order
+}
+
+struct NodeQueryReply {
+  answers @0 :List(NodeAnswer);          # aligned with the batch's queries
+}
+
 struct QueryFrame {
   magic @0 :UInt32;                      # queryFrameMagic
   union {
@@ -101,5 +134,7 @@ struct QueryFrame {
     blendStats @4 :BlendStats;
     phase2Reply @5 :Phase2Reply;
     userQuery @6 :UserQuery;
+    nodeQueryBatch @7 :NodeQueryBatch;
+    nodeQueryReply @8 :NodeQueryReply;
   }
 }

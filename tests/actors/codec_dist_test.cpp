@@ -153,6 +153,66 @@ core::phase2_reply sample_phase2() {
   return r;
 }
 
+// Every kind; the score query's profile and the select query's stats are
+// the parts that travel.
+core::node_query_batch sample_node_batch() {
+  core::node_query_batch b;
+  b.partitions = {0, 3, 7};
+  core::node_query q;
+  q.id = 41;
+  q.kind = core::node_query_kind::score;
+  q.profile = sample_profile();
+  b.queries.push_back(q);
+  q = {};
+  q.id = std::numeric_limits<std::uint64_t>::max();
+  q.kind = core::node_query_kind::select;
+  q.n = 10;
+  q.stats = sample_stats();
+  b.queries.push_back(q);
+  q = {};
+  q.id = 43;
+  q.kind = core::node_query_kind::direct;
+  q.n = 5;
+  q.profile = sample_profile();
+  q.profile.user = "bob";
+  q.profile.seen_content.clear();
+  q.profile.mf_known = false;
+  q.stats = sample_stats();
+  q.stats.missing.clear();
+  b.queries.push_back(q);
+  return b;
+}
+
+// An answer with an error, one with moments, one with candidates (with
+// knn_evidence and content) and an empty one.
+core::node_query_reply sample_node_reply() {
+  core::node_query_reply r;
+  core::node_answer a;
+  a.id = 41;
+  a.error = "scores of query 41 expired";
+  a.partitions = {3};
+  r.answers.push_back(a);
+  a = {};
+  a.id = 42;
+  a.partitions = {0, 6};
+  a.moments = {sample_phase1(), sample_phase1()};
+  a.moments[0].partition = 0;
+  a.moments[1].moments.pop_back();
+  r.answers.push_back(a);
+  a = {};
+  a.id = 43;
+  a.partitions = {0, 3, 7};
+  a.candidates = sample_phase2().candidates;
+  a.candidates[0].knn_evidence = {{"m1", 0.5f}, {"m4", 0.25f}};
+  a.candidates[0].content = {{2, 5}, {0.6f, 0.8f}};
+  a.candidates[1].content = {{9}, {1.0f}};
+  r.answers.push_back(a);
+  a = {};
+  a.id = 44;
+  r.answers.push_back(a);
+  return r;
+}
+
 core::ials_block sample_ials_block() {
   core::ials_block b;
   b.from = 1;
@@ -213,6 +273,63 @@ void expect_eq(const std::vector<core::sparse_vector>& a,
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i)
     expect_eq(a[i], b[i]);
+}
+
+void expect_eq(const core::user_profile& a, const core::user_profile& b) {
+  EXPECT_EQ(a.user, b.user);
+  EXPECT_EQ(a.seen, b.seen);
+  EXPECT_EQ(a.seen_value, b.seen_value);
+  expect_eq(a.seen_content, b.seen_content);
+  EXPECT_EQ(a.ials, b.ials);
+  EXPECT_EQ(a.mf_known, b.mf_known);
+  EXPECT_EQ(a.mf, b.mf);
+  EXPECT_EQ(a.mf_bias, b.mf_bias);
+  expect_eq(a.content, b.content);
+}
+
+void expect_eq(const core::blend_stats& a, const core::blend_stats& b) {
+  EXPECT_EQ(a.mean, b.mean);
+  EXPECT_EQ(a.inv_std, b.inv_std);
+  EXPECT_EQ(a.missing, b.missing);
+}
+
+void expect_eq(const core::phase1_reply& a, const core::phase1_reply& b) {
+  EXPECT_EQ(a.partition, b.partition);
+  ASSERT_EQ(a.moments.size(), b.moments.size());
+  for (std::size_t i = 0; i < a.moments.size(); ++i) {
+    EXPECT_EQ(a.moments[i].count, b.moments[i].count);
+    EXPECT_EQ(a.moments[i].sum, b.moments[i].sum);
+    EXPECT_EQ(a.moments[i].sum_sq, b.moments[i].sum_sq);
+  }
+}
+
+void expect_eq(const std::vector<core::evidence>& a,
+               const std::vector<core::evidence>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].item, b[k].item);
+    EXPECT_EQ(a[k].weight, b[k].weight);
+  }
+}
+
+void expect_eq(const std::vector<core::candidate>& a,
+               const std::vector<core::candidate>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].item, b[i].item);
+    EXPECT_EQ(a[i].score, b[i].score);
+    ASSERT_EQ(a[i].components.size(), b[i].components.size());
+    for (std::size_t k = 0; k < a[i].components.size(); ++k) {
+      EXPECT_EQ(a[i].components[k].name, b[i].components[k].name);
+      EXPECT_EQ(a[i].components[k].raw, b[i].components[k].raw);
+      EXPECT_EQ(a[i].components[k].normalised, b[i].components[k].normalised);
+      EXPECT_EQ(a[i].components[k].contribution, b[i].components[k].contribution);
+    }
+    expect_eq(a[i].because, b[i].because);
+    EXPECT_EQ(a[i].because_from, b[i].because_from);
+    expect_eq(a[i].knn_evidence, b[i].knn_evidence);
+    expect_eq(a[i].content, b[i].content);
+  }
 }
 
 void expect_eq(const core::entity_neighbors& a, const core::entity_neighbors& b) {
@@ -346,16 +463,7 @@ TEST(CodecDist, QueryMessagesRoundTrip) {
   }
 
   auto p = sample_profile();
-  auto dp = must(decode_user_profile(encode(p)));
-  EXPECT_EQ(dp.user, p.user);
-  EXPECT_EQ(dp.seen, p.seen);
-  EXPECT_EQ(dp.seen_value, p.seen_value);
-  expect_eq(dp.seen_content, p.seen_content);
-  EXPECT_EQ(dp.ials, p.ials);
-  EXPECT_EQ(dp.mf_known, p.mf_known);
-  EXPECT_EQ(dp.mf, p.mf);
-  EXPECT_EQ(dp.mf_bias, p.mf_bias);
-  expect_eq(dp.content, p.content);
+  expect_eq(must(decode_user_profile(encode(p))), p);
   // A cold profile: everything empty.
   core::user_profile cold;
   cold.user = "nobody";
@@ -366,44 +474,72 @@ TEST(CodecDist, QueryMessagesRoundTrip) {
   EXPECT_TRUE(dc.content.empty());
 
   auto r1 = sample_phase1();
-  auto d1 = must(decode_phase1_reply(encode(r1)));
-  EXPECT_EQ(d1.partition, r1.partition);
-  ASSERT_EQ(d1.moments.size(), r1.moments.size());
-  for (std::size_t i = 0; i < d1.moments.size(); ++i) {
-    EXPECT_EQ(d1.moments[i].count, r1.moments[i].count);
-    EXPECT_EQ(d1.moments[i].sum, r1.moments[i].sum);
-    EXPECT_EQ(d1.moments[i].sum_sq, r1.moments[i].sum_sq);
-  }
+  expect_eq(must(decode_phase1_reply(encode(r1))), r1);
 
   auto st = sample_stats();
-  auto dst = must(decode_blend_stats(encode(st)));
-  EXPECT_EQ(dst.mean, st.mean);
-  EXPECT_EQ(dst.inv_std, st.inv_std);
-  EXPECT_EQ(dst.missing, st.missing);
+  expect_eq(must(decode_blend_stats(encode(st))), st);
 
   auto r2 = sample_phase2();
+  r2.candidates[1].knn_evidence = {{"m3", 0.75f}};
+  r2.candidates[1].content = {{1, 4}, {0.5f, 0.25f}};
   auto d2 = must(decode_phase2_reply(encode(r2)));
   EXPECT_EQ(d2.partition, r2.partition);
-  ASSERT_EQ(d2.candidates.size(), r2.candidates.size());
-  for (std::size_t i = 0; i < d2.candidates.size(); ++i) {
-    const auto& a = d2.candidates[i];
-    const auto& b = r2.candidates[i];
-    EXPECT_EQ(a.item, b.item);
-    EXPECT_EQ(a.score, b.score);
-    ASSERT_EQ(a.components.size(), b.components.size());
-    for (std::size_t k = 0; k < a.components.size(); ++k) {
-      EXPECT_EQ(a.components[k].name, b.components[k].name);
-      EXPECT_EQ(a.components[k].raw, b.components[k].raw);
-      EXPECT_EQ(a.components[k].normalised, b.components[k].normalised);
-      EXPECT_EQ(a.components[k].contribution, b.components[k].contribution);
-    }
-    ASSERT_EQ(a.because.size(), b.because.size());
-    for (std::size_t k = 0; k < a.because.size(); ++k) {
-      EXPECT_EQ(a.because[k].item, b.because[k].item);
-      EXPECT_EQ(a.because[k].weight, b.because[k].weight);
-    }
-    EXPECT_EQ(a.because_from, b.because_from);
+  expect_eq(d2.candidates, r2.candidates);
+}
+
+TEST(CodecDist, NodeQueryBatchRoundTrips) {
+  auto in = sample_node_batch();
+  auto out = must(decode_node_query_batch(encode(in)));
+  EXPECT_EQ(out.partitions, in.partitions);
+  ASSERT_EQ(out.queries.size(), in.queries.size());
+  for (std::size_t i = 0; i < in.queries.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(out.queries[i].id, in.queries[i].id);
+    EXPECT_EQ(out.queries[i].kind, in.queries[i].kind);
+    EXPECT_EQ(out.queries[i].n, in.queries[i].n);
+    expect_eq(out.queries[i].profile, in.queries[i].profile);
+    expect_eq(out.queries[i].stats, in.queries[i].stats);
   }
+  EXPECT_EQ(out.queries[0].kind, core::node_query_kind::score);
+  EXPECT_EQ(out.queries[1].kind, core::node_query_kind::select);
+  EXPECT_EQ(out.queries[2].kind, core::node_query_kind::direct);
+
+  // Only the parts a kind uses travel.
+  auto extra = in;
+  extra.queries[0].stats = sample_stats();
+  extra.queries[1].profile = sample_profile();
+  auto d = must(decode_node_query_batch(encode(extra)));
+  ASSERT_EQ(d.queries.size(), 3u);
+  EXPECT_TRUE(d.queries[0].stats.mean.empty() && d.queries[0].stats.missing.empty());
+  EXPECT_TRUE(d.queries[1].profile.user.empty() && d.queries[1].profile.seen.empty());
+  EXPECT_EQ(encode(extra).bytes, encode(in).bytes);
+
+  auto empty = must(decode_node_query_batch(encode(core::node_query_batch{})));
+  EXPECT_TRUE(empty.partitions.empty() && empty.queries.empty());
+}
+
+TEST(CodecDist, NodeQueryReplyRoundTrips) {
+  auto in = sample_node_reply();
+  auto out = must(decode_node_query_reply(encode(in)));
+  ASSERT_EQ(out.answers.size(), in.answers.size());
+  for (std::size_t i = 0; i < in.answers.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto& a = out.answers[i];
+    const auto& b = in.answers[i];
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_EQ(a.error, b.error);
+    EXPECT_EQ(a.partitions, b.partitions);
+    ASSERT_EQ(a.moments.size(), b.moments.size());
+    for (std::size_t k = 0; k < a.moments.size(); ++k)
+      expect_eq(a.moments[k], b.moments[k]);
+    expect_eq(a.candidates, b.candidates);
+  }
+  EXPECT_EQ(out.answers[0].error, "scores of query 41 expired");
+  EXPECT_EQ(out.answers[2].candidates[0].knn_evidence.size(), 2u);
+  EXPECT_FALSE(out.answers[2].candidates[1].content.empty());
+
+  EXPECT_TRUE(
+      must(decode_node_query_reply(encode(core::node_query_reply{}))).answers.empty());
 }
 
 TEST(CodecDist, AlsMessagesRoundTrip) {
@@ -513,6 +649,8 @@ std::vector<frame> all_frames() {
           encode(sample_phase1()),
           encode(sample_stats()),
           encode(sample_phase2()),
+          encode(sample_node_batch()),
+          encode(sample_node_reply()),
           encode(core::als_census{1, 2, 3, 4, 5.0}),
           encode(core::als_globals{1, 2, 3, 4.0}),
           encode(sample_ials_block()),
@@ -546,7 +684,7 @@ template <class T> void check_malformed(decoder<T> dec, const frame& good) {
     else
       EXPECT_EQ(d.err().code, core::errc::bad_message);
   }
-  EXPECT_GE(others, 22); // 25 samples, at most 2 of the decoder's own type
+  EXPECT_GE(others, 24); // 27 samples, at most 2 of the decoder's own type
   std::mt19937 rng(7);
   for (int k = 0; k < 300; ++k) {
     frame g{std::vector<std::uint8_t>(8 * (1 + rng() % 24))};
@@ -593,6 +731,26 @@ TEST(CodecDist, EveryDecoderRejectsMalformedFrames) {
   check_malformed(&decode_phase1_reply, encode(sample_phase1()));
   check_malformed(&decode_blend_stats, encode(sample_stats()));
   check_malformed(&decode_phase2_reply, encode(sample_phase2()));
+  check_malformed(&decode_node_query_batch, encode(sample_node_batch()));
+  check_malformed(&decode_node_query_reply, encode(sample_node_reply()));
+}
+
+TEST(CodecDist, NodeFramesTruncatedOrOfAnotherKindAreRejected) {
+  auto batch = encode(sample_node_batch());
+  auto reply = encode(sample_node_reply());
+  for (const frame* f : {&batch, &reply}) {
+    frame cut{std::vector<std::uint8_t>(f->bytes.begin(), f->bytes.end() - 8)};
+    expect_bad(&decode_node_query_batch, cut, "truncated");
+    expect_bad(&decode_node_query_reply, cut, "truncated");
+  }
+  expect_bad(&decode_node_query_batch, reply, "reply as batch", "node_query_batch");
+  expect_bad(&decode_node_query_batch, reply, "reply as batch", "tag");
+  expect_bad(&decode_node_query_reply, batch, "batch as reply", "node_query_reply");
+  expect_bad(&decode_node_query_reply, batch, "batch as reply", "tag");
+  expect_bad(&decode_node_query_batch, encode(sample_stats()), "stats as batch", "tag");
+  expect_bad(&decode_phase2_reply, reply, "reply as phase2", "tag");
+  expect_bad(&decode_node_query_reply, encode(core::mean_partial{1, 2.0, 3}),
+             "train frame as reply", "magic");
 }
 
 TEST(CodecDist, OtherTypeIsNamedInTheError) {
@@ -705,6 +863,42 @@ TEST(CodecDist, InconsistentArraysAreRejected) {
   auto st = sample_stats();
   st.inv_std.pop_back();
   expect_bad(&decode_blend_stats, encode(st), "inv_std", "'inv_std'");
+
+  auto nb = sample_node_batch();
+  nb.partitions = {0, 7, 3};
+  expect_bad(&decode_node_query_batch, encode(nb), "batch partitions",
+             "node_query_batch: field 'partitions' is not strictly ascending at entry 2");
+  nb = sample_node_batch();
+  nb.queries[2].profile.seen_value.pop_back();
+  expect_bad(&decode_node_query_batch, encode(nb), "batch profile",
+             "node_query_batch queries[2] profile: field 'seen_value'");
+  nb = sample_node_batch();
+  nb.queries[0].profile.seen_content.pop_back();
+  expect_bad(&decode_node_query_batch, encode(nb), "batch seen_content",
+             "queries[0] profile: field 'seen_content'");
+  nb = sample_node_batch();
+  nb.queries[1].stats.inv_std.pop_back();
+  expect_bad(&decode_node_query_batch, encode(nb), "batch stats",
+             "node_query_batch queries[1] stats: field 'inv_std'");
+
+  auto nr = sample_node_reply();
+  nr.answers[2].partitions = {0, 3, 3};
+  expect_bad(&decode_node_query_reply, encode(nr), "answer partitions",
+             "node_query_reply answers[2]: field 'partitions'");
+  nr = sample_node_reply();
+  nr.answers[1].moments.pop_back();
+  expect_bad(&decode_node_query_reply, encode(nr), "answer moments",
+             "node_query_reply answers[1]: field 'moments' has 1 entries, 'partitions' "
+             "has 2");
+  nr = sample_node_reply();
+  nr.answers[2].candidates[1].content.feature = {9, 9};
+  nr.answers[2].candidates[1].content.weight = {1.0f, 1.0f};
+  expect_bad(&decode_node_query_reply, encode(nr), "candidate content",
+             "node_query_reply answers[2] candidates[1] content: field 'feature'");
+  auto p2 = sample_phase2();
+  p2.candidates[0].content = {{5, 1}, {1.0f, 1.0f}};
+  expect_bad(&decode_phase2_reply, encode(p2), "phase2 content",
+             "phase2_reply candidates[0] content: field 'feature'");
 }
 
 // Wire forms the encoders never produce: built with the raw schema.
@@ -776,6 +970,37 @@ TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {
     root.setMagic(wire::TRAIN_FRAME_MAGIC);
     root.initIalsBlock().setSide(static_cast<wire::AlsSide>(5));
     expect_bad(&decode_ials_block, raw_frame(mb), "als side", "'side'");
+  }
+  {
+    // A node query kind out of range, at the fourth query.
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::QueryFrame>();
+    root.setMagic(wire::QUERY_FRAME_MAGIC);
+    auto queries = root.initNodeQueryBatch().initQueries(4);
+    for (unsigned i = 0; i < 3; ++i) {
+      queries[i].setKind(wire::NodeQueryKind::SELECT);
+      queries[i].initStats();
+    }
+    queries[3].setKind(static_cast<wire::NodeQueryKind>(3));
+    expect_bad(&decode_node_query_batch, raw_frame(mb), "node query kind",
+               "node_query_batch queries[3]: field 'kind' has unknown value 3");
+  }
+  {
+    // A score query without its profile, a select query without its stats.
+    capnp::MallocMessageBuilder mb;
+    auto root = mb.initRoot<wire::QueryFrame>();
+    root.setMagic(wire::QUERY_FRAME_MAGIC);
+    auto queries = root.initNodeQueryBatch().initQueries(1);
+    queries[0].setKind(wire::NodeQueryKind::SCORE);
+    expect_bad(&decode_node_query_batch, raw_frame(mb), "no profile",
+               "queries[0]: field 'profile' is missing");
+    queries[0].setKind(wire::NodeQueryKind::SELECT);
+    expect_bad(&decode_node_query_batch, raw_frame(mb), "no stats",
+               "queries[0]: field 'stats' is missing");
+    queries[0].setKind(wire::NodeQueryKind::DIRECT);
+    queries[0].initProfile();
+    expect_bad(&decode_node_query_batch, raw_frame(mb), "direct, no stats",
+               "queries[0]: field 'stats' is missing");
   }
 }
 
