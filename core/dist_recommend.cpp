@@ -504,6 +504,17 @@ result<partition_scores>
 partition_scorer::score(const user_profile& profile,
                         const std::vector<std::uint64_t>& seen_hash) const {
   SHARDREC_ASSERT(seen_hash.size() == profile.seen.size());
+  std::vector<id_slot> slots(profile.seen.size());
+  for (std::size_t i = 0; i < profile.seen.size(); ++i)
+    if (const auto* slot = find_id(profile.seen[i], seen_hash[i]))
+      slots[i] = *slot;
+  return score_slots(profile, slots);
+}
+
+result<partition_scores>
+partition_scorer::score_slots(const user_profile& profile,
+                              const std::vector<id_slot>& seen_slots) const {
+  SHARDREC_ASSERT(seen_slots.size() == profile.seen.size());
   using row_matrix =
       Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto n = n_items();
@@ -514,11 +525,9 @@ partition_scorer::score(const user_profile& profile,
   s.raw.assign(n * spec_.size(), 0.0f);
   s.seen_item.assign(n, 0);
   s.seen_ref.assign(ref_ids_.size(), 0);
-  std::vector<std::uint32_t> seen_refs;
-  for (std::size_t i = 0; i < profile.seen.size(); ++i) {
-    const auto* slot = find_id(profile.seen[i], seen_hash[i]);
-    if (!slot)
-      continue;
+  auto& seen_refs = s.seen_refs;
+  for (const auto& sl : seen_slots) {
+    const auto* slot = &sl;
     if (slot->row != none_)
       s.seen_item[slot->row] = 1;
     if (slot->ref != none_ && !s.seen_ref[slot->ref]) {
@@ -733,11 +742,25 @@ candidate partition_scorer::make_candidate(const partition_scores& s,
   }
   for (std::size_t c = 0; c < n_comp; ++c) {
     if (spec_[c].kind == blend_kind::itemknn && cand.knn_evidence.empty()) {
+      // The user's items j with sim(j, row): from the row's reverse list, or,
+      // when that is the longer way (a popular item is the neighbour of
+      // many), from the forward lists of the user's items.
       std::vector<std::pair<std::uint32_t, float>> ev;
-      if (!profile.seen.empty())
+      const auto rev_len = rev_ptr_[e.row + 1] - rev_ptr_[e.row];
+      if (!profile.seen.empty() && rev_len <= 8 * s.seen_refs.size()) {
         for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
           if (s.seen_ref[rev_ref_[k]])
             ev.emplace_back(rev_ref_[k], rev_sim_[k]);
+      } else if (!profile.seen.empty()) {
+        for (auto ref : s.seen_refs) {
+          const auto* first = fwd_row_.data() + fwd_ptr_[ref];
+          const auto* last = fwd_row_.data() + fwd_ptr_[ref + 1];
+          const auto* at = std::lower_bound(first, last, e.row);
+          if (at != last && *at == e.row)
+            ev.emplace_back(ref,
+                            fwd_sim_[static_cast<std::size_t>(at - fwd_row_.data())]);
+        }
+      }
       // Refs ascend with ids: (weight desc, ref asc) is (weight desc, id asc).
       const auto keep = std::min(max_because, ev.size());
       std::partial_sort(ev.begin(), ev.begin() + static_cast<std::ptrdiff_t>(keep),

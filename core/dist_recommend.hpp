@@ -262,8 +262,9 @@ struct partition_scores {
   std::size_t n_items = 0;
   std::size_t n_components = 0;
   std::vector<float> raw;
-  std::vector<std::uint8_t> seen_item; // n_items
-  std::vector<std::uint8_t> seen_ref;  // per distinct reverse-list item
+  std::vector<std::uint8_t> seen_item;  // n_items
+  std::vector<std::uint8_t> seen_ref;   // per distinct reverse-list item
+  std::vector<std::uint32_t> seen_refs; // the set ones, ascending
 };
 
 // Count, sum and sum of squares of one component's raw scores.
@@ -341,6 +342,28 @@ public:
   result<partition_scores> score(const user_profile& profile,
                                  const std::vector<std::uint64_t>& seen_hash) const;
 
+  // Where an item id is in this partition: its owned row and its index in
+  // the reverse-list dictionary (none if absent).
+  static constexpr std::uint32_t none = ~std::uint32_t{0};
+  struct id_slot {
+    std::uint32_t row = none;
+    std::uint32_t ref = none;
+  };
+  // Calls f(id, stable_hash(id), slot) for every id this scorer knows
+  // (owned items and reverse-list items), so that a node can resolve a
+  // profile's ids once for all its partitions.
+  template <class F> void for_each_id(F&& f) const {
+    for (const auto& e : ids_)
+      if (e.slot.row != none || e.slot.ref != none)
+        f(std::string_view(e.slot.row != none ? models_.items[e.slot.row]
+                                              : ref_ids_[e.slot.ref]),
+          e.hash, e.slot);
+  }
+  // C1 with the profile's seen ids already resolved (aligned with
+  // profile.seen; none for ids this partition does not know).
+  result<partition_scores> score_slots(const user_profile& profile,
+                                       const std::vector<id_slot>& seen_slots) const;
+
   // C2. The local top n (unseen items, NaN scores skipped) under
   // candidate_ranks_before, with knn_evidence (up to max_because items) and
   // content filled; `because` is left to explain_candidates after C3.
@@ -369,12 +392,8 @@ private:
   partition_item_models models_;
   blend_spec spec_;
   // One dictionary for every item id a query's seen list is looked up in:
-  // its owned row and its reverse-list dictionary index (none_ if absent).
-  static constexpr std::uint32_t none_ = ~std::uint32_t{0};
-  struct id_slot {
-    std::uint32_t row = none_;
-    std::uint32_t ref = none_;
-  };
+  // its owned row and its reverse-list dictionary index (id_slot).
+  static constexpr std::uint32_t none_ = none;
   // Open addressing by stable_hash (linear probing, at most half full): a
   // query looks up every item of the user in every partition, and a flat
   // table keeps those lookups within the cache. A hit is confirmed against

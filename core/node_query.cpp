@@ -72,8 +72,52 @@ std::vector<candidate> node_query_engine::select_kept(const kept& k,
 node_query_engine::node_query_engine(std::size_t max_pending)
     : max_pending_(std::max<std::size_t>(max_pending, 1)) {}
 
+void node_query_engine::rebuild_dict() {
+  struct gathered {
+    std::uint64_t hash = 0;
+    std::vector<part_slot> slots;
+  };
+  std::unordered_map<std::string_view, gathered> by_id;
+  for (const auto& [p, sc] : scorers_)
+    sc->for_each_id(
+        [&, p = p](std::string_view id, std::uint64_t h, partition_scorer::id_slot slot) {
+          auto& g = by_id[id];
+          g.hash = h;
+          g.slots.push_back({p, slot});
+        });
+  std::size_t cap = 16;
+  while (cap < 2 * by_id.size())
+    cap *= 2;
+  dict_.assign(cap, dict_entry{});
+  dict_mask_ = cap - 1;
+  dict_slots_.clear();
+  for (const auto& [id, g] : by_id) {
+    auto i = (g.hash >> 32) & dict_mask_;
+    while (dict_[i].end != 0)
+      i = (i + 1) & dict_mask_;
+    dict_entry e{g.hash, id, static_cast<std::uint32_t>(dict_slots_.size()), 0};
+    dict_slots_.insert(dict_slots_.end(), g.slots.begin(), g.slots.end());
+    e.end = static_cast<std::uint32_t>(dict_slots_.size());
+    dict_[i] = e;
+  }
+  dict_dirty_ = false;
+}
+
+const node_query_engine::dict_entry* node_query_engine::find(std::string_view id,
+                                                             std::uint64_t h) const {
+  // The high bits: the low ones are the partition (partition_of = h mod P).
+  for (auto i = (h >> 32) & dict_mask_;; i = (i + 1) & dict_mask_) {
+    const auto& e = dict_[i];
+    if (e.end == 0)
+      return nullptr;
+    if (e.hash == h && e.id == id)
+      return &e;
+  }
+}
+
 void node_query_engine::set_scorer(std::uint32_t partition,
                                    std::shared_ptr<const partition_scorer> s) {
+  dict_dirty_ = true;
   if (s)
     scorers_[partition] = std::move(s);
   else
@@ -117,7 +161,9 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
       held.push_back(it->second);
     }
   }
-  std::vector<std::uint64_t> seen_hash;
+  if (dict_dirty_)
+    rebuild_dict();
+  std::vector<std::vector<partition_scorer::id_slot>> slots(parts.size());
   for (const auto& q : batch.queries) {
     node_answer a;
     a.id = q.id;
@@ -145,16 +191,27 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
       continue;
     }
     // score and direct: score the profile against every held partition,
-    // hashing its seen ids once.
-    seen_hash.clear();
-    for (const auto& id : q.profile.seen)
-      seen_hash.push_back(stable_hash(id));
+    // its seen ids looked up once for all of them.
+    const auto n_seen = q.profile.seen.size();
+    for (auto& v : slots)
+      v.assign(n_seen, partition_scorer::id_slot{});
+    for (std::size_t i = 0; i < n_seen; ++i) {
+      const auto& id = q.profile.seen[i];
+      const auto* e = find(id, stable_hash(id));
+      if (!e)
+        continue;
+      for (auto k = e->begin; k < e->end; ++k) {
+        auto at = std::lower_bound(parts.begin(), parts.end(), dict_slots_[k].partition);
+        if (at != parts.end() && *at == dict_slots_[k].partition)
+          slots[static_cast<std::size_t>(at - parts.begin())][i] = dict_slots_[k].slot;
+      }
+    }
     kept k;
     k.partitions = parts;
     k.scorers = held;
     k.scores.reserve(held.size());
-    for (const auto& s : held) {
-      auto r = s->score(q.profile, seen_hash);
+    for (std::size_t h = 0; h < held.size(); ++h) {
+      auto r = held[h]->score_slots(q.profile, slots[h]);
       if (!r) {
         fail(r.err().message);
         break;

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -96,6 +97,26 @@ private:
   static std::vector<candidate> select_kept(const kept& k, const user_profile& profile,
                                             const blend_stats& stats, std::size_t n,
                                             std::size_t max_because);
+
+  // Every id the held scorers know, with its slot in each of them: a
+  // profile's ids are looked up once per node, not once per partition.
+  // Open addressing by stable_hash (at most half full); ids are views into
+  // the held scorers, rebuilt before use whenever a scorer changed.
+  struct dict_entry {
+    std::uint64_t hash = 0;
+    std::string_view id;
+    std::uint32_t begin = 0, end = 0; // range of dict_slots_
+  };
+  struct part_slot {
+    std::uint32_t partition = 0;
+    partition_scorer::id_slot slot;
+  };
+  void rebuild_dict();
+  const dict_entry* find(std::string_view id, std::uint64_t hash) const;
+  std::vector<dict_entry> dict_;
+  std::uint64_t dict_mask_ = 0;
+  std::vector<part_slot> dict_slots_;
+  bool dict_dirty_ = true;
 
   std::size_t max_pending_;
   std::map<std::uint32_t, std::shared_ptr<const partition_scorer>> scorers_;
