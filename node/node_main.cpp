@@ -172,6 +172,8 @@ int main(int argc, char** argv) {
               auto m = actors::decode_partition_map(f);
               joined = m.ok();
               if (m)
+                joined_version = m->version;
+              if (m)
                 std::cerr << "joined cluster at " << nc.join << ": " << m->nodes.size()
                           << " nodes, " << m->partitions << " partitions (map version "
                           << m->version << ")\n";
@@ -192,7 +194,10 @@ int main(int argc, char** argv) {
           .receive(
               [&](const actors::frame& f) {
                 auto s = actors::decode_status_reply(f);
-                installed = s && s->map.version >= joined_version && s->missing.empty();
+                // The map the join answered with (not the empty one a new
+                // node starts with), with a shard for every partition.
+                installed = s && s->map.partitions > 0 && s->map.version >= joined_version
+                            && s->missing.empty();
               },
               [&](caf::error&) {});
       if (!installed)
