@@ -3,14 +3,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include <boost/program_options.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/blocking_actor.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
@@ -727,48 +731,72 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
       if (auto it = node_control.find(map.owner[p]); it != node_control.end())
         target_of[p] = it->second;
   }
-  caf::scoped_actor self{*c.sys};
   using clk = std::chrono::steady_clock;
-  std::vector<double> latency_ms;
-  latency_ms.reserve(queries);
-  std::size_t failed = 0, partial = 0;
-  std::uint64_t x = seed;
-  auto next_user = [&] {
-    x ^= x << 13; // xorshift64: the same users for the same seed everywhere
-    x ^= x >> 7;
-    x ^= x << 17;
-    return prefix + std::to_string(x % users);
+  // An event-based generator: each reply is taken as it arrives (whatever
+  // the order) and immediately replaced by the next query, so `window`
+  // queries stay in flight and each latency ends when its reply arrives.
+  struct run_state {
+    std::vector<double> latency_ms;
+    std::size_t failed = 0, partial = 0, sent = 0, left = 0;
+    std::uint64_t x = 0;
+    std::promise<void> finished;
   };
-  std::vector<std::pair<clk::time_point,
-                        caf::response_handle<caf::blocking_actor, caf::message, true>>>
-      inflight;
-  auto await_one = [&] {
-    inflight.front().second.receive(
-        [&](const actors::frame& f) {
-          latency_ms.push_back(std::chrono::duration<double, std::milli>(
-                                   clk::now() - inflight.front().first)
-                                   .count());
-          if (auto r = actors::decode_recommend_reply(f); r && r->partial)
-            ++partial;
-        },
-        [&](caf::error&) { ++failed; });
-    inflight.erase(inflight.begin());
-  };
+  auto st = std::make_shared<run_state>();
+  st->latency_ms.reserve(queries);
+  st->left = queries;
+  st->x = seed;
+  auto finished = st->finished.get_future();
   auto t0 = clk::now();
-  for (std::size_t q = 0; q < queries; ++q) {
-    actors::recommend_request req;
-    req.user = next_user();
-    req.n = static_cast<std::uint32_t>(n);
-    auto sent = clk::now();
-    const auto& to = target_of[P == 1 ? 0 : core::partition_of(req.user, P)];
-    inflight.emplace_back(sent, self->request(to, actors::query_timeout * 2,
-                                              actors::recommend_atom::value,
-                                              actors::encode(req)));
-    if (inflight.size() >= window)
-      await_one();
-  }
-  while (!inflight.empty())
-    await_one();
+  c.sys->spawn([=](caf::event_based_actor* gen) {
+    auto next_user = [st, users, prefix] {
+      auto& x = st->x;
+      x ^= x << 13; // xorshift64: the same users for the same seed everywhere
+      x ^= x >> 7;
+      x ^= x << 17;
+      return prefix + std::to_string(x % users);
+    };
+    auto send_one = std::make_shared<std::function<void()>>();
+    *send_one = [=] {
+      if (st->sent == queries)
+        return;
+      ++st->sent;
+      actors::recommend_request req;
+      req.user = next_user();
+      req.n = static_cast<std::uint32_t>(n);
+      const auto& to = target_of[P == 1 ? 0 : core::partition_of(req.user, P)];
+      auto sent = clk::now();
+      auto after = [=] {
+        if (--st->left == 0) {
+          st->finished.set_value();
+          gen->quit();
+        } else {
+          (*send_one)();
+        }
+      };
+      gen->request(to, actors::query_timeout * 2, actors::recommend_atom::value,
+                   actors::encode(req))
+          .then(
+              [=](const actors::frame& f) {
+                st->latency_ms.push_back(
+                    std::chrono::duration<double, std::milli>(clk::now() - sent).count());
+                if (auto r = actors::decode_recommend_reply(f); r && r->partial)
+                  ++st->partial;
+                after();
+              },
+              [=](caf::error&) {
+                ++st->failed;
+                after();
+              });
+    };
+    for (std::size_t w = 0; w < window; ++w)
+      (*send_one)();
+    // The last reply breaks the cycle of the sender holding itself.
+    gen->attach_functor([send_one] { *send_one = nullptr; });
+  });
+  finished.wait();
+  auto& latency_ms = st->latency_ms;
+  const auto failed = st->failed;
+  const auto partial = st->partial;
   double secs = std::chrono::duration<double>(clk::now() - t0).count();
   std::sort(latency_ms.begin(), latency_ms.end());
   auto pct = [&](double p) {
