@@ -385,8 +385,21 @@ caf::behavior control_behavior(control_pointer self) {
       [=](flush_atom) {
         auto& st = self->state;
         st.flush_sent = false;
-        auto batch = std::move(st.queued);
-        st.queued.clear();
+        // At most max_batch per flush: frames and kept scores stay bounded;
+        // the rest goes at the next flush.
+        constexpr std::size_t max_batch = 128;
+        std::vector<queued_recommend> batch;
+        if (st.queued.size() <= max_batch) {
+          batch = std::move(st.queued);
+          st.queued.clear();
+        } else {
+          auto cut = st.queued.begin() + static_cast<std::ptrdiff_t>(max_batch);
+          batch.assign(std::make_move_iterator(st.queued.begin()),
+                       std::make_move_iterator(cut));
+          st.queued.erase(st.queued.begin(), cut);
+          st.flush_sent = true;
+          self->send(self, flush_atom::value);
+        }
         if (!batch.empty())
           run_recommend_batch(self, st.shards, st.node_of, std::move(batch));
       },
@@ -397,8 +410,11 @@ caf::behavior control_behavior(control_pointer self) {
         return encode(self->state.engine.answer(*batch, max_because));
       },
       [=](scorer_atom, std::uint32_t partition, const shared_scorer& s) {
+        // Only from the shard now hosting the partition (not a late message
+        // of one it replaced).
         auto& st = self->state;
-        if (st.local.count(partition))
+        auto it = st.local.find(partition);
+        if (it != st.local.end() && self->current_sender() == it->second.address())
           st.engine.set_scorer(partition, s);
       },
       [=](predict_atom, std::vector<std::string> users,

@@ -69,7 +69,9 @@ struct recommend_batch {
     core::blend_stats stats;
     std::vector<core::phase1_reply> moments;
     std::vector<core::phase2_reply> candidates;
-    std::vector<std::uint32_t> asked; // partitions asked in phase 1 (or direct)
+    // Per node of the batch: its phase-1 moments are in `stats` (only those
+    // nodes are asked to select).
+    std::vector<std::uint8_t> scored_on;
   };
   std::uint32_t P = 0;
   clock::time_point deadline;       // the whole query's
@@ -102,43 +104,55 @@ void fail_query(recommend_batch::query& x, caf::error err) {
   x.done = true;
 }
 
-// Sends every node its share of `kinds` (one message per node) and calls
-// on_answer with each node answer, then done() once every node replied or
-// timed out. make_query(i) gives the node query of batch query i, or nothing
-// to leave it out of this round.
-void node_round(caf::event_based_actor* self, const batch_ptr& b,
-                clock::time_point deadline,
-                std::function<bool(std::size_t, core::node_query&)> make_query,
-                std::function<void(std::size_t, const core::node_answer&)> on_answer,
-                std::function<void()> done) {
+// Sends every node its share of one round (one message per node) and calls
+// on_answer(k, i, answer) with node k's answer for batch query i, then
+// done() once every node replied or timed out. make_query(k, i) gives node
+// k's query for batch query i, or false to leave it out. An answer counts
+// only once, for a query sent to that node, covering that node's partitions;
+// anything else is as if the node had not answered.
+void node_round(
+    caf::event_based_actor* self, const batch_ptr& b, clock::time_point deadline,
+    std::function<bool(std::size_t, std::size_t, core::node_query&)> make_query,
+    std::function<void(std::size_t, std::size_t, const core::node_answer&)> on_answer,
+    std::function<void()> done) {
   auto left = std::make_shared<std::size_t>(0);
-  std::vector<std::pair<caf::actor, frame>> sends;
-  for (const auto& [node, parts] : b->nodes) {
+  auto open = std::make_shared<std::vector<std::vector<std::uint8_t>>>(
+      b->nodes.size(), std::vector<std::uint8_t>(b->qs.size(), 0));
+  std::vector<std::pair<std::size_t, frame>> sends;
+  for (std::size_t k = 0; k < b->nodes.size(); ++k) {
     core::node_query_batch nb;
-    nb.partitions = parts;
+    nb.partitions = b->nodes[k].second;
     for (std::size_t i = 0; i < b->qs.size(); ++i) {
       core::node_query q;
-      if (!b->qs[i].done && make_query(i, q))
+      if (!b->qs[i].done && make_query(k, i, q)) {
         nb.queries.push_back(std::move(q));
+        (*open)[k][i] = 1;
+      }
     }
     if (!nb.queries.empty())
-      sends.emplace_back(node, encode(nb));
+      sends.emplace_back(k, encode(nb));
   }
   if (sends.empty()) {
     done();
     return;
   }
   *left = sends.size();
-  for (auto& [node, f] : sends) {
-    self->request(node, remaining(deadline), nquery_atom::value, std::move(f))
+  for (auto& [k, f] : sends) {
+    self->request(b->nodes[k].first, remaining(deadline), nquery_atom::value,
+                  std::move(f))
         .then(
-            [=](const frame& rf) {
+            [=, k = k](const frame& rf) {
               // A node that answers garbage is a node that did not answer.
+              const auto& parts = b->nodes[k].second;
               if (auto r = decode_node_query_reply(rf))
                 for (const auto& a : r->answers) {
                   auto it = b->by_id.find(a.id);
-                  if (it != b->by_id.end() && a.error.empty())
-                    on_answer(it->second, a);
+                  if (it == b->by_id.end() || !(*open)[k][it->second] || !a.error.empty()
+                      || !std::includes(parts.begin(), parts.end(), a.partitions.begin(),
+                                        a.partitions.end()))
+                    continue;
+                  (*open)[k][it->second] = 0;
+                  on_answer(k, it->second, a);
                 }
               if (--*left == 0)
                 done();
@@ -154,9 +168,9 @@ void node_round(caf::event_based_actor* self, const batch_ptr& b,
 void select_round(caf::event_based_actor* self, const batch_ptr& b) {
   node_round(
       self, b, b->deadline,
-      [b](std::size_t i, core::node_query& q) {
+      [b](std::size_t k, std::size_t i, core::node_query& q) {
         const auto& x = b->qs[i];
-        if (x.cached)
+        if (x.cached || k >= x.scored_on.size() || !x.scored_on[k])
           return false;
         q.id = x.q.qid;
         q.kind = core::node_query_kind::select;
@@ -164,7 +178,7 @@ void select_round(caf::event_based_actor* self, const batch_ptr& b) {
         q.stats = x.stats;
         return true;
       },
-      [b](std::size_t i, const core::node_answer& a) {
+      [b](std::size_t, std::size_t i, const core::node_answer& a) {
         core::append_phase2(a, b->qs[i].candidates);
       },
       [b] {
@@ -181,7 +195,7 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
                                [](const auto& x) { return !x.done && !x.cached; });
   node_round(
       self, b, two_phase ? b->score_deadline : b->deadline,
-      [b](std::size_t i, core::node_query& q) {
+      [b](std::size_t, std::size_t i, core::node_query& q) {
         const auto& x = b->qs[i];
         q.id = x.q.qid;
         q.profile = x.profile;
@@ -194,12 +208,15 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
         }
         return true;
       },
-      [b](std::size_t i, const core::node_answer& a) {
+      [b](std::size_t k, std::size_t i, const core::node_answer& a) {
         auto& x = b->qs[i];
-        if (x.cached)
+        if (x.cached) {
           core::append_phase2(a, x.candidates);
-        else
+        } else {
           x.moments.insert(x.moments.end(), a.moments.begin(), a.moments.end());
+          x.scored_on.resize(b->nodes.size(), 0);
+          x.scored_on[k] = 1;
+        }
       },
       [self, b, shards] {
         for (auto& x : b->qs) {
@@ -256,6 +273,9 @@ void run_recommend_batch(caf::event_based_actor* self,
   const auto start = clock::now();
   b->deadline = start + query_timeout;
   b->score_deadline = start + query_timeout * 6 / 10;
+  // The profiles' own share: a hung owner fails its users' queries, not the
+  // rounds of the whole batch.
+  const auto profile_deadline = start + query_timeout * 3 / 10;
   for (std::uint32_t p = 0; p < node_of.size(); ++p) {
     if (!node_of[p])
       continue;
@@ -293,7 +313,7 @@ void run_recommend_batch(caf::event_based_actor* self,
       if (--*left == 0)
         score_round(self, b, shards);
     };
-    self->request(shards[owner], remaining(b->deadline), profile_atom::value,
+    self->request(shards[owner], remaining(profile_deadline), profile_atom::value,
                   std::move(users))
         .then(
             [b, idx, after](const std::vector<frame>& frames,

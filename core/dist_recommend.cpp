@@ -702,7 +702,7 @@ partition_scorer::top_rows(const partition_scores& s, const blend_stats& stats,
            || (a.score == b.score && models_.items[a.row] < models_.items[b.row]);
   };
   std::vector<ranked_row> heap;
-  heap.reserve(n + 1);
+  heap.reserve(std::min(n, n_items_here) + 1);
   if (n > 0)
     for (std::size_t r = 0; r < n_items_here; ++r) {
       if (s.seen_item[r])

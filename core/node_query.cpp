@@ -118,6 +118,10 @@ const node_query_engine::dict_entry* node_query_engine::find(std::string_view id
 void node_query_engine::set_scorer(std::uint32_t partition,
                                    std::shared_ptr<const partition_scorer> s) {
   dict_dirty_ = true;
+  // Kept scores of the old model would pin it; their selections fail (the
+  // coordinator then reports the node's partitions missing).
+  pending_.clear();
+  order_.clear();
   if (s)
     scorers_[partition] = std::move(s);
   else
@@ -173,6 +177,11 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
       a.moments.clear();
       a.candidates.clear();
     };
+    if (q.kind != node_query_kind::score && (q.n == 0 || q.n > max_n)) {
+      fail("n must be 1.." + std::to_string(max_n) + ", got " + std::to_string(q.n));
+      reply.answers.push_back(std::move(a));
+      continue;
+    }
     if (q.kind == node_query_kind::select) {
       auto it = pending_.find(q.id);
       if (it == pending_.end()) {

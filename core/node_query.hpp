@@ -74,11 +74,14 @@ void append_phase2(const node_answer& a, std::vector<phase2_reply>& out);
 // between their phases. Not thread-safe; one actor owns it.
 class node_query_engine {
 public:
+  // The largest n of a selection (as a recommend request's -n).
+  static constexpr std::uint32_t max_n = 1000;
   // Scores of at most max_pending queries are kept; the oldest go first.
   explicit node_query_engine(std::size_t max_pending = 1024);
 
   // Installs (or, with nullptr, removes) the scorer of a partition. Kept
-  // scores stay valid: they hold the scorer they were made with.
+  // scores are dropped (a model changed: their selections fail, and the
+  // coordinator reports this node's partitions missing).
   void set_scorer(std::uint32_t partition, std::shared_ptr<const partition_scorer> s);
   bool has_scorer(std::uint32_t partition) const;
   std::size_t pending() const { return pending_.size(); }

@@ -811,6 +811,24 @@ TEST_F(DistHybridMl100k, NodeEngineReportsExpiredUnknownAndUnhostedWork) {
   auto r3 = e.answer(bad, 3);
   EXPECT_NE(r3.answers[0].error.find("factors"), std::string::npos);
   EXPECT_TRUE(r3.answers[1].error.empty());
+  // n out of range: an error for that query (a frame cannot make the node
+  // build candidates for every item).
+  node_query_batch big = b;
+  big.queries.resize(1);
+  big.queries[0].kind = node_query_kind::direct;
+  big.queries[0].stats = *st;
+  big.queries[0].n = 4000000000u;
+  auto r5 = e.answer(big, 3);
+  EXPECT_NE(r5.answers[0].error.find("n must be"), std::string::npos);
+  big.queries[0].n = 1000;
+  EXPECT_TRUE(e.answer(big, 3).answers[0].error.empty());
+  // A new model drops the kept scores: their selections report expiry.
+  ASSERT_TRUE(e.answer(b, 3).answers[2].error.empty());
+  EXPECT_GT(e.pending(), 0u);
+  e.set_scorer(0, std::make_shared<const partition_scorer>(c.scorers[0]));
+  EXPECT_EQ(e.pending(), 0u);
+  sel.queries.resize(2);
+  EXPECT_NE(e.answer(sel, 3).answers[1].error.find("expired"), std::string::npos);
   // Removing a scorer: the next batch no longer covers its partition.
   e.set_scorer(2, nullptr);
   EXPECT_FALSE(e.has_scorer(2));
