@@ -6,12 +6,19 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "core/dist_als.hpp"
 #include "core/dist_recommend.hpp"
 
 namespace shardrec::actors {
 // A shard's immutable query-time scorer, shared with its node's control
 // actor (the node's query engine) after every publish.
 using shared_scorer = std::shared_ptr<const core::partition_scorer>;
+// A factor block decoded once by the node's first shard and handed to the
+// node's other shards.
+using shared_ials_block = std::shared_ptr<const core::ials_block>;
+using shared_mf_block = std::shared_ptr<const core::mf_block>;
 } // namespace shardrec::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_scorer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_ials_block)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_mf_block)

@@ -64,7 +64,7 @@ struct recommend_batch {
     queued_recommend q;
     bool done = false;
     core::user_profile profile;  // without content evidence
-    core::user_profile evidence; // seen items with content vectors, or empty
+    core::user_profile evidence; // seen items and their content vectors
     bool cached = false;         // blend statistics known: one round
     core::blend_stats stats;
     std::vector<core::phase1_reply> moments;
@@ -320,7 +320,7 @@ void run_recommend_batch(caf::event_based_actor* self,
                             const std::vector<std::string>& errors) {
               for (std::size_t k = 0; k < idx.size(); ++k) {
                 auto& x = b->qs[idx[k]];
-                if (k >= errors.size() || frames.size() < 3 * (k + 1)) {
+                if (k >= errors.size() || frames.size() < 2 * (k + 1)) {
                   fail_query(x, fail(core::errc::io_error, "short profile reply"));
                   continue;
                 }
@@ -328,21 +328,22 @@ void run_recommend_batch(caf::event_based_actor* self,
                   fail_query(x, fail(core::errc::invalid_argument, errors[k]));
                   continue;
                 }
-                auto prof = decode_user_profile(frames[3 * k]);
+                auto prof = decode_user_profile(frames[2 * k]);
                 if (!prof) {
                   fail_query(x, to_caf_error(prof.err()));
                   continue;
                 }
+                // The nodes score without the content evidence; it stays
+                // here for the explanations.
                 x.profile = std::move(*prof);
-                if (!frames[3 * k + 1].bytes.empty()) {
-                  if (auto st = decode_blend_stats(frames[3 * k + 1])) {
+                x.evidence.seen = x.profile.seen;
+                x.evidence.seen_content = std::move(x.profile.seen_content);
+                x.profile.seen_content.clear();
+                if (!frames[2 * k + 1].bytes.empty()) {
+                  if (auto st = decode_blend_stats(frames[2 * k + 1])) {
                     x.cached = true;
                     x.stats = std::move(*st);
                   }
-                }
-                if (!frames[3 * k + 2].bytes.empty()) {
-                  if (auto ev = decode_user_profile(frames[3 * k + 2]))
-                    x.evidence = std::move(*ev);
                 }
               }
               after();

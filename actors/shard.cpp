@@ -1,7 +1,6 @@
 #include "actors/shard.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <memory>
 #include <thread>
@@ -9,7 +8,6 @@
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -21,15 +19,6 @@
 #include "core/dist_knn.hpp"
 #include "core/dist_recommend.hpp"
 #include "core/partition_store.hpp"
-
-// A factor block decoded once by the node's first shard and handed to the
-// node's other shards: a local message only (never serialised).
-namespace shardrec::actors {
-using shared_ials_block = std::shared_ptr<const core::ials_block>;
-using shared_mf_block = std::shared_ptr<const core::mf_block>;
-} // namespace shardrec::actors
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_ials_block)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_mf_block)
 
 namespace shardrec::actors {
 
@@ -640,34 +629,26 @@ caf::behavior shard_behavior(shard_pointer self) {
       },
       [=](profile_atom, const std::vector<std::string>& users)
           -> caf::result<std::vector<frame>, std::vector<std::string>> {
-        // Per user three frames (profile without content evidence, cached
-        // blend statistics or empty, evidence or empty) and an error text
-        // (empty: fine). The partitions score with the profile; the
-        // coordinator alone explains with the seen items' content vectors.
+        // Per user two frames (the profile, with the seen items' content
+        // vectors for the coordinator's explanations; the cached blend
+        // statistics or empty) and an error text (empty: fine).
         auto& st = self->state;
         if (!st.scorer)
           return fail(core::errc::invalid_argument,
                       "no trained model: run `shardrec train`");
         std::vector<frame> frames;
         std::vector<std::string> errors;
-        frames.reserve(3 * users.size());
+        frames.reserve(2 * users.size());
         for (const auto& user : users) {
           auto p = core::make_user_profile(*st.store, st.user_models, user);
           if (!p) {
-            frames.insert(frames.end(), 3, frame{});
+            frames.insert(frames.end(), 2, frame{});
             errors.push_back(p.err().message);
             continue;
           }
-          core::user_profile evidence;
-          evidence.user = p->user;
-          evidence.seen = p->seen;
-          evidence.seen_value = p->seen_value;
-          evidence.seen_content = std::move(p->seen_content);
-          p->seen_content.clear();
           auto cached = st.stats_cache.find(user);
           frames.push_back(encode(*p));
           frames.push_back(cached == st.stats_cache.end() ? frame{} : cached->second);
-          frames.push_back(evidence.seen_content.empty() ? frame{} : encode(evidence));
           errors.emplace_back();
         }
         return {std::move(frames), std::move(errors)};

@@ -11,12 +11,11 @@
 //   (train_atom, string step, frame arg)         -> frame     one training step (below)
 //   (block_atom, string kind, frame block)       -> ok_atom   a block from another shard
 //   (profile_atom, vector<string> users)         -> vector<frame>, vector<string>:
-//                                                   per user a frame user_profile (no
-//                                                   content evidence), a frame cached
-//                                                   blend_stats or empty, a frame
-//                                                   evidence or empty (the user's seen
-//                                                   items and their content vectors),
-//                                                   and an error text (empty: fine)
+//                                                   per user a frame user_profile (with
+//                                                   the seen items' content vectors),
+//                                                   a frame cached blend_stats or
+//                                                   empty, and an error text (empty:
+//                                                   fine)
 //   (cache_atom, string user, frame blend_stats) -> (nothing) keep a user's statistics
 //   (similar_atom, string item, u32 n)           -> frame SimilarReply
 // A training step that produces blocks for other shards replies only after

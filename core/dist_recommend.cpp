@@ -477,8 +477,8 @@ void partition_scorer::index_ids(const std::unordered_map<std::string, id_slot>&
   }
 }
 
-const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id,
-                                                           std::uint64_t h) const {
+const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id) const {
+  const auto h = stable_hash(id);
   // The high bits: the low ones are the partition (partition_of = h mod P),
   // the same for every owned item when P is a power of two.
   for (auto i = (h >> 32) & ids_mask_;; i = (i + 1) & ids_mask_) {
@@ -493,20 +493,9 @@ const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id,
 }
 
 result<partition_scores> partition_scorer::score(const user_profile& profile) const {
-  std::vector<std::uint64_t> seen_hash;
-  seen_hash.reserve(profile.seen.size());
-  for (const auto& id : profile.seen)
-    seen_hash.push_back(stable_hash(id));
-  return score(profile, seen_hash);
-}
-
-result<partition_scores>
-partition_scorer::score(const user_profile& profile,
-                        const std::vector<std::uint64_t>& seen_hash) const {
-  SHARDREC_ASSERT(seen_hash.size() == profile.seen.size());
   std::vector<id_slot> slots(profile.seen.size());
   for (std::size_t i = 0; i < profile.seen.size(); ++i)
-    if (const auto* slot = find_id(profile.seen[i], seen_hash[i]))
+    if (const auto* slot = find_id(profile.seen[i]))
       slots[i] = *slot;
   return score_slots(profile, slots);
 }

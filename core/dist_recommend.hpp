@@ -336,11 +336,6 @@ public:
 
   // C1. invalid_argument if the profile's factor counts do not match.
   result<partition_scores> score(const user_profile& profile) const;
-  // The same with stable_hash of each seen id given (aligned with
-  // profile.seen), so that a node hashes a profile once for all its
-  // partitions.
-  result<partition_scores> score(const user_profile& profile,
-                                 const std::vector<std::uint64_t>& seen_hash) const;
 
   // Where an item id is in this partition: its owned row and its index in
   // the reverse-list dictionary (none if absent).
@@ -405,7 +400,7 @@ private:
   std::vector<id_entry> ids_;
   std::uint64_t ids_mask_ = 0;
   void index_ids(const std::unordered_map<std::string, id_slot>& ids);
-  const id_slot* find_id(std::string_view id, std::uint64_t hash) const;
+  const id_slot* find_id(std::string_view id) const;
   // Reverse lists as CSR over the dictionary ref_ids_ of the item ids they
   // name.
   // Refs are numbered in ascending id order, so adding the forward lists of
