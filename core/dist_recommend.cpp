@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include <Eigen/Core>
@@ -167,6 +168,8 @@ build_content_users(const partition_store& store,
   SHARDREC_ASSERT(validate(cfg).ok());
   content_user_state st;
   std::uint32_t n_features = 0;
+  const auto& refs = store.item_refs();
+  st.ref_vectors.resize(refs.size());
   for (const auto& msg : received) {
     if (msg.to != store.partition())
       return bad("build_content_users: message from partition " + std::to_string(msg.from)
@@ -182,17 +185,12 @@ build_content_users(const partition_store& store,
       if (v.weight.size() != v.feature.size())
         return bad("build_content_users: vector of item '" + msg.items[k]
                    + "': feature and weight differ in length");
+      auto j = refs.find(msg.items[k]);
+      if (!j)
+        continue; // no owned user touched it: nothing to weigh or explain
       n_features = std::max(n_features, v.feature.back() + 1);
-      st.item_vectors[msg.items[k]] = v;
+      st.ref_vectors[*j] = v;
     }
-  }
-  // Vectors by item_refs index, resolved once.
-  const auto& refs = store.item_refs();
-  std::vector<const sparse_vector*> ref_vec(refs.size(), nullptr);
-  for (std::size_t j = 0; j < refs.size(); ++j) {
-    auto it = st.item_vectors.find(refs.external(static_cast<index_t>(j)));
-    if (it != st.item_vectors.end())
-      ref_vec[j] = &it->second;
   }
   const auto& m = store.user_matrix();
   st.profiles.resize(store.users().size());
@@ -216,8 +214,8 @@ build_content_users(const partition_store& store,
     }
     touched.clear();
     for (std::size_t k = 0; k < row.size; ++k) {
-      const auto* v = ref_vec[row.index[k]];
-      if (!v)
+      const auto* v = &st.ref_vectors[row.index[k]];
+      if (v->empty())
         continue;
       const double w = centred ? static_cast<float>(row.value[k] - mean) : row.value[k];
       for (std::size_t e = 0; e < v->feature.size(); ++e) {
@@ -284,6 +282,7 @@ result<user_profile> make_user_profile(const partition_store& store,
   if (!u)
     return p; // cold
   const auto& m = store.user_matrix();
+  const auto& vectors = models.content.ref_vectors;
   if (*u < m.n_users()) {
     auto row = m.user_row(*u);
     p.seen.reserve(row.size);
@@ -292,13 +291,11 @@ result<user_profile> make_user_profile(const partition_store& store,
       p.seen.push_back(store.item_refs().external(row.index[k]));
       p.seen_value.push_back(row.value[k]);
     }
-  }
-  if (with_content_evidence && !models.content.item_vectors.empty()) {
-    p.seen_content.resize(p.seen.size());
-    for (std::size_t k = 0; k < p.seen.size(); ++k) {
-      auto it = models.content.item_vectors.find(p.seen[k]);
-      if (it != models.content.item_vectors.end())
-        p.seen_content[k] = it->second;
+    if (with_content_evidence && !vectors.empty()) {
+      p.seen_content.resize(row.size);
+      for (std::size_t k = 0; k < row.size; ++k)
+        if (row.index[k] < vectors.size())
+          p.seen_content[k] = vectors[row.index[k]];
     }
   }
   if (!models.ials_user.empty()) {
@@ -524,7 +521,28 @@ partition_scorer::score_slots(const user_profile& profile,
       seen_refs.push_back(slot->ref);
     }
   }
-  std::sort(seen_refs.begin(), seen_refs.end());
+  // Ascending: a scan of the marks (8 at a time) when the dictionary is
+  // small next to a sort of the refs, else the sort.
+  if (seen_refs.size() * 8 > ref_ids_.size() / 8) {
+    seen_refs.clear();
+    const auto* mark = s.seen_ref.data();
+    const auto n_ref = s.seen_ref.size();
+    std::size_t r = 0;
+    for (; r + 8 <= n_ref; r += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, mark + r, sizeof word);
+      if (word == 0)
+        continue;
+      for (std::size_t k = r; k < r + 8; ++k)
+        if (mark[k])
+          seen_refs.push_back(static_cast<std::uint32_t>(k));
+    }
+    for (; r < n_ref; ++r)
+      if (mark[r])
+        seen_refs.push_back(static_cast<std::uint32_t>(r));
+  } else {
+    std::sort(seen_refs.begin(), seen_refs.end());
+  }
   const auto& m = models_;
   for (std::size_t c = 0; c < spec_.size(); ++c) {
     Eigen::Map<Eigen::VectorXf> out(s.raw.data() + c * n, ni);
@@ -780,15 +798,17 @@ phase2_reply partition_scorer::select_candidates(const partition_scores& s,
 
 void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
                         std::size_t max_because) {
-  // The seen items' content vectors inverted (feature, seen position),
-  // built on first use: each cosine adds its products in ascending feature
+  // The seen items' content vectors inverted: postings (seen position,
+  // weight) grouped by feature, seen positions ascending within a feature,
+  // built on first use. Each cosine adds its products in ascending feature
   // order, accumulated in double as content_index::similarity.
   struct seen_posting {
-    std::uint32_t feature;
     std::uint32_t seen; // position in profile.seen
     float weight;
   };
   bool built = false;
+  std::vector<std::uint32_t>
+      feat_ptr; // feature f: postings[feat_ptr[f] .. feat_ptr[f + 1])
   std::vector<seen_posting> postings;
   std::vector<double> acc;
   std::vector<std::uint8_t> hit;
@@ -796,14 +816,36 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
   auto build = [&] {
     built = true;
     const auto m = std::min(profile.seen_content.size(), profile.seen.size());
+    // A counting sort by feature: features are bounded by the vocabulary,
+    // and a bucket array no larger than a few times the postings (a frame
+    // naming a huge feature id gets no bucket for it, hence no evidence).
+    std::size_t total = 0;
+    std::uint32_t max_feature = 0;
+    for (std::size_t k = 0; k < m; ++k) {
+      const auto& sv = profile.seen_content[k];
+      total += std::min(sv.feature.size(), sv.weight.size());
+      for (auto f : sv.feature)
+        max_feature = std::max(max_feature, f);
+    }
+    const std::size_t cap = 4 * total + 65536;
+    const std::size_t n_feat = std::min<std::size_t>(std::size_t{max_feature} + 1, cap);
+    feat_ptr.assign(n_feat + 1, 0);
     for (std::size_t k = 0; k < m; ++k) {
       const auto& sv = profile.seen_content[k];
       for (std::size_t q = 0; q < sv.feature.size() && q < sv.weight.size(); ++q)
-        postings.push_back({sv.feature[q], static_cast<std::uint32_t>(k), sv.weight[q]});
+        if (sv.feature[q] < n_feat)
+          ++feat_ptr[sv.feature[q] + 1];
     }
-    std::sort(postings.begin(), postings.end(), [](const auto& a, const auto& b) {
-      return a.feature != b.feature ? a.feature < b.feature : a.seen < b.seen;
-    });
+    for (std::size_t f = 0; f < n_feat; ++f)
+      feat_ptr[f + 1] += feat_ptr[f];
+    postings.resize(feat_ptr.back());
+    auto fill = feat_ptr;
+    for (std::size_t k = 0; k < m; ++k) {
+      const auto& sv = profile.seen_content[k];
+      for (std::size_t q = 0; q < sv.feature.size() && q < sv.weight.size(); ++q)
+        if (sv.feature[q] < n_feat)
+          postings[fill[sv.feature[q]]++] = {static_cast<std::uint32_t>(k), sv.weight[q]};
+    }
     acc.assign(m, 0.0);
     hit.assign(m, 0);
   };
@@ -841,18 +883,18 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
           build();
         const auto& v = cand.content;
         touched.clear();
-        auto from = postings.begin();
+        const auto n_feat = feat_ptr.size() - 1;
         for (std::size_t q = 0; q < v.feature.size() && q < v.weight.size(); ++q) {
-          from = std::lower_bound(
-              from, postings.end(), v.feature[q],
-              [](const seen_posting& a, std::uint32_t f) { return a.feature < f; });
-          for (auto it = from; it != postings.end() && it->feature == v.feature[q];
-               ++it) {
-            if (!hit[it->seen]) {
-              hit[it->seen] = 1;
-              touched.push_back(it->seen);
+          const auto f = v.feature[q];
+          if (f >= n_feat)
+            continue;
+          for (auto i = feat_ptr[f]; i < feat_ptr[f + 1]; ++i) {
+            const auto& post = postings[i];
+            if (!hit[post.seen]) {
+              hit[post.seen] = 1;
+              touched.push_back(post.seen);
             }
-            acc[it->seen] += static_cast<double>(it->weight) * v.weight[q];
+            acc[post.seen] += static_cast<double>(post.weight) * v.weight[q];
           }
         }
         for (auto k : touched) {

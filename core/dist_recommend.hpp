@@ -148,9 +148,11 @@ struct content_user_state {
   // the user has no item with content or the weighted sum is zero (the
   // content component then falls back to popularity, as in core).
   std::vector<sparse_vector> profiles;
-  // Vectors of the items the owned users touched (non-empty ones only):
-  // shipped in profiles for content explanations.
-  std::unordered_map<std::string, sparse_vector> item_vectors;
+  // Vectors of the items the owned users touched, indexed like
+  // store.item_refs() when built (empty: no content); shipped in profiles
+  // for content explanations. Refs only grow, so events added after the
+  // build leave these in place (a newer ref has no vector).
+  std::vector<sparse_vector> ref_vectors;
 };
 
 // A5. `received`: every message addressed to this partition, any order

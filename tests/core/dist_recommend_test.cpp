@@ -20,67 +20,22 @@
 #include "core/node_query.hpp"
 #include "core/partition.hpp"
 #include "core/popularity.hpp"
+#include "tests/support/sliced_cluster.hpp"
 
 namespace shardrec::core {
 namespace {
 
 std::mt19937 rng(20240611);
 
-// P stores fed with every event of ds (each keeps what it owns).
+// The stores and the distributed content steps (messages shuffled) of
+// tests/support, with this file's merge policy and random order.
 std::vector<partition_store> make_stores(const dataset& ds, std::uint32_t P) {
-  std::vector<partition_store> stores;
-  for (std::uint32_t p = 0; p < P; ++p)
-    stores.emplace_back(p, P);
-  for (auto& s : stores) {
-    for (const auto& e : ds.events) {
-      raw_event r;
-      r.user = ds.users.external(e.user);
-      r.item = ds.items.external(e.item);
-      r.value = e.value;
-      r.type = e.type;
-      r.timestamp = e.timestamp;
-      EXPECT_TRUE(s.add(r).ok());
-    }
-    for (index_t i = 0; i < ds.item_meta.size(); ++i)
-      s.set_item_info(ds.items.external(i), ds.item_meta[i]);
-    s.build(merge_policy::last);
-  }
-  return stores;
+  return support::make_stores(ds, P, merge_policy::last);
 }
 
-// Steps A1..A5 with messages delivered in a shuffled order.
-struct content_result {
-  content_vocabulary voc;
-  std::vector<std::vector<sparse_vector>> item_vectors; // per partition
-  std::vector<content_user_state> users;                // per partition
-};
-
-content_result run_content(const std::vector<partition_store>& stores,
-                           const content_config& cfg) {
-  const auto P = static_cast<std::uint32_t>(stores.size());
-  std::vector<content_df_partial> parts;
-  for (const auto& s : stores)
-    parts.push_back(count_content_df(s, cfg));
-  std::shuffle(parts.begin(), parts.end(), rng);
-  auto voc = merge_content_df(parts, P, cfg);
-  EXPECT_TRUE(voc.ok());
-  content_result out;
-  out.voc = *voc;
-  std::vector<std::vector<content_vectors_message>> inbox(P);
-  for (const auto& s : stores) {
-    out.item_vectors.push_back(build_item_vectors(s, out.voc, cfg));
-    for (auto& m : push_item_vectors(s, out.item_vectors.back())) {
-      EXPECT_EQ(m.from, s.partition());
-      inbox[m.to].push_back(std::move(m));
-    }
-  }
-  for (std::uint32_t p = 0; p < P; ++p) {
-    std::shuffle(inbox[p].begin(), inbox[p].end(), rng);
-    auto st = build_content_users(stores[p], inbox[p], cfg);
-    EXPECT_TRUE(st.ok());
-    out.users.push_back(std::move(*st));
-  }
-  return out;
+support::content_result run_content(const std::vector<partition_store>& stores,
+                                    const content_config& cfg) {
+  return support::run_content(stores, cfg, &rng);
 }
 
 // C1..C3 over every partition, replies shuffled.
@@ -254,7 +209,10 @@ TEST(DistContent, TinyDataEqualsCoreContentAndPopularity) {
   auto cr = run_content(stores, cfg);
   EXPECT_TRUE(cr.users[0].profiles[*stores[0].users().find("erin")].empty());
   EXPECT_FALSE(cr.users[0].profiles[*stores[0].users().find("dave")].empty());
-  EXPECT_EQ(cr.users[0].item_vectors.count("m6"), 0u);
+  const auto& vectors = cr.users[0].ref_vectors;
+  ASSERT_EQ(vectors.size(), stores[0].item_refs().size());
+  EXPECT_TRUE(vectors[*stores[0].item_refs().find("m6")].empty());
+  EXPECT_FALSE(vectors[*stores[0].item_refs().find("m1")].empty());
 }
 
 TEST(DistContent, MergeNeedsEveryPartitionOnce) {
@@ -402,67 +360,12 @@ protected:
     return nullptr;
   }
 
-  struct cluster {
-    std::vector<partition_store> stores;
-    std::vector<partition_user_models> users;
-    std::vector<partition_scorer> scorers;
-  };
+  using cluster = support::sliced_cluster;
 
   // Distributed content + popularity; iALS, MF and kNN sliced from the core.
   static cluster make_cluster(std::uint32_t P, const blend_spec& spec) {
-    cluster c;
-    c.stores = make_stores(*ds_, P);
-    auto cr = run_content(c.stores, content_config{});
-    const auto& h = **hybrid_;
-    const auto* ials = dynamic_cast<const ials_model*>(part(h, "implicit-als"));
-    const auto* mf = dynamic_cast<const mf_model*>(part(h, "mf"));
-    EXPECT_TRUE(ials && mf);
-    const auto& mff = mf->factors();
-    const auto kd = ials->item_factors().cols();
-    const auto km = mff.item.cols();
-    std::vector<std::vector<reverse_neighbor>> rev(ds_->items.size());
-    for (std::size_t j = 0; j < neighbors_->size(); ++j)
-      for (const auto& nb : (*neighbors_)[j])
-        rev[nb.id].push_back(
-            {ds_->items.external(static_cast<index_t>(j)), nb.similarity});
-    for (std::uint32_t p = 0; p < P; ++p) {
-      const auto& s = c.stores[p];
-      partition_item_models m;
-      m.ials_factors = static_cast<std::size_t>(kd);
-      m.mf_factors = static_cast<std::size_t>(km);
-      m.mf_mu = mff.mu;
-      for (index_t r = 0; r < s.items().size(); ++r) {
-        const auto& id = s.items().external(r);
-        auto i = static_cast<Eigen::Index>(*ds_->items.find(id));
-        m.items.push_back(id);
-        for (Eigen::Index k = 0; k < kd; ++k)
-          m.ials_item.push_back(ials->item_factors()(i, k));
-        for (Eigen::Index k = 0; k < km; ++k)
-          m.mf_item.push_back(mff.item(i, k));
-        m.mf_item_bias.push_back(mff.item_bias[i]);
-        m.knn_reverse.push_back(rev[static_cast<std::size_t>(i)]);
-      }
-      m.popularity = partition_popularity(s);
-      m.content = cr.item_vectors[p];
-      auto sc = partition_scorer::make(std::move(m), spec);
-      EXPECT_TRUE(sc.ok());
-      c.scorers.push_back(std::move(*sc));
-
-      partition_user_models um;
-      um.ials_factors = static_cast<std::size_t>(kd);
-      um.mf_factors = static_cast<std::size_t>(km);
-      for (index_t r = 0; r < s.users().size(); ++r) {
-        auto u = static_cast<Eigen::Index>(*ds_->users.find(s.users().external(r)));
-        for (Eigen::Index k = 0; k < kd; ++k)
-          um.ials_user.push_back(ials->user_factors()(u, k));
-        for (Eigen::Index k = 0; k < km; ++k)
-          um.mf_user.push_back(mff.user(u, k));
-        um.mf_user_bias.push_back(mff.user_bias[u]);
-      }
-      um.content = std::move(cr.users[p]);
-      c.users.push_back(std::move(um));
-    }
-    return c;
+    return support::slice_hybrid(*ds_, **hybrid_, *neighbors_, P, spec,
+                                 merge_policy::last, &rng);
   }
 
   // Compares the distributed top n with hybrid_model::recommend for `user`

@@ -1,0 +1,53 @@
+// A P-partition "cluster" in one process, for tests and benchmarks of the
+// distributed query path: partition stores fed with a data set, the content
+// part trained with the distributed steps (dist_recommend.hpp A1..A5), and
+// the iALS, MF and item-kNN parts sliced out of a core hybrid model by
+// external id. No actors: the same values a shard would hold.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "core/content.hpp"
+#include "core/dataset.hpp"
+#include "core/dist_recommend.hpp"
+#include "core/hybrid.hpp"
+#include "core/knn.hpp"
+#include "core/partition_store.hpp"
+
+namespace shardrec::support {
+
+// P stores fed with every event and item attribute of ds (each keeps what it
+// owns), built with `policy`. Aborts on an event a store rejects.
+std::vector<core::partition_store> make_stores(const core::dataset& ds, std::uint32_t P,
+                                               core::merge_policy policy);
+
+struct content_result {
+  core::content_vocabulary voc;
+  std::vector<std::vector<core::sparse_vector>> item_vectors; // per partition
+  std::vector<core::content_user_state> users;                // per partition
+};
+
+// Steps A1..A5; with `shuffle`, the messages of each step are delivered in a
+// shuffled order. Aborts if a step fails.
+content_result run_content(const std::vector<core::partition_store>& stores,
+                           const core::content_config& cfg,
+                           std::mt19937* shuffle = nullptr);
+
+struct sliced_cluster {
+  std::vector<core::partition_store> stores;
+  std::vector<core::partition_user_models> users;
+  std::vector<core::partition_scorer> scorers;
+};
+
+// Content and popularity trained the distributed way; iALS and MF factors
+// from h's parts "implicit-als" and "mf" (both must be there), item-kNN
+// reverse lists from `neighbors` (core item_neighbors of the same data).
+// Aborts if a scorer cannot be made for `spec`.
+sliced_cluster slice_hybrid(const core::dataset& ds, const core::hybrid_model& h,
+                            const core::neighbor_lists& neighbors, std::uint32_t P,
+                            const core::blend_spec& spec, core::merge_policy policy,
+                            std::mt19937* shuffle = nullptr);
+
+} // namespace shardrec::support
