@@ -16,6 +16,8 @@ trap 'cluster/local.sh down || true; rm -rf "$work"' EXIT
   --out "$work/events.csv" --items-out "$work/items.csv"
 echo "== single-process implicit ALS, 64 factors x 15 iterations, 2 threads (same data)"
 "$build/shardrec_bench" --benchmark_filter='BM_implicit_als_1m/2' 2>/dev/null | grep BM_ || true
+echo "== CPU per hybrid top-10 query without transport (in-process pipeline, P = 7 on 3 'nodes') next to the single-process hybrid"
+"$build/shardrec_query_bench" 2>/dev/null | grep BM_ || true
 
 echo "== bulk load into 1 node, $partitions partitions (the node's own rate; the client shares the cores)"
 address=$(cluster/local.sh up 1 --partitions "$partitions")
@@ -34,7 +36,20 @@ cli train --algo implicit-als --iterations 2 --json
 echo "== full training (all models)"
 cli train --json
 echo "== hybrid top-10 queries"
-cli bench --queries 5000 --window 8 --json
+# CPU seconds (user, system) the nodes and the load generator spend on a
+# run, from /proc: where the per-query CPU goes on the shared cores.
+cpu_of() { for p in "$@"; do awk '{u += $14; s += $15} END {printf "%d %d\n", u, s}' "/proc/$p/stat"; done \
+  | awk '{u += $1; s += $2} END {print u, s}'; }
+pids=$(cat "$SHARDREC_CLUSTER_DIR/pids")
+before=$(cpu_of $pids)
+tick=$(getconf CLK_TCK)
+TIMEFORMAT='%U %S'
+{ time "$build/shardrec" --cluster "$address" bench --queries 5000 --window 8 --json 2>&3; } 3>&2 2> "$work/client_cpu"
+after=$(cpu_of $pids)
+read -r bu bs <<< "$before"; read -r au as <<< "$after"; read -r cu cs < "$work/client_cpu"
+awk -v nu=$((au - bu)) -v ns=$((as - bs)) -v t="$tick" -v cu="$cu" -v cs="$cs" 'BEGIN {
+  printf "CPU per query (5,000 queries): nodes %.0f us user + %.0f us system, load generator %.0f us user + %.0f us system\n",
+    nu / t / 5000 * 1e6, ns / t / 5000 * 1e6, cu / 5000 * 1e6, cs / 5000 * 1e6 }'
 cli bench --queries 2000 --window 1 --json
 echo "== the same, repeat users (blend statistics cached)"
 cli bench --queries 5000 --users 1000 --window 8 --json

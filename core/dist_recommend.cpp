@@ -609,12 +609,16 @@ partition_scorer::score_slots(const user_profile& profile,
         // Features ascending, so each item sums in the order of
         // content_index::dot_all.
         const auto n_feat = feat_ptr_.size() - 1;
+        float* acc = out.data();
+        const auto* rows = post_row_.data();
+        const auto* weights = post_weight_.data();
         for (std::size_t e = 0; e < q.feature.size(); ++e) {
           const auto f = q.feature[e];
           if (f >= n_feat)
             continue;
-          for (auto k = feat_ptr_[f]; k < feat_ptr_[f + 1]; ++k)
-            out[post_row_[k]] += q.weight[e] * post_weight_[k];
+          const float w = q.weight[e];
+          for (auto k = feat_ptr_[f], end = feat_ptr_[f + 1]; k < end; ++k)
+            acc[rows[k]] += w * weights[k];
         }
         break;
       }
