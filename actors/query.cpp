@@ -107,11 +107,14 @@ void fail_query(recommend_batch::query& x, caf::error err) {
 // Sends every node its share of one round (one message per node) and calls
 // on_answer(k, i, answer) with node k's answer for batch query i, then
 // done() once every node replied or timed out. make_query(k, i) gives node
-// k's query for batch query i, or false to leave it out. An answer counts
+// k's query for batch query i, or false to leave it out; with
+// same_for_every_node it is asked for node 0 only and every node gets those
+// queries (the profiles are copied once per round, not once per node). An answer counts
 // only once, for a query sent to that node, covering that node's partitions;
 // anything else is as if the node had not answered.
 void node_round(
     caf::event_based_actor* self, const batch_ptr& b, clock::time_point deadline,
+    bool same_for_every_node,
     std::function<bool(std::size_t, std::size_t, core::node_query&)> make_query,
     std::function<void(std::size_t, std::size_t, const core::node_answer&)> on_answer,
     std::function<void()> done) {
@@ -119,16 +122,21 @@ void node_round(
   auto open = std::make_shared<std::vector<std::vector<std::uint8_t>>>(
       b->nodes.size(), std::vector<std::uint8_t>(b->qs.size(), 0));
   std::vector<std::pair<std::size_t, frame>> sends;
+  core::node_query_batch nb;
   for (std::size_t k = 0; k < b->nodes.size(); ++k) {
-    core::node_query_batch nb;
-    nb.partitions = b->nodes[k].second;
-    for (std::size_t i = 0; i < b->qs.size(); ++i) {
-      core::node_query q;
-      if (!b->qs[i].done && make_query(k, i, q)) {
-        nb.queries.push_back(std::move(q));
-        (*open)[k][i] = 1;
+    if (k == 0 || !same_for_every_node) {
+      nb.queries.clear();
+      for (std::size_t i = 0; i < b->qs.size(); ++i) {
+        core::node_query q;
+        if (!b->qs[i].done && make_query(k, i, q)) {
+          nb.queries.push_back(std::move(q));
+          (*open)[k][i] = 1;
+        }
       }
+    } else {
+      (*open)[k] = (*open)[0];
     }
+    nb.partitions = b->nodes[k].second;
     if (!nb.queries.empty())
       sends.emplace_back(k, encode(nb));
   }
@@ -167,7 +175,7 @@ void node_round(
 // Phase 2 (select) for the queries scored in phase 1, then the answers.
 void select_round(caf::event_based_actor* self, const batch_ptr& b) {
   node_round(
-      self, b, b->deadline,
+      self, b, b->deadline, false,
       [b](std::size_t k, std::size_t i, core::node_query& q) {
         const auto& x = b->qs[i];
         if (x.cached || k >= x.scored_on.size() || !x.scored_on[k])
@@ -194,11 +202,11 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
   bool two_phase = std::any_of(b->qs.begin(), b->qs.end(),
                                [](const auto& x) { return !x.done && !x.cached; });
   node_round(
-      self, b, two_phase ? b->score_deadline : b->deadline,
+      self, b, two_phase ? b->score_deadline : b->deadline, true,
       [b](std::size_t, std::size_t i, core::node_query& q) {
-        const auto& x = b->qs[i];
+        auto& x = b->qs[i];
         q.id = x.q.qid;
-        q.profile = x.profile;
+        q.profile = std::move(x.profile); // asked once per round (same for every node)
         if (x.cached) {
           q.kind = core::node_query_kind::direct;
           q.n = x.q.req.n;

@@ -184,6 +184,44 @@ int cmd_status(connection& c, const std::string& what, bool json) {
   return rc;
 }
 
+// Connects this process to every node of the cluster's map, node id ->
+// control actor. Messages to any actor of a node then take the direct
+// connection from the first one on, instead of going through the node we
+// asked while CAF sets up a direct connection in the middle of a run (a
+// batch sent during that hand-over was once left unanswered).
+std::optional<std::map<std::uint32_t, caf::actor>>
+connect_every_node(connection& c, const char* cmd, actors::status_reply* status_out) {
+  caf::scoped_actor self{*c.sys};
+  std::optional<actors::status_reply> status;
+  self->request(c.control, actors::admin_timeout, actors::status_atom::value)
+      .receive(
+          [&](const actors::frame& f) {
+            auto s = actors::decode_status_reply(f);
+            if (s)
+              status = std::move(*s);
+            else
+              std::cerr << "shardrec " << cmd << ": " << s.err().message << "\n";
+          },
+          [&](caf::error& err) {
+            std::cerr << "shardrec " << cmd << ": " << c.sys->render(err) << "\n";
+          });
+  if (!status)
+    return std::nullopt;
+  std::map<std::uint32_t, caf::actor> node_control;
+  for (const auto& nd : status->map.nodes) {
+    auto h = c.sys->middleman().remote_actor(nd.host, nd.port);
+    if (!h) {
+      std::cerr << "shardrec " << cmd << ": cannot reach node " << nd.id << " at "
+                << nd.host << ":" << nd.port << ": " << c.sys->render(h.error()) << "\n";
+      return std::nullopt;
+    }
+    node_control[nd.id] = *h;
+  }
+  if (status_out)
+    *status_out = std::move(*status);
+  return node_control;
+}
+
 int cmd_load(connection& c, const std::vector<std::string>& args) {
   po::options_description desc("options");
   std::string path, format, items;
@@ -221,6 +259,8 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
     return 1;
   }
   auto t0 = std::chrono::steady_clock::now();
+  if (!connect_every_node(c, "load", nullptr))
+    return 1;
   caf::scoped_actor self{*c.sys};
   std::uint64_t accepted = 0, rejected = rep->skipped, sent = 0;
   std::vector<std::string> problems = rep->problems;
@@ -709,26 +749,15 @@ int cmd_bench(connection& c, const std::vector<std::string>& args, bool json) {
   std::uint32_t P = 1;
   std::vector<caf::actor> target_of{c.control};
   if (route == "owner") {
-    auto status =
-        ask(c, caf::make_message(actors::status_atom::value), actors::admin_timeout,
-            [](const actors::frame& f) { return actors::decode_status_reply(f); });
-    if (!status)
+    actors::status_reply status;
+    auto node_control = connect_every_node(c, "bench", &status);
+    if (!node_control)
       return 1;
-    const auto& map = status->map;
+    const auto& map = status.map;
     P = map.partitions;
     target_of.assign(P, c.control);
-    std::map<std::uint32_t, caf::actor> node_control;
-    for (const auto& nd : map.nodes) {
-      auto h = c.sys->middleman().remote_actor(nd.host, nd.port);
-      if (!h) {
-        std::cerr << "shardrec bench: cannot reach node " << nd.id << " at " << nd.host
-                  << ":" << nd.port << ": " << c.sys->render(h.error()) << "\n";
-        return 1;
-      }
-      node_control[nd.id] = *h;
-    }
     for (std::uint32_t p = 0; p < P && p < map.owner.size(); ++p)
-      if (auto it = node_control.find(map.owner[p]); it != node_control.end())
+      if (auto it = node_control->find(map.owner[p]); it != node_control->end())
         target_of[p] = it->second;
   }
   using clk = std::chrono::steady_clock;
