@@ -109,9 +109,9 @@ void fail_query(recommend_batch::query& x, caf::error err) {
 // done() once every node replied or timed out. make_query(k, i) gives node
 // k's query for batch query i, or false to leave it out; with
 // same_for_every_node it is asked for node 0 only and every node gets those
-// queries (the profiles are copied once per round, not once per node). An answer counts
-// only once, for a query sent to that node, covering that node's partitions;
-// anything else is as if the node had not answered.
+// queries (the profiles are copied once per round, not once per node). An
+// answer counts only once, for a query sent to that node, covering that
+// node's partitions; anything else is as if the node had not answered.
 void node_round(
     caf::event_based_actor* self, const batch_ptr& b, clock::time_point deadline,
     bool same_for_every_node,

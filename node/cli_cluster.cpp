@@ -184,6 +184,31 @@ int cmd_status(connection& c, const std::string& what, bool json) {
   return rc;
 }
 
+// Sends one admin request and decodes its frame reply with `decode`.
+template <class T> struct result_value;
+template <class T> struct result_value<core::result<T>> { using type = T; };
+
+template <class Decode>
+auto ask(connection& c, caf::message msg, std::chrono::milliseconds timeout,
+         Decode decode)
+    -> std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> {
+  caf::scoped_actor self{*c.sys};
+  std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> out;
+  self->request(c.control, timeout, std::move(msg))
+      .receive(
+          [&](const actors::frame& f) {
+            auto r = decode(f);
+            if (r)
+              out = std::move(*r);
+            else
+              std::cerr << "shardrec: " << r.err().message << "\n";
+          },
+          [&](caf::error& err) {
+            std::cerr << "shardrec: " << c.sys->render(err) << "\n";
+          });
+  return out;
+}
+
 // Connects this process to every node of the cluster's map, node id ->
 // control actor. Messages to any actor of a node then take the direct
 // connection from the first one on, instead of going through the node we
@@ -191,20 +216,9 @@ int cmd_status(connection& c, const std::string& what, bool json) {
 // batch sent during that hand-over was once left unanswered).
 std::optional<std::map<std::uint32_t, caf::actor>>
 connect_every_node(connection& c, const char* cmd, actors::status_reply* status_out) {
-  caf::scoped_actor self{*c.sys};
-  std::optional<actors::status_reply> status;
-  self->request(c.control, actors::admin_timeout, actors::status_atom::value)
-      .receive(
-          [&](const actors::frame& f) {
-            auto s = actors::decode_status_reply(f);
-            if (s)
-              status = std::move(*s);
-            else
-              std::cerr << "shardrec " << cmd << ": " << s.err().message << "\n";
-          },
-          [&](caf::error& err) {
-            std::cerr << "shardrec " << cmd << ": " << c.sys->render(err) << "\n";
-          });
+  auto status =
+      ask(c, caf::make_message(actors::status_atom::value), actors::admin_timeout,
+          [](const actors::frame& f) { return actors::decode_status_reply(f); });
   if (!status)
     return std::nullopt;
   std::map<std::uint32_t, caf::actor> node_control;
@@ -258,9 +272,9 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
     std::cerr << "shardrec load: " << rep.err().message << "\n";
     return 1;
   }
-  auto t0 = std::chrono::steady_clock::now();
   if (!connect_every_node(c, "load", nullptr))
     return 1;
+  auto t0 = std::chrono::steady_clock::now();
   caf::scoped_actor self{*c.sys};
   std::uint64_t accepted = 0, rejected = rep->skipped, sent = 0;
   std::vector<std::string> problems = rep->problems;
@@ -402,31 +416,6 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(stored));
   }
   return failed ? 1 : 0;
-}
-
-// Sends one admin request and decodes its frame reply with `decode`.
-template <class T> struct result_value;
-template <class T> struct result_value<core::result<T>> { using type = T; };
-
-template <class Decode>
-auto ask(connection& c, caf::message msg, std::chrono::milliseconds timeout,
-         Decode decode)
-    -> std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> {
-  caf::scoped_actor self{*c.sys};
-  std::optional<typename result_value<decltype(decode(actors::frame{}))>::type> out;
-  self->request(c.control, timeout, std::move(msg))
-      .receive(
-          [&](const actors::frame& f) {
-            auto r = decode(f);
-            if (r)
-              out = std::move(*r);
-            else
-              std::cerr << "shardrec: " << r.err().message << "\n";
-          },
-          [&](caf::error& err) {
-            std::cerr << "shardrec: " << c.sys->render(err) << "\n";
-          });
-  return out;
 }
 
 int cmd_train(connection& c, const std::vector<std::string>& args, bool json) {

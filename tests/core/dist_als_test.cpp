@@ -16,6 +16,7 @@
 
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
+#include "tests/support/sliced_cluster.hpp"
 
 namespace shardrec::core {
 namespace {
@@ -36,15 +37,7 @@ struct events_data {
 };
 
 void finish(events_data& d) {
-  for (const auto& e : d.ds.events) {
-    raw_event r;
-    r.user = d.ds.users.external(e.user);
-    r.item = d.ds.items.external(e.item);
-    r.value = e.value;
-    r.type = e.type;
-    r.timestamp = e.timestamp;
-    d.raw.push_back(std::move(r));
-  }
+  d.raw = support::raw_events_of(d.ds);
   d.train = interaction_matrix::build(d.ds.users.size(), d.ds.items.size(), d.ds.events,
                                       merge_policy::last);
   for (std::size_t u = 0; u < d.ds.users.size(); ++u)
@@ -92,15 +85,7 @@ events_data hand_data() {
 }
 
 std::vector<partition_store> make_stores(const events_data& d, std::uint32_t parts) {
-  std::vector<partition_store> stores;
-  stores.reserve(parts);
-  for (std::uint32_t p = 0; p < parts; ++p) {
-    stores.emplace_back(p, parts);
-    for (const auto& e : d.raw)
-      EXPECT_TRUE(stores.back().add(e).ok());
-    stores.back().build(merge_policy::last);
-  }
-  return stores;
+  return support::make_stores(d.raw, parts, merge_policy::last);
 }
 
 als_globals globals_of(const std::vector<partition_store>& stores, std::mt19937_64& rng) {

@@ -14,6 +14,7 @@
 
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
+#include "tests/support/sliced_cluster.hpp"
 
 namespace shardrec::core {
 namespace {
@@ -67,16 +68,7 @@ const fixture& ml100k() {
     dataset ds;
     auto rep = load_events(path, data_format::movielens, ds);
     SHARDREC_ASSERT(rep.ok());
-    std::vector<raw_event> ev;
-    for (const auto& e : ds.events) {
-      raw_event r;
-      r.user = ds.users.external(e.user);
-      r.item = ds.items.external(e.item);
-      r.value = e.value;
-      r.timestamp = e.timestamp;
-      ev.push_back(std::move(r));
-    }
-    return make_fixture(std::move(ev));
+    return make_fixture(support::raw_events_of(ds));
   }();
   return f;
 }
@@ -103,15 +95,7 @@ fixture hand_fixture() {
 }
 
 std::vector<partition_store> make_stores(const fixture& f, std::uint32_t P) {
-  std::vector<partition_store> s;
-  for (std::uint32_t p = 0; p < P; ++p)
-    s.emplace_back(p, P);
-  for (const auto& e : f.events)
-    for (auto& st : s)
-      EXPECT_TRUE(st.add(e).ok());
-  for (auto& st : s)
-    st.build(merge_policy::last);
-  return s;
+  return support::make_stores(f.events, P, merge_policy::last);
 }
 
 template <class Block> void shuffle_all(std::vector<Block>& all, std::mt19937& rng) {

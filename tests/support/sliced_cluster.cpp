@@ -28,22 +28,49 @@ const model* part(const hybrid_model& h, const std::string& name) {
 
 } // namespace
 
-std::vector<partition_store> make_stores(const dataset& ds, std::uint32_t P,
-                                         merge_policy policy) {
+std::vector<raw_event> raw_events_of(const dataset& ds) {
+  std::vector<raw_event> out;
+  out.reserve(ds.events.size());
+  for (const auto& e : ds.events) {
+    raw_event r;
+    r.user = ds.users.external(e.user);
+    r.item = ds.items.external(e.item);
+    r.value = e.value;
+    r.type = e.type;
+    r.timestamp = e.timestamp;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<partition_store> fed_stores(const std::vector<raw_event>& events,
+                                        std::uint32_t P) {
   std::vector<partition_store> stores;
   for (std::uint32_t p = 0; p < P; ++p)
     stores.emplace_back(p, P);
-  for (auto& s : stores) {
-    for (const auto& e : ds.events) {
-      raw_event r;
-      r.user = ds.users.external(e.user);
-      r.item = ds.items.external(e.item);
-      r.value = e.value;
-      r.type = e.type;
-      r.timestamp = e.timestamp;
-      if (auto st = s.add(r); !st)
+  for (auto& s : stores)
+    for (const auto& e : events)
+      if (auto st = s.add(e); !st)
         die("event rejected: " + st.err().message);
-    }
+  return stores;
+}
+
+} // namespace
+
+std::vector<partition_store> make_stores(const std::vector<raw_event>& events,
+                                         std::uint32_t P, merge_policy policy) {
+  auto stores = fed_stores(events, P);
+  for (auto& s : stores)
+    s.build(policy);
+  return stores;
+}
+
+std::vector<partition_store> make_stores(const dataset& ds, std::uint32_t P,
+                                         merge_policy policy) {
+  auto stores = fed_stores(raw_events_of(ds), P);
+  for (auto& s : stores) {
     for (index_t i = 0; i < ds.item_meta.size(); ++i)
       s.set_item_info(ds.items.external(i), ds.item_meta[i]);
     s.build(policy);

@@ -18,8 +18,16 @@
 
 namespace shardrec::support {
 
-// P stores fed with every event and item attribute of ds (each keeps what it
-// owns), built with `policy`. Aborts on an event a store rejects.
+// The events of ds with external ids, as they travel to a cluster.
+std::vector<core::raw_event> raw_events_of(const core::dataset& ds);
+
+// P stores fed with every event (each keeps what it owns), built with
+// `policy`. Aborts on an event a store rejects.
+std::vector<core::partition_store> make_stores(const std::vector<core::raw_event>& events,
+                                               std::uint32_t P,
+                                               core::merge_policy policy);
+
+// The same for the events and item attributes of ds.
 std::vector<core::partition_store> make_stores(const core::dataset& ds, std::uint32_t P,
                                                core::merge_policy policy);
 
