@@ -648,6 +648,43 @@ core::result<core::scale_partial> decode_scale_partial(const frame& f) {
                                          });
 }
 
+// The row lengths of a CSR block (row_ptr of rows + 1 offsets) on the wire.
+template <class Builder>
+void put_row_lengths(Builder length, const std::vector<std::uint64_t>& row_ptr) {
+  for (unsigned r = 0; r < length.size(); ++r) {
+    SHARDREC_ASSERT(row_ptr[r] <= row_ptr[r + 1]);
+    length.set(r, list_size(row_ptr[r + 1] - row_ptr[r]));
+  }
+}
+
+// The head the kNN blocks share (side, kind, from, to, ids); an error for an
+// unknown enum value.
+template <class Reader, class Block>
+std::optional<core::error> read_knn_head(const std::string& where, Reader r, Block& b) {
+  auto side = from_wire(r.getSide());
+  if (!side)
+    return unknown_enum(where, "side", static_cast<std::uint16_t>(r.getSide()));
+  auto kind = from_wire(r.getKind());
+  if (!kind)
+    return unknown_enum(where, "kind", static_cast<std::uint16_t>(r.getKind()));
+  b.side = *side;
+  b.kind = *kind;
+  b.from = r.getFrom();
+  b.to = r.getTo();
+  b.ids = get_strings(r.getIds());
+  return std::nullopt;
+}
+
+// row_ptr from the wire's row lengths: {0, l0, l0 + l1, ...}.
+template <class List> std::vector<std::uint64_t> offsets_of(List length) {
+  std::vector<std::uint64_t> ptr;
+  ptr.reserve(length.size() + 1);
+  ptr.push_back(0);
+  for (auto l : length)
+    ptr.push_back(ptr.back() + l);
+  return ptr;
+}
+
 frame encode(const core::pair_block& blk) {
   const std::size_t rows = blk.row_entity.size();
   SHARDREC_ASSERT(blk.row_ptr.size() == rows + 1 || (rows == 0 && blk.row_ptr.empty()));
@@ -659,11 +696,7 @@ frame encode(const core::pair_block& blk) {
     b.setTo(blk.to);
     put(b.initIds(list_size(blk.ids.size())), blk.ids);
     put(b.initRowEntity(list_size(rows)), blk.row_entity);
-    auto length = b.initRowLength(list_size(rows));
-    for (unsigned r = 0; r < rows; ++r) {
-      SHARDREC_ASSERT(blk.row_ptr[r] <= blk.row_ptr[r + 1]);
-      length.set(r, list_size(blk.row_ptr[r + 1] - blk.row_ptr[r]));
-    }
+    put_row_lengths(b.initRowLength(list_size(rows)), blk.row_ptr);
     put(b.initOther(list_size(blk.other.size())), blk.other);
     put(b.initStats(list_size(blk.stats.size())), blk.stats);
   });
@@ -676,26 +709,14 @@ core::result<core::pair_block> decode_pair_block(const frame& f) {
         const std::string where = "pair_block";
         auto r = root.getPairBlock();
         core::pair_block b;
-        auto side = from_wire(r.getSide());
-        if (!side)
-          return unknown_enum(where, "side", static_cast<std::uint16_t>(r.getSide()));
-        auto kind = from_wire(r.getKind());
-        if (!kind)
-          return unknown_enum(where, "kind", static_cast<std::uint16_t>(r.getKind()));
-        b.side = *side;
-        b.kind = *kind;
-        b.from = r.getFrom();
-        b.to = r.getTo();
-        b.ids = get_strings(r.getIds());
+        if (auto err = read_knn_head(where, r, b))
+          return *err;
         b.row_entity = get<std::uint32_t>(r.getRowEntity());
         auto length = r.getRowLength();
         if (length.size() != b.row_entity.size())
           return misaligned(where, "row_length", length.size(), "row_entity",
                             b.row_entity.size());
-        b.row_ptr.reserve(length.size() + 1);
-        b.row_ptr.push_back(0);
-        for (auto l : length)
-          b.row_ptr.push_back(b.row_ptr.back() + l);
+        b.row_ptr = offsets_of(length);
         b.other = get<std::uint32_t>(r.getOther());
         if (b.row_ptr.back() != b.other.size())
           return bad_message(where + ": field 'row_length' adds up to "
@@ -715,6 +736,47 @@ core::result<core::pair_block> decode_pair_block(const frame& f) {
         for (std::size_t i = 0; i < b.other.size(); ++i)
           if (b.other[i] >= b.ids.size())
             return out_of_dictionary(where, "other", i, b.other[i], b.ids.size());
+        return b;
+      });
+}
+
+frame encode(const core::rater_rows_block& blk) {
+  SHARDREC_ASSERT(!blk.row_ptr.empty() && blk.row_ptr.back() == blk.entity.size());
+  const std::size_t rows = blk.row_ptr.size() - 1;
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initRaterRowsBlock();
+    b.setSide(to_wire(blk.side));
+    b.setKind(to_wire(blk.kind));
+    b.setFrom(blk.from);
+    b.setTo(blk.to);
+    put(b.initIds(list_size(blk.ids.size())), blk.ids);
+    put_row_lengths(b.initRowLength(list_size(rows)), blk.row_ptr);
+    put(b.initEntity(list_size(blk.entity.size())), blk.entity);
+    put(b.initQ(list_size(blk.q.size())), blk.q);
+  });
+}
+
+core::result<core::rater_rows_block> decode_rater_rows_block(const frame& f) {
+  return read_train<core::rater_rows_block>(
+      f, wire::TrainFrame::RATER_ROWS_BLOCK, "rater_rows_block",
+      [](wire::TrainFrame::Reader root) -> core::result<core::rater_rows_block> {
+        const std::string where = "rater_rows_block";
+        auto r = root.getRaterRowsBlock();
+        core::rater_rows_block b;
+        if (auto err = read_knn_head(where, r, b))
+          return *err;
+        b.row_ptr = offsets_of(r.getRowLength());
+        b.entity = get<std::uint32_t>(r.getEntity());
+        if (b.row_ptr.back() != b.entity.size())
+          return bad_message(where + ": field 'row_length' adds up to "
+                             + std::to_string(b.row_ptr.back()) + ", 'entity' has "
+                             + std::to_string(b.entity.size()) + " entries");
+        b.q = get<std::int64_t>(r.getQ());
+        if (b.q.size() != b.entity.size())
+          return misaligned(where, "q", b.q.size(), "entity", b.entity.size());
+        for (std::size_t i = 0; i < b.entity.size(); ++i)
+          if (b.entity[i] >= b.ids.size())
+            return out_of_dictionary(where, "entity", i, b.entity[i], b.ids.size());
         return b;
       });
 }

@@ -45,6 +45,9 @@ core::result<core::scale_partial> decode_scale_partial(const frame& f);
 frame encode(const core::pair_block& b);
 core::result<core::pair_block> decode_pair_block(const frame& f);
 
+frame encode(const core::rater_rows_block& b);
+core::result<core::rater_rows_block> decode_rater_rows_block(const frame& f);
+
 frame encode(const core::totals_block& b);
 core::result<core::totals_block> decode_totals_block(const frame& f);
 

@@ -7,6 +7,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include "core/dist_als.hpp"
+#include "core/dist_knn.hpp"
 #include "core/dist_recommend.hpp"
 
 namespace shardrec::actors {
@@ -17,8 +18,12 @@ using shared_scorer = std::shared_ptr<const core::partition_scorer>;
 // node's other shards.
 using shared_ials_block = std::shared_ptr<const core::ials_block>;
 using shared_mf_block = std::shared_ptr<const core::mf_block>;
+// Every rater's row for item-kNN, gathered once per node by its first shard
+// and shared with the node's other shards (each computes its own items).
+using shared_raters = std::shared_ptr<const core::gathered_raters>;
 } // namespace shardrec::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_scorer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_ials_block)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_mf_block)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_raters)

@@ -51,7 +51,10 @@ struct shard_state {
   std::uint64_t bytes_sent = 0; // payload bytes of blocks sent since build
   core::content_user_state content_users;
   std::vector<float> popularity;
-  std::unique_ptr<core::neighbor_merger> merger;
+  // Item-kNN: the node's first shard gathers every partition's rater rows
+  // (gather) and shares the result with the node's shards (raters).
+  std::unique_ptr<core::rows_gather> gather;
+  std::shared_ptr<const core::gathered_raters> raters;
   bool knn_trained = false;
   std::vector<std::vector<core::reverse_neighbor>> knn_reverse; // per owned item
   std::vector<core::entity_neighbors> item_lists;
@@ -168,22 +171,23 @@ caf::error apply_block(shard_pointer self, const std::string& kind, const frame&
     st.content_in.push_back(std::move(*m));
     return {};
   }
-  if (kind == "pair" || kind == "totals") {
-    if (!st.merger)
-      return fail(core::errc::invalid_argument, "pair block before knn_pairs");
-    if (kind == "pair") {
-      auto b = decode_pair_block(f);
-      return b ? check(st.merger->add(*b)) : fail(b);
-    }
-    auto b = decode_totals_block(f);
-    return b ? check(st.merger->add(*b)) : fail(b);
+  if (kind == "knn_rows") {
+    if (!st.gather)
+      return fail(core::errc::invalid_argument, "rater rows before knn_scale");
+    const auto me = st.store->partition();
+    if (st.leader_of.size() <= me || st.leader_of[me] != me)
+      return fail(core::errc::bad_message,
+                  "rater rows reached partition " + std::to_string(me)
+                      + ", which does not lead its node's group");
+    auto b = decode_rater_rows_block(f);
+    return b ? check(st.gather->add(std::move(*b))) : fail(b);
   }
   if (kind == "reverse") {
     auto b = decode_reverse_block(f);
     if (!b)
       return fail(b);
     if (st.knn_reverse.size() != st.store->items().size())
-      return fail(core::errc::invalid_argument, "reverse block before knn_pairs");
+      return fail(core::errc::invalid_argument, "reverse block before knn_scale");
     for (std::size_t t = 0; t < b->target.size(); ++t) {
       auto item = st.store->items().find(b->ids[b->target[t]]);
       if (!item)
@@ -401,7 +405,8 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
       s.build(policy);
       st.bin = std::make_unique<core::partition_store>(s.binarized());
     }
-    st.merger.reset();
+    st.gather.reset();
+    st.raters.reset();
     st.knn_trained = false;
     st.knn_reverse.clear();
     st.ials.reset();
@@ -445,8 +450,9 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
   if (step == "knn_scale") {
     // The receivers of the next steps' blocks exist before any shard can
     // send one: every shard finishes this step before any starts the next.
-    st.merger = std::make_unique<core::neighbor_merger>(*st.bin, core::knn_side::item,
-                                                        ranking_knn_config());
+    st.gather = std::make_unique<core::rows_gather>(core::knn_side::item,
+                                                    ranking_knn_config(), P);
+    st.raters.reset();
     st.knn_reverse.assign(s.items().size(), {});
     auto sp =
         core::local_scale(*st.bin, core::knn_side::item, ranking_knn_config(), nullptr);
@@ -454,38 +460,77 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
       return fail(sp);
     return encode(*sp);
   }
-  if (step == "knn_pairs") {
+  if (step == "knn_rows") {
+    // This shard's users' rows, once to every node (its first shard).
     auto scale = decode_scale_partial(arg);
     if (!scale)
       return fail(scale);
-    auto cfg = ranking_knn_config();
-    auto ctx = core::make_local_context(*st.bin, core::knn_side::item, cfg, nullptr,
-                                        scale->max_abs);
+    auto ctx = core::make_local_context(*st.bin, core::knn_side::item,
+                                        ranking_knn_config(), nullptr, scale->max_abs);
     if (!ctx)
       return fail(ctx);
-    auto blocks =
-        encode_blocks("pair", core::make_pair_blocks(*st.bin, *ctx), &st.bytes_sent);
-    if (core::needs_totals(cfg.similarity)) {
-      auto totals =
-          encode(core::make_totals_block(*st.bin, core::knn_side::item, scale->max_abs));
-      for (std::uint32_t d = 0; d < P; ++d) {
-        blocks.push_back({d, "totals", totals});
-        st.bytes_sent += totals.bytes.size();
+    auto rows = core::make_rater_rows(*st.bin, *ctx);
+    std::vector<outgoing> blocks;
+    for (std::uint32_t d = 0; d < P && d < st.leader_of.size(); ++d)
+      if (st.leader_of[d] == d) {
+        rows.to = d;
+        blocks.push_back({d, "knn_rows", encode(rows)});
+        st.bytes_sent += blocks.back().block.bytes.size();
       }
-    }
     auto rp = self->make_response_promise<frame>();
     send_blocks(self, std::move(blocks), empty_reply(), rp);
     return rp;
   }
+  if (step == "knn_gather") {
+    // The node's first shard builds the matrix of every rater and hands it
+    // to the node's other shards; they reply at once.
+    if (st.leader_of.size() <= me || st.leader_of[me] != me)
+      return empty_reply();
+    if (!st.gather)
+      return fail(core::errc::invalid_argument, "knn_gather before knn_scale");
+    auto g = st.gather->finish();
+    st.gather.reset();
+    if (!g)
+      return fail(g);
+    st.raters = std::make_shared<const core::gathered_raters>(std::move(*g));
+    auto rp = self->make_response_promise<frame>();
+    auto left = std::make_shared<std::size_t>(0);
+    auto failed = std::make_shared<bool>(false);
+    for (std::uint32_t q = 0; q < P; ++q)
+      if (q != me && st.leader_of[q] == me && st.peers[q])
+        ++*left;
+    if (*left == 0) {
+      rp.deliver(empty_reply());
+      return rp;
+    }
+    for (std::uint32_t q = 0; q < P; ++q) {
+      if (q == me || st.leader_of[q] != me || !st.peers[q])
+        continue;
+      self->request(st.peers[q], train_timeout, block_atom::value,
+                    shared_raters{st.raters})
+          .then(
+              [=](ok_atom) mutable {
+                if (--*left == 0 && !*failed)
+                  rp.deliver(empty_reply());
+              },
+              [=](caf::error& err) mutable {
+                if (!*failed)
+                  rp.deliver(err);
+                *failed = true;
+              });
+    }
+    return rp;
+  }
   if (step == "knn_final") {
-    if (!st.merger)
-      return fail(core::errc::invalid_argument, "knn_final before knn_pairs");
+    if (!st.raters)
+      return fail(core::errc::invalid_argument, "knn_final before knn_gather");
     auto k = ranking_knn_config().neighbors;
-    auto lists = st.merger->finalize(k);
-    if (!lists)
-      return fail(lists);
-    st.item_lists = std::move(*lists);
-    st.merger.reset();
+    std::vector<std::string> owned;
+    owned.reserve(s.items().size());
+    for (core::index_t i = 0; i < s.items().size(); ++i)
+      owned.push_back(s.items().external(i));
+    st.item_lists = st.raters->neighbors(owned, k, st.ials_cfg.threads);
+    st.raters.reset();
     auto rp = self->make_response_promise<frame>();
     send_blocks(self,
                 encode_blocks("reverse",
@@ -625,6 +670,12 @@ caf::behavior shard_behavior(shard_pointer self) {
       [=](block_atom, const shared_mf_block& b) -> caf::result<ok_atom> {
         if (auto err = receive_group(self, *b))
           return err;
+        return ok_atom::value;
+      },
+      [=](block_atom, const shared_raters& r) -> caf::result<ok_atom> {
+        if (!r)
+          return fail(core::errc::bad_message, "empty rater rows");
+        self->state.raters = r;
         return ok_atom::value;
       },
       [=](profile_atom, const std::vector<std::string>& users)

@@ -28,8 +28,13 @@
 //   content_vec (content_vocabulary) -> empty, sends content_vectors_message
 //   content_users     -> empty
 //   knn_scale         -> scale_partial
-//   knn_pairs (scale_partial with the global scale) -> empty, sends pair/totals
-//   knn_final         -> empty, sends reverse blocks
+//   knn_rows (scale_partial with the global scale) -> empty, sends its users'
+//                        quantised rows (rater_rows_block) once per node, to
+//                        the node's first shard
+//   knn_gather        -> empty; the node's first shard builds the matrix of
+//                        every user from the P blocks and hands it to the
+//                        node's shards as (block_atom, shared_raters)
+//   knn_final         -> empty, computes its items' lists, sends reverse blocks
 //   knn_reverse       -> empty
 //   ials_init (als_globals) / mf_init (als_globals) -> empty
 //   ials_send:<users|items> -> gram_partial, sends ials_group blocks

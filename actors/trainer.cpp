@@ -211,9 +211,11 @@ void step_knn(trainer_pointer self) {
       return;
     core::scale_partial global;
     global.max_abs = core::global_scale(parts);
-    all_shards(self, "knn_pairs", encode(global), [=](replies) {
-      all_shards(self, "knn_final", {}, [=](replies) {
-        all_shards(self, "knn_reverse", {}, [=](replies) { step_ials_init(self); });
+    all_shards(self, "knn_rows", encode(global), [=](replies) {
+      all_shards(self, "knn_gather", {}, [=](replies) {
+        all_shards(self, "knn_final", {}, [=](replies) {
+          all_shards(self, "knn_reverse", {}, [=](replies) { step_ials_init(self); });
+        });
       });
     });
   });

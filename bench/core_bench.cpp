@@ -13,6 +13,7 @@
 #include "core/hybrid.hpp"
 #include "core/ials.hpp"
 #include "core/interactions.hpp"
+#include "core/knn.hpp"
 #include "core/mf.hpp"
 #include "core/topn.hpp"
 
@@ -103,6 +104,24 @@ void BM_explicit_mf_1m(benchmark::State& state) {
 BENCHMARK(BM_explicit_mf_1m)
     ->Arg(0)
     ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->UseRealTime();
+
+// Item-item cosine neighbour lists (k = 40) on the binarized matrix: the
+// single-process side of the cluster's item-kNN training (bench/cluster.sh).
+void BM_item_neighbors_1m(benchmark::State& state) {
+  auto m = matrix_of(synthetic(false), merge_policy::sum).binarized();
+  knn_config cfg;
+  cfg.similarity = similarity_kind::cosine;
+  cfg.threads = static_cast<unsigned>(state.range(0));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(item_neighbors(m, cfg));
+  state.counters["interactions"] = static_cast<double>(m.nnz());
+}
+BENCHMARK(BM_item_neighbors_1m)
+    ->Arg(1)
+    ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1)
     ->UseRealTime();

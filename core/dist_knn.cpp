@@ -525,6 +525,183 @@ result<std::vector<entity_neighbors>> neighbor_merger::finalize(std::size_t keep
   return out;
 }
 
+// ---- Phase S by row exchange -------------------------------------------------
+
+std::size_t rater_rows_block::payload_bytes() const {
+  return id_bytes(ids) + (row_ptr.empty() ? 0 : (row_ptr.size() - 1) * 4)
+         + entity.size() * 4 + q.size() * 8;
+}
+
+rater_rows_block make_rater_rows(const partition_store& s, const pair_context& ctx) {
+  SHARDREC_ASSERT(s.built());
+  const auto& m = rater_matrix(s, ctx.side);
+  const id_map& names = entity_ids_of_rater_matrix(s, ctx.side);
+  const std::size_t n_raters = ctx.side == knn_side::item ? m.n_users() : m.n_items();
+  SHARDREC_ASSERT(ctx.q_ptr.size() == n_raters + 1);
+  rater_rows_block out;
+  out.side = ctx.side;
+  out.kind = ctx.kind;
+  out.from = s.partition();
+  // Only the entities some rater touched go into the dictionary.
+  std::vector<std::uint32_t> dict(names.size(), none);
+  out.entity.reserve(ctx.q.size());
+  out.q.reserve(ctx.q.size());
+  for (index_t r = 0; r < n_raters; ++r) {
+    auto cells = ctx.side == knn_side::item ? m.user_row(r) : m.item_col(r);
+    if (cells.size == 0)
+      continue;
+    const std::int64_t* q = ctx.q.data() + ctx.q_ptr[r];
+    for (std::size_t k = 0; k < cells.size; ++k) {
+      auto& d = dict[cells.index[k]];
+      if (d == none) {
+        d = static_cast<std::uint32_t>(out.ids.size());
+        out.ids.push_back(names.external(cells.index[k]));
+      }
+      out.entity.push_back(d);
+      out.q.push_back(q[k]);
+    }
+    out.row_ptr.push_back(out.entity.size());
+  }
+  return out;
+}
+
+rows_gather::rows_gather(knn_side side, const knn_config& cfg, std::uint32_t partitions)
+    : side_(side), partitions_(partitions), blocks_(partitions), have_(partitions, 0) {
+  SHARDREC_ASSERT(partitions > 0);
+  ctx_.side = side;
+  ctx_.kind = cfg.similarity;
+  ctx_.shrinkage = cfg.shrinkage;
+  ctx_.min_support = cfg.min_support;
+}
+
+status rows_gather::add(rater_rows_block blk) {
+  auto bad = [&](const std::string& what) -> status {
+    return make_error(errc::bad_message, "rater_rows_block from partition "
+                                             + std::to_string(blk.from) + ": " + what);
+  };
+  if (blk.side != side_)
+    return bad("wrong side");
+  if (blk.kind != ctx_.kind)
+    return bad(std::string("similarity ") + to_string(blk.kind) + ", expected "
+               + to_string(ctx_.kind));
+  if (blk.from >= partitions_)
+    return bad("partition out of range (P = " + std::to_string(partitions_) + ")");
+  if (have_[blk.from])
+    return bad("received twice");
+  if (blk.row_ptr.empty() || blk.row_ptr.front() != 0
+      || blk.row_ptr.back() != blk.entity.size() || blk.q.size() != blk.entity.size())
+    return bad("row offsets do not match the cells");
+  for (std::size_t r = 1; r < blk.row_ptr.size(); ++r)
+    if (blk.row_ptr[r] < blk.row_ptr[r - 1])
+      return bad("row offsets decrease at row " + std::to_string(r - 1));
+  for (std::size_t k = 0; k < blk.entity.size(); ++k)
+    if (blk.entity[k] >= blk.ids.size())
+      return bad("cell " + std::to_string(k) + " names entity "
+                 + std::to_string(blk.entity[k]) + " of "
+                 + std::to_string(blk.ids.size()));
+  have_[blk.from] = 1;
+  blocks_[blk.from] = std::move(blk);
+  return {};
+}
+
+std::vector<std::uint32_t> rows_gather::missing() const {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t p = 0; p < partitions_; ++p)
+    if (!have_[p])
+      out.push_back(p);
+  return out;
+}
+
+result<gathered_raters> rows_gather::finish() {
+  if (auto m = missing(); !m.empty()) {
+    std::string list;
+    for (auto p : m)
+      list += (list.empty() ? "" : ", ") + std::to_string(p);
+    return make_error(errc::invalid_argument,
+                      "rows_gather: no rows from partition(s) " + list);
+  }
+  gathered_raters g;
+  // Entities in ascending id order: index order is the lists' tie-break.
+  {
+    std::vector<std::string> all;
+    for (const auto& b : blocks_)
+      all.insert(all.end(), b.ids.begin(), b.ids.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    g.ids_ = std::move(all);
+  }
+  std::size_t n_raters = 0, n_cells = 0;
+  for (const auto& b : blocks_) {
+    n_raters += b.row_ptr.size() - 1;
+    n_cells += b.entity.size();
+  }
+  // Cells as events (value unused: q carries the numbers), rater by rater,
+  // and q in the order rater_cells lists them (ascending entity).
+  std::vector<event> cells;
+  cells.reserve(n_cells);
+  g.ctx_ = ctx_;
+  g.ctx_.q_ptr.assign(1, 0);
+  g.ctx_.q_ptr.reserve(n_raters + 1);
+  g.ctx_.q.reserve(n_cells);
+  std::vector<std::pair<index_t, std::int64_t>> row;
+  index_t rater = 0;
+  for (auto& b : blocks_) {
+    std::vector<index_t> global(b.ids.size());
+    for (std::size_t k = 0; k < b.ids.size(); ++k)
+      global[k] = static_cast<index_t>(
+          std::lower_bound(g.ids_.begin(), g.ids_.end(), b.ids[k]) - g.ids_.begin());
+    for (std::size_t r = 0; r + 1 < b.row_ptr.size(); ++r, ++rater) {
+      row.clear();
+      for (auto k = b.row_ptr[r]; k < b.row_ptr[r + 1]; ++k)
+        row.emplace_back(global[b.entity[k]], b.q[k]);
+      std::sort(row.begin(), row.end());
+      for (std::size_t k = 0; k < row.size(); ++k) {
+        if (k > 0 && row[k].first == row[k - 1].first)
+          return make_error(errc::bad_message, "rater_rows_block from partition "
+                                                   + std::to_string(b.from)
+                                                   + ": a row names entity '"
+                                                   + g.ids_[row[k].first] + "' twice");
+        event e;
+        e.user = side_ == knn_side::item ? rater : row[k].first;
+        e.item = side_ == knn_side::item ? row[k].first : rater;
+        cells.push_back(e);
+        g.ctx_.q.push_back(row[k].second);
+      }
+      g.ctx_.q_ptr.push_back(g.ctx_.q.size());
+    }
+    b = rater_rows_block{}; // consumed
+  }
+  const auto n_ent = g.ids_.size();
+  g.m_ = side_ == knn_side::item
+             ? interaction_matrix::build(n_raters, n_ent, cells, merge_policy::last)
+             : interaction_matrix::build(n_ent, n_raters, cells, merge_policy::last);
+  return g;
+}
+
+std::vector<entity_neighbors>
+gathered_raters::neighbors(const std::vector<std::string>& entities, std::size_t keep,
+                           unsigned threads) const {
+  std::vector<entity_neighbors> out(entities.size());
+  std::vector<index_t> rows;
+  std::vector<std::size_t> at; // out index of each computed row
+  for (std::size_t k = 0; k < entities.size(); ++k) {
+    out[k].id = entities[k];
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), entities[k]);
+    if (it != ids_.end() && *it == entities[k]) {
+      rows.push_back(static_cast<index_t>(it - ids_.begin()));
+      at.push_back(k);
+    }
+  }
+  auto lists = compute_neighbors_of(m_, ctx_, rows, keep, threads);
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    auto& dst = out[at[k]].neighbors;
+    dst.reserve(lists[k].size());
+    for (const auto& nb : lists[k])
+      dst.push_back({ids_[nb.id], nb.similarity});
+  }
+  return out;
+}
+
 // ---- Phase R ----------------------------------------------------------------
 
 std::size_t reverse_block::payload_bytes() const {

@@ -452,26 +452,37 @@ neighbor_lists finalize_neighbors(const pair_sums& sums,
   return out;
 }
 
-neighbor_lists compute_neighbors(const interaction_matrix& m, const pair_context& ctx,
-                                 std::size_t keep, unsigned threads) {
+neighbor_lists compute_neighbors_of(const interaction_matrix& m, const pair_context& ctx,
+                                    const std::vector<index_t>& entities,
+                                    std::size_t keep, unsigned threads) {
   const auto n = entity_count(m, ctx.side);
   const auto totals = totals_masked(m, ctx, nullptr);
-  neighbor_lists out(n);
+  neighbor_lists out(entities.size());
   // Rows are independent, so the result does not depend on the thread count.
   // Each row is accumulated and finalised on its own, so the memory held is
   // one dense row and one sparse row per thread.
   parallel_for(
-      n, threads,
+      entities.size(), threads,
       [&](std::size_t b, std::size_t e) {
         workspace w;
         pair_sums sums;
-        for (auto a = static_cast<index_t>(b); a < e; ++a) {
+        for (auto k = b; k < e; ++k) {
+          const index_t a = entities[k];
+          SHARDREC_ASSERT(a < n);
           accumulate_into(m, ctx, nullptr, a, a + 1, w, sums);
-          out[a] = std::move(finalize_neighbors(sums, totals, ctx, keep)[0]);
+          out[k] = std::move(finalize_neighbors(sums, totals, ctx, keep)[0]);
         }
       },
       64);
   return out;
+}
+
+neighbor_lists compute_neighbors(const interaction_matrix& m, const pair_context& ctx,
+                                 std::size_t keep, unsigned threads) {
+  std::vector<index_t> all(entity_count(m, ctx.side));
+  for (std::size_t a = 0; a < all.size(); ++a)
+    all[a] = static_cast<index_t>(a);
+  return compute_neighbors_of(m, ctx, all, keep, threads);
 }
 
 namespace {

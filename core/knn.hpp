@@ -248,4 +248,11 @@ neighbor_lists finalize_neighbors(const pair_sums& sums,
 neighbor_lists compute_neighbors(const interaction_matrix& m, const pair_context& ctx,
                                  std::size_t keep, unsigned threads);
 
+// The same for some entities only: out[k] is the list of entities[k],
+// identical to compute_neighbors(...)[entities[k]]. Totals run over every
+// rater of m. REQUIRES: every entity < number of entities of m.
+neighbor_lists compute_neighbors_of(const interaction_matrix& m, const pair_context& ctx,
+                                    const std::vector<index_t>& entities,
+                                    std::size_t keep, unsigned threads);
+
 } // namespace shardrec::core

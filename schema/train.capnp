@@ -52,6 +52,19 @@ struct ScalePartial {
   raters @2 :UInt64;
 }
 
+# The quantised cells of one partition's raters (core::rater_rows_block):
+# row r owns the next rowLength[r] entries of entity (indices into ids) and q.
+struct RaterRowsBlock {
+  side @0 :KnnSide;
+  kind @1 :SimilarityKind;
+  from @2 :UInt32;
+  to @3 :UInt32;
+  ids @4 :List(Text);
+  rowLength @5 :List(UInt32);
+  entity @6 :List(UInt32);
+  q @7 :List(Int64);         # aligned with entity
+}
+
 # Pair sums in CSR over a dictionary of ids. Row r names entity
 # ids[rowEntity[r]] and owns the next rowLength[r] entries of other; entry k
 # owns stats[k * w .. (k + 1) * w), w = core::stat_width(kind).
@@ -214,5 +227,6 @@ struct TrainFrame {
     gramPartial @16 :AlsGram;
     gramTotal @17 :AlsGram;
     lossPartial @18 :AlsLossPartial;
+    raterRowsBlock @19 :RaterRowsBlock;
   }
 }

@@ -45,6 +45,19 @@ core::pair_block sample_pair_block() {
   return b;
 }
 
+core::rater_rows_block sample_rows_block() {
+  core::rater_rows_block b;
+  b.side = core::knn_side::item;
+  b.kind = core::similarity_kind::pearson;
+  b.from = 4;
+  b.to = 2;
+  b.ids = {"i9", "i1", "i5"};
+  b.row_ptr = {0, 2, 2, 5}; // the middle row is empty
+  b.entity = {0, 2, 1, 0, 2};
+  b.q = {1, -(std::int64_t{1} << 45), 3, 4, std::numeric_limits<std::int64_t>::min()};
+  return b;
+}
+
 core::totals_block sample_totals_block() {
   core::totals_block b;
   b.side = core::knn_side::item;
@@ -398,6 +411,23 @@ TEST(CodecDist, PairBlockRoundTripsForEveryKind) {
   EXPECT_EQ(e.row_ptr, std::vector<std::uint64_t>{0});
 }
 
+TEST(CodecDist, RaterRowsBlockRoundTrips) {
+  auto in = sample_rows_block();
+  auto out = must(decode_rater_rows_block(encode(in)));
+  EXPECT_EQ(out.side, in.side);
+  EXPECT_EQ(out.kind, in.kind);
+  EXPECT_EQ(out.from, in.from);
+  EXPECT_EQ(out.to, in.to);
+  EXPECT_EQ(out.ids, in.ids);
+  EXPECT_EQ(out.row_ptr, in.row_ptr);
+  EXPECT_EQ(out.entity, in.entity);
+  EXPECT_EQ(out.q, in.q);
+  core::rater_rows_block empty;
+  auto e = must(decode_rater_rows_block(encode(empty)));
+  EXPECT_EQ(e.row_ptr, std::vector<std::uint64_t>{0});
+  EXPECT_TRUE(e.entity.empty());
+}
+
 TEST(CodecDist, TotalsAndReverseBlocksRoundTrip) {
   auto t = sample_totals_block();
   auto dt = must(decode_totals_block(encode(t)));
@@ -636,6 +666,7 @@ std::vector<frame> all_frames() {
           encode(sample_bias_block()),
           encode(core::scale_partial{1, 2.0, 3}),
           encode(sample_pair_block()),
+          encode(sample_rows_block()),
           encode(sample_totals_block()),
           encode(sample_reverse_block()),
           encode(lists[0]),
@@ -684,7 +715,7 @@ template <class T> void check_malformed(decoder<T> dec, const frame& good) {
     else
       EXPECT_EQ(d.err().code, core::errc::bad_message);
   }
-  EXPECT_GE(others, 24); // 27 samples, at most 2 of the decoder's own type
+  EXPECT_GE(others, 25); // 28 samples, at most 2 of the decoder's own type
   std::mt19937 rng(7);
   for (int k = 0; k < 300; ++k) {
     frame g{std::vector<std::uint8_t>(8 * (1 + rng() % 24))};
@@ -711,6 +742,7 @@ TEST(CodecDist, EveryDecoderRejectsMalformedFrames) {
   check_malformed(&decode_bias_block, encode(sample_bias_block()));
   check_malformed(&decode_scale_partial, encode(core::scale_partial{1, 2.0, 3}));
   check_malformed(&decode_pair_block, encode(sample_pair_block()));
+  check_malformed(&decode_rater_rows_block, encode(sample_rows_block()));
   check_malformed(&decode_totals_block, encode(sample_totals_block()));
   check_malformed(&decode_reverse_block, encode(sample_reverse_block()));
   check_malformed(&decode_entity_neighbors, encode(lists[0]));

@@ -164,17 +164,23 @@ struct dist_run {
   std::size_t pair_bytes = 0, totals_bytes = 0;
 };
 
-dist_run run_neighbors(const std::vector<partition_store>& s, knn_side side,
-                       const knn_config& cfg, const std::vector<partition_biases>* b,
-                       std::size_t keep, std::mt19937& rng) {
-  const auto P = static_cast<std::uint32_t>(s.size());
+// S0: the global scale from every partition's scale_partial.
+double scale_of(const std::vector<partition_store>& s, knn_side side,
+                const knn_config& cfg, const std::vector<partition_biases>* b) {
   std::vector<scale_partial> parts;
-  for (std::uint32_t p = 0; p < P; ++p) {
+  for (std::size_t p = 0; p < s.size(); ++p) {
     auto sp = local_scale(s[p], side, cfg, b ? &(*b)[p] : nullptr);
     EXPECT_TRUE(sp.ok());
     parts.push_back(*sp);
   }
-  const double scale = global_scale(parts);
+  return global_scale(parts);
+}
+
+dist_run run_neighbors(const std::vector<partition_store>& s, knn_side side,
+                       const knn_config& cfg, const std::vector<partition_biases>* b,
+                       std::size_t keep, std::mt19937& rng) {
+  const auto P = static_cast<std::uint32_t>(s.size());
+  const double scale = scale_of(s, side, cfg, b);
   std::vector<neighbor_merger> mergers;
   std::vector<pair_block> all;
   std::vector<totals_block> totals;
@@ -206,6 +212,52 @@ dist_run run_neighbors(const std::vector<partition_store>& s, knn_side side,
     for (const auto& en : *l)
       r.lists[en.id] = en.neighbors;
     r.per_partition.push_back(std::move(*l));
+  }
+  return r;
+}
+
+// Phase S by row exchange: every partition's rows go to each of `nodes`
+// gathers (in a shuffled order), each partition computes its lists from the
+// gather of its node (p mod nodes).
+dist_run run_rows(const std::vector<partition_store>& s, knn_side side,
+                  const knn_config& cfg, const std::vector<partition_biases>* b,
+                  std::size_t keep, std::uint32_t nodes, std::mt19937& rng) {
+  const auto P = static_cast<std::uint32_t>(s.size());
+  const double scale = scale_of(s, side, cfg, b);
+  std::vector<rater_rows_block> blocks;
+  dist_run r;
+  for (std::uint32_t p = 0; p < P; ++p) {
+    auto ctx = make_local_context(s[p], side, cfg, b ? &(*b)[p] : nullptr, scale);
+    EXPECT_TRUE(ctx.ok());
+    blocks.push_back(make_rater_rows(s[p], *ctx));
+  }
+  std::vector<gathered_raters> gathered;
+  for (std::uint32_t n = 0; n < nodes; ++n) {
+    rows_gather g(side, cfg, P);
+    shuffle_all(blocks, rng);
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      EXPECT_EQ(g.missing().size(), P - k);
+      r.pair_bytes += blocks[k].payload_bytes();
+      EXPECT_TRUE(g.add(blocks[k]).ok());
+    }
+    auto done = g.finish();
+    EXPECT_TRUE(done.ok());
+    if (!done.ok())
+      return r;
+    gathered.push_back(std::move(*done));
+  }
+  for (std::uint32_t p = 0; p < P; ++p) {
+    const id_map& owned = side == knn_side::item ? s[p].items() : s[p].users();
+    std::vector<std::string> ids;
+    for (index_t k = 0; k < owned.size(); ++k)
+      ids.push_back(owned.external(k));
+    auto l = gathered[p % nodes].neighbors(ids, keep, 2);
+    EXPECT_EQ(l.size(), ids.size());
+    for (std::size_t k = 0; k < l.size() && k < ids.size(); ++k) {
+      EXPECT_EQ(l[k].id, ids[k]);
+      r.lists[l[k].id] = l[k].neighbors;
+    }
+    r.per_partition.push_back(std::move(l));
   }
   return r;
 }
@@ -315,6 +367,7 @@ TEST(DistKnn, BiasesMatchFitBiasesOnMl100k) {
 }
 
 TEST(DistKnn, HandDataNeighborsEqualCoreForEveryKindSideAndP) {
+  // Both exchanges: pair partials (run_neighbors) and rater rows (run_rows).
   const auto f = hand_fixture();
   std::mt19937 rng(3);
   for (auto kind : all_kinds)
@@ -335,6 +388,9 @@ TEST(DistKnn, HandDataNeighborsEqualCoreForEveryKindSideAndP) {
           // Another delivery order gives the same lists.
           auto again = run_neighbors(s, side, cfg, &b, keep, rng);
           expect_same(got.lists, again.lists, what.c_str());
+          // So does the row exchange the cluster runs, on 1 or 2 nodes.
+          auto rows = run_rows(s, side, cfg, &b, keep, std::min(P, 2u), rng);
+          expect_same(want, rows.lists, (what + " rows").c_str());
         }
       }
 }
@@ -402,6 +458,99 @@ TEST(DistKnn, Ml100kNeighborsEqualCore) {
     std::printf("[%s] pair blocks %zu B, totals %zu B\n", what.c_str(), got.pair_bytes,
                 got.totals_bytes);
   }
+}
+
+TEST(DistKnn, Ml100kRowExchangeEqualsCoreAtEveryP) {
+  const auto& f = ml100k();
+  std::mt19937 rng(15);
+  const biases core_b = fit_biases(f.m, knn_default_baseline());
+  struct tcase {
+    similarity_kind kind;
+    knn_side side;
+  };
+  const tcase cases[] = {{similarity_kind::cosine, knn_side::item},
+                         {similarity_kind::pearson_baseline, knn_side::item},
+                         {similarity_kind::pearson, knn_side::user}};
+  for (const auto& c : cases) {
+    const auto cfg = config_of(c.kind, 40);
+    const auto want = core_lists(f, c.side, core_neighbors(f, c.side, cfg));
+    for (std::uint32_t P : {1u, 7u, 64u}) {
+      auto s = make_stores(f, P);
+      auto b = inject(f, s, core_b);
+      for (std::uint32_t nodes : {1u, 3u}) {
+        const std::string what = std::string(to_string(c.kind)) + " side "
+                                 + (c.side == knn_side::item ? "item" : "user") + " P="
+                                 + std::to_string(P) + " nodes=" + std::to_string(nodes);
+        auto got = run_rows(s, c.side, cfg, &b, cfg.neighbors, nodes, rng);
+        expect_same(want, got.lists, what.c_str());
+        std::printf("[%s] row blocks %zu B\n", what.c_str(), got.pair_bytes);
+      }
+    }
+  }
+}
+
+TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
+  const auto& f = ml100k();
+  auto s = make_stores(f, 3);
+  const auto cfg = config_of(similarity_kind::cosine, 10);
+  const double scale = 1024.0;
+  std::vector<rater_rows_block> blocks;
+  for (const auto& st : s) {
+    auto ctx = make_local_context(st, knn_side::item, cfg, nullptr, scale);
+    ASSERT_TRUE(ctx.ok());
+    blocks.push_back(make_rater_rows(st, *ctx));
+  }
+  EXPECT_EQ(blocks[1].from, 1u);
+  EXPECT_EQ(blocks[1].payload_bytes(), [&] {
+    std::size_t n = 0;
+    for (const auto& id : blocks[1].ids)
+      n += id.size();
+    return n;
+  }() + (blocks[1].row_ptr.size() - 1) * 4 + blocks[1].entity.size() * 12);
+  rows_gather g(knn_side::item, cfg, 3);
+  auto expect_bad = [&](rater_rows_block b, const char* what) {
+    auto st = g.add(std::move(b));
+    ASSERT_FALSE(st.ok()) << what;
+    EXPECT_EQ(st.err().code, errc::bad_message) << what;
+  };
+  auto b = blocks[0];
+  b.side = knn_side::user;
+  expect_bad(b, "side");
+  b = blocks[0];
+  b.kind = similarity_kind::jaccard;
+  expect_bad(b, "kind");
+  b = blocks[0];
+  b.from = 3;
+  expect_bad(b, "from");
+  b = blocks[0];
+  b.q.pop_back();
+  expect_bad(b, "q short");
+  b = blocks[0];
+  b.entity[5] = static_cast<std::uint32_t>(b.ids.size());
+  expect_bad(b, "entity out of dictionary");
+  b = blocks[0];
+  b.row_ptr[1] = b.row_ptr[2] + 1;
+  expect_bad(b, "offsets decrease");
+  // Nothing of the rejected blocks was kept.
+  EXPECT_EQ(g.missing(), (std::vector<std::uint32_t>{0, 1, 2}));
+  ASSERT_TRUE(g.add(blocks[2]).ok());
+  expect_bad(blocks[2], "twice");
+  auto early = g.finish();
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.err().message.find("partition(s) 0, 1"), std::string::npos)
+      << early.err().message;
+  // A row naming one entity twice is refused when the matrix is built.
+  rows_gather g2(knn_side::item, cfg, 1);
+  rater_rows_block dup;
+  dup.from = 0;
+  dup.ids = {"a", "b"};
+  dup.entity = {0, 1, 0};
+  dup.q = {1, 1, 1};
+  dup.row_ptr = {0, 3};
+  ASSERT_TRUE(g2.add(dup).ok());
+  auto twice = g2.finish();
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.err().code, errc::bad_message);
 }
 
 TEST(DistKnn, Ml100kItemKnnScoresAndExplanationsEqualTheCoreModel) {
@@ -616,10 +765,16 @@ TEST(DistKnn, Ml100kTimingItemItemP7VersusCore) {
   auto ms = [](auto a, auto b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
   };
+  auto t4 = clock::now();
+  auto rows = run_rows(s, knn_side::item, cfg, nullptr, cfg.neighbors, 3, rng);
+  auto t5 = clock::now();
+  expect_same(core_lists(f, knn_side::item, want), rows.lists, "timing run, rows");
   std::printf("[timing cosine item-item k=40] core item_neighbors %.1f ms; "
               "distributed P=7 in one process %.1f ms (stores built apart); "
-              "pair blocks %zu B, totals %zu B\n",
-              ms(t0, t1), ms(t2, t3), got.pair_bytes, got.totals_bytes);
+              "pair blocks %zu B, totals %zu B; row exchange to 3 nodes %.1f ms, "
+              "%zu B\n",
+              ms(t0, t1), ms(t2, t3), got.pair_bytes, got.totals_bytes, ms(t4, t5),
+              rows.pair_bytes);
 }
 
 } // namespace
