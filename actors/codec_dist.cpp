@@ -181,6 +181,7 @@ wire::NodeQueryKind to_wire(core::node_query_kind k) {
     case core::node_query_kind::score: return wire::NodeQueryKind::SCORE;
     case core::node_query_kind::select: return wire::NodeQueryKind::SELECT;
     case core::node_query_kind::direct: return wire::NodeQueryKind::DIRECT;
+    case core::node_query_kind::local: return wire::NodeQueryKind::LOCAL;
   }
   unknown_enumerant();
 }
@@ -190,6 +191,7 @@ std::optional<core::node_query_kind> from_wire(wire::NodeQueryKind k) {
     case wire::NodeQueryKind::SCORE: return core::node_query_kind::score;
     case wire::NodeQueryKind::SELECT: return core::node_query_kind::select;
     case wire::NodeQueryKind::DIRECT: return core::node_query_kind::direct;
+    case wire::NodeQueryKind::LOCAL: return core::node_query_kind::local;
   }
   return std::nullopt;
 }
@@ -554,7 +556,8 @@ read_partitions(capnp::List<std::uint32_t>::Reader list, const std::string& wher
 
 // Which parts of a node query travel, by kind (core/node_query.hpp).
 bool carries_profile(core::node_query_kind k) {
-  return k == core::node_query_kind::score || k == core::node_query_kind::direct;
+  return k == core::node_query_kind::score || k == core::node_query_kind::direct
+         || k == core::node_query_kind::local;
 }
 
 bool carries_stats(core::node_query_kind k) {
@@ -1263,7 +1266,7 @@ core::result<core::node_query_batch> decode_node_query_batch(const frame& f) {
           if (carries_profile(q.kind)) {
             if (!w.hasProfile())
               return missing_field(indexed(where, "queries", i), "profile",
-                                   "kind score or direct");
+                                   "kind score, direct or local");
             auto p =
                 read_profile(w.getProfile(), indexed(where, "queries", i) + " profile");
             if (!p.ok())
@@ -1298,6 +1301,16 @@ frame encode(const core::node_query_reply& r) {
       for (unsigned k = 0; k < a.moments.size(); ++k)
         fill_phase1(moments[k], a.moments[k]);
       fill_candidates(w.initCandidates(list_size(a.candidates.size())), a.candidates);
+      if (!a.bound.weights.empty() || a.bound.complete) {
+        auto b = w.initBound();
+        fill_stats(b.initLocal(), a.bound.local);
+        put(b.initWeights(list_size(a.bound.weights.size())), a.bound.weights);
+        put(b.initRawMin(list_size(a.bound.raw_min.size())), a.bound.raw_min);
+        put(b.initRawMax(list_size(a.bound.raw_max.size())), a.bound.raw_max);
+        b.setThreshold(a.bound.threshold);
+        b.setComplete(a.bound.complete);
+        b.setHasNan(a.bound.has_nan);
+      }
     }
   });
 }
@@ -1332,6 +1345,25 @@ core::result<core::node_query_reply> decode_node_query_reply(const frame& f) {
           if (!candidates.ok())
             return candidates.err();
           a.candidates = std::move(*candidates);
+          if (w.hasBound()) {
+            const auto at = indexed(where, "answers", i) + " bound";
+            auto b = w.getBound();
+            auto local = read_stats(b.getLocal(), at);
+            if (!local.ok())
+              return local.err();
+            a.bound.local = std::move(*local);
+            a.bound.weights = get<float>(b.getWeights());
+            a.bound.raw_min = get<float>(b.getRawMin());
+            a.bound.raw_max = get<float>(b.getRawMax());
+            const auto n = a.bound.weights.size();
+            if (a.bound.raw_min.size() != n)
+              return misaligned(at, "raw_min", a.bound.raw_min.size(), "weights", n);
+            if (a.bound.raw_max.size() != n)
+              return misaligned(at, "raw_max", a.bound.raw_max.size(), "weights", n);
+            a.bound.threshold = b.getThreshold();
+            a.bound.complete = b.getComplete();
+            a.bound.has_nan = b.getHasNan();
+          }
           r.answers.push_back(std::move(a));
         }
         return r;

@@ -65,17 +65,22 @@ struct recommend_batch {
     bool done = false;
     core::user_profile profile;  // without content evidence
     core::user_profile evidence; // seen items and their content vectors
-    bool cached = false;         // blend statistics known: one round
+    bool cached = false;         // blend statistics known: direct round
     core::blend_stats stats;
     std::vector<core::phase1_reply> moments;
     std::vector<core::phase2_reply> candidates;
-    // Per node of the batch: its phase-1 moments are in `stats` (only those
-    // nodes are asked to select).
-    std::vector<std::uint8_t> scored_on;
+    // Local round: each node's answer (candidates under its own statistics
+    // and their bound), by node of the batch.
+    std::vector<std::size_t> local_nodes;
+    std::vector<core::node_answer> local;
+    // Per node of the batch: its local answer was not certified; ask it
+    // again with the global statistics (direct).
+    std::vector<std::uint8_t> recheck;
   };
   std::uint32_t P = 0;
-  clock::time_point deadline;       // the whole query's
-  clock::time_point score_deadline; // phase 1's: leaves phase 2 time when a node is stuck
+  clock::time_point deadline; // the whole query's
+  clock::time_point
+      score_deadline; // the first round's: leaves a recheck time when a node is stuck
   std::vector<query> qs;
   std::unordered_map<std::uint64_t, std::size_t> by_id;
   // The nodes (control actors) and the partitions each hosts, per the map.
@@ -172,17 +177,19 @@ void node_round(
   }
 }
 
-// Phase 2 (select) for the queries scored in phase 1, then the answers.
-void select_round(caf::event_based_actor* self, const batch_ptr& b) {
+// The direct round for the nodes whose local answers were not certified,
+// then the answers.
+void recheck_round(caf::event_based_actor* self, const batch_ptr& b) {
   node_round(
       self, b, b->deadline, false,
       [b](std::size_t k, std::size_t i, core::node_query& q) {
         const auto& x = b->qs[i];
-        if (x.cached || k >= x.scored_on.size() || !x.scored_on[k])
+        if (k >= x.recheck.size() || !x.recheck[k])
           return false;
         q.id = x.q.qid;
-        q.kind = core::node_query_kind::select;
+        q.kind = core::node_query_kind::direct;
         q.n = x.q.req.n;
+        q.profile = x.profile;
         q.stats = x.stats;
         return true;
       },
@@ -195,24 +202,47 @@ void select_round(caf::event_based_actor* self, const batch_ptr& b) {
       });
 }
 
-// Phase 1 (score) for new users and the one round (direct) for users with
-// cached statistics, in one message per node.
+// After the local round, with the global statistics: the certified
+// answers' candidates; true when some node must be asked again.
+bool certify(recommend_batch::query& x, std::size_t n_nodes) {
+  auto ok = core::certify_local_answers(x.local, x.stats, x.q.req.n);
+  bool any = false;
+  x.recheck.assign(n_nodes, 0);
+  for (std::size_t j = 0; j < x.local.size(); ++j) {
+    if (ok[j]) {
+      core::append_phase2(x.local[j], x.candidates);
+    } else {
+      x.recheck[x.local_nodes[j]] = 1;
+      any = true;
+    }
+  }
+  x.local.clear();
+  x.local_nodes.clear();
+  return any;
+}
+
+// The first round: local (new users: moments and candidates under each
+// node's own statistics) and direct (users with cached statistics), in one
+// message per node.
 void score_round(caf::event_based_actor* self, const batch_ptr& b,
                  const std::vector<caf::actor>& shards) {
-  bool two_phase = std::any_of(b->qs.begin(), b->qs.end(),
-                               [](const auto& x) { return !x.done && !x.cached; });
+  // A stuck node must leave a recheck time to run.
+  bool may_recheck = std::any_of(b->qs.begin(), b->qs.end(),
+                                 [](const auto& x) { return !x.done && !x.cached; });
   node_round(
-      self, b, two_phase ? b->score_deadline : b->deadline, true,
+      self, b, may_recheck ? b->score_deadline : b->deadline, true,
       [b](std::size_t, std::size_t i, core::node_query& q) {
         auto& x = b->qs[i];
         q.id = x.q.qid;
-        q.profile = std::move(x.profile); // asked once per round (same for every node)
+        q.n = x.q.req.n;
         if (x.cached) {
           q.kind = core::node_query_kind::direct;
-          q.n = x.q.req.n;
+          q.profile = std::move(x.profile); // asked once per round (same for every node)
           q.stats = x.stats;
         } else {
-          q.kind = core::node_query_kind::score;
+          q.kind = core::node_query_kind::local;
+          q.n = core::local_n(q.n);
+          q.profile = x.profile; // kept for a recheck
         }
         return true;
       },
@@ -222,11 +252,12 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
           core::append_phase2(a, x.candidates);
         } else {
           x.moments.insert(x.moments.end(), a.moments.begin(), a.moments.end());
-          x.scored_on.resize(b->nodes.size(), 0);
-          x.scored_on[k] = 1;
+          x.local_nodes.push_back(k);
+          x.local.push_back(a);
         }
       },
       [self, b, shards] {
+        bool recheck = false;
         for (auto& x : b->qs) {
           if (x.done)
             continue;
@@ -247,8 +278,13 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
           auto owner = core::partition_of(x.q.req.user, b->P);
           if (x.stats.missing.empty() && owner < shards.size() && shards[owner])
             self->send(shards[owner], cache_atom::value, x.q.req.user, encode(x.stats));
+          if (certify(x, b->nodes.size()))
+            recheck = true;
+          else
+            finish(x, b->P);
         }
-        select_round(self, b);
+        if (recheck)
+          recheck_round(self, b);
       });
 }
 

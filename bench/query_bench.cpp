@@ -9,10 +9,17 @@
 //
 // Steps per query (actors/query.cpp, core/node_query.hpp):
 //   profile  the owner partition's make_user_profile, encoded and decoded;
-//   score    one node batch per node (encoded, decoded, answered by the
-//            node's engine, the reply encoded and decoded);
-//   stats    combine_moments;
-//   select   one node batch per node, as score;
+//   then, second argument 0 (the two rounds of the fourth session):
+//     score    one node batch per node (encoded, decoded, answered by the
+//              node's engine, the reply encoded and decoded);
+//     stats    combine_moments;
+//     select   one node batch per node, as score;
+//   or, second argument 1 (what the coordinator runs now):
+//     local    one node batch per node, as score, answered with moments,
+//              candidates under the node's statistics and their bound;
+//     stats    combine_moments; certify_local_answers;
+//     recheck  a direct batch to the nodes not certified (counter
+//              "rechecks": per query);
 //   merge    merge_candidates and explain_candidates.
 // A batch of B queries shares each node message, as a coordinator's flush.
 #include <benchmark/benchmark.h>
@@ -87,18 +94,21 @@ const world& the_world() {
   return *w;
 }
 
-// One node round: every node gets the batch's queries of make(i, q), over
-// the wire format both ways; on_answer(i, answer) per answer.
+// One node round: every node gets the batch's queries make(i, q) accepts, over
+// the wire format both ways; on_answer(i, answer) per answer, with *k_now
+// the answering node.
 template <class Make, class OnAnswer>
-void node_round(world& w, std::size_t batch, Make make, OnAnswer on_answer) {
+void node_round(world& w, std::size_t batch, Make make, OnAnswer on_answer,
+                std::size_t* k_now) {
   for (std::size_t k = 0; k < nodes; ++k) {
+    *k_now = k;
     node_query_batch nb;
     nb.partitions = w.node_parts[k];
     for (std::size_t i = 0; i < batch; ++i) {
       node_query q;
       q.id = i;
-      make(i, q);
-      nb.queries.push_back(std::move(q));
+      if (make(i, q))
+        nb.queries.push_back(std::move(q));
     }
     auto in = actors::decode_node_query_batch(actors::encode(nb));
     auto reply = w.engines[k].answer(*in, because);
@@ -108,13 +118,19 @@ void node_round(world& w, std::size_t batch, Make make, OnAnswer on_answer) {
   }
 }
 
-// The whole query path for users[first .. first + batch).
-std::size_t run_batch(world& w, std::size_t first, std::size_t batch) {
+// The whole query path for users[first .. first + batch), in two rounds
+// (score, select) or one certified local round; adds the rechecks to
+// *rechecks.
+std::size_t run_batch(world& w, std::size_t first, std::size_t batch, bool local,
+                      std::size_t* rechecks) {
   struct query {
     user_profile profile, evidence;
     std::vector<phase1_reply> moments;
     blend_stats stats;
     std::vector<phase2_reply> candidates;
+    std::vector<node_answer> local;
+    std::vector<std::size_t> local_nodes;
+    std::vector<std::uint8_t> recheck;
   };
   std::vector<query> qs(batch);
   const auto n_users = w.ds.users.size();
@@ -128,25 +144,55 @@ std::size_t run_batch(world& w, std::size_t first, std::size_t batch) {
     qs[i].evidence.seen_content = std::move(qs[i].profile.seen_content);
     qs[i].profile.seen_content.clear();
   }
+  std::size_t k_now = 0;
   node_round(
       w, batch,
       [&](std::size_t i, node_query& q) {
-        q.kind = node_query_kind::score;
+        q.kind = local ? node_query_kind::local : node_query_kind::score;
+        q.n = local ? local_n(top_n) : 0;
         q.profile = qs[i].profile;
+        return true;
       },
       [&](std::size_t i, const node_answer& a) {
         qs[i].moments.insert(qs[i].moments.end(), a.moments.begin(), a.moments.end());
-      });
-  for (auto& x : qs)
-    x.stats = *combine_moments(x.moments, w.spec.size(), partitions);
-  node_round(
-      w, batch,
-      [&](std::size_t i, node_query& q) {
-        q.kind = node_query_kind::select;
-        q.n = top_n;
-        q.stats = qs[i].stats;
+        if (local) {
+          qs[i].local.push_back(a);
+          qs[i].local_nodes.push_back(k_now);
+        }
       },
-      [&](std::size_t i, const node_answer& a) { append_phase2(a, qs[i].candidates); });
+      &k_now);
+  bool any = false;
+  for (auto& x : qs) {
+    x.stats = *combine_moments(x.moments, w.spec.size(), partitions);
+    if (!local)
+      continue;
+    auto ok = certify_local_answers(x.local, x.stats, top_n);
+    x.recheck.assign(nodes, 0);
+    for (std::size_t j = 0; j < ok.size(); ++j) {
+      if (ok[j]) {
+        append_phase2(x.local[j], x.candidates);
+      } else {
+        x.recheck[x.local_nodes[j]] = 1;
+        ++*rechecks;
+        any = true;
+      }
+    }
+  }
+  if (!local || any)
+    node_round(
+        w, batch,
+        [&](std::size_t i, node_query& q) {
+          if (local && !qs[i].recheck[k_now])
+            return false;
+          q.kind = local ? node_query_kind::direct : node_query_kind::select;
+          q.n = top_n;
+          q.stats = qs[i].stats;
+          if (local)
+            q.profile = qs[i].profile;
+          return true;
+        },
+        [&](std::size_t i, const node_answer& a) { append_phase2(a, qs[i].candidates); },
+        &k_now);
   std::size_t items = 0;
   for (auto& x : qs) {
     auto merged = merge_candidates(x.candidates, partitions, top_n);
@@ -159,18 +205,27 @@ std::size_t run_batch(world& w, std::size_t first, std::size_t batch) {
 void BM_dist_query_pipeline(benchmark::State& state) {
   auto& w = const_cast<world&>(the_world());
   const auto batch = static_cast<std::size_t>(state.range(0));
-  std::size_t first = 0, items = 0;
+  const bool local = state.range(1) != 0;
+  std::size_t first = 0, items = 0, rechecks = 0;
   for (auto _ : state) {
-    items += run_batch(w, first, batch);
+    items += run_batch(w, first, batch, local, &rechecks);
     first += batch * 7;
   }
   benchmark::DoNotOptimize(items);
+  state.SetLabel(local ? "one local round" : "score + select");
+  state.counters["rechecks"] =
+      static_cast<double>(rechecks) / static_cast<double>(state.iterations() * batch);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
   state.counters["us_per_query"] =
       benchmark::Counter(static_cast<double>(state.iterations() * batch),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_dist_query_pipeline)->Arg(1)->Arg(8)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_dist_query_pipeline)
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({8, 0})
+    ->Args({8, 1})
+    ->Unit(benchmark::kMicrosecond);
 
 // The single-process reference: core hybrid top-10 for the same users.
 void BM_core_hybrid_top10(benchmark::State& state) {

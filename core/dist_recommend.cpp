@@ -692,9 +692,7 @@ namespace {
 // z of component c of row r under stats (0 when the component is constant).
 inline float z_of(const partition_scores& s, const blend_stats& stats, std::size_t c,
                   std::size_t r) {
-  return stats.inv_std[c] == 0.0f
-             ? 0.0f
-             : (s.raw[c * s.n_items + r] - stats.mean[c]) * stats.inv_std[c];
+  return blend_z(s.raw[c * s.n_items + r], stats.mean[c], stats.inv_std[c]);
 }
 
 } // namespace

@@ -289,6 +289,14 @@ struct blend_stats {
   std::vector<std::uint32_t> missing; // partitions without a phase-1 reply
 };
 
+// z of one raw score under one component's statistics (0 when the component
+// is constant): the one expression every blend in this file and
+// node_query.hpp uses, so that scores computed in different places agree
+// bit for bit.
+inline float blend_z(float raw, float mean, float inv_std) {
+  return inv_std == 0.0f ? 0.0f : (raw - mean) * inv_std;
+}
+
 struct evidence {
   std::string item;
   float weight = 0.0f;

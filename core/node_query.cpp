@@ -1,6 +1,8 @@
 #include "core/node_query.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "core/partition.hpp"
 
@@ -14,6 +16,86 @@ void append_phase2(const node_answer& a, std::vector<phase2_reply>& out) {
       r.candidates = a.candidates;
     out.push_back(std::move(r));
   }
+}
+
+bool rescore(std::vector<candidate>& cs, const blend_stats& global,
+             const std::vector<float>& weights) {
+  if (global.mean.size() != weights.size() || global.inv_std.size() != weights.size())
+    return false;
+  for (const auto& c : cs)
+    if (c.components.size() != weights.size())
+      return false;
+  for (auto& c : cs) {
+    float total = 0.0f;
+    for (std::size_t k = 0; k < weights.size(); ++k) {
+      auto& cs2 = c.components[k];
+      const float z = blend_z(cs2.raw, global.mean[k], global.inv_std[k]);
+      cs2.normalised = z;
+      cs2.contribution = weights[k] * z;
+      total += z * weights[k]; // as partition_scorer::top_rows adds
+    }
+    c.score = total;
+  }
+  return true;
+}
+
+bool certifies(const local_bound& b, const blend_stats& global,
+               std::optional<float> nth) {
+  if (b.complete)
+    return true;
+  const auto n_comp = b.weights.size();
+  if (b.has_nan || !nth || std::isnan(*nth) || global.mean.size() != n_comp
+      || global.inv_std.size() != n_comp || b.local.mean.size() != n_comp
+      || b.local.inv_std.size() != n_comp || b.raw_min.size() != n_comp
+      || b.raw_max.size() != n_comp)
+    return false;
+  // An item's score under stats (m, i) is sum_c w_c i_c (r_c - m_c): with
+  // a = w i (global) and a' (local), global = local + sum_c (a_c - a'_c) r_c
+  // - sum_c a_c m_c + sum_c a'_c m'_c, and a left-out item's local score is
+  // at most the threshold. Bounded in double; `scale` sizes the rounding
+  // margin after the terms the floats added up.
+  double bound = b.threshold, scale = std::abs(static_cast<double>(b.threshold));
+  for (std::size_t c = 0; c < n_comp; ++c) {
+    const double w = b.weights[c];
+    const double a = w * global.inv_std[c], al = w * b.local.inv_std[c];
+    const double d = a - al;
+    const double lo = b.raw_min[c], hi = b.raw_max[c];
+    bound += std::max(d * lo, d * hi) - a * global.mean[c] + al * b.local.mean[c];
+    scale += (std::abs(a) + std::abs(al))
+             * (std::max(std::abs(lo), std::abs(hi)) + std::abs(global.mean[c])
+                + std::abs(b.local.mean[c]));
+  }
+  if (!std::isfinite(bound))
+    return false;
+  return static_cast<double>(*nth) > bound + 1e-4 * (1.0 + scale);
+}
+
+std::vector<std::uint8_t> certify_local_answers(std::vector<node_answer>& answers,
+                                                const blend_stats& global,
+                                                std::size_t n) {
+  std::vector<std::uint8_t> ok(answers.size(), 0);
+  std::vector<float> scores;
+  for (std::size_t k = 0; k < answers.size(); ++k) {
+    auto& a = answers[k];
+    ok[k] = rescore(a.candidates, global, a.bound.weights);
+    if (ok[k])
+      for (const auto& c : a.candidates)
+        scores.push_back(c.score);
+  }
+  // The n-th best score among real, unseen items (NaN sorts last): the
+  // true n-th score is at least this.
+  std::optional<float> nth;
+  if (n > 0 && scores.size() >= n) {
+    auto greater = [](float x, float y) {
+      return x > y || (!std::isnan(x) && std::isnan(y));
+    };
+    std::nth_element(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(n - 1),
+                     scores.end(), greater);
+    nth = scores[n - 1];
+  }
+  for (std::size_t k = 0; k < answers.size(); ++k)
+    ok[k] = ok[k] && certifies(answers[k].bound, global, nth);
+  return ok;
 }
 
 std::vector<candidate> select_over(const std::vector<const partition_scorer*>& scorers,
@@ -151,6 +233,52 @@ void node_query_engine::keep(std::uint64_t id, kept k) {
   }
 }
 
+void node_query_engine::answer_local(const kept& k, const node_query& q,
+                                     std::size_t max_because, node_answer& a) {
+  if (k.scorers.empty()) { // nothing hosted here: nothing left out
+    a.bound.complete = true;
+    return;
+  }
+  const auto& spec = k.scorers.front()->spec();
+  const auto n_comp = spec.size();
+  for (std::size_t i = 0; i < k.partitions.size(); ++i)
+    a.moments.push_back(moments(k.scores[i], k.partitions[i]));
+  auto local = combine_moments(a.moments, n_comp, k.partitions.back() + 1);
+  if (!local || !stats_fit(k, *local)) {
+    a.error =
+        local ? "scorers disagree on the number of components" : local.err().message;
+    a.partitions.clear();
+    a.moments.clear();
+    return;
+  }
+  local->missing.clear();
+  a.candidates = select_kept(k, q.profile, *local, q.n, max_because);
+  auto& b = a.bound;
+  b.local = std::move(*local);
+  for (const auto& c : spec)
+    b.weights.push_back(c.weight);
+  b.complete = a.candidates.size() < q.n;
+  b.threshold = a.candidates.empty() ? 0.0f : a.candidates.back().score;
+  b.raw_min.assign(n_comp, std::numeric_limits<float>::infinity());
+  b.raw_max.assign(n_comp, -std::numeric_limits<float>::infinity());
+  for (const auto& s : k.scores)
+    for (std::size_t c = 0; c < n_comp; ++c) {
+      const float* raw = s.raw.data() + c * s.n_items;
+      float lo = b.raw_min[c], hi = b.raw_max[c];
+      for (std::size_t r = 0; r < s.n_items; ++r) {
+        if (s.seen_item[r])
+          continue;
+        const float v = raw[r];
+        if (!std::isfinite(v))
+          b.has_nan = true;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      b.raw_min[c] = lo;
+      b.raw_max[c] = hi;
+    }
+}
+
 node_query_reply node_query_engine::answer(const node_query_batch& batch,
                                            std::size_t max_because) {
   node_query_reply reply;
@@ -237,6 +365,8 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
         a.moments.push_back(moments(k.scores[i], parts[i]));
       k.profile = q.profile;
       keep(q.id, std::move(k));
+    } else if (q.kind == node_query_kind::local) {
+      answer_local(k, q, max_because, a);
     } else {
       if (!stats_fit(k, q.stats))
         fail("blend_stats: wrong number of components");

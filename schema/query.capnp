@@ -98,13 +98,15 @@ enum NodeQueryKind {
   score @0;                              # C1: profile -> moments, scores kept
   select @1;                             # C2: stats, n -> top n of kept scores
   direct @2;                             # C1 + C2: profile, stats, n -> top n
+  local @3;                              # C1 + C2 under the node's own stats:
+                                         # profile, n -> moments, top n, bound
 }
 
 struct NodeQuery {
   query @0 :UInt64;                      # the coordinator's query id
   n @1 :UInt32;                          # select, direct
   kind @2 :NodeQueryKind;
-  profile @3 :UserProfile;               # score, direct (else unset)
+  profile @3 :UserProfile;               # score, direct, local (else unset)
   stats @4 :BlendStats;                  # select, direct (else unset)
 }
 
@@ -113,12 +115,25 @@ struct NodeQueryBatch {
   queries @1 :List(NodeQuery);
 }
 
+# core::local_bound: how far a local answer's candidates can be from the
+# node's top n under the global statistics.
+struct LocalBound {
+  local @0 :BlendStats;
+  weights @1 :List(Float32);
+  rawMin @2 :List(Float32);              # aligned with weights
+  rawMax @3 :List(Float32);              # aligned with weights
+  threshold @4 :Float32;
+  complete @5 :Bool;
+  hasNan @6 :Bool;
+}
+
 struct NodeAnswer {
   query @0 :UInt64;                      # the query id
   error @1 :Text;                        # non-empty: failed here
   partitions @2 :List(UInt32);           # covered, strictly ascending
   moments @3 :List(Phase1Reply);         # score: none or one per partition
-  candidates @4 :List(BlendCandidate);   # select, direct: rank order
+  candidates @4 :List(BlendCandidate);   # select, direct, local: rank order
+  bound @5 :LocalBound;                  # local (else unset)
 }
 
 struct NodeQueryReply {

@@ -193,6 +193,13 @@ core::node_query_batch sample_node_batch() {
   q.stats = sample_stats();
   q.stats.missing.clear();
   b.queries.push_back(q);
+  q = {};
+  q.id = 44;
+  q.kind = core::node_query_kind::local;
+  q.n = 10;
+  q.profile = sample_profile();
+  q.profile.seen_content.clear();
+  b.queries.push_back(q);
   return b;
 }
 
@@ -222,6 +229,25 @@ core::node_query_reply sample_node_reply() {
   r.answers.push_back(a);
   a = {};
   a.id = 44;
+  r.answers.push_back(a);
+  // A local answer: moments, candidates and the bound.
+  a = {};
+  a.id = 45;
+  a.partitions = {1};
+  a.moments = {sample_phase1()};
+  a.moments[0].partition = 1;
+  a.candidates = sample_phase2().candidates;
+  a.bound.local = sample_stats();
+  a.bound.local.missing.clear();
+  a.bound.weights = {0.85f, 0.1f};
+  a.bound.raw_min = {-1.5f, 0.0f};
+  a.bound.raw_max = {2.25f, 1.0f};
+  a.bound.threshold = 1.125f;
+  a.bound.has_nan = true;
+  r.answers.push_back(a);
+  a = {};
+  a.id = 46;
+  a.bound.complete = true; // a node hosting nothing asked
   r.answers.push_back(a);
   return r;
 }
@@ -533,13 +559,14 @@ TEST(CodecDist, NodeQueryBatchRoundTrips) {
   EXPECT_EQ(out.queries[0].kind, core::node_query_kind::score);
   EXPECT_EQ(out.queries[1].kind, core::node_query_kind::select);
   EXPECT_EQ(out.queries[2].kind, core::node_query_kind::direct);
+  EXPECT_EQ(out.queries[3].kind, core::node_query_kind::local);
 
   // Only the parts a kind uses travel.
   auto extra = in;
   extra.queries[0].stats = sample_stats();
   extra.queries[1].profile = sample_profile();
   auto d = must(decode_node_query_batch(encode(extra)));
-  ASSERT_EQ(d.queries.size(), 3u);
+  ASSERT_EQ(d.queries.size(), 4u);
   EXPECT_TRUE(d.queries[0].stats.mean.empty() && d.queries[0].stats.missing.empty());
   EXPECT_TRUE(d.queries[1].profile.user.empty() && d.queries[1].profile.seen.empty());
   EXPECT_EQ(encode(extra).bytes, encode(in).bytes);
@@ -563,6 +590,13 @@ TEST(CodecDist, NodeQueryReplyRoundTrips) {
     for (std::size_t k = 0; k < a.moments.size(); ++k)
       expect_eq(a.moments[k], b.moments[k]);
     expect_eq(a.candidates, b.candidates);
+    expect_eq(a.bound.local, b.bound.local);
+    EXPECT_EQ(a.bound.weights, b.bound.weights);
+    EXPECT_EQ(a.bound.raw_min, b.bound.raw_min);
+    EXPECT_EQ(a.bound.raw_max, b.bound.raw_max);
+    EXPECT_EQ(a.bound.threshold, b.bound.threshold);
+    EXPECT_EQ(a.bound.complete, b.bound.complete);
+    EXPECT_EQ(a.bound.has_nan, b.bound.has_nan);
   }
   EXPECT_EQ(out.answers[0].error, "scores of query 41 expired");
   EXPECT_EQ(out.answers[2].candidates[0].knn_evidence.size(), 2u);
@@ -805,6 +839,17 @@ TEST(CodecDist, InconsistentArraysAreRejected) {
   bias.values.pop_back();
   expect_bad(&decode_bias_block, encode(bias), "bias values", "'values'");
 
+  auto rows = sample_rows_block();
+  rows.entity[1] = 3; // dictionary has 3 ids
+  expect_bad(&decode_rater_rows_block, encode(rows), "rows entity", "'entity'");
+
+  auto reply = sample_node_reply();
+  reply.answers[4].bound.raw_max.pop_back();
+  expect_bad(&decode_node_query_reply, encode(reply), "bound raw_max", "'raw_max'");
+  reply = sample_node_reply();
+  reply.answers[4].bound.local.inv_std.pop_back();
+  expect_bad(&decode_node_query_reply, encode(reply), "bound stats", "'inv_std'");
+
   auto pb = sample_pair_block();
   pb.other[1] = 4; // dictionary has 4 ids
   expect_bad(&decode_pair_block, encode(pb), "pair other", "'other'");
@@ -1013,9 +1058,9 @@ TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {
       queries[i].setKind(wire::NodeQueryKind::SELECT);
       queries[i].initStats();
     }
-    queries[3].setKind(static_cast<wire::NodeQueryKind>(3));
+    queries[3].setKind(static_cast<wire::NodeQueryKind>(4));
     expect_bad(&decode_node_query_batch, raw_frame(mb), "node query kind",
-               "node_query_batch queries[3]: field 'kind' has unknown value 3");
+               "node_query_batch queries[3]: field 'kind' has unknown value 4");
   }
   {
     // A score query without its profile, a select query without its stats.

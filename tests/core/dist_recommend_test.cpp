@@ -664,6 +664,102 @@ TEST_F(DistHybridMl100k, NodeBatchesEqualThePerPartitionSteps) {
   EXPECT_EQ(compared, 2 * users.size());
 }
 
+// The one-round path for new users (kind local): each node selects under its
+// own statistics; the coordinator rescores, certifies, and asks the nodes it
+// cannot certify again with direct. Same items, scores and explanations as
+// the per-partition steps, bit for bit, at several n and node counts; most
+// answers are certified (else the round would not save anything). A bound
+// made useless forces the fallback, which must give the same answers.
+TEST_F(DistHybridMl100k, LocalRoundWithCertificationEqualsThePerPartitionSteps) {
+  const auto& h = **hybrid_;
+  auto spec = blend_from_hybrid(h);
+  ASSERT_TRUE(spec.ok());
+  const std::uint32_t P = 7;
+  auto c = make_cluster(P, *spec);
+  std::vector<std::string> users;
+  for (index_t u = 0; u < ds_->users.size(); u += 5)
+    users.push_back(ds_->users.external(u));
+  users.push_back("never-seen-user");
+  std::uint64_t next_id = 1;
+  for (std::uint32_t nodes : {2u, 3u})
+    for (std::uint32_t n : {1u, 10u, 50u})
+      for (bool spoil : {false, true}) {
+        std::vector<node_query_engine> engines(nodes);
+        std::vector<node_query_batch> proto(nodes);
+        for (std::uint32_t p = 0; p < P; ++p) {
+          engines[p % nodes].set_scorer(
+              p, std::make_shared<const partition_scorer>(c.scorers[p]));
+          proto[p % nodes].partitions.push_back(p);
+        }
+        std::size_t answers = 0, certified = 0;
+        for (const auto& user : users) {
+          auto owner = partition_of(user, P);
+          auto full = make_user_profile(c.stores[owner], c.users[owner], user);
+          ASSERT_TRUE(full.ok());
+          auto lean = *full;
+          lean.seen_content.clear();
+          const auto id = next_id++;
+          std::vector<node_answer> local;
+          std::vector<phase1_reply> moments;
+          for (std::uint32_t k = 0; k < nodes; ++k) {
+            auto b = proto[k];
+            b.queries.push_back({id, node_query_kind::local, local_n(n), lean, {}});
+            auto rep = engines[k].answer(b, 3);
+            ASSERT_EQ(rep.answers.size(), 1u);
+            auto& a = rep.answers[0];
+            ASSERT_TRUE(a.error.empty()) << a.error;
+            EXPECT_EQ(a.partitions, proto[k].partitions);
+            EXPECT_LE(a.candidates.size(), local_n(n));
+            moments.insert(moments.end(), a.moments.begin(), a.moments.end());
+            if (spoil && !a.bound.complete)
+              a.bound.threshold = 1e9f; // nothing can be certified
+            local.push_back(std::move(a));
+          }
+          auto global = combine_moments(moments, spec->size(), P);
+          ASSERT_TRUE(global.ok());
+          ASSERT_TRUE(global->missing.empty());
+          auto ok = certify_local_answers(local, *global, n);
+          ASSERT_EQ(ok.size(), nodes);
+          std::vector<phase2_reply> replies;
+          for (std::uint32_t k = 0; k < nodes; ++k) {
+            ++answers;
+            if (ok[k]) {
+              ++certified;
+              append_phase2(local[k], replies);
+              continue;
+            }
+            auto b = proto[k];
+            b.queries.push_back({id, node_query_kind::direct, n, lean, *global});
+            auto rep = engines[k].answer(b, 3);
+            ASSERT_TRUE(rep.answers[0].error.empty());
+            append_phase2(rep.answers[0], replies);
+          }
+          auto got = merge_candidates(replies, P, n);
+          ASSERT_TRUE(got.ok());
+          explain_candidates(got->items, *full, 3);
+          auto want = run_query(c.scorers, *full, n);
+          const std::string what =
+              user + " n=" + std::to_string(n) + " nodes=" + std::to_string(nodes);
+          ASSERT_EQ(got->items.size(), want.items.size()) << what;
+          for (std::size_t r = 0; r < want.items.size(); ++r) {
+            EXPECT_EQ(got->items[r].item, want.items[r].item) << what << " rank " << r;
+            EXPECT_EQ(got->items[r].score, want.items[r].score) << what;
+            for (std::size_t k = 0; k < want.items[r].components.size(); ++k)
+              EXPECT_EQ(got->items[r].components[k].contribution,
+                        want.items[r].components[k].contribution);
+            EXPECT_EQ(got->items[r].because_from, want.items[r].because_from);
+            ASSERT_EQ(got->items[r].because.size(), want.items[r].because.size());
+          }
+        }
+        std::printf("[local round, %u nodes, n=%u%s] %zu of %zu node answers certified\n",
+                    nodes, n, spoil ? ", spoiled bounds" : "", certified, answers);
+        if (spoil)
+          EXPECT_LT(certified, answers / 2);
+        else
+          EXPECT_GT(certified, answers * 3 / 4);
+      }
+}
+
 TEST_F(DistHybridMl100k, NodeEngineReportsExpiredUnknownAndUnhostedWork) {
   const auto& h = **hybrid_;
   auto spec = blend_from_hybrid(h);
