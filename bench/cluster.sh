@@ -16,6 +16,8 @@ trap 'cluster/local.sh down || true; rm -rf "$work"' EXIT
   --out "$work/events.csv" --items-out "$work/items.csv"
 echo "== single-process implicit ALS, 64 factors x 15 iterations, 2 threads (same data)"
 "$build/shardrec_bench" --benchmark_filter='BM_implicit_als_1m/2' 2>/dev/null | grep BM_ || true
+echo "== single-process item-item cosine lists (k = 40), 2 threads (same data)"
+"$build/shardrec_bench" --benchmark_filter='BM_item_neighbors_1m/2' 2>/dev/null | grep BM_ || true
 echo "== CPU per hybrid top-10 query without transport (in-process pipeline, P = 7 on 3 'nodes') next to the single-process hybrid"
 "$build/shardrec_query_bench" 2>/dev/null | grep BM_ || true
 
@@ -33,6 +35,8 @@ cli train --algo implicit-als --json
 echo "== bytes per ALS iteration: 1 and 2 iterations"
 cli train --algo implicit-als --iterations 1 --json
 cli train --algo implicit-als --iterations 2 --json
+echo "== distributed item-kNN (rows exchange, 40 neighbours)"
+cli train --algo itemknn --json
 echo "== full training (all models)"
 cli train --json
 echo "== hybrid top-10 queries"
