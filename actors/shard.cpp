@@ -218,6 +218,38 @@ template <class Block> caf::error receive_group(shard_pointer self, const Block&
   return s ? caf::error{} : to_caf_error(s.err());
 }
 
+// The leader hands a node-local message to the other shards of its node's
+// group and delivers `reply` once they all acknowledged (at once if there
+// are none), or the first error.
+template <class Msg, class Reply>
+void hand_to_group(shard_pointer self, const Msg& msg, Reply reply,
+                   caf::typed_response_promise<Reply> rp) {
+  auto& st = self->state;
+  const auto me = st.store->partition();
+  std::vector<caf::actor> group;
+  for (std::uint32_t q = 0; q < st.peers.size() && q < st.leader_of.size(); ++q)
+    if (q != me && st.leader_of[q] == me && st.peers[q])
+      group.push_back(st.peers[q]);
+  if (group.empty()) {
+    rp.deliver(std::move(reply));
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(group.size());
+  auto failed = std::make_shared<bool>(false);
+  for (const auto& peer : group)
+    self->request(peer, train_timeout, block_atom::value, msg)
+        .then(
+            [=](ok_atom) mutable {
+              if (--*left == 0 && !*failed)
+                rp.deliver(reply);
+            },
+            [=](caf::error& err) mutable {
+              if (!*failed)
+                rp.deliver(err);
+              *failed = true;
+            });
+}
+
 // The leader's side of a group block: decode once, take this shard's rows,
 // hand the decoded block to the node's other shards, acknowledge once they
 // all have.
@@ -236,30 +268,9 @@ caf::result<ok_atom> take_group_block(shard_pointer self, core::result<Block> de
   auto shared = std::make_shared<const Block>(std::move(*decoded));
   if (auto err = receive_group(self, *shared))
     return err;
-  auto left = std::make_shared<std::size_t>(0);
-  auto failed = std::make_shared<bool>(false);
-  for (std::uint32_t q = 0; q < st.peers.size(); ++q)
-    if (q != me && st.leader_of[q] == me)
-      ++*left;
-  if (*left == 0)
-    return ok_atom::value;
-  // Only now: a response promise takes the reply over from the return value.
+  // A response promise takes the reply over from the return value.
   auto rp = self->make_response_promise<ok_atom>();
-  for (std::uint32_t q = 0; q < st.peers.size(); ++q) {
-    if (q == me || st.leader_of[q] != me)
-      continue;
-    self->request(st.peers[q], train_timeout, block_atom::value, shared)
-        .then(
-            [=](ok_atom) mutable {
-              if (--*left == 0 && !*failed)
-                rp.deliver(ok_atom::value);
-            },
-            [=](caf::error& err) mutable {
-              if (!*failed)
-                rp.deliver(err);
-              *failed = true;
-            });
-  }
+  hand_to_group(self, shared, ok_atom::value, rp);
   return rp;
 }
 
@@ -494,31 +505,7 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
       return fail(g);
     st.raters = std::make_shared<const core::gathered_raters>(std::move(*g));
     auto rp = self->make_response_promise<frame>();
-    auto left = std::make_shared<std::size_t>(0);
-    auto failed = std::make_shared<bool>(false);
-    for (std::uint32_t q = 0; q < P; ++q)
-      if (q != me && st.leader_of[q] == me && st.peers[q])
-        ++*left;
-    if (*left == 0) {
-      rp.deliver(empty_reply());
-      return rp;
-    }
-    for (std::uint32_t q = 0; q < P; ++q) {
-      if (q == me || st.leader_of[q] != me || !st.peers[q])
-        continue;
-      self->request(st.peers[q], train_timeout, block_atom::value,
-                    shared_raters{st.raters})
-          .then(
-              [=](ok_atom) mutable {
-                if (--*left == 0 && !*failed)
-                  rp.deliver(empty_reply());
-              },
-              [=](caf::error& err) mutable {
-                if (!*failed)
-                  rp.deliver(err);
-                *failed = true;
-              });
-    }
+    hand_to_group(self, shared_raters{st.raters}, empty_reply(), rp);
     return rp;
   }
   if (step == "knn_final") {
