@@ -105,7 +105,7 @@ core::result<event_batch> decode_event_batch(const frame& f) {
     auto list = r.getEvents();
     b.events.reserve(list.size());
     for (auto w : list) {
-      core::raw_event e;
+      dist::raw_event e;
       e.user = text(w.getUser());
       e.item = text(w.getItem());
       e.value = w.getValue();

@@ -80,18 +80,18 @@ core::error out_of_dictionary(const std::string& where, const char* field, std::
 
 // ---- enums: mapped one by one, so reordering either side cannot shift them.
 
-wire::BiasSide to_wire(core::bias_side s) {
+wire::BiasSide to_wire(dist::bias_side s) {
   switch (s) {
-    case core::bias_side::user: return wire::BiasSide::USER;
-    case core::bias_side::item: return wire::BiasSide::ITEM;
+    case dist::bias_side::user: return wire::BiasSide::USER;
+    case dist::bias_side::item: return wire::BiasSide::ITEM;
   }
   unknown_enumerant();
 }
 
-std::optional<core::bias_side> from_wire(wire::BiasSide s) {
+std::optional<dist::bias_side> from_wire(wire::BiasSide s) {
   switch (s) {
-    case wire::BiasSide::USER: return core::bias_side::user;
-    case wire::BiasSide::ITEM: return core::bias_side::item;
+    case wire::BiasSide::USER: return dist::bias_side::user;
+    case wire::BiasSide::ITEM: return dist::bias_side::item;
   }
   return std::nullopt;
 }
@@ -138,60 +138,60 @@ std::optional<core::similarity_kind> from_wire(wire::SimilarityKind k) {
   return std::nullopt;
 }
 
-wire::BlendKind to_wire(core::blend_kind k) {
+wire::BlendKind to_wire(dist::blend_kind k) {
   switch (k) {
-    case core::blend_kind::implicit_als: return wire::BlendKind::IMPLICIT_ALS;
-    case core::blend_kind::itemknn: return wire::BlendKind::ITEMKNN;
-    case core::blend_kind::content: return wire::BlendKind::CONTENT;
-    case core::blend_kind::popular: return wire::BlendKind::POPULAR;
-    case core::blend_kind::mf: return wire::BlendKind::MF;
+    case dist::blend_kind::implicit_als: return wire::BlendKind::IMPLICIT_ALS;
+    case dist::blend_kind::itemknn: return wire::BlendKind::ITEMKNN;
+    case dist::blend_kind::content: return wire::BlendKind::CONTENT;
+    case dist::blend_kind::popular: return wire::BlendKind::POPULAR;
+    case dist::blend_kind::mf: return wire::BlendKind::MF;
   }
   unknown_enumerant();
 }
 
-std::optional<core::blend_kind> from_wire(wire::BlendKind k) {
+std::optional<dist::blend_kind> from_wire(wire::BlendKind k) {
   switch (k) {
-    case wire::BlendKind::IMPLICIT_ALS: return core::blend_kind::implicit_als;
-    case wire::BlendKind::ITEMKNN: return core::blend_kind::itemknn;
-    case wire::BlendKind::CONTENT: return core::blend_kind::content;
-    case wire::BlendKind::POPULAR: return core::blend_kind::popular;
-    case wire::BlendKind::MF: return core::blend_kind::mf;
+    case wire::BlendKind::IMPLICIT_ALS: return dist::blend_kind::implicit_als;
+    case wire::BlendKind::ITEMKNN: return dist::blend_kind::itemknn;
+    case wire::BlendKind::CONTENT: return dist::blend_kind::content;
+    case wire::BlendKind::POPULAR: return dist::blend_kind::popular;
+    case wire::BlendKind::MF: return dist::blend_kind::mf;
   }
   return std::nullopt;
 }
 
-wire::AlsSide to_wire(core::als_side s) {
+wire::AlsSide to_wire(dist::als_side s) {
   switch (s) {
-    case core::als_side::users: return wire::AlsSide::USERS;
-    case core::als_side::items: return wire::AlsSide::ITEMS;
+    case dist::als_side::users: return wire::AlsSide::USERS;
+    case dist::als_side::items: return wire::AlsSide::ITEMS;
   }
   unknown_enumerant();
 }
 
-std::optional<core::als_side> from_wire(wire::AlsSide s) {
+std::optional<dist::als_side> from_wire(wire::AlsSide s) {
   switch (s) {
-    case wire::AlsSide::USERS: return core::als_side::users;
-    case wire::AlsSide::ITEMS: return core::als_side::items;
+    case wire::AlsSide::USERS: return dist::als_side::users;
+    case wire::AlsSide::ITEMS: return dist::als_side::items;
   }
   return std::nullopt;
 }
 
-wire::NodeQueryKind to_wire(core::node_query_kind k) {
+wire::NodeQueryKind to_wire(dist::node_query_kind k) {
   switch (k) {
-    case core::node_query_kind::score: return wire::NodeQueryKind::SCORE;
-    case core::node_query_kind::select: return wire::NodeQueryKind::SELECT;
-    case core::node_query_kind::direct: return wire::NodeQueryKind::DIRECT;
-    case core::node_query_kind::local: return wire::NodeQueryKind::LOCAL;
+    case dist::node_query_kind::score: return wire::NodeQueryKind::SCORE;
+    case dist::node_query_kind::select: return wire::NodeQueryKind::SELECT;
+    case dist::node_query_kind::direct: return wire::NodeQueryKind::DIRECT;
+    case dist::node_query_kind::local: return wire::NodeQueryKind::LOCAL;
   }
   unknown_enumerant();
 }
 
-std::optional<core::node_query_kind> from_wire(wire::NodeQueryKind k) {
+std::optional<dist::node_query_kind> from_wire(wire::NodeQueryKind k) {
   switch (k) {
-    case wire::NodeQueryKind::SCORE: return core::node_query_kind::score;
-    case wire::NodeQueryKind::SELECT: return core::node_query_kind::select;
-    case wire::NodeQueryKind::DIRECT: return core::node_query_kind::direct;
-    case wire::NodeQueryKind::LOCAL: return core::node_query_kind::local;
+    case wire::NodeQueryKind::SCORE: return dist::node_query_kind::score;
+    case wire::NodeQueryKind::SELECT: return dist::node_query_kind::select;
+    case wire::NodeQueryKind::DIRECT: return dist::node_query_kind::direct;
+    case wire::NodeQueryKind::LOCAL: return dist::node_query_kind::local;
   }
   return std::nullopt;
 }
@@ -252,15 +252,15 @@ core::result<T> read_query(const frame& f, wire::QueryFrame::Which which,
 
 // ---- sparse vectors
 
-void fill(wire::SparseVector::Builder b, const core::sparse_vector& v) {
+void fill(wire::SparseVector::Builder b, const dist::sparse_vector& v) {
   SHARDREC_ASSERT(v.feature.size() == v.weight.size());
   put(b.initFeature(list_size(v.feature.size())), v.feature);
   put(b.initWeight(list_size(v.weight.size())), v.weight);
 }
 
-core::result<core::sparse_vector> read(wire::SparseVector::Reader r,
+core::result<dist::sparse_vector> read(wire::SparseVector::Reader r,
                                        const std::string& where) {
-  core::sparse_vector v;
+  dist::sparse_vector v;
   v.feature = get<std::uint32_t>(r.getFeature());
   v.weight = get<float>(r.getWeight());
   if (v.weight.size() != v.feature.size())
@@ -270,7 +270,7 @@ core::result<core::sparse_vector> read(wire::SparseVector::Reader r,
   return v;
 }
 
-void fill(wire::SparseRows::Builder b, const std::vector<core::sparse_vector>& rows) {
+void fill(wire::SparseRows::Builder b, const std::vector<dist::sparse_vector>& rows) {
   std::size_t total = 0;
   auto length = b.initLength(list_size(rows.size()));
   for (unsigned r = 0; r < rows.size(); ++r) {
@@ -289,7 +289,7 @@ void fill(wire::SparseRows::Builder b, const std::vector<core::sparse_vector>& r
   }
 }
 
-core::result<std::vector<core::sparse_vector>> read(wire::SparseRows::Reader r,
+core::result<std::vector<dist::sparse_vector>> read(wire::SparseRows::Reader r,
                                                     const std::string& where) {
   auto length = r.getLength();
   auto feature = r.getFeature();
@@ -303,7 +303,7 @@ core::result<std::vector<core::sparse_vector>> read(wire::SparseRows::Reader r,
     return bad_message(where + ": field 'length' adds up to " + std::to_string(total)
                        + ", 'feature' has " + std::to_string(feature.size())
                        + " entries");
-  std::vector<core::sparse_vector> rows(length.size());
+  std::vector<dist::sparse_vector> rows(length.size());
   unsigned k = 0;
   for (unsigned i = 0; i < length.size(); ++i) {
     auto& v = rows[i];
@@ -321,7 +321,7 @@ core::result<std::vector<core::sparse_vector>> read(wire::SparseRows::Reader r,
 
 // ---- neighbour lists
 
-void fill(wire::EntityNeighbors::Builder b, const core::entity_neighbors& n) {
+void fill(wire::EntityNeighbors::Builder b, const dist::entity_neighbors& n) {
   b.setId(n.id);
   auto list = b.initNeighbors(list_size(n.neighbors.size()));
   for (unsigned i = 0; i < n.neighbors.size(); ++i) {
@@ -330,8 +330,8 @@ void fill(wire::EntityNeighbors::Builder b, const core::entity_neighbors& n) {
   }
 }
 
-core::entity_neighbors read(wire::EntityNeighbors::Reader r) {
-  core::entity_neighbors n;
+dist::entity_neighbors read(wire::EntityNeighbors::Reader r) {
+  dist::entity_neighbors n;
   n.id = text(r.getId());
   auto list = r.getNeighbors();
   n.neighbors.reserve(list.size());
@@ -343,7 +343,7 @@ core::entity_neighbors read(wire::EntityNeighbors::Reader r) {
 // ---- ALS factor blocks and Gram matrices (B: IalsFactorBlock / MfFactorBlock,
 // G: gram_partial / gram_total)
 
-template <class T, class B> void fill_block(B b, const core::factor_block<T>& blk) {
+template <class T, class B> void fill_block(B b, const dist::factor_block<T>& blk) {
   b.setFrom(blk.from);
   b.setTo(blk.to);
   b.setSide(to_wire(blk.side));
@@ -354,8 +354,8 @@ template <class T, class B> void fill_block(B b, const core::factor_block<T>& bl
 }
 
 template <class T, class R>
-core::result<core::factor_block<T>> read_block(R r, const std::string& where) {
-  core::factor_block<T> b;
+core::result<dist::factor_block<T>> read_block(R r, const std::string& where) {
+  dist::factor_block<T> b;
   auto side = from_wire(r.getSide());
   if (!side)
     return unknown_enum(where, "side", static_cast<std::uint16_t>(r.getSide()));
@@ -402,7 +402,7 @@ core::result<G> read_gram(wire::AlsGram::Reader r, const std::string& where) {
 // ---- query-time structs, shared by the single frames (UserProfile,
 // Phase1Reply, BlendStats, Phase2Reply) and the node batches
 
-void fill_profile(wire::UserProfile::Builder b, const core::user_profile& p) {
+void fill_profile(wire::UserProfile::Builder b, const dist::user_profile& p) {
   b.setUser(p.user);
   put(b.initSeen(list_size(p.seen.size())), p.seen);
   put(b.initSeenValue(list_size(p.seen_value.size())), p.seen_value);
@@ -414,9 +414,9 @@ void fill_profile(wire::UserProfile::Builder b, const core::user_profile& p) {
   fill(b.initContent(), p.content);
 }
 
-core::result<core::user_profile> read_profile(wire::UserProfile::Reader r,
+core::result<dist::user_profile> read_profile(wire::UserProfile::Reader r,
                                               const std::string& where) {
-  core::user_profile p;
+  dist::user_profile p;
   p.user = text(r.getUser());
   p.seen = get_strings(r.getSeen());
   p.seen_value = get<float>(r.getSeenValue());
@@ -440,7 +440,7 @@ core::result<core::user_profile> read_profile(wire::UserProfile::Reader r,
   return p;
 }
 
-void fill_phase1(wire::Phase1Reply::Builder b, const core::phase1_reply& r) {
+void fill_phase1(wire::Phase1Reply::Builder b, const dist::phase1_reply& r) {
   b.setPartition(r.partition);
   auto list = b.initMoments(list_size(r.moments.size()));
   for (unsigned i = 0; i < r.moments.size(); ++i) {
@@ -450,8 +450,8 @@ void fill_phase1(wire::Phase1Reply::Builder b, const core::phase1_reply& r) {
   }
 }
 
-core::phase1_reply read_phase1(wire::Phase1Reply::Reader r) {
-  core::phase1_reply out;
+dist::phase1_reply read_phase1(wire::Phase1Reply::Reader r) {
+  dist::phase1_reply out;
   out.partition = r.getPartition();
   auto list = r.getMoments();
   out.moments.reserve(list.size());
@@ -460,15 +460,15 @@ core::phase1_reply read_phase1(wire::Phase1Reply::Reader r) {
   return out;
 }
 
-void fill_stats(wire::BlendStats::Builder b, const core::blend_stats& s) {
+void fill_stats(wire::BlendStats::Builder b, const dist::blend_stats& s) {
   put(b.initMean(list_size(s.mean.size())), s.mean);
   put(b.initInvStd(list_size(s.inv_std.size())), s.inv_std);
   put(b.initMissing(list_size(s.missing.size())), s.missing);
 }
 
-core::result<core::blend_stats> read_stats(wire::BlendStats::Reader r,
+core::result<dist::blend_stats> read_stats(wire::BlendStats::Reader r,
                                            const std::string& where) {
-  core::blend_stats s;
+  dist::blend_stats s;
   s.mean = get<float>(r.getMean());
   s.inv_std = get<float>(r.getInvStd());
   s.missing = get<std::uint32_t>(r.getMissing());
@@ -478,15 +478,15 @@ core::result<core::blend_stats> read_stats(wire::BlendStats::Reader r,
 }
 
 void fill_evidence(capnp::List<wire::Evidence>::Builder list,
-                   const std::vector<core::evidence>& v) {
+                   const std::vector<dist::evidence>& v) {
   for (unsigned k = 0; k < v.size(); ++k) {
     list[k].setItem(v[k].item);
     list[k].setWeight(v[k].weight);
   }
 }
 
-std::vector<core::evidence> read_evidence(capnp::List<wire::Evidence>::Reader list) {
-  std::vector<core::evidence> v;
+std::vector<dist::evidence> read_evidence(capnp::List<wire::Evidence>::Reader list) {
+  std::vector<dist::evidence> v;
   v.reserve(list.size());
   for (auto x : list)
     v.push_back({text(x.getItem()), x.getWeight()});
@@ -494,7 +494,7 @@ std::vector<core::evidence> read_evidence(capnp::List<wire::Evidence>::Reader li
 }
 
 void fill_candidates(capnp::List<wire::BlendCandidate>::Builder list,
-                     const std::vector<core::candidate>& cs) {
+                     const std::vector<dist::candidate>& cs) {
   for (unsigned i = 0; i < cs.size(); ++i) {
     const auto& c = cs[i];
     auto w = list[i];
@@ -515,14 +515,14 @@ void fill_candidates(capnp::List<wire::BlendCandidate>::Builder list,
   }
 }
 
-core::result<std::vector<core::candidate>>
+core::result<std::vector<dist::candidate>>
 read_candidates(capnp::List<wire::BlendCandidate>::Reader list,
                 const std::string& where) {
-  std::vector<core::candidate> out;
+  std::vector<dist::candidate> out;
   out.reserve(list.size());
   for (unsigned i = 0; i < list.size(); ++i) {
     auto w = list[i];
-    core::candidate c;
+    dist::candidate c;
     c.item = text(w.getItem());
     c.score = w.getScore();
     auto comps = w.getComponents();
@@ -554,14 +554,14 @@ read_partitions(capnp::List<std::uint32_t>::Reader list, const std::string& wher
   return v;
 }
 
-// Which parts of a node query travel, by kind (core/node_query.hpp).
-bool carries_profile(core::node_query_kind k) {
-  return k == core::node_query_kind::score || k == core::node_query_kind::direct
-         || k == core::node_query_kind::local;
+// Which parts of a node query travel, by kind (dist/node_query.hpp).
+bool carries_profile(dist::node_query_kind k) {
+  return k == dist::node_query_kind::score || k == dist::node_query_kind::direct
+         || k == dist::node_query_kind::local;
 }
 
-bool carries_stats(core::node_query_kind k) {
-  return k == core::node_query_kind::select || k == core::node_query_kind::direct;
+bool carries_stats(dist::node_query_kind k) {
+  return k == dist::node_query_kind::select || k == dist::node_query_kind::direct;
 }
 
 std::string indexed(const char* where, const char* field, unsigned i) {
@@ -576,7 +576,7 @@ core::error missing_field(const std::string& where, const char* field, const cha
 
 // ---- training: dist_knn
 
-frame encode(const core::mean_partial& m) {
+frame encode(const dist::mean_partial& m) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initMeanPartial();
     b.setPartition(m.partition);
@@ -585,11 +585,11 @@ frame encode(const core::mean_partial& m) {
   });
 }
 
-core::result<core::mean_partial> decode_mean_partial(const frame& f) {
-  return read_train<core::mean_partial>(f, wire::TrainFrame::MEAN_PARTIAL, "mean_partial",
+core::result<dist::mean_partial> decode_mean_partial(const frame& f) {
+  return read_train<dist::mean_partial>(f, wire::TrainFrame::MEAN_PARTIAL, "mean_partial",
                                         [](wire::TrainFrame::Reader root) {
                                           auto r = root.getMeanPartial();
-                                          core::mean_partial m;
+                                          dist::mean_partial m;
                                           m.partition = r.getPartition();
                                           m.sum = r.getSum();
                                           m.count = r.getCount();
@@ -597,7 +597,7 @@ core::result<core::mean_partial> decode_mean_partial(const frame& f) {
                                         });
 }
 
-frame encode(const core::bias_block& blk) {
+frame encode(const dist::bias_block& blk) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initBiasBlock();
     b.setSide(to_wire(blk.side));
@@ -608,12 +608,12 @@ frame encode(const core::bias_block& blk) {
   });
 }
 
-core::result<core::bias_block> decode_bias_block(const frame& f) {
-  return read_train<core::bias_block>(
+core::result<dist::bias_block> decode_bias_block(const frame& f) {
+  return read_train<dist::bias_block>(
       f, wire::TrainFrame::BIAS_BLOCK, "bias_block",
-      [](wire::TrainFrame::Reader root) -> core::result<core::bias_block> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::bias_block> {
         auto r = root.getBiasBlock();
-        core::bias_block b;
+        dist::bias_block b;
         auto side = from_wire(r.getSide());
         if (!side)
           return unknown_enum("bias_block", "side",
@@ -629,7 +629,7 @@ core::result<core::bias_block> decode_bias_block(const frame& f) {
       });
 }
 
-frame encode(const core::scale_partial& s) {
+frame encode(const dist::scale_partial& s) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initScalePartial();
     b.setPartition(s.partition);
@@ -638,12 +638,12 @@ frame encode(const core::scale_partial& s) {
   });
 }
 
-core::result<core::scale_partial> decode_scale_partial(const frame& f) {
-  return read_train<core::scale_partial>(f, wire::TrainFrame::SCALE_PARTIAL,
+core::result<dist::scale_partial> decode_scale_partial(const frame& f) {
+  return read_train<dist::scale_partial>(f, wire::TrainFrame::SCALE_PARTIAL,
                                          "scale_partial",
                                          [](wire::TrainFrame::Reader root) {
                                            auto r = root.getScalePartial();
-                                           core::scale_partial s;
+                                           dist::scale_partial s;
                                            s.partition = r.getPartition();
                                            s.max_abs = r.getMaxAbs();
                                            s.raters = r.getRaters();
@@ -688,7 +688,7 @@ template <class List> std::vector<std::uint64_t> offsets_of(List length) {
   return ptr;
 }
 
-frame encode(const core::pair_block& blk) {
+frame encode(const dist::pair_block& blk) {
   const std::size_t rows = blk.row_entity.size();
   SHARDREC_ASSERT(blk.row_ptr.size() == rows + 1 || (rows == 0 && blk.row_ptr.empty()));
   return build_train([&](wire::TrainFrame::Builder root) {
@@ -705,13 +705,13 @@ frame encode(const core::pair_block& blk) {
   });
 }
 
-core::result<core::pair_block> decode_pair_block(const frame& f) {
-  return read_train<core::pair_block>(
+core::result<dist::pair_block> decode_pair_block(const frame& f) {
+  return read_train<dist::pair_block>(
       f, wire::TrainFrame::PAIR_BLOCK, "pair_block",
-      [](wire::TrainFrame::Reader root) -> core::result<core::pair_block> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::pair_block> {
         const std::string where = "pair_block";
         auto r = root.getPairBlock();
-        core::pair_block b;
+        dist::pair_block b;
         if (auto err = read_knn_head(where, r, b))
           return *err;
         b.row_entity = get<std::uint32_t>(r.getRowEntity());
@@ -726,7 +726,7 @@ core::result<core::pair_block> decode_pair_block(const frame& f) {
                              + std::to_string(b.row_ptr.back()) + ", 'other' has "
                              + std::to_string(b.other.size()) + " entries");
         b.stats = get<std::int64_t>(r.getStats());
-        const std::size_t width = core::stat_width(b.kind);
+        const std::size_t width = dist::stat_width(b.kind);
         if (b.stats.size() != b.other.size() * width)
           return bad_message(where + ": field 'stats' has "
                              + std::to_string(b.stats.size()) + " entries, expected "
@@ -743,7 +743,7 @@ core::result<core::pair_block> decode_pair_block(const frame& f) {
       });
 }
 
-frame encode(const core::rater_rows_block& blk) {
+frame encode(const dist::rater_rows_block& blk) {
   SHARDREC_ASSERT(!blk.row_ptr.empty() && blk.row_ptr.back() == blk.entity.size());
   const std::size_t rows = blk.row_ptr.size() - 1;
   return build_train([&](wire::TrainFrame::Builder root) {
@@ -759,13 +759,13 @@ frame encode(const core::rater_rows_block& blk) {
   });
 }
 
-core::result<core::rater_rows_block> decode_rater_rows_block(const frame& f) {
-  return read_train<core::rater_rows_block>(
+core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f) {
+  return read_train<dist::rater_rows_block>(
       f, wire::TrainFrame::RATER_ROWS_BLOCK, "rater_rows_block",
-      [](wire::TrainFrame::Reader root) -> core::result<core::rater_rows_block> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::rater_rows_block> {
         const std::string where = "rater_rows_block";
         auto r = root.getRaterRowsBlock();
-        core::rater_rows_block b;
+        dist::rater_rows_block b;
         if (auto err = read_knn_head(where, r, b))
           return *err;
         b.row_ptr = offsets_of(r.getRowLength());
@@ -784,7 +784,7 @@ core::result<core::rater_rows_block> decode_rater_rows_block(const frame& f) {
       });
 }
 
-frame encode(const core::totals_block& blk) {
+frame encode(const dist::totals_block& blk) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initTotalsBlock();
     b.setSide(to_wire(blk.side));
@@ -795,12 +795,12 @@ frame encode(const core::totals_block& blk) {
   });
 }
 
-core::result<core::totals_block> decode_totals_block(const frame& f) {
-  return read_train<core::totals_block>(
+core::result<dist::totals_block> decode_totals_block(const frame& f) {
+  return read_train<dist::totals_block>(
       f, wire::TrainFrame::TOTALS_BLOCK, "totals_block",
-      [](wire::TrainFrame::Reader root) -> core::result<core::totals_block> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::totals_block> {
         auto r = root.getTotalsBlock();
-        core::totals_block b;
+        dist::totals_block b;
         auto side = from_wire(r.getSide());
         if (!side)
           return unknown_enum("totals_block", "side",
@@ -818,7 +818,7 @@ core::result<core::totals_block> decode_totals_block(const frame& f) {
       });
 }
 
-frame encode(const core::reverse_block& blk) {
+frame encode(const dist::reverse_block& blk) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initReverseBlock();
     b.setFrom(blk.from);
@@ -830,13 +830,13 @@ frame encode(const core::reverse_block& blk) {
   });
 }
 
-core::result<core::reverse_block> decode_reverse_block(const frame& f) {
-  return read_train<core::reverse_block>(
+core::result<dist::reverse_block> decode_reverse_block(const frame& f) {
+  return read_train<dist::reverse_block>(
       f, wire::TrainFrame::REVERSE_BLOCK, "reverse_block",
-      [](wire::TrainFrame::Reader root) -> core::result<core::reverse_block> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::reverse_block> {
         const std::string where = "reverse_block";
         auto r = root.getReverseBlock();
-        core::reverse_block b;
+        dist::reverse_block b;
         b.from = r.getFrom();
         b.to = r.getTo();
         b.ids = get_strings(r.getIds());
@@ -858,18 +858,18 @@ core::result<core::reverse_block> decode_reverse_block(const frame& f) {
       });
 }
 
-frame encode(const core::entity_neighbors& n) {
+frame encode(const dist::entity_neighbors& n) {
   return build_train(
       [&](wire::TrainFrame::Builder root) { fill(root.initEntityNeighbors(), n); });
 }
 
-core::result<core::entity_neighbors> decode_entity_neighbors(const frame& f) {
-  return read_train<core::entity_neighbors>(
+core::result<dist::entity_neighbors> decode_entity_neighbors(const frame& f) {
+  return read_train<dist::entity_neighbors>(
       f, wire::TrainFrame::ENTITY_NEIGHBORS, "entity_neighbors",
       [](wire::TrainFrame::Reader root) { return read(root.getEntityNeighbors()); });
 }
 
-frame encode(const std::vector<core::entity_neighbors>& lists) {
+frame encode(const std::vector<dist::entity_neighbors>& lists) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initEntityNeighborsList().initLists(list_size(lists.size()));
     for (unsigned i = 0; i < lists.size(); ++i)
@@ -877,13 +877,13 @@ frame encode(const std::vector<core::entity_neighbors>& lists) {
   });
 }
 
-core::result<std::vector<core::entity_neighbors>>
+core::result<std::vector<dist::entity_neighbors>>
 decode_entity_neighbors_list(const frame& f) {
-  return read_train<std::vector<core::entity_neighbors>>(
+  return read_train<std::vector<dist::entity_neighbors>>(
       f, wire::TrainFrame::ENTITY_NEIGHBORS_LIST, "entity_neighbors_list",
       [](wire::TrainFrame::Reader root) {
         auto list = root.getEntityNeighborsList().getLists();
-        std::vector<core::entity_neighbors> out;
+        std::vector<dist::entity_neighbors> out;
         out.reserve(list.size());
         for (auto x : list)
           out.push_back(read(x));
@@ -893,7 +893,7 @@ decode_entity_neighbors_list(const frame& f) {
 
 // ---- training: dist_recommend phase A
 
-frame encode(const core::content_df_partial& p) {
+frame encode(const dist::content_df_partial& p) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initContentDfPartial();
     b.setPartition(p.partition);
@@ -903,12 +903,12 @@ frame encode(const core::content_df_partial& p) {
   });
 }
 
-core::result<core::content_df_partial> decode_content_df_partial(const frame& f) {
-  return read_train<core::content_df_partial>(
+core::result<dist::content_df_partial> decode_content_df_partial(const frame& f) {
+  return read_train<dist::content_df_partial>(
       f, wire::TrainFrame::CONTENT_DF_PARTIAL, "content_df_partial",
-      [](wire::TrainFrame::Reader root) -> core::result<core::content_df_partial> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::content_df_partial> {
         auto r = root.getContentDfPartial();
-        core::content_df_partial p;
+        dist::content_df_partial p;
         p.partition = r.getPartition();
         p.n_documents = r.getNDocuments();
         p.features = get_strings(r.getFeatures());
@@ -922,7 +922,7 @@ core::result<core::content_df_partial> decode_content_df_partial(const frame& f)
       });
 }
 
-frame encode(const core::content_vocabulary& v) {
+frame encode(const dist::content_vocabulary& v) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initContentVocabulary();
     b.setNDocuments(v.n_documents);
@@ -932,13 +932,13 @@ frame encode(const core::content_vocabulary& v) {
   });
 }
 
-core::result<core::content_vocabulary> decode_content_vocabulary(const frame& f) {
-  return read_train<core::content_vocabulary>(
+core::result<dist::content_vocabulary> decode_content_vocabulary(const frame& f) {
+  return read_train<dist::content_vocabulary>(
       f, wire::TrainFrame::CONTENT_VOCABULARY, "content_vocabulary",
-      [](wire::TrainFrame::Reader root) -> core::result<core::content_vocabulary> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::content_vocabulary> {
         const std::string where = "content_vocabulary";
         auto r = root.getContentVocabulary();
-        core::content_vocabulary v;
+        dist::content_vocabulary v;
         v.n_documents = r.getNDocuments();
         v.features = get_strings(r.getFeatures());
         v.df = get<std::uint32_t>(r.getDf());
@@ -953,7 +953,7 @@ core::result<core::content_vocabulary> decode_content_vocabulary(const frame& f)
       });
 }
 
-frame encode(const core::content_vectors_message& m) {
+frame encode(const dist::content_vectors_message& m) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initContentVectors();
     b.setFrom(m.from);
@@ -963,14 +963,14 @@ frame encode(const core::content_vectors_message& m) {
   });
 }
 
-core::result<core::content_vectors_message>
+core::result<dist::content_vectors_message>
 decode_content_vectors_message(const frame& f) {
-  return read_train<core::content_vectors_message>(
+  return read_train<dist::content_vectors_message>(
       f, wire::TrainFrame::CONTENT_VECTORS, "content_vectors_message",
-      [](wire::TrainFrame::Reader root) -> core::result<core::content_vectors_message> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::content_vectors_message> {
         const std::string where = "content_vectors_message";
         auto r = root.getContentVectors();
-        core::content_vectors_message m;
+        dist::content_vectors_message m;
         m.from = r.getFrom();
         m.to = r.getTo();
         m.items = get_strings(r.getItems());
@@ -988,7 +988,7 @@ decode_content_vectors_message(const frame& f) {
 
 // ---- training: dist_als
 
-frame encode(const core::als_census& c) {
+frame encode(const dist::als_census& c) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initAlsCensus();
     b.setFrom(c.from);
@@ -999,11 +999,11 @@ frame encode(const core::als_census& c) {
   });
 }
 
-core::result<core::als_census> decode_als_census(const frame& f) {
-  return read_train<core::als_census>(f, wire::TrainFrame::ALS_CENSUS, "als_census",
+core::result<dist::als_census> decode_als_census(const frame& f) {
+  return read_train<dist::als_census>(f, wire::TrainFrame::ALS_CENSUS, "als_census",
                                       [](wire::TrainFrame::Reader root) {
                                         auto r = root.getAlsCensus();
-                                        core::als_census c;
+                                        dist::als_census c;
                                         c.from = r.getFrom();
                                         c.users = r.getUsers();
                                         c.items = r.getItems();
@@ -1013,7 +1013,7 @@ core::result<core::als_census> decode_als_census(const frame& f) {
                                       });
 }
 
-frame encode(const core::als_globals& g) {
+frame encode(const dist::als_globals& g) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initAlsGlobals();
     b.setPartitions(g.partitions);
@@ -1023,11 +1023,11 @@ frame encode(const core::als_globals& g) {
   });
 }
 
-core::result<core::als_globals> decode_als_globals(const frame& f) {
-  return read_train<core::als_globals>(f, wire::TrainFrame::ALS_GLOBALS, "als_globals",
+core::result<dist::als_globals> decode_als_globals(const frame& f) {
+  return read_train<dist::als_globals>(f, wire::TrainFrame::ALS_GLOBALS, "als_globals",
                                        [](wire::TrainFrame::Reader root) {
                                          auto r = root.getAlsGlobals();
-                                         core::als_globals g;
+                                         dist::als_globals g;
                                          g.partitions = r.getPartitions();
                                          g.n_users = r.getNUsers();
                                          g.n_items = r.getNItems();
@@ -1036,31 +1036,31 @@ core::result<core::als_globals> decode_als_globals(const frame& f) {
                                        });
 }
 
-frame encode(const core::ials_block& b) {
+frame encode(const dist::ials_block& b) {
   return build_train(
       [&](wire::TrainFrame::Builder root) { fill_block(root.initIalsBlock(), b); });
 }
 
-core::result<core::ials_block> decode_ials_block(const frame& f) {
-  return read_train<core::ials_block>(
+core::result<dist::ials_block> decode_ials_block(const frame& f) {
+  return read_train<dist::ials_block>(
       f, wire::TrainFrame::IALS_BLOCK, "ials_block", [](wire::TrainFrame::Reader root) {
         return read_block<float>(root.getIalsBlock(), "ials_block");
       });
 }
 
-frame encode(const core::mf_block& b) {
+frame encode(const dist::mf_block& b) {
   return build_train(
       [&](wire::TrainFrame::Builder root) { fill_block(root.initMfBlock(), b); });
 }
 
-core::result<core::mf_block> decode_mf_block(const frame& f) {
-  return read_train<core::mf_block>(
+core::result<dist::mf_block> decode_mf_block(const frame& f) {
+  return read_train<dist::mf_block>(
       f, wire::TrainFrame::MF_BLOCK, "mf_block", [](wire::TrainFrame::Reader root) {
         return read_block<double>(root.getMfBlock(), "mf_block");
       });
 }
 
-frame encode(const core::gram_partial& g) {
+frame encode(const dist::gram_partial& g) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initGramPartial();
     b.setFrom(g.from);
@@ -1068,31 +1068,31 @@ frame encode(const core::gram_partial& g) {
   });
 }
 
-core::result<core::gram_partial> decode_gram_partial(const frame& f) {
-  return read_train<core::gram_partial>(
+core::result<dist::gram_partial> decode_gram_partial(const frame& f) {
+  return read_train<dist::gram_partial>(
       f, wire::TrainFrame::GRAM_PARTIAL, "gram_partial",
-      [](wire::TrainFrame::Reader root) -> core::result<core::gram_partial> {
+      [](wire::TrainFrame::Reader root) -> core::result<dist::gram_partial> {
         auto r = root.getGramPartial();
-        auto g = read_gram<core::gram_partial>(r, "gram_partial");
+        auto g = read_gram<dist::gram_partial>(r, "gram_partial");
         if (g.ok())
           g->from = r.getFrom();
         return g;
       });
 }
 
-frame encode(const core::gram_total& g) {
+frame encode(const dist::gram_total& g) {
   return build_train(
       [&](wire::TrainFrame::Builder root) { fill_gram(root.initGramTotal(), g); });
 }
 
-core::result<core::gram_total> decode_gram_total(const frame& f) {
-  return read_train<core::gram_total>(
+core::result<dist::gram_total> decode_gram_total(const frame& f) {
+  return read_train<dist::gram_total>(
       f, wire::TrainFrame::GRAM_TOTAL, "gram_total", [](wire::TrainFrame::Reader root) {
-        return read_gram<core::gram_total>(root.getGramTotal(), "gram_total");
+        return read_gram<dist::gram_total>(root.getGramTotal(), "gram_total");
       });
 }
 
-frame encode(const core::loss_partial& l) {
+frame encode(const dist::loss_partial& l) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initLossPartial();
     b.setFrom(l.from);
@@ -1101,11 +1101,11 @@ frame encode(const core::loss_partial& l) {
   });
 }
 
-core::result<core::loss_partial> decode_loss_partial(const frame& f) {
-  return read_train<core::loss_partial>(f, wire::TrainFrame::LOSS_PARTIAL, "loss_partial",
+core::result<dist::loss_partial> decode_loss_partial(const frame& f) {
+  return read_train<dist::loss_partial>(f, wire::TrainFrame::LOSS_PARTIAL, "loss_partial",
                                         [](wire::TrainFrame::Reader root) {
                                           auto r = root.getLossPartial();
-                                          core::loss_partial l;
+                                          dist::loss_partial l;
                                           l.from = r.getFrom();
                                           l.version = r.getVersion();
                                           l.loss = r.getLoss();
@@ -1115,17 +1115,17 @@ core::result<core::loss_partial> decode_loss_partial(const frame& f) {
 
 // ---- query time
 
-frame encode(const core::user_query& q) {
+frame encode(const dist::user_query& q) {
   return build_query([&](wire::QueryFrame::Builder root) {
     put(root.initUserQuery().initItems(list_size(q.items.size())), q.items);
   });
 }
 
-core::result<core::user_query> decode_user_query(const frame& f) {
-  return read_query<core::user_query>(
+core::result<dist::user_query> decode_user_query(const frame& f) {
+  return read_query<dist::user_query>(
       f, wire::QueryFrame::USER_QUERY, "user_query",
-      [](wire::QueryFrame::Reader root) -> core::result<core::user_query> {
-        core::user_query q;
+      [](wire::QueryFrame::Reader root) -> core::result<dist::user_query> {
+        dist::user_query q;
         q.items = get_strings(root.getUserQuery().getItems());
         if (auto at = first_unsorted(q.items); at != q.items.size())
           return not_ascending("user_query", "items", at);
@@ -1133,7 +1133,7 @@ core::result<core::user_query> decode_user_query(const frame& f) {
       });
 }
 
-frame encode(const core::blend_spec& s) {
+frame encode(const dist::blend_spec& s) {
   return build_query([&](wire::QueryFrame::Builder root) {
     auto list = root.initBlendSpec().initComponents(list_size(s.size()));
     for (unsigned i = 0; i < s.size(); ++i) {
@@ -1144,11 +1144,11 @@ frame encode(const core::blend_spec& s) {
   });
 }
 
-core::result<core::blend_spec> decode_blend_spec(const frame& f) {
-  return read_query<core::blend_spec>(
+core::result<dist::blend_spec> decode_blend_spec(const frame& f) {
+  return read_query<dist::blend_spec>(
       f, wire::QueryFrame::BLEND_SPEC, "blend_spec",
-      [](wire::QueryFrame::Reader root) -> core::result<core::blend_spec> {
-        core::blend_spec s;
+      [](wire::QueryFrame::Reader root) -> core::result<dist::blend_spec> {
+        dist::blend_spec s;
         for (auto c : root.getBlendSpec().getComponents()) {
           auto kind = from_wire(c.getKind());
           if (!kind)
@@ -1160,43 +1160,43 @@ core::result<core::blend_spec> decode_blend_spec(const frame& f) {
       });
 }
 
-frame encode(const core::user_profile& p) {
+frame encode(const dist::user_profile& p) {
   return build_query(
       [&](wire::QueryFrame::Builder root) { fill_profile(root.initUserProfile(), p); });
 }
 
-core::result<core::user_profile> decode_user_profile(const frame& f) {
-  return read_query<core::user_profile>(f, wire::QueryFrame::USER_PROFILE, "user_profile",
+core::result<dist::user_profile> decode_user_profile(const frame& f) {
+  return read_query<dist::user_profile>(f, wire::QueryFrame::USER_PROFILE, "user_profile",
                                         [](wire::QueryFrame::Reader root) {
                                           return read_profile(root.getUserProfile(),
                                                               "user_profile");
                                         });
 }
 
-frame encode(const core::phase1_reply& r) {
+frame encode(const dist::phase1_reply& r) {
   return build_query(
       [&](wire::QueryFrame::Builder root) { fill_phase1(root.initPhase1Reply(), r); });
 }
 
-core::result<core::phase1_reply> decode_phase1_reply(const frame& f) {
-  return read_query<core::phase1_reply>(
+core::result<dist::phase1_reply> decode_phase1_reply(const frame& f) {
+  return read_query<dist::phase1_reply>(
       f, wire::QueryFrame::PHASE1_REPLY, "phase1_reply",
       [](wire::QueryFrame::Reader root) { return read_phase1(root.getPhase1Reply()); });
 }
 
-frame encode(const core::blend_stats& s) {
+frame encode(const dist::blend_stats& s) {
   return build_query(
       [&](wire::QueryFrame::Builder root) { fill_stats(root.initBlendStats(), s); });
 }
 
-core::result<core::blend_stats> decode_blend_stats(const frame& f) {
-  return read_query<core::blend_stats>(
+core::result<dist::blend_stats> decode_blend_stats(const frame& f) {
+  return read_query<dist::blend_stats>(
       f, wire::QueryFrame::BLEND_STATS, "blend_stats", [](wire::QueryFrame::Reader root) {
         return read_stats(root.getBlendStats(), "blend_stats");
       });
 }
 
-frame encode(const core::phase2_reply& r) {
+frame encode(const dist::phase2_reply& r) {
   return build_query([&](wire::QueryFrame::Builder root) {
     auto b = root.initPhase2Reply();
     b.setPartition(r.partition);
@@ -1204,12 +1204,12 @@ frame encode(const core::phase2_reply& r) {
   });
 }
 
-core::result<core::phase2_reply> decode_phase2_reply(const frame& f) {
-  return read_query<core::phase2_reply>(
+core::result<dist::phase2_reply> decode_phase2_reply(const frame& f) {
+  return read_query<dist::phase2_reply>(
       f, wire::QueryFrame::PHASE2_REPLY, "phase2_reply",
-      [](wire::QueryFrame::Reader root) -> core::result<core::phase2_reply> {
+      [](wire::QueryFrame::Reader root) -> core::result<dist::phase2_reply> {
         auto r = root.getPhase2Reply();
-        core::phase2_reply out;
+        dist::phase2_reply out;
         out.partition = r.getPartition();
         auto candidates = read_candidates(r.getCandidates(), "phase2_reply");
         if (!candidates.ok())
@@ -1221,7 +1221,7 @@ core::result<core::phase2_reply> decode_phase2_reply(const frame& f) {
 
 // ---- query time: node batches
 
-frame encode(const core::node_query_batch& batch) {
+frame encode(const dist::node_query_batch& batch) {
   return build_query([&](wire::QueryFrame::Builder root) {
     auto b = root.initNodeQueryBatch();
     put(b.initPartitions(list_size(batch.partitions.size())), batch.partitions);
@@ -1240,13 +1240,13 @@ frame encode(const core::node_query_batch& batch) {
   });
 }
 
-core::result<core::node_query_batch> decode_node_query_batch(const frame& f) {
-  return read_query<core::node_query_batch>(
+core::result<dist::node_query_batch> decode_node_query_batch(const frame& f) {
+  return read_query<dist::node_query_batch>(
       f, wire::QueryFrame::NODE_QUERY_BATCH, "node_query_batch",
-      [](wire::QueryFrame::Reader root) -> core::result<core::node_query_batch> {
+      [](wire::QueryFrame::Reader root) -> core::result<dist::node_query_batch> {
         const char* where = "node_query_batch";
         auto r = root.getNodeQueryBatch();
-        core::node_query_batch b;
+        dist::node_query_batch b;
         auto partitions = read_partitions(r.getPartitions(), where);
         if (!partitions.ok())
           return partitions.err();
@@ -1255,7 +1255,7 @@ core::result<core::node_query_batch> decode_node_query_batch(const frame& f) {
         b.queries.reserve(list.size());
         for (unsigned i = 0; i < list.size(); ++i) {
           auto w = list[i];
-          core::node_query q;
+          dist::node_query q;
           q.id = w.getQuery();
           q.n = w.getN();
           auto kind = from_wire(w.getKind());
@@ -1288,7 +1288,7 @@ core::result<core::node_query_batch> decode_node_query_batch(const frame& f) {
       });
 }
 
-frame encode(const core::node_query_reply& r) {
+frame encode(const dist::node_query_reply& r) {
   return build_query([&](wire::QueryFrame::Builder root) {
     auto list = root.initNodeQueryReply().initAnswers(list_size(r.answers.size()));
     for (unsigned i = 0; i < r.answers.size(); ++i) {
@@ -1315,17 +1315,17 @@ frame encode(const core::node_query_reply& r) {
   });
 }
 
-core::result<core::node_query_reply> decode_node_query_reply(const frame& f) {
-  return read_query<core::node_query_reply>(
+core::result<dist::node_query_reply> decode_node_query_reply(const frame& f) {
+  return read_query<dist::node_query_reply>(
       f, wire::QueryFrame::NODE_QUERY_REPLY, "node_query_reply",
-      [](wire::QueryFrame::Reader root) -> core::result<core::node_query_reply> {
+      [](wire::QueryFrame::Reader root) -> core::result<dist::node_query_reply> {
         const char* where = "node_query_reply";
         auto list = root.getNodeQueryReply().getAnswers();
-        core::node_query_reply r;
+        dist::node_query_reply r;
         r.answers.reserve(list.size());
         for (unsigned i = 0; i < list.size(); ++i) {
           auto w = list[i];
-          core::node_answer a;
+          dist::node_answer a;
           a.id = w.getQuery();
           a.error = text(w.getError());
           auto partitions =

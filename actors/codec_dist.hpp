@@ -1,5 +1,5 @@
 // Frames for the plain message structs of the distributed algorithms
-// (core/dist_knn.hpp, core/dist_recommend.hpp, core/dist_als.hpp), so actors can ship
+// (dist/knn.hpp, dist/recommend.hpp, dist/als.hpp), so actors can ship
 // them between nodes. Training-time messages use schema/train.capnp (root TrainFrame),
 // query-time ones schema/query.capnp (root QueryFrame).
 //
@@ -23,112 +23,112 @@
 #include <vector>
 
 #include "actors/frame.hpp"
-#include "core/dist_als.hpp"
-#include "core/dist_knn.hpp"
-#include "core/dist_recommend.hpp"
+#include "dist/als.hpp"
+#include "dist/knn.hpp"
+#include "dist/recommend.hpp"
 #include "core/error.hpp"
-#include "core/node_query.hpp"
+#include "dist/node_query.hpp"
 
 namespace shardrec::actors {
 
 // ---- training: dist_knn phases B, S, R ----
 
-frame encode(const core::mean_partial& m);
-core::result<core::mean_partial> decode_mean_partial(const frame& f);
+frame encode(const dist::mean_partial& m);
+core::result<dist::mean_partial> decode_mean_partial(const frame& f);
 
-frame encode(const core::bias_block& b);
-core::result<core::bias_block> decode_bias_block(const frame& f);
+frame encode(const dist::bias_block& b);
+core::result<dist::bias_block> decode_bias_block(const frame& f);
 
-frame encode(const core::scale_partial& s);
-core::result<core::scale_partial> decode_scale_partial(const frame& f);
+frame encode(const dist::scale_partial& s);
+core::result<dist::scale_partial> decode_scale_partial(const frame& f);
 
-frame encode(const core::pair_block& b);
-core::result<core::pair_block> decode_pair_block(const frame& f);
+frame encode(const dist::pair_block& b);
+core::result<dist::pair_block> decode_pair_block(const frame& f);
 
-frame encode(const core::rater_rows_block& b);
-core::result<core::rater_rows_block> decode_rater_rows_block(const frame& f);
+frame encode(const dist::rater_rows_block& b);
+core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f);
 
-frame encode(const core::totals_block& b);
-core::result<core::totals_block> decode_totals_block(const frame& f);
+frame encode(const dist::totals_block& b);
+core::result<dist::totals_block> decode_totals_block(const frame& f);
 
-frame encode(const core::reverse_block& b);
-core::result<core::reverse_block> decode_reverse_block(const frame& f);
+frame encode(const dist::reverse_block& b);
+core::result<dist::reverse_block> decode_reverse_block(const frame& f);
 
-frame encode(const core::entity_neighbors& n);
-core::result<core::entity_neighbors> decode_entity_neighbors(const frame& f);
+frame encode(const dist::entity_neighbors& n);
+core::result<dist::entity_neighbors> decode_entity_neighbors(const frame& f);
 
-frame encode(const std::vector<core::entity_neighbors>& lists);
-core::result<std::vector<core::entity_neighbors>>
+frame encode(const std::vector<dist::entity_neighbors>& lists);
+core::result<std::vector<dist::entity_neighbors>>
 decode_entity_neighbors_list(const frame& f);
 
 // ---- training: dist_recommend phase A (content) ----
 
-frame encode(const core::content_df_partial& p);
-core::result<core::content_df_partial> decode_content_df_partial(const frame& f);
+frame encode(const dist::content_df_partial& p);
+core::result<dist::content_df_partial> decode_content_df_partial(const frame& f);
 
-frame encode(const core::content_vocabulary& v);
-core::result<core::content_vocabulary> decode_content_vocabulary(const frame& f);
+frame encode(const dist::content_vocabulary& v);
+core::result<dist::content_vocabulary> decode_content_vocabulary(const frame& f);
 
-frame encode(const core::content_vectors_message& m);
-core::result<core::content_vectors_message>
+frame encode(const dist::content_vectors_message& m);
+core::result<dist::content_vectors_message>
 decode_content_vectors_message(const frame& f);
 
 // ---- training: dist_als ----
 
-frame encode(const core::als_census& c);
-core::result<core::als_census> decode_als_census(const frame& f);
+frame encode(const dist::als_census& c);
+core::result<dist::als_census> decode_als_census(const frame& f);
 
-frame encode(const core::als_globals& g);
-core::result<core::als_globals> decode_als_globals(const frame& f);
+frame encode(const dist::als_globals& g);
+core::result<dist::als_globals> decode_als_globals(const frame& f);
 
 // values.size() must equal ids.size() * width (else bad_message).
-frame encode(const core::ials_block& b);
-core::result<core::ials_block> decode_ials_block(const frame& f);
+frame encode(const dist::ials_block& b);
+core::result<dist::ials_block> decode_ials_block(const frame& f);
 
-frame encode(const core::mf_block& b);
-core::result<core::mf_block> decode_mf_block(const frame& f);
+frame encode(const dist::mf_block& b);
+core::result<dist::mf_block> decode_mf_block(const frame& f);
 
 // gram.size() must equal k * k (else bad_message).
-frame encode(const core::gram_partial& g);
-core::result<core::gram_partial> decode_gram_partial(const frame& f);
+frame encode(const dist::gram_partial& g);
+core::result<dist::gram_partial> decode_gram_partial(const frame& f);
 
-frame encode(const core::gram_total& g);
-core::result<core::gram_total> decode_gram_total(const frame& f);
+frame encode(const dist::gram_total& g);
+core::result<dist::gram_total> decode_gram_total(const frame& f);
 
-frame encode(const core::loss_partial& l);
-core::result<core::loss_partial> decode_loss_partial(const frame& f);
+frame encode(const dist::loss_partial& l);
+core::result<dist::loss_partial> decode_loss_partial(const frame& f);
 
 // ---- query time ----
 
-frame encode(const core::user_query& q);
-core::result<core::user_query> decode_user_query(const frame& f);
+frame encode(const dist::user_query& q);
+core::result<dist::user_query> decode_user_query(const frame& f);
 
-frame encode(const core::blend_spec& s);
-core::result<core::blend_spec> decode_blend_spec(const frame& f);
+frame encode(const dist::blend_spec& s);
+core::result<dist::blend_spec> decode_blend_spec(const frame& f);
 
-frame encode(const core::user_profile& p);
-core::result<core::user_profile> decode_user_profile(const frame& f);
+frame encode(const dist::user_profile& p);
+core::result<dist::user_profile> decode_user_profile(const frame& f);
 
-frame encode(const core::phase1_reply& r);
-core::result<core::phase1_reply> decode_phase1_reply(const frame& f);
+frame encode(const dist::phase1_reply& r);
+core::result<dist::phase1_reply> decode_phase1_reply(const frame& f);
 
-frame encode(const core::blend_stats& s);
-core::result<core::blend_stats> decode_blend_stats(const frame& f);
+frame encode(const dist::blend_stats& s);
+core::result<dist::blend_stats> decode_blend_stats(const frame& f);
 
-frame encode(const core::phase2_reply& r);
-core::result<core::phase2_reply> decode_phase2_reply(const frame& f);
+frame encode(const dist::phase2_reply& r);
+core::result<dist::phase2_reply> decode_phase2_reply(const frame& f);
 
-// ---- query time: one node's share of phase C, batched (core/node_query.hpp)
+// ---- query time: one node's share of phase C, batched (dist/node_query.hpp)
 
 // A query's profile travels only for score and direct, its stats only for
 // select and direct (a decoded query of another kind has them empty); n
 // always travels. Partitions must be strictly ascending.
-frame encode(const core::node_query_batch& b);
-core::result<core::node_query_batch> decode_node_query_batch(const frame& f);
+frame encode(const dist::node_query_batch& b);
+core::result<dist::node_query_batch> decode_node_query_batch(const frame& f);
 
 // An answer's partitions must be strictly ascending and its moments either
 // absent or one per partition.
-frame encode(const core::node_query_reply& r);
-core::result<core::node_query_reply> decode_node_query_reply(const frame& f);
+frame encode(const dist::node_query_reply& r);
+core::result<dist::node_query_reply> decode_node_query_reply(const frame& f);
 
 } // namespace shardrec::actors

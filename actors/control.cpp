@@ -18,7 +18,7 @@
 #include "actors/query.hpp"
 #include "actors/shard.hpp"
 #include "actors/trainer.hpp"
-#include "core/node_query.hpp"
+#include "dist/node_query.hpp"
 #include "core/partition.hpp"
 
 namespace shardrec::actors {
@@ -40,7 +40,7 @@ struct control_state {
   std::uint64_t next_query = 0;
   std::vector<caf::actor> node_of; // by partition: its node's control actor
   // This node's share of every query: the scorers of its partitions.
-  core::node_query_engine engine;
+  dist::node_query_engine engine;
   // Recommend requests since the last flush (answered together).
   std::vector<queued_recommend> queued;
   bool flush_sent = false;
@@ -274,7 +274,7 @@ caf::behavior control_behavior(control_pointer self) {
         auto total = std::make_shared<ingest_result>();
         for (std::size_t k = 0; k < batch->events.size(); ++k) {
           auto& e = batch->events[k];
-          if (auto v = core::validate(e); !v) {
+          if (auto v = dist::validate(e); !v) {
             ++total->rejected;
             if (total->problems.size() < 10)
               total->problems.push_back("event " + std::to_string(k) + ": "

@@ -6,21 +6,21 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
-#include "core/dist_als.hpp"
-#include "core/dist_knn.hpp"
-#include "core/dist_recommend.hpp"
+#include "dist/als.hpp"
+#include "dist/knn.hpp"
+#include "dist/recommend.hpp"
 
 namespace shardrec::actors {
 // A shard's immutable query-time scorer, shared with its node's control
 // actor (the node's query engine) after every publish.
-using shared_scorer = std::shared_ptr<const core::partition_scorer>;
+using shared_scorer = std::shared_ptr<const dist::partition_scorer>;
 // A factor block decoded once by the node's first shard and handed to the
 // node's other shards.
-using shared_ials_block = std::shared_ptr<const core::ials_block>;
-using shared_mf_block = std::shared_ptr<const core::mf_block>;
+using shared_ials_block = std::shared_ptr<const dist::ials_block>;
+using shared_mf_block = std::shared_ptr<const dist::mf_block>;
 // Every rater's row for item-kNN, gathered once per node by its first shard
 // and shared with the node's other shards (each computes its own items).
-using shared_raters = std::shared_ptr<const core::gathered_raters>;
+using shared_raters = std::shared_ptr<const dist::gathered_raters>;
 } // namespace shardrec::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(shardrec::actors::shared_scorer)

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/dataset.hpp"
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
 namespace shardrec::actors {
 
@@ -29,7 +29,7 @@ struct partition_map {
 };
 
 struct event_batch {
-  std::vector<core::raw_event> events;
+  std::vector<dist::raw_event> events;
   core::rating_scale scale;
 };
 

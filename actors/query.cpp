@@ -15,8 +15,8 @@
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
-#include "core/dist_recommend.hpp"
-#include "core/node_query.hpp"
+#include "dist/recommend.hpp"
+#include "dist/node_query.hpp"
 #include "core/partition.hpp"
 
 namespace shardrec::actors {
@@ -35,7 +35,7 @@ std::chrono::milliseconds remaining(clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds{1});
 }
 
-recommend_reply to_reply(const std::string& user, const core::merged_recommendations& m,
+recommend_reply to_reply(const std::string& user, const dist::merged_recommendations& m,
                          std::vector<std::uint32_t> missing) {
   recommend_reply r;
   r.user = user;
@@ -63,16 +63,16 @@ struct recommend_batch {
   struct query {
     queued_recommend q;
     bool done = false;
-    core::user_profile profile;  // without content evidence
-    core::user_profile evidence; // seen items and their content vectors
+    dist::user_profile profile;  // without content evidence
+    dist::user_profile evidence; // seen items and their content vectors
     bool cached = false;         // blend statistics known: direct round
-    core::blend_stats stats;
-    std::vector<core::phase1_reply> moments;
-    std::vector<core::phase2_reply> candidates;
+    dist::blend_stats stats;
+    std::vector<dist::phase1_reply> moments;
+    std::vector<dist::phase2_reply> candidates;
     // Local round: each node's answer (candidates under its own statistics
     // and their bound), by node of the batch.
     std::vector<std::size_t> local_nodes;
-    std::vector<core::node_answer> local;
+    std::vector<dist::node_answer> local;
     // Per node of the batch: its local answer was not certified; ask it
     // again with the global statistics (direct).
     std::vector<std::uint8_t> recheck;
@@ -92,14 +92,14 @@ void finish(recommend_batch::query& x, std::uint32_t P) {
   if (x.done)
     return;
   x.done = true;
-  auto merged = core::merge_candidates(x.candidates, P, x.q.req.n);
+  auto merged = dist::merge_candidates(x.candidates, P, x.q.req.n);
   if (!merged) {
     x.q.rp.deliver(to_caf_error(merged.err()));
     return;
   }
   // Explanations for the final n only, here where the user's content
   // evidence is (the partitions scored without it).
-  core::explain_candidates(merged->items, x.evidence, max_because);
+  dist::explain_candidates(merged->items, x.evidence, max_because);
   x.q.rp.deliver(encode(to_reply(x.q.req.user, *merged, x.stats.missing)));
 }
 
@@ -120,19 +120,19 @@ void fail_query(recommend_batch::query& x, caf::error err) {
 void node_round(
     caf::event_based_actor* self, const batch_ptr& b, clock::time_point deadline,
     bool same_for_every_node,
-    std::function<bool(std::size_t, std::size_t, core::node_query&)> make_query,
-    std::function<void(std::size_t, std::size_t, const core::node_answer&)> on_answer,
+    std::function<bool(std::size_t, std::size_t, dist::node_query&)> make_query,
+    std::function<void(std::size_t, std::size_t, const dist::node_answer&)> on_answer,
     std::function<void()> done) {
   auto left = std::make_shared<std::size_t>(0);
   auto open = std::make_shared<std::vector<std::vector<std::uint8_t>>>(
       b->nodes.size(), std::vector<std::uint8_t>(b->qs.size(), 0));
   std::vector<std::pair<std::size_t, frame>> sends;
-  core::node_query_batch nb;
+  dist::node_query_batch nb;
   for (std::size_t k = 0; k < b->nodes.size(); ++k) {
     if (k == 0 || !same_for_every_node) {
       nb.queries.clear();
       for (std::size_t i = 0; i < b->qs.size(); ++i) {
-        core::node_query q;
+        dist::node_query q;
         if (!b->qs[i].done && make_query(k, i, q)) {
           nb.queries.push_back(std::move(q));
           (*open)[k][i] = 1;
@@ -182,19 +182,19 @@ void node_round(
 void recheck_round(caf::event_based_actor* self, const batch_ptr& b) {
   node_round(
       self, b, b->deadline, false,
-      [b](std::size_t k, std::size_t i, core::node_query& q) {
+      [b](std::size_t k, std::size_t i, dist::node_query& q) {
         const auto& x = b->qs[i];
         if (k >= x.recheck.size() || !x.recheck[k])
           return false;
         q.id = x.q.qid;
-        q.kind = core::node_query_kind::direct;
+        q.kind = dist::node_query_kind::direct;
         q.n = x.q.req.n;
         q.profile = x.profile;
         q.stats = x.stats;
         return true;
       },
-      [b](std::size_t, std::size_t i, const core::node_answer& a) {
-        core::append_phase2(a, b->qs[i].candidates);
+      [b](std::size_t, std::size_t i, const dist::node_answer& a) {
+        dist::append_phase2(a, b->qs[i].candidates);
       },
       [b] {
         for (auto& x : b->qs)
@@ -205,12 +205,12 @@ void recheck_round(caf::event_based_actor* self, const batch_ptr& b) {
 // After the local round, with the global statistics: the certified
 // answers' candidates; true when some node must be asked again.
 bool certify(recommend_batch::query& x, std::size_t n_nodes) {
-  auto ok = core::certify_local_answers(x.local, x.stats, x.q.req.n);
+  auto ok = dist::certify_local_answers(x.local, x.stats, x.q.req.n);
   bool any = false;
   x.recheck.assign(n_nodes, 0);
   for (std::size_t j = 0; j < x.local.size(); ++j) {
     if (ok[j]) {
-      core::append_phase2(x.local[j], x.candidates);
+      dist::append_phase2(x.local[j], x.candidates);
     } else {
       x.recheck[x.local_nodes[j]] = 1;
       any = true;
@@ -231,25 +231,25 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
                                  [](const auto& x) { return !x.done && !x.cached; });
   node_round(
       self, b, may_recheck ? b->score_deadline : b->deadline, true,
-      [b](std::size_t, std::size_t i, core::node_query& q) {
+      [b](std::size_t, std::size_t i, dist::node_query& q) {
         auto& x = b->qs[i];
         q.id = x.q.qid;
         q.n = x.q.req.n;
         if (x.cached) {
-          q.kind = core::node_query_kind::direct;
+          q.kind = dist::node_query_kind::direct;
           q.profile = std::move(x.profile); // asked once per round (same for every node)
           q.stats = x.stats;
         } else {
-          q.kind = core::node_query_kind::local;
-          q.n = core::local_n(q.n);
+          q.kind = dist::node_query_kind::local;
+          q.n = dist::local_n(q.n);
           q.profile = x.profile; // kept for a recheck
         }
         return true;
       },
-      [b](std::size_t k, std::size_t i, const core::node_answer& a) {
+      [b](std::size_t k, std::size_t i, const dist::node_answer& a) {
         auto& x = b->qs[i];
         if (x.cached) {
-          core::append_phase2(a, x.candidates);
+          dist::append_phase2(a, x.candidates);
         } else {
           x.moments.insert(x.moments.end(), a.moments.begin(), a.moments.end());
           x.local_nodes.push_back(k);
@@ -267,7 +267,7 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
           }
           std::size_t components =
               x.moments.empty() ? 0 : x.moments.front().moments.size();
-          auto stats = core::combine_moments(x.moments, components, b->P);
+          auto stats = dist::combine_moments(x.moments, components, b->P);
           if (!stats) {
             fail_query(x, to_caf_error(stats.err()));
             continue;

@@ -31,7 +31,7 @@ bool check_recommend(const recommend_request& req, std::uint32_t partitions,
 
 // Answers the queries a coordinator gathered in one flush together: one
 // profile request per owner partition, then one message per node with every
-// query (core/node_query.hpp: score for new users, direct for users whose
+// query (dist/node_query.hpp: score for new users, direct for users whose
 // blend statistics are cached), then one select message per node for the
 // scored ones. Each query is answered on its own promise, partial when
 // partitions did not answer within query_timeout.

@@ -15,10 +15,10 @@
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
 #include "actors/local_messages.hpp"
-#include "core/dist_als.hpp"
-#include "core/dist_knn.hpp"
-#include "core/dist_recommend.hpp"
-#include "core/partition_store.hpp"
+#include "dist/als.hpp"
+#include "dist/knn.hpp"
+#include "dist/recommend.hpp"
+#include "dist/partition_store.hpp"
 
 namespace shardrec::actors {
 
@@ -33,8 +33,8 @@ core::knn_config ranking_knn_config() {
 }
 
 struct shard_state {
-  std::unique_ptr<core::partition_store> store; // set at spawn, never null after
-  std::unique_ptr<core::partition_store> bin;   // binarized copy, after build
+  std::unique_ptr<dist::partition_store> store; // set at spawn, never null after
+  std::unique_ptr<dist::partition_store> bin;   // binarized copy, after build
   std::uint32_t node_id = 0;
   bool ratings_only = true; // every event so far is a rating
   core::rating_scale scale; // of the latest event batch: predictions are clamped to it
@@ -44,28 +44,28 @@ struct shard_state {
   std::vector<std::uint32_t> leader_of;
 
   // Training state, reset by "build".
-  core::als_globals globals;
+  dist::als_globals globals;
   core::content_config content_cfg;
-  std::vector<core::sparse_vector> item_vectors;
-  std::vector<core::content_vectors_message> content_in;
+  std::vector<dist::sparse_vector> item_vectors;
+  std::vector<dist::content_vectors_message> content_in;
   std::uint64_t bytes_sent = 0; // payload bytes of blocks sent since build
-  core::content_user_state content_users;
+  dist::content_user_state content_users;
   std::vector<float> popularity;
   // Item-kNN: the node's first shard gathers every partition's rater rows
   // (gather) and shares the result with the node's shards (raters).
-  std::unique_ptr<core::rows_gather> gather;
-  std::shared_ptr<const core::gathered_raters> raters;
+  std::unique_ptr<dist::rows_gather> gather;
+  std::shared_ptr<const dist::gathered_raters> raters;
   bool knn_trained = false;
-  std::vector<std::vector<core::reverse_neighbor>> knn_reverse; // per owned item
-  std::vector<core::entity_neighbors> item_lists;
-  std::unique_ptr<core::ials_partition> ials;
-  std::unique_ptr<core::mf_als_partition> mf;
+  std::vector<std::vector<dist::reverse_neighbor>> knn_reverse; // per owned item
+  std::vector<dist::entity_neighbors> item_lists;
+  std::unique_ptr<dist::ials_partition> ials;
+  std::unique_ptr<dist::mf_als_partition> mf;
   core::ials_config ials_cfg;
   core::mf_config mf_cfg;
 
   // Query-time state, replaced by "publish".
-  std::shared_ptr<const core::partition_scorer> scorer;
-  core::partition_user_models user_models;
+  std::shared_ptr<const dist::partition_scorer> scorer;
+  dist::partition_user_models user_models;
   std::map<std::string, std::size_t> list_of_item; // owned item -> item_lists index
 
   // Per owned user, the blend statistics of the current models (a function of
@@ -204,7 +204,7 @@ caf::error apply_block(shard_pointer self, const std::string& kind, const frame&
 // This shard's rows of a group block (iALS or MF by the block's type).
 template <class Block> caf::error receive_group(shard_pointer self, const Block& b) {
   auto& st = self->state;
-  constexpr bool implicit = std::is_same_v<Block, core::ials_block>;
+  constexpr bool implicit = std::is_same_v<Block, dist::ials_block>;
   auto* model = [&] {
     if constexpr (implicit)
       return st.ials.get();
@@ -274,10 +274,10 @@ caf::result<ok_atom> take_group_block(shard_pointer self, core::result<Block> de
   return rp;
 }
 
-core::als_side side_of(const std::string& step) {
+dist::als_side side_of(const std::string& step) {
   return step.size() > 5 && step.compare(step.size() - 5, 5, "users") == 0
-             ? core::als_side::users
-             : core::als_side::items;
+             ? dist::als_side::users
+             : dist::als_side::items;
 }
 
 template <class Block>
@@ -294,14 +294,14 @@ std::vector<outgoing> encode_blocks(const char* kind, const std::vector<Block>& 
 }
 
 // Builds the query-time scorer and user models from whatever was trained.
-caf::error publish(shard_pointer self, const core::blend_spec& spec) {
+caf::error publish(shard_pointer self, const dist::blend_spec& spec) {
   auto& st = self->state;
   const auto& s = *st.store;
-  core::partition_item_models im;
+  dist::partition_item_models im;
   auto n_items = s.items().size();
   for (std::size_t i = 0; i < n_items; ++i)
     im.items.push_back(s.items().external(static_cast<core::index_t>(i)));
-  core::partition_user_models um;
+  dist::partition_user_models um;
   if (st.ials) {
     const auto& y = st.ials->item_factors();
     im.ials_factors = static_cast<std::size_t>(y.cols());
@@ -338,20 +338,20 @@ caf::error publish(shard_pointer self, const core::blend_spec& spec) {
   st.list_of_item.clear();
   for (std::size_t k = 0; k < st.item_lists.size(); ++k)
     st.list_of_item[st.item_lists[k].id] = k;
-  core::blend_spec usable;
+  dist::blend_spec usable;
   for (const auto& c : spec) {
-    bool ok = (c.kind == core::blend_kind::implicit_als && st.ials)
-              || (c.kind == core::blend_kind::mf && st.mf)
-              || (c.kind == core::blend_kind::itemknn && st.knn_trained)
-              || (c.kind == core::blend_kind::content && !st.item_vectors.empty())
-              || c.kind == core::blend_kind::popular;
+    bool ok = (c.kind == dist::blend_kind::implicit_als && st.ials)
+              || (c.kind == dist::blend_kind::mf && st.mf)
+              || (c.kind == dist::blend_kind::itemknn && st.knn_trained)
+              || (c.kind == dist::blend_kind::content && !st.item_vectors.empty())
+              || c.kind == dist::blend_kind::popular;
     if (ok)
       usable.push_back(c);
   }
-  auto scorer = core::partition_scorer::make(std::move(im), usable);
+  auto scorer = dist::partition_scorer::make(std::move(im), usable);
   if (!scorer)
     return fail(scorer);
-  st.scorer = std::make_shared<const core::partition_scorer>(std::move(*scorer));
+  st.scorer = std::make_shared<const dist::partition_scorer>(std::move(*scorer));
   st.user_models = std::move(um);
   st.stats_cache.clear();
   if (st.node)
@@ -362,7 +362,7 @@ caf::error publish(shard_pointer self, const core::blend_spec& spec) {
 // The send half of an ALS half-step: this shard's rows of `side` to every
 // node that needs them; the reply (iALS: the Gram partial of `side`) once
 // every block is acknowledged.
-caf::result<frame> send_side(shard_pointer self, bool implicit, core::als_side side) {
+caf::result<frame> send_side(shard_pointer self, bool implicit, dist::als_side side) {
   auto& st = self->state;
   auto rp = self->make_response_promise<frame>();
   if (implicit)
@@ -414,7 +414,7 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
         step == "build:last" ? core::merge_policy::last : core::merge_policy::sum;
     if (!st.bin || !s.built_with(policy)) {
       s.build(policy);
-      st.bin = std::make_unique<core::partition_store>(s.binarized());
+      st.bin = std::make_unique<dist::partition_store>(s.binarized());
     }
     st.gather.reset();
     st.raters.reset();
@@ -427,31 +427,31 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     st.content_in.clear();
     st.content_users = {};
     st.popularity.clear();
-    return encode(core::census(s));
+    return encode(dist::census(s));
   }
   if (!s.built() || !st.bin)
     return fail(core::errc::invalid_argument,
                 "training step '" + step + "' before build");
   if (step == "popular") {
-    st.popularity = core::partition_popularity(s);
+    st.popularity = dist::partition_popularity(s);
     return empty_reply();
   }
   if (step == "content_df")
-    return encode(core::count_content_df(s, st.content_cfg));
+    return encode(dist::count_content_df(s, st.content_cfg));
   if (step == "content_vec") {
     auto voc = decode_content_vocabulary(arg);
     if (!voc)
       return fail(voc);
-    st.item_vectors = core::build_item_vectors(s, *voc, st.content_cfg);
+    st.item_vectors = dist::build_item_vectors(s, *voc, st.content_cfg);
     auto rp = self->make_response_promise<frame>();
     send_blocks(self,
-                encode_blocks("content_vec", core::push_item_vectors(s, st.item_vectors),
+                encode_blocks("content_vec", dist::push_item_vectors(s, st.item_vectors),
                               &st.bytes_sent),
                 empty_reply(), rp);
     return rp;
   }
   if (step == "content_users") {
-    auto users = core::build_content_users(s, st.content_in, st.content_cfg);
+    auto users = dist::build_content_users(s, st.content_in, st.content_cfg);
     st.content_in.clear();
     if (!users)
       return fail(users);
@@ -461,12 +461,12 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
   if (step == "knn_scale") {
     // The receivers of the next steps' blocks exist before any shard can
     // send one: every shard finishes this step before any starts the next.
-    st.gather = std::make_unique<core::rows_gather>(core::knn_side::item,
+    st.gather = std::make_unique<dist::rows_gather>(core::knn_side::item,
                                                     ranking_knn_config(), P);
     st.raters.reset();
     st.knn_reverse.assign(s.items().size(), {});
     auto sp =
-        core::local_scale(*st.bin, core::knn_side::item, ranking_knn_config(), nullptr);
+        dist::local_scale(*st.bin, core::knn_side::item, ranking_knn_config(), nullptr);
     if (!sp)
       return fail(sp);
     return encode(*sp);
@@ -476,11 +476,11 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     auto scale = decode_scale_partial(arg);
     if (!scale)
       return fail(scale);
-    auto ctx = core::make_local_context(*st.bin, core::knn_side::item,
+    auto ctx = dist::make_local_context(*st.bin, core::knn_side::item,
                                         ranking_knn_config(), nullptr, scale->max_abs);
     if (!ctx)
       return fail(ctx);
-    auto rows = core::make_rater_rows(*st.bin, *ctx);
+    auto rows = dist::make_rater_rows(*st.bin, *ctx);
     std::vector<outgoing> blocks;
     for (std::uint32_t d = 0; d < P && d < st.leader_of.size(); ++d)
       if (st.leader_of[d] == d) {
@@ -503,7 +503,7 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     st.gather.reset();
     if (!g)
       return fail(g);
-    st.raters = std::make_shared<const core::gathered_raters>(std::move(*g));
+    st.raters = std::make_shared<const dist::gathered_raters>(std::move(*g));
     auto rp = self->make_response_promise<frame>();
     hand_to_group(self, shared_raters{st.raters}, empty_reply(), rp);
     return rp;
@@ -521,7 +521,7 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     auto rp = self->make_response_promise<frame>();
     send_blocks(self,
                 encode_blocks("reverse",
-                              core::make_reverse_blocks(st.item_lists, k, me, P),
+                              dist::make_reverse_blocks(st.item_lists, k, me, P),
                               &st.bytes_sent),
                 empty_reply(), rp);
     return rp;
@@ -536,9 +536,9 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
       return fail(g);
     st.globals = *g;
     if (step == "ials_init")
-      st.ials = std::make_unique<core::ials_partition>(s, st.ials_cfg, st.globals);
+      st.ials = std::make_unique<dist::ials_partition>(s, st.ials_cfg, st.globals);
     else
-      st.mf = std::make_unique<core::mf_als_partition>(s, st.mf_cfg, st.globals);
+      st.mf = std::make_unique<dist::mf_als_partition>(s, st.mf_cfg, st.globals);
     return empty_reply();
   }
   if (step.rfind("ials_send:", 0) == 0 || step.rfind("mf_send:", 0) == 0) {
@@ -574,7 +574,7 @@ caf::result<frame> train_step(shard_pointer self, const std::string& step,
     }
     if (!solved)
       return to_caf_error(solved.err());
-    if (with_loss && side == core::als_side::items)
+    if (with_loss && side == dist::als_side::items)
       return encode(implicit ? st.ials->make_loss_partial() : st.mf->make_loss_partial());
     if (with_send)
       return send_side(self, implicit, side);
@@ -678,7 +678,7 @@ caf::behavior shard_behavior(shard_pointer self) {
         std::vector<std::string> errors;
         frames.reserve(2 * users.size());
         for (const auto& user : users) {
-          auto p = core::make_user_profile(*st.store, st.user_models, user);
+          auto p = dist::make_user_profile(*st.store, st.user_models, user);
           if (!p) {
             frames.insert(frames.end(), 2, frame{});
             errors.push_back(p.err().message);
@@ -796,7 +796,7 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
                         std::uint32_t partitions, std::uint32_t node_id,
                         caf::actor node) {
   return sys.spawn([=](shard_pointer self) {
-    self->state.store = std::make_unique<core::partition_store>(partition, partitions);
+    self->state.store = std::make_unique<dist::partition_store>(partition, partitions);
     self->state.node_id = node_id;
     self->state.node = node;
     return shard_behavior(self);

@@ -1,4 +1,4 @@
-// The shard actor: owns one partition (core::partition_store) and the models
+// The shard actor: owns one partition (dist::partition_store) and the models
 // trained on it, and runs its share of every distributed computation. Spawned,
 // linked and monitored by its node's control actor. Every handler decodes a
 // frame, calls core, encodes the reply; a bad frame gets an error reply and

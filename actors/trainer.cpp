@@ -17,9 +17,9 @@
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
 #include "core/algorithms.hpp"
-#include "core/dist_als.hpp"
-#include "core/dist_knn.hpp"
-#include "core/dist_recommend.hpp"
+#include "dist/als.hpp"
+#include "dist/knn.hpp"
+#include "dist/recommend.hpp"
 
 namespace shardrec::actors {
 
@@ -33,7 +33,7 @@ struct trainer_state {
   std::chrono::steady_clock::time_point start;
   bool ratings_only = true;
   bool has_content = false;
-  core::als_globals globals;
+  dist::als_globals globals;
   static inline const char* name = "trainer";
 };
 
@@ -142,11 +142,11 @@ void step_mf_init(trainer_pointer self) {
 
 // The Gram matrix of a side from the shards' partials (replies of a send).
 std::optional<frame> gram_of(trainer_pointer self, const replies& rs) {
-  std::vector<core::gram_partial> parts;
+  std::vector<dist::gram_partial> parts;
   if (!decode_all(self, rs, decode_gram_partial, parts))
     return std::nullopt;
   auto total =
-      core::sum_gram(parts, static_cast<std::uint32_t>(self->state.shards.size()));
+      dist::sum_gram(parts, static_cast<std::uint32_t>(self->state.shards.size()));
   if (!total) {
     finish_error(self, to_caf_error(total.err()));
     return std::nullopt;
@@ -173,11 +173,11 @@ void step_ials(trainer_pointer self, int it, int iterations, frame item_gram) {
                      step_ials(self, it + 1, iterations, *g);
                    return;
                  }
-                 std::vector<core::loss_partial> parts;
+                 std::vector<dist::loss_partial> parts;
                  if (!decode_all(self, rs, decode_loss_partial, parts))
                    return;
                  auto loss =
-                     core::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
+                     dist::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
                  if (loss)
                    self->state.reply.loss.push_back(*loss);
                  step_ials(self, it + 1, iterations, {});
@@ -206,11 +206,11 @@ void step_knn(trainer_pointer self) {
   if (!wants(st, "itemknn"))
     return step_ials_init(self);
   all_shards(self, "knn_scale", {}, [=](replies rs) {
-    std::vector<core::scale_partial> parts;
+    std::vector<dist::scale_partial> parts;
     if (!decode_all(self, rs, decode_scale_partial, parts))
       return;
-    core::scale_partial global;
-    global.max_abs = core::global_scale(parts);
+    dist::scale_partial global;
+    global.max_abs = dist::global_scale(parts);
     all_shards(self, "knn_rows", encode(global), [=](replies) {
       all_shards(self, "knn_gather", {}, [=](replies) {
         all_shards(self, "knn_final", {}, [=](replies) {
@@ -227,7 +227,7 @@ void step_content(trainer_pointer self) {
     return step_knn(self);
   core::content_config ccfg;
   all_shards(self, "content_df", {}, [=](replies rs) {
-    std::vector<core::content_df_partial> parts;
+    std::vector<dist::content_df_partial> parts;
     if (!decode_all(self, rs, decode_content_df_partial, parts))
       return;
     std::uint64_t docs = 0;
@@ -237,7 +237,7 @@ void step_content(trainer_pointer self) {
       return step_knn(self);
     self->state.has_content = true;
     auto voc =
-        core::merge_content_df(parts, static_cast<std::uint32_t>(parts.size()), ccfg);
+        dist::merge_content_df(parts, static_cast<std::uint32_t>(parts.size()), ccfg);
     if (!voc)
       return finish_error(self, to_caf_error(voc.err()));
     all_shards(self, "content_vec", encode(*voc), [=](replies) {
@@ -248,18 +248,18 @@ void step_content(trainer_pointer self) {
 
 void step_publish(trainer_pointer self) {
   auto& st = self->state;
-  core::blend_spec spec;
-  auto kind_of = [](const std::string& n) -> std::optional<core::blend_kind> {
+  dist::blend_spec spec;
+  auto kind_of = [](const std::string& n) -> std::optional<dist::blend_kind> {
     if (n == "implicit-als")
-      return core::blend_kind::implicit_als;
+      return dist::blend_kind::implicit_als;
     if (n == "itemknn")
-      return core::blend_kind::itemknn;
+      return dist::blend_kind::itemknn;
     if (n == "content")
-      return core::blend_kind::content;
+      return dist::blend_kind::content;
     if (n == "popular")
-      return core::blend_kind::popular;
+      return dist::blend_kind::popular;
     if (n == "mf")
-      return core::blend_kind::mf;
+      return dist::blend_kind::mf;
     return std::nullopt;
   };
   std::string weights = st.req.algo == "all"
@@ -331,11 +331,11 @@ caf::behavior trainer(trainer_pointer self) {
                 self->send(sh, train_atom::value, self->state.shards);
               auto policy = self->state.ratings_only ? "build:last" : "build:sum";
               all_shards(self, policy, encode(self->state.req), [=](replies rs) {
-                std::vector<core::als_census> parts;
+                std::vector<dist::als_census> parts;
                 if (!decode_all(self, rs, decode_als_census, parts))
                   return;
                 auto g =
-                    core::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
+                    dist::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
                 if (!g)
                   return finish_error(self, to_caf_error(g.err()));
                 self->state.globals = *g;

@@ -7,7 +7,7 @@
 //
 //   build/shardrec_query_bench --benchmark_repetitions=3
 //
-// Steps per query (actors/query.cpp, core/node_query.hpp):
+// Steps per query (actors/query.cpp, dist/node_query.hpp):
 //   profile  the owner partition's make_user_profile, encoded and decoded;
 //   then, second argument 0 (the two rounds of the fourth session):
 //     score    one node batch per node (encoded, decoded, answered by the
@@ -31,12 +31,13 @@
 #include "core/generator.hpp"
 #include "core/hybrid.hpp"
 #include "core/knn.hpp"
-#include "core/node_query.hpp"
+#include "dist/node_query.hpp"
 #include "core/partition.hpp"
-#include "tests/support/sliced_cluster.hpp"
+#include "dist/sliced_cluster.hpp"
 
 using namespace shardrec;
 using namespace shardrec::core;
+using namespace shardrec::dist;
 
 namespace {
 
@@ -50,7 +51,7 @@ struct world {
   interaction_matrix train;
   std::shared_ptr<const hybrid_model> hybrid;
   blend_spec spec;
-  support::sliced_cluster cluster;
+  dist::sliced_cluster cluster;
   std::vector<node_query_engine> engines;
   std::vector<std::vector<std::uint32_t>> node_parts;
 };
@@ -82,7 +83,7 @@ const world& the_world() {
   knn_config kc;
   kc.similarity = similarity_kind::cosine;
   auto nb = item_neighbors(w->train.binarized(), kc);
-  w->cluster = support::slice_hybrid(w->ds, *w->hybrid, nb, partitions, w->spec,
+  w->cluster = dist::slice_hybrid(w->ds, *w->hybrid, nb, partitions, w->spec,
                                      merge_policy::sum);
   w->engines.resize(nodes);
   w->node_parts.resize(nodes);

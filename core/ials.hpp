@@ -63,7 +63,7 @@ struct ials_config {
   //  - the other side's cells of every row are summed in ascending key order
   //    (ties: by index) instead of index order, since float sums depend on
   //    the order (the training matrix is renumbered internally, O(nnz)).
-  // The distributed trainer (core/dist_als.hpp) does both, so it reproduces
+  // The distributed trainer (dist/als.hpp) does both, so it reproduces
   // this trainer's factors bit for bit (up to the rounding of the double
   // Gram sum to float). Not owned; must outlive training. REQUIRES: size
   // n_users / n_items of the training matrix. nullptr (default): by index.

@@ -63,7 +63,7 @@ struct mf_config {
   // stable_hash(external id)). As in ials_config: when set, row r's initial
   // factors come from the stream of (seed, side, (*keys)[r])
   // (mf_init_keyed_rows) and every row's cells are summed in ascending key
-  // order, so the distributed ALS trainer (core/dist_als.hpp) reproduces
+  // order, so the distributed ALS trainer (dist/als.hpp) reproduces
   // this trainer. Not owned; must outlive training. REQUIRES: size n_users /
   // n_items of the training matrix. nullptr (default): by index.
   const std::vector<std::uint64_t>* user_keys = nullptr;

@@ -25,7 +25,7 @@
 #include "core/loaders.hpp"
 #include "core/metrics.hpp"
 #include "core/partition.hpp"
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 #include "node/cli.hpp"
 
 namespace po = boost::program_options;
@@ -329,7 +329,7 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
     }
     for (auto k = begin; k < end; ++k) {
       const auto& e = ds.events[k];
-      core::raw_event r;
+      dist::raw_event r;
       r.user = ds.users.external(e.user);
       r.item = ds.items.external(e.item);
       r.value = e.value;
@@ -337,7 +337,7 @@ int cmd_load(connection& c, const std::vector<std::string>& args) {
       r.timestamp = e.timestamp;
       r.device = ds.devices.external(e.device);
       r.location = ds.locations.external(e.location);
-      if (auto v = core::validate(r); !v) {
+      if (auto v = dist::validate(r); !v) {
         ++rejected;
         if (problems.size() < 10)
           problems.push_back("event " + std::to_string(k) + ": " + v.err().message);

@@ -20,9 +20,9 @@ namespace {
 
 // ---- samples with non-trivial contents ----
 
-core::bias_block sample_bias_block() {
-  core::bias_block b;
-  b.side = core::bias_side::user;
+dist::bias_block sample_bias_block() {
+  dist::bias_block b;
+  b.side = dist::bias_side::user;
   b.from = 2;
   b.to = 5;
   b.ids = {"u1", "", "user \"x\"\n"};
@@ -30,8 +30,8 @@ core::bias_block sample_bias_block() {
   return b;
 }
 
-core::pair_block sample_pair_block() {
-  core::pair_block b;
+dist::pair_block sample_pair_block() {
+  dist::pair_block b;
   b.side = core::knn_side::user;
   b.kind = core::similarity_kind::adjusted_cosine; // width 4
   b.from = 1;
@@ -45,8 +45,8 @@ core::pair_block sample_pair_block() {
   return b;
 }
 
-core::rater_rows_block sample_rows_block() {
-  core::rater_rows_block b;
+dist::rater_rows_block sample_rows_block() {
+  dist::rater_rows_block b;
   b.side = core::knn_side::item;
   b.kind = core::similarity_kind::pearson;
   b.from = 4;
@@ -58,8 +58,8 @@ core::rater_rows_block sample_rows_block() {
   return b;
 }
 
-core::totals_block sample_totals_block() {
-  core::totals_block b;
+dist::totals_block sample_totals_block() {
+  dist::totals_block b;
   b.side = core::knn_side::item;
   b.from = 7;
   b.ids = {"i1", "i2"};
@@ -68,8 +68,8 @@ core::totals_block sample_totals_block() {
   return b;
 }
 
-core::reverse_block sample_reverse_block() {
-  core::reverse_block b;
+dist::reverse_block sample_reverse_block() {
+  dist::reverse_block b;
   b.from = 0;
   b.to = 1;
   b.ids = {"x", "y", "z"};
@@ -79,12 +79,12 @@ core::reverse_block sample_reverse_block() {
   return b;
 }
 
-std::vector<core::entity_neighbors> sample_lists() {
+std::vector<dist::entity_neighbors> sample_lists() {
   return {{"e1", {{"e2", 0.9f}, {"e3", 0.1f}}}, {"e2", {}}, {"e3", {{"e1", 0.25f}}}};
 }
 
-core::content_df_partial sample_df_partial() {
-  core::content_df_partial p;
+dist::content_df_partial sample_df_partial() {
+  dist::content_df_partial p;
   p.partition = 4;
   p.n_documents = 17;
   p.features = {"genre:drama", "tag:funny", "word:cat"};
@@ -92,8 +92,8 @@ core::content_df_partial sample_df_partial() {
   return p;
 }
 
-core::content_vocabulary sample_vocabulary() {
-  core::content_vocabulary v;
+dist::content_vocabulary sample_vocabulary() {
+  dist::content_vocabulary v;
   v.n_documents = 1682;
   v.features = {"genre:action", "genre:drama", "word:dog"};
   v.df = {10, 20, 2};
@@ -101,8 +101,8 @@ core::content_vocabulary sample_vocabulary() {
   return v;
 }
 
-core::content_vectors_message sample_vectors() {
-  core::content_vectors_message m;
+dist::content_vectors_message sample_vectors() {
+  dist::content_vectors_message m;
   m.from = 3;
   m.to = 0;
   m.items = {"m1", "m2", "m3"};
@@ -110,8 +110,8 @@ core::content_vectors_message sample_vectors() {
   return m;
 }
 
-core::user_profile sample_profile() {
-  core::user_profile p;
+dist::user_profile sample_profile() {
+  dist::user_profile p;
   p.user = "alice";
   p.seen = {"m1", "m2"};
   p.seen_value = {4.0f, 1.5f};
@@ -124,33 +124,33 @@ core::user_profile sample_profile() {
   return p;
 }
 
-core::blend_spec sample_spec() {
-  return {{"implicit-als", core::blend_kind::implicit_als, 0.5f},
-          {"itemknn", core::blend_kind::itemknn, 0.25f},
-          {"content", core::blend_kind::content, 0.125f},
-          {"popular", core::blend_kind::popular, -1.0f},
-          {"mf", core::blend_kind::mf, 2.0f}};
+dist::blend_spec sample_spec() {
+  return {{"implicit-als", dist::blend_kind::implicit_als, 0.5f},
+          {"itemknn", dist::blend_kind::itemknn, 0.25f},
+          {"content", dist::blend_kind::content, 0.125f},
+          {"popular", dist::blend_kind::popular, -1.0f},
+          {"mf", dist::blend_kind::mf, 2.0f}};
 }
 
-core::phase1_reply sample_phase1() {
-  core::phase1_reply r;
+dist::phase1_reply sample_phase1() {
+  dist::phase1_reply r;
   r.partition = 6;
   r.moments = {{100, 12.5, 400.25}, {0, 0.0, 0.0}, {3, -1e300, 1e-300}};
   return r;
 }
 
-core::blend_stats sample_stats() {
-  core::blend_stats s;
+dist::blend_stats sample_stats() {
+  dist::blend_stats s;
   s.mean = {0.5f, -2.0f};
   s.inv_std = {1.25f, 0.0f};
   s.missing = {1, 4};
   return s;
 }
 
-core::phase2_reply sample_phase2() {
-  core::phase2_reply r;
+dist::phase2_reply sample_phase2() {
+  dist::phase2_reply r;
   r.partition = 2;
-  core::candidate c;
+  dist::candidate c;
   c.item = "m9";
   c.score = 1.75f;
   c.components = {{"itemknn", 3.0f, 1.5f, 0.75f}, {"popular", 50.0f, 2.0f, 1.0f}};
@@ -168,23 +168,23 @@ core::phase2_reply sample_phase2() {
 
 // Every kind; the score query's profile and the select query's stats are
 // the parts that travel.
-core::node_query_batch sample_node_batch() {
-  core::node_query_batch b;
+dist::node_query_batch sample_node_batch() {
+  dist::node_query_batch b;
   b.partitions = {0, 3, 7};
-  core::node_query q;
+  dist::node_query q;
   q.id = 41;
-  q.kind = core::node_query_kind::score;
+  q.kind = dist::node_query_kind::score;
   q.profile = sample_profile();
   b.queries.push_back(q);
   q = {};
   q.id = std::numeric_limits<std::uint64_t>::max();
-  q.kind = core::node_query_kind::select;
+  q.kind = dist::node_query_kind::select;
   q.n = 10;
   q.stats = sample_stats();
   b.queries.push_back(q);
   q = {};
   q.id = 43;
-  q.kind = core::node_query_kind::direct;
+  q.kind = dist::node_query_kind::direct;
   q.n = 5;
   q.profile = sample_profile();
   q.profile.user = "bob";
@@ -195,7 +195,7 @@ core::node_query_batch sample_node_batch() {
   b.queries.push_back(q);
   q = {};
   q.id = 44;
-  q.kind = core::node_query_kind::local;
+  q.kind = dist::node_query_kind::local;
   q.n = 10;
   q.profile = sample_profile();
   q.profile.seen_content.clear();
@@ -205,9 +205,9 @@ core::node_query_batch sample_node_batch() {
 
 // An answer with an error, one with moments, one with candidates (with
 // knn_evidence and content) and an empty one.
-core::node_query_reply sample_node_reply() {
-  core::node_query_reply r;
-  core::node_answer a;
+dist::node_query_reply sample_node_reply() {
+  dist::node_query_reply r;
+  dist::node_answer a;
   a.id = 41;
   a.error = "scores of query 41 expired";
   a.partitions = {3};
@@ -252,11 +252,11 @@ core::node_query_reply sample_node_reply() {
   return r;
 }
 
-core::ials_block sample_ials_block() {
-  core::ials_block b;
+dist::ials_block sample_ials_block() {
+  dist::ials_block b;
   b.from = 1;
   b.to = 2;
-  b.side = core::als_side::users;
+  b.side = dist::als_side::users;
   b.version = 5;
   b.width = 3;
   b.ids = {"u1", "u2"};
@@ -264,11 +264,11 @@ core::ials_block sample_ials_block() {
   return b;
 }
 
-core::mf_block sample_mf_block() {
-  core::mf_block b;
+dist::mf_block sample_mf_block() {
+  dist::mf_block b;
   b.from = 3;
   b.to = 0;
-  b.side = core::als_side::items;
+  b.side = dist::als_side::items;
   b.version = 8;
   b.width = 2;
   b.ids = {"i1", "i2", "i3"};
@@ -276,19 +276,19 @@ core::mf_block sample_mf_block() {
   return b;
 }
 
-core::gram_partial sample_gram_partial() {
-  core::gram_partial g;
+dist::gram_partial sample_gram_partial() {
+  dist::gram_partial g;
   g.from = 4;
-  g.side = core::als_side::items;
+  g.side = dist::als_side::items;
   g.version = 2;
   g.k = 2;
   g.gram = {4.0, 1.0 / 7.0, 1.0 / 7.0, 9.5};
   return g;
 }
 
-core::gram_total sample_gram_total() {
-  core::gram_total g;
-  g.side = core::als_side::users;
+dist::gram_total sample_gram_total() {
+  dist::gram_total g;
+  g.side = dist::als_side::users;
   g.version = 3;
   g.k = 3;
   g.gram = {1, 2, 3, 2, 5, 6, 3, 6, 9};
@@ -302,19 +302,19 @@ template <class T> T must(core::result<T> r) {
   return std::move(*r);
 }
 
-void expect_eq(const core::sparse_vector& a, const core::sparse_vector& b) {
+void expect_eq(const dist::sparse_vector& a, const dist::sparse_vector& b) {
   EXPECT_EQ(a.feature, b.feature);
   EXPECT_EQ(a.weight, b.weight);
 }
 
-void expect_eq(const std::vector<core::sparse_vector>& a,
-               const std::vector<core::sparse_vector>& b) {
+void expect_eq(const std::vector<dist::sparse_vector>& a,
+               const std::vector<dist::sparse_vector>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i)
     expect_eq(a[i], b[i]);
 }
 
-void expect_eq(const core::user_profile& a, const core::user_profile& b) {
+void expect_eq(const dist::user_profile& a, const dist::user_profile& b) {
   EXPECT_EQ(a.user, b.user);
   EXPECT_EQ(a.seen, b.seen);
   EXPECT_EQ(a.seen_value, b.seen_value);
@@ -326,13 +326,13 @@ void expect_eq(const core::user_profile& a, const core::user_profile& b) {
   expect_eq(a.content, b.content);
 }
 
-void expect_eq(const core::blend_stats& a, const core::blend_stats& b) {
+void expect_eq(const dist::blend_stats& a, const dist::blend_stats& b) {
   EXPECT_EQ(a.mean, b.mean);
   EXPECT_EQ(a.inv_std, b.inv_std);
   EXPECT_EQ(a.missing, b.missing);
 }
 
-void expect_eq(const core::phase1_reply& a, const core::phase1_reply& b) {
+void expect_eq(const dist::phase1_reply& a, const dist::phase1_reply& b) {
   EXPECT_EQ(a.partition, b.partition);
   ASSERT_EQ(a.moments.size(), b.moments.size());
   for (std::size_t i = 0; i < a.moments.size(); ++i) {
@@ -342,8 +342,8 @@ void expect_eq(const core::phase1_reply& a, const core::phase1_reply& b) {
   }
 }
 
-void expect_eq(const std::vector<core::evidence>& a,
-               const std::vector<core::evidence>& b) {
+void expect_eq(const std::vector<dist::evidence>& a,
+               const std::vector<dist::evidence>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t k = 0; k < a.size(); ++k) {
     EXPECT_EQ(a[k].item, b[k].item);
@@ -351,8 +351,8 @@ void expect_eq(const std::vector<core::evidence>& a,
   }
 }
 
-void expect_eq(const std::vector<core::candidate>& a,
-               const std::vector<core::candidate>& b) {
+void expect_eq(const std::vector<dist::candidate>& a,
+               const std::vector<dist::candidate>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].item, b[i].item);
@@ -371,7 +371,7 @@ void expect_eq(const std::vector<core::candidate>& a,
   }
 }
 
-void expect_eq(const core::entity_neighbors& a, const core::entity_neighbors& b) {
+void expect_eq(const dist::entity_neighbors& a, const dist::entity_neighbors& b) {
   EXPECT_EQ(a.id, b.id);
   ASSERT_EQ(a.neighbors.size(), b.neighbors.size());
   for (std::size_t i = 0; i < a.neighbors.size(); ++i) {
@@ -383,11 +383,11 @@ void expect_eq(const core::entity_neighbors& a, const core::entity_neighbors& b)
 // ---- round trips ----
 
 TEST(CodecDist, PartialsRoundTrip) {
-  auto m = must(decode_mean_partial(encode(core::mean_partial{3, 4.5e12, 987654321012})));
+  auto m = must(decode_mean_partial(encode(dist::mean_partial{3, 4.5e12, 987654321012})));
   EXPECT_EQ(m.partition, 3u);
   EXPECT_EQ(m.sum, 4.5e12);
   EXPECT_EQ(m.count, 987654321012u);
-  auto s = must(decode_scale_partial(encode(core::scale_partial{9, 4.75, 943})));
+  auto s = must(decode_scale_partial(encode(dist::scale_partial{9, 4.75, 943})));
   EXPECT_EQ(s.partition, 9u);
   EXPECT_EQ(s.max_abs, 4.75);
   EXPECT_EQ(s.raters, 943u);
@@ -401,8 +401,8 @@ TEST(CodecDist, BiasBlockRoundTrips) {
   EXPECT_EQ(out.to, in.to);
   EXPECT_EQ(out.ids, in.ids);
   EXPECT_EQ(out.values, in.values);
-  in.side = core::bias_side::item;
-  EXPECT_EQ(must(decode_bias_block(encode(in))).side, core::bias_side::item);
+  in.side = dist::bias_side::item;
+  EXPECT_EQ(must(decode_bias_block(encode(in))).side, dist::bias_side::item);
 }
 
 TEST(CodecDist, PairBlockRoundTripsForEveryKind) {
@@ -421,17 +421,17 @@ TEST(CodecDist, PairBlockRoundTripsForEveryKind) {
        {core::similarity_kind::cosine, core::similarity_kind::adjusted_cosine,
         core::similarity_kind::pearson, core::similarity_kind::pearson_baseline,
         core::similarity_kind::jaccard}) {
-    core::pair_block b = in;
+    dist::pair_block b = in;
     b.kind = kind;
     b.side = core::knn_side::item;
-    b.stats.assign(b.other.size() * core::stat_width(kind), 7);
+    b.stats.assign(b.other.size() * dist::stat_width(kind), 7);
     auto d = must(decode_pair_block(encode(b)));
     EXPECT_EQ(d.kind, kind);
     EXPECT_EQ(d.side, core::knn_side::item);
     EXPECT_EQ(d.stats, b.stats);
   }
   // An empty block (default row_ptr) decodes with row_ptr {0}.
-  core::pair_block empty;
+  dist::pair_block empty;
   auto e = must(decode_pair_block(encode(empty)));
   EXPECT_TRUE(e.row_entity.empty());
   EXPECT_EQ(e.row_ptr, std::vector<std::uint64_t>{0});
@@ -448,7 +448,7 @@ TEST(CodecDist, RaterRowsBlockRoundTrips) {
   EXPECT_EQ(out.row_ptr, in.row_ptr);
   EXPECT_EQ(out.entity, in.entity);
   EXPECT_EQ(out.q, in.q);
-  core::rater_rows_block empty;
+  dist::rater_rows_block empty;
   auto e = must(decode_rater_rows_block(encode(empty)));
   EXPECT_EQ(e.row_ptr, std::vector<std::uint64_t>{0});
   EXPECT_TRUE(e.entity.empty());
@@ -480,7 +480,7 @@ TEST(CodecDist, NeighborListsRoundTrip) {
   for (std::size_t i = 0; i < d.size(); ++i)
     expect_eq(d[i], lists[i]);
   EXPECT_TRUE(
-      must(decode_entity_neighbors_list(encode(std::vector<core::entity_neighbors>{})))
+      must(decode_entity_neighbors_list(encode(std::vector<dist::entity_neighbors>{})))
           .empty());
 }
 
@@ -506,7 +506,7 @@ TEST(CodecDist, ContentMessagesRoundTrip) {
 }
 
 TEST(CodecDist, QueryMessagesRoundTrip) {
-  core::user_query q{{"a", "b", "zz"}};
+  dist::user_query q{{"a", "b", "zz"}};
   EXPECT_EQ(must(decode_user_query(encode(q))).items, q.items);
 
   auto spec = sample_spec();
@@ -521,7 +521,7 @@ TEST(CodecDist, QueryMessagesRoundTrip) {
   auto p = sample_profile();
   expect_eq(must(decode_user_profile(encode(p))), p);
   // A cold profile: everything empty.
-  core::user_profile cold;
+  dist::user_profile cold;
   cold.user = "nobody";
   auto dc = must(decode_user_profile(encode(cold)));
   EXPECT_EQ(dc.user, "nobody");
@@ -556,10 +556,10 @@ TEST(CodecDist, NodeQueryBatchRoundTrips) {
     expect_eq(out.queries[i].profile, in.queries[i].profile);
     expect_eq(out.queries[i].stats, in.queries[i].stats);
   }
-  EXPECT_EQ(out.queries[0].kind, core::node_query_kind::score);
-  EXPECT_EQ(out.queries[1].kind, core::node_query_kind::select);
-  EXPECT_EQ(out.queries[2].kind, core::node_query_kind::direct);
-  EXPECT_EQ(out.queries[3].kind, core::node_query_kind::local);
+  EXPECT_EQ(out.queries[0].kind, dist::node_query_kind::score);
+  EXPECT_EQ(out.queries[1].kind, dist::node_query_kind::select);
+  EXPECT_EQ(out.queries[2].kind, dist::node_query_kind::direct);
+  EXPECT_EQ(out.queries[3].kind, dist::node_query_kind::local);
 
   // Only the parts a kind uses travel.
   auto extra = in;
@@ -571,7 +571,7 @@ TEST(CodecDist, NodeQueryBatchRoundTrips) {
   EXPECT_TRUE(d.queries[1].profile.user.empty() && d.queries[1].profile.seen.empty());
   EXPECT_EQ(encode(extra).bytes, encode(in).bytes);
 
-  auto empty = must(decode_node_query_batch(encode(core::node_query_batch{})));
+  auto empty = must(decode_node_query_batch(encode(dist::node_query_batch{})));
   EXPECT_TRUE(empty.partitions.empty() && empty.queries.empty());
 }
 
@@ -603,18 +603,18 @@ TEST(CodecDist, NodeQueryReplyRoundTrips) {
   EXPECT_FALSE(out.answers[2].candidates[1].content.empty());
 
   EXPECT_TRUE(
-      must(decode_node_query_reply(encode(core::node_query_reply{}))).answers.empty());
+      must(decode_node_query_reply(encode(dist::node_query_reply{}))).answers.empty());
 }
 
 TEST(CodecDist, AlsMessagesRoundTrip) {
   auto c =
-      must(decode_als_census(encode(core::als_census{2, 943, 1682, 80000, 283000.5})));
+      must(decode_als_census(encode(dist::als_census{2, 943, 1682, 80000, 283000.5})));
   EXPECT_EQ(c.from, 2u);
   EXPECT_EQ(c.users, 943u);
   EXPECT_EQ(c.items, 1682u);
   EXPECT_EQ(c.ratings, 80000u);
   EXPECT_EQ(c.rating_sum, 283000.5);
-  auto g = must(decode_als_globals(encode(core::als_globals{4, 943, 1682, 3.52986})));
+  auto g = must(decode_als_globals(encode(dist::als_globals{4, 943, 1682, 3.52986})));
   EXPECT_EQ(g.partitions, 4u);
   EXPECT_EQ(g.n_users, 943u);
   EXPECT_EQ(g.n_items, 1682u);
@@ -650,7 +650,7 @@ TEST(CodecDist, AlsMessagesRoundTrip) {
   EXPECT_EQ(dgt.version, gt.version);
   EXPECT_EQ(dgt.k, gt.k);
   EXPECT_EQ(dgt.gram, gt.gram);
-  auto l = must(decode_loss_partial(encode(core::loss_partial{3, 9, 1234.0625})));
+  auto l = must(decode_loss_partial(encode(dist::loss_partial{3, 9, 1234.0625})));
   EXPECT_EQ(l.from, 3u);
   EXPECT_EQ(l.version, 9u);
   EXPECT_EQ(l.loss, 1234.0625);
@@ -658,7 +658,7 @@ TEST(CodecDist, AlsMessagesRoundTrip) {
 
 TEST(CodecDist, FloatBitsSurvive) {
   // NaN (scores core skips), -0 and denormals travel bit for bit.
-  core::blend_stats s;
+  dist::blend_stats s;
   s.mean = {std::numeric_limits<float>::quiet_NaN(), -0.0f,
             std::numeric_limits<float>::denorm_min(),
             std::numeric_limits<float>::infinity()};
@@ -696,9 +696,9 @@ std::vector<frame> all_frames() {
   event_batch events;
   events.events.push_back({});
   events.events.back().user = "u";
-  return {encode(core::mean_partial{1, 2.0, 3}),
+  return {encode(dist::mean_partial{1, 2.0, 3}),
           encode(sample_bias_block()),
-          encode(core::scale_partial{1, 2.0, 3}),
+          encode(dist::scale_partial{1, 2.0, 3}),
           encode(sample_pair_block()),
           encode(sample_rows_block()),
           encode(sample_totals_block()),
@@ -708,7 +708,7 @@ std::vector<frame> all_frames() {
           encode(sample_df_partial()),
           encode(sample_vocabulary()),
           encode(sample_vectors()),
-          encode(core::user_query{{"a"}}),
+          encode(dist::user_query{{"a"}}),
           encode(sample_spec()),
           encode(sample_profile()),
           encode(sample_phase1()),
@@ -716,13 +716,13 @@ std::vector<frame> all_frames() {
           encode(sample_phase2()),
           encode(sample_node_batch()),
           encode(sample_node_reply()),
-          encode(core::als_census{1, 2, 3, 4, 5.0}),
-          encode(core::als_globals{1, 2, 3, 4.0}),
+          encode(dist::als_census{1, 2, 3, 4, 5.0}),
+          encode(dist::als_globals{1, 2, 3, 4.0}),
           encode(sample_ials_block()),
           encode(sample_mf_block()),
           encode(sample_gram_partial()),
           encode(sample_gram_total()),
-          encode(core::loss_partial{1, 2, 3.0}),
+          encode(dist::loss_partial{1, 2, 3.0}),
           encode(events)};
 }
 
@@ -772,9 +772,9 @@ template <class T> void check_malformed(decoder<T> dec, const frame& good) {
 
 TEST(CodecDist, EveryDecoderRejectsMalformedFrames) {
   auto lists = sample_lists();
-  check_malformed(&decode_mean_partial, encode(core::mean_partial{1, 2.0, 3}));
+  check_malformed(&decode_mean_partial, encode(dist::mean_partial{1, 2.0, 3}));
   check_malformed(&decode_bias_block, encode(sample_bias_block()));
-  check_malformed(&decode_scale_partial, encode(core::scale_partial{1, 2.0, 3}));
+  check_malformed(&decode_scale_partial, encode(dist::scale_partial{1, 2.0, 3}));
   check_malformed(&decode_pair_block, encode(sample_pair_block()));
   check_malformed(&decode_rater_rows_block, encode(sample_rows_block()));
   check_malformed(&decode_totals_block, encode(sample_totals_block()));
@@ -784,14 +784,14 @@ TEST(CodecDist, EveryDecoderRejectsMalformedFrames) {
   check_malformed(&decode_content_df_partial, encode(sample_df_partial()));
   check_malformed(&decode_content_vocabulary, encode(sample_vocabulary()));
   check_malformed(&decode_content_vectors_message, encode(sample_vectors()));
-  check_malformed(&decode_als_census, encode(core::als_census{1, 2, 3, 4, 5.0}));
-  check_malformed(&decode_als_globals, encode(core::als_globals{1, 2, 3, 4.0}));
+  check_malformed(&decode_als_census, encode(dist::als_census{1, 2, 3, 4, 5.0}));
+  check_malformed(&decode_als_globals, encode(dist::als_globals{1, 2, 3, 4.0}));
   check_malformed(&decode_ials_block, encode(sample_ials_block()));
   check_malformed(&decode_mf_block, encode(sample_mf_block()));
   check_malformed(&decode_gram_partial, encode(sample_gram_partial()));
   check_malformed(&decode_gram_total, encode(sample_gram_total()));
-  check_malformed(&decode_loss_partial, encode(core::loss_partial{1, 2, 3.0}));
-  check_malformed(&decode_user_query, encode(core::user_query{{"a"}}));
+  check_malformed(&decode_loss_partial, encode(dist::loss_partial{1, 2, 3.0}));
+  check_malformed(&decode_user_query, encode(dist::user_query{{"a"}}));
   check_malformed(&decode_blend_spec, encode(sample_spec()));
   check_malformed(&decode_user_profile, encode(sample_profile()));
   check_malformed(&decode_phase1_reply, encode(sample_phase1()));
@@ -815,12 +815,12 @@ TEST(CodecDist, NodeFramesTruncatedOrOfAnotherKindAreRejected) {
   expect_bad(&decode_node_query_reply, batch, "batch as reply", "tag");
   expect_bad(&decode_node_query_batch, encode(sample_stats()), "stats as batch", "tag");
   expect_bad(&decode_phase2_reply, reply, "reply as phase2", "tag");
-  expect_bad(&decode_node_query_reply, encode(core::mean_partial{1, 2.0, 3}),
+  expect_bad(&decode_node_query_reply, encode(dist::mean_partial{1, 2.0, 3}),
              "train frame as reply", "magic");
 }
 
 TEST(CodecDist, OtherTypeIsNamedInTheError) {
-  auto d = decode_bias_block(encode(core::mean_partial{1, 2.0, 3}));
+  auto d = decode_bias_block(encode(dist::mean_partial{1, 2.0, 3}));
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.err().message.find("bias_block"), std::string::npos) << d.err().message;
   EXPECT_NE(d.err().message.find("tag"), std::string::npos) << d.err().message;
@@ -904,7 +904,7 @@ TEST(CodecDist, InconsistentArraysAreRejected) {
   cv.vectors[0].feature = {4, 0, 9};
   expect_bad(&decode_content_vectors_message, encode(cv), "unsorted vector", "'feature'");
 
-  expect_bad(&decode_user_query, encode(core::user_query{{"b", "a"}}), "query order",
+  expect_bad(&decode_user_query, encode(dist::user_query{{"b", "a"}}), "query order",
              "'items'");
 
   auto prof = sample_profile();

@@ -10,7 +10,7 @@ namespace {
 event_batch sample_batch() {
   event_batch b;
   b.scale = {0.5f, 5.0f};
-  core::raw_event e;
+  dist::raw_event e;
   e.user = "alice";
   e.item = "book, \"red\"";
   e.value = 4.5f;

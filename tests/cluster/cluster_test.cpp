@@ -93,7 +93,7 @@ TEST(Cluster, MalformedFramesGetErrorsAndTheNodeKeepsAnswering) {
   EXPECT_NE(p.ingest(actors::frame{}), "");
   EXPECT_NE(p.ingest(actors::frame{{1, 2, 3, 4, 5}}), "");
   actors::event_batch b;
-  core::raw_event e;
+  dist::raw_event e;
   e.user = "u";
   e.item = "i";
   b.events.assign(50, e);
@@ -122,7 +122,7 @@ TEST(Cluster, RejectsInvalidEventsButStoresTheRest) {
   local_cluster c(1, 3);
   peer p(c.port(0));
   actors::event_batch b;
-  core::raw_event e;
+  dist::raw_event e;
   e.user = "u1";
   e.item = "i1";
   b.events.push_back(e);

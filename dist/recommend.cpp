@@ -1,4 +1,4 @@
-#include "core/dist_recommend.hpp"
+#include "dist/recommend.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "core/partition.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 
 namespace {
 
@@ -954,4 +954,4 @@ result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>&
   return out;
 }
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

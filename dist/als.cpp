@@ -1,4 +1,4 @@
-#include "core/dist_als.hpp"
+#include "dist/als.hpp"
 
 #include <algorithm>
 #include <string>
@@ -6,7 +6,7 @@
 #include "core/parallel.hpp"
 #include "core/partition.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 
 namespace {
 
@@ -579,4 +579,4 @@ loss_partial mf_als_partition::make_loss_partial() const {
   return {store.partition(), version_[1], sse + cfg_.reg * penalty};
 }
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

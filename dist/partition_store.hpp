@@ -18,7 +18,10 @@
 #include "core/error.hpp"
 #include "core/interactions.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
+
+// dist/ is written in core's vocabulary (dataset, result, errc, the models).
+using namespace shardrec::core;
 
 // An event with external ids, as it travels between processes.
 struct raw_event {
@@ -92,4 +95,4 @@ private:
   merge_policy built_policy_ = merge_policy::sum;
 };
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

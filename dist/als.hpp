@@ -57,9 +57,12 @@
 #include "core/error.hpp"
 #include "core/ials.hpp"
 #include "core/mf.hpp"
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
+
+// dist/ is written in core's vocabulary (dataset, result, errc, the models).
+using namespace shardrec::core;
 
 enum class als_side : std::uint8_t { users = 0, items = 1 };
 
@@ -311,4 +314,4 @@ private:
   std::uint32_t version_[2] = {0, 0};
 };
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -1,4 +1,4 @@
-#include "core/dist_als.hpp"
+#include "dist/als.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,9 +16,9 @@
 
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
-#include "tests/support/sliced_cluster.hpp"
+#include "dist/sliced_cluster.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -37,7 +37,7 @@ struct events_data {
 };
 
 void finish(events_data& d) {
-  d.raw = support::raw_events_of(d.ds);
+  d.raw = dist::raw_events_of(d.ds);
   d.train = interaction_matrix::build(d.ds.users.size(), d.ds.items.size(), d.ds.events,
                                       merge_policy::last);
   for (std::size_t u = 0; u < d.ds.users.size(); ++u)
@@ -85,7 +85,7 @@ events_data hand_data() {
 }
 
 std::vector<partition_store> make_stores(const events_data& d, std::uint32_t parts) {
-  return support::make_stores(d.raw, parts, merge_policy::last);
+  return dist::make_stores(d.raw, parts, merge_policy::last);
 }
 
 als_globals globals_of(const std::vector<partition_store>& stores, std::mt19937_64& rng) {
@@ -698,4 +698,4 @@ TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
 }
 
 } // namespace
-} // namespace shardrec::core
+} // namespace shardrec::dist

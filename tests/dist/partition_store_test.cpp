@@ -1,4 +1,4 @@
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 
 #include "core/partition.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 namespace {
 
 raw_event ev(std::string u, std::string i, float v, std::int64_t ts = 0) {
@@ -105,4 +105,4 @@ TEST(PartitionStore, RejectsInvalidEventsAndKeepsOthers) {
 }
 
 } // namespace
-} // namespace shardrec::core
+} // namespace shardrec::dist

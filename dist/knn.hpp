@@ -69,9 +69,12 @@
 #include "core/baseline.hpp"
 #include "core/error.hpp"
 #include "core/knn.hpp"
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
+
+// dist/ is written in core's vocabulary (dataset, result, errc, the models).
+using namespace shardrec::core;
 
 // ---- Phase B: biases -----------------------------------------------------
 
@@ -440,4 +443,4 @@ std::vector<external_contribution>
 explain_user_knn(const user_query& q, std::string_view item,
                  const std::vector<neighbor_items>& neighbors, std::size_t max);
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -1,4 +1,4 @@
-#include "core/dist_knn.hpp"
+#include "dist/knn.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "core/partition.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 
 namespace {
 
@@ -923,4 +923,4 @@ explain_user_knn(const user_query& q, std::string_view item,
   return out;
 }
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -1,11 +1,11 @@
-// One node's share of the distributed hybrid query (dist_recommend.hpp, phase
+// One node's share of the distributed hybrid query (recommend.hpp, phase
 // C), for many queries at once. A coordinator gathers the queries that arrive
 // together and sends each node ONE batch for all of them; the node decodes
 // each user profile once, scores every partition it hosts, keeps the scores
 // of a two-phase query until its second phase, and answers a selection with
 // its top n over all its partitions (the global top n is within the union of
 // the nodes' top n, because the order is total). The results equal the
-// per-partition steps of dist_recommend.hpp: the moments are per partition,
+// per-partition steps of recommend.hpp: the moments are per partition,
 // and the node's top n is the merge of its partitions' top n.
 //
 // Query kinds, per query of a batch:
@@ -39,9 +39,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/dist_recommend.hpp"
+#include "dist/recommend.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
+
+// dist/ is written in core's vocabulary (dataset, result, errc, the models).
+using namespace shardrec::core;
 
 enum class node_query_kind : std::uint8_t { score, select, direct, local };
 
@@ -192,4 +195,4 @@ std::vector<candidate> select_over(const std::vector<const partition_scorer*>& s
                                    const user_profile& profile, const blend_stats& stats,
                                    std::size_t n, std::size_t max_because);
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -1,10 +1,10 @@
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
 #include <cmath>
 
 #include "core/partition.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 
 status validate(const raw_event& e) {
   if (e.user.empty())
@@ -84,4 +84,4 @@ partition_store partition_store::binarized() const {
   return b;
 }
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -1,4 +1,4 @@
-#include "tests/support/sliced_cluster.hpp"
+#include "dist/sliced_cluster.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,9 +8,9 @@
 #include "core/ials.hpp"
 #include "core/mf.hpp"
 
-namespace shardrec::support {
+namespace shardrec::dist {
 
-using namespace core;
+using namespace shardrec::core;
 
 namespace {
 
@@ -172,4 +172,4 @@ sliced_cluster slice_hybrid(const dataset& ds, const hybrid_model& h,
   return c;
 }
 
-} // namespace shardrec::support
+} // namespace shardrec::dist

@@ -1,6 +1,6 @@
 // A P-partition "cluster" in one process, for tests and benchmarks of the
 // distributed query path: partition stores fed with a data set, the content
-// part trained with the distributed steps (dist_recommend.hpp A1..A5), and
+// part trained with the distributed steps (recommend.hpp A1..A5), and
 // the iALS, MF and item-kNN parts sliced out of a core hybrid model by
 // external id. No actors: the same values a shard would hold.
 #pragma once
@@ -11,42 +11,45 @@
 
 #include "core/content.hpp"
 #include "core/dataset.hpp"
-#include "core/dist_recommend.hpp"
+#include "dist/recommend.hpp"
 #include "core/hybrid.hpp"
 #include "core/knn.hpp"
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
-namespace shardrec::support {
+namespace shardrec::dist {
+
+// dist/ is written in core's vocabulary (dataset, result, errc, the models).
+using namespace shardrec::core;
 
 // The events of ds with external ids, as they travel to a cluster.
-std::vector<core::raw_event> raw_events_of(const core::dataset& ds);
+std::vector<dist::raw_event> raw_events_of(const core::dataset& ds);
 
 // P stores fed with every event (each keeps what it owns), built with
 // `policy`. Aborts on an event a store rejects.
-std::vector<core::partition_store> make_stores(const std::vector<core::raw_event>& events,
+std::vector<dist::partition_store> make_stores(const std::vector<dist::raw_event>& events,
                                                std::uint32_t P,
                                                core::merge_policy policy);
 
 // The same for the events and item attributes of ds.
-std::vector<core::partition_store> make_stores(const core::dataset& ds, std::uint32_t P,
+std::vector<dist::partition_store> make_stores(const core::dataset& ds, std::uint32_t P,
                                                core::merge_policy policy);
 
 struct content_result {
-  core::content_vocabulary voc;
-  std::vector<std::vector<core::sparse_vector>> item_vectors; // per partition
-  std::vector<core::content_user_state> users;                // per partition
+  dist::content_vocabulary voc;
+  std::vector<std::vector<dist::sparse_vector>> item_vectors; // per partition
+  std::vector<dist::content_user_state> users;                // per partition
 };
 
 // Steps A1..A5; with `shuffle`, the messages of each step are delivered in a
 // shuffled order. Aborts if a step fails.
-content_result run_content(const std::vector<core::partition_store>& stores,
+content_result run_content(const std::vector<dist::partition_store>& stores,
                            const core::content_config& cfg,
                            std::mt19937* shuffle = nullptr);
 
 struct sliced_cluster {
-  std::vector<core::partition_store> stores;
-  std::vector<core::partition_user_models> users;
-  std::vector<core::partition_scorer> scorers;
+  std::vector<dist::partition_store> stores;
+  std::vector<dist::partition_user_models> users;
+  std::vector<dist::partition_scorer> scorers;
 };
 
 // Content and popularity trained the distributed way; iALS and MF factors
@@ -55,7 +58,7 @@ struct sliced_cluster {
 // Aborts if a scorer cannot be made for `spec`.
 sliced_cluster slice_hybrid(const core::dataset& ds, const core::hybrid_model& h,
                             const core::neighbor_lists& neighbors, std::uint32_t P,
-                            const core::blend_spec& spec, core::merge_policy policy,
+                            const dist::blend_spec& spec, core::merge_policy policy,
                             std::mt19937* shuffle = nullptr);
 
-} // namespace shardrec::support
+} // namespace shardrec::dist

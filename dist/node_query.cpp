@@ -1,4 +1,4 @@
-#include "core/node_query.hpp"
+#include "dist/node_query.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "core/partition.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 
 void append_phase2(const node_answer& a, std::vector<phase2_reply>& out) {
   for (std::size_t i = 0; i < a.partitions.size(); ++i) {
@@ -378,4 +378,4 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
   return reply;
 }
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

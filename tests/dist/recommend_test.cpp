@@ -1,4 +1,4 @@
-#include "core/dist_recommend.hpp"
+#include "dist/recommend.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -17,25 +17,25 @@
 #include "core/knn.hpp"
 #include "core/loaders.hpp"
 #include "core/mf.hpp"
-#include "core/node_query.hpp"
+#include "dist/node_query.hpp"
 #include "core/partition.hpp"
 #include "core/popularity.hpp"
-#include "tests/support/sliced_cluster.hpp"
+#include "dist/sliced_cluster.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 namespace {
 
 std::mt19937 rng(20240611);
 
 // The stores and the distributed content steps (messages shuffled) of
-// tests/support, with this file's merge policy and random order.
+// dist/sliced_cluster.hpp, with this file's merge policy and random order.
 std::vector<partition_store> make_stores(const dataset& ds, std::uint32_t P) {
-  return support::make_stores(ds, P, merge_policy::last);
+  return dist::make_stores(ds, P, merge_policy::last);
 }
 
-support::content_result run_content(const std::vector<partition_store>& stores,
+dist::content_result run_content_shuffled(const std::vector<partition_store>& stores,
                                     const content_config& cfg) {
-  return support::run_content(stores, cfg, &rng);
+  return dist::run_content(stores, cfg, &rng);
 }
 
 // C1..C3 over every partition, replies shuffled.
@@ -146,7 +146,7 @@ TEST(DistContent, TinyDataEqualsCoreContentAndPopularity) {
   for (std::uint32_t P : {1u, 3u, 7u}) {
     SCOPED_TRACE("P = " + std::to_string(P));
     auto stores = make_stores(ds, P);
-    auto cr = run_content(stores, cfg);
+    auto cr = run_content_shuffled(stores, cfg);
     ASSERT_EQ(cr.voc.features.size(), index->n_features());
     ASSERT_EQ(cr.voc.n_documents, index->n_documents());
     for (std::size_t f = 0; f < cr.voc.features.size(); ++f) {
@@ -206,7 +206,7 @@ TEST(DistContent, TinyDataEqualsCoreContentAndPopularity) {
   // Hand check: erin's only item m6 has no features, so her profile is empty
   // (popularity fallback); dave's implicit row is not centred.
   auto stores = make_stores(ds, 1);
-  auto cr = run_content(stores, cfg);
+  auto cr = run_content_shuffled(stores, cfg);
   EXPECT_TRUE(cr.users[0].profiles[*stores[0].users().find("erin")].empty());
   EXPECT_FALSE(cr.users[0].profiles[*stores[0].users().find("dave")].empty());
   const auto& vectors = cr.users[0].ref_vectors;
@@ -360,11 +360,11 @@ protected:
     return nullptr;
   }
 
-  using cluster = support::sliced_cluster;
+  using cluster = dist::sliced_cluster;
 
   // Distributed content + popularity; iALS, MF and kNN sliced from the core.
   static cluster make_cluster(std::uint32_t P, const blend_spec& spec) {
-    return support::slice_hybrid(*ds_, **hybrid_, *neighbors_, P, spec,
+    return dist::slice_hybrid(*ds_, **hybrid_, *neighbors_, P, spec,
                                  merge_policy::last, &rng);
   }
 
@@ -460,7 +460,7 @@ TEST_F(DistHybridMl100k, ContentAndPopularityEqualTheCore) {
   const auto* content = part(h, "content");
   ASSERT_NE(content, nullptr);
   auto c = make_cluster(7, {{"content", blend_kind::content, 1.0f}});
-  auto cr = run_content(c.stores, cfg);
+  auto cr = run_content_shuffled(c.stores, cfg);
   ASSERT_EQ(cr.voc.features.size(), index.n_features());
   std::size_t checked = 0;
   for (std::uint32_t p = 0; p < 7; ++p) {
@@ -897,4 +897,4 @@ TEST_F(DistHybridMl100k, QueryCostAtSevenPartitions) {
 }
 
 } // namespace
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -5,7 +5,7 @@
 // external id: same raw component scores, same per-user z-scores over ALL
 // items, same blend, same top-n, same explanations.
 //
-// Every step is a partition-local function over a core::partition_store and
+// Every step is a partition-local function over a dist::partition_store and
 // plain message structs (external ids as strings, numbers, std::vector;
 // row-major float vectors for factors). Nothing assumes threads or arrival
 // order beyond what is stated at each step.
@@ -79,9 +79,12 @@
 #include "core/content.hpp"
 #include "core/error.hpp"
 #include "core/hybrid.hpp"
-#include "core/partition_store.hpp"
+#include "dist/partition_store.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
+
+// dist/ is written in core's vocabulary (dataset, result, errc, the models).
+using namespace shardrec::core;
 
 // A sparse vector: features ascending and unique, weights aligned.
 struct sparse_vector {
@@ -458,4 +461,4 @@ result<blend_stats> combine_moments(const std::vector<phase1_reply>& replies,
 result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>& replies,
                                                 std::uint32_t partitions, std::size_t n);
 
-} // namespace shardrec::core
+} // namespace shardrec::dist

@@ -1,4 +1,4 @@
-#include "core/dist_knn.hpp"
+#include "dist/knn.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
-#include "tests/support/sliced_cluster.hpp"
+#include "dist/sliced_cluster.hpp"
 
-namespace shardrec::core {
+namespace shardrec::dist {
 namespace {
 
 // The events plus an oracle matrix whose dense indices follow the sorted
@@ -68,7 +68,7 @@ const fixture& ml100k() {
     dataset ds;
     auto rep = load_events(path, data_format::movielens, ds);
     SHARDREC_ASSERT(rep.ok());
-    return make_fixture(support::raw_events_of(ds));
+    return make_fixture(dist::raw_events_of(ds));
   }();
   return f;
 }
@@ -95,7 +95,7 @@ fixture hand_fixture() {
 }
 
 std::vector<partition_store> make_stores(const fixture& f, std::uint32_t P) {
-  return support::make_stores(f.events, P, merge_policy::last);
+  return dist::make_stores(f.events, P, merge_policy::last);
 }
 
 template <class Block> void shuffle_all(std::vector<Block>& all, std::mt19937& rng) {
@@ -778,4 +778,4 @@ TEST(DistKnn, Ml100kTimingItemItemP7VersusCore) {
 }
 
 } // namespace
-} // namespace shardrec::core
+} // namespace shardrec::dist
