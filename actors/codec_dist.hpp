@@ -23,11 +23,11 @@
 #include <vector>
 
 #include "actors/frame.hpp"
+#include "core/error.hpp"
 #include "dist/als.hpp"
 #include "dist/knn.hpp"
-#include "dist/recommend.hpp"
-#include "core/error.hpp"
 #include "dist/node_query.hpp"
+#include "dist/recommend.hpp"
 
 namespace shardrec::actors {
 

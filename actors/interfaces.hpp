@@ -1,5 +1,7 @@
-// Every atom and typed actor interface of shardrec's actors. Payloads that
-// cross node boundaries are frames (actors/frame.hpp, Cap'n Proto inside).
+// Every atom of shardrec's actors and the registration of the types their
+// messages carry. Payloads that cross node boundaries are frames
+// (actors/frame.hpp, Cap'n Proto inside) or the typed training protocol
+// (actors/train_steps.hpp).
 #pragma once
 
 #include <chrono>
@@ -8,6 +10,7 @@
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
+#include <caf/fwd.hpp>
 
 #include "actors/frame.hpp"
 
@@ -19,6 +22,10 @@ using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
 using items_atom = caf::atom_constant<caf::atom("items")>;
 using shards_atom = caf::atom_constant<caf::atom("shards")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using view_atom = caf::atom_constant<caf::atom("view")>;
+using host_atom = caf::atom_constant<caf::atom("host")>;
+using membership_atom = caf::atom_constant<caf::atom("membership")>;
 using assign_atom = caf::atom_constant<caf::atom("assign")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
@@ -38,10 +45,13 @@ using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
 using predict_atom = caf::atom_constant<caf::atom("predict")>;
 using rows_atom = caf::atom_constant<caf::atom("rows")>;
 
-// A shard (actors/shard.hpp) owns one partition's data and models. It is
-// dynamically typed because its training protocol grows with every
-// algorithm; the messages it handles are listed in actors/shard.hpp.
+// A shard (actors/shard.hpp) owns one partition's data and models; the
+// messages it handles are listed in actors/shard.hpp.
 using shard_actor = caf::actor;
+
+// Registers shardrec's message types with a CAF configuration (every
+// process that talks to a node calls it).
+void add_message_types(caf::actor_system_config& cfg);
 
 // Timeouts of requests between actors.
 inline constexpr std::chrono::seconds admin_timeout{10};

@@ -15,9 +15,9 @@
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
-#include "dist/recommend.hpp"
-#include "dist/node_query.hpp"
 #include "core/partition.hpp"
+#include "dist/node_query.hpp"
+#include "dist/recommend.hpp"
 
 namespace shardrec::actors {
 

@@ -16,10 +16,13 @@
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/scatter.hpp"
+#include "actors/train_steps.hpp"
 #include "core/algorithms.hpp"
 #include "dist/als.hpp"
 #include "dist/knn.hpp"
 #include "dist/recommend.hpp"
+#include "dist/training.hpp"
 
 namespace shardrec::actors {
 
@@ -34,6 +37,8 @@ struct trainer_state {
   bool ratings_only = true;
   bool has_content = false;
   dist::als_globals globals;
+  // The settings the shards train with (iteration counts for the loops).
+  dist::train_settings settings;
   static inline const char* name = "trainer";
 };
 
@@ -51,46 +56,52 @@ void finish_error(trainer_pointer self, core::errc code, std::string msg) {
 }
 
 // Runs `step` on every shard with the same argument; calls next with the
-// replies in partition order once all have answered.
-void all_shards(trainer_pointer self, std::string step, frame arg, next_fn next) {
-  // The step's wall time counts towards its phase: the name up to the first
-  // '_' or ':' (ials_send:items -> ials, build:last -> build).
+// replies in partition order once all have answered. The step's wall time
+// counts towards its phase (build, popular, content, knn, ials, mf, publish).
+void all_shards(trainer_pointer self, train_step step, frame arg, next_fn next) {
   auto started = std::chrono::steady_clock::now();
-  auto phase = step.substr(0, step.find_first_of("_:"));
-  next = [self, started, phase, next = std::move(next)](replies rs) {
-    auto secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    auto& phases = self->state.reply.phases;
-    auto it = std::find_if(phases.begin(), phases.end(),
-                           [&](const auto& p) { return p.first == phase; });
-    if (it == phases.end())
-      phases.emplace_back(phase, secs);
-    else
-      it->second += secs;
-    next(std::move(rs));
-  };
-  auto n = self->state.shards.size();
-  auto got = std::make_shared<replies>(n);
-  auto left = std::make_shared<std::size_t>(n);
-  auto failed = std::make_shared<bool>(false);
-  for (std::size_t p = 0; p < n; ++p) {
-    ++self->state.reply.messages;
-    self->request(self->state.shards[p], train_timeout, train_atom::value, step, arg)
-        .then(
-            [=](const frame& f) mutable {
-              (*got)[p] = f;
-              if (--*left == 0 && !*failed)
-                next(std::move(*got));
-            },
-            [=](caf::error& err) mutable {
-              if (*failed)
-                return;
-              *failed = true;
-              finish_error(self, core::errc::io_error,
-                           "training step '" + step + "' failed at partition "
-                               + std::to_string(p) + ": " + self->system().render(err));
-            });
-  }
+  auto& st = self->state;
+  st.reply.messages += st.shards.size();
+  auto got = std::make_shared<replies>(st.shards.size());
+  gather_all<frame>(
+      self,
+      to_each(st.shards, caf::make_message(train_atom::value, step, std::move(arg))),
+      train_timeout, [got](std::size_t p, frame& f) { (*got)[p] = std::move(f); },
+      [self, step, started, got, next = std::move(next)](std::size_t p, caf::error& err) {
+        if (err)
+          return finish_error(self, core::errc::io_error,
+                              "training step '" + to_string(step)
+                                  + "' failed at partition " + std::to_string(p) + ": "
+                                  + self->system().render(err));
+        auto secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                .count();
+        auto& phases = self->state.reply.phases;
+        auto phase = phase_of(step);
+        auto it = std::find_if(phases.begin(), phases.end(),
+                               [&](const auto& x) { return x.first == phase; });
+        if (it == phases.end())
+          phases.emplace_back(phase, secs);
+        else
+          it->second += secs;
+        next(std::move(*got));
+      });
+}
+
+train_step step_of(step_kind kind) {
+  train_step s;
+  s.kind = kind;
+  return s;
+}
+
+train_step als(step_kind kind, als_model model, als_half side = als_half::users,
+               after_solve then = after_solve::nothing) {
+  train_step s;
+  s.kind = kind;
+  s.model = model;
+  s.side = side;
+  s.then = then;
+  return s;
 }
 
 // Decodes every reply with `decode`; on a bad reply ends the run.
@@ -121,23 +132,27 @@ void step_mf(trainer_pointer self, int it, int iterations) {
   if (it == iterations)
     return step_publish(self);
   const bool last = it + 1 == iterations;
-  all_shards(self, "mf_solve:users+send", {}, [=](replies) {
-    all_shards(self, last ? "mf_solve:items" : "mf_solve:items+send", {},
-               [=](replies) { step_mf(self, it + 1, iterations); });
-  });
+  all_shards(self,
+             als(step_kind::als_solve, als_model::mf, als_half::users, after_solve::send),
+             {}, [=](replies) {
+               all_shards(self,
+                          als(step_kind::als_solve, als_model::mf, als_half::items,
+                              last ? after_solve::nothing : after_solve::send),
+                          {}, [=](replies) { step_mf(self, it + 1, iterations); });
+             });
 }
 
 void step_mf_init(trainer_pointer self) {
   auto& st = self->state;
   if (!wants(st, "mf") || !st.ratings_only)
     return step_publish(self);
-  all_shards(self, "mf_init", encode(st.globals), [=](replies) {
-    all_shards(self, "mf_send:items", {}, [=](replies) {
-      step_mf(self, 0,
-              self->state.req.iterations ? static_cast<int>(self->state.req.iterations)
-                                         : 15);
-    });
-  });
+  all_shards(self, als(step_kind::als_init, als_model::mf), encode(st.globals),
+             [=](replies) {
+               all_shards(self, als(step_kind::als_send, als_model::mf, als_half::items),
+                          {}, [=](replies) {
+                            step_mf(self, 0, self->state.settings.mf.iterations);
+                          });
+             });
 }
 
 // The Gram matrix of a side from the shards' partials (replies of a send).
@@ -162,59 +177,63 @@ void step_ials(trainer_pointer self, int it, int iterations, frame item_gram) {
   if (it == iterations)
     return step_mf_init(self);
   const bool last = it + 1 == iterations;
-  all_shards(self, "ials_solve:users+send", item_gram, [=](replies rs) {
-    auto user_gram = gram_of(self, rs);
-    if (!user_gram)
-      return;
-    all_shards(self, last ? "ials_solve:items+loss" : "ials_solve:items+send", *user_gram,
-               [=](replies rs) {
-                 if (!last) {
-                   if (auto g = gram_of(self, rs))
-                     step_ials(self, it + 1, iterations, *g);
-                   return;
-                 }
-                 std::vector<dist::loss_partial> parts;
-                 if (!decode_all(self, rs, decode_loss_partial, parts))
-                   return;
-                 auto loss =
-                     dist::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
-                 if (loss)
-                   self->state.reply.loss.push_back(*loss);
-                 step_ials(self, it + 1, iterations, {});
-               });
-  });
+  all_shards(
+      self,
+      als(step_kind::als_solve, als_model::ials, als_half::users, after_solve::send),
+      item_gram, [=](replies rs) {
+        auto user_gram = gram_of(self, rs);
+        if (!user_gram)
+          return;
+        all_shards(self,
+                   als(step_kind::als_solve, als_model::ials, als_half::items,
+                       last ? after_solve::loss : after_solve::send),
+                   *user_gram, [=](replies rs) {
+                     if (!last) {
+                       if (auto g = gram_of(self, rs))
+                         step_ials(self, it + 1, iterations, *g);
+                       return;
+                     }
+                     std::vector<dist::loss_partial> parts;
+                     if (!decode_all(self, rs, decode_loss_partial, parts))
+                       return;
+                     auto loss =
+                         dist::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
+                     if (loss)
+                       self->state.reply.loss.push_back(*loss);
+                     step_ials(self, it + 1, iterations, {});
+                   });
+      });
 }
 
 void step_ials_init(trainer_pointer self) {
   auto& st = self->state;
   if (!wants(st, "implicit-als"))
     return step_mf_init(self);
-  all_shards(self, "ials_init", encode(st.globals), [=](replies) {
-    all_shards(self, "ials_send:items", {}, [=](replies rs) {
-      if (auto g = gram_of(self, rs))
-        step_ials(self, 0,
-                  self->state.req.iterations
-                      ? static_cast<int>(self->state.req.iterations)
-                      : 15,
-                  *g);
-    });
-  });
+  all_shards(
+      self, als(step_kind::als_init, als_model::ials), encode(st.globals), [=](replies) {
+        all_shards(self, als(step_kind::als_send, als_model::ials, als_half::items), {},
+                   [=](replies rs) {
+                     if (auto g = gram_of(self, rs))
+                       step_ials(self, 0, self->state.settings.ials.iterations, *g);
+                   });
+      });
 }
 
 void step_knn(trainer_pointer self) {
   auto& st = self->state;
   if (!wants(st, "itemknn"))
     return step_ials_init(self);
-  all_shards(self, "knn_scale", {}, [=](replies rs) {
+  all_shards(self, step_of(step_kind::knn_scale), {}, [=](replies rs) {
     std::vector<dist::scale_partial> parts;
     if (!decode_all(self, rs, decode_scale_partial, parts))
       return;
     dist::scale_partial global;
     global.max_abs = dist::global_scale(parts);
-    all_shards(self, "knn_rows", encode(global), [=](replies) {
-      all_shards(self, "knn_gather", {}, [=](replies) {
-        all_shards(self, "knn_final", {}, [=](replies) {
-          all_shards(self, "knn_reverse", {}, [=](replies) { step_ials_init(self); });
+    all_shards(self, step_of(step_kind::knn_rows), encode(global), [=](replies) {
+      all_shards(self, step_of(step_kind::knn_gather), {}, [=](replies) {
+        all_shards(self, step_of(step_kind::knn_lists), {}, [=](replies) {
+          all_shards(self, step_of(step_kind::knn_done), {},
+                     [=](replies) { step_ials_init(self); });
         });
       });
     });
@@ -226,7 +245,7 @@ void step_content(trainer_pointer self) {
   if (!wants(st, "content"))
     return step_knn(self);
   core::content_config ccfg;
-  all_shards(self, "content_df", {}, [=](replies rs) {
+  all_shards(self, step_of(step_kind::content_df), {}, [=](replies rs) {
     std::vector<dist::content_df_partial> parts;
     if (!decode_all(self, rs, decode_content_df_partial, parts))
       return;
@@ -240,8 +259,9 @@ void step_content(trainer_pointer self) {
         dist::merge_content_df(parts, static_cast<std::uint32_t>(parts.size()), ccfg);
     if (!voc)
       return finish_error(self, to_caf_error(voc.err()));
-    all_shards(self, "content_vec", encode(*voc), [=](replies) {
-      all_shards(self, "content_users", {}, [=](replies) { step_knn(self); });
+    all_shards(self, step_of(step_kind::content_vectors), encode(*voc), [=](replies) {
+      all_shards(self, step_of(step_kind::content_users), {},
+                 [=](replies) { step_knn(self); });
     });
   });
 }
@@ -276,30 +296,24 @@ void step_publish(trainer_pointer self) {
                               + "' from the cluster");
     spec.push_back({part.substr(0, eq), *kind, std::stof(part.substr(eq + 1))});
   }
-  all_shards(self, "publish", encode(spec), [=](replies) {
+  all_shards(self, step_of(step_kind::publish), encode(spec), [=](replies) {
     auto& s = self->state;
     s.reply.algo = s.req.algo;
     s.reply.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
-    // Bytes are counted by the shards; ask them.
-    auto left = std::make_shared<std::size_t>(s.shards.size());
-    for (auto& sh : s.shards)
-      self->request(sh, admin_timeout, stats_atom::value)
-          .then(
-              [=](const frame& f) {
-                if (auto ps = decode_partition_status(f))
-                  self->state.reply.bytes_sent += ps->train_bytes;
-                if (--*left == 0) {
-                  self->state.rp.deliver(encode(self->state.reply));
-                  self->quit();
-                }
-              },
-              [=](caf::error&) {
-                if (--*left == 0) {
-                  self->state.rp.deliver(encode(self->state.reply));
-                  self->quit();
-                }
-              });
+    // Bytes are counted by the shards; ask them (a shard that does not
+    // answer adds nothing).
+    scatter<frame>(
+        self, to_each(s.shards, caf::make_message(stats_atom::value)), admin_timeout,
+        [self](std::size_t, frame& f) {
+          if (auto ps = decode_partition_status(f))
+            self->state.reply.bytes_sent += ps->train_bytes;
+        },
+        [](std::size_t, caf::error&) {},
+        [self] {
+          self->state.rp.deliver(encode(self->state.reply));
+          self->quit();
+        });
   });
 }
 
@@ -308,49 +322,39 @@ caf::behavior trainer(trainer_pointer self) {
   st.start = std::chrono::steady_clock::now();
   // 1. Is every stored event a rating? Decides the merge policy and whether
   //    the rating model (MF) is trained.
-  auto n = st.shards.size();
-  auto left = std::make_shared<std::size_t>(n);
-  auto failed = std::make_shared<bool>(false);
   auto events = std::make_shared<std::uint64_t>(0);
-  for (std::size_t p = 0; p < n; ++p) {
-    self->request(st.shards[p], admin_timeout, stats_atom::value)
-        .then(
-            [=](const frame& f) mutable {
-              auto s = decode_partition_status(f);
-              if (s) {
-                self->state.ratings_only = self->state.ratings_only && s->ratings_only;
-                *events += s->user_events;
-              }
-              if (--*left > 0 || *failed)
-                return;
-              if (*events == 0)
-                return finish_error(
-                    self, core::errc::invalid_argument,
-                    "the cluster holds no events: run `shardrec load` first");
-              for (auto& sh : self->state.shards)
-                self->send(sh, train_atom::value, self->state.shards);
-              auto policy = self->state.ratings_only ? "build:last" : "build:sum";
-              all_shards(self, policy, encode(self->state.req), [=](replies rs) {
-                std::vector<dist::als_census> parts;
-                if (!decode_all(self, rs, decode_als_census, parts))
-                  return;
-                auto g =
-                    dist::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
-                if (!g)
-                  return finish_error(self, to_caf_error(g.err()));
-                self->state.globals = *g;
-                all_shards(self, "popular", {}, [=](replies) { step_content(self); });
-              });
-            },
-            [=](caf::error& err) mutable {
-              if (*failed)
-                return;
-              *failed = true;
-              finish_error(self, core::errc::io_error,
-                           "partition " + std::to_string(p)
-                               + " is unavailable: " + self->system().render(err));
-            });
-  }
+  gather_all<frame>(
+      self, to_each(st.shards, caf::make_message(stats_atom::value)), admin_timeout,
+      [self, events](std::size_t, frame& f) {
+        if (auto s = decode_partition_status(f)) {
+          self->state.ratings_only = self->state.ratings_only && s->ratings_only;
+          *events += s->user_events;
+        }
+      },
+      [self, events](std::size_t p, caf::error& err) {
+        if (err)
+          return finish_error(self, core::errc::io_error,
+                              "partition " + std::to_string(p)
+                                  + " is unavailable: " + self->system().render(err));
+        if (*events == 0)
+          return finish_error(self, core::errc::invalid_argument,
+                              "the cluster holds no events: run `shardrec load` first");
+        for (auto& sh : self->state.shards)
+          self->send(sh, train_atom::value, self->state.shards);
+        auto build = step_of(step_kind::build);
+        build.merge = self->state.ratings_only ? build_merge::last : build_merge::sum;
+        all_shards(self, build, encode(self->state.req), [=](replies rs) {
+          std::vector<dist::als_census> parts;
+          if (!decode_all(self, rs, decode_als_census, parts))
+            return;
+          auto g = dist::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
+          if (!g)
+            return finish_error(self, to_caf_error(g.err()));
+          self->state.globals = *g;
+          all_shards(self, step_of(step_kind::popular), {},
+                     [=](replies) { step_content(self); });
+        });
+      });
   // Replies to the fire-and-forget peer lists; everything else arrives as
   // responses to requests.
   return {[](ok_atom) {}};
@@ -383,6 +387,7 @@ void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame
   sys.spawn([shards = std::move(shards), r = std::move(*req),
              rp](trainer_pointer self) mutable {
     self->state.shards = std::move(shards);
+    self->state.settings = dist::make_train_settings(r.factors, r.iterations, r.seed, 1);
     self->state.req = std::move(r);
     self->state.rp = std::move(rp);
     return trainer(self);

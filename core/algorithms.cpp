@@ -86,9 +86,8 @@ result<std::shared_ptr<const model>> train_ranking_part(const algo_options& opt,
                                                         const dataset& ds,
                                                         const interaction_matrix& train) {
   if (opt.algo == "itemknn" || opt.algo == "userknn") {
-    knn_config cfg;
+    auto cfg = ranking_knn_config();
     cfg.threads = opt.threads ? opt.threads : default_threads();
-    cfg.similarity = similarity_kind::cosine;
     auto bin = train.binarized();
     return std::shared_ptr<const model>(opt.algo == "itemknn" ? train_item_knn(bin, cfg)
                                                               : train_user_knn(bin, cfg));
@@ -138,6 +137,35 @@ result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
 
 } // namespace
 
+knn_config ranking_knn_config() {
+  knn_config cfg;
+  cfg.similarity = similarity_kind::cosine;
+  return cfg;
+}
+
+mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed) {
+  mf_config cfg;
+  cfg.solver = mf_solver::als;
+  cfg.iterations = 15;
+  cfg.reg = 0.1f; // ALS-WR; best of 0.05 / 0.1 / 0.2 on u1/u2 holdouts
+  if (factors)
+    cfg.factors = factors;
+  if (iterations)
+    cfg.iterations = iterations;
+  cfg.seed = seed;
+  return cfg;
+}
+
+ials_config ials_settings(std::size_t factors, int iterations, std::uint64_t seed) {
+  ials_config cfg;
+  if (factors)
+    cfg.factors = factors;
+  if (iterations)
+    cfg.iterations = iterations;
+  cfg.seed = seed;
+  return cfg;
+}
+
 const std::vector<std::string>& algorithm_names() {
   static const std::vector<std::string> names{
       "baseline", "popular",      "trending", "itemknn", "userknn",
@@ -181,18 +209,17 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
   } else if (a == "mf") {
     mf_config cfg;
     if (opt.solver == "als") {
-      cfg.solver = mf_solver::als;
-      cfg.iterations = 15;
-      cfg.reg = 0.1f; // ALS-WR; best of 0.05 / 0.1 / 0.2 on u1/u2 holdouts
+      cfg = mf_als_config(opt.factors, opt.iterations, opt.seed);
     } else if (!opt.solver.empty() && opt.solver != "gibbs") {
       return make_error(errc::invalid_argument,
                         "unknown --solver '" + opt.solver + "' (gibbs|als)");
+    } else {
+      if (opt.factors)
+        cfg.factors = opt.factors;
+      if (opt.iterations)
+        cfg.iterations = opt.iterations;
+      cfg.seed = opt.seed;
     }
-    if (opt.factors)
-      cfg.factors = opt.factors;
-    if (opt.iterations)
-      cfg.iterations = opt.iterations;
-    cfg.seed = opt.seed;
     cfg.threads = threads;
     cfg.min_rating = ds.scale.min;
     cfg.max_rating = ds.scale.max;
@@ -201,12 +228,7 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     cfg.item_keys = &keys.second;
     m = train_mf(train, cfg);
   } else if (a == "implicit-als") {
-    ials_config cfg;
-    if (opt.factors)
-      cfg.factors = opt.factors;
-    if (opt.iterations)
-      cfg.iterations = opt.iterations;
-    cfg.seed = opt.seed;
+    auto cfg = ials_settings(opt.factors, opt.iterations, opt.seed);
     cfg.threads = threads;
     auto keys = id_keys(ds, train);
     cfg.user_keys = &keys.first;

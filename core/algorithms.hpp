@@ -10,7 +10,10 @@
 
 #include "core/dataset.hpp"
 #include "core/error.hpp"
+#include "core/ials.hpp"
 #include "core/interactions.hpp"
+#include "core/knn.hpp"
+#include "core/mf.hpp"
 #include "core/model.hpp"
 
 namespace shardrec::core {
@@ -39,6 +42,15 @@ const std::vector<std::string>& algorithm_names();
 // in the "name=weight,..." form. `has_content`: items carry side information.
 std::string default_hybrid_weights(bool has_content);
 std::string default_hybrid_rating_weights();
+
+// The settings of the hybrid's parts, one definition for this process and the
+// cluster (dist/ trains the same models with them). 0 = the default for
+// factors and iterations. Threads, keys and rating range are the caller's.
+// Item-kNN when it ranks: co-occurrence cosine on the binarized matrix.
+knn_config ranking_knn_config();
+// Biased MF by ALS (`--solver als`, what the cluster trains).
+mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed);
+ials_config ials_settings(std::size_t factors, int iterations, std::uint64_t seed);
 
 // Initial factors of implicit ALS and MF are seeded from stable_hash of the
 // external ids (not from dense indices), so a cluster that partitions the

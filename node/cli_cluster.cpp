@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/codec.hpp"
-#include "actors/control.hpp"
+#include "actors/interfaces.hpp"
 #include "actors/interfaces.hpp"
 #include "core/loaders.hpp"
 #include "core/metrics.hpp"

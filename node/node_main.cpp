@@ -1,6 +1,6 @@
 // shardrec-node: one process of a shardrec cluster. Parses options (flags or
 // an .ini file with the same names), starts the actor system, spawns the
-// control actor and its shards, publishes the control actor on --port, joins
+// node's actors (actors/node.hpp), publishes its coordinator on --port, joins
 // a cluster if asked, and runs until SIGINT/SIGTERM.
 #include <atomic>
 #include <chrono>
@@ -18,8 +18,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/codec.hpp"
-#include "actors/control.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/node.hpp"
 
 namespace po = boost::program_options;
 using namespace shardrec;
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       "host", po::value(&nc.host)->default_value(nc.host),
       "address to listen on and to announce")(
       "port", po::value(&nc.port)->default_value(nc.port),
-      "port of this node's control actor (0: any free port)")(
+      "port this node listens on (0: any free port)")(
       "data-dir", po::value(&nc.data_dir)->default_value(nc.data_dir),
       "folder for this node's files (for the write-ahead log and snapshots of a coming "
       "release; nothing is written there yet)")(
@@ -128,28 +128,37 @@ int main(int argc, char** argv) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   caf::actor_system sys{cfg};
 
-  actors::control_config cc;
+  actors::node_config cc;
   cc.host = nc.host;
   cc.partitions = nc.partitions;
-  cc.leader = nc.join.empty();
-  // Bind first so that the control actor knows the port it announces.
-  auto probe = sys.spawn([] { return caf::behavior{[](int) {}}; });
-  auto bound = sys.middleman().publish(probe, nc.port, nc.host.c_str(), true);
+  cc.first = nc.join.empty();
+  auto node = actors::spawn_node(sys, cc);
+  auto stop_node = [&] {
+    caf::anon_send_exit(node.coordinator, caf::exit_reason::user_shutdown);
+  };
+  // Bind once (port 0: any free port); the node learns the port it announces.
+  auto bound = sys.middleman().publish(node.coordinator, nc.port, nc.host.c_str(), true);
   if (!bound) {
     std::cerr << "shardrec-node: cannot listen on " << nc.host << ":" << nc.port << ": "
               << sys.render(bound.error()) << "\n";
+    stop_node();
     return 1;
   }
-  sys.middleman().unpublish(probe, *bound);
-  caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
-  cc.port = *bound;
-  auto control = actors::spawn_control(sys, cc);
-  auto published = sys.middleman().publish(control, cc.port, nc.host.c_str(), true);
-  if (!published) {
-    std::cerr << "shardrec-node: cannot publish on port " << cc.port << ": "
-              << sys.render(published.error()) << "\n";
-    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
-    return 1;
+  const std::uint16_t port = *bound;
+  {
+    caf::scoped_actor self{sys};
+    bool started = false;
+    self->request(node.coordinator, actors::admin_timeout, actors::start_atom::value,
+                  port)
+        .receive([&](actors::ok_atom) { started = true; },
+                 [&](caf::error& err) {
+                   std::cerr << "shardrec-node: cannot start: " << sys.render(err)
+                             << "\n";
+                 });
+    if (!started) {
+      stop_node();
+      return 1;
+    }
   }
 
   if (!nc.join.empty()) {
@@ -157,16 +166,16 @@ int main(int argc, char** argv) {
     if (!leader) {
       std::cerr << "shardrec-node: cannot reach " << nc.join << ": "
                 << sys.render(leader.error()) << "\n";
-      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      stop_node();
       return 1;
     }
     actors::partition_map me;
-    me.nodes.push_back({0, nc.host, cc.port});
+    me.nodes.push_back({0, nc.host, port});
     caf::scoped_actor self{sys};
     bool joined = false;
     std::uint64_t joined_version = 0;
     self->request(*leader, actors::admin_timeout, actors::join_atom::value,
-                  actors::encode(me), control)
+                  actors::encode(me), node.membership)
         .receive(
             [&](const actors::frame& f) {
               auto m = actors::decode_partition_map(f);
@@ -183,14 +192,14 @@ int main(int argc, char** argv) {
                         << " refused: " << sys.render(err) << "\n";
             });
     if (!joined) {
-      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      stop_node();
       return 1;
     }
     // The leader installs the new map on every node after it answers the
     // join; serve (and announce the port) only once this node has it.
     bool installed = false;
     for (int attempt = 0; attempt < 100 && !installed; ++attempt) {
-      self->request(control, actors::admin_timeout, actors::status_atom::value)
+      self->request(node.coordinator, actors::admin_timeout, actors::status_atom::value)
           .receive(
               [&](const actors::frame& f) {
                 auto s = actors::decode_status_reply(f);
@@ -206,20 +215,20 @@ int main(int argc, char** argv) {
     if (!installed) {
       std::cerr << "shardrec-node: the partition map did not arrive from " << nc.join
                 << "\n";
-      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      stop_node();
       return 1;
     }
   }
   if (!nc.port_file.empty()) {
-    std::ofstream(nc.port_file) << cc.port << "\n";
+    std::ofstream(nc.port_file) << port << "\n";
   }
-  std::cerr << "shardrec-node listening on " << nc.host << ":" << cc.port << "\n";
+  std::cerr << "shardrec-node listening on " << nc.host << ":" << port << "\n";
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   while (!stop_requested)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::cerr << "shardrec-node: stopping\n";
-  caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+  stop_node();
   return 0;
 }

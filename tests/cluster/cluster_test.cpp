@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/codec.hpp"
-#include "actors/control.hpp"
+#include "actors/interfaces.hpp"
 #include "actors/interfaces.hpp"
 #include "core/algorithms.hpp"
 #include "core/interactions.hpp"

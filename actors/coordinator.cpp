@@ -1,0 +1,316 @@
+// The coordinator: one per node, published on the node's port. The entry
+// point of the admin CLI, the load client and joining nodes. It routes event
+// and item batches to the shards that own them, runs queries (recommend:
+// actors/query.cpp; similar; predict) and spawns a trainer per `train`. It
+// merges what shards and node scorers return with dist/ functions and
+// computes nothing itself. Its view of the cluster (partition map, shards,
+// node scorers) comes from the node's membership actor; it monitors every
+// shard and node scorer in that view and treats a dead one as unavailable.
+//
+// Messages (payload frames per schema/admin.capnp):
+//   (start_atom, u16 port)                 -> ok_atom            to membership
+//   (join_atom, frame PartitionMap, actor) -> frame PartitionMap to membership
+//   (view_atom, frame PartitionMap, vector<actor> shards, vector<actor> scorers,
+//    u32 node id)                          -> (nothing)          from membership
+//   (status_atom)                          -> frame StatusReply
+//   (ingest_atom, frame EventBatch)        -> frame IngestReply
+//   (items_atom, frame ItemBatch)          -> frame IngestReply
+//   (shards_atom)                          -> u32 partitions, vector<actor> shards
+//   (train_atom, frame TrainRequest)       -> frame TrainReply
+//   (recommend_atom, frame RecommendRequest) -> frame RecommendReply
+//   (similar_atom, frame SimilarRequest)   -> frame SimilarReply
+//   (predict_atom, vector<string> users, vector<string> items) -> vector<float>
+#include "actors/coordinator.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/membership.hpp"
+#include "actors/query.hpp"
+#include "actors/scatter.hpp"
+#include "actors/trainer.hpp"
+#include "core/partition.hpp"
+#include "dist/partition_store.hpp"
+
+namespace shardrec::actors {
+
+namespace {
+
+struct coordinator_state {
+  node_config cfg;
+  std::uint32_t node_id = 0;
+  partition_map map;
+  std::vector<caf::actor> shards;  // by partition; empty handle = unavailable
+  std::vector<caf::actor> node_of; // by partition: the node scorer of its owner
+  caf::actor membership;
+  std::uint64_t next_query = 0;
+  // Recommend requests since the last flush (answered together).
+  std::vector<queued_recommend> queued;
+  bool flush_sent = false;
+  static inline const char* name = "coordinator";
+};
+
+using coordinator_pointer = caf::stateful_actor<coordinator_state>*;
+
+caf::error error_of(core::errc code, std::string msg) {
+  return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+// Sends each non-empty per-partition frame to its shard with `Atom` and
+// delivers `total` once all are stored (when count_replies, the shards'
+// accepted/rejected counts are added to it), or the first error.
+template <class Atom>
+caf::result<frame>
+route_to_shards(coordinator_pointer self, std::vector<std::optional<frame>> per,
+                std::shared_ptr<ingest_result> total, bool count_replies) {
+  auto& st = self->state;
+  std::vector<scatter_request> requests;
+  auto parts = std::make_shared<std::vector<std::uint32_t>>();
+  for (std::uint32_t p = 0; p < per.size(); ++p) {
+    if (!per[p])
+      continue;
+    if (p >= st.shards.size() || !st.shards[p])
+      return error_of(core::errc::io_error, "partition " + std::to_string(p)
+                                                + " is unavailable; batch not stored");
+    requests.push_back(
+        {st.shards[p], caf::make_message(Atom::value, std::move(*per[p]))});
+    parts->push_back(p);
+  }
+  auto rp = self->make_response_promise<frame>();
+  gather_all<frame>(
+      self, std::move(requests), ingest_timeout,
+      [total, count_replies](std::size_t, frame& r) {
+        if (count_replies)
+          if (auto d = decode_ingest_result(r)) {
+            total->accepted += d->accepted;
+            total->rejected += d->rejected;
+          }
+      },
+      [self, rp, total, parts](std::size_t k, caf::error& err) mutable {
+        if (err)
+          rp.deliver(
+              error_of(core::errc::io_error,
+                       "partition " + std::to_string((*parts)[k])
+                           + " did not store its part: " + self->system().render(err)));
+        else
+          rp.deliver(encode(*total));
+      });
+  return rp;
+}
+
+caf::behavior coordinator(coordinator_pointer self) {
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto* v : {&st.shards, &st.node_of})
+      for (auto& a : *v)
+        if (a && a.address() == dm.source)
+          a = caf::actor{};
+  });
+  return {
+      [=](start_atom, std::uint16_t port) {
+        return self->delegate(self->state.membership, start_atom::value, port);
+      },
+      [=](join_atom, const frame& f, const caf::actor& peer) {
+        return self->delegate(self->state.membership, join_atom::value, f, peer);
+      },
+      [=](view_atom, const frame& f, const std::vector<caf::actor>& shards,
+          const std::vector<caf::actor>& scorers, std::uint32_t node_id) {
+        auto& st = self->state;
+        if (self->current_sender() != st.membership.address())
+          return;
+        auto m = decode_partition_map(f);
+        if (!m)
+          return;
+        st.map = std::move(*m);
+        st.node_id = node_id;
+        st.shards = shards;
+        st.node_of = scorers;
+        for (auto* v : {&st.shards, &st.node_of})
+          for (const auto& a : *v)
+            if (a)
+              self->monitor(a);
+      },
+      [=](status_atom) -> caf::result<frame> {
+        // Every partition's status; one that does not answer is missing.
+        auto reply = std::make_shared<status_reply>();
+        reply->map = self->state.map;
+        auto rp = self->make_response_promise<frame>();
+        scatter<frame>(
+            self, to_each(self->state.shards, caf::make_message(stats_atom::value)),
+            admin_timeout,
+            [reply](std::size_t p, frame& f) {
+              if (auto ps = decode_partition_status(f))
+                reply->partitions.push_back(*ps);
+              else
+                reply->missing.push_back(static_cast<std::uint32_t>(p));
+            },
+            [reply](std::size_t p, caf::error&) {
+              reply->missing.push_back(static_cast<std::uint32_t>(p));
+            },
+            [reply, rp]() mutable {
+              std::sort(
+                  reply->partitions.begin(), reply->partitions.end(),
+                  [](const auto& a, const auto& b) { return a.partition < b.partition; });
+              std::sort(reply->missing.begin(), reply->missing.end());
+              rp.deliver(encode(*reply));
+            });
+        return rp;
+      },
+      [=](membership_atom) { return self->state.membership; },
+      [=](ingest_atom, const frame& f) -> caf::result<frame> {
+        auto batch = decode_event_batch(f);
+        if (!batch)
+          return to_caf_error(batch.err());
+        auto& st = self->state;
+        auto parts = st.map.partitions;
+        if (parts == 0)
+          return error_of(core::errc::invalid_argument,
+                          "the cluster has no partition map yet");
+        std::vector<event_batch> per(parts);
+        auto total = std::make_shared<ingest_result>();
+        for (std::size_t k = 0; k < batch->events.size(); ++k) {
+          auto& e = batch->events[k];
+          if (auto v = dist::validate(e); !v) {
+            ++total->rejected;
+            if (total->problems.size() < 10)
+              total->problems.push_back("event " + std::to_string(k) + ": "
+                                        + v.err().message);
+            continue;
+          }
+          ++total->accepted;
+          auto pu = core::partition_of(e.user, parts);
+          auto pi = core::partition_of(e.item, parts);
+          per[pu].events.push_back(e);
+          if (pi != pu)
+            per[pi].events.push_back(std::move(e));
+        }
+        std::vector<std::optional<frame>> frames(parts);
+        for (std::uint32_t p = 0; p < parts; ++p)
+          if (!per[p].events.empty()) {
+            per[p].scale = batch->scale;
+            frames[p] = encode(per[p]);
+          }
+        return route_to_shards<ingest_atom>(self, std::move(frames), total, false);
+      },
+      [=](items_atom, const frame& f) -> caf::result<frame> {
+        auto batch = decode_item_batch(f);
+        if (!batch)
+          return to_caf_error(batch.err());
+        auto& st = self->state;
+        auto parts = st.map.partitions;
+        if (parts == 0)
+          return error_of(core::errc::invalid_argument,
+                          "the cluster has no partition map yet");
+        std::vector<item_batch> per(parts);
+        for (auto& it : batch->items)
+          per[core::partition_of(it.first, parts)].items.push_back(std::move(it));
+        std::vector<std::optional<frame>> frames(parts);
+        for (std::uint32_t p = 0; p < parts; ++p)
+          if (!per[p].items.empty())
+            frames[p] = encode(per[p]);
+        return route_to_shards<items_atom>(self, std::move(frames),
+                                           std::make_shared<ingest_result>(), true);
+      },
+      [=](shards_atom) -> caf::result<std::uint32_t, std::vector<caf::actor>> {
+        // Every partition's shard, for clients that send batches straight to
+        // the owners (bulk load). Empty handles: unavailable partitions.
+        return {self->state.map.partitions,
+                std::vector<caf::actor>(self->state.shards.begin(),
+                                        self->state.shards.end())};
+      },
+      [=](train_atom, const frame& f) -> caf::result<frame> {
+        auto rp = self->make_response_promise();
+        std::vector<caf::actor> shards(self->state.shards.begin(),
+                                       self->state.shards.end());
+        spawn_trainer(self->system(), std::move(shards), f, rp);
+        return caf::delegated<frame>();
+      },
+      [=](recommend_atom, const frame& f) -> caf::result<frame> {
+        auto req = decode_recommend_request(f);
+        if (!req)
+          return to_caf_error(req.err());
+        auto& st = self->state;
+        auto rp = self->make_response_promise<frame>();
+        if (!check_recommend(*req, static_cast<std::uint32_t>(st.shards.size()), rp))
+          return rp;
+        // Query ids: node id in the high bits, a counter below.
+        auto qid = (std::uint64_t{st.node_id} << 48) | ++st.next_query;
+        st.queued.push_back({std::move(*req), qid, rp});
+        // The flush lands behind the requests already in the mailbox: those
+        // that arrived together are answered together.
+        if (!st.flush_sent) {
+          st.flush_sent = true;
+          self->send(self, flush_atom::value);
+        }
+        return rp;
+      },
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flush_sent = false;
+        // At most max_batch per flush: frames and kept scores stay bounded;
+        // the rest goes at the next flush.
+        constexpr std::size_t max_batch = 128;
+        std::vector<queued_recommend> batch;
+        if (st.queued.size() <= max_batch) {
+          batch = std::move(st.queued);
+          st.queued.clear();
+        } else {
+          auto cut = st.queued.begin() + static_cast<std::ptrdiff_t>(max_batch);
+          batch.assign(std::make_move_iterator(st.queued.begin()),
+                       std::make_move_iterator(cut));
+          st.queued.erase(st.queued.begin(), cut);
+          st.flush_sent = true;
+          self->send(self, flush_atom::value);
+        }
+        if (!batch.empty())
+          run_recommend_batch(self, st.shards, st.node_of, std::move(batch));
+      },
+      [=](predict_atom, std::vector<std::string> users,
+          std::vector<std::string> items) -> caf::result<std::vector<float>> {
+        auto rp = self->make_response_promise<std::vector<float>>();
+        run_predict(self, self->state.shards, std::move(users), std::move(items), rp);
+        return rp;
+      },
+      [=](similar_atom, const frame& f) -> caf::result<frame> {
+        auto req = decode_similar_request(f);
+        if (!req)
+          return to_caf_error(req.err());
+        auto rp = self->make_response_promise<frame>();
+        run_similar(self, self->state.shards, std::move(*req), rp);
+        return rp;
+      },
+  };
+}
+
+} // namespace
+
+node_handles spawn_coordinator(caf::actor_system& sys, const node_config& cfg,
+                               caf::actor host, caf::actor scorer) {
+  auto coord = sys.spawn([cfg, host, scorer](coordinator_pointer self) {
+    self->state.cfg = cfg;
+    self->state.membership = spawn_membership(self->system(), cfg, host, scorer,
+                                              caf::actor_cast<caf::actor>(self));
+    // The node lives and dies as one.
+    self->link_to(self->state.membership);
+    self->link_to(host);
+    self->link_to(scorer);
+    return coordinator(self);
+  });
+  caf::scoped_actor probe{sys};
+  node_handles out;
+  out.coordinator = coord;
+  probe->request(coord, admin_timeout, membership_atom::value)
+      .receive([&](const caf::actor& m) { out.membership = m; }, [](caf::error&) {});
+  return out;
+}
+
+} // namespace shardrec::actors

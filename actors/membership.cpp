@@ -1,0 +1,263 @@
+// The membership actor: one per node. Keeps the partition map and the
+// handles of every partition's shard and every node's scorer, and hands that
+// view to its node's coordinator after every change. On the cluster's first
+// node it also admits joining nodes: it assigns partitions round-robin, asks
+// every node to host its share (assign) and installs the new map everywhere.
+// Spawned and linked by the coordinator (actors/node.cpp).
+//
+// Messages:
+//   (start_atom, u16 port)                        -> ok_atom   from the node's main
+//   (join_atom, frame PartitionMap, actor membership) -> frame PartitionMap
+//                                                    first node only; refused
+//                                                    while the cluster holds data
+//   (assign_atom, frame PartitionMap)             -> vector<u32> partitions,
+//                                                    vector<actor> shards, actor scorer
+//   (install_atom, frame PartitionMap, vector<actor> shards by partition,
+//                  vector<actor> scorers by node of the map) -> (nothing)
+// TODO(elastic): joins move no data yet, so a join is refused once any
+// partition holds events or items; the elastic issue moves partitions.
+#include "actors/membership.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/scatter.hpp"
+
+namespace shardrec::actors {
+
+namespace {
+
+struct peer {
+  node_info info;
+  caf::actor membership;
+};
+
+struct membership_state {
+  node_config cfg;
+  std::uint16_t port = 0;
+  std::uint32_t node_id = 0;
+  partition_map map;
+  std::vector<caf::actor> shards;  // by partition; empty: unavailable
+  std::vector<caf::actor> scorers; // by partition: the node scorer of its owner
+  std::vector<peer> peers;         // first node only: every node, this one included
+  caf::actor host, scorer, coordinator;
+  static inline const char* name = "membership";
+};
+
+using membership_pointer = caf::stateful_actor<membership_state>*;
+
+caf::error error_of(core::errc code, std::string msg) {
+  return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+// Round-robin assignment of partitions to the nodes, in node-id order.
+void assign_round_robin(partition_map& m) {
+  m.owner.resize(m.partitions);
+  for (std::uint32_t p = 0; p < m.partitions; ++p)
+    m.owner[p] = m.nodes[p % m.nodes.size()].id;
+  ++m.version;
+}
+
+void install(membership_pointer self, const partition_map& m,
+             const std::vector<caf::actor>& shards,
+             const std::vector<caf::actor>& scorers_by_node) {
+  auto& st = self->state;
+  st.map = m;
+  st.shards.assign(m.partitions, caf::actor{});
+  st.scorers.assign(m.partitions, caf::actor{});
+  for (std::uint32_t p = 0; p < m.partitions && p < shards.size(); ++p)
+    st.shards[p] = shards[p];
+  for (std::uint32_t p = 0; p < m.partitions && p < m.owner.size(); ++p)
+    for (std::size_t k = 0; k < m.nodes.size() && k < scorers_by_node.size(); ++k)
+      if (m.nodes[k].id == m.owner[p])
+        st.scorers[p] = scorers_by_node[k];
+  self->send(st.coordinator, view_atom::value, encode(st.map), st.shards, st.scorers,
+             st.node_id);
+}
+
+// This node hosts the partitions the map gives it: its node host spawns
+// them; the reply carries their shards and this node's scorer.
+caf::result<std::vector<std::uint32_t>, std::vector<caf::actor>, caf::actor>
+assign(membership_pointer self, const partition_map& m) {
+  auto& st = self->state;
+  for (const auto& n : m.nodes)
+    if (n.host == st.cfg.host && n.port == st.port)
+      st.node_id = n.id;
+  std::vector<std::uint32_t> mine;
+  for (std::uint32_t p = 0; p < m.partitions && p < m.owner.size(); ++p)
+    if (m.owner[p] == st.node_id)
+      mine.push_back(p);
+  auto rp = self->make_response_promise<std::vector<std::uint32_t>,
+                                        std::vector<caf::actor>, caf::actor>();
+  self->request(st.host, admin_timeout, assign_atom::value, m.partitions, st.node_id,
+                mine)
+      .then(
+          [=](const std::vector<caf::actor>& shards) mutable {
+            rp.deliver(mine, shards, self->state.scorer);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+// First node: re-assigns partitions over the peers and installs the new map
+// on every node; delivers the map to `rp` when every node hosts its share.
+void rebalance(membership_pointer self, caf::typed_response_promise<frame> rp) {
+  auto& st = self->state;
+  partition_map m = st.map;
+  m.nodes.clear();
+  for (const auto& p : st.peers)
+    m.nodes.push_back(p.info);
+  assign_round_robin(m);
+  struct gathered {
+    std::vector<caf::actor> shards;
+    std::vector<caf::actor> scorers; // by peer
+  };
+  auto g = std::make_shared<gathered>();
+  g->shards.resize(m.partitions);
+  g->scorers.resize(st.peers.size());
+  auto mf = encode(m);
+  std::vector<caf::actor> members;
+  for (const auto& p : st.peers)
+    members.push_back(p.membership);
+  gather_all<std::vector<std::uint32_t>, std::vector<caf::actor>, caf::actor>(
+      self, to_each(members, caf::make_message(assign_atom::value, mf)), admin_timeout,
+      [g](std::size_t k, std::vector<std::uint32_t>& parts, std::vector<caf::actor>& hs,
+          caf::actor& scorer) {
+        for (std::size_t i = 0; i < parts.size() && i < hs.size(); ++i)
+          if (parts[i] < g->shards.size())
+            g->shards[parts[i]] = hs[i];
+        g->scorers[k] = scorer;
+      },
+      [self, g, mf, members, rp](std::size_t k, caf::error& err) mutable {
+        if (err)
+          return (void)rp.deliver(error_of(
+              core::errc::io_error,
+              "node " + std::to_string(self->state.peers[k].info.id)
+                  + " did not take its partitions: " + self->system().render(err)));
+        for (const auto& m : members)
+          self->send(m, install_atom::value, mf, g->shards, g->scorers);
+        rp.deliver(mf);
+      });
+}
+
+// First node: refuses a join while any partition holds data (a join moves
+// no data yet; the reassigned partitions would be lost), else admits it.
+void admit(membership_pointer self, node_info info, caf::actor peer_membership,
+           caf::typed_response_promise<frame> rp) {
+  struct held {
+    std::uint64_t events = 0, items = 0;
+  };
+  auto h = std::make_shared<held>();
+  gather_all<frame>(
+      self, to_each(self->state.shards, caf::make_message(stats_atom::value)),
+      admin_timeout,
+      [h](std::size_t, frame& f) {
+        if (auto ps = decode_partition_status(f)) {
+          h->events += ps->user_events;
+          h->items += ps->items;
+        }
+      },
+      [=](std::size_t p, caf::error& err) mutable {
+        auto& st = self->state;
+        if (err)
+          return (void)rp.deliver(error_of(
+              core::errc::io_error,
+              "cannot tell whether the cluster holds data: partition " + std::to_string(p)
+                  + " did not answer (" + self->system().render(err) + ")"));
+        if (h->events > 0 || h->items > 0)
+          return (void)rp.deliver(error_of(
+              core::errc::invalid_argument,
+              "the cluster holds data (" + std::to_string(h->events) + " events, "
+                  + std::to_string(h->items)
+                  + " items) and a join would lose the partitions it moves: this "
+                    "release moves no data between nodes. Start every node before "
+                    "loading, or start a new cluster with the nodes you need and load "
+                    "the data again"));
+        std::uint32_t next = 0;
+        for (const auto& q : st.peers)
+          next = std::max(next, q.info.id + 1);
+        info.id = next;
+        st.peers.push_back({info, peer_membership});
+        rebalance(self, rp);
+      });
+}
+
+caf::behavior membership(membership_pointer self) {
+  return {
+      [=](start_atom, std::uint16_t port) -> caf::result<ok_atom> {
+        auto& st = self->state;
+        st.port = port;
+        if (!st.cfg.first)
+          return ok_atom::value;
+        node_info me{0, st.cfg.host, port};
+        st.peers = {{me, caf::actor_cast<caf::actor>(self)}};
+        partition_map m;
+        m.partitions = st.cfg.partitions;
+        m.nodes.push_back(me);
+        assign_round_robin(m);
+        auto rp = self->make_response_promise<ok_atom>();
+        self->request(st.host, admin_timeout, assign_atom::value, m.partitions,
+                      std::uint32_t{0},
+                      [&] {
+                        std::vector<std::uint32_t> all(m.partitions);
+                        for (std::uint32_t p = 0; p < m.partitions; ++p)
+                          all[p] = p;
+                        return all;
+                      }())
+            .then(
+                [=](const std::vector<caf::actor>& shards) mutable {
+                  install(self, m, shards, {self->state.scorer});
+                  rp.deliver(ok_atom::value);
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](join_atom, const frame& f, const caf::actor& peer) -> caf::result<frame> {
+        if (!self->state.cfg.first)
+          return error_of(core::errc::invalid_argument,
+                          "this node is not the cluster's first node; join that one");
+        auto m = decode_partition_map(f);
+        if (!m)
+          return to_caf_error(m.err());
+        if (m->nodes.size() != 1 || !peer)
+          return error_of(core::errc::bad_message, "join: expected exactly one node");
+        auto rp = self->make_response_promise<frame>();
+        admit(self, m->nodes.front(), peer, rp);
+        return rp;
+      },
+      [=](assign_atom,
+          const frame& f) -> caf::result<std::vector<std::uint32_t>,
+                                         std::vector<caf::actor>, caf::actor> {
+        auto m = decode_partition_map(f);
+        if (!m)
+          return to_caf_error(m.err());
+        return assign(self, *m);
+      },
+      [=](install_atom, const frame& f, const std::vector<caf::actor>& shards,
+          const std::vector<caf::actor>& scorers) {
+        if (auto m = decode_partition_map(f))
+          install(self, *m, shards, scorers);
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_membership(caf::actor_system& sys, const node_config& cfg,
+                            caf::actor host, caf::actor scorer, caf::actor coordinator) {
+  return sys.spawn([=](membership_pointer self) {
+    self->state.cfg = cfg;
+    self->state.host = host;
+    self->state.scorer = scorer;
+    self->state.coordinator = coordinator;
+    return membership(self);
+  });
+}
+
+} // namespace shardrec::actors

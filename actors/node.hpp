@@ -1,0 +1,38 @@
+// One shardrec node: the actors a `shardrec-node` process runs.
+//
+//   coordinator  published on the node's port: the entry point of clients and
+//                joining nodes; routes events, runs queries and training
+//                (actors/coordinator.hpp)
+//   membership   the partition map and the nodes of the cluster; on the first
+//                node it admits joining nodes (actors/membership.hpp)
+//   node host    spawns and monitors this node's shards (actors/node_host.hpp)
+//   node scorer  this node's share of every query (actors/node_scorer.hpp)
+//   shards       one per hosted partition (actors/shard.hpp)
+//
+// The coordinator is linked to the other three: stopping it stops the node.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+namespace shardrec::actors {
+
+struct node_config {
+  std::string host = "127.0.0.1";
+  std::uint32_t partitions = 64; // first node only; joiners learn it from the map
+  bool first = true;             // creates the cluster (else joins one)
+};
+
+struct node_handles {
+  caf::actor coordinator; // publish this one
+  caf::actor membership;  // pass it along with a join request
+};
+
+// Spawns a node's actors. Before it serves, tell the coordinator its port:
+// (start_atom, u16 port) -> ok_atom once a first node hosts every partition.
+node_handles spawn_node(caf::actor_system& sys, const node_config& cfg);
+
+} // namespace shardrec::actors

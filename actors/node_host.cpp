@@ -1,0 +1,96 @@
+// The node host: one per node, spawns the shards of the partitions the map
+// gives this node, links and monitors them, and passes each shard's scorer
+// to the node scorer after every publish (only from the shard that hosts
+// the partition now, never a late message of one it replaced). Linked by
+// the node's coordinator; asked by the node's membership actor.
+//
+// Messages:
+//   (assign_atom, u32 partitions, u32 node id, vector<u32> hosted)
+//                                       -> vector<actor> shards, in `hosted` order;
+//                                          shards of partitions not listed stop
+//   (scorer_atom, u32 partition, shared_scorer) -> (nothing) from a hosted shard
+#include "actors/node_host.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/interfaces.hpp"
+#include "actors/local_messages.hpp"
+#include "actors/shard.hpp"
+
+namespace shardrec::actors {
+
+namespace {
+
+struct node_host_state {
+  std::map<std::uint32_t, caf::actor> shards; // by hosted partition
+  caf::actor scorer;
+  static inline const char* name = "node_host";
+};
+
+using node_host_pointer = caf::stateful_actor<node_host_state>*;
+
+void drop(node_host_pointer self, std::map<std::uint32_t, caf::actor>::iterator it) {
+  self->send(self->state.scorer, scorer_atom::value, it->first, shared_scorer{});
+  self->state.shards.erase(it);
+}
+
+caf::behavior node_host(node_host_pointer self) {
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& shards = self->state.shards;
+    for (auto it = shards.begin(); it != shards.end(); ++it)
+      if (it->second.address() == dm.source)
+        return drop(self, it);
+  });
+  return {
+      [=](assign_atom, std::uint32_t partitions, std::uint32_t node_id,
+          const std::vector<std::uint32_t>& hosted)
+          -> caf::result<std::vector<caf::actor>> {
+        auto& shards = self->state.shards;
+        for (auto it = shards.begin(); it != shards.end();) {
+          auto next = std::next(it);
+          if (std::find(hosted.begin(), hosted.end(), it->first) == hosted.end()) {
+            self->send_exit(it->second, caf::exit_reason::user_shutdown);
+            drop(self, it);
+          }
+          it = next;
+        }
+        std::vector<caf::actor> out;
+        for (auto p : hosted) {
+          if (p >= partitions)
+            return caf::sec::invalid_argument;
+          auto it = shards.find(p);
+          if (it == shards.end()) {
+            auto s = spawn_shard(self->system(), p, partitions, node_id,
+                                 caf::actor_cast<caf::actor>(self));
+            self->monitor(s);
+            self->link_to(s); // shards die with their node
+            it = shards.emplace(p, s).first;
+          }
+          out.push_back(it->second);
+        }
+        return out;
+      },
+      [=](scorer_atom, std::uint32_t partition, const shared_scorer& s) {
+        auto it = self->state.shards.find(partition);
+        if (it != self->state.shards.end()
+            && self->current_sender() == it->second.address())
+          self->send(self->state.scorer, scorer_atom::value, partition, s);
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_node_host(caf::actor_system& sys, caf::actor scorer) {
+  return sys.spawn([scorer](node_host_pointer self) {
+    self->state.scorer = scorer;
+    self->send(scorer, host_atom::value);
+    return node_host(self);
+  });
+}
+
+} // namespace shardrec::actors

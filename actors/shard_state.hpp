@@ -1,0 +1,70 @@
+// The shard actor's state, shared by its two source files: shard.cpp
+// (ingest, status and the query-time handlers) and shard_train.cpp (the
+// training steps and the blocks shards exchange). Private to those files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/behavior.hpp>
+#include <caf/message_handler.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/frame.hpp"
+#include "dist/partition_store.hpp"
+#include "dist/training.hpp"
+
+namespace shardrec::actors::detail {
+
+struct shard_state {
+  std::unique_ptr<dist::partition_store> store; // set at spawn, never null after
+  std::unique_ptr<dist::partition_store> bin;   // binarized copy, after build
+  std::uint32_t node_id = 0;
+  bool ratings_only = true; // every event so far is a rating
+  core::rating_scale scale; // of the latest event batch: predictions are clamped to it
+
+  // Training: every shard by partition, and leader_of[p], the first partition
+  // on p's node. Blocks travel once per node, to its leader, which hands them
+  // to the node's other shards.
+  std::vector<caf::actor> peers;
+  std::vector<std::uint32_t> leader_of;
+  std::uint64_t bytes_sent = 0; // payload bytes of blocks sent since build
+
+  // One session per algorithm, reset by the build step.
+  dist::train_settings settings;
+  std::vector<float> popularity;
+  std::unique_ptr<dist::content_session> content;
+  std::unique_ptr<dist::knn_session> knn;
+  std::unique_ptr<dist::ials_partition> ials;
+  std::unique_ptr<dist::mf_als_partition> mf;
+
+  // Query-time models, replaced by the publish step.
+  std::shared_ptr<const dist::partition_scorer> scorer;
+  dist::partition_user_models user_models;
+  // Per owned user, the blend statistics of the current models (a function
+  // of the models and the user's profile only, so valid until the next
+  // publish): a repeat query skips a round.
+  std::unordered_map<std::string, frame> stats_cache;
+
+  // The node host: spawned this shard, monitors it, and passes its scorer
+  // on to the node's scorer actor after every publish.
+  caf::actor host;
+
+  bool is_leader() const {
+    const auto me = store->partition();
+    return me < leader_of.size() && leader_of[me] == me;
+  }
+
+  static inline const char* name = "shard";
+};
+
+using shard_pointer = caf::stateful_actor<shard_state>*;
+
+// The training handlers (shard_train.cpp), added to the shard's behaviour.
+caf::message_handler shard_training(shard_pointer self);
+
+} // namespace shardrec::actors::detail

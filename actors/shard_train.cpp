@@ -1,0 +1,448 @@
+// The shard's training handlers (actors/shard.hpp lists the steps): decode
+// the step's argument, call its dist/ session, encode the reply, and send the
+// step's blocks to other shards. A step that sends blocks replies only after
+// every block was acknowledged: when the trainer has every reply of a step,
+// every block of that step has arrived (the barrier the next step relies on).
+#include <algorithm>
+#include <thread>
+#include <type_traits>
+
+#include <caf/event_based_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/codec_dist.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/local_messages.hpp"
+#include "actors/scatter.hpp"
+#include "actors/shard_state.hpp"
+#include "actors/train_steps.hpp"
+
+namespace shardrec::actors::detail {
+
+namespace {
+
+caf::error fail(core::errc code, std::string msg) {
+  return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+caf::error fail(const core::error& e) {
+  return to_caf_error(e);
+}
+
+struct outgoing {
+  std::uint32_t to;
+  block_kind kind;
+  frame block;
+};
+
+caf::error apply_block(shard_pointer self, block_kind kind, const frame& f);
+
+bool is_group_kind(block_kind k) {
+  return k == block_kind::ials_group || k == block_kind::mf_group;
+}
+
+// Sends the blocks to their shards and applies the ones addressed to this
+// shard directly; delivers `reply` to rp once every block was acknowledged,
+// or the first error.
+void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
+                 caf::typed_response_promise<frame> rp) {
+  auto& st = self->state;
+  const auto me = st.store->partition();
+  std::vector<scatter_request> requests;
+  for (auto& b : blocks) {
+    st.bytes_sent += b.block.bytes.size();
+    // A group block goes to its leader even when that is this shard: the
+    // leader's handler hands it on to the node's other shards.
+    if (b.to == me && !is_group_kind(b.kind)) {
+      if (auto err = apply_block(self, b.kind, b.block))
+        return (void)rp.deliver(err);
+      continue;
+    }
+    if (b.to >= st.peers.size() || !st.peers[b.to])
+      return (void)rp.deliver(fail(
+          core::errc::io_error, "partition " + std::to_string(b.to) + " is unavailable"));
+    requests.push_back({st.peers[b.to], caf::make_message(block_atom::value, b.kind,
+                                                          std::move(b.block))});
+  }
+  gather_all<ok_atom>(
+      self, std::move(requests), train_timeout, [](std::size_t, ok_atom) {},
+      [rp, reply = std::move(reply)](std::size_t, caf::error& err) mutable {
+        if (err)
+          rp.deliver(err);
+        else
+          rp.deliver(std::move(reply));
+      });
+}
+
+template <class Block>
+std::vector<outgoing> blocks_of(block_kind kind, const std::vector<Block>& bs) {
+  std::vector<outgoing> out;
+  out.reserve(bs.size());
+  for (const auto& b : bs)
+    out.push_back({b.to, kind, encode(b)});
+  return out;
+}
+
+// The leader hands a node-local message to the other shards of its node
+// and delivers `reply` once they all acknowledged, or the first error.
+template <class Msg, class Reply>
+void hand_to_group(shard_pointer self, const Msg& msg, Reply reply,
+                   caf::typed_response_promise<Reply> rp) {
+  auto& st = self->state;
+  const auto me = st.store->partition();
+  std::vector<caf::actor> group;
+  for (std::uint32_t q = 0; q < st.peers.size() && q < st.leader_of.size(); ++q)
+    if (q != me && st.leader_of[q] == me && st.peers[q])
+      group.push_back(st.peers[q]);
+  gather_all<ok_atom>(
+      self, to_each(group, caf::make_message(block_atom::value, msg)), train_timeout,
+      [](std::size_t, ok_atom) {},
+      [rp, reply](std::size_t, caf::error& err) mutable {
+        if (err)
+          rp.deliver(err);
+        else
+          rp.deliver(reply);
+      });
+}
+
+// This shard's rows of a group block (iALS or MF by the block's type).
+template <class Block> caf::error receive_group(shard_pointer self, const Block& b) {
+  auto& st = self->state;
+  constexpr bool implicit = std::is_same_v<Block, dist::ials_block>;
+  auto* model = [&] {
+    if constexpr (implicit)
+      return st.ials.get();
+    else
+      return st.mf.get();
+  }();
+  if (!model)
+    return fail(core::errc::invalid_argument,
+                implicit ? "ials block before als_init" : "mf block before als_init");
+  auto s = model->receive(b, true);
+  return s ? caf::error{} : fail(s.err());
+}
+
+// The leader's side of a group block: decode once, take this shard's rows,
+// hand the decoded block to the node's other shards, acknowledge once they
+// all have.
+template <class Block>
+caf::result<ok_atom> take_group_block(shard_pointer self, core::result<Block> decoded) {
+  auto& st = self->state;
+  if (!decoded)
+    return fail(decoded.err());
+  const auto me = st.store->partition();
+  if (decoded->to != me || st.leader_of.size() != st.peers.size() || !st.is_leader())
+    return fail(core::errc::bad_message, "group block for partition "
+                                             + std::to_string(decoded->to)
+                                             + " reached partition " + std::to_string(me)
+                                             + ", which does not lead its node's group");
+  auto shared = std::make_shared<const Block>(std::move(*decoded));
+  if (auto err = receive_group(self, *shared))
+    return err;
+  auto rp = self->make_response_promise<ok_atom>();
+  hand_to_group(self, shared, ok_atom::value, rp);
+  return rp;
+}
+
+caf::error apply_block(shard_pointer self, block_kind kind, const frame& f) {
+  auto& st = self->state;
+  auto check = [](const core::status& s) { return s ? caf::error{} : fail(s.err()); };
+  switch (kind) {
+    case block_kind::content_vectors: {
+      if (!st.content)
+        return fail(core::errc::invalid_argument, "content vectors before build");
+      auto m = decode_content_vectors_message(f);
+      if (!m)
+        return fail(m.err());
+      st.content->receive(std::move(*m));
+      return {};
+    }
+    case block_kind::rater_rows: {
+      if (!st.knn)
+        return fail(core::errc::invalid_argument, "rater rows before build");
+      if (!st.is_leader())
+        return fail(core::errc::bad_message,
+                    "rater rows reached partition "
+                        + std::to_string(st.store->partition())
+                        + ", which does not lead its node's group");
+      auto b = decode_rater_rows_block(f);
+      return b ? check(st.knn->add_rows(std::move(*b))) : fail(b.err());
+    }
+    case block_kind::reverse: {
+      if (!st.knn)
+        return fail(core::errc::invalid_argument, "reverse block before build");
+      auto b = decode_reverse_block(f);
+      return b ? check(st.knn->receive(*st.store, *b)) : fail(b.err());
+    }
+    case block_kind::ials_group:
+    case block_kind::mf_group: break;
+  }
+  return fail(core::errc::bad_message, "unknown block kind");
+}
+
+dist::als_side side_of(als_half h) {
+  return h == als_half::users ? dist::als_side::users : dist::als_side::items;
+}
+
+// The send half of an ALS half-step: this shard's rows of `side` to every
+// node that needs them; the reply (iALS: the Gram partial of `side`) once
+// every block is acknowledged.
+caf::result<frame> send_side(shard_pointer self, als_model model, dist::als_side side) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<frame>();
+  if (model == als_model::ials)
+    send_blocks(
+        self,
+        blocks_of(block_kind::ials_group, st.ials->make_group_blocks(side, st.leader_of)),
+        encode(st.ials->make_gram_partial(side)), rp);
+  else
+    send_blocks(
+        self,
+        blocks_of(block_kind::mf_group, st.mf->make_group_blocks(side, st.leader_of)),
+        frame{}, rp);
+  return rp;
+}
+
+caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg) {
+  auto& st = self->state;
+  auto& s = *st.store;
+  auto req = decode_train_request(arg);
+  if (!req)
+    return fail(req.err());
+  // Row solves on every core: while this shard solves, its peers on other
+  // nodes may be waiting at the half-step barrier. Results do not depend on
+  // the thread count.
+  st.settings =
+      dist::make_train_settings(req->factors, req->iterations, req->seed,
+                                std::max(1u, std::thread::hardware_concurrency()));
+  // Retraining without new events or item information reuses the matrices.
+  const auto policy =
+      merge == build_merge::last ? dist::merge_policy::last : dist::merge_policy::sum;
+  if (!st.bin || !s.built_with(policy)) {
+    s.build(policy);
+    st.bin = std::make_unique<dist::partition_store>(s.binarized());
+  }
+  st.content = std::make_unique<dist::content_session>(st.settings.content);
+  st.knn = std::make_unique<dist::knn_session>(s.partitions(), st.settings.knn);
+  st.ials.reset();
+  st.mf.reset();
+  st.popularity.clear();
+  return encode(dist::census(s));
+}
+
+caf::result<frame> knn_step(shard_pointer self, step_kind kind, const frame& arg) {
+  auto& st = self->state;
+  auto& s = *st.store;
+  switch (kind) {
+    case step_kind::knn_scale: {
+      auto sp = st.knn->scale(s, *st.bin);
+      return sp ? caf::result<frame>(encode(*sp)) : fail(sp.err());
+    }
+    case step_kind::knn_rows: {
+      // This shard's users' rows, once to every node (its first shard).
+      auto scale = decode_scale_partial(arg);
+      if (!scale)
+        return fail(scale.err());
+      auto rows = st.knn->rows(*st.bin, scale->max_abs);
+      if (!rows)
+        return fail(rows.err());
+      std::vector<outgoing> blocks;
+      for (std::uint32_t d = 0; d < s.partitions() && d < st.leader_of.size(); ++d)
+        if (st.leader_of[d] == d) {
+          rows->to = d;
+          blocks.push_back({d, block_kind::rater_rows, encode(*rows)});
+        }
+      auto rp = self->make_response_promise<frame>();
+      send_blocks(self, std::move(blocks), frame{}, rp);
+      return rp;
+    }
+    case step_kind::knn_gather: {
+      // The node's first shard builds the matrix of every rater and hands it
+      // to the node's other shards; they reply at once.
+      if (!st.is_leader())
+        return frame{};
+      auto g = st.knn->gather();
+      if (!g)
+        return fail(g.err());
+      auto rp = self->make_response_promise<frame>();
+      hand_to_group(self, shared_raters{*g}, frame{}, rp);
+      return rp;
+    }
+    case step_kind::knn_lists: {
+      auto blocks = st.knn->finish(s, st.settings.ials.threads);
+      if (!blocks)
+        return fail(blocks.err());
+      auto rp = self->make_response_promise<frame>();
+      send_blocks(self, blocks_of(block_kind::reverse, *blocks), frame{}, rp);
+      return rp;
+    }
+    default: st.knn->complete(); return frame{};
+  }
+}
+
+caf::result<frame> als_step(shard_pointer self, const train_step& step,
+                            const frame& arg) {
+  auto& st = self->state;
+  const bool implicit = step.model == als_model::ials;
+  if (step.kind == step_kind::als_init) {
+    auto g = decode_als_globals(arg);
+    if (!g)
+      return fail(g.err());
+    if (implicit)
+      st.ials = std::make_unique<dist::ials_partition>(*st.store, st.settings.ials, *g);
+    else
+      st.mf = std::make_unique<dist::mf_als_partition>(*st.store, st.settings.mf, *g);
+    return frame{};
+  }
+  if (implicit ? !st.ials : !st.mf)
+    return fail(core::errc::invalid_argument, to_string(step) + " before als_init");
+  const auto side = side_of(step.side);
+  if (step.kind == step_kind::als_send)
+    return send_side(self, step.model, side);
+  // The objective's partial sum costs about as much as the solve: the
+  // trainer asks for it once, at the end.
+  core::status solved;
+  if (implicit) {
+    auto gram = decode_gram_total(arg);
+    if (!gram)
+      return fail(gram.err());
+    solved = st.ials->solve(side, *gram);
+  } else {
+    solved = st.mf->solve(side);
+  }
+  if (!solved)
+    return fail(solved.err());
+  if (step.then == after_solve::loss && side == dist::als_side::items)
+    return encode(implicit ? st.ials->make_loss_partial() : st.mf->make_loss_partial());
+  if (step.then == after_solve::send)
+    return send_side(self, step.model, side);
+  return frame{};
+}
+
+// Builds the query-time scorer and user models from whatever was trained and
+// hands the scorer to the node host (for the node's scorer actor).
+caf::result<frame> publish(shard_pointer self, const frame& arg) {
+  auto& st = self->state;
+  auto spec = decode_blend_spec(arg);
+  if (!spec)
+    return fail(spec.err());
+  auto served = dist::pack_models(*st.store, st.popularity, st.content.get(),
+                                  st.knn.get(), st.ials.get(), st.mf.get(), *spec);
+  if (!served)
+    return fail(served.err());
+  st.scorer = std::move(served->scorer);
+  st.user_models = std::move(served->users);
+  st.stats_cache.clear();
+  if (st.host)
+    self->send(st.host, scorer_atom::value, st.store->partition(),
+               shared_scorer{st.scorer});
+  return frame{};
+}
+
+caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
+                                 const frame& arg) {
+  auto& st = self->state;
+  auto& s = *st.store;
+  if (step.kind == step_kind::build)
+    return build(self, step.merge, arg);
+  if (!s.built() || !st.bin || !st.content || !st.knn)
+    return fail(core::errc::invalid_argument,
+                "training step '" + to_string(step) + "' before build");
+  switch (step.kind) {
+    case step_kind::popular:
+      st.popularity = dist::partition_popularity(s);
+      return frame{};
+    case step_kind::content_df: return encode(st.content->count_df(s));
+    case step_kind::content_vectors: {
+      auto voc = decode_content_vocabulary(arg);
+      if (!voc)
+        return fail(voc.err());
+      auto rp = self->make_response_promise<frame>();
+      send_blocks(
+          self,
+          blocks_of(block_kind::content_vectors, st.content->build_vectors(s, *voc)),
+          frame{}, rp);
+      return rp;
+    }
+    case step_kind::content_users: {
+      auto done = st.content->finish_users(s);
+      return done ? caf::result<frame>(frame{}) : fail(done.err());
+    }
+    case step_kind::knn_scale:
+    case step_kind::knn_rows:
+    case step_kind::knn_gather:
+    case step_kind::knn_lists:
+    case step_kind::knn_done: return knn_step(self, step.kind, arg);
+    case step_kind::als_init:
+    case step_kind::als_send:
+    case step_kind::als_solve: return als_step(self, step, arg);
+    case step_kind::publish: return publish(self, arg);
+    case step_kind::build: break;
+  }
+  return fail(core::errc::invalid_argument, "unknown training step");
+}
+
+} // namespace
+
+caf::message_handler shard_training(shard_pointer self) {
+  return {
+      [=](train_atom, std::vector<caf::actor> peers) {
+        auto& st = self->state;
+        st.peers = std::move(peers);
+        st.leader_of.assign(st.peers.size(), 0);
+        for (std::uint32_t p = 0; p < st.peers.size(); ++p) {
+          st.leader_of[p] = p;
+          for (std::uint32_t q = 0; q < p; ++q)
+            if (st.peers[q] && st.peers[p] && st.peers[q].node() == st.peers[p].node()) {
+              st.leader_of[p] = q;
+              break;
+            }
+        }
+        st.bytes_sent = 0;
+        return ok_atom::value;
+      },
+      [=](train_atom, const train_step& step, const frame& arg) -> caf::result<frame> {
+        if (!valid(step))
+          return fail(core::errc::bad_message, "unknown training step");
+        // No exception may leave a handler: the shard (and its data) would die.
+        try {
+          return train_step_of(self, step, arg);
+        } catch (const std::exception& e) {
+          return fail(core::errc::io_error,
+                      "training step '" + to_string(step) + "' failed: " + e.what());
+        }
+      },
+      [=](block_atom, block_kind kind, const frame& f) -> caf::result<ok_atom> {
+        if (!valid(kind))
+          return fail(core::errc::bad_message, "unknown block kind");
+        if (kind == block_kind::ials_group)
+          return take_group_block(self, decode_ials_block(f));
+        if (kind == block_kind::mf_group)
+          return take_group_block(self, decode_mf_block(f));
+        if (auto err = apply_block(self, kind, f))
+          return err;
+        return ok_atom::value;
+      },
+      [=](block_atom, const shared_ials_block& b) -> caf::result<ok_atom> {
+        if (auto err = receive_group(self, *b))
+          return err;
+        return ok_atom::value;
+      },
+      [=](block_atom, const shared_mf_block& b) -> caf::result<ok_atom> {
+        if (auto err = receive_group(self, *b))
+          return err;
+        return ok_atom::value;
+      },
+      [=](block_atom, const shared_raters& r) -> caf::result<ok_atom> {
+        if (!r)
+          return fail(core::errc::bad_message, "empty rater rows");
+        if (!self->state.knn)
+          return fail(core::errc::invalid_argument, "rater rows before build");
+        self->state.knn->set_raters(r);
+        return ok_atom::value;
+      },
+  };
+}
+
+} // namespace shardrec::actors::detail

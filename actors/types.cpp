@@ -1,0 +1,57 @@
+// Registration of the message types that cross node boundaries, and the
+// names of the typed training protocol (actors/train_steps.hpp).
+#include <string>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+
+#include "actors/frame.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/train_steps.hpp"
+
+namespace shardrec::actors {
+
+std::string to_string(const train_step& s) {
+  static const char* kinds[] = {
+      "build",     "popular",  "content_df", "content_vectors", "content_users",
+      "knn_scale", "knn_rows", "knn_gather", "knn_lists",       "knn_done",
+      "als_init",  "als_send", "als_solve",  "publish"};
+  if (!valid(s))
+    return "unknown step";
+  std::string out = kinds[static_cast<int>(s.kind)];
+  switch (s.kind) {
+    case step_kind::als_init:
+    case step_kind::als_send:
+    case step_kind::als_solve:
+      out += s.model == als_model::ials ? " ials" : " mf";
+      if (s.kind != step_kind::als_init)
+        out += s.side == als_half::users ? " users" : " items";
+      if (s.then == after_solve::send)
+        out += "+send";
+      if (s.then == after_solve::loss)
+        out += "+loss";
+      break;
+    case step_kind::build: out += s.merge == build_merge::last ? " last" : " sum"; break;
+    default: break;
+  }
+  return out;
+}
+
+std::string to_string(block_kind k) {
+  static const char* names[] = {"content_vectors", "rater_rows", "reverse", "ials_group",
+                                "mf_group"};
+  return valid(k) ? names[static_cast<int>(k)] : "unknown block kind";
+}
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<frame>("shardrec_frame");
+  cfg.add_message_type<train_step>("shardrec_train_step");
+  cfg.add_message_type<block_kind>("shardrec_block_kind");
+  cfg.add_message_type<std::vector<caf::actor>>("std::vector<@actor>");
+  cfg.add_message_type<std::vector<std::uint32_t>>("std::vector<@u32>");
+  cfg.add_message_type<std::vector<frame>>("std::vector<shardrec_frame>");
+  cfg.add_message_type<std::vector<std::string>>("std::vector<@str>");
+  cfg.add_message_type<std::vector<float>>("std::vector<float>");
+}
+
+} // namespace shardrec::actors

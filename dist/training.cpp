@@ -1,0 +1,179 @@
+#include "dist/training.hpp"
+
+#include "core/algorithms.hpp"
+
+namespace shardrec::dist {
+
+train_settings make_train_settings(std::uint32_t factors, std::uint32_t iterations,
+                                   std::uint64_t seed, unsigned threads) {
+  train_settings t;
+  t.ials = ials_settings(factors, static_cast<int>(iterations), seed);
+  t.mf = mf_als_config(factors, static_cast<int>(iterations), seed);
+  t.knn = ranking_knn_config();
+  t.ials.threads = t.mf.threads = threads;
+  return t;
+}
+
+content_df_partial content_session::count_df(const partition_store& s) const {
+  return count_content_df(s, cfg_);
+}
+
+std::vector<content_vectors_message>
+content_session::build_vectors(const partition_store& s, const content_vocabulary& voc) {
+  item_vectors_ = build_item_vectors(s, voc, cfg_);
+  return push_item_vectors(s, item_vectors_);
+}
+
+status content_session::finish_users(const partition_store& s) {
+  auto users = build_content_users(s, received_, cfg_);
+  received_.clear();
+  if (!users)
+    return users.err();
+  users_ = std::move(*users);
+  return {};
+}
+
+knn_session::knn_session(std::uint32_t partitions, knn_config cfg)
+    : partitions_(partitions), cfg_(std::move(cfg)) {}
+
+result<scale_partial> knn_session::scale(const partition_store& s,
+                                         const partition_store& bin) {
+  // The receivers of the next steps' blocks exist before any partition can
+  // send one: every partition finishes this step before any starts the next.
+  gather_ = std::make_unique<rows_gather>(knn_side::item, cfg_, partitions_);
+  raters_.reset();
+  reverse_.assign(s.items().size(), {});
+  lists_.clear();
+  list_of_item_.clear();
+  trained_ = false;
+  return local_scale(bin, knn_side::item, cfg_, nullptr);
+}
+
+result<rater_rows_block> knn_session::rows(const partition_store& bin,
+                                           double max_abs) const {
+  auto ctx = make_local_context(bin, knn_side::item, cfg_, nullptr, max_abs);
+  if (!ctx)
+    return ctx.err();
+  return make_rater_rows(bin, *ctx);
+}
+
+status knn_session::add_rows(rater_rows_block b) {
+  if (!gather_)
+    return make_error(errc::invalid_argument, "rater rows before the knn scale step");
+  return gather_->add(std::move(b));
+}
+
+result<std::shared_ptr<const gathered_raters>> knn_session::gather() {
+  if (!gather_)
+    return make_error(errc::invalid_argument, "knn gather before the knn scale step");
+  auto g = gather_->finish();
+  gather_.reset();
+  if (!g)
+    return g.err();
+  raters_ = std::make_shared<const gathered_raters>(std::move(*g));
+  return raters_;
+}
+
+result<std::vector<reverse_block>> knn_session::finish(const partition_store& s,
+                                                       unsigned threads) {
+  if (!raters_)
+    return make_error(errc::invalid_argument, "knn lists before the gathered rows");
+  std::vector<std::string> owned;
+  owned.reserve(s.items().size());
+  for (index_t i = 0; i < s.items().size(); ++i)
+    owned.push_back(s.items().external(i));
+  lists_ = raters_->neighbors(owned, cfg_.neighbors, threads);
+  raters_.reset();
+  list_of_item_.clear();
+  for (std::size_t k = 0; k < lists_.size(); ++k)
+    list_of_item_[lists_[k].id] = k;
+  return make_reverse_blocks(lists_, cfg_.neighbors, s.partition(), s.partitions());
+}
+
+status knn_session::receive(const partition_store& s, const reverse_block& b) {
+  if (reverse_.size() != s.items().size())
+    return make_error(errc::invalid_argument, "reverse block before the knn scale step");
+  for (std::size_t t = 0; t < b.target.size(); ++t) {
+    auto item = s.items().find(b.ids[b.target[t]]);
+    if (!item)
+      return make_error(errc::bad_message, "reverse block names item '"
+                                               + b.ids[b.target[t]] + "' not owned here");
+  }
+  for (std::size_t t = 0; t < b.target.size(); ++t)
+    reverse_[*s.items().find(b.ids[b.target[t]])].push_back(
+        {b.ids[b.source[t]], b.similarity[t]});
+  return {};
+}
+
+const entity_neighbors* knn_session::neighbors_of(const std::string& item) const {
+  auto it = list_of_item_.find(item);
+  return it == list_of_item_.end() ? nullptr : &lists_[it->second];
+}
+
+result<served_models> pack_models(const partition_store& s,
+                                  const std::vector<float>& popularity,
+                                  const content_session* content, const knn_session* knn,
+                                  const ials_partition* ials, const mf_als_partition* mf,
+                                  const blend_spec& spec) {
+  partition_item_models im;
+  const auto n_items = s.items().size();
+  for (std::size_t i = 0; i < n_items; ++i)
+    im.items.push_back(s.items().external(static_cast<index_t>(i)));
+  partition_user_models um;
+  if (ials) {
+    const auto& y = ials->item_factors();
+    im.ials_factors = static_cast<std::size_t>(y.cols());
+    im.ials_item.assign(y.data(), y.data() + y.size());
+    const auto& x = ials->user_factors();
+    um.ials_factors = im.ials_factors;
+    um.ials_user.assign(x.data(), x.data() + x.size());
+  }
+  if (mf) {
+    // Rows hold the k factors and, in the last column, the bias.
+    const auto& ir = mf->item_rows();
+    const auto& ur = mf->user_rows();
+    const auto k = static_cast<Eigen::Index>(ir.cols()) - 1;
+    im.mf_factors = um.mf_factors = static_cast<std::size_t>(k);
+    im.mf_mu = static_cast<float>(mf->mu());
+    auto split = [k](const auto& rows, std::vector<float>& factors,
+                     std::vector<float>& bias) {
+      for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+        for (Eigen::Index c = 0; c < k; ++c)
+          factors.push_back(static_cast<float>(rows(r, c)));
+        bias.push_back(static_cast<float>(rows(r, k)));
+      }
+    };
+    split(ir, im.mf_item, im.mf_item_bias);
+    split(ur, um.mf_user, um.mf_user_bias);
+  }
+  im.popularity = popularity;
+  if (content) {
+    im.content = content->item_vectors();
+    um.content = content->users();
+  }
+  const bool has_content = content && !content->item_vectors().empty();
+  const bool has_knn = knn && knn->trained();
+  if (has_knn)
+    im.knn_reverse = knn->reverse();
+  else
+    im.knn_reverse.assign(n_items, {});
+  blend_spec usable;
+  for (const auto& c : spec) {
+    bool ok = (c.kind == blend_kind::implicit_als && ials)
+              || (c.kind == blend_kind::mf && mf)
+              || (c.kind == blend_kind::itemknn && has_knn)
+              || (c.kind == blend_kind::content && has_content)
+              || c.kind == blend_kind::popular;
+    if (ok)
+      usable.push_back(c);
+  }
+  auto scorer = partition_scorer::make(std::move(im), usable);
+  if (!scorer)
+    return scorer.err();
+  served_models out;
+  out.scorer = std::make_shared<const partition_scorer>(std::move(*scorer));
+  out.users = std::move(um);
+  return out;
+}
+
+} // namespace shardrec::dist

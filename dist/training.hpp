@@ -1,0 +1,126 @@
+// One partition's side of a training run, as plain values: the settings every
+// partition trains with, one session object per algorithm that keeps what the
+// partition holds between the steps of that algorithm, and the packing of the
+// trained parts into the query-time models. A shard actor (actors/shard.cpp)
+// owns these and only moves their inputs and outputs over the wire; tests can
+// drive the same objects in one process.
+//
+// The step order of each algorithm is in dist/recommend.hpp (content),
+// dist/knn.hpp (item-kNN by row exchange) and dist/als.hpp (iALS, MF).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/content.hpp"
+#include "core/ials.hpp"
+#include "core/knn.hpp"
+#include "core/mf.hpp"
+#include "dist/als.hpp"
+#include "dist/knn.hpp"
+#include "dist/partition_store.hpp"
+#include "dist/recommend.hpp"
+
+namespace shardrec::dist {
+
+using namespace shardrec::core;
+
+// The settings of a cluster training run: the single-process hybrid's
+// (core/algorithms.hpp), with the request's overrides (0 = default).
+// `threads` row solves per partition (results do not depend on it).
+struct train_settings {
+  ials_config ials;
+  mf_config mf;
+  knn_config knn;
+  content_config content;
+};
+train_settings make_train_settings(std::uint32_t factors, std::uint32_t iterations,
+                                   std::uint64_t seed, unsigned threads);
+
+// Content (TF-IDF), steps A1, A3-A5 of dist/recommend.hpp.
+class content_session {
+public:
+  explicit content_session(content_config cfg = {}) : cfg_(std::move(cfg)) {}
+
+  // A1: this partition's document frequencies.
+  content_df_partial count_df(const partition_store& s) const;
+  // A3 + A4: the owned items' vectors (kept) and the messages to the
+  // partitions of their raters.
+  std::vector<content_vectors_message> build_vectors(const partition_store& s,
+                                                     const content_vocabulary& voc);
+  // A4, receiving side: kept until finish_users.
+  void receive(content_vectors_message m) { received_.push_back(std::move(m)); }
+  // A5: the owned users' profiles from every message received.
+  status finish_users(const partition_store& s);
+
+  const std::vector<sparse_vector>& item_vectors() const { return item_vectors_; }
+  const content_user_state& users() const { return users_; }
+
+private:
+  content_config cfg_;
+  std::vector<sparse_vector> item_vectors_;
+  std::vector<content_vectors_message> received_;
+  content_user_state users_;
+};
+
+// Item-kNN by row exchange (dist/knn.hpp, "Phase S by row exchange"): scale,
+// every partition's rater rows to each node's first partition (its leader),
+// the leader gathers them and shares the result with its node's partitions,
+// each computes its own items' lists and sends the reverse entries.
+class knn_session {
+public:
+  knn_session(std::uint32_t partitions, knn_config cfg);
+
+  // This partition's share of the similarity scale. Resets the session for
+  // store `s` (the owned items' reverse lists start empty).
+  result<scale_partial> scale(const partition_store& s, const partition_store& bin);
+  // The rows of this partition's users under the global scale.
+  result<rater_rows_block> rows(const partition_store& bin, double max_abs) const;
+  // Leader only: one partition's rows; then every row of the node's peers.
+  status add_rows(rater_rows_block b);
+  result<std::shared_ptr<const gathered_raters>> gather();
+  // Every partition: the node's gathered rows (from the leader).
+  void set_raters(std::shared_ptr<const gathered_raters> r) { raters_ = std::move(r); }
+  // The owned items' lists; returns the reverse blocks for their partitions.
+  result<std::vector<reverse_block>> finish(const partition_store& s, unsigned threads);
+  // A reverse block addressed to this partition.
+  status receive(const partition_store& s, const reverse_block& b);
+  // Every reverse block of the run has arrived.
+  void complete() { trained_ = true; }
+
+  bool trained() const { return trained_; }
+  // Owned items' reverse lists (indexed like s.items()) and neighbour lists.
+  const std::vector<std::vector<reverse_neighbor>>& reverse() const { return reverse_; }
+  // The owned item's neighbours, or null when it has none (or is not owned).
+  const entity_neighbors* neighbors_of(const std::string& item) const;
+
+private:
+  std::uint32_t partitions_;
+  knn_config cfg_;
+  std::unique_ptr<rows_gather> gather_;
+  std::shared_ptr<const gathered_raters> raters_;
+  std::vector<std::vector<reverse_neighbor>> reverse_;
+  std::vector<entity_neighbors> lists_;
+  std::map<std::string, std::size_t> list_of_item_;
+  bool trained_ = false;
+};
+
+// What a partition serves after a training run.
+struct served_models {
+  std::shared_ptr<const partition_scorer> scorer;
+  partition_user_models users;
+};
+
+// Packs whatever was trained (null / empty parts were not) into the
+// query-time models; components of `spec` whose part was not trained are
+// left out of the blend.
+result<served_models> pack_models(const partition_store& s,
+                                  const std::vector<float>& popularity,
+                                  const content_session* content, const knn_session* knn,
+                                  const ials_partition* ials, const mf_als_partition* mf,
+                                  const blend_spec& spec);
+
+} // namespace shardrec::dist
