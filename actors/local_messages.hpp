@@ -11,7 +11,7 @@
 #include "dist/recommend.hpp"
 
 namespace shardrec::actors {
-// A shard's immutable query-time scorer, shared with its node's control
+// A shard's immutable query-time scorer, shared with its node's scorer
 // actor (the node's query engine) after every publish.
 using shared_scorer = std::shared_ptr<const dist::partition_scorer>;
 // A factor block decoded once by the node's first shard and handed to the

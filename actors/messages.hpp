@@ -1,4 +1,4 @@
-// Plain values carried in frames between the control actor, the shards and
+// Plain values carried in frames between the coordinator, the shards and
 // the admin CLI. No CAF and no Cap'n Proto here: actors/codec.hpp converts.
 #pragma once
 

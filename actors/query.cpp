@@ -15,6 +15,7 @@
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/scatter.hpp"
 #include "core/partition.hpp"
 #include "dist/node_query.hpp"
 #include "dist/recommend.hpp"
@@ -83,7 +84,7 @@ struct recommend_batch {
       score_deadline; // the first round's: leaves a recheck time when a node is stuck
   std::vector<query> qs;
   std::unordered_map<std::uint64_t, std::size_t> by_id;
-  // The nodes (control actors) and the partitions each hosts, per the map.
+  // The nodes (their scorers) and the partitions each hosts, per the map.
   std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
 };
 using batch_ptr = std::shared_ptr<recommend_batch>;
@@ -123,7 +124,6 @@ void node_round(
     std::function<bool(std::size_t, std::size_t, dist::node_query&)> make_query,
     std::function<void(std::size_t, std::size_t, const dist::node_answer&)> on_answer,
     std::function<void()> done) {
-  auto left = std::make_shared<std::size_t>(0);
   auto open = std::make_shared<std::vector<std::vector<std::uint8_t>>>(
       b->nodes.size(), std::vector<std::uint8_t>(b->qs.size(), 0));
   std::vector<std::pair<std::size_t, frame>> sends;
@@ -145,36 +145,31 @@ void node_round(
     if (!nb.queries.empty())
       sends.emplace_back(k, encode(nb));
   }
-  if (sends.empty()) {
-    done();
-    return;
-  }
-  *left = sends.size();
+  std::vector<scatter_request> requests;
+  std::vector<std::size_t> node_of_request;
   for (auto& [k, f] : sends) {
-    self->request(b->nodes[k].first, remaining(deadline), nquery_atom::value,
-                  std::move(f))
-        .then(
-            [=, k = k](const frame& rf) {
-              // A node that answers garbage is a node that did not answer.
-              const auto& parts = b->nodes[k].second;
-              if (auto r = decode_node_query_reply(rf))
-                for (const auto& a : r->answers) {
-                  auto it = b->by_id.find(a.id);
-                  if (it == b->by_id.end() || !(*open)[k][it->second] || !a.error.empty()
-                      || !std::includes(parts.begin(), parts.end(), a.partitions.begin(),
-                                        a.partitions.end()))
-                    continue;
-                  (*open)[k][it->second] = 0;
-                  on_answer(k, it->second, a);
-                }
-              if (--*left == 0)
-                done();
-            },
-            [=](caf::error&) {
-              if (--*left == 0)
-                done();
-            });
+    requests.push_back(
+        {b->nodes[k].first, caf::make_message(nquery_atom::value, std::move(f))});
+    node_of_request.push_back(k);
   }
+  scatter<frame>(
+      self, std::move(requests), remaining(deadline),
+      [=](std::size_t r, frame& rf) {
+        // A node that answers garbage is a node that did not answer.
+        const auto k = node_of_request[r];
+        const auto& parts = b->nodes[k].second;
+        if (auto reply = decode_node_query_reply(rf))
+          for (const auto& a : reply->answers) {
+            auto it = b->by_id.find(a.id);
+            if (it == b->by_id.end() || !(*open)[k][it->second] || !a.error.empty()
+                || !std::includes(parts.begin(), parts.end(), a.partitions.begin(),
+                                  a.partitions.end()))
+              continue;
+            (*open)[k][it->second] = 0;
+            on_answer(k, it->second, a);
+          }
+      },
+      [](std::size_t, caf::error&) {}, std::move(done));
 }
 
 // The direct round for the nodes whose local answers were not certified,
@@ -346,58 +341,57 @@ void run_recommend_batch(caf::event_based_actor* self,
     by_owner[owner].push_back(b->qs.size());
     b->qs.push_back(std::move(x));
   }
-  auto left = std::make_shared<std::size_t>(by_owner.size());
-  if (by_owner.empty())
-    return;
+  std::vector<scatter_request> requests;
+  std::vector<std::vector<std::size_t>> queries_of; // by request: batch query indexes
   for (auto& [owner, idx] : by_owner) {
     std::vector<std::string> users;
     for (auto i : idx)
       users.push_back(b->qs[i].q.req.user);
-    auto after = [self, b, left, shards] {
-      if (--*left == 0)
-        score_round(self, b, shards);
-    };
-    self->request(shards[owner], remaining(profile_deadline), profile_atom::value,
-                  std::move(users))
-        .then(
-            [b, idx, after](const std::vector<frame>& frames,
-                            const std::vector<std::string>& errors) {
-              for (std::size_t k = 0; k < idx.size(); ++k) {
-                auto& x = b->qs[idx[k]];
-                if (k >= errors.size() || frames.size() < 2 * (k + 1)) {
-                  fail_query(x, fail(core::errc::io_error, "short profile reply"));
-                  continue;
-                }
-                if (!errors[k].empty()) {
-                  fail_query(x, fail(core::errc::invalid_argument, errors[k]));
-                  continue;
-                }
-                auto prof = decode_user_profile(frames[2 * k]);
-                if (!prof) {
-                  fail_query(x, to_caf_error(prof.err()));
-                  continue;
-                }
-                // The nodes score without the content evidence; it stays
-                // here for the explanations.
-                x.profile = std::move(*prof);
-                x.evidence.seen = x.profile.seen;
-                x.evidence.seen_content = std::move(x.profile.seen_content);
-                x.profile.seen_content.clear();
-                if (!frames[2 * k + 1].bytes.empty()) {
-                  if (auto st = decode_blend_stats(frames[2 * k + 1])) {
-                    x.cached = true;
-                    x.stats = std::move(*st);
-                  }
-                }
-              }
-              after();
-            },
-            [b, idx, after](caf::error& err) {
-              for (auto i : idx)
-                fail_query(b->qs[i], err);
-              after();
-            });
+    requests.push_back(
+        {shards[owner], caf::make_message(profile_atom::value, std::move(users))});
+    queries_of.push_back(idx);
   }
+  if (requests.empty())
+    return;
+  scatter<std::vector<frame>, std::vector<std::string>>(
+      self, std::move(requests), remaining(profile_deadline),
+      [b, queries_of](std::size_t r, std::vector<frame>& frames,
+                      std::vector<std::string>& errors) {
+        const auto& idx = queries_of[r];
+        for (std::size_t k = 0; k < idx.size(); ++k) {
+          auto& x = b->qs[idx[k]];
+          if (k >= errors.size() || frames.size() < 2 * (k + 1)) {
+            fail_query(x, fail(core::errc::io_error, "short profile reply"));
+            continue;
+          }
+          if (!errors[k].empty()) {
+            fail_query(x, fail(core::errc::invalid_argument, errors[k]));
+            continue;
+          }
+          auto prof = decode_user_profile(frames[2 * k]);
+          if (!prof) {
+            fail_query(x, to_caf_error(prof.err()));
+            continue;
+          }
+          // The nodes score without the content evidence; it stays here
+          // for the explanations.
+          x.profile = std::move(*prof);
+          x.evidence.seen = x.profile.seen;
+          x.evidence.seen_content = std::move(x.profile.seen_content);
+          x.profile.seen_content.clear();
+          if (!frames[2 * k + 1].bytes.empty()) {
+            if (auto st = decode_blend_stats(frames[2 * k + 1])) {
+              x.cached = true;
+              x.stats = std::move(*st);
+            }
+          }
+        }
+      },
+      [b, queries_of](std::size_t r, caf::error& err) {
+        for (auto i : queries_of[r])
+          fail_query(b->qs[i], err);
+      },
+      [self, b, shards] { score_round(self, b, shards); });
 }
 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
@@ -435,33 +429,20 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
   struct job {
     std::vector<std::string> users, items;
     std::map<std::string, std::vector<float>> rows; // user -> k + 1 floats
-    std::uint32_t k = 0;
     std::vector<float> out;
-    std::size_t left = 0;
-    bool failed = false;
   };
   auto j = std::make_shared<job>();
   j->users = std::move(users);
   j->items = std::move(items);
   j->out.assign(j->items.size(), 0.0f);
   auto deadline = clock::now() + admin_timeout;
-  auto on_error = [=](caf::error& err) mutable {
-    if (!j->failed)
-      rp.deliver(err);
-    j->failed = true;
-  };
   // Step 2: every item partition predicts its pairs.
   auto predict = [=]() mutable {
     std::vector<std::vector<std::size_t>> by_item(P);
     for (std::size_t r = 0; r < j->items.size(); ++r)
       by_item[core::partition_of(j->items[r], P)].push_back(r);
-    j->left = 0;
-    for (const auto& v : by_item)
-      j->left += v.empty() ? 0 : 1;
-    if (j->left == 0) {
-      rp.deliver(j->out);
-      return;
-    }
+    std::vector<scatter_request> requests;
+    std::vector<std::vector<std::size_t>> pairs_of; // by request
     for (std::uint32_t p = 0; p < P; ++p) {
       if (by_item[p].empty())
         continue;
@@ -472,18 +453,23 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
         const auto& row = j->rows[j->users[r]];
         rows.insert(rows.end(), row.begin(), row.end());
       }
-      auto idx = by_item[p];
-      self->request(shards[p], remaining(deadline), predict_atom::value, std::move(its),
-                    std::move(rows))
-          .then(
-              [=](const std::vector<float>& preds) mutable {
-                for (std::size_t q = 0; q < idx.size() && q < preds.size(); ++q)
-                  j->out[idx[q]] = preds[q];
-                if (--j->left == 0 && !j->failed)
-                  rp.deliver(j->out);
-              },
-              on_error);
+      requests.push_back({shards[p], caf::make_message(predict_atom::value,
+                                                       std::move(its), std::move(rows))});
+      pairs_of.push_back(std::move(by_item[p]));
     }
+    gather_all<std::vector<float>>(
+        self, std::move(requests), remaining(deadline),
+        [j, pairs_of](std::size_t r, std::vector<float>& preds) {
+          const auto& idx = pairs_of[r];
+          for (std::size_t q = 0; q < idx.size() && q < preds.size(); ++q)
+            j->out[idx[q]] = preds[q];
+        },
+        [j, rp](std::size_t, caf::error& err) mutable {
+          if (err)
+            rp.deliver(err);
+          else
+            rp.deliver(j->out);
+        });
   };
   // Step 1: the users' MF rows from their partitions.
   std::vector<std::vector<std::string>> by_user(P);
@@ -492,29 +478,31 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
     for (const auto& u : seen)
       by_user[core::partition_of(u, P)].push_back(u);
   }
-  for (const auto& v : by_user)
-    j->left += v.empty() ? 0 : 1;
-  if (j->left == 0) {
-    rp.deliver(j->out);
-    return;
-  }
+  std::vector<scatter_request> requests;
+  std::vector<std::vector<std::string>> users_of; // by request
   for (std::uint32_t p = 0; p < P; ++p) {
     if (by_user[p].empty())
       continue;
-    auto us = by_user[p];
-    self->request(shards[p], remaining(deadline), rows_atom::value, us)
-        .then(
-            [=](std::uint32_t k, const std::vector<float>& rows) mutable {
-              j->k = k;
-              for (std::size_t q = 0; q < us.size(); ++q)
-                j->rows[us[q]].assign(
-                    rows.begin() + static_cast<std::ptrdiff_t>(q * (k + 1)),
-                    rows.begin() + static_cast<std::ptrdiff_t>((q + 1) * (k + 1)));
-              if (--j->left == 0 && !j->failed)
-                predict();
-            },
-            on_error);
+    requests.push_back({shards[p], caf::make_message(rows_atom::value, by_user[p])});
+    users_of.push_back(std::move(by_user[p]));
   }
+  gather_all<std::uint32_t, std::vector<float>>(
+      self, std::move(requests), remaining(deadline),
+      [j, users_of](std::size_t r, std::uint32_t k, std::vector<float>& rows) {
+        const auto& us = users_of[r];
+        if (rows.size() < us.size() * (std::size_t{k} + 1))
+          return; // a short reply leaves those users' rows at zero
+        for (std::size_t q = 0; q < us.size(); ++q)
+          j->rows[us[q]].assign(rows.begin() + static_cast<std::ptrdiff_t>(q * (k + 1)),
+                                rows.begin()
+                                    + static_cast<std::ptrdiff_t>((q + 1) * (k + 1)));
+      },
+      [predict, rp](std::size_t, caf::error& err) mutable {
+        if (err)
+          rp.deliver(err);
+        else
+          predict();
+      });
 }
 
 } // namespace shardrec::actors

@@ -1,9 +1,11 @@
-// Scatter-gather queries run by a node's control actor on behalf of a
-// client: recommend (profile from the user's partition, one or two scoring
-// rounds over every node, merge) and similar items (the item's partition).
-// Every request carries the remaining budget of the query; partitions that do
-// not answer in time are listed and the answer is flagged partial. The
-// control actor computes nothing itself: merges are core functions.
+// The coordinator's queries (actors/coordinator.cpp), as functions it runs
+// on itself: recommend (profile from the user's partition, one or two
+// scoring rounds over every node's scorer, merge), similar items (the item's
+// partition) and rating predictions. Every request carries the remaining
+// budget of the query; partitions that do not answer in time are listed and
+// the answer is flagged partial. Merges, certification and explanations are
+// dist/ functions: nothing is computed here. Every fan-out goes through
+// actors/scatter.hpp.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +38,7 @@ bool check_recommend(const recommend_request& req, std::uint32_t partitions,
 // scored ones. Each query is answered on its own promise, partial when
 // partitions did not answer within query_timeout.
 // REQUIRES: shards.size() == partitions; empty handles are unavailable
-// partitions. node_of[p] is the control actor of partition p's node.
+// partitions. node_of[p] is the node scorer of partition p's node.
 void run_recommend_batch(caf::event_based_actor* self,
                          const std::vector<caf::actor>& shards,
                          const std::vector<caf::actor>& node_of,

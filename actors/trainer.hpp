@@ -1,4 +1,4 @@
-// The trainer: a short-lived actor that the control actor spawns for one
+// The trainer: a short-lived actor that the coordinator spawns for one
 // `train` request. It drives the shards through the steps of each algorithm
 // (actors/shard.hpp lists them), computes the global reductions between
 // steps (census, content vocabulary, similarity scale, Gram matrices,
