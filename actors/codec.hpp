@@ -4,6 +4,9 @@
 // gives errc::bad_message.
 #pragma once
 
+#include <array>
+#include <cstdint>
+
 #include "actors/frame.hpp"
 #include "actors/messages.hpp"
 #include "core/error.hpp"
@@ -12,6 +15,18 @@ namespace shardrec::actors {
 
 // Largest frame a node accepts (bytes); larger ones are bad_message.
 inline constexpr std::size_t max_frame_bytes = std::size_t{256} << 20;
+
+// Every frame starts with one 8-byte word: 'S' 'R', the protocol's major and
+// minor version, four zero bytes; the Cap'n Proto message follows. A node
+// reads frames of its own major version (minor versions only add fields,
+// which Cap'n Proto readers skip) and answers any other with a bad_message
+// error that names both versions, so a rolling upgrade fails loudly.
+// Major 1 was the header-less format of the releases before this one.
+inline constexpr std::uint8_t protocol_major = 2;
+inline constexpr std::uint8_t protocol_minor = 0;
+inline constexpr std::size_t frame_header_bytes = 8;
+inline constexpr std::array<std::uint8_t, frame_header_bytes> frame_header{
+    'S', 'R', protocol_major, protocol_minor, 0, 0, 0, 0};
 
 frame encode(const event_batch& b);
 core::result<event_batch> decode_event_batch(const frame& f);

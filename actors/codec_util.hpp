@@ -3,6 +3,7 @@
 // other file includes this header (it pulls in Cap'n Proto).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -25,7 +26,25 @@ inline core::error bad_message(std::string what) {
 inline frame to_frame(capnp::MessageBuilder& mb) {
   auto words = capnp::messageToFlatArray(mb);
   auto bytes = words.asBytes();
-  return frame{std::vector<std::uint8_t>(bytes.begin(), bytes.end())};
+  frame f;
+  f.bytes.resize(frame_header_bytes + bytes.size());
+  std::copy(frame_header.begin(), frame_header.end(), f.bytes.begin());
+  std::copy(bytes.begin(), bytes.end(), f.bytes.begin() + frame_header_bytes);
+  return f;
+}
+
+// The header's complaint, or an empty string for a frame this build reads.
+inline std::string header_problem(const std::vector<std::uint8_t>& b) {
+  if (b.size() < frame_header_bytes)
+    return "size " + std::to_string(b.size()) + " is shorter than the frame header";
+  if (b[0] != 'S' || b[1] != 'R')
+    return "no shardrec frame header (a node of a release before protocol version 2?)";
+  if (b[2] != protocol_major)
+    return "protocol version " + std::to_string(b[2]) + "." + std::to_string(b[3])
+           + " but this node speaks " + std::to_string(protocol_major) + "."
+           + std::to_string(protocol_minor)
+           + ": run the same major release on every node and client";
+  return {};
 }
 
 // Runs fn(root reader) on the frame's message with bounded reader options,
@@ -41,20 +60,26 @@ core::result<T> read_frame(const frame& f, F&& fn) {
   if (n > max_frame_bytes)
     return bad_message("size " + std::to_string(n) + " exceeds the limit of "
                        + std::to_string(max_frame_bytes) + " bytes");
+  if (auto problem = header_problem(f.bytes); !problem.empty())
+    return bad_message(problem);
+  const std::uint8_t* body = f.bytes.data() + frame_header_bytes;
+  const std::size_t body_words = (n - frame_header_bytes) / sizeof(capnp::word);
+  if (body_words == 0)
+    return bad_message("no message after the frame header");
   kj::Array<capnp::word> copy;
   kj::ArrayPtr<const capnp::word> words;
-  if (reinterpret_cast<std::uintptr_t>(f.bytes.data()) % alignof(capnp::word) == 0) {
-    words = kj::ArrayPtr<const capnp::word>(
-        reinterpret_cast<const capnp::word*>(f.bytes.data()), n / sizeof(capnp::word));
+  if (reinterpret_cast<std::uintptr_t>(body) % alignof(capnp::word) == 0) {
+    words = kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(body),
+                                            body_words);
   } else {
-    copy = kj::heapArray<capnp::word>(n / sizeof(capnp::word));
-    std::memcpy(copy.begin(), f.bytes.data(), n);
+    copy = kj::heapArray<capnp::word>(body_words);
+    std::memcpy(copy.begin(), body, body_words * sizeof(capnp::word));
     words = copy;
   }
   capnp::ReaderOptions opt;
   // A well-formed frame is read at most a few times over; anything that makes
   // the reader traverse far more than its own size is hostile.
-  opt.traversalLimitInWords = 4 * (n / sizeof(capnp::word)) + 1024;
+  opt.traversalLimitInWords = 4 * body_words + 1024;
   opt.nestingLimit = 16;
   try {
     capnp::FlatArrayMessageReader reader(words, opt);

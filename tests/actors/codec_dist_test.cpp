@@ -978,11 +978,16 @@ TEST(CodecDist, InconsistentArraysAreRejected) {
              "phase2_reply candidates[0] content: field 'feature'");
 }
 
-// Wire forms the encoders never produce: built with the raw schema.
+// Wire forms the encoders never produce: built with the raw schema, behind
+// this build's frame header (actors/codec.hpp).
 frame raw_frame(capnp::MessageBuilder& mb) {
   auto words = capnp::messageToFlatArray(mb);
   auto bytes = words.asBytes();
-  return frame{std::vector<std::uint8_t>(bytes.begin(), bytes.end())};
+  frame f;
+  f.bytes.resize(frame_header_bytes + bytes.size());
+  std::copy(frame_header.begin(), frame_header.end(), f.bytes.begin());
+  std::copy(bytes.begin(), bytes.end(), f.bytes.begin() + frame_header_bytes);
+  return f;
 }
 
 TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {

@@ -78,11 +78,12 @@ TEST(Codec, MalformedFramesAreErrorsNotCrashes) {
     EXPECT_FALSE(decode_event_batch(cut).ok()) << "truncated to " << n;
   }
   // A segment table that claims far more data than the frame holds.
-  frame liar{std::vector<std::uint8_t>(16, 0)};
-  liar.bytes[4] = 0xff;
-  liar.bytes[5] = 0xff;
-  liar.bytes[6] = 0xff;
-  liar.bytes[7] = 0x0f;
+  frame liar{std::vector<std::uint8_t>(24, 0)};
+  std::copy(good.bytes.begin(), good.bytes.begin() + 8, liar.bytes.begin());
+  liar.bytes[12] = 0xff;
+  liar.bytes[13] = 0xff;
+  liar.bytes[14] = 0xff;
+  liar.bytes[15] = 0x0f;
   expect_bad(liar, "lying segment size");
   // Random garbage never crashes the decoder (it may, rarely, decode).
   std::mt19937 rng(1);
@@ -99,6 +100,42 @@ TEST(Codec, MalformedFramesAreErrorsNotCrashes) {
     flipped.bytes[k] ^= 0x5a;
     (void)decode_event_batch(flipped);
   }
+}
+
+TEST(Codec, FramesCarryTheProtocolVersion) {
+  auto good = encode(sample_batch());
+  ASSERT_GE(good.bytes.size(), frame_header_bytes + 8);
+  EXPECT_EQ(good.bytes[0], 'S');
+  EXPECT_EQ(good.bytes[1], 'R');
+  EXPECT_EQ(good.bytes[2], protocol_major);
+  EXPECT_EQ(good.bytes[3], protocol_minor);
+  // Another minor version of the same major reads (minor versions only add
+  // fields).
+  auto newer_minor = good;
+  newer_minor.bytes[3] = static_cast<std::uint8_t>(protocol_minor + 1);
+  EXPECT_TRUE(decode_event_batch(newer_minor).ok());
+  // Another major version is refused, naming both versions.
+  auto other_major = good;
+  other_major.bytes[2] = static_cast<std::uint8_t>(protocol_major + 1);
+  auto d = decode_event_batch(other_major);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.err().code, core::errc::bad_message);
+  EXPECT_NE(
+      d.err().message.find("protocol version " + std::to_string(protocol_major + 1)),
+      std::string::npos)
+      << d.err().message;
+  EXPECT_NE(d.err().message.find("this node speaks " + std::to_string(protocol_major)),
+            std::string::npos)
+      << d.err().message;
+  // A frame of the header-less format (protocol 1) is refused as such.
+  frame old{std::vector<std::uint8_t>(good.bytes.begin() + 8, good.bytes.end())};
+  auto o = decode_event_batch(old);
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.err().message.find("no shardrec frame header"), std::string::npos)
+      << o.err().message;
+  // A header alone is no message.
+  frame bare{std::vector<std::uint8_t>(good.bytes.begin(), good.bytes.begin() + 8)};
+  EXPECT_FALSE(decode_event_batch(bare).ok());
 }
 
 TEST(Codec, OversizedFrameIsRejectedBeforeReading) {
