@@ -1,21 +1,21 @@
 #include "tests/cluster/local_cluster.hpp"
 
 #include <array>
-#include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace shardrec::testing {
 
@@ -28,19 +28,140 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// waitpid that retries when a signal interrupts it.
+pid_t wait_for(pid_t pid, int* status, int options) {
+  pid_t r;
+  do
+    r = ::waitpid(pid, status, options);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status))
+    return "exited with " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status));
+  return "stopped";
+}
+
 } // namespace
 
-local_cluster::local_cluster(int nodes, int partitions) {
-  char tmpl[] = "/tmp/shardrec-test-XXXXXX";
-  if (!mkdtemp(tmpl))
-    throw std::runtime_error("mkdtemp failed");
-  dir_ = tmpl;
+// ---- temp_dir -----------------------------------------------------------------
+
+temp_dir::temp_dir(const std::string& parent) {
+  std::string tmpl = parent;
+  if (tmpl.empty() || tmpl.back() != '/')
+    tmpl += '/';
+  tmpl += "shardrec-test-XXXXXX";
+  if (!::mkdtemp(tmpl.data()))
+    throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ignored; // a destructor has no one to report to
+  std::filesystem::remove_all(path_, ignored);
+}
+
+// ---- child_processes ----------------------------------------------------------
+
+std::size_t child_processes::spawn(const std::vector<std::string>& args,
+                                   const std::string& log) {
+  // Everything the child needs is made before fork: between fork and exec
+  // only async-signal-safe calls are allowed (CAF threads may be running).
+  std::vector<char*> argv;
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pids_.reserve(pids_.size() + 1); // so that recording the child cannot throw
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0)
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) // the test died before prctl took effect
+      ::_exit(127);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    // No descriptor of the test (CAF sockets, CLI pipes) outlives it in a node.
+    ::close_range(3, ~0u, 0);
+    ::execv(argv[0], argv.data());
+    static const char msg[] = "local_cluster: exec failed\n";
+    [[maybe_unused]] const auto n = ::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  pids_.push_back(pid);
+  return pids_.size() - 1;
+}
+
+bool child_processes::exited(std::size_t k, int* status) {
+  pid_t& pid = pids_[k];
+  if (pid <= 0)
+    return true;
+  if (wait_for(pid, status, WNOHANG) != pid)
+    return false;
+  pid = 0;
+  return true;
+}
+
+void child_processes::kill_now(std::size_t k) {
+  pid_t& pid = pids_[k];
+  if (pid <= 0)
+    return;
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  wait_for(pid, &status, 0);
+  pid = 0;
+}
+
+void child_processes::signal(std::size_t k, int sig) {
+  if (pids_[k] > 0)
+    ::kill(pids_[k], sig);
+}
+
+child_processes::~child_processes() {
+  for (pid_t pid : pids_)
+    if (pid > 0) {
+      ::kill(pid, SIGCONT); // a frozen node could not act on SIGTERM
+      ::kill(pid, SIGTERM);
+    }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (pid_t& pid : pids_) {
+    int status = 0;
+    while (pid > 0) {
+      const pid_t r = wait_for(pid, &status, WNOHANG);
+      if (r == pid || r < 0) { // reaped, or not our child any more
+        pid = 0;
+      } else if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid, SIGKILL);
+        wait_for(pid, &status, 0);
+        pid = 0;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+}
+
+// ---- local_cluster ------------------------------------------------------------
+
+local_cluster::local_cluster(int nodes, int partitions,
+                             const local_cluster_options& options)
+    : dir_(options.parent) {
+  // From here on, a throw destroys nodes_ (stopping every node started so
+  // far) and then dir_ (removing the folder).
+  const std::string bin = options.node_bin.empty() ? SHARDREC_NODE_BIN : options.node_bin;
   for (int k = 0; k < nodes; ++k) {
-    auto node_dir = dir_ + "/node" + std::to_string(k);
-    std::system(("mkdir -p " + node_dir).c_str());
-    auto port_file = node_dir + "/port";
-    auto log = node_dir + "/log";
-    std::vector<std::string> args{SHARDREC_NODE_BIN,
+    const auto node_dir = dir_.path() + "/node" + std::to_string(k);
+    std::filesystem::create_directories(node_dir);
+    const auto port_file = node_dir + "/port";
+    const auto log = node_dir + "/log";
+    std::vector<std::string> args{bin,
                                   "--port",
                                   "0",
                                   "--port-file",
@@ -55,58 +176,29 @@ local_cluster::local_cluster(int nodes, int partitions) {
       args.push_back("--join");
       args.push_back(address(0));
     }
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-      throw std::runtime_error(std::string("cannot start ") + SHARDREC_NODE_BIN);
-    pids_.push_back(pid);
+    const auto index = nodes_.spawn(args, log);
     int port = 0;
-    for (int wait = 0; wait < 200 && port == 0; ++wait) {
+    const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+    while (port == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
-      auto text = read_file(port_file);
+      const auto text = read_file(port_file);
       if (!text.empty() && text.back() == '\n')
         port = std::atoi(text.c_str());
+      if (port != 0)
+        break;
+      int status = 0;
+      if (nodes_.exited(index, &status))
+        throw std::runtime_error("node " + std::to_string(k) + " (" + bin + ") "
+                                 + describe(status) + " before it listened; its log:\n"
+                                 + read_file(log));
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw std::runtime_error("node " + std::to_string(k) + " (" + bin
+                                 + ") wrote no port within "
+                                 + std::to_string(options.start_timeout.count())
+                                 + " ms; its log:\n" + read_file(log));
     }
-    if (port == 0)
-      throw std::runtime_error("node " + std::to_string(k) + " did not start:\n"
-                               + read_file(log));
     ports_.push_back(port);
   }
-}
-
-local_cluster::~local_cluster() {
-  for (auto pid : pids_)
-    if (pid > 0) {
-      ::kill(pid, SIGCONT);
-      ::kill(pid, SIGTERM);
-    }
-  for (auto& pid : pids_) {
-    if (pid <= 0)
-      continue;
-    int status = 0;
-    for (int wait = 0; wait < 100; ++wait) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        pid = 0;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-  }
-  std::system(("rm -rf " + dir_).c_str());
 }
 
 std::string local_cluster::address(int k) const {
@@ -114,48 +206,45 @@ std::string local_cluster::address(int k) const {
 }
 
 void local_cluster::kill_node(int k) {
-  auto& pid = pids_[static_cast<std::size_t>(k)];
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    pid = 0;
-  }
-}
-
-std::string local_cluster::logs() const {
-  std::string all = "--- cli:\n" + read_file(dir_ + "/cli.log");
-  for (std::size_t k = 0; k < pids_.size(); ++k)
-    all += "--- node " + std::to_string(k) + ":\n"
-           + read_file(dir_ + "/node" + std::to_string(k) + "/log");
-  return all;
+  nodes_.kill_now(static_cast<std::size_t>(k));
 }
 
 void local_cluster::freeze_node(int k) {
-  auto pid = pids_[static_cast<std::size_t>(k)];
-  if (pid > 0)
-    ::kill(pid, SIGSTOP);
+  nodes_.signal(static_cast<std::size_t>(k), SIGSTOP);
+}
+
+std::string local_cluster::logs() const {
+  std::string all = "--- cli:\n" + read_file(dir_.path() + "/cli.log");
+  for (std::size_t k = 0; k < ports_.size(); ++k)
+    all += "--- node " + std::to_string(k) + ":\n"
+           + read_file(dir_.path() + "/node" + std::to_string(k) + "/log");
+  return all;
 }
 
 int local_cluster::cli(const std::string& args, std::string* out) const {
-  std::string cmd =
-      std::string(SHARDREC_CLI_BIN) + " " + args + " 2>>" + dir_ + "/cli.log";
-  FILE* p = popen(cmd.c_str(), "r");
+  const std::string cli_log = dir_.path() + "/cli.log";
+  std::string cmd = std::string(SHARDREC_CLI_BIN) + " " + args + " 2>>" + cli_log;
+  FILE* p = ::popen(cmd.c_str(), "r");
   if (!p)
     return -1;
   std::array<char, 4096> buf;
   std::string text;
   std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0)
     text.append(buf.data(), n);
-  int status = pclose(p);
+  int status = ::pclose(p);
   if (out)
     *out = text;
   int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (rc != 0) // the CLI's own words, for the failure report
-    std::system(("echo 'shardrec " + args + "' exited " + std::to_string(rc)
-                 + ", its stderr:; tail -n 5 " + dir_ + "/cli.log >&2")
-                    .c_str());
+  if (rc != 0) { // the CLI's own words, for the failure report
+    auto log = read_file(cli_log);
+    auto from = log.size(); // the last 5 lines
+    for (int newlines = 0; from > 0; --from)
+      if (log[from - 1] == '\n' && ++newlines == 6)
+        break;
+    std::fprintf(stderr, "shardrec %s exited %d, its stderr:\n%s", args.c_str(), rc,
+                 log.substr(from).c_str());
+  }
   return rc;
 }
 

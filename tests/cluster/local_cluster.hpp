@@ -1,8 +1,17 @@
 // Test fixture support: starts N shardrec-node processes on 127.0.0.1 with
 // free ports (the first creates the cluster, the others join it), and stops
 // and reaps them when destroyed, so a failing test never leaves nodes behind.
+//
+// Ownership: a local_cluster owns one fresh folder (the nodes' data, port
+// files and logs, the CLI's log) and every process it started, each through
+// a member whose destructor releases it. A constructor that throws half-way
+// (a node that does not come up) therefore still kills and reaps the nodes
+// it already started, then removes the folder. Nodes also die with the test
+// process (PR_SET_PDEATHSIG), so even a test that crashes leaves no node
+// running; only its folder stays behind then.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -10,18 +19,75 @@
 
 namespace shardrec::testing {
 
+// A fresh folder made by mkdtemp under `parent`; removed with everything in
+// it on destruction. Throws std::runtime_error if it cannot be made.
+class temp_dir {
+public:
+  explicit temp_dir(const std::string& parent = "/tmp");
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+// Child processes started by a test. On destruction every one still running
+// gets SIGCONT and SIGTERM, then SIGKILL if it has not exited within 2 s,
+// and is reaped: no zombie, no orphan.
+class child_processes {
+public:
+  child_processes() = default;
+  ~child_processes();
+  child_processes(const child_processes&) = delete;
+  child_processes& operator=(const child_processes&) = delete;
+
+  // Starts argv[0] (a path, not searched in PATH) with `argv`, stdout and
+  // stderr appended to `log`, SIGKILLed by the kernel if the calling thread
+  // exits first. Returns its index. Throws std::runtime_error if fork fails;
+  // a failed exec shows as the child exiting with 127.
+  std::size_t spawn(const std::vector<std::string>& argv, const std::string& log);
+  // 0 once the child has been reaped.
+  pid_t pid(std::size_t k) const { return pids_[k]; }
+  // True (and *status set) if child k has exited; reaps it.
+  bool exited(std::size_t k, int* status);
+  // SIGKILLs child k and reaps it.
+  void kill_now(std::size_t k);
+  // Sends `sig` to child k if it has not been reaped.
+  void signal(std::size_t k, int sig);
+
+private:
+  std::vector<pid_t> pids_;
+};
+
+struct local_cluster_options {
+  // The node executable; empty = the shardrec-node of this build.
+  std::string node_bin;
+  // Where the cluster's folder is made.
+  std::string parent = "/tmp";
+  // How long each node may take to write its port file.
+  std::chrono::milliseconds start_timeout{10000};
+};
+
 class local_cluster {
 public:
   // Starts `nodes` nodes with `partitions` partitions. Throws std::runtime_error
-  // (with the node's log) if a node does not come up within a few seconds.
-  local_cluster(int nodes, int partitions);
-  ~local_cluster();
+  // (with the node's log) if a node exits or does not come up within
+  // options.start_timeout; the nodes already started are stopped first.
+  local_cluster(int nodes, int partitions, const local_cluster_options& options = {});
+  ~local_cluster() = default;
   local_cluster(const local_cluster&) = delete;
   local_cluster& operator=(const local_cluster&) = delete;
 
   // "127.0.0.1:PORT" of node k (0 = the first node).
   std::string address(int k = 0) const;
   int port(int k) const { return ports_[static_cast<std::size_t>(k)]; }
+  // Process id of node k; 0 once it has been killed and reaped.
+  pid_t pid(int k) const { return nodes_.pid(static_cast<std::size_t>(k)); }
+  // The folder this cluster owns.
+  const std::string& dir() const { return dir_.path(); }
   // Kills node k at once (SIGKILL), as a crash would.
   void kill_node(int k);
   // Freezes node k (SIGSTOP): it keeps its connections but never answers.
@@ -33,8 +99,10 @@ public:
   std::string logs() const;
 
 private:
-  std::string dir_;
-  std::vector<pid_t> pids_;
+  // Declared in this order so that the nodes are stopped before their
+  // folder is removed.
+  temp_dir dir_;
+  child_processes nodes_;
   std::vector<int> ports_;
 };
 

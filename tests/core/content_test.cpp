@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -274,7 +276,7 @@ TEST(ContentModel, ImplicitValuesAreNotCentred) {
 // MovieLens 100K movies: u.item fields are '|' separated: id, title, dates,
 // URL, then 19 genre flags in u.genre order.
 std::vector<item_info> load_ml100k_items(bool with_titles) {
-  const std::string dir = SHARDREC_DATA_DIR "/ml-100k/";
+  const std::string dir = test_data::path("ml-100k/");
   std::ifstream gin(dir + "u.genre");
   EXPECT_TRUE(gin.good()) << "missing data set: " << dir << "u.genre";
   std::vector<std::string> genre_names;
@@ -309,6 +311,7 @@ std::set<std::string> genres_of(const item_info& x) {
 }
 
 TEST(ContentMovieLens, SimilarToToyStoryShareItsGenres) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u.genre", "ml-100k/u.item");
   auto items = load_ml100k_items(false);
   ASSERT_EQ(items.size(), 1682u);
   auto idx = build_content_index(items, items.size(), content_config{});
@@ -331,6 +334,8 @@ TEST(ContentMovieLens, SimilarToToyStoryShareItsGenres) {
 }
 
 TEST(ContentMovieLens, TitlesAndThreadsAndRanking) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u.genre", "ml-100k/u.item", "ml-100k/u1.base",
+                             "ml-100k/u1.test");
   auto items = load_ml100k_items(true);
   ASSERT_EQ(items.size(), 1682u);
   content_config cfg;
@@ -363,8 +368,8 @@ TEST(ContentMovieLens, TitlesAndThreadsAndRanking) {
                            static_cast<float>(r)));
     return evs;
   };
-  auto train_ev = read(SHARDREC_DATA_DIR "/ml-100k/u1.base");
-  auto test_ev = read(SHARDREC_DATA_DIR "/ml-100k/u1.test");
+  auto train_ev = read(test_data::path("ml-100k/u1.base"));
+  auto test_ev = read(test_data::path("ml-100k/u1.test"));
   ASSERT_EQ(train_ev.size(), 80000u);
   auto train = interaction_matrix::build(943, 1682, train_ev, merge_policy::last);
   auto test = interaction_matrix::build(943, 1682, test_ev, merge_policy::last);

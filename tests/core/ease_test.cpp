@@ -15,6 +15,8 @@
 
 #include <Eigen/Dense>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -173,9 +175,10 @@ std::pair<double, double> evaluate_top10(const model& m, const interaction_matri
 }
 
 TEST(ease, ml100k_u1_top10_at_default_lambda) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   dataset ds;
-  auto tr = read_ml100k(SHARDREC_DATA_DIR "/ml-100k/u1.base", ds);
-  auto te = read_ml100k(SHARDREC_DATA_DIR "/ml-100k/u1.test", ds);
+  auto tr = read_ml100k(test_data::path("ml-100k/u1.base"), ds);
+  auto te = read_ml100k(test_data::path("ml-100k/u1.test"), ds);
   ASSERT_EQ(tr.size(), 80000u);
   ASSERT_EQ(te.size(), 20000u);
   auto train =

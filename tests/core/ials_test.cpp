@@ -17,6 +17,8 @@
 
 #include <Eigen/Dense>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -442,9 +444,10 @@ top10 evaluate_top10(const model& m, const interaction_matrix& train,
 }
 
 TEST(ials, ml100k_u1_top10_at_default_settings) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   dataset ds;
-  auto tr = read_ml100k(SHARDREC_DATA_DIR "/ml-100k/u1.base", ds);
-  auto te = read_ml100k(SHARDREC_DATA_DIR "/ml-100k/u1.test", ds);
+  auto tr = read_ml100k(test_data::path("ml-100k/u1.base"), ds);
+  auto te = read_ml100k(test_data::path("ml-100k/u1.test"), ds);
   ASSERT_EQ(tr.size(), 80000u);
   ASSERT_EQ(te.size(), 20000u);
   auto train =

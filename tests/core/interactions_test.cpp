@@ -11,6 +11,7 @@
 
 #include "core/generator.hpp"
 #include "core/loaders.hpp"
+#include "tests/data_dir.hpp"
 
 namespace shardrec::core {
 namespace {
@@ -222,7 +223,8 @@ TEST(Interactions, OrientationsAgreeOnGeneratedData) {
 }
 
 TEST(Interactions, RealMl100kU1Base) {
-  const std::string path = std::string(SHARDREC_DATA_DIR) + "/ml-100k/u1.base";
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  const std::string path = test_data::path("ml-100k/u1.base");
   ASSERT_TRUE(std::ifstream(path).good()) << "data set file missing: " << path;
   dataset ds;
   auto rep = load_events(path, data_format::movielens, ds);

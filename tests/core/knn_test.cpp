@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -223,11 +225,11 @@ const u1_data& u1() {
   static const u1_data d = [] {
     u1_data d;
     std::vector<event> train;
-    [&] { read_tsv(SHARDREC_DATA_DIR "/ml-100k/u1.base", d.ds, train); }();
+    [&] { read_tsv(test_data::path("ml-100k/u1.base"), d.ds, train); }();
     d.train = interaction_matrix::build(d.ds.users.size(), d.ds.items.size(), train,
                                         merge_policy::last);
     // Test ids interned after the build: unseen ones fall outside the shape.
-    [&] { read_tsv(SHARDREC_DATA_DIR "/ml-100k/u1.test", d.ds, d.test); }();
+    [&] { read_tsv(test_data::path("ml-100k/u1.test"), d.ds, d.test); }();
     return d;
   }();
   return d;
@@ -248,6 +250,7 @@ bool same_lists(const neighbor_lists& a, const neighbor_lists& b) {
 }
 
 TEST(Knn, Ml100kListsSymmetricSelfFreeAndThreadIndependent) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   const auto& m = u1().train;
   ASSERT_EQ(m.nnz(), 80000u);
   for (auto kind : {similarity_kind::cosine, similarity_kind::adjusted_cosine,
@@ -298,6 +301,7 @@ TEST(Knn, Ml100kListsSymmetricSelfFreeAndThreadIndependent) {
 // Three arbitrary rater subsets, merged in two orders and computed by two
 // entity-row owners, give exactly the lists of item_neighbors/user_neighbors.
 TEST(Knn, Ml100kPartialSumsMergeExactly) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   const auto& m = u1().train;
   std::mt19937 rng(7);
   for (auto side : {knn_side::item, knn_side::user}) {
@@ -482,6 +486,7 @@ double rmse_of(const model& mdl, const std::vector<event>& test, float& lo, floa
 }
 
 TEST(Knn, Ml100kU1Rmse) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   const auto& d = u1();
   ASSERT_EQ(d.test.size(), 20000u);
   knn_config cfg; // defaults: pearson_baseline, k = 40, shrinkage 100

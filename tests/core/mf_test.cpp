@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -70,7 +72,7 @@ struct fold {
 
 fold load_fold(int n) {
   dataset ds;
-  std::string base = std::string(SHARDREC_DATA_DIR) + "/ml-100k/u" + std::to_string(n);
+  std::string base = test_data::path("ml-100k/u") + std::to_string(n);
   auto tr = read_ml100k(base + ".base", ds);
   fold f;
   f.test = read_ml100k(base + ".test", ds);
@@ -257,6 +259,7 @@ TEST(mf, gibbs_beats_als_and_biases_on_heldout_synthetic_data) {
 }
 
 TEST(mf, ml100k_u1_als_objective_never_increases) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   auto f = load_fold(1);
   ASSERT_EQ(f.train.nnz(), 80000u);
   mf_config cfg;
@@ -272,6 +275,7 @@ TEST(mf, ml100k_u1_als_objective_never_increases) {
 }
 
 TEST(mf, ml100k_u1_default_rmse) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   auto f = load_fold(1);
   ASSERT_EQ(f.test.size(), 20000u);
   mf_config cfg;

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -102,7 +104,7 @@ TEST(Trending, ValidateRejectsBadHalfLife) {
 }
 
 std::vector<event> load_ml100k() {
-  const std::string path = SHARDREC_DATA_DIR "/ml-100k/u.data";
+  const std::string path = test_data::path("ml-100k/u.data");
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "missing data set: " << path;
   std::vector<event> evs;
@@ -114,6 +116,7 @@ std::vector<event> load_ml100k() {
 }
 
 TEST(Popularity, MovieLens100k) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u.data");
   auto evs = load_ml100k();
   ASSERT_EQ(evs.size(), 100000u);
   auto m = interaction_matrix::build(943, 1682, evs, merge_policy::last);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <map>
 
+#include "tests/data_dir.hpp"
+
 namespace shardrec::core {
 namespace {
 
@@ -95,7 +97,8 @@ TEST(LeaveLastOut, PicksLatestPerUser) {
 }
 
 TEST(LeaveLastOut, MovieLens100k) {
-  const std::string path = SHARDREC_DATA_DIR "/ml-100k/u.data";
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u.data");
+  const std::string path = test_data::path("ml-100k/u.data");
   std::ifstream in(path);
   ASSERT_TRUE(in.good()) << "missing data set: " << path;
   std::vector<event> evs;

@@ -17,6 +17,7 @@
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
 #include "dist/sliced_cluster.hpp"
+#include "tests/data_dir.hpp"
 
 namespace shardrec::dist {
 namespace {
@@ -49,7 +50,7 @@ void finish(events_data& d) {
 const events_data& ml100k_u1() {
   static const events_data d = [] {
     events_data d;
-    std::string path = std::string(SHARDREC_DATA_DIR) + "/ml-100k/u1.base";
+    std::string path = test_data::path("ml-100k/u1.base");
     auto r = load_events(path, data_format::movielens, d.ds);
     if (!r) {
       ADD_FAILURE() << "cannot load " << path
@@ -325,6 +326,7 @@ TEST(dist_als, core_with_keys_starts_from_keyed_rows) {
 }
 
 TEST(dist_als, keyed_core_does_not_depend_on_dense_indices) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   // The same ratings listed in reverse give other dense indices; with keys,
   // both trainers give every external id the same factors, bit for bit.
   const auto& d = ml100k_u1();
@@ -553,6 +555,7 @@ TEST(dist_als, group_blocks_give_the_same_factors_with_fewer_bytes) {
 }
 
 TEST(dist_als, ials_matches_core_on_ml100k_u1) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& d = ml100k_u1();
   ASSERT_GT(d.train.nnz(), 0u);
   ials_config cfg;
@@ -615,6 +618,7 @@ TEST(dist_als, ials_matches_core_on_ml100k_u1) {
 }
 
 TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
   const auto& d = ml100k_u1();
   ASSERT_GT(d.train.nnz(), 0u);
   mf_config cfg;
@@ -632,8 +636,8 @@ TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
 
   // u1.test pairs, by the oracle's indices (unknown ids: cold).
   dataset test_ds;
-  auto r = load_events(std::string(SHARDREC_DATA_DIR) + "/ml-100k/u1.test",
-                       data_format::movielens, test_ds);
+  auto r =
+      load_events(test_data::path("ml-100k/u1.test"), data_format::movielens, test_ds);
   ASSERT_TRUE(r.ok()) << r.err().message;
   std::vector<std::pair<index_t, index_t>> pairs;
   for (const auto& e : test_ds.events) {

@@ -15,6 +15,7 @@
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
 #include "dist/sliced_cluster.hpp"
+#include "tests/data_dir.hpp"
 
 namespace shardrec::dist {
 namespace {
@@ -58,13 +59,10 @@ fixture make_fixture(std::vector<raw_event> events) {
   return f;
 }
 
+// REQUIRES: the calling test began with SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base").
 const fixture& ml100k() {
   static const fixture f = [] {
-    const std::string path = SHARDREC_DATA_DIR "/ml-100k/u1.base";
-    if (!std::ifstream(path)) {
-      std::fprintf(stderr, "missing data set %s (see /work/shared/data)\n", path.c_str());
-      std::abort();
-    }
+    const std::string path = test_data::path("ml-100k/u1.base");
     dataset ds;
     auto rep = load_events(path, data_format::movielens, ds);
     SHARDREC_ASSERT(rep.ok());
@@ -334,6 +332,7 @@ TEST(DistKnn, BiasesMatchFitBiasesOnHandData) {
 }
 
 TEST(DistKnn, BiasesMatchFitBiasesOnMl100k) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   const baseline_config cfg = knn_default_baseline();
   const biases want = fit_biases(f.m, cfg);
@@ -417,6 +416,7 @@ TEST(DistKnn, HandDataHasTiesAtTheCutAndTheyBreakById) {
 }
 
 TEST(DistKnn, Ml100kNeighborsEqualCore) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   std::mt19937 rng(5);
   struct tcase {
@@ -461,6 +461,7 @@ TEST(DistKnn, Ml100kNeighborsEqualCore) {
 }
 
 TEST(DistKnn, Ml100kRowExchangeEqualsCoreAtEveryP) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   std::mt19937 rng(15);
   const biases core_b = fit_biases(f.m, knn_default_baseline());
@@ -490,6 +491,7 @@ TEST(DistKnn, Ml100kRowExchangeEqualsCoreAtEveryP) {
 }
 
 TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   auto s = make_stores(f, 3);
   const auto cfg = config_of(similarity_kind::cosine, 10);
@@ -554,6 +556,7 @@ TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
 }
 
 TEST(DistKnn, Ml100kItemKnnScoresAndExplanationsEqualTheCoreModel) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   std::mt19937 rng(6);
   for (auto [kind, P] : {std::pair{similarity_kind::cosine, 3u},
@@ -630,6 +633,7 @@ TEST(DistKnn, Ml100kItemKnnScoresAndExplanationsEqualTheCoreModel) {
 }
 
 TEST(DistKnn, Ml100kUserKnnScoresAndExplanationsEqualTheCoreModel) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   std::mt19937 rng(7);
   const std::uint32_t P = 3;
@@ -750,6 +754,7 @@ TEST(DistKnn, PayloadSizesAndBadMessages) {
 }
 
 TEST(DistKnn, Ml100kTimingItemItemP7VersusCore) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   const auto& f = ml100k();
   auto cfg = config_of(similarity_kind::cosine, 40);
   using clock = std::chrono::steady_clock;

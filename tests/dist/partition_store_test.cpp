@@ -19,9 +19,25 @@ raw_event ev(std::string u, std::string i, float v, std::int64_t ts = 0) {
 }
 
 TEST(Partition, StableHashIsFixedAcrossBuilds) {
-  // Values pinned: a change here would move every partition of every cluster.
-  EXPECT_EQ(stable_hash(""), stable_hash(""));
-  EXPECT_NE(stable_hash("u1"), stable_hash("u2"));
+  // Values pinned (computed once from FNV-1a + splitmix64): a change here
+  // would move every partition of every cluster, and make nodes built from
+  // different sources disagree on who owns an id.
+  EXPECT_EQ(stable_hash(""), 0x552d3fb62b3c344full);
+  EXPECT_EQ(stable_hash("a"), 0xb4d2960f93be2488ull);
+  EXPECT_EQ(stable_hash("u1"), 0x653ae389c84fbe2dull);
+  EXPECT_EQ(stable_hash("u2"), 0xa3a802ad767f7e06ull);
+  EXPECT_EQ(stable_hash("405"), 0x2fc61875752fdd8full);
+  EXPECT_EQ(stable_hash("85123A"), 0x240159239b81c08cull);
+  EXPECT_EQ(partition_of("", 7), 2u);
+  EXPECT_EQ(partition_of("1", 7), 3u);
+  EXPECT_EQ(partition_of("405", 7), 5u);
+  EXPECT_EQ(partition_of("85123A", 7), 6u);
+  EXPECT_EQ(partition_of("user0", 7), 1u);
+  EXPECT_EQ(partition_of("u1", 3), 2u);
+  EXPECT_EQ(partition_of("u2", 3), 1u);
+  EXPECT_EQ(partition_of("1", 64), 49u);
+  EXPECT_EQ(partition_of("user0", 64), 61u);
+  EXPECT_EQ(partition_of("anything", 1), 0u);
   std::vector<int> count(7, 0);
   for (int i = 0; i < 7000; ++i)
     ++count[partition_of("user" + std::to_string(i), 7)];

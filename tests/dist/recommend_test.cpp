@@ -17,10 +17,11 @@
 #include "core/knn.hpp"
 #include "core/loaders.hpp"
 #include "core/mf.hpp"
-#include "dist/node_query.hpp"
 #include "core/partition.hpp"
 #include "core/popularity.hpp"
+#include "dist/node_query.hpp"
 #include "dist/sliced_cluster.hpp"
+#include "tests/data_dir.hpp"
 
 namespace shardrec::dist {
 namespace {
@@ -34,7 +35,7 @@ std::vector<partition_store> make_stores(const dataset& ds, std::uint32_t P) {
 }
 
 dist::content_result run_content_shuffled(const std::vector<partition_store>& stores,
-                                    const content_config& cfg) {
+                                          const content_config& cfg) {
   return dist::run_content(stores, cfg, &rng);
 }
 
@@ -320,13 +321,15 @@ TEST(DistQuery, ScorerRejectsMissingOrMisshapenData) {
 
 class DistHybridMl100k : public ::testing::Test {
 protected:
+  // Without the data every test skips in SetUp and the suite builds nothing.
   static void SetUpTestSuite() {
+    if (!test_data::missing({"ml-100k/u1.base", "ml-100k/u.item"}).empty())
+      return;
     ds_ = new dataset;
     auto ev =
-        load_events(SHARDREC_DATA_DIR "/ml-100k/u1.base", data_format::movielens, *ds_);
-    ASSERT_TRUE(ev.ok()) << "missing data set " SHARDREC_DATA_DIR "/ml-100k/u1.base: "
-                         << ev.err().message;
-    auto it = load_item_attributes(SHARDREC_DATA_DIR "/ml-100k/u.item", *ds_);
+        load_events(test_data::path("ml-100k/u1.base"), data_format::movielens, *ds_);
+    ASSERT_TRUE(ev.ok()) << ev.err().message;
+    auto it = load_item_attributes(test_data::path("ml-100k/u.item"), *ds_);
     ASSERT_TRUE(it.ok()) << it.err().message;
     train_ = new interaction_matrix(interaction_matrix::build(
         ds_->users.size(), ds_->items.size(), ds_->events, merge_policy::last));
@@ -346,6 +349,9 @@ protected:
     kc.similarity = similarity_kind::cosine;
     neighbors_ = new neighbor_lists(item_neighbors(train_->binarized(), kc));
   }
+  void SetUp() override {
+    SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u.item");
+  }
   static void TearDownTestSuite() {
     delete ds_;
     delete train_;
@@ -364,8 +370,8 @@ protected:
 
   // Distributed content + popularity; iALS, MF and kNN sliced from the core.
   static cluster make_cluster(std::uint32_t P, const blend_spec& spec) {
-    return dist::slice_hybrid(*ds_, **hybrid_, *neighbors_, P, spec,
-                                 merge_policy::last, &rng);
+    return dist::slice_hybrid(*ds_, **hybrid_, *neighbors_, P, spec, merge_policy::last,
+                              &rng);
   }
 
   // Compares the distributed top n with hybrid_model::recommend for `user`
