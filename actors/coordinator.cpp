@@ -39,7 +39,7 @@
 #include "actors/scatter.hpp"
 #include "actors/trainer.hpp"
 #include "core/partition.hpp"
-#include "dist/partition_store.hpp"
+#include "dist/routing.hpp"
 
 namespace shardrec::actors {
 
@@ -175,30 +175,16 @@ caf::behavior coordinator(coordinator_pointer self) {
         if (parts == 0)
           return error_of(core::errc::invalid_argument,
                           "the cluster has no partition map yet");
-        std::vector<event_batch> per(parts);
+        auto routed = dist::route_events(std::move(batch->events), parts);
         auto total = std::make_shared<ingest_result>();
-        for (std::size_t k = 0; k < batch->events.size(); ++k) {
-          auto& e = batch->events[k];
-          if (auto v = dist::validate(e); !v) {
-            ++total->rejected;
-            if (total->problems.size() < 10)
-              total->problems.push_back("event " + std::to_string(k) + ": "
-                                        + v.err().message);
-            continue;
-          }
-          ++total->accepted;
-          auto pu = core::partition_of(e.user, parts);
-          auto pi = core::partition_of(e.item, parts);
-          per[pu].events.push_back(e);
-          if (pi != pu)
-            per[pi].events.push_back(std::move(e));
-        }
+        total->accepted = routed.accepted;
+        total->rejected = routed.rejected;
+        total->problems = std::move(routed.problems);
         std::vector<std::optional<frame>> frames(parts);
         for (std::uint32_t p = 0; p < parts; ++p)
-          if (!per[p].events.empty()) {
-            per[p].scale = batch->scale;
-            frames[p] = encode(per[p]);
-          }
+          if (!routed.per_partition[p].empty())
+            frames[p] =
+                encode(event_batch{std::move(routed.per_partition[p]), batch->scale});
         return route_to_shards<ingest_atom>(self, std::move(frames), total, false);
       },
       [=](items_atom, const frame& f) -> caf::result<frame> {
@@ -210,13 +196,11 @@ caf::behavior coordinator(coordinator_pointer self) {
         if (parts == 0)
           return error_of(core::errc::invalid_argument,
                           "the cluster has no partition map yet");
-        std::vector<item_batch> per(parts);
-        for (auto& it : batch->items)
-          per[core::partition_of(it.first, parts)].items.push_back(std::move(it));
+        auto per = dist::route_items(std::move(batch->items), parts);
         std::vector<std::optional<frame>> frames(parts);
         for (std::uint32_t p = 0; p < parts; ++p)
-          if (!per[p].items.empty())
-            frames[p] = encode(per[p]);
+          if (!per[p].empty())
+            frames[p] = encode(item_batch{std::move(per[p])});
         return route_to_shards<items_atom>(self, std::move(frames),
                                            std::make_shared<ingest_result>(), true);
       },

@@ -1,0 +1,145 @@
+// load_events and load_items.
+#include "client/loader.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include <caf/blocking_actor.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/interfaces.hpp"
+#include "client/connection_impl.hpp"
+#include "dist/routing.hpp"
+
+namespace shardrec::client {
+
+namespace {
+
+void add_problems(std::vector<std::string>& to, std::vector<std::string> from) {
+  for (auto& p : from)
+    if (to.size() < dist::max_problems)
+      to.push_back(std::move(p));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+core::result<load_figures> load_events(connection& c, const core::dataset& ds,
+                                       const core::load_report& read,
+                                       const load_options& opt,
+                                       const load_observer& observer) {
+  SHARDREC_ASSERT(opt.batch > 0 && opt.window > 0);
+  auto& ci = c.get();
+  auto t0 = std::chrono::steady_clock::now();
+  caf::scoped_actor self{*ci.sys};
+  load_figures out;
+  out.rejected = read.skipped;
+  out.problems = read.problems;
+  // Batches go straight to the shards that own their users and items (the
+  // map comes from the entry node): no hop through a coordinator.
+  std::uint32_t parts = 0;
+  std::vector<caf::actor> shards;
+  std::optional<core::error> no_shards;
+  self->request(ci.coordinator, actors::admin_timeout, actors::shards_atom::value)
+      .receive(
+          [&](std::uint32_t p, const std::vector<caf::actor>& hs) {
+            parts = p;
+            shards = hs;
+          },
+          [&](caf::error& err) { no_shards = client_error(ci, err); });
+  if (no_shards)
+    return *no_shards;
+  if (parts == 0 || shards.size() != parts
+      || std::any_of(shards.begin(), shards.end(),
+                     [](const caf::actor& a) { return !a; }))
+    return core::make_error(core::errc::io_error,
+                            "the cluster has unavailable partitions; nothing loaded");
+  std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> inflight;
+  auto await_one = [&] {
+    inflight.front().receive(
+        [&](const actors::frame& f) {
+          if (auto r = actors::decode_ingest_result(f))
+            add_problems(out.problems, std::move(r->problems));
+        },
+        [&](caf::error& err) {
+          if (out.failure.empty()) {
+            out.failure = "a batch was not stored: " + ci.render(err);
+            if (observer.failed)
+              observer.failed(out.failure);
+          }
+        });
+    inflight.erase(inflight.begin());
+  };
+  const auto total = ds.events.size();
+  for (std::size_t begin = 0; begin < total && out.failure.empty(); begin += opt.batch) {
+    auto end = std::min(total, begin + opt.batch);
+    std::vector<dist::raw_event> raw(end - begin);
+    for (auto k = begin; k < end; ++k) {
+      const auto& e = ds.events[k];
+      auto& r = raw[k - begin];
+      r.user = ds.users.external(e.user);
+      r.item = ds.items.external(e.item);
+      r.value = e.value;
+      r.type = e.type;
+      r.timestamp = e.timestamp;
+      r.device = ds.devices.external(e.device);
+      r.location = ds.locations.external(e.location);
+    }
+    auto routed = dist::route_events(std::move(raw), parts, begin);
+    out.accepted += routed.accepted;
+    out.rejected += routed.rejected;
+    add_problems(out.problems, std::move(routed.problems));
+    for (std::uint32_t p = 0; p < parts; ++p) {
+      if (routed.per_partition[p].empty())
+        continue;
+      actors::event_batch b{std::move(routed.per_partition[p]), ds.scale};
+      inflight.push_back(self->request(shards[p], actors::ingest_timeout,
+                                       actors::ingest_atom::value, actors::encode(b)));
+      while (inflight.size() >= opt.window * parts)
+        await_one();
+    }
+    if (observer.progress)
+      observer.progress(end, total, seconds_since(t0));
+  }
+  while (!inflight.empty())
+    await_one();
+  out.seconds = seconds_since(t0);
+  return out;
+}
+
+item_load_figures load_items(connection& c, const core::dataset& side,
+                             const load_options& opt) {
+  SHARDREC_ASSERT(opt.batch > 0);
+  auto& ci = c.get();
+  caf::scoped_actor self{*ci.sys};
+  std::vector<std::pair<std::string, core::item_info>> all;
+  for (std::size_t i = 0; i < side.item_meta.size(); ++i)
+    all.emplace_back(side.items.external(static_cast<core::index_t>(i)),
+                     side.item_meta[i]);
+  item_load_figures out;
+  for (std::size_t b = 0; b < all.size() && out.failure.empty(); b += opt.batch) {
+    actors::item_batch part;
+    part.items.assign(
+        all.begin() + static_cast<std::ptrdiff_t>(b),
+        all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), b + opt.batch)));
+    self->request(ci.coordinator, actors::ingest_timeout, actors::items_atom::value,
+                  actors::encode(part))
+        .receive(
+            [&](const actors::frame& f) {
+              if (auto r = actors::decode_ingest_result(f))
+                out.stored += r->accepted;
+            },
+            [&](caf::error& err) {
+              out.failure = "item attributes not stored: " + ci.render(err);
+            });
+  }
+  return out;
+}
+
+} // namespace shardrec::client
