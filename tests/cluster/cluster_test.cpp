@@ -1,7 +1,10 @@
 // Multi-process tests: real shardrec-node processes on 127.0.0.1, driven by
 // the shardrec CLI and by a raw CAF peer. Each test starts its own cluster and
 // stops it when it ends.
+#include <fstream>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <thread>
 
 #include <chrono>
 #include <set>
@@ -12,9 +15,9 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
+#include <sys/wait.h>
 
 #include "actors/codec.hpp"
-#include "actors/interfaces.hpp"
 #include "actors/interfaces.hpp"
 #include "core/algorithms.hpp"
 #include "core/interactions.hpp"
@@ -345,6 +348,48 @@ TEST(Cluster, QueriesSurviveADeadAndAFrozenNode) {
     EXPECT_EQ(r["missing_partitions"].get<std::vector<int>>(), expected) << r.dump();
     EXPECT_FALSE(r["items"].empty()); // the partitions still alive answered
   }
+}
+
+// Joining moves no data yet: a node that tries to join a cluster holding
+// data is refused with a message that says why and what to do, exits, and
+// the cluster keeps every event and answers as before.
+TEST(Cluster, JoinToAClusterHoldingDataIsRefusedAndTheDataKept) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 8);
+  auto where = "--cluster " + c.address(0) + " ";
+  std::string out;
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet", &out), 0) << out;
+  ASSERT_EQ(c.cli(where + "train --algo popular"), 0) << c.logs();
+  auto before = run_json(c, where + "recommend 1 --json");
+  ASSERT_EQ(before["items"].size(), 10u);
+
+  child_processes joiner;
+  const std::string log = c.dir() + "/joiner.log";
+  joiner.spawn({SHARDREC_NODE_BIN, "--host", "127.0.0.1", "--port", "0", "--join",
+                c.address(0), "--data-dir", c.dir() + "/joiner"},
+               log);
+  int status = 0;
+  for (int k = 0; k < 1000 && !joiner.exited(0, &status); ++k)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(joiner.pid(0), 0) << "the joining node did not exit";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("refused"), std::string::npos) << text;
+  EXPECT_NE(text.find("the cluster holds data (80000 events"), std::string::npos) << text;
+  EXPECT_NE(text.find("Start every node before loading"), std::string::npos) << text;
+
+  for (int node = 0; node < 2; ++node) {
+    auto s = status_of(c, node);
+    EXPECT_EQ(s["nodes"].size(), 2u);
+    EXPECT_EQ(s["events"], 80000);
+    EXPECT_EQ(s["users"], 943);
+    EXPECT_TRUE(s["missing_partitions"].empty());
+  }
+  auto after = run_json(c, where + "recommend 1 --json");
+  EXPECT_FALSE(after["partial"].get<bool>());
+  EXPECT_EQ(after["items"], before["items"]);
 }
 
 } // namespace
