@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <chrono>
+#include <cmath>
 #include <set>
 #include <string>
 
@@ -390,6 +391,30 @@ TEST(Cluster, JoinToAClusterHoldingDataIsRefusedAndTheDataKept) {
   auto after = run_json(c, where + "recommend 1 --json");
   EXPECT_FALSE(after["partial"].get<bool>());
   EXPECT_EQ(after["items"], before["items"]);
+}
+
+// Users and items that arrive after training have no model rows yet: rating
+// predictions for them use what exists (the mean and the known side's bias)
+// and never read past the trained rows.
+TEST(Cluster, PredictionsForEntitiesNewerThanTheModelStayInBounds) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(1, 3);
+  auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  ASSERT_EQ(c.cli(where + "train --algo mf --iterations 2"), 0) << c.logs();
+  const std::string extra = c.dir() + "/extra.data";
+  std::ofstream(extra) << "5000\t1\t4\t1\n1\t5000\t3\t1\n5001\t5001\t5\t1\n";
+  ASSERT_EQ(c.cli(where + "load " + extra + " --format movielens --quiet"), 0) << c.logs();
+  auto s = status_of(c, 0);
+  EXPECT_EQ(s["events"], 80003);
+  std::string out;
+  ASSERT_EQ(c.cli(where + "eval --test " + extra + " --format movielens --json", &out), 0)
+      << out << c.logs();
+  auto r = nlohmann::json::parse(out.substr(out.find('{')));
+  ASSERT_TRUE(r.contains("rmse")) << out;
+  EXPECT_TRUE(std::isfinite(r["rmse"].get<double>())) << out;
+  // The node is still there and answers.
+  EXPECT_EQ(status_of(c, 0)["events"], 80003);
 }
 
 } // namespace
