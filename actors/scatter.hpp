@@ -7,6 +7,7 @@
 // Included only by actors/*.cpp (it pulls in CAF's event-based actor).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -20,6 +21,15 @@
 #include <caf/sec.hpp>
 
 namespace shardrec::actors {
+
+// The time left until `deadline`, at least 1 ms (a request's timeout must
+// be positive; an overdue request then fails at once).
+inline std::chrono::milliseconds
+time_left(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds{1});
+}
 
 struct scatter_request {
   caf::actor to; // an empty handle fails at once (an unavailable target)
