@@ -2,9 +2,10 @@
 # Hybrid top-10 query figures of two builds side by side, alternating, on the
 # same data and machine (the machine is shared and noisy: compare within one
 # run). Each build gets its own 3-node cluster (P = 7), loads the 1M
-# synthetic set, trains every model, then runs the load generator. The load
-# generator is BUILD_B's `shardrec bench` for both, so that only the cluster
-# differs.
+# synthetic set, trains every model, then runs the load generator. Each
+# build runs its own `shardrec bench` (builds of different protocol major
+# versions cannot talk to each other); set SAME_GENERATOR=1 to use BUILD_B's
+# for both when their protocols match, so that only the cluster differs.
 # usage: bench/query_ab.sh BUILD_A BUILD_B [ROUNDS]
 set -euo pipefail
 a=${1:?usage: bench/query_ab.sh BUILD_A BUILD_B [ROUNDS]}
@@ -26,7 +27,9 @@ for round in $(seq "$rounds"); do
     cli() { "$build/shardrec" --cluster "$address" "$@"; }
     cli load "$work/events.csv" --format events --items "$work/items.csv" --quiet >/dev/null
     cli train --json >/dev/null
-    gen() { "$b/shardrec" --cluster "$address" bench "$@" --json; }
+    generator=$build
+    [ "${SAME_GENERATOR:-0}" = 1 ] && generator=$b
+    gen() { "$generator/shardrec" --cluster "$address" bench "$@" --json; }
     gen --queries 4000 --window 8 | summary "$build" "first queries, window 8"
     gen --queries 4000 --users 1000 --window 8 | summary "$build" "repeat users, window 8"
     gen --queries 1000 --window 1 | summary "$build" "first queries, window 1"
