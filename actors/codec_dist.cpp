@@ -162,8 +162,6 @@ std::optional<dist::als_side> from_wire(wire::AlsSide s) {
 
 wire::NodeQueryKind to_wire(dist::node_query_kind k) {
   switch (k) {
-    case dist::node_query_kind::score: return wire::NodeQueryKind::SCORE;
-    case dist::node_query_kind::select: return wire::NodeQueryKind::SELECT;
     case dist::node_query_kind::direct: return wire::NodeQueryKind::DIRECT;
     case dist::node_query_kind::local: return wire::NodeQueryKind::LOCAL;
   }
@@ -172,10 +170,10 @@ wire::NodeQueryKind to_wire(dist::node_query_kind k) {
 
 std::optional<dist::node_query_kind> from_wire(wire::NodeQueryKind k) {
   switch (k) {
-    case wire::NodeQueryKind::SCORE: return dist::node_query_kind::score;
-    case wire::NodeQueryKind::SELECT: return dist::node_query_kind::select;
     case wire::NodeQueryKind::DIRECT: return dist::node_query_kind::direct;
     case wire::NodeQueryKind::LOCAL: return dist::node_query_kind::local;
+    case wire::NodeQueryKind::REMOVED_SCORE:
+    case wire::NodeQueryKind::REMOVED_SELECT: break; // no longer answered
   }
   return std::nullopt;
 }
@@ -517,14 +515,10 @@ read_partitions(capnp::List<std::uint32_t>::Reader list, const std::string& wher
   return v;
 }
 
-// Which parts of a node query travel, by kind (dist/node_query.hpp).
-bool carries_profile(dist::node_query_kind k) {
-  return k == dist::node_query_kind::score || k == dist::node_query_kind::direct
-         || k == dist::node_query_kind::local;
-}
-
+// Which parts of a node query travel, by kind (dist/node_query.hpp): the
+// profile always, the statistics for direct only.
 bool carries_stats(dist::node_query_kind k) {
-  return k == dist::node_query_kind::select || k == dist::node_query_kind::direct;
+  return k == dist::node_query_kind::direct;
 }
 
 std::string indexed(const char* where, const char* field, unsigned i) {
@@ -968,8 +962,7 @@ frame encode(const dist::node_query_batch& batch) {
       w.setQuery(q.id);
       w.setN(q.n);
       w.setKind(to_wire(q.kind));
-      if (carries_profile(q.kind))
-        fill_profile(w.initProfile(), q.profile);
+      fill_profile(w.initProfile(), q.profile);
       if (carries_stats(q.kind))
         fill_stats(w.initStats(), q.stats);
     }
@@ -999,20 +992,17 @@ core::result<dist::node_query_batch> decode_node_query_batch(const frame& f) {
             return unknown_enum(indexed(where, "queries", i), "kind",
                                 static_cast<std::uint16_t>(w.getKind()));
           q.kind = *kind;
-          if (carries_profile(q.kind)) {
-            if (!w.hasProfile())
-              return missing_field(indexed(where, "queries", i), "profile",
-                                   "kind score, direct or local");
-            auto p =
-                read_profile(w.getProfile(), indexed(where, "queries", i) + " profile");
-            if (!p.ok())
-              return p.err();
-            q.profile = std::move(*p);
-          }
+          if (!w.hasProfile())
+            return missing_field(indexed(where, "queries", i), "profile",
+                                 "kind direct or local");
+          auto p =
+              read_profile(w.getProfile(), indexed(where, "queries", i) + " profile");
+          if (!p.ok())
+            return p.err();
+          q.profile = std::move(*p);
           if (carries_stats(q.kind)) {
             if (!w.hasStats())
-              return missing_field(indexed(where, "queries", i), "stats",
-                                   "kind select or direct");
+              return missing_field(indexed(where, "queries", i), "stats", "kind direct");
             auto s = read_stats(w.getStats(), indexed(where, "queries", i) + " stats");
             if (!s.ok())
               return s.err();

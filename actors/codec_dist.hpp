@@ -89,9 +89,10 @@ core::result<dist::blend_stats> decode_blend_stats(const frame& f);
 
 // ---- query time: one node's share of phase C, batched (dist/node_query.hpp)
 
-// A query's profile travels only for score and direct, its stats only for
-// select and direct (a decoded query of another kind has them empty); n
-// always travels. Partitions must be strictly ascending.
+// A query's profile and n always travel, its stats only for kind direct (a
+// decoded local query has them empty). The removed kinds score and select
+// (wire values 0 and 1) are rejected as unknown. Partitions must be
+// strictly ascending.
 frame encode(const dist::node_query_batch& b);
 core::result<dist::node_query_batch> decode_node_query_batch(const frame& f);
 

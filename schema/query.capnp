@@ -92,11 +92,13 @@ struct Phase2Reply {
   candidates @1 :List(BlendCandidate);   # rank order
 }
 
-# One node's share of phase C for many queries at once (core/node_query.hpp):
+# One node's share of phase C for many queries at once (dist/node_query.hpp):
 # a coordinator sends each node one batch, the node one reply.
 enum NodeQueryKind {
-  score @0;                              # C1: profile -> moments, scores kept
-  select @1;                             # C2: stats, n -> top n of kept scores
+  removedScore @0;                       # was score (C1 of two rounds), removed;
+                                         # ordinal reserved
+  removedSelect @1;                      # was select (C2 of two rounds), removed;
+                                         # ordinal reserved
   direct @2;                             # C1 + C2: profile, stats, n -> top n
   local @3;                              # C1 + C2 under the node's own stats:
                                          # profile, n -> moments, top n, bound
@@ -104,10 +106,10 @@ enum NodeQueryKind {
 
 struct NodeQuery {
   query @0 :UInt64;                      # the coordinator's query id
-  n @1 :UInt32;                          # select, direct
+  n @1 :UInt32;                          # direct, local
   kind @2 :NodeQueryKind;
-  profile @3 :UserProfile;               # score, direct, local (else unset)
-  stats @4 :BlendStats;                  # select, direct (else unset)
+  profile @3 :UserProfile;               # direct, local
+  stats @4 :BlendStats;                  # direct (else unset)
 }
 
 struct NodeQueryBatch {
@@ -131,8 +133,8 @@ struct NodeAnswer {
   query @0 :UInt64;                      # the query id
   error @1 :Text;                        # non-empty: failed here
   partitions @2 :List(UInt32);           # covered, strictly ascending
-  moments @3 :List(Phase1Reply);         # score: none or one per partition
-  candidates @4 :List(BlendCandidate);   # select, direct, local: rank order
+  moments @3 :List(Phase1Reply);         # local: none or one per partition
+  candidates @4 :List(BlendCandidate);   # direct, local: rank order
   bound @5 :LocalBound;                  # local (else unset)
 }
 

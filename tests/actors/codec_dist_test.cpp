@@ -126,20 +126,24 @@ std::vector<dist::candidate> sample_candidates() {
   return r;
 }
 
-// Every kind; the score query's profile and the select query's stats are
-// the parts that travel.
+// Both kinds: a local query's profile and a direct query's profile and
+// stats are the parts that travel.
 dist::node_query_batch sample_node_batch() {
   dist::node_query_batch b;
   b.partitions = {0, 3, 7};
   dist::node_query q;
   q.id = 41;
-  q.kind = dist::node_query_kind::score;
+  q.kind = dist::node_query_kind::local;
+  q.n = 10;
   q.profile = sample_profile();
   b.queries.push_back(q);
   q = {};
   q.id = std::numeric_limits<std::uint64_t>::max();
-  q.kind = dist::node_query_kind::select;
-  q.n = 10;
+  q.kind = dist::node_query_kind::direct;
+  q.n = 1000;
+  q.profile = sample_profile();
+  q.profile.user = "carol";
+  q.profile.seen_content.clear();
   q.stats = sample_stats();
   b.queries.push_back(q);
   q = {};
@@ -169,7 +173,7 @@ dist::node_query_reply sample_node_reply() {
   dist::node_query_reply r;
   dist::node_answer a;
   a.id = 41;
-  a.error = "scores of query 41 expired";
+  a.error = "n must be 1..1000, got 0";
   a.partitions = {3};
   r.answers.push_back(a);
   a = {};
@@ -427,19 +431,19 @@ TEST(CodecDist, NodeQueryBatchRoundTrips) {
     expect_eq(out.queries[i].profile, in.queries[i].profile);
     expect_eq(out.queries[i].stats, in.queries[i].stats);
   }
-  EXPECT_EQ(out.queries[0].kind, dist::node_query_kind::score);
-  EXPECT_EQ(out.queries[1].kind, dist::node_query_kind::select);
+  EXPECT_EQ(out.queries[0].kind, dist::node_query_kind::local);
+  EXPECT_EQ(out.queries[1].kind, dist::node_query_kind::direct);
   EXPECT_EQ(out.queries[2].kind, dist::node_query_kind::direct);
   EXPECT_EQ(out.queries[3].kind, dist::node_query_kind::local);
 
-  // Only the parts a kind uses travel.
+  // Only the parts a kind uses travel: no stats for local.
   auto extra = in;
   extra.queries[0].stats = sample_stats();
-  extra.queries[1].profile = sample_profile();
+  extra.queries[3].stats = sample_stats();
   auto d = must(decode_node_query_batch(encode(extra)));
   ASSERT_EQ(d.queries.size(), 4u);
   EXPECT_TRUE(d.queries[0].stats.mean.empty() && d.queries[0].stats.missing.empty());
-  EXPECT_TRUE(d.queries[1].profile.user.empty() && d.queries[1].profile.seen.empty());
+  EXPECT_TRUE(d.queries[3].stats.mean.empty() && d.queries[3].stats.missing.empty());
   EXPECT_EQ(encode(extra).bytes, encode(in).bytes);
 
   auto empty = must(decode_node_query_batch(encode(dist::node_query_batch{})));
@@ -469,7 +473,7 @@ TEST(CodecDist, NodeQueryReplyRoundTrips) {
     EXPECT_EQ(a.bound.complete, b.bound.complete);
     EXPECT_EQ(a.bound.has_nan, b.bound.has_nan);
   }
-  EXPECT_EQ(out.answers[0].error, "scores of query 41 expired");
+  EXPECT_EQ(out.answers[0].error, "n must be 1..1000, got 0");
   EXPECT_EQ(out.answers[2].candidates[0].knn_evidence.size(), 2u);
   EXPECT_FALSE(out.answers[2].candidates[1].content.empty());
 
@@ -877,29 +881,44 @@ TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {
     root.setMagic(wire::QUERY_FRAME_MAGIC);
     auto queries = root.initNodeQueryBatch().initQueries(4);
     for (unsigned i = 0; i < 3; ++i) {
-      queries[i].setKind(wire::NodeQueryKind::SELECT);
+      queries[i].setKind(wire::NodeQueryKind::DIRECT);
+      queries[i].initProfile();
       queries[i].initStats();
     }
     queries[3].setKind(static_cast<wire::NodeQueryKind>(4));
     expect_bad(&decode_node_query_batch, raw_frame(mb), "node query kind",
                "node_query_batch queries[3]: field 'kind' has unknown value 4");
+    // The removed two-round kinds (score 0, select 1) are unknown too.
+    queries[3].initProfile();
+    queries[3].initStats();
+    for (auto kind :
+         {wire::NodeQueryKind::REMOVED_SCORE, wire::NodeQueryKind::REMOVED_SELECT}) {
+      queries[3].setKind(kind);
+      const auto value = std::to_string(static_cast<unsigned>(kind));
+      expect_bad(&decode_node_query_batch, raw_frame(mb), "removed kind " + value,
+                 "node_query_batch queries[3]: field 'kind' has unknown value " + value);
+    }
   }
   {
-    // A score query without its profile, a select query without its stats.
+    // A query without its profile, a direct query without its stats.
     capnp::MallocMessageBuilder mb;
     auto root = mb.initRoot<wire::QueryFrame>();
     root.setMagic(wire::QUERY_FRAME_MAGIC);
-    auto queries = root.initNodeQueryBatch().initQueries(1);
-    queries[0].setKind(wire::NodeQueryKind::SCORE);
-    expect_bad(&decode_node_query_batch, raw_frame(mb), "no profile",
+    auto queries = root.initNodeQueryBatch().initQueries(2);
+    queries[0].setKind(wire::NodeQueryKind::LOCAL);
+    queries[1].setKind(wire::NodeQueryKind::LOCAL);
+    queries[1].initProfile();
+    expect_bad(&decode_node_query_batch, raw_frame(mb), "local, no profile",
                "queries[0]: field 'profile' is missing");
-    queries[0].setKind(wire::NodeQueryKind::SELECT);
-    expect_bad(&decode_node_query_batch, raw_frame(mb), "no stats",
-               "queries[0]: field 'stats' is missing");
     queries[0].setKind(wire::NodeQueryKind::DIRECT);
+    queries[0].initStats();
+    expect_bad(&decode_node_query_batch, raw_frame(mb), "direct, no profile",
+               "queries[0]: field 'profile' is missing");
     queries[0].initProfile();
+    EXPECT_TRUE(decode_node_query_batch(raw_frame(mb)).ok());
+    queries[1].setKind(wire::NodeQueryKind::DIRECT);
     expect_bad(&decode_node_query_batch, raw_frame(mb), "direct, no stats",
-               "queries[0]: field 'stats' is missing");
+               "queries[1]: field 'stats' is missing");
   }
 }
 
