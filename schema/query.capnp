@@ -1,8 +1,8 @@
-# Query-time messages of core/dist_recommend.hpp phase C (and the kNN user
-# query of core/dist_knn.hpp): the user profile, the two-phase blend and the
-# blend spec a coordinator hands to the partitions. Every frame's root is a
-# QueryFrame (magic + union tag, as TrainFrame in train.capnp). Fields are
-# never renumbered.
+# Query-time messages of dist/recommend.hpp phase C: the user profile, the
+# blend statistics, the blend spec a coordinator hands to the partitions and
+# the node batches of dist/node_query.hpp. Every frame's root is a QueryFrame
+# (magic + union tag, as TrainFrame in train.capnp). Fields are never
+# renumbered.
 @0x93ea8f7921902037;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -28,11 +28,6 @@ struct BlendComponent {
 
 struct BlendSpec {
   components @0 :List(BlendComponent);   # hybrid part order
-}
-
-# A user's item ids for kNN scoring at every partition.
-struct UserQuery {
-  items @0 :List(Text);                  # strictly ascending (byte-wise)
 }
 
 struct UserProfile {
@@ -87,11 +82,6 @@ struct BlendCandidate {
   content @6 :Train.SparseVector;        # the item's content vector
 }
 
-struct Phase2Reply {
-  partition @0 :UInt32;
-  candidates @1 :List(BlendCandidate);   # rank order
-}
-
 # One node's share of phase C for many queries at once (dist/node_query.hpp):
 # a coordinator sends each node one batch, the node one reply.
 enum NodeQueryKind {
@@ -117,7 +107,7 @@ struct NodeQueryBatch {
   queries @1 :List(NodeQuery);
 }
 
-# core::local_bound: how far a local answer's candidates can be from the
+# dist::local_bound: how far a local answer's candidates can be from the
 # node's top n under the global statistics.
 struct LocalBound {
   local @0 :BlendStats;
@@ -147,10 +137,10 @@ struct QueryFrame {
   union {
     blendSpec @1 :BlendSpec;
     userProfile @2 :UserProfile;
-    phase1Reply @3 :Phase1Reply;
+    reserved3 @3 :Void;                  # was phase1Reply, removed; ordinal reserved
     blendStats @4 :BlendStats;
-    phase2Reply @5 :Phase2Reply;
-    userQuery @6 :UserQuery;
+    reserved5 @5 :Void;                  # was phase2Reply, removed; ordinal reserved
+    reserved6 @6 :Void;                  # was userQuery, removed; ordinal reserved
     nodeQueryBatch @7 :NodeQueryBatch;
     nodeQueryReply @8 :NodeQueryReply;
   }
