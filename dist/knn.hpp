@@ -13,7 +13,7 @@
 // MESSAGE FLOW (side = item: entities items, raters users; side = user
 // mirrors it: entities users, raters items):
 //
-// Phase S (similarity):
+// Phase S by row exchange (similarity):
 //   S0  every p -> coordinator: scale_partial (local_scale). Coordinator:
 //       scale = global_scale(all P) -> broadcast. Every p:
 //       make_local_context(store, side, cfg, biases, scale).
@@ -65,7 +65,9 @@ struct partition_biases {
   std::vector<float> user_ref; // store.user_refs()
 };
 
-// ---- Phase S0: scale and pair context -----------------------------------------
+// ---- Phase S by row exchange (what the cluster runs) ----------------------------
+
+// S0: the scale and the pair context.
 
 // Local max |x| over the cells of p's raters and p's rater count.
 struct scale_partial {
@@ -92,7 +94,7 @@ result<pair_context> make_local_context(const partition_store& s, knn_side side,
                                         const knn_config& cfg, const partition_biases* b,
                                         double scale);
 
-// ---- Phase S1: rows, gathered per node ----------------------------------------
+// S1: the rows, gathered per node.
 
 // The rows of p's raters: rater r's cells are entity[row_ptr[r] ..
 // row_ptr[r+1]) (indices into ids) with values q (llround(x * scale) as in
