@@ -80,22 +80,6 @@ core::error out_of_dictionary(const std::string& where, const char* field, std::
 
 // ---- enums: mapped one by one, so reordering either side cannot shift them.
 
-wire::BiasSide to_wire(dist::bias_side s) {
-  switch (s) {
-    case dist::bias_side::user: return wire::BiasSide::USER;
-    case dist::bias_side::item: return wire::BiasSide::ITEM;
-  }
-  unknown_enumerant();
-}
-
-std::optional<dist::bias_side> from_wire(wire::BiasSide s) {
-  switch (s) {
-    case wire::BiasSide::USER: return dist::bias_side::user;
-    case wire::BiasSide::ITEM: return dist::bias_side::item;
-  }
-  return std::nullopt;
-}
-
 wire::KnnSide to_wire(core::knn_side s) {
   switch (s) {
     case core::knn_side::item: return wire::KnnSide::ITEM;
@@ -178,8 +162,6 @@ std::optional<dist::als_side> from_wire(wire::AlsSide s) {
 
 wire::NodeQueryKind to_wire(dist::node_query_kind k) {
   switch (k) {
-    case dist::node_query_kind::score: return wire::NodeQueryKind::SCORE;
-    case dist::node_query_kind::select: return wire::NodeQueryKind::SELECT;
     case dist::node_query_kind::direct: return wire::NodeQueryKind::DIRECT;
     case dist::node_query_kind::local: return wire::NodeQueryKind::LOCAL;
   }
@@ -188,10 +170,10 @@ wire::NodeQueryKind to_wire(dist::node_query_kind k) {
 
 std::optional<dist::node_query_kind> from_wire(wire::NodeQueryKind k) {
   switch (k) {
-    case wire::NodeQueryKind::SCORE: return dist::node_query_kind::score;
-    case wire::NodeQueryKind::SELECT: return dist::node_query_kind::select;
     case wire::NodeQueryKind::DIRECT: return dist::node_query_kind::direct;
     case wire::NodeQueryKind::LOCAL: return dist::node_query_kind::local;
+    case wire::NodeQueryKind::REMOVED_SCORE:
+    case wire::NodeQueryKind::REMOVED_SELECT: break; // no longer answered
   }
   return std::nullopt;
 }
@@ -319,27 +301,6 @@ core::result<std::vector<dist::sparse_vector>> read(wire::SparseRows::Reader r,
   return rows;
 }
 
-// ---- neighbour lists
-
-void fill(wire::EntityNeighbors::Builder b, const dist::entity_neighbors& n) {
-  b.setId(n.id);
-  auto list = b.initNeighbors(list_size(n.neighbors.size()));
-  for (unsigned i = 0; i < n.neighbors.size(); ++i) {
-    list[i].setId(n.neighbors[i].id);
-    list[i].setSimilarity(n.neighbors[i].similarity);
-  }
-}
-
-dist::entity_neighbors read(wire::EntityNeighbors::Reader r) {
-  dist::entity_neighbors n;
-  n.id = text(r.getId());
-  auto list = r.getNeighbors();
-  n.neighbors.reserve(list.size());
-  for (auto x : list)
-    n.neighbors.push_back({text(x.getId()), x.getSimilarity()});
-  return n;
-}
-
 // ---- ALS factor blocks and Gram matrices (B: IalsFactorBlock / MfFactorBlock,
 // G: gram_partial / gram_total)
 
@@ -400,7 +361,7 @@ core::result<G> read_gram(wire::AlsGram::Reader r, const std::string& where) {
 }
 
 // ---- query-time structs, shared by the single frames (UserProfile,
-// Phase1Reply, BlendStats, Phase2Reply) and the node batches
+// BlendStats) and the node batches (Phase1Reply and BlendCandidate only there)
 
 void fill_profile(wire::UserProfile::Builder b, const dist::user_profile& p) {
   b.setUser(p.user);
@@ -554,14 +515,10 @@ read_partitions(capnp::List<std::uint32_t>::Reader list, const std::string& wher
   return v;
 }
 
-// Which parts of a node query travel, by kind (dist/node_query.hpp).
-bool carries_profile(dist::node_query_kind k) {
-  return k == dist::node_query_kind::score || k == dist::node_query_kind::direct
-         || k == dist::node_query_kind::local;
-}
-
+// Which parts of a node query travel, by kind (dist/node_query.hpp): the
+// profile always, the statistics for direct only.
 bool carries_stats(dist::node_query_kind k) {
-  return k == dist::node_query_kind::select || k == dist::node_query_kind::direct;
+  return k == dist::node_query_kind::direct;
 }
 
 std::string indexed(const char* where, const char* field, unsigned i) {
@@ -574,60 +531,7 @@ core::error missing_field(const std::string& where, const char* field, const cha
 
 } // namespace
 
-// ---- training: dist_knn
-
-frame encode(const dist::mean_partial& m) {
-  return build_train([&](wire::TrainFrame::Builder root) {
-    auto b = root.initMeanPartial();
-    b.setPartition(m.partition);
-    b.setSum(m.sum);
-    b.setCount(m.count);
-  });
-}
-
-core::result<dist::mean_partial> decode_mean_partial(const frame& f) {
-  return read_train<dist::mean_partial>(f, wire::TrainFrame::MEAN_PARTIAL, "mean_partial",
-                                        [](wire::TrainFrame::Reader root) {
-                                          auto r = root.getMeanPartial();
-                                          dist::mean_partial m;
-                                          m.partition = r.getPartition();
-                                          m.sum = r.getSum();
-                                          m.count = r.getCount();
-                                          return m;
-                                        });
-}
-
-frame encode(const dist::bias_block& blk) {
-  return build_train([&](wire::TrainFrame::Builder root) {
-    auto b = root.initBiasBlock();
-    b.setSide(to_wire(blk.side));
-    b.setFrom(blk.from);
-    b.setTo(blk.to);
-    put(b.initIds(list_size(blk.ids.size())), blk.ids);
-    put(b.initValues(list_size(blk.values.size())), blk.values);
-  });
-}
-
-core::result<dist::bias_block> decode_bias_block(const frame& f) {
-  return read_train<dist::bias_block>(
-      f, wire::TrainFrame::BIAS_BLOCK, "bias_block",
-      [](wire::TrainFrame::Reader root) -> core::result<dist::bias_block> {
-        auto r = root.getBiasBlock();
-        dist::bias_block b;
-        auto side = from_wire(r.getSide());
-        if (!side)
-          return unknown_enum("bias_block", "side",
-                              static_cast<std::uint16_t>(r.getSide()));
-        b.side = *side;
-        b.from = r.getFrom();
-        b.to = r.getTo();
-        b.ids = get_strings(r.getIds());
-        b.values = get<float>(r.getValues());
-        if (b.values.size() != b.ids.size())
-          return misaligned("bias_block", "values", b.values.size(), "ids", b.ids.size());
-        return b;
-      });
-}
+// ---- training: dist_knn (item-kNN by row exchange)
 
 frame encode(const dist::scale_partial& s) {
   return build_train([&](wire::TrainFrame::Builder root) {
@@ -688,61 +592,6 @@ template <class List> std::vector<std::uint64_t> offsets_of(List length) {
   return ptr;
 }
 
-frame encode(const dist::pair_block& blk) {
-  const std::size_t rows = blk.row_entity.size();
-  SHARDREC_ASSERT(blk.row_ptr.size() == rows + 1 || (rows == 0 && blk.row_ptr.empty()));
-  return build_train([&](wire::TrainFrame::Builder root) {
-    auto b = root.initPairBlock();
-    b.setSide(to_wire(blk.side));
-    b.setKind(to_wire(blk.kind));
-    b.setFrom(blk.from);
-    b.setTo(blk.to);
-    put(b.initIds(list_size(blk.ids.size())), blk.ids);
-    put(b.initRowEntity(list_size(rows)), blk.row_entity);
-    put_row_lengths(b.initRowLength(list_size(rows)), blk.row_ptr);
-    put(b.initOther(list_size(blk.other.size())), blk.other);
-    put(b.initStats(list_size(blk.stats.size())), blk.stats);
-  });
-}
-
-core::result<dist::pair_block> decode_pair_block(const frame& f) {
-  return read_train<dist::pair_block>(
-      f, wire::TrainFrame::PAIR_BLOCK, "pair_block",
-      [](wire::TrainFrame::Reader root) -> core::result<dist::pair_block> {
-        const std::string where = "pair_block";
-        auto r = root.getPairBlock();
-        dist::pair_block b;
-        if (auto err = read_knn_head(where, r, b))
-          return *err;
-        b.row_entity = get<std::uint32_t>(r.getRowEntity());
-        auto length = r.getRowLength();
-        if (length.size() != b.row_entity.size())
-          return misaligned(where, "row_length", length.size(), "row_entity",
-                            b.row_entity.size());
-        b.row_ptr = offsets_of(length);
-        b.other = get<std::uint32_t>(r.getOther());
-        if (b.row_ptr.back() != b.other.size())
-          return bad_message(where + ": field 'row_length' adds up to "
-                             + std::to_string(b.row_ptr.back()) + ", 'other' has "
-                             + std::to_string(b.other.size()) + " entries");
-        b.stats = get<std::int64_t>(r.getStats());
-        const std::size_t width = dist::stat_width(b.kind);
-        if (b.stats.size() != b.other.size() * width)
-          return bad_message(where + ": field 'stats' has "
-                             + std::to_string(b.stats.size()) + " entries, expected "
-                             + std::to_string(width) + " x "
-                             + std::to_string(b.other.size()));
-        for (std::size_t i = 0; i < b.row_entity.size(); ++i)
-          if (b.row_entity[i] >= b.ids.size())
-            return out_of_dictionary(where, "row_entity", i, b.row_entity[i],
-                                     b.ids.size());
-        for (std::size_t i = 0; i < b.other.size(); ++i)
-          if (b.other[i] >= b.ids.size())
-            return out_of_dictionary(where, "other", i, b.other[i], b.ids.size());
-        return b;
-      });
-}
-
 frame encode(const dist::rater_rows_block& blk) {
   SHARDREC_ASSERT(!blk.row_ptr.empty() && blk.row_ptr.back() == blk.entity.size());
   const std::size_t rows = blk.row_ptr.size() - 1;
@@ -784,40 +633,6 @@ core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f) {
       });
 }
 
-frame encode(const dist::totals_block& blk) {
-  return build_train([&](wire::TrainFrame::Builder root) {
-    auto b = root.initTotalsBlock();
-    b.setSide(to_wire(blk.side));
-    b.setFrom(blk.from);
-    put(b.initIds(list_size(blk.ids.size())), blk.ids);
-    put(b.initN(list_size(blk.n.size())), blk.n);
-    put(b.initSxx(list_size(blk.sxx.size())), blk.sxx);
-  });
-}
-
-core::result<dist::totals_block> decode_totals_block(const frame& f) {
-  return read_train<dist::totals_block>(
-      f, wire::TrainFrame::TOTALS_BLOCK, "totals_block",
-      [](wire::TrainFrame::Reader root) -> core::result<dist::totals_block> {
-        auto r = root.getTotalsBlock();
-        dist::totals_block b;
-        auto side = from_wire(r.getSide());
-        if (!side)
-          return unknown_enum("totals_block", "side",
-                              static_cast<std::uint16_t>(r.getSide()));
-        b.side = *side;
-        b.from = r.getFrom();
-        b.ids = get_strings(r.getIds());
-        b.n = get<std::int64_t>(r.getN());
-        b.sxx = get<std::int64_t>(r.getSxx());
-        if (b.n.size() != b.ids.size())
-          return misaligned("totals_block", "n", b.n.size(), "ids", b.ids.size());
-        if (b.sxx.size() != b.ids.size())
-          return misaligned("totals_block", "sxx", b.sxx.size(), "ids", b.ids.size());
-        return b;
-      });
-}
-
 frame encode(const dist::reverse_block& blk) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initReverseBlock();
@@ -855,39 +670,6 @@ core::result<dist::reverse_block> decode_reverse_block(const frame& f) {
             return out_of_dictionary(where, "source", i, b.source[i], b.ids.size());
         }
         return b;
-      });
-}
-
-frame encode(const dist::entity_neighbors& n) {
-  return build_train(
-      [&](wire::TrainFrame::Builder root) { fill(root.initEntityNeighbors(), n); });
-}
-
-core::result<dist::entity_neighbors> decode_entity_neighbors(const frame& f) {
-  return read_train<dist::entity_neighbors>(
-      f, wire::TrainFrame::ENTITY_NEIGHBORS, "entity_neighbors",
-      [](wire::TrainFrame::Reader root) { return read(root.getEntityNeighbors()); });
-}
-
-frame encode(const std::vector<dist::entity_neighbors>& lists) {
-  return build_train([&](wire::TrainFrame::Builder root) {
-    auto b = root.initEntityNeighborsList().initLists(list_size(lists.size()));
-    for (unsigned i = 0; i < lists.size(); ++i)
-      fill(b[i], lists[i]);
-  });
-}
-
-core::result<std::vector<dist::entity_neighbors>>
-decode_entity_neighbors_list(const frame& f) {
-  return read_train<std::vector<dist::entity_neighbors>>(
-      f, wire::TrainFrame::ENTITY_NEIGHBORS_LIST, "entity_neighbors_list",
-      [](wire::TrainFrame::Reader root) {
-        auto list = root.getEntityNeighborsList().getLists();
-        std::vector<dist::entity_neighbors> out;
-        out.reserve(list.size());
-        for (auto x : list)
-          out.push_back(read(x));
-        return out;
       });
 }
 
@@ -1115,24 +897,6 @@ core::result<dist::loss_partial> decode_loss_partial(const frame& f) {
 
 // ---- query time
 
-frame encode(const dist::user_query& q) {
-  return build_query([&](wire::QueryFrame::Builder root) {
-    put(root.initUserQuery().initItems(list_size(q.items.size())), q.items);
-  });
-}
-
-core::result<dist::user_query> decode_user_query(const frame& f) {
-  return read_query<dist::user_query>(
-      f, wire::QueryFrame::USER_QUERY, "user_query",
-      [](wire::QueryFrame::Reader root) -> core::result<dist::user_query> {
-        dist::user_query q;
-        q.items = get_strings(root.getUserQuery().getItems());
-        if (auto at = first_unsorted(q.items); at != q.items.size())
-          return not_ascending("user_query", "items", at);
-        return q;
-      });
-}
-
 frame encode(const dist::blend_spec& s) {
   return build_query([&](wire::QueryFrame::Builder root) {
     auto list = root.initBlendSpec().initComponents(list_size(s.size()));
@@ -1173,17 +937,6 @@ core::result<dist::user_profile> decode_user_profile(const frame& f) {
                                         });
 }
 
-frame encode(const dist::phase1_reply& r) {
-  return build_query(
-      [&](wire::QueryFrame::Builder root) { fill_phase1(root.initPhase1Reply(), r); });
-}
-
-core::result<dist::phase1_reply> decode_phase1_reply(const frame& f) {
-  return read_query<dist::phase1_reply>(
-      f, wire::QueryFrame::PHASE1_REPLY, "phase1_reply",
-      [](wire::QueryFrame::Reader root) { return read_phase1(root.getPhase1Reply()); });
-}
-
 frame encode(const dist::blend_stats& s) {
   return build_query(
       [&](wire::QueryFrame::Builder root) { fill_stats(root.initBlendStats(), s); });
@@ -1193,29 +946,6 @@ core::result<dist::blend_stats> decode_blend_stats(const frame& f) {
   return read_query<dist::blend_stats>(
       f, wire::QueryFrame::BLEND_STATS, "blend_stats", [](wire::QueryFrame::Reader root) {
         return read_stats(root.getBlendStats(), "blend_stats");
-      });
-}
-
-frame encode(const dist::phase2_reply& r) {
-  return build_query([&](wire::QueryFrame::Builder root) {
-    auto b = root.initPhase2Reply();
-    b.setPartition(r.partition);
-    fill_candidates(b.initCandidates(list_size(r.candidates.size())), r.candidates);
-  });
-}
-
-core::result<dist::phase2_reply> decode_phase2_reply(const frame& f) {
-  return read_query<dist::phase2_reply>(
-      f, wire::QueryFrame::PHASE2_REPLY, "phase2_reply",
-      [](wire::QueryFrame::Reader root) -> core::result<dist::phase2_reply> {
-        auto r = root.getPhase2Reply();
-        dist::phase2_reply out;
-        out.partition = r.getPartition();
-        auto candidates = read_candidates(r.getCandidates(), "phase2_reply");
-        if (!candidates.ok())
-          return candidates.err();
-        out.candidates = std::move(*candidates);
-        return out;
       });
 }
 
@@ -1232,8 +962,7 @@ frame encode(const dist::node_query_batch& batch) {
       w.setQuery(q.id);
       w.setN(q.n);
       w.setKind(to_wire(q.kind));
-      if (carries_profile(q.kind))
-        fill_profile(w.initProfile(), q.profile);
+      fill_profile(w.initProfile(), q.profile);
       if (carries_stats(q.kind))
         fill_stats(w.initStats(), q.stats);
     }
@@ -1263,20 +992,17 @@ core::result<dist::node_query_batch> decode_node_query_batch(const frame& f) {
             return unknown_enum(indexed(where, "queries", i), "kind",
                                 static_cast<std::uint16_t>(w.getKind()));
           q.kind = *kind;
-          if (carries_profile(q.kind)) {
-            if (!w.hasProfile())
-              return missing_field(indexed(where, "queries", i), "profile",
-                                   "kind score, direct or local");
-            auto p =
-                read_profile(w.getProfile(), indexed(where, "queries", i) + " profile");
-            if (!p.ok())
-              return p.err();
-            q.profile = std::move(*p);
-          }
+          if (!w.hasProfile())
+            return missing_field(indexed(where, "queries", i), "profile",
+                                 "kind direct or local");
+          auto p =
+              read_profile(w.getProfile(), indexed(where, "queries", i) + " profile");
+          if (!p.ok())
+            return p.err();
+          q.profile = std::move(*p);
           if (carries_stats(q.kind)) {
             if (!w.hasStats())
-              return missing_field(indexed(where, "queries", i), "stats",
-                                   "kind select or direct");
+              return missing_field(indexed(where, "queries", i), "stats", "kind direct");
             auto s = read_stats(w.getStats(), indexed(where, "queries", i) + " stats");
             if (!s.ok())
               return s.err();

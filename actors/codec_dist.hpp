@@ -1,7 +1,8 @@
 // Frames for the plain message structs of the distributed algorithms
-// (dist/knn.hpp, dist/recommend.hpp, dist/als.hpp), so actors can ship
-// them between nodes. Training-time messages use schema/train.capnp (root TrainFrame),
-// query-time ones schema/query.capnp (root QueryFrame).
+// (dist/knn.hpp, dist/recommend.hpp, dist/als.hpp, dist/node_query.hpp), so
+// actors can ship them between nodes. Training-time messages use
+// schema/train.capnp (root TrainFrame), query-time ones schema/query.capnp
+// (root QueryFrame).
 //
 // Every decode_<name> returns errc::bad_message (message "bad frame: ...",
 // naming the struct and field) for an empty, truncated, oversized or garbage
@@ -10,17 +11,13 @@
 // different lengths, CSR rows that do not add up, dictionary indexes out of
 // range, lists that must be strictly ascending and are not). It never throws
 // or aborts. It does not check what only the receiver knows (the addressee,
-// which ids it owns): core's receive / add functions do that.
+// which ids it owns): the dist/ receive / add functions do that.
 //
-// Every encode REQUIRES a frame under max_frame_bytes (producers cut large
-// blocks, e.g. make_pair_blocks' chunk_rows) and asserts the internal shape
-// it needs to build the wire form (pair_block row_ptr; sparse_vector weight
-// aligned with feature). A decoded pair_block always has row_ptr of size
-// row_entity.size() + 1 starting at 0, also when the encoded one had an
-// empty row_ptr and no rows.
+// Every encode REQUIRES a frame under max_frame_bytes and asserts the
+// internal shape it needs to build the wire form (rater_rows_block row_ptr;
+// sparse_vector weight aligned with feature). A decoded rater_rows_block
+// always has row_ptr starting at 0 with one more entry than it has rows.
 #pragma once
-
-#include <vector>
 
 #include "actors/frame.hpp"
 #include "core/error.hpp"
@@ -31,35 +28,16 @@
 
 namespace shardrec::actors {
 
-// ---- training: dist_knn phases B, S, R ----
-
-frame encode(const dist::mean_partial& m);
-core::result<dist::mean_partial> decode_mean_partial(const frame& f);
-
-frame encode(const dist::bias_block& b);
-core::result<dist::bias_block> decode_bias_block(const frame& f);
+// ---- training: dist_knn (item-kNN by row exchange: scale, rows, reverse)
 
 frame encode(const dist::scale_partial& s);
 core::result<dist::scale_partial> decode_scale_partial(const frame& f);
 
-frame encode(const dist::pair_block& b);
-core::result<dist::pair_block> decode_pair_block(const frame& f);
-
 frame encode(const dist::rater_rows_block& b);
 core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f);
 
-frame encode(const dist::totals_block& b);
-core::result<dist::totals_block> decode_totals_block(const frame& f);
-
 frame encode(const dist::reverse_block& b);
 core::result<dist::reverse_block> decode_reverse_block(const frame& f);
-
-frame encode(const dist::entity_neighbors& n);
-core::result<dist::entity_neighbors> decode_entity_neighbors(const frame& f);
-
-frame encode(const std::vector<dist::entity_neighbors>& lists);
-core::result<std::vector<dist::entity_neighbors>>
-decode_entity_neighbors_list(const frame& f);
 
 // ---- training: dist_recommend phase A (content) ----
 
@@ -100,29 +78,21 @@ core::result<dist::loss_partial> decode_loss_partial(const frame& f);
 
 // ---- query time ----
 
-frame encode(const dist::user_query& q);
-core::result<dist::user_query> decode_user_query(const frame& f);
-
 frame encode(const dist::blend_spec& s);
 core::result<dist::blend_spec> decode_blend_spec(const frame& f);
 
 frame encode(const dist::user_profile& p);
 core::result<dist::user_profile> decode_user_profile(const frame& f);
 
-frame encode(const dist::phase1_reply& r);
-core::result<dist::phase1_reply> decode_phase1_reply(const frame& f);
-
 frame encode(const dist::blend_stats& s);
 core::result<dist::blend_stats> decode_blend_stats(const frame& f);
 
-frame encode(const dist::phase2_reply& r);
-core::result<dist::phase2_reply> decode_phase2_reply(const frame& f);
-
 // ---- query time: one node's share of phase C, batched (dist/node_query.hpp)
 
-// A query's profile travels only for score and direct, its stats only for
-// select and direct (a decoded query of another kind has them empty); n
-// always travels. Partitions must be strictly ascending.
+// A query's profile and n always travel, its stats only for kind direct (a
+// decoded local query has them empty). The removed kinds score and select
+// (wire values 0 and 1) are rejected as unknown. Partitions must be
+// strictly ascending.
 frame encode(const dist::node_query_batch& b);
 core::result<dist::node_query_batch> decode_node_query_batch(const frame& f);
 

@@ -11,9 +11,6 @@
 
 namespace shardrec::actors {
 
-// Version of the frame layouts this build speaks.
-inline constexpr std::uint16_t protocol_version = 1;
-
 struct node_info {
   std::uint32_t id = 0;
   std::string host;

@@ -7,21 +7,18 @@
 //
 //   build/shardrec_query_bench --benchmark_repetitions=3
 //
-// Steps per query (actors/query.cpp, dist/node_query.hpp):
+// Steps per query (actors/query.cpp, dist/node_query.hpp), as the
+// coordinator runs them for a user without cached statistics:
 //   profile  the owner partition's make_user_profile, encoded and decoded;
-//   then, second argument 0 (the two rounds of the fourth session):
-//     score    one node batch per node (encoded, decoded, answered by the
-//              node's engine, the reply encoded and decoded);
-//     stats    combine_moments;
-//     select   one node batch per node, as score;
-//   or, second argument 1 (what the coordinator runs now):
-//     local    one node batch per node, as score, answered with moments,
-//              candidates under the node's statistics and their bound;
-//     stats    combine_moments; certify_local_answers;
-//     recheck  a direct batch to the nodes not certified (counter
-//              "rechecks": per query);
+//   local    one node batch per node (encoded, decoded, answered by the
+//            node's engine with moments, candidates under the node's
+//            statistics and their bound, the reply encoded and decoded);
+//   stats    combine_moments; certify_local_answers;
+//   recheck  a direct batch to the nodes not certified (counter
+//            "rechecks": per query);
 //   merge    merge_candidates and explain_candidates.
-// A batch of B queries shares each node message, as a coordinator's flush.
+// A batch of B queries (the argument) shares each node message, as a
+// coordinator's flush.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -31,8 +28,8 @@
 #include "core/generator.hpp"
 #include "core/hybrid.hpp"
 #include "core/knn.hpp"
-#include "dist/node_query.hpp"
 #include "core/partition.hpp"
+#include "dist/node_query.hpp"
 #include "dist/sliced_cluster.hpp"
 
 using namespace shardrec;
@@ -83,8 +80,8 @@ const world& the_world() {
   knn_config kc;
   kc.similarity = similarity_kind::cosine;
   auto nb = item_neighbors(w->train.binarized(), kc);
-  w->cluster = dist::slice_hybrid(w->ds, *w->hybrid, nb, partitions, w->spec,
-                                     merge_policy::sum);
+  w->cluster =
+      dist::slice_hybrid(w->ds, *w->hybrid, nb, partitions, w->spec, merge_policy::sum);
   w->engines.resize(nodes);
   w->node_parts.resize(nodes);
   for (std::uint32_t p = 0; p < partitions; ++p) {
@@ -119,10 +116,10 @@ void node_round(world& w, std::size_t batch, Make make, OnAnswer on_answer,
   }
 }
 
-// The whole query path for users[first .. first + batch), in two rounds
-// (score, select) or one certified local round; adds the rechecks to
-// *rechecks.
-std::size_t run_batch(world& w, std::size_t first, std::size_t batch, bool local,
+// The whole query path for users[first .. first + batch): one certified
+// local round, then direct for the answers not certified; adds the rechecks
+// to *rechecks.
+std::size_t run_batch(world& w, std::size_t first, std::size_t batch,
                       std::size_t* rechecks) {
   struct query {
     user_profile profile, evidence;
@@ -149,24 +146,20 @@ std::size_t run_batch(world& w, std::size_t first, std::size_t batch, bool local
   node_round(
       w, batch,
       [&](std::size_t i, node_query& q) {
-        q.kind = local ? node_query_kind::local : node_query_kind::score;
-        q.n = local ? local_n(top_n) : 0;
+        q.kind = node_query_kind::local;
+        q.n = local_n(top_n);
         q.profile = qs[i].profile;
         return true;
       },
       [&](std::size_t i, const node_answer& a) {
         qs[i].moments.insert(qs[i].moments.end(), a.moments.begin(), a.moments.end());
-        if (local) {
-          qs[i].local.push_back(a);
-          qs[i].local_nodes.push_back(k_now);
-        }
+        qs[i].local.push_back(a);
+        qs[i].local_nodes.push_back(k_now);
       },
       &k_now);
   bool any = false;
   for (auto& x : qs) {
     x.stats = *combine_moments(x.moments, w.spec.size(), partitions);
-    if (!local)
-      continue;
     auto ok = certify_local_answers(x.local, x.stats, top_n);
     x.recheck.assign(nodes, 0);
     for (std::size_t j = 0; j < ok.size(); ++j) {
@@ -179,17 +172,16 @@ std::size_t run_batch(world& w, std::size_t first, std::size_t batch, bool local
       }
     }
   }
-  if (!local || any)
+  if (any)
     node_round(
         w, batch,
         [&](std::size_t i, node_query& q) {
-          if (local && !qs[i].recheck[k_now])
+          if (!qs[i].recheck[k_now])
             return false;
-          q.kind = local ? node_query_kind::direct : node_query_kind::select;
+          q.kind = node_query_kind::direct;
           q.n = top_n;
           q.stats = qs[i].stats;
-          if (local)
-            q.profile = qs[i].profile;
+          q.profile = qs[i].profile;
           return true;
         },
         [&](std::size_t i, const node_answer& a) { append_phase2(a, qs[i].candidates); },
@@ -206,14 +198,13 @@ std::size_t run_batch(world& w, std::size_t first, std::size_t batch, bool local
 void BM_dist_query_pipeline(benchmark::State& state) {
   auto& w = const_cast<world&>(the_world());
   const auto batch = static_cast<std::size_t>(state.range(0));
-  const bool local = state.range(1) != 0;
   std::size_t first = 0, items = 0, rechecks = 0;
   for (auto _ : state) {
-    items += run_batch(w, first, batch, local, &rechecks);
+    items += run_batch(w, first, batch, &rechecks);
     first += batch * 7;
   }
   benchmark::DoNotOptimize(items);
-  state.SetLabel(local ? "one local round" : "score + select");
+  state.SetLabel("one local round");
   state.counters["rechecks"] =
       static_cast<double>(rechecks) / static_cast<double>(state.iterations() * batch);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
@@ -221,12 +212,7 @@ void BM_dist_query_pipeline(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(state.iterations() * batch),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_dist_query_pipeline)
-    ->Args({1, 0})
-    ->Args({1, 1})
-    ->Args({8, 0})
-    ->Args({8, 1})
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_dist_query_pipeline)->Arg(1)->Arg(8)->Unit(benchmark::kMicrosecond);
 
 // The single-process reference: core hybrid top-10 for the same users.
 void BM_core_hybrid_top10(benchmark::State& state) {

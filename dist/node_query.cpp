@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "core/partition.hpp"
 
@@ -130,18 +131,18 @@ std::vector<candidate> select_over(const std::vector<const partition_scorer*>& s
   return out;
 }
 
-bool node_query_engine::stats_fit(const kept& k, const blend_stats& stats) {
+bool node_query_engine::stats_fit(const scored& k, const blend_stats& stats) {
   for (const auto& s : k.scorers)
     if (stats.mean.size() != s->spec().size() || stats.inv_std.size() != s->spec().size())
       return false;
   return true;
 }
 
-std::vector<candidate> node_query_engine::select_kept(const kept& k,
-                                                      const user_profile& profile,
-                                                      const blend_stats& stats,
-                                                      std::size_t n,
-                                                      std::size_t max_because) {
+std::vector<candidate> node_query_engine::select_scored(const scored& k,
+                                                        const user_profile& profile,
+                                                        const blend_stats& stats,
+                                                        std::size_t n,
+                                                        std::size_t max_because) {
   std::vector<const partition_scorer*> sc;
   std::vector<const partition_scores*> ss;
   for (std::size_t i = 0; i < k.scorers.size(); ++i) {
@@ -150,9 +151,6 @@ std::vector<candidate> node_query_engine::select_kept(const kept& k,
   }
   return select_over(sc, ss, profile, stats, n, max_because);
 }
-
-node_query_engine::node_query_engine(std::size_t max_pending)
-    : max_pending_(std::max<std::size_t>(max_pending, 1)) {}
 
 void node_query_engine::rebuild_dict() {
   struct gathered {
@@ -200,10 +198,6 @@ const node_query_engine::dict_entry* node_query_engine::find(std::string_view id
 void node_query_engine::set_scorer(std::uint32_t partition,
                                    std::shared_ptr<const partition_scorer> s) {
   dict_dirty_ = true;
-  // Kept scores of the old model would pin it; their selections fail (the
-  // coordinator then reports the node's partitions missing).
-  pending_.clear();
-  order_.clear();
   if (s)
     scorers_[partition] = std::move(s);
   else
@@ -214,26 +208,7 @@ bool node_query_engine::has_scorer(std::uint32_t partition) const {
   return scorers_.count(partition) != 0;
 }
 
-void node_query_engine::keep(std::uint64_t id, kept k) {
-  if (pending_.count(id) == 0)
-    order_.push_back(id);
-  pending_[id] = std::move(k);
-  while (pending_.size() > max_pending_ && !order_.empty()) {
-    pending_.erase(order_.front());
-    order_.pop_front();
-  }
-  // Ids of entries already taken by their selection linger in order_; drop
-  // them once they are the majority, so order_ stays bounded.
-  if (order_.size() > 2 * max_pending_) {
-    std::deque<std::uint64_t> live;
-    for (auto id2 : order_)
-      if (pending_.count(id2))
-        live.push_back(id2);
-    order_.swap(live);
-  }
-}
-
-void node_query_engine::answer_local(const kept& k, const node_query& q,
+void node_query_engine::answer_local(const scored& k, const node_query& q,
                                      std::size_t max_because, node_answer& a) {
   if (k.scorers.empty()) { // nothing hosted here: nothing left out
     a.bound.complete = true;
@@ -252,7 +227,7 @@ void node_query_engine::answer_local(const kept& k, const node_query& q,
     return;
   }
   local->missing.clear();
-  a.candidates = select_kept(k, q.profile, *local, q.n, max_because);
+  a.candidates = select_scored(k, q.profile, *local, q.n, max_because);
   auto& b = a.bound;
   b.local = std::move(*local);
   for (const auto& c : spec)
@@ -305,30 +280,13 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
       a.moments.clear();
       a.candidates.clear();
     };
-    if (q.kind != node_query_kind::score && (q.n == 0 || q.n > max_n)) {
+    if (q.n == 0 || q.n > max_n) {
       fail("n must be 1.." + std::to_string(max_n) + ", got " + std::to_string(q.n));
       reply.answers.push_back(std::move(a));
       continue;
     }
-    if (q.kind == node_query_kind::select) {
-      auto it = pending_.find(q.id);
-      if (it == pending_.end()) {
-        fail("select for an unknown or expired query " + std::to_string(q.id));
-      } else {
-        const auto& k = it->second;
-        if (!stats_fit(k, q.stats)) {
-          fail("blend_stats: wrong number of components");
-        } else {
-          a.partitions = k.partitions;
-          a.candidates = select_kept(k, k.profile, q.stats, q.n, max_because);
-        }
-        pending_.erase(it);
-      }
-      reply.answers.push_back(std::move(a));
-      continue;
-    }
-    // score and direct: score the profile against every held partition,
-    // its seen ids looked up once for all of them.
+    // Score the profile against every held partition, its seen ids looked
+    // up once for all of them.
     const auto n_seen = q.profile.seen.size();
     for (auto& v : slots)
       v.assign(n_seen, partition_scorer::id_slot{});
@@ -343,7 +301,7 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
           slots[static_cast<std::size_t>(at - parts.begin())][i] = dict_slots_[k].slot;
       }
     }
-    kept k;
+    scored k;
     k.partitions = parts;
     k.scorers = held;
     k.scores.reserve(held.size());
@@ -360,18 +318,12 @@ node_query_reply node_query_engine::answer(const node_query_batch& batch,
       continue;
     }
     a.partitions = parts;
-    if (q.kind == node_query_kind::score) {
-      for (std::size_t i = 0; i < parts.size(); ++i)
-        a.moments.push_back(moments(k.scores[i], parts[i]));
-      k.profile = q.profile;
-      keep(q.id, std::move(k));
-    } else if (q.kind == node_query_kind::local) {
+    if (q.kind == node_query_kind::local) {
       answer_local(k, q, max_because, a);
+    } else if (!stats_fit(k, q.stats)) {
+      fail("blend_stats: wrong number of components");
     } else {
-      if (!stats_fit(k, q.stats))
-        fail("blend_stats: wrong number of components");
-      else
-        a.candidates = select_kept(k, q.profile, q.stats, q.n, max_because);
+      a.candidates = select_scored(k, q.profile, q.stats, q.n, max_because);
     }
     reply.answers.push_back(std::move(a));
   }

@@ -1,42 +1,36 @@
 // One node's share of the distributed hybrid query (recommend.hpp, phase
 // C), for many queries at once. A coordinator gathers the queries that arrive
 // together and sends each node ONE batch for all of them; the node decodes
-// each user profile once, scores every partition it hosts, keeps the scores
-// of a two-phase query until its second phase, and answers a selection with
+// each user profile once, scores every partition it hosts and answers with
 // its top n over all its partitions (the global top n is within the union of
 // the nodes' top n, because the order is total). The results equal the
 // per-partition steps of recommend.hpp: the moments are per partition,
 // and the node's top n is the merge of its partitions' top n.
 //
-// Query kinds, per query of a batch:
-//   score   (C1) profile          -> moments of every answered partition; the
-//                                    scores are kept under the query id.
-//   select  (C2) blend_stats, n   -> top n over the partitions scored in C1.
-//   direct  (C1 + C2 in one round, for a user whose blend statistics are
-//           known) profile, blend_stats, n -> top n over answered partitions.
-//   local   (C1 + C2 in one round, for a user whose statistics are not
-//           known yet) profile, n -> the moments of every answered partition
-//           AND the top n under the node's OWN blend statistics (those of
-//           its partitions), with a local_bound. The coordinator computes the
-//           global statistics from all moments, rescores the candidates under
-//           them (rescore) and checks with certifies() that no item a node
-//           left out can reach the global top n; a node that fails the check
-//           (rare: its local statistics are far from the global ones, or an
-//           item scored NaN) is asked again with direct. The answer is the
-//           same as score + select, in one round instead of two.
+// Query kinds, per query of a batch (C1 + C2 in one round):
+//   direct  for a user whose blend statistics are known: profile,
+//           blend_stats, n -> top n over the answered partitions.
+//   local   for a user whose statistics are not known yet: profile, n ->
+//           the moments of every answered partition AND the top n under the
+//           node's OWN blend statistics (those of its partitions), with a
+//           local_bound. The coordinator computes the global statistics
+//           from all moments, rescores the candidates under them (rescore)
+//           and checks with certifies() that no item a node left out can
+//           reach the global top n; a node that fails the check (rare: its
+//           local statistics are far from the global ones, or an item
+//           scored NaN) is asked again with direct. The answer is the same
+//           as the per-partition steps C1, C2 of recommend.hpp.
 // A partition is answered when the node holds a scorer for it (it is trained
 // and hosted here); the others are the coordinator's "missing".
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "dist/recommend.hpp"
@@ -46,14 +40,16 @@ namespace shardrec::dist {
 // dist/ is written in core's vocabulary (dataset, result, errc, the models).
 using namespace shardrec::core;
 
-enum class node_query_kind : std::uint8_t { score, select, direct, local };
+// The values are those of the wire (schema/query.capnp NodeQueryKind); 0 and
+// 1 were the two-round kinds score and select, removed.
+enum class node_query_kind : std::uint8_t { direct = 2, local = 3 };
 
 struct node_query {
   std::uint64_t id = 0; // the coordinator's query id
-  node_query_kind kind = node_query_kind::score;
-  std::uint32_t n = 0;  // select, direct, local
-  user_profile profile; // score, direct, local (without seen_content)
-  blend_stats stats;    // select, direct
+  node_query_kind kind = node_query_kind::local;
+  std::uint32_t n = 0;  // 1..node_query_engine::max_n
+  user_profile profile; // without seen_content
+  blend_stats stats;    // direct
 };
 
 struct node_query_batch {
@@ -75,13 +71,13 @@ struct local_bound {
 
 struct node_answer {
   std::uint64_t id = 0;
-  // Non-empty: the query failed on this node (bad profile, a selection whose
-  // scores expired); its partitions count as missing.
+  // Non-empty: the query failed on this node (bad profile, n out of range,
+  // statistics of the wrong size); its partitions count as missing.
   std::string error;
   // The partitions this answer covers, ascending.
   std::vector<std::uint32_t> partitions;
-  std::vector<phase1_reply> moments; // score: one per covered partition
-  std::vector<candidate> candidates; // select, direct, local: rank order, at most n
+  std::vector<phase1_reply> moments; // local: one per covered partition
+  std::vector<candidate> candidates; // rank order, at most n
   local_bound bound;                 // local
 };
 
@@ -127,39 +123,33 @@ std::vector<std::uint8_t> certify_local_answers(std::vector<node_answer>& answer
 void append_phase2(const node_answer& a, std::vector<phase2_reply>& out);
 
 // The query-time state of one node: the immutable scorers of the partitions
-// it hosts (shared with their shards) and the scores of two-phase queries
-// between their phases. Not thread-safe; one actor owns it.
+// it hosts (shared with their shards). Not thread-safe; one actor owns it.
 class node_query_engine {
 public:
   // The largest n of a selection (as a recommend request's -n).
   static constexpr std::uint32_t max_n = 1000;
-  // Scores of at most max_pending queries are kept; the oldest go first.
-  explicit node_query_engine(std::size_t max_pending = 1024);
 
-  // Installs (or, with nullptr, removes) the scorer of a partition. Kept
-  // scores are dropped (a model changed: their selections fail, and the
-  // coordinator reports this node's partitions missing).
+  // Installs (or, with nullptr, removes) the scorer of a partition.
   void set_scorer(std::uint32_t partition, std::shared_ptr<const partition_scorer> s);
   bool has_scorer(std::uint32_t partition) const;
-  std::size_t pending() const { return pending_.size(); }
 
   node_query_reply answer(const node_query_batch& batch, std::size_t max_because);
 
 private:
-  struct kept {
-    user_profile profile;
+  // One query's scores over the held partitions.
+  struct scored {
     std::vector<std::uint32_t> partitions;
     std::vector<std::shared_ptr<const partition_scorer>> scorers;
     std::vector<partition_scores> scores;
   };
-  void keep(std::uint64_t id, kept k);
-  static bool stats_fit(const kept& k, const blend_stats& stats);
+  static bool stats_fit(const scored& k, const blend_stats& stats);
   // The local kind's moments, candidates and bound from the scores k.
-  static void answer_local(const kept& k, const node_query& q, std::size_t max_because,
+  static void answer_local(const scored& k, const node_query& q, std::size_t max_because,
                            node_answer& a);
-  static std::vector<candidate> select_kept(const kept& k, const user_profile& profile,
-                                            const blend_stats& stats, std::size_t n,
-                                            std::size_t max_because);
+  static std::vector<candidate> select_scored(const scored& k,
+                                              const user_profile& profile,
+                                              const blend_stats& stats, std::size_t n,
+                                              std::size_t max_because);
 
   // Every id the held scorers know, with its slot in each of them: a
   // profile's ids are looked up once per node, not once per partition.
@@ -181,10 +171,7 @@ private:
   std::vector<part_slot> dict_slots_;
   bool dict_dirty_ = true;
 
-  std::size_t max_pending_;
   std::map<std::uint32_t, std::shared_ptr<const partition_scorer>> scorers_;
-  std::unordered_map<std::uint64_t, kept> pending_;
-  std::deque<std::uint64_t> order_;
 };
 
 // The top n (rank order) over several partitions' scores of one profile,

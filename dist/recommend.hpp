@@ -39,8 +39,8 @@
 //                     (seen items, factors, content profile) -> c.
 //   C1 c -> every p:  profile. p: s = partition_scorer::score(profile)
 //                     (raw scores of every owned item and component, computed
-//                     once; p keeps s under the query id until C2 or a
-//                     timeout); reply phase1_reply = moments(s, p).
+//                     once and used again in C2); reply phase1_reply =
+//                     moments(s, p).
 //   C2 c:             combine_moments(replies, components, P) -> blend_stats
 //                     (global mean / std per component, in double; missing
 //                     partitions listed) -> every p that answered.
@@ -53,6 +53,8 @@
 //                     partial).
 //   Replies may arrive in any order: combine and merge sort by partition /
 //   rank key first, so the result does not depend on arrival order.
+//   The cluster runs C1 and C2 in one round per node (node_query.hpp: kinds
+//   local and direct); these per-partition steps are what it must equal.
 //
 // Ties: core top_n breaks equal scores by the dense item index (order of first
 // appearance in its data set), which no partition knows. Here equal scores
@@ -261,8 +263,7 @@ result<blend_spec> blend_from_hybrid(const hybrid_model& h);
 
 // Raw scores of one partition for one profile: component-major
 // (raw[c * n_items + r] = component c of owned item r), plus which owned items
-// and which reverse-list items the user has seen. Kept by the partition
-// between C1 and C2.
+// and which reverse-list items the user has seen, from C1 for C2.
 struct partition_scores {
   std::size_t n_items = 0;
   std::size_t n_components = 0;

@@ -4,13 +4,6 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("shardrec::wire");
 
-# Every frame between nodes starts with this header so that receivers can
-# reject frames of a protocol version they do not speak.
-struct FrameHeader {
-  protocolVersion @0 :UInt16;
-  senderNode @1 :Text;
-}
-
 # Mirrors shardrec::core::errc.
 enum ErrorCode {
   ok @0;

@@ -1,8 +1,8 @@
-# Query-time messages of core/dist_recommend.hpp phase C (and the kNN user
-# query of core/dist_knn.hpp): the user profile, the two-phase blend and the
-# blend spec a coordinator hands to the partitions. Every frame's root is a
-# QueryFrame (magic + union tag, as TrainFrame in train.capnp). Fields are
-# never renumbered.
+# Query-time messages of dist/recommend.hpp phase C: the user profile, the
+# blend statistics, the blend spec a coordinator hands to the partitions and
+# the node batches of dist/node_query.hpp. Every frame's root is a QueryFrame
+# (magic + union tag, as TrainFrame in train.capnp). Fields are never
+# renumbered.
 @0x93ea8f7921902037;
 
 using Cxx = import "/capnp/c++.capnp";
@@ -28,11 +28,6 @@ struct BlendComponent {
 
 struct BlendSpec {
   components @0 :List(BlendComponent);   # hybrid part order
-}
-
-# A user's item ids for kNN scoring at every partition.
-struct UserQuery {
-  items @0 :List(Text);                  # strictly ascending (byte-wise)
 }
 
 struct UserProfile {
@@ -87,16 +82,13 @@ struct BlendCandidate {
   content @6 :Train.SparseVector;        # the item's content vector
 }
 
-struct Phase2Reply {
-  partition @0 :UInt32;
-  candidates @1 :List(BlendCandidate);   # rank order
-}
-
-# One node's share of phase C for many queries at once (core/node_query.hpp):
+# One node's share of phase C for many queries at once (dist/node_query.hpp):
 # a coordinator sends each node one batch, the node one reply.
 enum NodeQueryKind {
-  score @0;                              # C1: profile -> moments, scores kept
-  select @1;                             # C2: stats, n -> top n of kept scores
+  removedScore @0;                       # was score (C1 of two rounds), removed;
+                                         # ordinal reserved
+  removedSelect @1;                      # was select (C2 of two rounds), removed;
+                                         # ordinal reserved
   direct @2;                             # C1 + C2: profile, stats, n -> top n
   local @3;                              # C1 + C2 under the node's own stats:
                                          # profile, n -> moments, top n, bound
@@ -104,10 +96,10 @@ enum NodeQueryKind {
 
 struct NodeQuery {
   query @0 :UInt64;                      # the coordinator's query id
-  n @1 :UInt32;                          # select, direct
+  n @1 :UInt32;                          # direct, local
   kind @2 :NodeQueryKind;
-  profile @3 :UserProfile;               # score, direct, local (else unset)
-  stats @4 :BlendStats;                  # select, direct (else unset)
+  profile @3 :UserProfile;               # direct, local
+  stats @4 :BlendStats;                  # direct (else unset)
 }
 
 struct NodeQueryBatch {
@@ -115,7 +107,7 @@ struct NodeQueryBatch {
   queries @1 :List(NodeQuery);
 }
 
-# core::local_bound: how far a local answer's candidates can be from the
+# dist::local_bound: how far a local answer's candidates can be from the
 # node's top n under the global statistics.
 struct LocalBound {
   local @0 :BlendStats;
@@ -131,8 +123,8 @@ struct NodeAnswer {
   query @0 :UInt64;                      # the query id
   error @1 :Text;                        # non-empty: failed here
   partitions @2 :List(UInt32);           # covered, strictly ascending
-  moments @3 :List(Phase1Reply);         # score: none or one per partition
-  candidates @4 :List(BlendCandidate);   # select, direct, local: rank order
+  moments @3 :List(Phase1Reply);         # local: none or one per partition
+  candidates @4 :List(BlendCandidate);   # direct, local: rank order
   bound @5 :LocalBound;                  # local (else unset)
 }
 
@@ -145,10 +137,10 @@ struct QueryFrame {
   union {
     blendSpec @1 :BlendSpec;
     userProfile @2 :UserProfile;
-    phase1Reply @3 :Phase1Reply;
+    reserved3 @3 :Void;                  # was phase1Reply, removed; ordinal reserved
     blendStats @4 :BlendStats;
-    phase2Reply @5 :Phase2Reply;
-    userQuery @6 :UserQuery;
+    reserved5 @5 :Void;                  # was phase2Reply, removed; ordinal reserved
+    reserved6 @6 :Void;                  # was userQuery, removed; ordinal reserved
     nodeQueryBatch @7 :NodeQueryBatch;
     nodeQueryReply @8 :NodeQueryReply;
   }

@@ -1,6 +1,6 @@
 # Training-time messages between partitions: the blocks and partials of
-# core/dist_knn.hpp (phases B, S, R), core/dist_recommend.hpp (phase A) and
-# core/dist_als.hpp.
+# dist/knn.hpp (item-kNN by row exchange: phases S, R), dist/recommend.hpp
+# (phase A) and dist/als.hpp.
 # Every frame's root is a TrainFrame: the magic tells a training frame from
 # any other, the union tag tells which message it holds (actors/codec_dist.cpp
 # rejects a frame whose tag is not the one the caller expects).
@@ -13,11 +13,6 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("shardrec::wire");
 
 const trainFrameMagic :UInt32 = 0x31545253;  # "SRT1" read little-endian
-
-enum BiasSide {
-  user @0;
-  item @1;
-}
 
 enum KnnSide {
   item @0;
@@ -32,27 +27,13 @@ enum SimilarityKind {
   jaccard @4;
 }
 
-struct MeanPartial {
-  partition @0 :UInt32;
-  sum @1 :Float64;
-  count @2 :UInt64;
-}
-
-struct BiasBlock {
-  side @0 :BiasSide;
-  from @1 :UInt32;
-  to @2 :UInt32;
-  ids @3 :List(Text);
-  values @4 :List(Float32);   # aligned with ids
-}
-
 struct ScalePartial {
   partition @0 :UInt32;
   maxAbs @1 :Float64;
   raters @2 :UInt64;
 }
 
-# The quantised cells of one partition's raters (core::rater_rows_block):
+# The quantised cells of one partition's raters (dist::rater_rows_block):
 # row r owns the next rowLength[r] entries of entity (indices into ids) and q.
 struct RaterRowsBlock {
   side @0 :KnnSide;
@@ -65,29 +46,6 @@ struct RaterRowsBlock {
   q @7 :List(Int64);         # aligned with entity
 }
 
-# Pair sums in CSR over a dictionary of ids. Row r names entity
-# ids[rowEntity[r]] and owns the next rowLength[r] entries of other; entry k
-# owns stats[k * w .. (k + 1) * w), w = core::stat_width(kind).
-struct PairBlock {
-  side @0 :KnnSide;
-  kind @1 :SimilarityKind;
-  from @2 :UInt32;
-  to @3 :UInt32;
-  ids @4 :List(Text);
-  rowEntity @5 :List(UInt32);
-  rowLength @6 :List(UInt32);  # aligned with rowEntity; sums to other's length
-  other @7 :List(UInt32);
-  stats @8 :List(Int64);
-}
-
-struct TotalsBlock {
-  side @0 :KnnSide;
-  from @1 :UInt32;
-  ids @2 :List(Text);
-  n @3 :List(Int64);      # aligned with ids
-  sxx @4 :List(Int64);    # aligned with ids
-}
-
 # Triples (ids[target[t]], ids[source[t]], similarity[t]).
 struct ReverseBlock {
   from @0 :UInt32;
@@ -96,20 +54,6 @@ struct ReverseBlock {
   target @3 :List(UInt32);
   source @4 :List(UInt32);
   similarity @5 :List(Float32);
-}
-
-struct ExternalNeighbor {
-  id @0 :Text;
-  similarity @1 :Float32;
-}
-
-struct EntityNeighbors {
-  id @0 :Text;
-  neighbors @1 :List(ExternalNeighbor);
-}
-
-struct EntityNeighborsList {
-  lists @0 :List(EntityNeighbors);
 }
 
 # Features strictly ascending; weight aligned with feature.
@@ -147,7 +91,7 @@ struct ContentVectors {
   vectors @3 :SparseRows;    # one row per item
 }
 
-# ---- core/dist_als.hpp (iALS and MF by alternating least squares)
+# ---- dist/als.hpp (iALS and MF by alternating least squares)
 
 enum AlsSide {
   users @0;
@@ -209,14 +153,14 @@ struct AlsLossPartial {
 struct TrainFrame {
   magic @0 :UInt32;          # trainFrameMagic
   union {
-    meanPartial @1 :MeanPartial;
-    biasBlock @2 :BiasBlock;
+    reserved1 @1 :Void;        # was meanPartial, removed; ordinal reserved
+    reserved2 @2 :Void;        # was biasBlock, removed; ordinal reserved
     scalePartial @3 :ScalePartial;
-    pairBlock @4 :PairBlock;
-    totalsBlock @5 :TotalsBlock;
+    reserved4 @4 :Void;        # was pairBlock, removed; ordinal reserved
+    reserved5 @5 :Void;        # was totalsBlock, removed; ordinal reserved
     reverseBlock @6 :ReverseBlock;
-    entityNeighbors @7 :EntityNeighbors;
-    entityNeighborsList @8 :EntityNeighborsList;
+    reserved7 @7 :Void;        # was entityNeighbors, removed; ordinal reserved
+    reserved8 @8 :Void;        # was entityNeighborsList, removed; ordinal reserved
     contentDfPartial @9 :ContentDfPartial;
     contentVocabulary @10 :ContentVocabulary;
     contentVectors @11 :ContentVectors;

@@ -569,23 +569,25 @@ TEST_F(DistHybridMl100k, BlendWithMfAndColdUsers) {
 }
 
 // The node-level engine (node_query.hpp): P = 7 partitions spread round-robin
-// over 3 nodes, every query batched per node, both the two-phase and the
-// one-round path. Same items, scores and explanations as the per-partition
-// steps (run_query), bit for bit.
+// over 3 nodes, every query batched per node. The moments of a local round
+// give the statistics of the per-partition steps; a direct round under them
+// gives the same items, scores and explanations as the per-partition steps
+// (run_query), bit for bit.
 TEST_F(DistHybridMl100k, NodeBatchesEqualThePerPartitionSteps) {
   const auto& h = **hybrid_;
   auto spec = blend_from_hybrid(h);
   ASSERT_TRUE(spec.ok());
   const std::uint32_t P = 7, nodes = 3;
   auto c = make_cluster(P, *spec);
-  std::vector<node_query_engine> engines(nodes, node_query_engine(64));
+  std::vector<node_query_engine> engines(nodes);
   std::vector<node_query_batch> proto(nodes);
   for (std::uint32_t p = 0; p < P; ++p) {
     engines[p % nodes].set_scorer(p,
                                   std::make_shared<const partition_scorer>(c.scorers[p]));
     proto[p % nodes].partitions.push_back(p);
   }
-  // Batches of 16 users (plus a cold one): phase 1 for all, phase 2 for all.
+  // Batches of 16 users (plus a cold one): a local round for all, then a
+  // direct round for all.
   std::vector<std::string> users;
   for (index_t u = 0; u < ds_->users.size(); u += 3)
     users.push_back(ds_->users.external(u));
@@ -606,7 +608,8 @@ TEST_F(DistHybridMl100k, NodeBatchesEqualThePerPartitionSteps) {
       lean.push_back(*prof);
       ids.push_back(next_id++);
       for (auto& b : batches)
-        b.queries.push_back({ids.back(), node_query_kind::score, 0, lean.back(), {}});
+        b.queries.push_back(
+            {ids.back(), node_query_kind::local, local_n(10), lean.back(), {}});
     }
     std::vector<std::vector<phase1_reply>> r1(ids.size());
     for (std::uint32_t k = 0; k < nodes; ++k) {
@@ -627,47 +630,41 @@ TEST_F(DistHybridMl100k, NodeBatchesEqualThePerPartitionSteps) {
       ASSERT_TRUE(st->missing.empty());
       stats.push_back(*st);
     }
-    // Phase 2 (select) and, for comparison, the one-round direct path.
-    auto select = proto, direct = proto;
+    auto direct = proto;
     for (std::size_t q = 0; q < ids.size(); ++q)
-      for (std::uint32_t k = 0; k < nodes; ++k) {
-        select[k].queries.push_back({ids[q], node_query_kind::select, 10, {}, stats[q]});
+      for (std::uint32_t k = 0; k < nodes; ++k)
         direct[k].queries.push_back(
             {ids[q] + 1000000, node_query_kind::direct, 10, lean[q], stats[q]});
-      }
-    for (auto* batch : {&select, &direct}) {
-      std::vector<std::vector<phase2_reply>> r2(ids.size());
-      for (std::uint32_t k = 0; k < nodes; ++k) {
-        auto rep = engines[k].answer((*batch)[k], 3);
-        for (std::size_t q = 0; q < ids.size(); ++q) {
-          ASSERT_TRUE(rep.answers[q].error.empty()) << rep.answers[q].error;
-          append_phase2(rep.answers[q], r2[q]);
-        }
-      }
+    std::vector<std::vector<phase2_reply>> r2(ids.size());
+    for (std::uint32_t k = 0; k < nodes; ++k) {
+      auto rep = engines[k].answer(direct[k], 3);
       for (std::size_t q = 0; q < ids.size(); ++q) {
-        auto got = merge_candidates(r2[q], P, 10);
-        ASSERT_TRUE(got.ok());
-        EXPECT_TRUE(got->missing.empty());
-        explain_candidates(got->items, full[q], 3);
-        blend_stats want_stats;
-        auto want = run_query(c.scorers, full[q], 10, &want_stats);
-        ASSERT_EQ(got->items.size(), want.items.size()) << users[b0 + q];
-        for (std::size_t r = 0; r < want.items.size(); ++r) {
-          EXPECT_EQ(got->items[r].item, want.items[r].item) << users[b0 + q];
-          EXPECT_EQ(got->items[r].score, want.items[r].score);
-          EXPECT_EQ(got->items[r].because_from, want.items[r].because_from);
-          ASSERT_EQ(got->items[r].because.size(), want.items[r].because.size());
-          for (std::size_t e = 0; e < want.items[r].because.size(); ++e)
-            EXPECT_EQ(got->items[r].because[e].item, want.items[r].because[e].item);
-        }
-        ++compared;
+        ASSERT_TRUE(rep.answers[q].error.empty()) << rep.answers[q].error;
+        append_phase2(rep.answers[q], r2[q]);
       }
     }
-    // Selections consume their scores.
-    for (const auto& e : engines)
-      EXPECT_EQ(e.pending(), 0u);
+    for (std::size_t q = 0; q < ids.size(); ++q) {
+      auto got = merge_candidates(r2[q], P, 10);
+      ASSERT_TRUE(got.ok());
+      EXPECT_TRUE(got->missing.empty());
+      explain_candidates(got->items, full[q], 3);
+      blend_stats want_stats;
+      auto want = run_query(c.scorers, full[q], 10, &want_stats);
+      EXPECT_EQ(stats[q].mean, want_stats.mean) << users[b0 + q];
+      EXPECT_EQ(stats[q].inv_std, want_stats.inv_std) << users[b0 + q];
+      ASSERT_EQ(got->items.size(), want.items.size()) << users[b0 + q];
+      for (std::size_t r = 0; r < want.items.size(); ++r) {
+        EXPECT_EQ(got->items[r].item, want.items[r].item) << users[b0 + q];
+        EXPECT_EQ(got->items[r].score, want.items[r].score);
+        EXPECT_EQ(got->items[r].because_from, want.items[r].because_from);
+        ASSERT_EQ(got->items[r].because.size(), want.items[r].because.size());
+        for (std::size_t e = 0; e < want.items[r].because.size(); ++e)
+          EXPECT_EQ(got->items[r].because[e].item, want.items[r].because[e].item);
+      }
+      ++compared;
+    }
   }
-  EXPECT_EQ(compared, 2 * users.size());
+  EXPECT_EQ(compared, users.size());
 }
 
 // The one-round path for new users (kind local): each node selects under its
@@ -766,13 +763,13 @@ TEST_F(DistHybridMl100k, LocalRoundWithCertificationEqualsThePerPartitionSteps) 
       }
 }
 
-TEST_F(DistHybridMl100k, NodeEngineReportsExpiredUnknownAndUnhostedWork) {
+TEST_F(DistHybridMl100k, NodeEngineReportsBadQueriesAndUnhostedPartitions) {
   const auto& h = **hybrid_;
   auto spec = blend_from_hybrid(h);
   ASSERT_TRUE(spec.ok());
   const std::uint32_t P = 3;
   auto c = make_cluster(P, *spec);
-  node_query_engine e(2); // keeps the scores of two queries at most
+  node_query_engine e;
   e.set_scorer(0, std::make_shared<const partition_scorer>(c.scorers[0]));
   e.set_scorer(2, std::make_shared<const partition_scorer>(c.scorers[2]));
   const auto& user = ds_->users.external(5);
@@ -782,33 +779,31 @@ TEST_F(DistHybridMl100k, NodeEngineReportsExpiredUnknownAndUnhostedWork) {
   node_query_batch b;
   b.partitions = {0, 1, 2}; // 1 is not hosted here
   for (std::uint64_t id = 1; id <= 3; ++id)
-    b.queries.push_back({id, node_query_kind::score, 0, *prof, {}});
+    b.queries.push_back({id, node_query_kind::local, 10, *prof, {}});
   auto r = e.answer(b, 3);
   ASSERT_EQ(r.answers.size(), 3u);
   EXPECT_EQ(r.answers[0].partitions, (std::vector<std::uint32_t>{0, 2}));
   ASSERT_EQ(r.answers[0].moments.size(), 2u);
   EXPECT_EQ(r.answers[0].moments[1].partition, 2u);
-  EXPECT_EQ(e.pending(), 2u); // query 1 was pushed out
+  EXPECT_EQ(r.answers[0].candidates.size(), 10u);
   auto st = combine_moments(r.answers[2].moments, spec->size(), P);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->missing, (std::vector<std::uint32_t>{1}));
-  node_query_batch sel;
-  sel.partitions = b.partitions;
-  sel.queries.push_back({1, node_query_kind::select, 5, {}, *st}); // expired
-  sel.queries.push_back({3, node_query_kind::select, 5, {}, *st});
-  sel.queries.push_back({99, node_query_kind::select, 5, {}, *st}); // unknown
+  // Statistics of the wrong size fail that query only.
+  node_query_batch direct;
+  direct.partitions = b.partitions;
+  direct.queries.push_back({4, node_query_kind::direct, 5, *prof, *st});
   blend_stats short_stats = *st;
   short_stats.mean.pop_back();
-  sel.queries.push_back({2, node_query_kind::select, 5, {}, short_stats});
-  auto r2 = e.answer(sel, 3);
-  ASSERT_EQ(r2.answers.size(), 4u);
-  EXPECT_NE(r2.answers[0].error.find("expired"), std::string::npos);
-  EXPECT_TRUE(r2.answers[0].partitions.empty());
-  EXPECT_TRUE(r2.answers[1].error.empty()) << r2.answers[1].error;
-  EXPECT_EQ(r2.answers[1].candidates.size(), 5u);
-  EXPECT_NE(r2.answers[2].error.find("unknown"), std::string::npos);
-  EXPECT_NE(r2.answers[3].error.find("components"), std::string::npos);
-  EXPECT_EQ(e.pending(), 0u);
+  direct.queries.push_back({5, node_query_kind::direct, 5, *prof, short_stats});
+  auto r2 = e.answer(direct, 3);
+  ASSERT_EQ(r2.answers.size(), 2u);
+  EXPECT_TRUE(r2.answers[0].error.empty()) << r2.answers[0].error;
+  EXPECT_EQ(r2.answers[0].partitions, (std::vector<std::uint32_t>{0, 2}));
+  EXPECT_EQ(r2.answers[0].candidates.size(), 5u);
+  EXPECT_TRUE(r2.answers[0].moments.empty());
+  EXPECT_NE(r2.answers[1].error.find("components"), std::string::npos);
+  EXPECT_TRUE(r2.answers[1].partitions.empty());
   // A profile with the wrong number of factors fails that query only.
   node_query_batch bad = b;
   bad.queries.resize(2);
@@ -818,22 +813,16 @@ TEST_F(DistHybridMl100k, NodeEngineReportsExpiredUnknownAndUnhostedWork) {
   EXPECT_TRUE(r3.answers[1].error.empty());
   // n out of range: an error for that query (a frame cannot make the node
   // build candidates for every item).
-  node_query_batch big = b;
+  node_query_batch big = direct;
   big.queries.resize(1);
-  big.queries[0].kind = node_query_kind::direct;
-  big.queries[0].stats = *st;
   big.queries[0].n = 4000000000u;
   auto r5 = e.answer(big, 3);
   EXPECT_NE(r5.answers[0].error.find("n must be"), std::string::npos);
   big.queries[0].n = 1000;
   EXPECT_TRUE(e.answer(big, 3).answers[0].error.empty());
-  // A new model drops the kept scores: their selections report expiry.
-  ASSERT_TRUE(e.answer(b, 3).answers[2].error.empty());
-  EXPECT_GT(e.pending(), 0u);
-  e.set_scorer(0, std::make_shared<const partition_scorer>(c.scorers[0]));
-  EXPECT_EQ(e.pending(), 0u);
-  sel.queries.resize(2);
-  EXPECT_NE(e.answer(sel, 3).answers[1].error.find("expired"), std::string::npos);
+  big.queries[0].kind = node_query_kind::local;
+  big.queries[0].n = 0;
+  EXPECT_NE(e.answer(big, 3).answers[0].error.find("n must be"), std::string::npos);
   // Removing a scorer: the next batch no longer covers its partition.
   e.set_scorer(2, nullptr);
   EXPECT_FALSE(e.has_scorer(2));
