@@ -235,7 +235,7 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
             0);
   ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
   // A repeat query takes the one-round path (cached blend statistics) and
-  // answers exactly as the two-phase query did.
+  // answers exactly as the first query (local round, certified) did.
   // Explanations come from the coordinator: content ones (made there from
   // the user's evidence) as well as item-kNN ones (from the partitions).
   std::set<std::string> sources;
