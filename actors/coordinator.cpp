@@ -20,11 +20,13 @@
 //   (recommend_atom, frame RecommendRequest) -> frame RecommendReply
 //   (similar_atom, frame SimilarRequest)   -> frame SimilarReply
 //   (predict_atom, vector<string> users, vector<string> items) -> vector<float>
+//   (membership_atom)                      -> actor              this node's membership
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -52,6 +54,7 @@ struct coordinator_state {
   std::vector<caf::actor> shards;  // by partition; empty handle = unavailable
   std::vector<caf::actor> node_of; // by partition: the node scorer of its owner
   caf::actor membership;
+  std::set<caf::actor_addr> monitored; // every handle of a view, monitored once
   std::uint64_t next_query = 0;
   // Recommend requests since the last flush (answered together).
   std::vector<queued_recommend> queued;
@@ -136,7 +139,7 @@ caf::behavior coordinator(coordinator_pointer self) {
         st.node_of = scorers;
         for (auto* v : {&st.shards, &st.node_of})
           for (const auto& a : *v)
-            if (a)
+            if (a && st.monitored.insert(a.address()).second)
               self->monitor(a);
       },
       [=](status_atom) -> caf::result<frame> {
@@ -289,6 +292,9 @@ node_handles spawn_coordinator(caf::actor_system& sys, const node_config& cfg,
     self->link_to(scorer);
     return coordinator(self);
   });
+  // The membership handle comes from the coordinator's init (it spawns the
+  // membership actor with its own handle); ask for it once, from outside
+  // any actor. An empty handle means the node did not come up.
   caf::scoped_actor probe{sys};
   node_handles out;
   out.coordinator = coord;

@@ -125,12 +125,17 @@ void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& sh
       self, std::move(requests), time_left(deadline),
       [j, users_of](std::size_t r, std::uint32_t k, std::vector<float>& rows) {
         const auto& us = users_of[r];
-        if (rows.size() < us.size() * (std::size_t{k} + 1))
-          return; // a short reply leaves those users' rows at zero
-        for (std::size_t q = 0; q < us.size(); ++q)
-          j->rows[us[q]].assign(rows.begin() + static_cast<std::ptrdiff_t>(q * (k + 1)),
-                                rows.begin()
-                                    + static_cast<std::ptrdiff_t>((q + 1) * (k + 1)));
+        const std::size_t width = std::size_t{k} + 1;
+        // A short reply gives its users zero rows (as unknown users get).
+        const bool whole = rows.size() >= us.size() * width;
+        for (std::size_t q = 0; q < us.size(); ++q) {
+          auto& row = j->rows[us[q]];
+          if (whole)
+            row.assign(rows.begin() + static_cast<std::ptrdiff_t>(q * width),
+                       rows.begin() + static_cast<std::ptrdiff_t>((q + 1) * width));
+          else
+            row.assign(width, 0.0f);
+        }
       },
       [predict, rp](std::size_t, caf::error& err) mutable {
         if (err)

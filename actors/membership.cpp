@@ -3,7 +3,7 @@
 // view to its node's coordinator after every change. On the cluster's first
 // node it also admits joining nodes: it assigns partitions round-robin, asks
 // every node to host its share (assign) and installs the new map everywhere.
-// Spawned and linked by the coordinator (actors/node.cpp).
+// Spawned and linked by the coordinator (actors/coordinator.cpp).
 //
 // Messages:
 //   (start_atom, u16 port)                        -> ok_atom   from the node's main
@@ -43,9 +43,12 @@ struct membership_state {
   std::uint16_t port = 0;
   std::uint32_t node_id = 0;
   partition_map map;
-  std::vector<caf::actor> shards;  // by partition; empty: unavailable
-  std::vector<caf::actor> scorers; // by partition: the node scorer of its owner
-  std::vector<peer> peers;         // first node only: every node, this one included
+  std::vector<caf::actor> shards;    // by partition; empty: unavailable
+  std::vector<caf::actor> scorers;   // by partition: the node scorer of its owner
+  std::vector<peer> peers;           // first node only: every node, this one included
+  std::uint64_t highest_version = 0; // first node: of every map it made
+  bool started = false;              // (start_atom) has run
+  bool joining = false;              // first node: a join is being admitted
   caf::actor host, scorer, coordinator;
   static inline const char* name = "membership";
 };
@@ -68,6 +71,8 @@ void install(membership_pointer self, const partition_map& m,
              const std::vector<caf::actor>& shards,
              const std::vector<caf::actor>& scorers_by_node) {
   auto& st = self->state;
+  if (m.version <= st.map.version && st.map.partitions != 0)
+    return; // a late install of an older map
   st.map = m;
   st.shards.assign(m.partitions, caf::actor{});
   st.scorers.assign(m.partitions, caf::actor{});
@@ -106,14 +111,19 @@ assign(membership_pointer self, const partition_map& m) {
 }
 
 // First node: re-assigns partitions over the peers and installs the new map
-// on every node; delivers the map to `rp` when every node hosts its share.
-void rebalance(membership_pointer self, caf::typed_response_promise<frame> rp) {
+// on every node; calls done(map frame, none) when every node hosts its
+// share, or done({}, error) when a node did not take its share (nothing is
+// installed then).
+template <class Done> void rebalance(membership_pointer self, Done done) {
   auto& st = self->state;
   partition_map m = st.map;
   m.nodes.clear();
   for (const auto& p : st.peers)
     m.nodes.push_back(p.info);
+  // Versions only grow, also over a failed rebalance.
+  m.version = std::max(m.version, st.highest_version);
   assign_round_robin(m);
+  st.highest_version = m.version;
   struct gathered {
     std::vector<caf::actor> shards;
     std::vector<caf::actor> scorers; // by peer
@@ -123,8 +133,11 @@ void rebalance(membership_pointer self, caf::typed_response_promise<frame> rp) {
   g->scorers.resize(st.peers.size());
   auto mf = encode(m);
   std::vector<caf::actor> members;
-  for (const auto& p : st.peers)
+  std::vector<std::uint32_t> ids;
+  for (const auto& p : st.peers) {
     members.push_back(p.membership);
+    ids.push_back(p.info.id);
+  }
   gather_all<std::vector<std::uint32_t>, std::vector<caf::actor>, caf::actor>(
       self, to_each(members, caf::make_message(assign_atom::value, mf)), admin_timeout,
       [g](std::size_t k, std::vector<std::uint32_t>& parts, std::vector<caf::actor>& hs,
@@ -134,22 +147,29 @@ void rebalance(membership_pointer self, caf::typed_response_promise<frame> rp) {
             g->shards[parts[i]] = hs[i];
         g->scorers[k] = scorer;
       },
-      [self, g, mf, members, rp](std::size_t k, caf::error& err) mutable {
+      [self, g, mf, members, ids, done](std::size_t k, caf::error& err) mutable {
         if (err)
-          return (void)rp.deliver(error_of(
-              core::errc::io_error,
-              "node " + std::to_string(self->state.peers[k].info.id)
-                  + " did not take its partitions: " + self->system().render(err)));
+          return done(frame{}, error_of(core::errc::io_error,
+                                        "node " + std::to_string(ids[k])
+                                            + " did not take its partitions: "
+                                            + self->system().render(err)));
         for (const auto& m : members)
           self->send(m, install_atom::value, mf, g->shards, g->scorers);
-        rp.deliver(mf);
+        done(mf, caf::error{});
       });
 }
 
 // First node: refuses a join while any partition holds data (a join moves
 // no data yet; the reassigned partitions would be lost), else admits it.
+// One join at a time; a join whose rebalance fails is undone (the other
+// nodes take back their previous shares) and refused.
 void admit(membership_pointer self, node_info info, caf::actor peer_membership,
            caf::typed_response_promise<frame> rp) {
+  self->state.joining = true;
+  auto refuse = [self, rp](caf::error err) mutable {
+    self->state.joining = false;
+    rp.deliver(std::move(err));
+  };
   struct held {
     std::uint64_t events = 0, items = 0;
   };
@@ -166,12 +186,12 @@ void admit(membership_pointer self, node_info info, caf::actor peer_membership,
       [=](std::size_t p, caf::error& err) mutable {
         auto& st = self->state;
         if (err)
-          return (void)rp.deliver(error_of(
-              core::errc::io_error,
-              "cannot tell whether the cluster holds data: partition " + std::to_string(p)
-                  + " did not answer (" + self->system().render(err) + ")"));
+          return refuse(error_of(core::errc::io_error,
+                                 "cannot tell whether the cluster holds data: partition "
+                                     + std::to_string(p) + " did not answer ("
+                                     + self->system().render(err) + ")"));
         if (h->events > 0 || h->items > 0)
-          return (void)rp.deliver(error_of(
+          return refuse(error_of(
               core::errc::invalid_argument,
               "the cluster holds data (" + std::to_string(h->events) + " events, "
                   + std::to_string(h->items)
@@ -184,7 +204,15 @@ void admit(membership_pointer self, node_info info, caf::actor peer_membership,
           next = std::max(next, q.info.id + 1);
         info.id = next;
         st.peers.push_back({info, peer_membership});
-        rebalance(self, rp);
+        rebalance(self, [self, rp, refuse](frame mf, caf::error err) mutable {
+          if (!err) {
+            self->state.joining = false;
+            return (void)rp.deliver(std::move(mf));
+          }
+          // Undo: the previous nodes take back their shares.
+          self->state.peers.pop_back();
+          rebalance(self, [refuse, err](frame, caf::error) mutable { refuse(err); });
+        });
       });
 }
 
@@ -192,6 +220,9 @@ caf::behavior membership(membership_pointer self) {
   return {
       [=](start_atom, std::uint16_t port) -> caf::result<ok_atom> {
         auto& st = self->state;
+        if (st.started)
+          return error_of(core::errc::invalid_argument, "this node has started already");
+        st.started = true;
         st.port = port;
         if (!st.cfg.first)
           return ok_atom::value;
@@ -219,9 +250,16 @@ caf::behavior membership(membership_pointer self) {
         return rp;
       },
       [=](join_atom, const frame& f, const caf::actor& peer) -> caf::result<frame> {
-        if (!self->state.cfg.first)
+        auto& st = self->state;
+        if (!st.cfg.first)
           return error_of(core::errc::invalid_argument,
                           "this node is not the cluster's first node; join that one");
+        if (!st.started || st.map.partitions == 0)
+          return error_of(core::errc::invalid_argument,
+                          "the first node is still starting; retry in a moment");
+        if (st.joining)
+          return error_of(core::errc::invalid_argument,
+                          "another node is joining; retry in a moment");
         auto m = decode_partition_map(f);
         if (!m)
           return to_caf_error(m.err());

@@ -7,7 +7,9 @@
 // Messages:
 //   (assign_atom, u32 partitions, u32 node id, vector<u32> hosted)
 //                                       -> vector<actor> shards, in `hosted` order;
-//                                          shards of partitions not listed stop
+//                                          shards of partitions not listed stop, but
+//                                          only if they hold no data (else an error
+//                                          and nothing changes)
 //   (scorer_atom, u32 partition, shared_scorer) -> (nothing) from a hosted shard
 #include "actors/node_host.hpp"
 
@@ -17,8 +19,11 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/codec.hpp"
+#include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/local_messages.hpp"
+#include "actors/scatter.hpp"
 #include "actors/shard.hpp"
 
 namespace shardrec::actors {
@@ -49,30 +54,58 @@ caf::behavior node_host(node_host_pointer self) {
       [=](assign_atom, std::uint32_t partitions, std::uint32_t node_id,
           const std::vector<std::uint32_t>& hosted)
           -> caf::result<std::vector<caf::actor>> {
-        auto& shards = self->state.shards;
-        for (auto it = shards.begin(); it != shards.end();) {
-          auto next = std::next(it);
-          if (std::find(hosted.begin(), hosted.end(), it->first) == hosted.end()) {
-            self->send_exit(it->second, caf::exit_reason::user_shutdown);
-            drop(self, it);
-          }
-          it = next;
-        }
-        std::vector<caf::actor> out;
-        for (auto p : hosted) {
+        for (auto p : hosted)
           if (p >= partitions)
             return caf::sec::invalid_argument;
-          auto it = shards.find(p);
-          if (it == shards.end()) {
-            auto s = spawn_shard(self->system(), p, partitions, node_id,
-                                 caf::actor_cast<caf::actor>(self));
-            self->monitor(s);
-            self->link_to(s); // shards die with their node
-            it = shards.emplace(p, s).first;
+        // Partitions moving away: only an empty one may stop (joins move no
+        // data yet); with data in any, nothing changes.
+        std::vector<std::uint32_t> leaving;
+        std::vector<caf::actor> leaving_shards;
+        for (const auto& [p, shard] : self->state.shards)
+          if (std::find(hosted.begin(), hosted.end(), p) == hosted.end()) {
+            leaving.push_back(p);
+            leaving_shards.push_back(shard);
           }
-          out.push_back(it->second);
-        }
-        return out;
+        auto rp = self->make_response_promise<std::vector<caf::actor>>();
+        auto held = std::make_shared<std::uint64_t>(0);
+        gather_all<frame>(
+            self, to_each(leaving_shards, caf::make_message(stats_atom::value)),
+            admin_timeout,
+            [held](std::size_t, frame& f) {
+              if (auto ps = decode_partition_status(f))
+                *held += ps->user_events + ps->items;
+            },
+            [=](std::size_t, caf::error& err) mutable {
+              if (err)
+                return (void)rp.deliver(err);
+              if (*held > 0)
+                return (void)rp.deliver(to_caf_error(core::make_error(
+                    core::errc::invalid_argument,
+                    "a partition that would move away holds data; this release moves "
+                    "no data between nodes")));
+              auto& shards = self->state.shards;
+              for (auto p : leaving) {
+                auto it = shards.find(p);
+                if (it == shards.end())
+                  continue;
+                self->send_exit(it->second, caf::exit_reason::user_shutdown);
+                drop(self, it);
+              }
+              std::vector<caf::actor> out;
+              for (auto p : hosted) {
+                auto it = shards.find(p);
+                if (it == shards.end()) {
+                  auto s = spawn_shard(self->system(), p, partitions, node_id,
+                                       caf::actor_cast<caf::actor>(self));
+                  self->monitor(s);
+                  self->link_to(s); // shards die with their node
+                  it = shards.emplace(p, s).first;
+                }
+                out.push_back(it->second);
+              }
+              rp.deliver(out);
+            });
+        return rp;
       },
       [=](scorer_atom, std::uint32_t partition, const shared_scorer& s) {
         auto it = self->state.shards.find(partition);

@@ -42,8 +42,10 @@ caf::behavior node_scorer(node_scorer_pointer self) {
         return encode(self->state.engine.answer(*batch, max_because));
       },
       [=](host_atom) {
-        // The node host introduces itself in its first message, sent before
-        // this actor's handle is given to anyone else (actors/node.cpp).
+        // The node host introduces itself in the first message it sends, from
+        // its init. Other actors learn this actor's handle only from a view
+        // (actors/membership.cpp), which exists only after the host answered
+        // an assign request, so after that message is in this mailbox.
         if (!self->state.host)
           self->state.host = caf::actor_cast<caf::actor_addr>(self->current_sender());
       },

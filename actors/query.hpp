@@ -33,10 +33,12 @@ bool check_recommend(const recommend_request& req, std::uint32_t partitions,
 
 // Answers the queries a coordinator gathered in one flush together: one
 // profile request per owner partition, then one message per node with every
-// query (dist/node_query.hpp: score for new users, direct for users whose
-// blend statistics are cached), then one select message per node for the
-// scored ones. Each query is answered on its own promise, partial when
-// partitions did not answer within query_timeout.
+// query (dist/node_query.hpp: a local round for new users, each node's top n
+// under its own statistics with a bound; direct for users whose blend
+// statistics are cached), then a direct recheck only for the nodes whose
+// local answers the global statistics could not certify. Each query is
+// answered on its own promise, partial when partitions did not answer
+// within query_timeout.
 // REQUIRES: shards.size() == partitions; empty handles are unavailable
 // partitions. node_of[p] is the node scorer of partition p's node.
 void run_recommend_batch(caf::event_based_actor* self,

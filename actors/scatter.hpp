@@ -80,26 +80,38 @@ void scatter(caf::event_based_actor* self, std::vector<scatter_request> requests
   }
 }
 
-// scatter() for fan-outs that need every reply: on_reply as above, then
-// done(k, err) once: k is the first failed request and err its error, or
-// err is empty when every request succeeded.
+// scatter() for fan-outs that need every reply: on_reply as above until
+// the first failure; then done(k, err) once: at the first failure (k the
+// failed request, err its error; later replies are ignored), or after the
+// last reply with an empty err when every request succeeded.
 template <class... Rs, class OnReply, class Done>
 void gather_all(caf::event_based_actor* self, std::vector<scatter_request> requests,
                 std::chrono::milliseconds timeout, OnReply on_reply, Done done) {
-  struct first_failure {
-    std::size_t k = 0;
-    caf::error err;
+  struct shared {
+    bool finished = false;
+    OnReply on_reply;
+    Done done;
   };
-  auto failure = std::make_shared<first_failure>();
+  auto st = std::make_shared<shared>(shared{false, std::move(on_reply), std::move(done)});
   scatter<Rs...>(
-      self, std::move(requests), timeout, std::move(on_reply),
-      [failure](std::size_t k, caf::error& err) {
-        if (!failure->err) {
-          failure->k = k;
-          failure->err = std::move(err);
-        }
+      self, std::move(requests), timeout,
+      [st](std::size_t k, Rs&... xs) {
+        if (!st->finished)
+          st->on_reply(k, xs...);
       },
-      [failure, done = std::move(done)]() mutable { done(failure->k, failure->err); });
+      [st](std::size_t k, caf::error& err) {
+        if (st->finished)
+          return;
+        st->finished = true;
+        st->done(k, err);
+      },
+      [st] {
+        if (st->finished)
+          return;
+        st->finished = true;
+        caf::error none;
+        st->done(0, none);
+      });
 }
 
 // The same message to each of `to`.

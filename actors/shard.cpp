@@ -86,7 +86,9 @@ caf::message_handler shard_queries(shard_pointer self) {
         auto& st = self->state;
         similar_reply r;
         r.item = item;
-        const auto* lists = st.knn ? st.knn->neighbors_of(item) : nullptr;
+        // From the published model, as recommend's item-kNN part: a
+        // training run in progress changes neither.
+        const auto* lists = st.neighbors ? st.neighbors->find(item) : nullptr;
         if (!lists) {
           if (!st.store->items().find(item))
             return fail(core::errc::unknown_id, "unknown item '" + item + "'");

@@ -32,7 +32,7 @@ struct shard_state {
   // to the node's other shards.
   std::vector<caf::actor> peers;
   std::vector<std::uint32_t> leader_of;
-  std::uint64_t bytes_sent = 0; // payload bytes of blocks sent since build
+  std::uint64_t bytes_sent = 0; // payload bytes of blocks sent this training run
 
   // One session per algorithm, reset by the build step.
   dist::train_settings settings;
@@ -45,6 +45,7 @@ struct shard_state {
   // Query-time models, replaced by the publish step.
   std::shared_ptr<const dist::partition_scorer> scorer;
   dist::partition_user_models user_models;
+  std::shared_ptr<const dist::neighbor_lists> neighbors; // similar items; null: none
   // Per owned user, the blend statistics of the current models (a function
   // of the models and the user's profile only, so valid until the next
   // publish): a repeat query skips a round.

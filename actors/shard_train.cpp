@@ -51,7 +51,9 @@ void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
   const auto me = st.store->partition();
   std::vector<scatter_request> requests;
   for (auto& b : blocks) {
-    st.bytes_sent += b.block.bytes.size();
+    // Payload bytes, as before frames carried a version header.
+    st.bytes_sent +=
+        b.block.bytes.size() - std::min(b.block.bytes.size(), frame_header_bytes);
     // A group block goes to its leader even when that is this shard: the
     // leader's handler hands it on to the node's other shards.
     if (b.to == me && !is_group_kind(b.kind)) {
@@ -333,6 +335,7 @@ caf::result<frame> publish(shard_pointer self, const frame& arg) {
     return fail(served.err());
   st.scorer = std::move(served->scorer);
   st.user_models = std::move(served->users);
+  st.neighbors = std::move(served->neighbors);
   st.stats_cache.clear();
   if (st.host)
     self->send(st.host, scorer_atom::value, st.store->partition(),

@@ -378,6 +378,15 @@ void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame
                              + "' (all|implicit-als|mf|itemknn|content|popular)")));
     return;
   }
+  // Bounds that keep a request from running for ever or exhausting memory
+  // (the counts travel as u32 and run in int loops).
+  if (req->factors > 1024 || req->iterations > 10000) {
+    rp.deliver(to_caf_error(
+        core::make_error(core::errc::invalid_argument,
+                         "--factors must be at most 1024 and --iterations at "
+                         "most 10000 (0: the default)")));
+    return;
+  }
   for (const auto& s : shards)
     if (!s) {
       rp.deliver(to_caf_error(core::make_error(

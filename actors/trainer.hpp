@@ -2,7 +2,7 @@
 // `train` request. It drives the shards through the steps of each algorithm
 // (actors/shard.hpp lists them), computes the global reductions between
 // steps (census, content vocabulary, similarity scale, Gram matrices,
-// losses) with core's merge functions, and replies one TrainReply. It
+// losses) with dist/'s merge functions, and replies one TrainReply. It
 // computes nothing else. Any failed or timed-out step ends the run with an
 // error naming the step.
 #pragma once

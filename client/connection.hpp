@@ -1,7 +1,9 @@
 // A client's link to a running cluster: this process's actor system, the
 // coordinator of the node it was opened to (the entry node) and, once
 // connect_every_node has run, the coordinator of every node in the map.
-// `ask` is the one request/reply primitive the other client/ files build on.
+// `ask` is the blocking request/reply for single admin requests; the loader,
+// the eval loop and the load generator keep several requests in flight
+// themselves.
 // No CAF in this header: the actor system lives behind connection::impl
 // (client/connection_impl.hpp, for client/*.cpp only).
 #pragma once

@@ -33,6 +33,17 @@ status content_session::finish_users(const partition_store& s) {
   return {};
 }
 
+neighbor_lists::neighbor_lists(std::vector<entity_neighbors> lists)
+    : lists_(std::move(lists)) {
+  for (std::size_t k = 0; k < lists_.size(); ++k)
+    index_[lists_[k].id] = k;
+}
+
+const entity_neighbors* neighbor_lists::find(const std::string& item) const {
+  auto it = index_.find(item);
+  return it == index_.end() ? nullptr : &lists_[it->second];
+}
+
 knn_session::knn_session(std::uint32_t partitions, knn_config cfg)
     : partitions_(partitions), cfg_(std::move(cfg)) {}
 
@@ -43,8 +54,7 @@ result<scale_partial> knn_session::scale(const partition_store& s,
   gather_ = std::make_unique<rows_gather>(knn_side::item, cfg_, partitions_);
   raters_.reset();
   reverse_.assign(s.items().size(), {});
-  lists_.clear();
-  list_of_item_.clear();
+  lists_.reset();
   trained_ = false;
   return local_scale(bin, knn_side::item, cfg_, nullptr);
 }
@@ -82,12 +92,11 @@ result<std::vector<reverse_block>> knn_session::finish(const partition_store& s,
   owned.reserve(s.items().size());
   for (index_t i = 0; i < s.items().size(); ++i)
     owned.push_back(s.items().external(i));
-  lists_ = raters_->neighbors(owned, cfg_.neighbors, threads);
+  auto lists = raters_->neighbors(owned, cfg_.neighbors, threads);
   raters_.reset();
-  list_of_item_.clear();
-  for (std::size_t k = 0; k < lists_.size(); ++k)
-    list_of_item_[lists_[k].id] = k;
-  return make_reverse_blocks(lists_, cfg_.neighbors, s.partition(), s.partitions());
+  auto blocks = make_reverse_blocks(lists, cfg_.neighbors, s.partition(), s.partitions());
+  lists_ = std::make_shared<const neighbor_lists>(std::move(lists));
+  return blocks;
 }
 
 status knn_session::receive(const partition_store& s, const reverse_block& b) {
@@ -103,11 +112,6 @@ status knn_session::receive(const partition_store& s, const reverse_block& b) {
     reverse_[*s.items().find(b.ids[b.target[t]])].push_back(
         {b.ids[b.source[t]], b.similarity[t]});
   return {};
-}
-
-const entity_neighbors* knn_session::neighbors_of(const std::string& item) const {
-  auto it = list_of_item_.find(item);
-  return it == list_of_item_.end() ? nullptr : &lists_[it->second];
 }
 
 result<served_models> pack_models(const partition_store& s,
@@ -173,6 +177,8 @@ result<served_models> pack_models(const partition_store& s,
   served_models out;
   out.scorer = std::make_shared<const partition_scorer>(std::move(*scorer));
   out.users = std::move(um);
+  if (has_knn)
+    out.neighbors = knn->lists();
   return out;
 }
 

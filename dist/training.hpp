@@ -1,9 +1,9 @@
 // One partition's side of a training run, as plain values: the settings every
 // partition trains with, one session object per algorithm that keeps what the
 // partition holds between the steps of that algorithm, and the packing of the
-// trained parts into the query-time models. A shard actor (actors/shard.cpp)
-// owns these and only moves their inputs and outputs over the wire; tests can
-// drive the same objects in one process.
+// trained parts into the query-time models. A shard actor
+// (actors/shard_train.cpp, actors/shard_state.hpp) owns these and only moves their inputs
+// and outputs over the wire; tests can drive the same objects in one process.
 //
 // The step order of each algorithm is in dist/recommend.hpp (content),
 // dist/knn.hpp (item-kNN by row exchange) and dist/als.hpp (iALS, MF).
@@ -29,8 +29,9 @@ namespace shardrec::dist {
 using namespace shardrec::core;
 
 // The settings of a cluster training run: the single-process hybrid's
-// (core/algorithms.hpp), with the request's overrides (0 = default).
-// `threads` row solves per partition (results do not depend on it).
+// (core/algorithms.hpp), with the request's overrides (0 = default); the
+// ALS settings get `threads` row solves per partition (results do not
+// depend on it).
 struct train_settings {
   ials_config ials;
   mf_config mf;
@@ -66,6 +67,18 @@ private:
   content_user_state users_;
 };
 
+// The owned items' neighbour lists of a trained item-kNN, by external id.
+class neighbor_lists {
+public:
+  explicit neighbor_lists(std::vector<entity_neighbors> lists);
+  // The owned item's neighbours, or null when it has none (or is not owned).
+  const entity_neighbors* find(const std::string& item) const;
+
+private:
+  std::vector<entity_neighbors> lists_;
+  std::map<std::string, std::size_t> index_;
+};
+
 // Item-kNN by row exchange (dist/knn.hpp, "Phase S by row exchange"): scale,
 // every partition's rater rows to each node's first partition (its leader),
 // the leader gathers them and shares the result with its node's partitions,
@@ -92,10 +105,10 @@ public:
   void complete() { trained_ = true; }
 
   bool trained() const { return trained_; }
-  // Owned items' reverse lists (indexed like s.items()) and neighbour lists.
+  // Owned items' reverse lists (indexed like s.items()) and neighbour lists
+  // (null until finish).
   const std::vector<std::vector<reverse_neighbor>>& reverse() const { return reverse_; }
-  // The owned item's neighbours, or null when it has none (or is not owned).
-  const entity_neighbors* neighbors_of(const std::string& item) const;
+  const std::shared_ptr<const neighbor_lists>& lists() const { return lists_; }
 
 private:
   std::uint32_t partitions_;
@@ -103,8 +116,7 @@ private:
   std::unique_ptr<rows_gather> gather_;
   std::shared_ptr<const gathered_raters> raters_;
   std::vector<std::vector<reverse_neighbor>> reverse_;
-  std::vector<entity_neighbors> lists_;
-  std::map<std::string, std::size_t> list_of_item_;
+  std::shared_ptr<const neighbor_lists> lists_;
   bool trained_ = false;
 };
 
@@ -112,6 +124,7 @@ private:
 struct served_models {
   std::shared_ptr<const partition_scorer> scorer;
   partition_user_models users;
+  std::shared_ptr<const neighbor_lists> neighbors; // null without item-kNN
 };
 
 // Packs whatever was trained (null / empty parts were not) into the

@@ -67,11 +67,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ClusterShapes,
                          ::testing::Values(std::make_pair(1, 1), std::make_pair(2, 7),
                                            std::make_pair(3, 64)));
 
-// A raw peer that speaks to a node's control actor directly.
+// A raw peer that speaks to a node's coordinator actor directly.
 struct peer {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor control;
+  caf::actor coordinator;
   explicit peer(int port) {
     cfg.load<caf::io::middleman>();
     actors::add_message_types(cfg);
@@ -80,13 +80,13 @@ struct peer {
     auto h = sys->middleman().remote_actor("127.0.0.1", static_cast<std::uint16_t>(port));
     if (!h)
       throw std::runtime_error("cannot reach node: " + sys->render(h.error()));
-    control = *h;
+    coordinator = *h;
   }
   // Sends an ingest frame; returns "" on success or the error text.
   std::string ingest(const actors::frame& f) {
     caf::scoped_actor self{*sys};
     std::string err = "no reply";
-    self->request(control, std::chrono::seconds(10), actors::ingest_atom::value, f)
+    self->request(coordinator, std::chrono::seconds(10), actors::ingest_atom::value, f)
         .receive([&](const actors::frame&) { err.clear(); },
                  [&](caf::error& e) { err = sys->render(e); });
     return err;
@@ -111,12 +111,20 @@ TEST(Cluster, MalformedFramesGetErrorsAndTheNodeKeepsAnswering) {
   for (std::size_t k = 0; k < garbage.bytes.size(); ++k)
     garbage.bytes[k] = static_cast<std::uint8_t>(k * 131 + 7);
   EXPECT_NE(p.ingest(garbage), "");
-  actors::frame liar{std::vector<std::uint8_t>(16, 0)};
-  liar.bytes[4] = 0xff;
-  liar.bytes[5] = 0xff;
-  liar.bytes[6] = 0xff;
-  liar.bytes[7] = 0x0f;
+  // A valid header, then a segment table that claims far more data than
+  // the frame holds.
+  actors::frame liar{std::vector<std::uint8_t>(24, 0)};
+  std::copy(good.bytes.begin(), good.bytes.begin() + 8, liar.bytes.begin());
+  liar.bytes[12] = 0xff;
+  liar.bytes[13] = 0xff;
+  liar.bytes[14] = 0xff;
+  liar.bytes[15] = 0x0f;
   EXPECT_NE(p.ingest(liar), "");
+  // A frame of another protocol major version.
+  auto future = good;
+  future.bytes[2] = static_cast<std::uint8_t>(actors::protocol_major + 1);
+  auto refused = p.ingest(future);
+  EXPECT_NE(refused.find("protocol version"), std::string::npos) << refused;
   // The node still answers and still accepts a valid batch.
   EXPECT_EQ(p.ingest(good), "");
   auto s = status_of(c, 0);
@@ -282,8 +290,8 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
     peer p(c.port(0));
     caf::scoped_actor self{*p.sys};
     std::vector<float> preds;
-    self->request(p.control, std::chrono::seconds(10), actors::predict_atom::value, users,
-                  items)
+    self->request(p.coordinator, std::chrono::seconds(10), actors::predict_atom::value,
+                  users, items)
         .receive([&](const std::vector<float>& v) { preds = v; },
                  [&](caf::error& e) { FAIL() << p.sys->render(e); });
     ASSERT_EQ(preds.size(), users.size());
@@ -404,7 +412,8 @@ TEST(Cluster, PredictionsForEntitiesNewerThanTheModelStayInBounds) {
   ASSERT_EQ(c.cli(where + "train --algo mf --iterations 2"), 0) << c.logs();
   const std::string extra = c.dir() + "/extra.data";
   std::ofstream(extra) << "5000\t1\t4\t1\n1\t5000\t3\t1\n5001\t5001\t5\t1\n";
-  ASSERT_EQ(c.cli(where + "load " + extra + " --format movielens --quiet"), 0) << c.logs();
+  ASSERT_EQ(c.cli(where + "load " + extra + " --format movielens --quiet"), 0)
+      << c.logs();
   auto s = status_of(c, 0);
   EXPECT_EQ(s["events"], 80003);
   std::string out;
