@@ -265,16 +265,25 @@ result<user_profile> make_user_profile(const partition_store& store,
     return bad("make_user_profile: user '" + std::string(user)
                + "' is not owned by partition " + std::to_string(store.partition()));
   const auto n_users = store.users().size();
-  if (!models.ials_user.empty()
-      && models.ials_user.size() != n_users * models.ials_factors)
-    return bad("make_user_profile: ials_user has "
-               + std::to_string(models.ials_user.size())
-               + " values, expected users x ials_factors");
-  if (!models.mf_user.empty()
-      && (models.mf_user.size() != n_users * models.mf_factors
-          || models.mf_user_bias.size() != n_users))
-    return bad("make_user_profile: mf_user / mf_user_bias do not match the owned users");
-  if (!models.content.profiles.empty() && models.content.profiles.size() != n_users)
+  // Rows of each model part: a prefix of the store's users.
+  std::size_t ials_rows = 0, mf_rows = 0, content_rows = models.content.profiles.size();
+  if (!models.ials_user.empty()) {
+    if (models.ials_factors == 0 || models.ials_user.size() % models.ials_factors != 0
+        || models.ials_user.size() / models.ials_factors > n_users)
+      return bad("make_user_profile: ials_user has "
+                 + std::to_string(models.ials_user.size())
+                 + " values, not a whole number of rows of "
+                 + std::to_string(models.ials_factors) + " for at most "
+                 + std::to_string(n_users) + " users");
+    ials_rows = models.ials_user.size() / models.ials_factors;
+  }
+  if (!models.mf_user.empty() || !models.mf_user_bias.empty()) {
+    mf_rows = models.mf_user_bias.size();
+    if (mf_rows > n_users || models.mf_user.size() != mf_rows * models.mf_factors)
+      return bad(
+          "make_user_profile: mf_user / mf_user_bias do not match the owned users");
+  }
+  if (content_rows > n_users)
     return bad("make_user_profile: content profiles do not match the owned users");
   user_profile p;
   p.user = std::string(user);
@@ -298,19 +307,19 @@ result<user_profile> make_user_profile(const partition_store& store,
           p.seen_content[k] = vectors[row.index[k]];
     }
   }
-  if (!models.ials_user.empty()) {
+  if (*u < ials_rows) {
     auto k = models.ials_factors;
     p.ials.assign(models.ials_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
                   models.ials_user.begin() + static_cast<std::ptrdiff_t>((*u + 1) * k));
   }
-  if (!models.mf_user.empty()) {
+  if (*u < mf_rows) {
     auto k = models.mf_factors;
     p.mf_known = true;
     p.mf.assign(models.mf_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
                 models.mf_user.begin() + static_cast<std::ptrdiff_t>((*u + 1) * k));
     p.mf_bias = models.mf_user_bias[*u];
   }
-  if (!models.content.profiles.empty())
+  if (*u < content_rows)
     p.content = models.content.profiles[*u];
   return p;
 }

@@ -231,8 +231,12 @@ struct user_profile {
 };
 
 // C0. A user the store does not know is cold (empty profile, not an error).
-// invalid_argument if the store does not own `user` or the models' sizes do
-// not match store.users(). REQUIRES: store.built()
+// The models cover the users the store had when they were trained (the
+// first rows of store.users(), whose indices never change); a user who
+// arrived later is cold for every model part it has no row in, and its seen
+// items are those of the last build. invalid_argument if the store does not
+// own `user` or a model has more rows than store.users() or a ragged shape.
+// REQUIRES: store.built()
 result<user_profile> make_user_profile(const partition_store& store,
                                        const partition_user_models& models,
                                        std::string_view user,

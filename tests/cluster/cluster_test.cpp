@@ -3,6 +3,7 @@
 // stops it when it ends.
 #include <fstream>
 #include <gtest/gtest.h>
+#include <optional>
 #include <sys/wait.h>
 #include <thread>
 
@@ -90,6 +91,29 @@ struct peer {
         .receive([&](const actors::frame&) { err.clear(); },
                  [&](caf::error& e) { err = sys->render(e); });
     return err;
+  }
+  // Asks the top n for `user`; the reply, or the error text in *err.
+  std::optional<actors::recommend_reply> recommend(const std::string& user,
+                                                   std::string* err) {
+    caf::scoped_actor self{*sys};
+    actors::recommend_request req;
+    req.user = user;
+    std::optional<actors::recommend_reply> out;
+    *err = "no reply";
+    self->request(coordinator, std::chrono::seconds(10), actors::recommend_atom::value,
+                  actors::encode(req))
+        .receive(
+            [&](const actors::frame& f) {
+              auto r = actors::decode_recommend_reply(f);
+              if (r) {
+                out = std::move(*r);
+                err->clear();
+              } else {
+                *err = r.err().message;
+              }
+            },
+            [&](caf::error& e) { *err = sys->render(e); });
+    return out;
   }
 };
 
@@ -424,6 +448,53 @@ TEST(Cluster, PredictionsForEntitiesNewerThanTheModelStayInBounds) {
   EXPECT_TRUE(std::isfinite(r["rmse"].get<double>())) << out;
   // The node is still there and answers.
   EXPECT_EQ(status_of(c, 0)["events"], 80003);
+}
+
+// The scenario of the live-partitions issue: after training, events with new
+// users and a new item arrive; every user's recommendations still work (new
+// users are cold for the models, the others keep theirs).
+TEST(Cluster, EventsAfterTrainingNeverBreakRecommendations) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 8);
+  auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  peer p(c.port(1));
+  std::string err;
+  auto before = p.recommend("1", &err);
+  ASSERT_TRUE(before) << err;
+  // Six new users, one of them on a new item, and a known user on it too.
+  const std::string extra = c.dir() + "/extra.data";
+  {
+    std::ofstream out(extra);
+    for (int u = 0; u < 6; ++u)
+      out << "new" << u << "\t" << (u == 0 ? "new-item" : std::to_string(u + 1))
+          << "\t4\t1\n";
+    out << "1\tnew-item\t5\t1\n";
+  }
+  ASSERT_EQ(c.cli(where + "load " + extra + " --format movielens --quiet"), 0)
+      << c.logs();
+  EXPECT_EQ(status_of(c, 0)["events"], 80007);
+  std::vector<std::string> users;
+  for (int u = 1; u <= 943; ++u)
+    users.push_back(std::to_string(u));
+  for (int u = 0; u < 6; ++u)
+    users.push_back("new" + std::to_string(u));
+  std::size_t answered = 0;
+  for (const auto& user : users) {
+    auto r = p.recommend(user, &err);
+    ASSERT_TRUE(r) << user << ": " << err;
+    EXPECT_FALSE(r->partial) << user;
+    EXPECT_EQ(r->items.size(), 10u) << user;
+    answered += r->items.size() == 10;
+  }
+  EXPECT_EQ(answered, users.size());
+  // User 1 keeps the model's answer until the next training.
+  auto after = p.recommend("1", &err);
+  ASSERT_TRUE(after) << err;
+  ASSERT_EQ(after->items.size(), before->items.size());
+  for (std::size_t k = 0; k < after->items.size(); ++k)
+    EXPECT_EQ(after->items[k].item, before->items[k].item);
 }
 
 } // namespace

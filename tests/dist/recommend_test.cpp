@@ -891,5 +891,60 @@ TEST_F(DistHybridMl100k, QueryCostAtSevenPartitions) {
       per(t_profile + t_phase1 + t_combine + t_phase2 + t_merge), t_core);
 }
 
+// Users who arrive after training are cold for the model parts that have no
+// row for them; the users the models were trained on keep their profiles
+// (the store's user indices never change, so the models cover a prefix).
+TEST(DistProfile, UsersNewerThanTheModelsAreColdAndTheOthersUnchanged) {
+  partition_store s(0, 1);
+  auto add = [&](const std::string& u, const std::string& i) {
+    raw_event e;
+    e.user = u;
+    e.item = i;
+    e.value = 4.0f;
+    ASSERT_TRUE(s.add(e).ok());
+  };
+  add("ann", "a");
+  add("ann", "b");
+  add("bob", "b");
+  s.build(merge_policy::last);
+  partition_user_models m; // trained on ann and bob
+  m.ials_factors = 2;
+  m.ials_user = {1, 2, 3, 4};
+  m.mf_factors = 1;
+  m.mf_user = {0.5f, 0.25f};
+  m.mf_user_bias = {0.1f, 0.2f};
+  m.content.profiles.resize(2);
+  m.content.profiles[1].feature = {7};
+  m.content.profiles[1].weight = {1.0f};
+  auto before = make_user_profile(s, m, "bob");
+  ASSERT_TRUE(before.ok()) << before.err().message;
+
+  add("cat", "c"); // a new user and a new item, after training
+  add("bob", "c");
+  auto bob = make_user_profile(s, m, "bob");
+  ASSERT_TRUE(bob.ok()) << bob.err().message;
+  EXPECT_EQ(bob->ials, (std::vector<float>{3, 4}));
+  EXPECT_EQ(bob->ials, before->ials);
+  EXPECT_TRUE(bob->mf_known);
+  EXPECT_EQ(bob->mf, (std::vector<float>{0.25f}));
+  EXPECT_EQ(bob->mf_bias, 0.2f);
+  EXPECT_EQ(bob->content.feature, (std::vector<std::uint32_t>{7}));
+  EXPECT_EQ(bob->seen, before->seen); // seen items as of the last build
+
+  auto cat = make_user_profile(s, m, "cat");
+  ASSERT_TRUE(cat.ok()) << cat.err().message;
+  EXPECT_TRUE(cat->ials.empty());
+  EXPECT_FALSE(cat->mf_known);
+  EXPECT_TRUE(cat->content.feature.empty());
+
+  // A model with more rows than the store has users is refused.
+  partition_user_models too_big = m;
+  too_big.ials_user.resize(2 * 4);
+  EXPECT_EQ(make_user_profile(s, too_big, "bob").err().code, errc::invalid_argument);
+  partition_user_models ragged = m;
+  ragged.ials_user.push_back(5);
+  EXPECT_EQ(make_user_profile(s, ragged, "bob").err().code, errc::invalid_argument);
+}
+
 } // namespace
 } // namespace shardrec::dist
