@@ -54,6 +54,7 @@ void fill(wire::PartitionStatus::Builder b, const partition_status& s) {
   b.setItemEvents(s.item_events);
   b.setRatingsOnly(s.ratings_only);
   b.setTrainBytes(s.train_bytes);
+  b.setModelVersion(s.model_version);
   auto models = b.initModels(static_cast<unsigned>(s.models.size()));
   for (unsigned i = 0; i < s.models.size(); ++i)
     models.set(i, s.models[i]);
@@ -71,6 +72,7 @@ partition_status read(wire::PartitionStatus::Reader r) {
     s.models.push_back(text(m));
   s.ratings_only = r.getRatingsOnly();
   s.train_bytes = r.getTrainBytes();
+  s.model_version = r.getModelVersion();
   return s;
 }
 

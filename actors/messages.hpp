@@ -48,6 +48,7 @@ struct partition_status {
   std::vector<std::string> models;
   bool ratings_only = true;
   std::uint64_t train_bytes = 0;
+  std::uint64_t model_version = 0; // of the model it serves; 0: none yet
 };
 
 struct status_reply {

@@ -177,6 +177,7 @@ caf::message_handler shard_queries(shard_pointer self) {
         st.item_events = s.item_events();
         st.ratings_only = self->state.ratings_only;
         st.train_bytes = self->state.bytes_sent;
+        st.model_version = self->state.model_version;
         if (self->state.scorer)
           for (const auto& c : self->state.scorer->spec())
             st.models.push_back(c.name);

@@ -3,6 +3,7 @@
 // training steps and the blocks shards exchange). Private to those files.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +42,12 @@ struct shard_state {
   std::unique_ptr<dist::knn_session> knn;
   std::unique_ptr<dist::ials_partition> ials;
   std::unique_ptr<dist::mf_als_partition> mf;
+
+  // The training run this partition takes part in (0: none), and when its
+  // last step came: a run silent for train_timeout no longer blocks others.
+  std::uint64_t run = 0;
+  std::chrono::steady_clock::time_point run_seen;
+  std::uint64_t model_version = 0; // of the served model; 0: none
 
   // Query-time models, replaced by the publish step.
   std::shared_ptr<const dist::partition_scorer> scorer;

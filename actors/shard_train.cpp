@@ -324,8 +324,9 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
 
 // Builds the query-time scorer and user models from whatever was trained and
 // hands the scorer to the node host (for the node's scorer actor).
-caf::result<frame> publish(shard_pointer self, const frame& arg) {
+caf::result<frame> publish(shard_pointer self, std::uint64_t version, const frame& arg) {
   auto& st = self->state;
+  st.run = 0; // the run ends here, swapped in or not
   auto spec = decode_blend_spec(arg);
   if (!spec)
     return fail(spec.err());
@@ -337,16 +338,46 @@ caf::result<frame> publish(shard_pointer self, const frame& arg) {
   st.user_models = std::move(served->users);
   st.neighbors = std::move(served->neighbors);
   st.stats_cache.clear();
+  st.model_version = version;
   if (st.host)
     self->send(st.host, scorer_atom::value, st.store->partition(),
                shared_scorer{st.scorer});
   return frame{};
 }
 
+// One training run at a time per partition: build joins a run unless
+// another one is active (its last step less than train_timeout ago); every
+// other step must belong to the partition's run; publish and abort end it.
+caf::error check_run(shard_pointer self, const train_step& step) {
+  auto& st = self->state;
+  const auto now = std::chrono::steady_clock::now();
+  const bool active = st.run != 0 && now - st.run_seen < train_timeout;
+  if (step.kind == step_kind::build) {
+    if (active && st.run != step.run)
+      return fail(core::errc::invalid_argument,
+                  "a training run is in progress; wait for it to finish and train again");
+    st.run = step.run;
+  } else if (step.run != st.run) {
+    return fail(core::errc::invalid_argument,
+                "step '" + to_string(step)
+                    + "' of a training run this partition is not in"
+                    + (active ? " (another run is in progress)" : ""));
+  }
+  st.run_seen = now;
+  return {};
+}
+
 caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
                                  const frame& arg) {
   auto& st = self->state;
   auto& s = *st.store;
+  if (step.kind == step_kind::abort) {
+    if (step.run == st.run)
+      st.run = 0;
+    return frame{};
+  }
+  if (auto err = check_run(self, step))
+    return err;
   if (step.kind == step_kind::build)
     return build(self, step.merge, arg);
   if (!s.built() || !st.bin || !st.content || !st.knn)
@@ -380,8 +411,9 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
     case step_kind::als_init:
     case step_kind::als_send:
     case step_kind::als_solve: return als_step(self, step, arg);
-    case step_kind::publish: return publish(self, arg);
-    case step_kind::build: break;
+    case step_kind::publish: return publish(self, step.version, arg);
+    case step_kind::build:
+    case step_kind::abort: break;
   }
   return fail(core::errc::invalid_argument, "unknown training step");
 }

@@ -29,8 +29,9 @@ enum class step_kind : std::uint8_t {
   als_send,
   als_solve,
   publish,
+  abort, // the run failed: the partition leaves it
 };
-inline constexpr auto last_step_kind = step_kind::publish;
+inline constexpr auto last_step_kind = step_kind::abort;
 
 enum class als_model : std::uint8_t { ials, mf };
 enum class als_half : std::uint8_t { users, items };
@@ -41,6 +42,13 @@ enum class after_solve : std::uint8_t { nothing, send, loss };
 enum class build_merge : std::uint8_t { last, sum };
 
 struct train_step {
+  // The training run (unique per run, never 0): a partition takes part in
+  // one run at a time, from build to publish or abort, and refuses the
+  // steps of any other.
+  std::uint64_t run = 0;
+  // publish: the version of the model it swaps in (one more than the
+  // highest any partition served).
+  std::uint64_t version = 0;
   step_kind kind = step_kind::build;
   als_model model = als_model::ials;       // als_* steps
   als_half side = als_half::users;         // als_send, als_solve
@@ -50,13 +58,14 @@ struct train_step {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, train_step& x) {
-  return f(caf::meta::type_name("shardrec_train_step"), x.kind, x.model, x.side, x.then,
-           x.merge);
+  return f(caf::meta::type_name("shardrec_train_step"), x.run, x.version, x.kind, x.model,
+           x.side, x.then, x.merge);
 }
 
 inline bool valid(const train_step& s) {
-  return s.kind <= last_step_kind && s.model <= als_model::mf && s.side <= als_half::items
-         && s.then <= after_solve::loss && s.merge <= build_merge::sum;
+  return s.run != 0 && s.kind <= last_step_kind && s.model <= als_model::mf
+         && s.side <= als_half::items && s.then <= after_solve::loss
+         && s.merge <= build_merge::sum;
 }
 
 // The phase a step's time counts towards in the train reply.
@@ -75,7 +84,8 @@ inline std::string phase_of(const train_step& s) {
     case step_kind::als_init:
     case step_kind::als_send:
     case step_kind::als_solve: return s.model == als_model::ials ? "ials" : "mf";
-    case step_kind::publish: return "publish";
+    case step_kind::publish:
+    case step_kind::abort: return "publish";
   }
   return "unknown";
 }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 
 #include <caf/actor_system.hpp>
@@ -39,6 +40,10 @@ struct trainer_state {
   dist::als_globals globals;
   // The settings the shards train with (iteration counts for the loops).
   dist::train_settings settings;
+  // This run's token (unique, never 0: set when the shards are asked to
+  // join it) and the version of the model it publishes.
+  std::uint64_t run = 0;
+  std::uint64_t version = 1;
   static inline const char* name = "trainer";
 };
 
@@ -46,8 +51,18 @@ using trainer_pointer = caf::stateful_actor<trainer_state>*;
 using replies = std::vector<frame>;
 using next_fn = std::function<void(replies)>;
 
+// Ends the run with an error; the shards that joined it leave it, so the
+// next `train` is not refused.
 void finish_error(trainer_pointer self, caf::error err) {
-  self->state.rp.deliver(std::move(err));
+  auto& st = self->state;
+  if (st.run != 0) {
+    train_step abort;
+    abort.run = st.run;
+    abort.kind = step_kind::abort;
+    for (const auto& sh : st.shards)
+      self->send(sh, train_atom::value, abort, frame{});
+  }
+  st.rp.deliver(std::move(err));
   self->quit();
 }
 
@@ -61,6 +76,8 @@ void finish_error(trainer_pointer self, core::errc code, std::string msg) {
 void all_shards(trainer_pointer self, train_step step, frame arg, next_fn next) {
   auto started = std::chrono::steady_clock::now();
   auto& st = self->state;
+  step.run = st.run;
+  step.version = st.version;
   st.reply.messages += st.shards.size();
   auto got = std::make_shared<replies>(st.shards.size());
   gather_all<frame>(
@@ -329,6 +346,7 @@ caf::behavior trainer(trainer_pointer self) {
         if (auto s = decode_partition_status(f)) {
           self->state.ratings_only = self->state.ratings_only && s->ratings_only;
           *events += s->user_events;
+          self->state.version = std::max(self->state.version, s->model_version + 1);
         }
       },
       [self, events](std::size_t p, caf::error& err) {
@@ -339,6 +357,8 @@ caf::behavior trainer(trainer_pointer self) {
         if (*events == 0)
           return finish_error(self, core::errc::invalid_argument,
                               "the cluster holds no events: run `shardrec load` first");
+        std::random_device rd;
+        self->state.run = ((std::uint64_t{rd()} << 32) ^ rd()) | 1;
         for (auto& sh : self->state.shards)
           self->send(sh, train_atom::value, self->state.shards);
         auto build = step_of(step_kind::build);

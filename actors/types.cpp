@@ -15,7 +15,7 @@ std::string to_string(const train_step& s) {
   static const char* kinds[] = {
       "build",     "popular",  "content_df", "content_vectors", "content_users",
       "knn_scale", "knn_rows", "knn_gather", "knn_lists",       "knn_done",
-      "als_init",  "als_send", "als_solve",  "publish"};
+      "als_init",  "als_send", "als_solve",  "publish",         "abort"};
   if (!valid(s))
     return "unknown step";
   std::string out = kinds[static_cast<int>(s.kind)];

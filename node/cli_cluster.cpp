@@ -99,10 +99,16 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
   if (!s)
     return 1;
   std::uint64_t users = 0, items = 0, events = 0;
+  // The model every partition serves: the lowest version (0: some
+  // partition serves none, or did not answer).
+  std::uint64_t model_version = s->partitions.empty() || !s->missing.empty()
+                                    ? 0
+                                    : s->partitions.front().model_version;
   for (const auto& p : s->partitions) {
     users += p.users;
     items += p.items;
     events += p.user_events;
+    model_version = std::min(model_version, p.model_version);
   }
   if (json) {
     nlohmann::json j;
@@ -125,11 +131,13 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
                          {"users", p.users},
                          {"items", p.items},
                          {"user_events", p.user_events},
-                         {"item_events", p.item_events}});
+                         {"item_events", p.item_events},
+                         {"model_version", p.model_version}});
     }
     j["users"] = users;
     j["items"] = items;
     j["events"] = events;
+    j["model_version"] = model_version;
     std::cout << j.dump() << "\n";
     return 0;
   }
@@ -141,6 +149,11 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
                 static_cast<unsigned long long>(users),
                 static_cast<unsigned long long>(items),
                 static_cast<unsigned long long>(events));
+    if (model_version == 0)
+      std::printf("model:   none served yet (run `shardrec train`)\n");
+    else
+      std::printf("model:   version %llu\n",
+                  static_cast<unsigned long long>(model_version));
     if (!s->missing.empty())
       std::printf("WARNING: %zu partitions did not answer\n", s->missing.size());
   } else if (what == "nodes") {

@@ -16,6 +16,7 @@ struct PartitionStatus {
   models @6 :List(Text);   # trained models held
   ratingsOnly @7 :Bool;    # every stored event is an explicit rating
   trainBytes @8 :UInt64;   # encoded bytes of the blocks sent in the last training run
+  modelVersion @9 :UInt64; # version of the model it serves; 0: none yet
 }
 
 struct StatusReply {

@@ -92,6 +92,22 @@ struct peer {
                  [&](caf::error& e) { err = sys->render(e); });
     return err;
   }
+  // Sends two train requests at once; each result is "" or the error text.
+  std::pair<std::string, std::string> train_twice(const std::string& algo) {
+    caf::scoped_actor self{*sys};
+    actors::train_request req;
+    req.algo = algo;
+    auto a = self->request(coordinator, std::chrono::seconds(60),
+                           actors::train_atom::value, actors::encode(req));
+    auto b = self->request(coordinator, std::chrono::seconds(60),
+                           actors::train_atom::value, actors::encode(req));
+    std::pair<std::string, std::string> out{"no reply", "no reply"};
+    std::move(a).receive([&](const actors::frame&) { out.first.clear(); },
+                         [&](caf::error& e) { out.first = sys->render(e); });
+    std::move(b).receive([&](const actors::frame&) { out.second.clear(); },
+                         [&](caf::error& e) { out.second = sys->render(e); });
+    return out;
+  }
   // Asks the top n for `user`; the reply, or the error text in *err.
   std::optional<actors::recommend_reply> recommend(const std::string& user,
                                                    std::string* err) {
@@ -495,6 +511,42 @@ TEST(Cluster, EventsAfterTrainingNeverBreakRecommendations) {
   ASSERT_EQ(after->items.size(), before->items.size());
   for (std::size_t k = 0; k < after->items.size(); ++k)
     EXPECT_EQ(after->items[k].item, before->items[k].item);
+}
+
+// One training run at a time: a second `train` while one runs is refused
+// with a clear message (or both are, when their steps interleave), nothing
+// is left locked, and every run that succeeds publishes the next model
+// version, which `status --json` reports as `model_version`.
+TEST(Cluster, OneTrainingRunAtATimeAndModelVersionsGrow) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 7);
+  auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  EXPECT_EQ(status_of(c, 0)["model_version"], 0);
+  ASSERT_EQ(c.cli(where + "train --algo popular"), 0) << c.logs();
+  EXPECT_EQ(status_of(c, 1)["model_version"], 1);
+
+  peer p(c.port(1));
+  auto [a, b] = p.train_twice("all");
+  const int succeeded = (a.empty() ? 1 : 0) + (b.empty() ? 1 : 0);
+  std::printf("[two runs at once] first: %s; second: %s\n",
+              a.empty() ? "trained" : a.c_str(), b.empty() ? "trained" : b.c_str());
+  EXPECT_LE(succeeded, 1) << "two training runs at once both succeeded";
+  for (const auto& err : {a, b}) {
+    if (err.empty())
+      continue;
+    EXPECT_TRUE(err.find("training run is in progress") != std::string::npos
+                || err.find("of a training run this partition is not in")
+                       != std::string::npos)
+        << err;
+  }
+  // Nothing stays locked: the next run succeeds and publishes the next version.
+  std::string out;
+  ASSERT_EQ(c.cli(where + "train --algo popular", &out), 0) << out << c.logs();
+  for (int node = 0; node < 2; ++node)
+    EXPECT_EQ(status_of(c, node)["model_version"], 2 + succeeded);
+  auto r = run_json(c, where + "recommend 1 --json");
+  EXPECT_EQ(r["items"].size(), 10u);
 }
 
 } // namespace
