@@ -48,7 +48,24 @@ def strip(d):
         return [strip(x) for x in d]
     return d
 a, b = (strip(json.load(open(p))) for p in sys.argv[1:3])
-print(f"{sys.argv[3]}: " + ("identical apart from timings and ports" if a == b else "DIFFER"))
+# Keys that only one build reports (a field added by the newer one) are
+# named and left out of the comparison.
+def common(x, y, path, notes):
+    if isinstance(x, dict) and isinstance(y, dict):
+        for k in sorted(set(x) ^ set(y)):
+            notes.append(f"{path}{k} only in {'A' if k in x else 'B'}")
+        keys = set(x) & set(y)
+        return ({k: common(x[k], y[k], f"{path}{k}.", notes)[0] for k in keys},
+                {k: common(x[k], y[k], f"{path}{k}.", notes)[1] for k in keys})
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        pairs = [common(p, q, path, notes) for p, q in zip(x, y)]
+        return [p for p, _ in pairs], [q for _, q in pairs]
+    return x, y
+notes = []
+a, b = common(a, b, "", notes)
+notes = sorted(set(notes))
+extra = f" ({'; '.join(notes)})" if notes else ""
+print(f"{sys.argv[3]}: " + ("identical apart from timings and ports" if a == b else "DIFFER") + extra)
 sys.exit(0 if a == b else 1)
 PY
 done
