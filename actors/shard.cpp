@@ -38,6 +38,10 @@ caf::message_handler shard_queries(shard_pointer self) {
           auto st = self->state.store->add(e);
           if (st) {
             ++r.accepted;
+            // The user's profile changed: its cached blend statistics are
+            // stale (they are a function of the models and the profile).
+            if (!self->state.stats_cache.empty())
+              self->state.stats_cache.erase(e.user);
             if (e.type != core::event_type::rating)
               self->state.ratings_only = false;
           } else {

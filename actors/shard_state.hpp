@@ -55,7 +55,7 @@ struct shard_state {
   std::shared_ptr<const dist::neighbor_lists> neighbors; // similar items; null: none
   // Per owned user, the blend statistics of the current models (a function
   // of the models and the user's profile only, so valid until the next
-  // publish): a repeat query skips a round.
+  // publish or the user's next event): a repeat query skips a round.
   std::unordered_map<std::string, frame> stats_cache;
 
   // The node host: spawned this shard, monitors it, and passes its scorer

@@ -46,6 +46,7 @@ status partition_store::add(const raw_event& e) {
     ev.user = users_.intern(e.user);
     ev.item = item_refs_.intern(e.item);
     user_side_.push_back(ev);
+    note_recent(ev.user, ev.item, ev.value);
     built_ = false;
   }
   if (owns_item(e.item)) {
@@ -67,7 +68,32 @@ void partition_store::set_item_info(const std::string& item, item_info info) {
   built_ = false;
 }
 
+void partition_store::note_recent(index_t user, index_t item_ref, float value) {
+  // Items already in the user's row of the last build are seen already.
+  if (user < user_matrix_.n_users()) {
+    auto row = user_matrix_.user_row(user);
+    for (std::size_t k = 0; k < row.size; ++k)
+      if (row.index[k] == item_ref)
+        return;
+  }
+  auto& items = recent_[user];
+  for (auto& r : items)
+    if (r.item_ref == item_ref) {
+      r.value = value;
+      return;
+    }
+  items.push_back({item_ref, value});
+}
+
+const std::vector<partition_store::recent_item>&
+partition_store::recent_items(index_t user) const {
+  static const std::vector<recent_item> none;
+  auto it = recent_.find(user);
+  return it == recent_.end() ? none : it->second;
+}
+
 void partition_store::build(merge_policy policy) {
+  recent_.clear();
   user_matrix_ =
       interaction_matrix::build(users_.size(), item_refs_.size(), user_side_, policy);
   item_matrix_ =

@@ -18,6 +18,8 @@
 #include "core/error.hpp"
 #include "core/interactions.hpp"
 
+#include <unordered_map>
+
 namespace shardrec::dist {
 
 // dist/ is written in core's vocabulary (dataset, result, errc, the models).
@@ -78,11 +80,23 @@ public:
   // Side information of owned items, indexed like items() (may be shorter).
   const std::vector<item_info>& item_meta() const { return item_meta_; }
 
+  // The items an owned user touched since the last build() that the user's
+  // row of user_matrix() does not hold yet (item_refs indices, in arrival
+  // order, each once, with its latest value); empty for a user with none.
+  // Lets a query see a new event at once, before the next training.
+  struct recent_item {
+    index_t item_ref;
+    float value;
+  };
+  const std::vector<recent_item>& recent_items(index_t user) const;
+
   std::size_t user_events() const { return user_side_.size(); }
   std::size_t item_events() const { return item_side_.size(); }
   const std::vector<event>& user_side_events() const { return user_side_; }
 
 private:
+  void note_recent(index_t user, index_t item_ref, float value);
+
   std::uint32_t partition_;
   std::uint32_t partitions_;
   id_map users_, item_refs_, items_, user_refs_;
@@ -91,6 +105,9 @@ private:
   std::vector<item_info> item_meta_;
   id_map devices_, locations_;
   interaction_matrix user_matrix_, item_matrix_;
+  // Per owned user (users_ index), the items touched since the last build
+  // that are not in the user's matrix row; cleared by build().
+  std::unordered_map<index_t, std::vector<recent_item>> recent_;
   bool built_ = false;
   merge_policy built_policy_ = merge_policy::sum;
 };

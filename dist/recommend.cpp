@@ -307,6 +307,14 @@ result<user_profile> make_user_profile(const partition_store& store,
           p.seen_content[k] = vectors[row.index[k]];
     }
   }
+  // Items touched since the last training: seen at once (not recommended
+  // again, and evidence for item-kNN), without content evidence.
+  for (const auto& r : store.recent_items(*u)) {
+    p.seen.push_back(store.item_refs().external(r.item_ref));
+    p.seen_value.push_back(r.value);
+    if (!p.seen_content.empty())
+      p.seen_content.emplace_back();
+  }
   if (*u < ials_rows) {
     auto k = models.ials_factors;
     p.ials.assign(models.ials_user.begin() + static_cast<std::ptrdiff_t>(*u * k),

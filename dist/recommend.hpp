@@ -233,10 +233,11 @@ struct user_profile {
 // C0. A user the store does not know is cold (empty profile, not an error).
 // The models cover the users the store had when they were trained (the
 // first rows of store.users(), whose indices never change); a user who
-// arrived later is cold for every model part it has no row in, and its seen
-// items are those of the last build. invalid_argument if the store does not
-// own `user` or a model has more rows than store.users() or a ragged shape.
-// REQUIRES: store.built()
+// arrived later is cold for every model part it has no row in. Seen items
+// are the user's row of the last build followed by the items touched since
+// (partition_store::recent_items), so a new event counts at once. invalid_argument if the
+// store does not own `user` or a model has more rows than store.users() or a ragged
+// shape. REQUIRES: store.built()
 result<user_profile> make_user_profile(const partition_store& store,
                                        const partition_user_models& models,
                                        std::string_view user,

@@ -11,10 +11,10 @@
 
 #include "core/content.hpp"
 #include "core/dataset.hpp"
-#include "dist/recommend.hpp"
 #include "core/hybrid.hpp"
 #include "core/knn.hpp"
 #include "dist/partition_store.hpp"
+#include "dist/recommend.hpp"
 
 namespace shardrec::dist {
 

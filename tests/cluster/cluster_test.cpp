@@ -549,5 +549,38 @@ TEST(Cluster, OneTrainingRunAtATimeAndModelVersionsGrow) {
   EXPECT_EQ(r["items"].size(), 10u);
 }
 
+// An event counts at once: the item a user just touched is no longer
+// recommended to that user, before any new training (and it is item-kNN
+// evidence from then on); other users' answers do not change.
+TEST(Cluster, AnEventRemovesTheItemFromThatUsersRecommendationsAtOnce) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 7);
+  auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  peer p(c.port(0));
+  std::string err;
+  auto before = p.recommend("1", &err);
+  ASSERT_TRUE(before && !before->items.empty()) << err;
+  auto other_before = p.recommend("2", &err);
+  ASSERT_TRUE(other_before) << err;
+  const std::string top = before->items.front().item;
+  const std::string extra = c.dir() + "/event.data";
+  std::ofstream(extra) << "1\t" << top << "\t5\t1\n";
+  ASSERT_EQ(c.cli(where + "load " + extra + " --format movielens --quiet"), 0)
+      << c.logs();
+  auto after = p.recommend("1", &err);
+  ASSERT_TRUE(after) << err;
+  EXPECT_EQ(after->items.size(), before->items.size());
+  for (const auto& r : after->items)
+    EXPECT_NE(r.item, top) << "the item user 1 just rated is still recommended";
+  EXPECT_FALSE(after->partial);
+  auto other_after = p.recommend("2", &err);
+  ASSERT_TRUE(other_after) << err;
+  ASSERT_EQ(other_after->items.size(), other_before->items.size());
+  for (std::size_t k = 0; k < other_after->items.size(); ++k)
+    EXPECT_EQ(other_after->items[k].item, other_before->items[k].item);
+}
+
 } // namespace
 } // namespace shardrec::testing

@@ -921,6 +921,7 @@ TEST(DistProfile, UsersNewerThanTheModelsAreColdAndTheOthersUnchanged) {
 
   add("cat", "c"); // a new user and a new item, after training
   add("bob", "c");
+  add("bob", "b"); // already in bob's row: not listed twice
   auto bob = make_user_profile(s, m, "bob");
   ASSERT_TRUE(bob.ok()) << bob.err().message;
   EXPECT_EQ(bob->ials, (std::vector<float>{3, 4}));
@@ -929,10 +930,15 @@ TEST(DistProfile, UsersNewerThanTheModelsAreColdAndTheOthersUnchanged) {
   EXPECT_EQ(bob->mf, (std::vector<float>{0.25f}));
   EXPECT_EQ(bob->mf_bias, 0.2f);
   EXPECT_EQ(bob->content.feature, (std::vector<std::uint32_t>{7}));
-  EXPECT_EQ(bob->seen, before->seen); // seen items as of the last build
+  // Seen: the row of the last build, then the items touched since.
+  auto bob_seen = before->seen;
+  bob_seen.push_back("c");
+  EXPECT_EQ(bob->seen, bob_seen);
+  EXPECT_EQ(bob->seen_value.size(), bob_seen.size());
 
   auto cat = make_user_profile(s, m, "cat");
   ASSERT_TRUE(cat.ok()) << cat.err().message;
+  EXPECT_EQ(cat->seen, (std::vector<std::string>{"c"}));
   EXPECT_TRUE(cat->ials.empty());
   EXPECT_FALSE(cat->mf_known);
   EXPECT_TRUE(cat->content.feature.empty());
