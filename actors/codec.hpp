@@ -23,7 +23,8 @@ inline constexpr std::size_t max_frame_bytes = std::size_t{256} << 20;
 // error that names both versions, so a rolling upgrade fails loudly.
 // Major 1 was the header-less format of the releases before this one.
 inline constexpr std::uint8_t protocol_major = 2;
-inline constexpr std::uint8_t protocol_minor = 0;
+// Minor 1: PartitionStatus.modelVersion.
+inline constexpr std::uint8_t protocol_minor = 1;
 inline constexpr std::size_t frame_header_bytes = 8;
 inline constexpr std::array<std::uint8_t, frame_header_bytes> frame_header{
     'S', 'R', protocol_major, protocol_minor, 0, 0, 0, 0};

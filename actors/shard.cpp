@@ -38,10 +38,6 @@ caf::message_handler shard_queries(shard_pointer self) {
           auto st = self->state.store->add(e);
           if (st) {
             ++r.accepted;
-            // The user's profile changed: its cached blend statistics are
-            // stale (they are a function of the models and the profile).
-            if (!self->state.stats_cache.empty())
-              self->state.stats_cache.erase(e.user);
             if (e.type != core::event_type::rating)
               self->state.ratings_only = false;
           } else {
@@ -73,18 +69,33 @@ caf::message_handler shard_queries(shard_pointer self) {
             errors.push_back(p.err().message);
             continue;
           }
+          const auto key = st.key_of(user);
           auto cached = st.stats_cache.find(user);
           frames.push_back(encode(*p));
-          frames.push_back(cached == st.stats_cache.end() ? frame{} : cached->second);
+          if (cached != st.stats_cache.end() && cached->second.key == key) {
+            frames.push_back(cached->second.stats);
+          } else {
+            frames.emplace_back();
+            if (st.pending_stats.size() >= max_cached_stats)
+              st.pending_stats.clear(); // queries that never reported back
+            st.pending_stats[user] = key;
+          }
           errors.emplace_back();
         }
         return {std::move(frames), std::move(errors)};
       },
       [=](cache_atom, const std::string& user, const frame& stats) {
+        // Kept only if the user's profile is still the one the statistics
+        // were computed from.
         auto& st = self->state;
-        if (st.scorer && st.store->owns_user(user)
+        auto pending = st.pending_stats.find(user);
+        if (pending == st.pending_stats.end())
+          return;
+        const auto key = pending->second;
+        st.pending_stats.erase(pending);
+        if (st.scorer && key == st.key_of(user)
             && st.stats_cache.size() < max_cached_stats)
-          st.stats_cache[user] = stats;
+          st.stats_cache[user] = {stats, key};
       },
       [=](similar_atom, const std::string& item, std::uint32_t n) -> caf::result<frame> {
         auto& st = self->state;
@@ -123,7 +134,8 @@ caf::message_handler shard_queries(shard_pointer self) {
       [=](rows_atom, const std::vector<std::string>& users)
           -> caf::result<std::uint32_t, std::vector<float>> {
         auto& st = self->state;
-        if (!st.mf)
+        // The served model's MF part (not a training run's).
+        if (!st.scorer || st.scorer->models().mf_factors == 0)
           return fail(core::errc::invalid_argument,
                       "no rating model: train with --algo all|mf");
         const auto& m = st.user_models;
@@ -145,7 +157,7 @@ caf::message_handler shard_queries(shard_pointer self) {
       [=](predict_atom, const std::vector<std::string>& items,
           const std::vector<float>& user_rows) -> caf::result<std::vector<float>> {
         auto& st = self->state;
-        if (!st.mf || !st.scorer)
+        if (!st.scorer || st.scorer->models().mf_factors == 0)
           return fail(core::errc::invalid_argument,
                       "no rating model: train with --algo all|mf");
         const auto& im = st.scorer->models();
@@ -199,6 +211,11 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
     self->state.store = std::make_unique<dist::partition_store>(partition, partitions);
     self->state.node_id = node_id;
     self->state.host = host;
+    self->set_down_handler([self](caf::down_msg& dm) {
+      auto& st = self->state;
+      if (st.run != 0 && dm.source == st.run_owner)
+        st.run = 0; // the trainer died without an abort
+    });
     return caf::behavior{shard_queries(self).or_else(detail::shard_training(self))};
   });
 }

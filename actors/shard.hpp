@@ -16,14 +16,21 @@
 //                                                   a frame cached blend_stats or
 //                                                   empty, and an error text (empty:
 //                                                   fine)
-//   (cache_atom, string user, frame blend_stats) -> (nothing) keep a user's statistics
+//   (cache_atom, string user, frame blend_stats) -> (nothing) keep a user's statistics,
+//                                                   if the user's profile is still the
+//                                                   one it was computed from
 //   (similar_atom, string item, u32 n)           -> frame SimilarReply
 //   (rows_atom, vector<string> users)            -> u32 k, vector<float> MF rows
 //   (predict_atom, vector<string> items, vector<float> user rows) -> vector<float>
 // Training (actors/shard_train.cpp; actors/train_steps.hpp has the types):
-//   (train_atom, vector<actor> shards)           -> ok_atom   every shard by partition
+//   (train_atom, u64 run, vector<actor> shards)  -> ok_atom   every shard by partition
+//                                                   (ignored while another run is active)
 //   (train_atom, train_step, frame arg)          -> frame     one step (below); an
 //                                                   empty frame when it has no result
+// One training run at a time: a step carries its run's token; build joins a
+// run unless another is active (its last step within train_timeout and its
+// trainer alive: the shard monitors it); other steps must be of the shard's
+// run; publish and abort (sent by a failed trainer) end it.
 //   (block_atom, block_kind, frame block)        -> ok_atom   a block from another shard
 //   (block_atom, shared_ptr<const block>)        -> ok_atom   node-local hand-over
 // A step that sends blocks replies only after every block was acknowledged,
@@ -51,6 +58,7 @@
 // Factor blocks go once per node, to its first shard (the group leader),
 // which decodes them once and hands the decoded block to the node's other
 // shards as (block_atom, shared_ptr<const block>), a local-only message.
+//   abort             -> empty           leave the run (a failed trainer sends it)
 //   publish (blend_spec) -> empty        build the query-time scorer and send it
 //                                        to the node host as
 //                                        (scorer_atom, u32 partition, shared_scorer)

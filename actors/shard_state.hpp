@@ -47,16 +47,42 @@ struct shard_state {
   // last step came: a run silent for train_timeout no longer blocks others.
   std::uint64_t run = 0;
   std::chrono::steady_clock::time_point run_seen;
+  caf::actor_addr run_owner;       // the run's trainer, monitored: its death ends the run
   std::uint64_t model_version = 0; // of the served model; 0: none
 
   // Query-time models, replaced by the publish step.
   std::shared_ptr<const dist::partition_scorer> scorer;
   dist::partition_user_models user_models;
   std::shared_ptr<const dist::neighbor_lists> neighbors; // similar items; null: none
-  // Per owned user, the blend statistics of the current models (a function
-  // of the models and the user's profile only, so valid until the next
-  // publish or the user's next event): a repeat query skips a round.
-  std::unordered_map<std::string, frame> stats_cache;
+  // Per owned user, the blend statistics of a served model and profile:
+  // a repeat query skips a round. They are a function of the model and the
+  // user's seen items only, and between builds the seen items only grow, so
+  // (model version, seen count) identifies them exactly. A coordinator's
+  // statistics are kept only for the key of the profile it was given
+  // (pending_stats), so an event or a publish in between makes them stale
+  // on arrival, never cached.
+  struct stats_key {
+    std::uint64_t model_version = 0;
+    std::size_t seen = 0;
+    bool operator==(const stats_key& o) const {
+      return model_version == o.model_version && seen == o.seen;
+    }
+  };
+  struct cached_stats {
+    frame stats;
+    stats_key key;
+  };
+  std::unordered_map<std::string, cached_stats> stats_cache;
+  std::unordered_map<std::string, stats_key> pending_stats;
+  stats_key key_of(const std::string& user) const {
+    stats_key k{model_version, 0};
+    if (auto u = store->users().find(user)) {
+      if (*u < store->user_matrix().n_users())
+        k.seen = store->user_matrix().user_row(*u).size;
+      k.seen += store->recent_items(*u).size();
+    }
+    return k;
+  }
 
   // The node host: spawned this shard, monitors it, and passes its scorer
   // on to the node's scorer actor after every publish.

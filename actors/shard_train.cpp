@@ -338,6 +338,7 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   st.user_models = std::move(served->users);
   st.neighbors = std::move(served->neighbors);
   st.stats_cache.clear();
+  st.pending_stats.clear();
   st.model_version = version;
   if (st.host)
     self->send(st.host, scorer_atom::value, st.store->partition(),
@@ -356,6 +357,12 @@ caf::error check_run(shard_pointer self, const train_step& step) {
     if (active && st.run != step.run)
       return fail(core::errc::invalid_argument,
                   "a training run is in progress; wait for it to finish and train again");
+    if (st.run != step.run) {
+      // Leave the run when its trainer dies without an abort.
+      st.run_owner = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      if (auto owner = caf::actor_cast<caf::actor>(self->current_sender()))
+        self->monitor(owner);
+    }
     st.run = step.run;
   } else if (step.run != st.run) {
     return fail(core::errc::invalid_argument,
@@ -422,8 +429,13 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
 
 caf::message_handler shard_training(shard_pointer self) {
   return {
-      [=](train_atom, std::vector<caf::actor> peers) {
+      [=](train_atom, std::uint64_t run, std::vector<caf::actor> peers) {
+        // The peers of run `run`; ignored while another run is active (its
+        // block routing and byte count must not change under it).
         auto& st = self->state;
+        if (st.run != 0 && st.run != run
+            && std::chrono::steady_clock::now() - st.run_seen < train_timeout)
+          return ok_atom::value;
         st.peers = std::move(peers);
         st.leader_of.assign(st.peers.size(), 0);
         for (std::uint32_t p = 0; p < st.peers.size(); ++p) {

@@ -346,7 +346,6 @@ caf::behavior trainer(trainer_pointer self) {
         if (auto s = decode_partition_status(f)) {
           self->state.ratings_only = self->state.ratings_only && s->ratings_only;
           *events += s->user_events;
-          self->state.version = std::max(self->state.version, s->model_version + 1);
         }
       },
       [self, events](std::size_t p, caf::error& err) {
@@ -360,7 +359,7 @@ caf::behavior trainer(trainer_pointer self) {
         std::random_device rd;
         self->state.run = ((std::uint64_t{rd()} << 32) ^ rd()) | 1;
         for (auto& sh : self->state.shards)
-          self->send(sh, train_atom::value, self->state.shards);
+          self->send(sh, train_atom::value, self->state.run, self->state.shards);
         auto build = step_of(step_kind::build);
         build.merge = self->state.ratings_only ? build_merge::last : build_merge::sum;
         all_shards(self, build, encode(self->state.req), [=](replies rs) {
@@ -371,8 +370,25 @@ caf::behavior trainer(trainer_pointer self) {
           if (!g)
             return finish_error(self, to_caf_error(g.err()));
           self->state.globals = *g;
-          all_shards(self, step_of(step_kind::popular), {},
-                     [=](replies) { step_content(self); });
+          // Every partition is in this run now, so no other run can publish
+          // before it: the next version is one more than any served now.
+          gather_all<frame>(
+              self, to_each(self->state.shards, caf::make_message(stats_atom::value)),
+              admin_timeout,
+              [self](std::size_t, frame& f) {
+                if (auto s = decode_partition_status(f))
+                  self->state.version =
+                      std::max(self->state.version, s->model_version + 1);
+              },
+              [self](std::size_t p, caf::error& err) {
+                if (err)
+                  return finish_error(self, core::errc::io_error,
+                                      "partition " + std::to_string(p)
+                                          + " is unavailable: "
+                                          + self->system().render(err));
+                all_shards(self, step_of(step_kind::popular), {},
+                           [=](replies) { step_content(self); });
+              });
         });
       });
   // Replies to the fire-and-forget peer lists; everything else arrives as

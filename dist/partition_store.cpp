@@ -69,13 +69,12 @@ void partition_store::set_item_info(const std::string& item, item_info info) {
 }
 
 void partition_store::note_recent(index_t user, index_t item_ref, float value) {
+  // Before the first build nothing is served: the build takes every event.
+  if (!built_once_)
+    return;
   // Items already in the user's row of the last build are seen already.
-  if (user < user_matrix_.n_users()) {
-    auto row = user_matrix_.user_row(user);
-    for (std::size_t k = 0; k < row.size; ++k)
-      if (row.index[k] == item_ref)
-        return;
-  }
+  if (user < user_matrix_.n_users() && user_matrix_.find(user, item_ref))
+    return;
   auto& items = recent_[user];
   for (auto& r : items)
     if (r.item_ref == item_ref) {
@@ -99,6 +98,7 @@ void partition_store::build(merge_policy policy) {
   item_matrix_ =
       interaction_matrix::build(user_refs_.size(), items_.size(), item_side_, policy);
   built_ = true;
+  built_once_ = true;
   built_policy_ = policy;
 }
 

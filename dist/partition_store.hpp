@@ -109,6 +109,7 @@ private:
   // that are not in the user's matrix row; cleared by build().
   std::unordered_map<index_t, std::vector<recent_item>> recent_;
   bool built_ = false;
+  bool built_once_ = false;
   merge_policy built_policy_ = merge_policy::sum;
 };
 

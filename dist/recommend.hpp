@@ -218,7 +218,9 @@ struct partition_user_models {
 // What the user's partition sends with a query.
 struct user_profile {
   std::string user;
-  std::vector<std::string> seen; // the user's training items (excluded, kNN input)
+  // The user's items: the row of the last build, then those touched since
+  // (excluded from the answer, item-kNN input).
+  std::vector<std::string> seen;
   std::vector<float> seen_value; // their cell values
   // Content vectors of `seen` (aligned), for content explanations; empty
   // list: no content explanations.

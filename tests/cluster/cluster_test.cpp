@@ -505,7 +505,8 @@ TEST(Cluster, EventsAfterTrainingNeverBreakRecommendations) {
     answered += r->items.size() == 10;
   }
   EXPECT_EQ(answered, users.size());
-  // User 1 keeps the model's answer until the next training.
+  // User 1 keeps the model's answer: the only item it touched since is one
+  // no scorer knows until the next training.
   auto after = p.recommend("1", &err);
   ASSERT_TRUE(after) << err;
   ASSERT_EQ(after->items.size(), before->items.size());
@@ -562,8 +563,10 @@ TEST(Cluster, AnEventRemovesTheItemFromThatUsersRecommendationsAtOnce) {
   std::string err;
   auto before = p.recommend("1", &err);
   ASSERT_TRUE(before && !before->items.empty()) << err;
+  ASSERT_FALSE(before->partial);
   auto other_before = p.recommend("2", &err);
   ASSERT_TRUE(other_before) << err;
+  ASSERT_FALSE(other_before->partial);
   const std::string top = before->items.front().item;
   const std::string extra = c.dir() + "/event.data";
   std::ofstream(extra) << "1\t" << top << "\t5\t1\n";
