@@ -4,6 +4,7 @@
 // gives errc::bad_message.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -28,6 +29,11 @@ inline constexpr std::uint8_t protocol_minor = 1;
 inline constexpr std::size_t frame_header_bytes = 8;
 inline constexpr std::array<std::uint8_t, frame_header_bytes> frame_header{
     'S', 'R', protocol_major, protocol_minor, 0, 0, 0, 0};
+
+// Bytes of the Cap'n Proto message a frame carries (without the header).
+inline std::size_t payload_bytes(const frame& f) {
+  return f.bytes.size() - std::min(f.bytes.size(), frame_header_bytes);
+}
 
 frame encode(const event_batch& b);
 core::result<event_batch> decode_event_batch(const frame& f);

@@ -20,7 +20,8 @@
 //   (recommend_atom, frame RecommendRequest) -> frame RecommendReply
 //   (similar_atom, frame SimilarRequest)   -> frame SimilarReply
 //   (predict_atom, vector<string> users, vector<string> items) -> vector<float>
-//   (membership_atom)                      -> actor              this node's membership
+//   (membership_atom, actor)               -> (nothing)          its node's membership,
+//                                                                once, before it serves
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
@@ -30,7 +31,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/codec.hpp"
@@ -66,6 +66,22 @@ using coordinator_pointer = caf::stateful_actor<coordinator_state>*;
 
 caf::error error_of(core::errc code, std::string msg) {
   return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+// Frames of the non-empty per-partition batches (the others stay unset);
+// make(items) builds the batch message of one partition.
+template <class T, class Make>
+std::vector<std::optional<frame>> encode_each(std::vector<std::vector<T>>& per,
+                                              Make make) {
+  std::vector<std::optional<frame>> frames(per.size());
+  for (std::size_t p = 0; p < per.size(); ++p)
+    if (!per[p].empty())
+      frames[p] = encode(make(std::move(per[p])));
+  return frames;
+}
+
+caf::error no_map_yet() {
+  return error_of(core::errc::invalid_argument, "the cluster has no partition map yet");
 }
 
 // Sends each non-empty per-partition frame to its shard with `Atom` and
@@ -168,42 +184,40 @@ caf::behavior coordinator(coordinator_pointer self) {
             });
         return rp;
       },
-      [=](membership_atom) { return self->state.membership; },
+      [=](membership_atom, const caf::actor& m) {
+        // Sent by spawn_node before this actor's handle is given to anyone.
+        auto& st = self->state;
+        if (st.membership || !m)
+          return;
+        st.membership = m;
+        self->link_to(m); // the node lives and dies as one
+      },
       [=](ingest_atom, const frame& f) -> caf::result<frame> {
         auto batch = decode_event_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
-        auto& st = self->state;
-        auto parts = st.map.partitions;
+        const auto parts = self->state.map.partitions;
         if (parts == 0)
-          return error_of(core::errc::invalid_argument,
-                          "the cluster has no partition map yet");
+          return no_map_yet();
         auto routed = dist::route_events(std::move(batch->events), parts);
-        auto total = std::make_shared<ingest_result>();
-        total->accepted = routed.accepted;
-        total->rejected = routed.rejected;
-        total->problems = std::move(routed.problems);
-        std::vector<std::optional<frame>> frames(parts);
-        for (std::uint32_t p = 0; p < parts; ++p)
-          if (!routed.per_partition[p].empty())
-            frames[p] =
-                encode(event_batch{std::move(routed.per_partition[p]), batch->scale});
+        auto total = std::make_shared<ingest_result>(
+            ingest_result{routed.accepted, routed.rejected, std::move(routed.problems)});
+        const auto scale = batch->scale;
+        auto frames = encode_each(routed.per_partition, [scale](auto events) {
+          return event_batch{std::move(events), scale};
+        });
         return route_to_shards<ingest_atom>(self, std::move(frames), total, false);
       },
       [=](items_atom, const frame& f) -> caf::result<frame> {
         auto batch = decode_item_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
-        auto& st = self->state;
-        auto parts = st.map.partitions;
+        const auto parts = self->state.map.partitions;
         if (parts == 0)
-          return error_of(core::errc::invalid_argument,
-                          "the cluster has no partition map yet");
+          return no_map_yet();
         auto per = dist::route_items(std::move(batch->items), parts);
-        std::vector<std::optional<frame>> frames(parts);
-        for (std::uint32_t p = 0; p < parts; ++p)
-          if (!per[p].empty())
-            frames[p] = encode(item_batch{std::move(per[p])});
+        auto frames =
+            encode_each(per, [](auto items) { return item_batch{std::move(items)}; });
         return route_to_shards<items_atom>(self, std::move(frames),
                                            std::make_shared<ingest_result>(), true);
       },
@@ -280,27 +294,15 @@ caf::behavior coordinator(coordinator_pointer self) {
 
 } // namespace
 
-node_handles spawn_coordinator(caf::actor_system& sys, const node_config& cfg,
-                               caf::actor host, caf::actor scorer) {
-  auto coord = sys.spawn([cfg, host, scorer](coordinator_pointer self) {
+caf::actor spawn_coordinator(caf::actor_system& sys, const node_config& cfg,
+                             caf::actor host, caf::actor scorer) {
+  return sys.spawn([cfg, host, scorer](coordinator_pointer self) {
     self->state.cfg = cfg;
-    self->state.membership = spawn_membership(self->system(), cfg, host, scorer,
-                                              caf::actor_cast<caf::actor>(self));
     // The node lives and dies as one.
-    self->link_to(self->state.membership);
     self->link_to(host);
     self->link_to(scorer);
     return coordinator(self);
   });
-  // The membership handle comes from the coordinator's init (it spawns the
-  // membership actor with its own handle); ask for it once, from outside
-  // any actor. An empty handle means the node did not come up.
-  caf::scoped_actor probe{sys};
-  node_handles out;
-  out.coordinator = coord;
-  probe->request(coord, admin_timeout, membership_atom::value)
-      .receive([&](const caf::actor& m) { out.membership = m; }, [](caf::error&) {});
-  return out;
 }
 
 } // namespace shardrec::actors

@@ -8,9 +8,10 @@
 
 namespace shardrec::actors {
 
-// Spawns the coordinator and, from it, the node's membership actor; links
-// itself to `host`, `scorer` and the membership actor.
-node_handles spawn_coordinator(caf::actor_system& sys, const node_config& cfg,
-                               caf::actor host, caf::actor scorer);
+// Spawns the coordinator, linked to `host` and `scorer`. Its first message
+// must be (membership_atom, actor): the node's membership actor, which it
+// links too (actors/node.cpp).
+caf::actor spawn_coordinator(caf::actor_system& sys, const node_config& cfg,
+                             caf::actor host, caf::actor scorer);
 
 } // namespace shardrec::actors

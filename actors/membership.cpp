@@ -3,7 +3,7 @@
 // view to its node's coordinator after every change. On the cluster's first
 // node it also admits joining nodes: it assigns partitions round-robin, asks
 // every node to host its share (assign) and installs the new map everywhere.
-// Spawned and linked by the coordinator (actors/coordinator.cpp).
+// Spawned by spawn_node (actors/node.cpp), linked by its coordinator.
 //
 // Messages:
 //   (start_atom, u16 port)                        -> ok_atom   from the node's main

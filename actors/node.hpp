@@ -33,8 +33,6 @@ struct node_handles {
 
 // Spawns a node's actors. Before it serves, tell the coordinator its port:
 // (start_atom, u16 port) -> ok_atom once a first node hosts every partition.
-// Blocks the calling thread (never call it from an actor) until the node is
-// up; membership is empty if it did not come up.
 node_handles spawn_node(caf::actor_system& sys, const node_config& cfg);
 
 } // namespace shardrec::actors

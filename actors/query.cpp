@@ -120,7 +120,8 @@ void node_round(
     std::function<void()> done) {
   auto open = std::make_shared<std::vector<std::vector<std::uint8_t>>>(
       b->nodes.size(), std::vector<std::uint8_t>(b->qs.size(), 0));
-  std::vector<std::pair<std::size_t, frame>> sends;
+  std::vector<scatter_request> requests;
+  std::vector<std::size_t> node_of_request;
   dist::node_query_batch nb;
   for (std::size_t k = 0; k < b->nodes.size(); ++k) {
     if (k == 0 || !same_for_every_node) {
@@ -136,14 +137,10 @@ void node_round(
       (*open)[k] = (*open)[0];
     }
     nb.partitions = b->nodes[k].second;
-    if (!nb.queries.empty())
-      sends.emplace_back(k, encode(nb));
-  }
-  std::vector<scatter_request> requests;
-  std::vector<std::size_t> node_of_request;
-  for (auto& [k, f] : sends) {
+    if (nb.queries.empty())
+      continue;
     requests.push_back(
-        {b->nodes[k].first, caf::make_message(nquery_atom::value, std::move(f))});
+        {b->nodes[k].first, caf::make_message(nquery_atom::value, encode(nb))});
     node_of_request.push_back(k);
   }
   scatter<frame>(

@@ -74,6 +74,8 @@ struct shard_state {
   };
   std::unordered_map<std::string, cached_stats> stats_cache;
   std::unordered_map<std::string, stats_key> pending_stats;
+  // The key of `user`'s profile now: its seen list is the user's row of the
+  // last build plus its recent items (dist::make_user_profile).
   stats_key key_of(const std::string& user) const {
     stats_key k{model_version, 0};
     if (auto u = store->users().find(user)) {

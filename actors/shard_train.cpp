@@ -51,9 +51,7 @@ void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
   const auto me = st.store->partition();
   std::vector<scatter_request> requests;
   for (auto& b : blocks) {
-    // Payload bytes, as before frames carried a version header.
-    st.bytes_sent +=
-        b.block.bytes.size() - std::min(b.block.bytes.size(), frame_header_bytes);
+    st.bytes_sent += payload_bytes(b.block);
     // A group block goes to its leader even when that is this shard: the
     // leader's handler hands it on to the node's other shards.
     if (b.to == me && !is_group_kind(b.kind)) {

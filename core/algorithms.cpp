@@ -135,6 +135,18 @@ result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
   return std::shared_ptr<const model>(std::make_shared<hybrid_model>(std::move(list)));
 }
 
+// A request's overrides of a factor model's defaults (0 = keep the default).
+template <class Config>
+Config with_overrides(Config cfg, std::size_t factors, int iterations,
+                      std::uint64_t seed) {
+  if (factors)
+    cfg.factors = factors;
+  if (iterations)
+    cfg.iterations = iterations;
+  cfg.seed = seed;
+  return cfg;
+}
+
 } // namespace
 
 knn_config ranking_knn_config() {
@@ -148,22 +160,11 @@ mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed)
   cfg.solver = mf_solver::als;
   cfg.iterations = 15;
   cfg.reg = 0.1f; // ALS-WR; best of 0.05 / 0.1 / 0.2 on u1/u2 holdouts
-  if (factors)
-    cfg.factors = factors;
-  if (iterations)
-    cfg.iterations = iterations;
-  cfg.seed = seed;
-  return cfg;
+  return with_overrides(cfg, factors, iterations, seed);
 }
 
 ials_config ials_settings(std::size_t factors, int iterations, std::uint64_t seed) {
-  ials_config cfg;
-  if (factors)
-    cfg.factors = factors;
-  if (iterations)
-    cfg.iterations = iterations;
-  cfg.seed = seed;
-  return cfg;
+  return with_overrides(ials_config{}, factors, iterations, seed);
 }
 
 const std::vector<std::string>& algorithm_names() {
@@ -214,11 +215,7 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
       return make_error(errc::invalid_argument,
                         "unknown --solver '" + opt.solver + "' (gibbs|als)");
     } else {
-      if (opt.factors)
-        cfg.factors = opt.factors;
-      if (opt.iterations)
-        cfg.iterations = opt.iterations;
-      cfg.seed = opt.seed;
+      cfg = with_overrides(cfg, opt.factors, opt.iterations, opt.seed);
     }
     cfg.threads = threads;
     cfg.min_rating = ds.scale.min;

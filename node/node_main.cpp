@@ -136,11 +136,6 @@ int main(int argc, char** argv) {
   auto stop_node = [&] {
     caf::anon_send_exit(node.coordinator, caf::exit_reason::user_shutdown);
   };
-  if (!node.membership) {
-    std::cerr << "shardrec-node: the node's actors did not start\n";
-    stop_node();
-    return 1;
-  }
   // Bind once (port 0: any free port); the node learns the port it announces.
   auto bound = sys.middleman().publish(node.coordinator, nc.port, nc.host.c_str(), true);
   if (!bound) {

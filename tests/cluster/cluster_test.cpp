@@ -40,6 +40,13 @@ nlohmann::json status_of(const local_cluster& c, int node) {
   return nlohmann::json::parse(out);
 }
 
+// Loads ML-100K u1.base through node 0, then trains with `train_args`.
+void load_u1_and_train(const local_cluster& c, const std::string& train_args) {
+  const auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  ASSERT_EQ(c.cli(where + "train " + train_args), 0) << c.logs();
+}
+
 class ClusterShapes : public ::testing::TestWithParam<std::pair<int, int>> {};
 
 TEST_P(ClusterShapes, LoadsEveryEventAtItsUserAndItemPartition) {
@@ -448,8 +455,7 @@ TEST(Cluster, PredictionsForEntitiesNewerThanTheModelStayInBounds) {
   SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   local_cluster c(1, 3);
   auto where = "--cluster " + c.address(0) + " ";
-  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
-  ASSERT_EQ(c.cli(where + "train --algo mf --iterations 2"), 0) << c.logs();
+  ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, "--algo mf --iterations 2"));
   const std::string extra = c.dir() + "/extra.data";
   std::ofstream(extra) << "5000\t1\t4\t1\n1\t5000\t3\t1\n5001\t5001\t5\t1\n";
   ASSERT_EQ(c.cli(where + "load " + extra + " --format movielens --quiet"), 0)
@@ -473,8 +479,7 @@ TEST(Cluster, EventsAfterTrainingNeverBreakRecommendations) {
   SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   local_cluster c(2, 8);
   auto where = "--cluster " + c.address(0) + " ";
-  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
-  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, ""));
   peer p(c.port(1));
   std::string err;
   auto before = p.recommend("1", &err);
@@ -557,8 +562,7 @@ TEST(Cluster, AnEventRemovesTheItemFromThatUsersRecommendationsAtOnce) {
   SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   local_cluster c(2, 7);
   auto where = "--cluster " + c.address(0) + " ";
-  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
-  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, ""));
   peer p(c.port(0));
   std::string err;
   auto before = p.recommend("1", &err);
