@@ -1,4 +1,5 @@
 #include "actors/codec.hpp"
+#include "actors/codec_parts.hpp"
 #include "actors/codec_util.hpp"
 
 #include <cstring>
@@ -131,14 +132,7 @@ frame encode(const item_batch& b) {
     const auto& [id, info] = b.items[i];
     auto w = list[i];
     w.setItem(id);
-    w.setTitle(info.title);
-    w.setText(info.text);
-    auto g = w.initGenres(static_cast<unsigned>(info.genres.size()));
-    for (unsigned k = 0; k < info.genres.size(); ++k)
-      g.set(k, info.genres[k]);
-    auto t = w.initTags(static_cast<unsigned>(info.tags.size()));
-    for (unsigned k = 0; k < info.tags.size(); ++k)
-      t.set(k, info.tags[k]);
+    detail::fill(w, info);
   }
   return to_frame(mb);
 }
@@ -146,16 +140,8 @@ frame encode(const item_batch& b) {
 core::result<item_batch> decode_item_batch(const frame& f) {
   return read_frame<wire::ItemBatch, item_batch>(f, [](wire::ItemBatch::Reader r) {
     item_batch b;
-    for (auto w : r.getItems()) {
-      core::item_info info;
-      info.title = text(w.getTitle());
-      info.text = text(w.getText());
-      for (auto g : w.getGenres())
-        info.genres.push_back(text(g));
-      for (auto t : w.getTags())
-        info.tags.push_back(text(t));
-      b.items.emplace_back(text(w.getItem()), std::move(info));
-    }
+    for (auto w : r.getItems())
+      b.items.emplace_back(text(w.getItem()), detail::read(w));
     return b;
   });
 }
@@ -191,6 +177,20 @@ frame encode(const partition_map& m) {
 core::result<partition_map> decode_partition_map(const frame& f) {
   return read_frame<wire::PartitionMap, partition_map>(
       f, [](wire::PartitionMap::Reader r) { return read(r); });
+}
+
+frame encode(const node_state& s) {
+  capnp::MallocMessageBuilder mb;
+  auto b = mb.initRoot<wire::NodeState>();
+  b.setNodeId(s.node_id);
+  fill(b.initMap(), s.map);
+  return to_frame(mb);
+}
+
+core::result<node_state> decode_node_state(const frame& f) {
+  return read_frame<wire::NodeState, node_state>(f, [](wire::NodeState::Reader r) {
+    return node_state{r.getNodeId(), read(r.getMap())};
+  });
 }
 
 frame encode(const partition_status& s) {

@@ -47,6 +47,9 @@ core::result<ingest_result> decode_ingest_result(const frame& f);
 frame encode(const partition_map& m);
 core::result<partition_map> decode_partition_map(const frame& f);
 
+frame encode(const node_state& s);
+core::result<node_state> decode_node_state(const frame& f);
+
 frame encode(const partition_status& s);
 core::result<partition_status> decode_partition_status(const frame& f);
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "actors/codec_parts.hpp"
 #include "actors/codec_util.hpp"
 #include "schema/query.capnp.h"
 #include "schema/train.capnp.h"
@@ -17,66 +18,20 @@ namespace {
 using detail::bad_message;
 using detail::text;
 
-// Cap'n Proto lists hold at most 2^29 - 1 elements.
-constexpr std::size_t max_list = (std::size_t{1} << 29) - 1;
-
-unsigned list_size(std::size_t n) {
-  SHARDREC_ASSERT(n <= max_list);
-  return static_cast<unsigned>(n);
-}
-
-// Copies v into a list builder initialised with v.size() elements.
-template <class B, class V> void put(B list, const std::vector<V>& v) {
-  for (unsigned i = 0; i < v.size(); ++i)
-    list.set(i, v[i]);
-}
-
-template <class T, class R> std::vector<T> get(R list) {
-  std::vector<T> v;
-  v.reserve(list.size());
-  for (auto x : list)
-    v.push_back(x);
-  return v;
-}
-
-std::vector<std::string> get_strings(capnp::List<capnp::Text>::Reader list) {
-  std::vector<std::string> v;
-  v.reserve(list.size());
-  for (auto x : list)
-    v.push_back(text(x));
-  return v;
-}
-
-core::error misaligned(const std::string& where, const char* field, std::size_t n,
-                       const char* ref, std::size_t m) {
-  return bad_message(where + ": field '" + field + "' has " + std::to_string(n)
-                     + " entries, '" + ref + "' has " + std::to_string(m));
-}
-
-core::error not_ascending(const std::string& where, const char* field, std::size_t at) {
-  return bad_message(where + ": field '" + field + "' is not strictly ascending at entry "
-                     + std::to_string(at));
-}
-
-// Index of the first entry not greater than its predecessor, or v.size().
-template <class V> std::size_t first_unsorted(const std::vector<V>& v) {
-  for (std::size_t i = 1; i < v.size(); ++i)
-    if (!(v[i - 1] < v[i]))
-      return i;
-  return v.size();
-}
-
-core::error out_of_dictionary(const std::string& where, const char* field, std::size_t at,
-                              std::uint32_t value, std::size_t ids) {
-  return bad_message(where + ": field '" + field + "' entry " + std::to_string(at)
-                     + " is " + std::to_string(value) + ", outside the "
-                     + std::to_string(ids) + " ids");
-}
-
-[[noreturn]] void unknown_enumerant() {
-  SHARDREC_ASSERT(!"core enumerant without a wire mapping");
-  std::abort();
-}
+using detail::fill;
+using detail::first_unsorted;
+using detail::from_wire;
+using detail::get;
+using detail::get_strings;
+using detail::list_size;
+using detail::misaligned;
+using detail::not_ascending;
+using detail::out_of_dictionary;
+using detail::put;
+using detail::read;
+using detail::to_wire;
+using detail::unknown_enum;
+using detail::unknown_enumerant;
 
 // ---- enums: mapped one by one, so reordering either side cannot shift them.
 
@@ -122,28 +77,6 @@ std::optional<core::similarity_kind> from_wire(wire::SimilarityKind k) {
   return std::nullopt;
 }
 
-wire::BlendKind to_wire(dist::blend_kind k) {
-  switch (k) {
-    case dist::blend_kind::implicit_als: return wire::BlendKind::IMPLICIT_ALS;
-    case dist::blend_kind::itemknn: return wire::BlendKind::ITEMKNN;
-    case dist::blend_kind::content: return wire::BlendKind::CONTENT;
-    case dist::blend_kind::popular: return wire::BlendKind::POPULAR;
-    case dist::blend_kind::mf: return wire::BlendKind::MF;
-  }
-  unknown_enumerant();
-}
-
-std::optional<dist::blend_kind> from_wire(wire::BlendKind k) {
-  switch (k) {
-    case wire::BlendKind::IMPLICIT_ALS: return dist::blend_kind::implicit_als;
-    case wire::BlendKind::ITEMKNN: return dist::blend_kind::itemknn;
-    case wire::BlendKind::CONTENT: return dist::blend_kind::content;
-    case wire::BlendKind::POPULAR: return dist::blend_kind::popular;
-    case wire::BlendKind::MF: return dist::blend_kind::mf;
-  }
-  return std::nullopt;
-}
-
 wire::AlsSide to_wire(dist::als_side s) {
   switch (s) {
     case dist::als_side::users: return wire::AlsSide::USERS;
@@ -176,11 +109,6 @@ std::optional<dist::node_query_kind> from_wire(wire::NodeQueryKind k) {
     case wire::NodeQueryKind::REMOVED_SELECT: break; // no longer answered
   }
   return std::nullopt;
-}
-
-core::error unknown_enum(const std::string& where, const char* field, std::uint16_t v) {
-  return bad_message(where + ": field '" + field + "' has unknown value "
-                     + std::to_string(v));
 }
 
 // ---- envelopes: magic + union tag, so a frame of another message type (or
@@ -230,75 +158,6 @@ core::result<T> read_query(const frame& f, wire::QueryFrame::Which which,
                            const char* name, F&& fn) {
   return read_tagged<wire::QueryFrame, T>(f, wire::QUERY_FRAME_MAGIC, which, name,
                                           std::forward<F>(fn));
-}
-
-// ---- sparse vectors
-
-void fill(wire::SparseVector::Builder b, const dist::sparse_vector& v) {
-  SHARDREC_ASSERT(v.feature.size() == v.weight.size());
-  put(b.initFeature(list_size(v.feature.size())), v.feature);
-  put(b.initWeight(list_size(v.weight.size())), v.weight);
-}
-
-core::result<dist::sparse_vector> read(wire::SparseVector::Reader r,
-                                       const std::string& where) {
-  dist::sparse_vector v;
-  v.feature = get<std::uint32_t>(r.getFeature());
-  v.weight = get<float>(r.getWeight());
-  if (v.weight.size() != v.feature.size())
-    return misaligned(where, "weight", v.weight.size(), "feature", v.feature.size());
-  if (auto at = first_unsorted(v.feature); at != v.feature.size())
-    return not_ascending(where, "feature", at);
-  return v;
-}
-
-void fill(wire::SparseRows::Builder b, const std::vector<dist::sparse_vector>& rows) {
-  std::size_t total = 0;
-  auto length = b.initLength(list_size(rows.size()));
-  for (unsigned r = 0; r < rows.size(); ++r) {
-    SHARDREC_ASSERT(rows[r].feature.size() == rows[r].weight.size());
-    length.set(r, list_size(rows[r].feature.size()));
-    total += rows[r].feature.size();
-  }
-  auto feature = b.initFeature(list_size(total));
-  auto weight = b.initWeight(list_size(total));
-  unsigned k = 0;
-  for (const auto& v : rows) {
-    for (std::size_t j = 0; j < v.feature.size(); ++j, ++k) {
-      feature.set(k, v.feature[j]);
-      weight.set(k, v.weight[j]);
-    }
-  }
-}
-
-core::result<std::vector<dist::sparse_vector>> read(wire::SparseRows::Reader r,
-                                                    const std::string& where) {
-  auto length = r.getLength();
-  auto feature = r.getFeature();
-  auto weight = r.getWeight();
-  if (weight.size() != feature.size())
-    return misaligned(where, "weight", weight.size(), "feature", feature.size());
-  std::uint64_t total = 0;
-  for (auto l : length)
-    total += l;
-  if (total != feature.size())
-    return bad_message(where + ": field 'length' adds up to " + std::to_string(total)
-                       + ", 'feature' has " + std::to_string(feature.size())
-                       + " entries");
-  std::vector<dist::sparse_vector> rows(length.size());
-  unsigned k = 0;
-  for (unsigned i = 0; i < length.size(); ++i) {
-    auto& v = rows[i];
-    v.feature.reserve(length[i]);
-    v.weight.reserve(length[i]);
-    for (unsigned j = 0; j < length[i]; ++j, ++k) {
-      v.feature.push_back(feature[k]);
-      v.weight.push_back(weight[k]);
-    }
-    if (auto at = first_unsorted(v.feature); at != v.feature.size())
-      return not_ascending(where + " row " + std::to_string(i), "feature", at);
-  }
-  return rows;
 }
 
 // ---- ALS factor blocks and Gram matrices (B: IalsFactorBlock / MfFactorBlock,
@@ -898,30 +757,15 @@ core::result<dist::loss_partial> decode_loss_partial(const frame& f) {
 // ---- query time
 
 frame encode(const dist::blend_spec& s) {
-  return build_query([&](wire::QueryFrame::Builder root) {
-    auto list = root.initBlendSpec().initComponents(list_size(s.size()));
-    for (unsigned i = 0; i < s.size(); ++i) {
-      list[i].setName(s[i].name);
-      list[i].setKind(to_wire(s[i].kind));
-      list[i].setWeight(s[i].weight);
-    }
-  });
+  return build_query(
+      [&](wire::QueryFrame::Builder root) { fill(root.initBlendSpec(), s); });
 }
 
 core::result<dist::blend_spec> decode_blend_spec(const frame& f) {
-  return read_query<dist::blend_spec>(
-      f, wire::QueryFrame::BLEND_SPEC, "blend_spec",
-      [](wire::QueryFrame::Reader root) -> core::result<dist::blend_spec> {
-        dist::blend_spec s;
-        for (auto c : root.getBlendSpec().getComponents()) {
-          auto kind = from_wire(c.getKind());
-          if (!kind)
-            return unknown_enum("blend_spec component " + std::to_string(s.size()),
-                                "kind", static_cast<std::uint16_t>(c.getKind()));
-          s.push_back({text(c.getName()), *kind, c.getWeight()});
-        }
-        return s;
-      });
+  return read_query<dist::blend_spec>(f, wire::QueryFrame::BLEND_SPEC, "blend_spec",
+                                      [](wire::QueryFrame::Reader root) {
+                                        return read(root.getBlendSpec(), "blend_spec");
+                                      });
 }
 
 frame encode(const dist::user_profile& p) {

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -91,6 +94,97 @@ core::result<T> read_frame(const frame& f, F&& fn) {
 
 inline std::string text(capnp::Text::Reader t) {
   return std::string(t.cStr(), t.size());
+}
+
+// ---- lists
+
+// Cap'n Proto lists hold at most 2^29 - 1 elements.
+constexpr std::size_t max_list = (std::size_t{1} << 29) - 1;
+
+inline unsigned list_size(std::size_t n) {
+  SHARDREC_ASSERT(n <= max_list);
+  return static_cast<unsigned>(n);
+}
+
+// Copies v into a list builder initialised with v.size() elements.
+template <class B, class V> void put(B list, const std::vector<V>& v) {
+  for (unsigned i = 0; i < v.size(); ++i)
+    list.set(i, v[i]);
+}
+
+template <class T, class R> std::vector<T> get(R list) {
+  std::vector<T> v;
+  v.reserve(list.size());
+  for (auto x : list)
+    v.push_back(x);
+  return v;
+}
+
+inline std::vector<std::string> get_strings(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string> v;
+  v.reserve(list.size());
+  for (auto x : list)
+    v.push_back(text(x));
+  return v;
+}
+
+// Index of the first entry not greater than its predecessor, or v.size().
+template <class V> std::size_t first_unsorted(const std::vector<V>& v) {
+  for (std::size_t i = 1; i < v.size(); ++i)
+    if (!(v[i - 1] < v[i]))
+      return i;
+  return v.size();
+}
+
+// ---- the complaints every decoder makes
+
+inline core::error misaligned(const std::string& where, const char* field, std::size_t n,
+                              const char* ref, std::size_t m) {
+  return bad_message(where + ": field '" + field + "' has " + std::to_string(n)
+                     + " entries, '" + ref + "' has " + std::to_string(m));
+}
+
+inline core::error not_ascending(const std::string& where, const char* field,
+                                 std::size_t at) {
+  return bad_message(where + ": field '" + field + "' is not strictly ascending at entry "
+                     + std::to_string(at));
+}
+
+inline core::error out_of_dictionary(const std::string& where, const char* field,
+                                     std::size_t at, std::uint32_t value,
+                                     std::size_t ids) {
+  return bad_message(where + ": field '" + field + "' entry " + std::to_string(at)
+                     + " is " + std::to_string(value) + ", outside the "
+                     + std::to_string(ids) + " ids");
+}
+
+// CSR rows on the wire: one length per row, the entries in two aligned
+// lists (`field` and `other`). An error unless they are aligned and the
+// lengths add up to their size.
+template <class Lengths>
+std::optional<core::error>
+csr_problem(Lengths length, std::size_t entries, std::size_t other_entries,
+            const std::string& where, const char* field, const char* other) {
+  if (other_entries != entries)
+    return misaligned(where, other, other_entries, field, entries);
+  std::uint64_t total = 0;
+  for (auto l : length)
+    total += l;
+  if (total != entries)
+    return bad_message(where + ": field 'length' adds up to " + std::to_string(total)
+                       + ", '" + field + "' has " + std::to_string(entries) + " entries");
+  return std::nullopt;
+}
+
+inline core::error unknown_enum(const std::string& where, const char* field,
+                                std::uint16_t v) {
+  return bad_message(where + ": field '" + field + "' has unknown value "
+                     + std::to_string(v));
+}
+
+[[noreturn]] inline void unknown_enumerant() {
+  SHARDREC_ASSERT(!"core enumerant without a wire mapping");
+  std::abort();
 }
 
 } // namespace shardrec::actors::detail

@@ -10,6 +10,7 @@
 // Messages (payload frames per schema/admin.capnp):
 //   (start_atom, u16 port)                 -> ok_atom            to membership
 //   (join_atom, frame PartitionMap, actor) -> frame PartitionMap to membership
+//   (hello_atom ...)                       -> to membership (a restarted node)
 //   (view_atom, frame PartitionMap, vector<actor> shards, vector<actor> scorers,
 //    u32 node id)                          -> (nothing)          from membership
 //   (status_atom)                          -> frame StatusReply
@@ -140,6 +141,15 @@ caf::behavior coordinator(coordinator_pointer self) {
       },
       [=](join_atom, const frame& f, const caf::actor& peer) {
         return self->delegate(self->state.membership, join_atom::value, f, peer);
+      },
+      [=](hello_atom) {
+        return self->delegate(self->state.membership, hello_atom::value);
+      },
+      [=](hello_atom, std::uint32_t id, const std::vector<std::uint32_t>& parts,
+          const std::vector<caf::actor>& shards, const caf::actor& scorer,
+          const caf::actor& membership) {
+        return self->delegate(self->state.membership, hello_atom::value, id, parts,
+                              shards, scorer, membership);
       },
       [=](view_atom, const frame& f, const std::vector<caf::actor>& shards,
           const std::vector<caf::actor>& scorers, std::uint32_t node_id) {

@@ -31,6 +31,8 @@ using install_atom = caf::atom_constant<caf::atom("install")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
 // Training and queries.
 using train_atom = caf::atom_constant<caf::atom("train")>;

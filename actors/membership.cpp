@@ -12,6 +12,13 @@
 //                                                    while the cluster holds data
 //   (assign_atom, frame PartitionMap)             -> vector<u32> partitions,
 //                                                    vector<actor> shards, actor scorer
+//   (hello_atom)                                  -> u32 node id, vector<u32> partitions,
+//                                                    vector<actor> their shards,
+//                                                    actor scorer, actor membership
+//   (hello_atom, u32 node id, vector<u32> partitions, vector<actor> shards,
+//                actor scorer, actor membership)  -> the same of this node: a
+//                                                    restarted node's handles
+//                                                    replace those of its previous life
 //   (install_atom, frame PartitionMap, vector<actor> shards by partition,
 //                  vector<actor> scorers by node of the map) -> (nothing)
 // TODO(elastic): joins move no data yet, so a join is refused once any
@@ -19,6 +26,7 @@
 #include "actors/membership.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include <caf/event_based_actor.hpp>
@@ -28,6 +36,7 @@
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/scatter.hpp"
+#include "storage/files.hpp"
 
 namespace shardrec::actors {
 
@@ -67,6 +76,64 @@ void assign_round_robin(partition_map& m) {
   ++m.version;
 }
 
+void publish_view(membership_pointer self) {
+  auto& st = self->state;
+  self->send(st.coordinator, view_atom::value, encode(st.map), st.shards, st.scorers,
+             st.node_id);
+}
+
+// DATA_DIR/node.state: who this node is and the map it installed, for a
+// restart. A failure is reported (the node keeps serving; a restart would
+// come back as a new node).
+void persist(membership_pointer self) {
+  auto& st = self->state;
+  if (st.cfg.dur.data_dir.empty())
+    return;
+  const auto f = encode(node_state{st.node_id, st.map});
+  const auto path = st.cfg.dur.data_dir + "/node.state";
+  auto written = storage::write_blob(
+      path,
+      std::string_view(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size()));
+  if (!written)
+    std::fprintf(stderr, "shardrec-node: cannot save the node's identity: %s\n",
+                 written.err().message.c_str());
+}
+
+// This node's partitions of the map and their shards (for a hello).
+std::pair<std::vector<std::uint32_t>, std::vector<caf::actor>>
+own_shards(const membership_state& st) {
+  std::pair<std::vector<std::uint32_t>, std::vector<caf::actor>> out;
+  for (std::uint32_t p = 0; p < st.map.partitions && p < st.map.owner.size(); ++p)
+    if (st.map.owner[p] == st.node_id && p < st.shards.size()) {
+      out.first.push_back(p);
+      out.second.push_back(st.shards[p]);
+    }
+  return out;
+}
+
+// A restarted node's partitions of the map, as its hello says, replace the
+// handles of its previous life.
+void greeted(membership_pointer self, std::uint32_t id,
+             const std::vector<std::uint32_t>& parts,
+             const std::vector<caf::actor>& shards, const caf::actor& scorer,
+             const caf::actor& membership) {
+  auto& st = self->state;
+  if (id == st.node_id)
+    return;
+  for (std::size_t i = 0; i < parts.size() && i < shards.size(); ++i) {
+    const auto p = parts[i];
+    if (p < st.map.partitions && p < st.map.owner.size() && st.map.owner[p] == id
+        && p < st.shards.size()) {
+      st.shards[p] = shards[i];
+      st.scorers[p] = scorer;
+    }
+  }
+  for (auto& peer : st.peers)
+    if (peer.info.id == id)
+      peer.membership = membership;
+  publish_view(self);
+}
+
 void install(membership_pointer self, const partition_map& m,
              const std::vector<caf::actor>& shards,
              const std::vector<caf::actor>& scorers_by_node) {
@@ -82,8 +149,8 @@ void install(membership_pointer self, const partition_map& m,
     for (std::size_t k = 0; k < m.nodes.size() && k < scorers_by_node.size(); ++k)
       if (m.nodes[k].id == m.owner[p])
         st.scorers[p] = scorers_by_node[k];
-  self->send(st.coordinator, view_atom::value, encode(st.map), st.shards, st.scorers,
-             st.node_id);
+  publish_view(self);
+  persist(self);
 }
 
 // This node hosts the partitions the map gives it: its node host spawns
@@ -216,6 +283,54 @@ void admit(membership_pointer self, node_info info, caf::actor peer_membership,
       });
 }
 
+// A node restarted with its data folder: the map and identity it had; it
+// hosts its partitions again (recovered from disk) and installs the map with
+// its own shards; the other nodes' handles come with their hellos.
+caf::result<ok_atom> restart(membership_pointer self) {
+  auto& st = self->state;
+  const auto m = st.cfg.restored->map;
+  st.node_id = st.cfg.restored->node_id;
+  bool found = false;
+  for (const auto& n : m.nodes)
+    if (n.id == st.node_id) {
+      found = true;
+      if (n.port != st.port)
+        return error_of(core::errc::invalid_argument,
+                        "this node was node " + std::to_string(n.id) + " at " + n.host
+                            + ":" + std::to_string(n.port) + "; restart it on port "
+                            + std::to_string(n.port));
+    }
+  if (!found || m.partitions == 0 || m.owner.size() != m.partitions)
+    return error_of(core::errc::invalid_argument, "node.state does not list node "
+                                                      + std::to_string(st.node_id)
+                                                      + " in a valid map");
+  for (const auto& n : m.nodes)
+    st.peers.push_back(
+        {n, n.id == st.node_id ? caf::actor_cast<caf::actor>(self) : caf::actor{}});
+  st.highest_version = m.version;
+  std::vector<std::uint32_t> mine;
+  for (std::uint32_t p = 0; p < m.partitions; ++p)
+    if (m.owner[p] == st.node_id)
+      mine.push_back(p);
+  auto rp = self->make_response_promise<ok_atom>();
+  self->request(st.host, caf::infinite, assign_atom::value, m.partitions, st.node_id,
+                mine)
+      .then(
+          [=](const std::vector<caf::actor>& hosted) mutable {
+            std::vector<caf::actor> shards(m.partitions);
+            for (std::size_t i = 0; i < mine.size() && i < hosted.size(); ++i)
+              shards[mine[i]] = hosted[i];
+            std::vector<caf::actor> scorers(m.nodes.size());
+            for (std::size_t k = 0; k < m.nodes.size(); ++k)
+              if (m.nodes[k].id == self->state.node_id)
+                scorers[k] = self->state.scorer;
+            install(self, m, shards, scorers);
+            rp.deliver(ok_atom::value);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 caf::behavior membership(membership_pointer self) {
   return {
       [=](start_atom, std::uint16_t port) -> caf::result<ok_atom> {
@@ -224,6 +339,8 @@ caf::behavior membership(membership_pointer self) {
           return error_of(core::errc::invalid_argument, "this node has started already");
         st.started = true;
         st.port = port;
+        if (st.cfg.restored)
+          return restart(self);
         if (!st.cfg.first)
           return ok_atom::value;
         node_info me{0, st.cfg.host, port};
@@ -276,6 +393,21 @@ caf::behavior membership(membership_pointer self) {
         if (!m)
           return to_caf_error(m.err());
         return assign(self, *m);
+      },
+      [=](hello_atom) {
+        auto& st = self->state;
+        auto [parts, shards] = own_shards(st);
+        return caf::make_message(st.node_id, parts, shards, st.scorer,
+                                 caf::actor_cast<caf::actor>(self));
+      },
+      [=](hello_atom, std::uint32_t id, const std::vector<std::uint32_t>& parts,
+          const std::vector<caf::actor>& shards, const caf::actor& scorer,
+          const caf::actor& membership) {
+        greeted(self, id, parts, shards, scorer, membership);
+        auto& st = self->state;
+        auto [mine, handles] = own_shards(st);
+        return caf::make_message(st.node_id, mine, handles, st.scorer,
+                                 caf::actor_cast<caf::actor>(self));
       },
       [=](install_atom, const frame& f, const std::vector<caf::actor>& shards,
           const std::vector<caf::actor>& scorers) {

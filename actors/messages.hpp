@@ -25,6 +25,12 @@ struct partition_map {
   std::vector<std::uint32_t> owner; // size partitions
 };
 
+// A node's identity and last installed map (DATA_DIR/node.state).
+struct node_state {
+  std::uint32_t node_id = 0;
+  partition_map map;
+};
+
 struct event_batch {
   std::vector<dist::raw_event> events;
   core::rating_scale scale;

@@ -14,7 +14,7 @@ node_handles spawn_node(caf::actor_system& sys, const node_config& cfg) {
   // The scorer's handle goes to the host first: the host's first message
   // tells the scorer whose scorers to take.
   auto scorer = spawn_node_scorer(sys);
-  auto host = spawn_node_host(sys, scorer);
+  auto host = spawn_node_host(sys, scorer, cfg.dur);
   // Coordinator and membership each need the other's handle: the
   // membership actor gets it at spawn, the coordinator as its first message
   // (enqueued here, before anyone else has its handle).

@@ -13,10 +13,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
+
+#include "actors/durable.hpp"
+#include "actors/messages.hpp"
 
 namespace shardrec::actors {
 
@@ -24,6 +28,10 @@ struct node_config {
   std::string host = "127.0.0.1";
   std::uint32_t partitions = 64; // first node only; joiners learn it from the map
   bool first = true;             // creates the cluster (else joins one)
+  durability dur;                // where the partitions keep their log and snapshots
+  // A restart: the identity and map of DATA_DIR/node.state; the node hosts
+  // the same partitions again, recovered from its data folder.
+  std::optional<node_state> restored;
 };
 
 struct node_handles {

@@ -14,6 +14,8 @@
 #include "actors/node_host.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include <caf/event_based_actor.hpp>
@@ -33,10 +35,28 @@ namespace {
 struct node_host_state {
   std::map<std::uint32_t, caf::actor> shards; // by hosted partition
   caf::actor scorer;
+  durability dur;
   static inline const char* name = "node_host";
 };
 
 using node_host_pointer = caf::stateful_actor<node_host_state>*;
+
+// What a partition's recovery found, for the node's log (stderr): every cut
+// or skipped snapshot, and a summary when there was anything to recover.
+void report_recovery(std::uint32_t p, const recovered_partition& rec) {
+  for (const auto& note : rec.notes)
+    std::fprintf(stderr, "shardrec-node: partition %u: %s\n", p, note.c_str());
+  if (rec.snapshot_seq > 0 || rec.replayed > 0)
+    std::fprintf(stderr,
+                 "shardrec-node: partition %u: recovered %zu events, %zu items "
+                 "(snapshot through record %llu, then %llu log records), model version "
+                 "%llu\n",
+                 p, rec.data.store->user_events() + rec.data.store->item_events(),
+                 rec.data.store->items().size(),
+                 static_cast<unsigned long long>(rec.snapshot_seq),
+                 static_cast<unsigned long long>(rec.replayed),
+                 static_cast<unsigned long long>(rec.data.model_version));
+}
 
 void drop(node_host_pointer self, std::map<std::uint32_t, caf::actor>::iterator it) {
   self->send(self->state.scorer, scorer_atom::value, it->first, shared_scorer{});
@@ -90,13 +110,36 @@ caf::behavior node_host(node_host_pointer self) {
                   continue;
                 self->send_exit(it->second, caf::exit_reason::user_shutdown);
                 drop(self, it);
+                // It held nothing; its (empty) folder goes too, so that a
+                // partition's folder is only ever on the node that hosts it.
+                if (auto dir = partition_dir(self->state.dur, p); !dir.empty()) {
+                  std::error_code ec;
+                  std::filesystem::remove_all(dir, ec);
+                }
+              }
+              // Every new partition's data first (snapshot, then log): a
+              // folder that cannot be read fails the assignment before any
+              // shard starts.
+              std::map<std::uint32_t, std::shared_ptr<recovered_partition>> recovered;
+              for (auto p : hosted) {
+                if (shards.count(p) != 0)
+                  continue;
+                auto rec = recover_partition(self->state.dur, p, partitions);
+                if (!rec)
+                  return (void)rp.deliver(to_caf_error(
+                      core::make_error(rec.err().code, "partition " + std::to_string(p)
+                                                           + " cannot be recovered: "
+                                                           + rec.err().message)));
+                report_recovery(p, *rec);
+                recovered[p] = std::make_shared<recovered_partition>(std::move(*rec));
               }
               std::vector<caf::actor> out;
               for (auto p : hosted) {
                 auto it = shards.find(p);
                 if (it == shards.end()) {
                   auto s = spawn_shard(self->system(), p, partitions, node_id,
-                                       caf::actor_cast<caf::actor>(self));
+                                       caf::actor_cast<caf::actor>(self), self->state.dur,
+                                       recovered[p]);
                   self->monitor(s);
                   self->link_to(s); // shards die with their node
                   it = shards.emplace(p, s).first;
@@ -118,9 +161,10 @@ caf::behavior node_host(node_host_pointer self) {
 
 } // namespace
 
-caf::actor spawn_node_host(caf::actor_system& sys, caf::actor scorer) {
-  return sys.spawn([scorer](node_host_pointer self) {
+caf::actor spawn_node_host(caf::actor_system& sys, caf::actor scorer, durability dur) {
+  return sys.spawn([scorer, dur](node_host_pointer self) {
     self->state.scorer = scorer;
+    self->state.dur = dur;
     self->send(scorer, host_atom::value);
     return node_host(self);
   });

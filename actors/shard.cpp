@@ -3,6 +3,7 @@
 #include "actors/shard.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -11,6 +12,7 @@
 #include "actors/codec.hpp"
 #include "actors/codec_dist.hpp"
 #include "actors/errc.hpp"
+#include "actors/local_messages.hpp"
 #include "actors/shard_state.hpp"
 
 namespace shardrec::actors {
@@ -25,52 +27,109 @@ caf::error fail(core::errc code, std::string msg) {
   return to_caf_error(core::make_error(code, std::move(msg)));
 }
 
+void maybe_snapshot(shard_pointer self) {
+  auto& st = self->state;
+  if (st.log && st.dur.snapshot_every > 0
+      && st.events_since_snapshot >= st.dur.snapshot_every)
+    detail::snapshot_now(self);
+}
+
+// Appends a received batch to the partition's log (nothing without a data
+// folder); an error (and nothing stored) when the disk refuses it.
+caf::error log_record(shard_pointer self, std::uint8_t kind, const frame& f) {
+  auto& st = self->state;
+  if (!st.log)
+    return {};
+  auto seq =
+      st.log->append(kind, std::string_view(reinterpret_cast<const char*>(f.bytes.data()),
+                                            f.bytes.size()));
+  if (!seq)
+    return fail(seq.err().code, "partition " + std::to_string(st.data.store->partition())
+                                    + " did not store the batch: " + seq.err().message);
+  return {};
+}
+
+// Makes every appended record durable and sends the acknowledgements that
+// waited for it.
+void sync_log(shard_pointer self) {
+  auto& st = self->state;
+  st.sync_scheduled = false;
+  if (!st.log)
+    return;
+  auto synced = st.log->sync();
+  auto waiting = std::move(st.unsynced);
+  st.unsynced.clear();
+  for (auto& w : waiting) {
+    if (synced)
+      w.promise.deliver(std::move(w.reply));
+    else
+      w.promise.deliver(fail(synced.err().code,
+                             "partition " + std::to_string(st.data.store->partition())
+                                 + " could not sync its log: " + synced.err().message));
+  }
+  maybe_snapshot(self);
+}
+
+// The reply to a stored batch, once it is as durable as --sync asks:
+// always: after the next sync, which every batch already in the mailbox
+// shares (the sync message queues behind them: group commit); batch: now,
+// with a sync at most batch_interval later; none: now.
+caf::result<frame> acknowledge(shard_pointer self, frame reply) {
+  auto& st = self->state;
+  if (!st.log || st.dur.sync == storage::sync_mode::none) {
+    maybe_snapshot(self);
+    return reply;
+  }
+  if (st.dur.sync == storage::sync_mode::batch) {
+    if (!st.sync_scheduled) {
+      st.sync_scheduled = true;
+      self->delayed_send(self, st.dur.batch_interval, sync_atom::value);
+    }
+    return reply;
+  }
+  auto rp = self->make_response_promise<frame>();
+  st.unsynced.push_back({rp, std::move(reply)});
+  if (!st.sync_scheduled) {
+    st.sync_scheduled = true;
+    self->send(self, sync_atom::value);
+  }
+  return rp;
+}
+
 caf::message_handler shard_queries(shard_pointer self) {
   return {
       [=](ingest_atom, const frame& f) -> caf::result<frame> {
         auto batch = decode_event_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
-        self->state.scale = batch->scale;
-        ingest_result r;
-        std::size_t index = 0;
-        for (const auto& e : batch->events) {
-          auto st = self->state.store->add(e);
-          if (st) {
-            ++r.accepted;
-            if (e.type != core::event_type::rating)
-              self->state.ratings_only = false;
-          } else {
-            ++r.rejected;
-            if (r.problems.size() < 10)
-              r.problems.push_back("event " + std::to_string(index) + ": "
-                                   + st.err().message);
-          }
-          ++index;
-        }
-        return encode(r);
+        if (auto err = log_record(self, record_events, f))
+          return err;
+        auto r = apply_events(self->state.data, *batch);
+        self->state.events_since_snapshot += batch->events.size();
+        return acknowledge(self, encode(r));
       },
+      [=](sync_atom) { sync_log(self); },
       [=](profile_atom, const std::vector<std::string>& users)
           -> caf::result<std::vector<frame>, std::vector<std::string>> {
         // Per user two frames (the profile, with the seen items' content
         // vectors for the coordinator's explanations; the cached blend
         // statistics or empty) and an error text (empty: fine).
         auto& st = self->state;
-        if (!st.scorer)
+        if (!st.data.model.scorer)
           return fail(core::errc::invalid_argument,
                       "no trained model: run `shardrec train`");
         std::vector<frame> frames;
         std::vector<std::string> errors;
         frames.reserve(2 * users.size());
         for (const auto& user : users) {
-          auto p = dist::make_user_profile(*st.store, st.user_models, user);
+          auto p = dist::make_user_profile(*st.data.store, st.data.model.users, user);
           if (!p) {
             frames.insert(frames.end(), 2, frame{});
             errors.push_back(p.err().message);
             continue;
           }
           // The profile's seen list is the count key_of() computes.
-          const detail::shard_state::stats_key key{st.model_version, p->seen.size()};
+          const detail::shard_state::stats_key key{st.data.model_version, p->seen.size()};
           auto cached = st.stats_cache.find(user);
           frames.push_back(encode(*p));
           if (cached != st.stats_cache.end() && cached->second.key == key) {
@@ -94,7 +153,7 @@ caf::message_handler shard_queries(shard_pointer self) {
           return;
         const auto key = pending->second;
         st.pending_stats.erase(pending);
-        if (st.scorer && key == st.key_of(user)
+        if (st.data.model.scorer && key == st.key_of(user)
             && st.stats_cache.size() < max_cached_stats)
           st.stats_cache[user] = {stats, key};
       },
@@ -104,9 +163,10 @@ caf::message_handler shard_queries(shard_pointer self) {
         r.item = item;
         // From the published model, as recommend's item-kNN part: a
         // training run in progress changes neither.
-        const auto* lists = st.neighbors ? st.neighbors->find(item) : nullptr;
+        const auto* lists =
+            st.data.model.neighbors ? st.data.model.neighbors->find(item) : nullptr;
         if (!lists) {
-          if (!st.store->items().find(item))
+          if (!st.data.store->items().find(item))
             return fail(core::errc::unknown_id, "unknown item '" + item + "'");
           return encode(r); // known, but no neighbours (or not trained)
         }
@@ -121,32 +181,26 @@ caf::message_handler shard_queries(shard_pointer self) {
         auto batch = decode_item_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
-        ingest_result r;
-        for (auto& [id, info] : batch->items) {
-          if (id.empty()) {
-            ++r.rejected;
-            continue;
-          }
-          self->state.store->set_item_info(id, std::move(info));
-          ++r.accepted;
-        }
-        return encode(r);
+        if (auto err = log_record(self, record_items, f))
+          return err;
+        return acknowledge(self,
+                           encode(apply_items(self->state.data, std::move(*batch))));
       },
       [=](rows_atom, const std::vector<std::string>& users)
           -> caf::result<std::uint32_t, std::vector<float>> {
         auto& st = self->state;
         // The served model's MF part (not a training run's).
-        if (!st.scorer || st.scorer->models().mf_factors == 0)
+        if (!st.data.model.scorer || st.data.model.scorer->models().mf_factors == 0)
           return fail(core::errc::invalid_argument,
                       "no rating model: train with --algo all|mf");
-        const auto& m = st.user_models;
+        const auto& m = st.data.model.users;
         auto k = m.mf_factors;
         std::vector<float> rows;
         rows.reserve(users.size() * (k + 1));
         for (const auto& u : users) {
           // A user who arrived after training has no row yet: zeros, as for
           // an unknown one.
-          auto idx = st.store->users().find(u);
+          auto idx = st.data.store->users().find(u);
           const bool has_row = idx && *idx < m.mf_user_bias.size()
                                && (std::size_t{*idx} + 1) * k <= m.mf_user.size();
           for (std::size_t c = 0; c < k; ++c)
@@ -158,10 +212,10 @@ caf::message_handler shard_queries(shard_pointer self) {
       [=](predict_atom, const std::vector<std::string>& items,
           const std::vector<float>& user_rows) -> caf::result<std::vector<float>> {
         auto& st = self->state;
-        if (!st.scorer || st.scorer->models().mf_factors == 0)
+        if (!st.data.model.scorer || st.data.model.scorer->models().mf_factors == 0)
           return fail(core::errc::invalid_argument,
                       "no rating model: train with --algo all|mf");
-        const auto& im = st.scorer->models();
+        const auto& im = st.data.model.scorer->models();
         auto k = im.mf_factors;
         if (user_rows.size() != items.size() * (k + 1))
           return fail(core::errc::bad_message,
@@ -172,19 +226,20 @@ caf::message_handler shard_queries(shard_pointer self) {
           double p = im.mf_mu + x[k];
           // An item that arrived after training has no row yet: mean and
           // user bias only.
-          auto i = st.store->items().find(items[r]);
+          auto i = st.data.store->items().find(items[r]);
           if (i && *i < im.mf_item_bias.size()
               && (std::size_t{*i} + 1) * k <= im.mf_item.size()) {
             p += im.mf_item_bias[*i];
             for (std::size_t c = 0; c < k; ++c)
               p += static_cast<double>(x[c]) * im.mf_item[*i * k + c];
           }
-          out[r] = std::clamp(static_cast<float>(p), st.scale.min, st.scale.max);
+          out[r] =
+              std::clamp(static_cast<float>(p), st.data.scale.min, st.data.scale.max);
         }
         return out;
       },
       [=](stats_atom) -> frame {
-        const auto& s = *self->state.store;
+        const auto& s = *self->state.data.store;
         partition_status st;
         st.partition = s.partition();
         st.node = self->state.node_id;
@@ -192,11 +247,11 @@ caf::message_handler shard_queries(shard_pointer self) {
         st.items = s.items().size();
         st.user_events = s.user_events();
         st.item_events = s.item_events();
-        st.ratings_only = self->state.ratings_only;
+        st.ratings_only = self->state.data.ratings_only;
         st.train_bytes = self->state.bytes_sent;
-        st.model_version = self->state.model_version;
-        if (self->state.scorer)
-          for (const auto& c : self->state.scorer->spec())
+        st.model_version = self->state.data.model_version;
+        if (self->state.data.model.scorer)
+          for (const auto& c : self->state.data.model.scorer->spec())
             st.models.push_back(c.name);
         return encode(st);
       },
@@ -206,12 +261,23 @@ caf::message_handler shard_queries(shard_pointer self) {
 } // namespace
 
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
-                        std::uint32_t partitions, std::uint32_t node_id,
-                        caf::actor host) {
+                        std::uint32_t partitions, std::uint32_t node_id, caf::actor host,
+                        durability dur, std::shared_ptr<recovered_partition> recovered) {
   return sys.spawn([=](shard_pointer self) {
-    self->state.store = std::make_unique<dist::partition_store>(partition, partitions);
-    self->state.node_id = node_id;
-    self->state.host = host;
+    auto& st = self->state;
+    if (recovered) {
+      st.data = std::move(recovered->data);
+      st.log = std::move(recovered->log);
+    }
+    if (!st.data.store)
+      st.data.store = std::make_unique<dist::partition_store>(partition, partitions);
+    st.dur = dur;
+    st.node_id = node_id;
+    st.host = host;
+    // A restored model serves at once.
+    if (st.data.model.scorer && host)
+      self->send(host, scorer_atom::value, partition,
+                 shared_scorer{st.data.model.scorer});
     self->set_down_handler([self](caf::down_msg& dm) {
       auto& st = self->state;
       if (st.run != 0 && dm.source == st.run_owner)
@@ -220,5 +286,21 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
     return caf::behavior{shard_queries(self).or_else(detail::shard_training(self))};
   });
 }
+
+namespace detail {
+
+void snapshot_now(shard_pointer self) {
+  auto& st = self->state;
+  st.events_since_snapshot = 0;
+  if (!st.log)
+    return;
+  auto written = write_partition_snapshot(st.dur, st.data, *st.log);
+  if (!written)
+    // Not fatal: the log still holds every record; the next snapshot retries.
+    std::fprintf(stderr, "shardrec-node: partition %u: snapshot failed: %s\n",
+                 st.data.store->partition(), written.err().message.c_str());
+}
+
+} // namespace detail
 
 } // namespace shardrec::actors

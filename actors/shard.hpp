@@ -7,8 +7,12 @@
 // actors/shard_state.hpp.
 //
 // Messages:
-//   (ingest_atom, frame EventBatch)              -> frame IngestReply
-//   (items_atom, frame ItemBatch)                -> frame IngestReply
+//   (ingest_atom, frame EventBatch)              -> frame IngestReply, once the batch
+//                                                   is in the partition's log as
+//                                                   durably as --sync asks
+//   (items_atom, frame ItemBatch)                -> frame IngestReply, likewise
+//   (sync_atom)                                  -> (nothing) to itself: sync the log,
+//                                                   send the waiting replies
 //   (stats_atom)                                 -> frame PartitionStatus
 //   (profile_atom, vector<string> users)         -> vector<frame>, vector<string>:
 //                                                   per user a frame user_profile (with
@@ -66,11 +70,19 @@
 
 #include <caf/fwd.hpp>
 
+#include <memory>
+
+#include "actors/durable.hpp"
 #include "actors/interfaces.hpp"
 
 namespace shardrec::actors {
 
+// `recovered`: the partition's state from its data folder (recover_partition,
+// actors/durable.hpp); null: an empty partition. With dur.data_dir set, every
+// batch goes to the recovered log before it is acknowledged.
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
-                        std::uint32_t partitions, std::uint32_t node_id, caf::actor host);
+                        std::uint32_t partitions, std::uint32_t node_id, caf::actor host,
+                        durability dur = {},
+                        std::shared_ptr<recovered_partition> recovered = nullptr);
 
 } // namespace shardrec::actors

@@ -15,6 +15,9 @@
 #include <caf/message_handler.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/durable.hpp"
 #include "actors/frame.hpp"
 #include "dist/partition_store.hpp"
 #include "dist/training.hpp"
@@ -22,11 +25,25 @@
 namespace shardrec::actors::detail {
 
 struct shard_state {
-  std::unique_ptr<dist::partition_store> store; // set at spawn, never null after
-  std::unique_ptr<dist::partition_store> bin;   // binarized copy, after build
+  // The store (set at spawn, never null after), the served model (replaced
+  // by the publish step; a null scorer: none yet) and what else a snapshot
+  // holds.
+  partition_data data;
+  std::unique_ptr<dist::partition_store> bin; // binarized copy, after build
   std::uint32_t node_id = 0;
-  bool ratings_only = true; // every event so far is a rating
-  core::rating_scale scale; // of the latest event batch: predictions are clamped to it
+
+  // Durability (actors/durable.hpp): the log (null without a data folder),
+  // the acknowledgements waiting for the next sync (group commit) and the
+  // events taken since the last snapshot.
+  durability dur;
+  std::unique_ptr<storage::partition_log> log;
+  struct unsynced_ack {
+    caf::typed_response_promise<frame> promise;
+    frame reply;
+  };
+  std::vector<unsynced_ack> unsynced;
+  bool sync_scheduled = false;
+  std::uint64_t events_since_snapshot = 0;
 
   // Training: every shard by partition, and leader_of[p], the first partition
   // on p's node. Blocks travel once per node, to its leader, which hands them
@@ -47,13 +64,7 @@ struct shard_state {
   // last step came: a run silent for train_timeout no longer blocks others.
   std::uint64_t run = 0;
   std::chrono::steady_clock::time_point run_seen;
-  caf::actor_addr run_owner;       // the run's trainer, monitored: its death ends the run
-  std::uint64_t model_version = 0; // of the served model; 0: none
-
-  // Query-time models, replaced by the publish step.
-  std::shared_ptr<const dist::partition_scorer> scorer;
-  dist::partition_user_models user_models;
-  std::shared_ptr<const dist::neighbor_lists> neighbors; // similar items; null: none
+  caf::actor_addr run_owner; // the run's trainer, monitored: its death ends the run
   // Per owned user, the blend statistics of a served model and profile:
   // a repeat query skips a round. They are a function of the model and the
   // user's seen items only, and between builds the seen items only grow, so
@@ -77,11 +88,12 @@ struct shard_state {
   // The key of `user`'s profile now: its seen list is the user's row of the
   // last build plus its recent items (dist::make_user_profile).
   stats_key key_of(const std::string& user) const {
-    stats_key k{model_version, 0};
-    if (auto u = store->users().find(user)) {
-      if (*u < store->user_matrix().n_users())
-        k.seen = store->user_matrix().user_row(*u).size;
-      k.seen += store->recent_items(*u).size();
+    stats_key k{data.model_version, 0};
+    const auto& store = *data.store;
+    if (auto u = store.users().find(user)) {
+      if (*u < store.user_matrix().n_users())
+        k.seen = store.user_matrix().user_row(*u).size;
+      k.seen += store.recent_items(*u).size();
     }
     return k;
   }
@@ -91,7 +103,7 @@ struct shard_state {
   caf::actor host;
 
   bool is_leader() const {
-    const auto me = store->partition();
+    const auto me = data.store->partition();
     return me < leader_of.size() && leader_of[me] == me;
   }
 
@@ -99,6 +111,11 @@ struct shard_state {
 };
 
 using shard_pointer = caf::stateful_actor<shard_state>*;
+
+// Writes a snapshot of the partition now (after a publish; every
+// dur.snapshot_every events); a failure is reported on stderr and the log
+// keeps everything.
+void snapshot_now(shard_pointer self);
 
 // The training handlers (shard_train.cpp), added to the shard's behaviour.
 caf::message_handler shard_training(shard_pointer self);

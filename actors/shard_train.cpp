@@ -48,7 +48,7 @@ bool is_group_kind(block_kind k) {
 void send_blocks(shard_pointer self, std::vector<outgoing> blocks, frame reply,
                  caf::typed_response_promise<frame> rp) {
   auto& st = self->state;
-  const auto me = st.store->partition();
+  const auto me = st.data.store->partition();
   std::vector<scatter_request> requests;
   for (auto& b : blocks) {
     st.bytes_sent += payload_bytes(b.block);
@@ -90,7 +90,7 @@ template <class Msg, class Reply>
 void hand_to_group(shard_pointer self, const Msg& msg, Reply reply,
                    caf::typed_response_promise<Reply> rp) {
   auto& st = self->state;
-  const auto me = st.store->partition();
+  const auto me = st.data.store->partition();
   std::vector<caf::actor> group;
   for (std::uint32_t q = 0; q < st.peers.size() && q < st.leader_of.size(); ++q)
     if (q != me && st.leader_of[q] == me && st.peers[q])
@@ -131,7 +131,7 @@ caf::result<ok_atom> take_group_block(shard_pointer self, core::result<Block> de
   auto& st = self->state;
   if (!decoded)
     return fail(decoded.err());
-  const auto me = st.store->partition();
+  const auto me = st.data.store->partition();
   if (decoded->to != me || st.leader_of.size() != st.peers.size() || !st.is_leader())
     return fail(core::errc::bad_message, "group block for partition "
                                              + std::to_string(decoded->to)
@@ -164,7 +164,7 @@ caf::error apply_block(shard_pointer self, block_kind kind, const frame& f) {
       if (!st.is_leader())
         return fail(core::errc::bad_message,
                     "rater rows reached partition "
-                        + std::to_string(st.store->partition())
+                        + std::to_string(st.data.store->partition())
                         + ", which does not lead its node's group");
       auto b = decode_rater_rows_block(f);
       return b ? check(st.knn->add_rows(std::move(*b))) : fail(b.err());
@@ -173,7 +173,7 @@ caf::error apply_block(shard_pointer self, block_kind kind, const frame& f) {
       if (!st.knn)
         return fail(core::errc::invalid_argument, "reverse block before build");
       auto b = decode_reverse_block(f);
-      return b ? check(st.knn->receive(*st.store, *b)) : fail(b.err());
+      return b ? check(st.knn->receive(*st.data.store, *b)) : fail(b.err());
     }
     case block_kind::ials_group:
     case block_kind::mf_group: break;
@@ -206,7 +206,7 @@ caf::result<frame> send_side(shard_pointer self, als_model model, dist::als_side
 
 caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg) {
   auto& st = self->state;
-  auto& s = *st.store;
+  auto& s = *st.data.store;
   auto req = decode_train_request(arg);
   if (!req)
     return fail(req.err());
@@ -233,7 +233,7 @@ caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg
 
 caf::result<frame> knn_step(shard_pointer self, step_kind kind, const frame& arg) {
   auto& st = self->state;
-  auto& s = *st.store;
+  auto& s = *st.data.store;
   switch (kind) {
     case step_kind::knn_scale: {
       auto sp = st.knn->scale(s, *st.bin);
@@ -290,9 +290,11 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
     if (!g)
       return fail(g.err());
     if (implicit)
-      st.ials = std::make_unique<dist::ials_partition>(*st.store, st.settings.ials, *g);
+      st.ials =
+          std::make_unique<dist::ials_partition>(*st.data.store, st.settings.ials, *g);
     else
-      st.mf = std::make_unique<dist::mf_als_partition>(*st.store, st.settings.mf, *g);
+      st.mf =
+          std::make_unique<dist::mf_als_partition>(*st.data.store, st.settings.mf, *g);
     return frame{};
   }
   if (implicit ? !st.ials : !st.mf)
@@ -328,19 +330,19 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   auto spec = decode_blend_spec(arg);
   if (!spec)
     return fail(spec.err());
-  auto served = dist::pack_models(*st.store, st.popularity, st.content.get(),
+  auto served = dist::pack_models(*st.data.store, st.popularity, st.content.get(),
                                   st.knn.get(), st.ials.get(), st.mf.get(), *spec);
   if (!served)
     return fail(served.err());
-  st.scorer = std::move(served->scorer);
-  st.user_models = std::move(served->users);
-  st.neighbors = std::move(served->neighbors);
+  st.data.model = std::move(*served);
   st.stats_cache.clear();
   st.pending_stats.clear();
-  st.model_version = version;
+  st.data.model_version = version;
   if (st.host)
-    self->send(st.host, scorer_atom::value, st.store->partition(),
-               shared_scorer{st.scorer});
+    self->send(st.host, scorer_atom::value, st.data.store->partition(),
+               shared_scorer{st.data.model.scorer});
+  // A restart serves this model again, without retraining.
+  detail::snapshot_now(self);
   return frame{};
 }
 
@@ -375,7 +377,7 @@ caf::error check_run(shard_pointer self, const train_step& step) {
 caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
                                  const frame& arg) {
   auto& st = self->state;
-  auto& s = *st.store;
+  auto& s = *st.data.store;
   if (step.kind == step_kind::abort) {
     if (step.run == st.run)
       st.run = 0;

@@ -142,4 +142,17 @@ item_load_figures load_items(connection& c, const core::dataset& side,
   return out;
 }
 
+core::result<actors::ingest_result> send_events(connection& c,
+                                                std::vector<dist::raw_event> events,
+                                                core::rating_scale scale) {
+  auto& ci = c.get();
+  caf::scoped_actor self{*ci.sys};
+  std::optional<core::result<actors::ingest_result>> out;
+  self->request(ci.coordinator, actors::ingest_timeout, actors::ingest_atom::value,
+                actors::encode(actors::event_batch{std::move(events), scale}))
+      .receive([&](const actors::frame& f) { out = actors::decode_ingest_result(f); },
+               [&](caf::error& err) { out = client_error(ci, err); });
+  return std::move(*out);
+}
+
 } // namespace shardrec::client

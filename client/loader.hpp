@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/messages.hpp"
 #include "client/connection.hpp"
 #include "core/dataset.hpp"
 #include "core/loaders.hpp"
@@ -61,5 +62,15 @@ struct item_load_figures {
 // batches of opt.batch items.
 item_load_figures load_items(connection& c, const core::dataset& side,
                              const load_options& opt);
+
+// Sends `events` through the entry node's coordinator (which routes each to
+// its user's and item's partitions) and returns once every partition
+// involved acknowledged them (after its log sync, per the nodes' --sync).
+// The reply counts accepted and rejected events; an error when a partition
+// did not store its share (some events may be stored then: send again and
+// they count twice).
+core::result<actors::ingest_result> send_events(connection& c,
+                                                std::vector<dist::raw_event> events,
+                                                core::rating_scale scale = {});
 
 } // namespace shardrec::client

@@ -374,9 +374,8 @@ mf_factors train_in_order(const interaction_matrix& train, const mf_config& cfg,
   init_factors(xu, cfg, side_user, user_keys);
   init_factors(xi, cfg, side_item, item_keys);
 
-  half_step_prior prior_u, prior_i, prior_als;
+  half_step_prior prior_u, prior_i;
   prior_u.sample = prior_i.sample = gibbs;
-  prior_als.reg = cfg.reg;
   if (gibbs) {
     prior_u.lambda = prior_i.lambda = Eigen::MatrixXd::Identity(d, d);
     prior_u.lambda_mu = prior_i.lambda_mu = Eigen::VectorXd::Zero(d);
@@ -399,8 +398,8 @@ mf_factors train_in_order(const interaction_matrix& train, const mf_config& cfg,
       sample_hyper(items, xi, r, prior_i);
       half_step(items, xi, xu, mu, prior_i, cfg, sweep);
     } else {
-      half_step(users, xu, xi, mu, prior_als, cfg, sweep);
-      half_step(items, xi, xu, mu, prior_als, cfg, sweep);
+      mf_als_half_step(train, true, xi, mu, cfg, xu);
+      mf_als_half_step(train, false, xu, mu, cfg, xi);
     }
     sse = squared_error(train, xu, xi, mu, cfg.threads);
     if (loss_trace) {
@@ -469,6 +468,18 @@ void mf_init_keyed_rows(const mf_config& cfg, int side, const std::uint64_t* key
       out(e, t) = cfg.init_std * r.normal();
     out(e, k) = 0.0;
   }
+}
+
+void mf_als_half_step(const interaction_matrix& train, bool users, const mf_rows& other,
+                      double mu, const mf_config& cfg, mf_rows& self) {
+  const side_view view{&train, users};
+  SHARDREC_ASSERT(static_cast<std::size_t>(self.rows()) == view.size());
+  SHARDREC_ASSERT(self.cols() == static_cast<Eigen::Index>(cfg.factors) + 1);
+  SHARDREC_ASSERT(other.cols() == self.cols());
+  half_step_prior prior; // ALS: precision reg * n_e * I, mean 0, noise precision 1
+  prior.reg = cfg.reg;
+  // Without sampling, the sweep number (which only seeds draws) is irrelevant.
+  half_step(view, self, other, mu, prior, cfg, 0);
 }
 
 struct mf_als_row_solver::scratch : row_buffers {

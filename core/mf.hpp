@@ -131,6 +131,19 @@ using mf_rows = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Row
 void mf_init_keyed_rows(const mf_config& cfg, int side, const std::uint64_t* keys,
                         Eigen::Ref<mf_rows> out);
 
+// One ALS half-step of train_mf_factors with mf_solver::als (its ALS sweeps,
+// and Gibbs' warm_start sweeps, are two calls of this: users, then items):
+// every row of `self` (the users of `train` if `users`, else its items;
+// n x (k+1), factors then bias) is replaced by the mf_als_row_solver solution
+// of its row (users) or column (items) of `train`, cells in the matrix's
+// order, against `other`, the other side's rows (k+1 wide, indexed like
+// `train`). Threads: cfg.threads; the result does not depend on them.
+// REQUIRES: self.rows() == n_users (users) / n_items (items) of train;
+// self.cols() == other.cols() == cfg.factors + 1; other has a row for every
+// index the matrix's cells name.
+void mf_als_half_step(const interaction_matrix& train, bool users, const mf_rows& other,
+                      double mu, const mf_config& cfg, mf_rows& self);
+
 // One entity's ALS update: minimises, over x = [p; b],
 //   sum_j (r_j - mu - o_j(k) - [o_j(0..k-1); 1] . x)^2 + reg * n * |x|^2
 // over the row's n ratings r_j of entities j of the other side, exactly as a

@@ -39,6 +39,31 @@ struct raw_event {
 // Checks what any receiver must check: non-empty ids, finite value.
 status validate(const raw_event& e);
 
+// A partition_store as plain values (partition_store::image / from_image),
+// for a snapshot: everything the store holds except what a build computes
+// from it. The matrices are not stored: they are rebuilt from the events
+// that existed at the last build (the first built_user_events / built_item_events
+// events, in the shape of that build), and the recent items from the events
+// after it, which gives the same matrices and lists bit for bit.
+struct store_image {
+  std::uint32_t partition = 0;
+  std::uint32_t partitions = 1;
+  // The id maps' external ids in index order. devices and locations start
+  // with "" (unknown).
+  std::vector<std::string> users, item_refs, items, user_refs, devices, locations;
+  std::vector<event> user_side; // user = users index, item = item_refs index
+  std::vector<event> item_side; // user = user_refs index, item = items index
+  std::vector<item_info> item_meta;
+  bool built = false;      // built() at the time of the image
+  bool built_once = false; // build() was called at least once
+  merge_policy built_policy = merge_policy::sum;
+  bool binarized = false; // the matrices are binarized() ones
+  // The last build (all 0 before the first): the shapes of the two matrices
+  // and how many events of each side they were built from.
+  std::uint64_t built_users = 0, built_item_refs = 0, built_user_events = 0;
+  std::uint64_t built_user_refs = 0, built_items = 0, built_item_events = 0;
+};
+
 class partition_store {
 public:
   // REQUIRES: partition < partitions
@@ -94,6 +119,15 @@ public:
   std::size_t item_events() const { return item_side_.size(); }
   const std::vector<event>& user_side_events() const { return user_side_; }
 
+  // Everything needed to make an indistinguishable store (same ids, events,
+  // item information, matrices, recent items, built() / built_with()).
+  store_image image() const;
+  // The store of an image. invalid_argument naming the problem for an image
+  // no store has: partition >= partitions, a duplicate id, an owned user or
+  // item of another partition, an index out of range, an invalid event, build
+  // counts beyond the ids or events (or, when built, other than all of them).
+  static result<partition_store> from_image(store_image image);
+
 private:
   void note_recent(index_t user, index_t item_ref, float value);
 
@@ -111,6 +145,9 @@ private:
   bool built_ = false;
   bool built_once_ = false;
   merge_policy built_policy_ = merge_policy::sum;
+  bool binarized_ = false; // matrices from binarized(), until the next build
+  // Events of each side the last build took (the first ones).
+  std::size_t built_user_events_ = 0, built_item_events_ = 0;
 };
 
 } // namespace shardrec::dist

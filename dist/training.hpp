@@ -73,6 +73,8 @@ public:
   explicit neighbor_lists(std::vector<entity_neighbors> lists);
   // The owned item's neighbours, or null when it has none (or is not owned).
   const entity_neighbors* find(const std::string& item) const;
+  // Every list, in the order given to the constructor.
+  const std::vector<entity_neighbors>& lists() const { return lists_; }
 
 private:
   std::vector<entity_neighbors> lists_;

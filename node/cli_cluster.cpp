@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -257,6 +258,64 @@ int cmd_load(client::connection& c, const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(stored.stored));
   }
   return failed ? 1 : 0;
+}
+
+// One event, acknowledged once every partition it goes to has it in its log
+// (per the nodes' --sync): what a shop's backend sends on each page view,
+// cart or purchase.
+int cmd_event(client::connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  dist::raw_event e;
+  std::string type = "view";
+  std::optional<std::int64_t> when;
+  desc.add_options()("user", po::value(&e.user)->required(),
+                     "user id")("item", po::value(&e.item)->required(),
+                                "item id")("type", po::value(&type)->default_value(type),
+                                           "view|click|cart|purchase|rating|cancel")(
+      "value", po::value(&e.value)->default_value(1.0f),
+      "the rating, quantity or weight of the event")(
+      "time", po::value<std::int64_t>()->notifier([&](std::int64_t t) { when = t; }),
+      "seconds since the Unix epoch (default: now)")("device", po::value(&e.device),
+                                                     "device, e.g. mobile")(
+      "location", po::value(&e.location), "location, e.g. a country or city");
+  po::positional_options_description pos;
+  pos.add("user", 1).add("item", 1);
+  po::variables_map vm;
+  if (int rc = parse("event", args, desc, vm,
+                     "USER ITEM [--type T] [--value V] [--time T] [--device D] "
+                     "[--location L] [--json]",
+                     &pos);
+      rc >= 0)
+    return rc;
+  auto t = core::parse_event_type(type);
+  if (!t) {
+    std::cerr << "shardrec event: unknown --type '" << type
+              << "' (view|click|cart|purchase|rating|cancel)\n";
+    return 2;
+  }
+  e.type = *t;
+  e.timestamp = when ? *when : static_cast<std::int64_t>(std::time(nullptr));
+  auto r = or_report(client::send_events(c, {e}), "shardrec event");
+  if (!r)
+    return 1;
+  if (json) {
+    nlohmann::json j{
+        {"user", e.user},          {"item", e.item},           {"type", type},
+        {"value", e.value},        {"timestamp", e.timestamp}, {"accepted", r->accepted},
+        {"rejected", r->rejected}, {"problems", r->problems}};
+    std::cout << j.dump() << "\n";
+  } else if (r->accepted == 1) {
+    std::printf("event stored: user %s, item %s, %s %g at %lld\n", e.user.c_str(),
+                e.item.c_str(), type.c_str(), static_cast<double>(e.value),
+                static_cast<long long>(e.timestamp));
+  }
+  if (r->accepted != 1) {
+    std::cerr << "shardrec event: rejected"
+              << (r->problems.empty() ? std::string() : ": " + r->problems.front())
+              << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 int cmd_train(client::connection& c, const std::vector<std::string>& args, bool json) {
@@ -516,12 +575,13 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     else
       rest.push_back(a);
   }
-  static const std::vector<std::string> known{"status",  "nodes", "partitions",
-                                              "load",    "train", "recommend",
-                                              "similar", "eval",  "bench"};
+  static const std::vector<std::string> known{"status", "nodes", "partitions", "load",
+                                              "event",  "train", "recommend",  "similar",
+                                              "eval",   "bench"};
   if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd
-              << "' (status|nodes|partitions|load|train|recommend|similar|eval|bench)\n";
+              << "' (status|nodes|partitions|load|event|train|recommend|similar|eval|"
+                 "bench)\n";
     return 2;
   }
   auto c = connect(where);
@@ -529,6 +589,8 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     return 1;
   if (cmd == "load")
     return cmd_load(*c, rest);
+  if (cmd == "event")
+    return cmd_event(*c, rest, json);
   if (cmd == "train")
     return cmd_train(*c, rest, json);
   if (cmd == "recommend")

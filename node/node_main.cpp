@@ -6,8 +6,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <boost/program_options.hpp>
@@ -20,6 +22,8 @@
 #include "actors/codec.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/node.hpp"
+#include "storage/files.hpp"
+#include "storage/partition_log.hpp"
 
 namespace po = boost::program_options;
 using namespace shardrec;
@@ -40,6 +44,8 @@ struct node_config {
   std::string join;
   unsigned threads = 0;
   std::string port_file;
+  std::string sync = "always";
+  std::uint64_t snapshot_every = 1'000'000;
 };
 
 // Splits "HOST:PORT".
@@ -59,6 +65,56 @@ bool split_host_port(const std::string& s, std::string& host, std::uint16_t& por
   return true;
 }
 
+// A restarted node tells every other node of the map that it is back (its
+// new shard handles) and learns theirs; a node that is down now greets this
+// one when it comes back.
+void greet_peers(caf::actor_system& sys, const caf::actor& coordinator,
+                 const actors::partition_map& map, std::uint32_t me) {
+  caf::scoped_actor self{sys};
+  struct {
+    std::uint32_t id = 0;
+    std::vector<std::uint32_t> parts;
+    std::vector<caf::actor> shards;
+    caf::actor scorer, membership;
+  } mine;
+  self->request(coordinator, actors::admin_timeout, actors::hello_atom::value)
+      .receive(
+          [&](std::uint32_t id, std::vector<std::uint32_t>& parts,
+              std::vector<caf::actor>& shards, caf::actor& scorer,
+              caf::actor& membership) {
+            mine = {id, std::move(parts), std::move(shards), std::move(scorer),
+                    std::move(membership)};
+          },
+          [&](caf::error&) {});
+  if (!mine.membership)
+    return;
+  for (const auto& n : map.nodes) {
+    if (n.id == me)
+      continue;
+    auto peer = sys.middleman().remote_actor(n.host, n.port);
+    if (!peer) {
+      std::cerr << "shardrec-node: node " << n.id << " at " << n.host << ":" << n.port
+                << " is not up; it will find this node when it starts\n";
+      continue;
+    }
+    self->request(*peer, actors::admin_timeout, actors::hello_atom::value, mine.id,
+                  mine.parts, mine.shards, mine.scorer, mine.membership)
+        .receive(
+            [&](std::uint32_t id, std::vector<std::uint32_t>& parts,
+                std::vector<caf::actor>& shards, caf::actor& scorer,
+                caf::actor& membership) {
+              self->send(coordinator, actors::hello_atom::value, id, std::move(parts),
+                         std::move(shards), std::move(scorer), std::move(membership));
+              std::cerr << "shardrec-node: rejoined node " << id << " at " << n.host
+                        << ":" << n.port << "\n";
+            },
+            [&](caf::error& err) {
+              std::cerr << "shardrec-node: node " << n.id
+                        << " did not answer: " << sys.render(err) << "\n";
+            });
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -73,11 +129,25 @@ int main(int argc, char** argv) {
       "port", po::value(&nc.port)->default_value(nc.port),
       "port this node listens on (0: any free port)")(
       "data-dir", po::value(&nc.data_dir)->default_value(nc.data_dir),
-      "folder for this node's files (for the write-ahead log and snapshots of a coming "
-      "release; nothing is written there yet)")(
+      "folder for this node's files: its identity and partition map (node.state) and "
+      "each "
+      "partition's write-ahead log and snapshots (partitions/pNNNNN). Restarting with "
+      "the "
+      "same folder brings the node back with its partitions; one process per folder")(
+      "sync", po::value(&nc.sync)->default_value(nc.sync),
+      "when an event is acknowledged: always (after fsync of its partition's log; "
+      "batches "
+      "arriving together share one sync), batch (after the write; synced within 10 ms: "
+      "a machine crash may lose those 10 ms), none (after the write; never synced by "
+      "shardrec)")(
+      "snapshot-every", po::value(&nc.snapshot_every)->default_value(nc.snapshot_every),
+      "events a partition takes between snapshots (0: only after training); a restart "
+      "loads the newest snapshot and replays the log after it")(
       "partitions", po::value(&nc.partitions)->default_value(nc.partitions),
       "partitions of a new cluster (fixed at creation; ignored with --join)")(
-      "join", po::value(&nc.join), "HOST:PORT of the cluster's first node to join")(
+      "join", po::value(&nc.join),
+      "HOST:PORT of the cluster's first node to join (ignored when the data folder holds "
+      "a node already: it rejoins as that node)")(
       "threads", po::value(&nc.threads)->default_value(0),
       "actor scheduler threads (0: all cores)")(
       "port-file", po::value(&nc.port_file),
@@ -116,6 +186,52 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  auto sync = storage::parse_sync_mode(nc.sync);
+  if (!sync) {
+    std::cerr << "shardrec-node: " << sync.err().message << "\n";
+    return 2;
+  }
+  // The data folder: one process at a time, and a restart's identity.
+  if (auto made = storage::make_dirs(nc.data_dir); !made) {
+    std::cerr << "shardrec-node: " << made.err().message << "\n";
+    return 1;
+  }
+  auto lock = storage::dir_lock::acquire(nc.data_dir);
+  if (!lock) {
+    std::cerr << "shardrec-node: " << lock.err().message << "\n";
+    return 1;
+  }
+  std::optional<actors::node_state> restored;
+  const auto state_file = nc.data_dir + "/node.state";
+  if (std::filesystem::exists(state_file)) {
+    auto bytes = storage::read_blob(state_file);
+    core::result<actors::node_state> st =
+        bytes ? actors::decode_node_state(
+            actors::frame{std::vector<std::uint8_t>(bytes->begin(), bytes->end())})
+              : core::result<actors::node_state>(bytes.err());
+    if (!st) {
+      std::cerr << "shardrec-node: cannot read this node's identity: " << st.err().message
+                << "\n(move the data folder away to start a new node with no data)\n";
+      return 1;
+    }
+    restored = std::move(*st);
+    std::uint16_t was = 0;
+    for (const auto& n : restored->map.nodes)
+      if (n.id == restored->node_id)
+        was = n.port;
+    if (!vm["port"].defaulted() && nc.port != 0 && nc.port != was) {
+      std::cerr << "shardrec-node: " << nc.data_dir << " belongs to node "
+                << restored->node_id << " at port " << was << "; start it with --port "
+                << was << " (or 0)\n";
+      return 2;
+    }
+    nc.port = was;
+    if (!nc.join.empty())
+      std::cerr << "shardrec-node: restarting as node " << restored->node_id
+                << " of its cluster; --join ignored\n";
+    nc.join.clear();
+  }
+
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
   actors::add_message_types(cfg);
@@ -131,7 +247,11 @@ int main(int argc, char** argv) {
   actors::node_config cc;
   cc.host = nc.host;
   cc.partitions = nc.partitions;
-  cc.first = nc.join.empty();
+  cc.first = restored ? restored->node_id == 0 : nc.join.empty();
+  cc.dur.data_dir = nc.data_dir;
+  cc.dur.sync = *sync;
+  cc.dur.snapshot_every = nc.snapshot_every;
+  cc.restored = restored;
   auto node = actors::spawn_node(sys, cc);
   auto stop_node = [&] {
     caf::anon_send_exit(node.coordinator, caf::exit_reason::user_shutdown);
@@ -160,6 +280,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+
+  if (restored)
+    greet_peers(sys, node.coordinator, restored->map, restored->node_id);
 
   if (!nc.join.empty()) {
     auto leader = sys.middleman().remote_actor(join_host, join_port);

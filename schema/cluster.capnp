@@ -17,3 +17,11 @@ struct PartitionMap {
   nodes @2 :List(NodeInfo);
   owner @3 :List(UInt32);
 }
+
+# What a node keeps in DATA_DIR/node.state (written atomically on every map
+# change): who it is and the last map it installed, so that a restart comes
+# back as the same node with the same partitions.
+struct NodeState {
+  nodeId @0 :UInt32;
+  map @1 :PartitionMap;
+}

@@ -155,50 +155,61 @@ local_cluster::local_cluster(int nodes, int partitions,
     : dir_(options.parent) {
   // From here on, a throw destroys nodes_ (stopping every node started so
   // far) and then dir_ (removing the folder).
-  const std::string bin = options.node_bin.empty() ? SHARDREC_NODE_BIN : options.node_bin;
+  bin_ = options.node_bin.empty() ? SHARDREC_NODE_BIN : options.node_bin;
+  start_timeout_ = options.start_timeout;
   for (int k = 0; k < nodes; ++k) {
-    const auto node_dir = dir_.path() + "/node" + std::to_string(k);
-    std::filesystem::create_directories(node_dir);
-    const auto port_file = node_dir + "/port";
-    const auto log = node_dir + "/log";
-    std::vector<std::string> args{bin,
-                                  "--port",
-                                  "0",
-                                  "--port-file",
-                                  port_file,
-                                  "--data-dir",
-                                  node_dir,
-                                  "--partitions",
-                                  std::to_string(partitions),
-                                  "--threads",
-                                  "1"};
+    std::filesystem::create_directories(node_dir(k));
+    std::vector<std::string> args{"--port", "0", "--partitions",
+                                  std::to_string(partitions)};
     if (k > 0) {
       args.push_back("--join");
       args.push_back(address(0));
     }
-    const auto index = nodes_.spawn(args, log);
-    int port = 0;
-    const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
-    while (port == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-      const auto text = read_file(port_file);
-      if (!text.empty() && text.back() == '\n')
-        port = std::atoi(text.c_str());
-      if (port != 0)
-        break;
-      int status = 0;
-      if (nodes_.exited(index, &status))
-        throw std::runtime_error("node " + std::to_string(k) + " (" + bin + ") "
-                                 + describe(status) + " before it listened; its log:\n"
-                                 + read_file(log));
-      if (std::chrono::steady_clock::now() >= deadline)
-        throw std::runtime_error("node " + std::to_string(k) + " (" + bin
-                                 + ") wrote no port within "
-                                 + std::to_string(options.start_timeout.count())
-                                 + " ms; its log:\n" + read_file(log));
-    }
-    ports_.push_back(port);
+    ports_.push_back(start(k, args));
   }
+}
+
+std::string local_cluster::node_dir(int k) const {
+  return dir_.path() + "/node" + std::to_string(k);
+}
+
+int local_cluster::start(int k, const std::vector<std::string>& extra) {
+  const auto port_file = node_dir(k) + "/port";
+  const auto log = node_dir(k) + "/log";
+  std::filesystem::remove(port_file);
+  std::vector<std::string> args{bin_,        "--port-file", port_file, "--data-dir",
+                                node_dir(k), "--threads",   "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto index = nodes_.spawn(args, log);
+  if (proc_.size() <= static_cast<std::size_t>(k))
+    proc_.resize(static_cast<std::size_t>(k) + 1);
+  proc_[static_cast<std::size_t>(k)] = index;
+  const auto deadline = std::chrono::steady_clock::now() + start_timeout_;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    const auto text = read_file(port_file);
+    if (!text.empty() && text.back() == '\n')
+      if (int port = std::atoi(text.c_str()); port != 0)
+        return port;
+    int status = 0;
+    if (nodes_.exited(index, &status))
+      throw std::runtime_error("node " + std::to_string(k) + " (" + bin_ + ") "
+                               + describe(status) + " before it listened; its log:\n"
+                               + read_file(log));
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw std::runtime_error(
+          "node " + std::to_string(k) + " (" + bin_ + ") wrote no port within "
+          + std::to_string(start_timeout_.count()) + " ms; its log:\n" + read_file(log));
+  }
+}
+
+void local_cluster::restart_node(int k) {
+  const auto port =
+      start(k, {"--port", std::to_string(ports_[static_cast<std::size_t>(k)])});
+  if (port != ports_[static_cast<std::size_t>(k)])
+    throw std::runtime_error("node " + std::to_string(k) + " came back on port "
+                             + std::to_string(port) + ", not "
+                             + std::to_string(ports_[static_cast<std::size_t>(k)]));
 }
 
 std::string local_cluster::address(int k) const {
@@ -206,11 +217,11 @@ std::string local_cluster::address(int k) const {
 }
 
 void local_cluster::kill_node(int k) {
-  nodes_.kill_now(static_cast<std::size_t>(k));
+  nodes_.kill_now(proc_[static_cast<std::size_t>(k)]);
 }
 
 void local_cluster::freeze_node(int k) {
-  nodes_.signal(static_cast<std::size_t>(k), SIGSTOP);
+  nodes_.signal(proc_[static_cast<std::size_t>(k)], SIGSTOP);
 }
 
 std::string local_cluster::logs() const {

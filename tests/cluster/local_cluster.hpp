@@ -85,13 +85,19 @@ public:
   std::string address(int k = 0) const;
   int port(int k) const { return ports_[static_cast<std::size_t>(k)]; }
   // Process id of node k; 0 once it has been killed and reaped.
-  pid_t pid(int k) const { return nodes_.pid(static_cast<std::size_t>(k)); }
+  pid_t pid(int k) const { return nodes_.pid(proc_[static_cast<std::size_t>(k)]); }
   // The folder this cluster owns.
   const std::string& dir() const { return dir_.path(); }
   // Kills node k at once (SIGKILL), as a crash would.
   void kill_node(int k);
   // Freezes node k (SIGSTOP): it keeps its connections but never answers.
   void freeze_node(int k);
+  // Starts node k again (after kill_node) with its data folder and port, as
+  // an operator would after a crash; returns once it listens. Throws
+  // std::runtime_error (with its log) if it exits or does not come up.
+  void restart_node(int k);
+  // The data folder of node k.
+  std::string node_dir(int k) const;
 
   // Runs the shardrec CLI with `args`; returns its exit code, stdout in *out.
   int cli(const std::string& args, std::string* out = nullptr) const;
@@ -101,9 +107,15 @@ public:
 private:
   // Declared in this order so that the nodes are stopped before their
   // folder is removed.
+  // Starts node k with `args` and waits for its port file.
+  int start(int k, const std::vector<std::string>& args);
+
   temp_dir dir_;
   child_processes nodes_;
   std::vector<int> ports_;
+  std::vector<std::size_t> proc_; // node k's current process in nodes_
+  std::string bin_;
+  std::chrono::milliseconds start_timeout_{10000};
 };
 
 } // namespace shardrec::testing

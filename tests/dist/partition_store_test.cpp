@@ -120,5 +120,46 @@ TEST(PartitionStore, RejectsInvalidEventsAndKeepsOthers) {
   EXPECT_EQ(s.user_matrix().nnz(), 1u);
 }
 
+TEST(PartitionStore, ImageGivesTheSameStoreWithTheLastBuildAndRecentItems) {
+  partition_store s(0, 1);
+  ASSERT_TRUE(s.add(ev("alice", "book", 4, 10)).ok());
+  ASSERT_TRUE(s.add(ev("bob", "book", 5, 12)).ok());
+  s.build(merge_policy::last);
+  ASSERT_TRUE(s.add(ev("alice", "pen", 2, 13)).ok());  // recent for alice
+  ASSERT_TRUE(s.add(ev("alice", "book", 1, 14)).ok()); // in alice's row: not recent
+  ASSERT_TRUE(s.add(ev("carol", "pen", 3, 15)).ok());  // a user after the build
+  auto r = partition_store::from_image(s.image());
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_FALSE(r->built());
+  EXPECT_EQ(r->user_events(), 5u);
+  // The matrices of the last build: two users, alice's book still 4.
+  EXPECT_EQ(r->user_matrix().n_users(), 2u);
+  EXPECT_EQ(r->user_matrix().nnz(), 2u);
+  EXPECT_EQ(*r->user_matrix().find(0, 0), 4.0f);
+  EXPECT_EQ(r->item_matrix().nnz(), 2u);
+  ASSERT_EQ(r->recent_items(0).size(), 1u);
+  EXPECT_EQ(r->item_refs().external(r->recent_items(0)[0].item_ref), "pen");
+  EXPECT_EQ(r->recent_items(2).size(), 1u); // carol: no row yet, her item is recent
+  r->build(merge_policy::last);
+  EXPECT_EQ(*r->user_matrix().find(0, 0), 1.0f);
+  EXPECT_EQ(r->user_matrix().nnz(), 4u);
+}
+
+TEST(PartitionStore, ImageWithAnIndexOutOfRangeIsRejected) {
+  partition_store s(0, 1);
+  ASSERT_TRUE(s.add(ev("alice", "book", 4, 10)).ok());
+  auto im = s.image();
+  im.partition = 1;
+  auto r = partition_store::from_image(im);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::invalid_argument);
+  im = s.image();
+  im.user_side[0].item = 5;
+  r = partition_store::from_image(im);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err().message.find("user_side[0]: item out of range"), std::string::npos)
+      << r.err().message;
+}
+
 } // namespace
 } // namespace shardrec::dist

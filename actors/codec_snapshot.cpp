@@ -1,0 +1,537 @@
+#include "actors/codec_snapshot.hpp"
+
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <kj/io.h>
+
+#include "actors/codec_parts.hpp"
+#include "actors/codec_util.hpp"
+#include "schema/snapshot.capnp.h"
+
+namespace shardrec::actors {
+
+namespace {
+
+using detail::csr_problem;
+using detail::fill;
+using detail::get;
+using detail::get_strings;
+using detail::list_size;
+using detail::misaligned;
+using detail::out_of_dictionary;
+using detail::put;
+using detail::read;
+using detail::text;
+using detail::unknown_enum;
+using detail::unknown_enumerant;
+
+core::error bad(const std::string& what) {
+  return core::make_error(core::errc::bad_message, "bad snapshot: " + what);
+}
+
+// Event types travel as their core values (both enums are numbered alike).
+constexpr bool same_event_type(core::event_type c, wire::EventType w) {
+  return static_cast<int>(c) == static_cast<int>(w);
+}
+static_assert(same_event_type(core::event_type::view, wire::EventType::VIEW)
+              && same_event_type(core::event_type::click, wire::EventType::CLICK)
+              && same_event_type(core::event_type::cart, wire::EventType::CART)
+              && same_event_type(core::event_type::purchase, wire::EventType::PURCHASE)
+              && same_event_type(core::event_type::rating, wire::EventType::RATING)
+              && same_event_type(core::event_type::cancel, wire::EventType::CANCEL)
+              && core::event_type_count == 6);
+
+wire::MergePolicy to_wire(core::merge_policy p) {
+  switch (p) {
+    case core::merge_policy::last: return wire::MergePolicy::LAST;
+    case core::merge_policy::sum: return wire::MergePolicy::SUM;
+    case core::merge_policy::max: return wire::MergePolicy::MAX;
+  }
+  unknown_enumerant();
+}
+
+std::optional<core::merge_policy> from_wire(wire::MergePolicy p) {
+  switch (p) {
+    case wire::MergePolicy::LAST: return core::merge_policy::last;
+    case wire::MergePolicy::SUM: return core::merge_policy::sum;
+    case wire::MergePolicy::MAX: return core::merge_policy::max;
+  }
+  return std::nullopt;
+}
+
+// A list of structs costs at least one word an element when it was written
+// by a builder; a longer one is an amplification (zero-sized elements) that
+// the unlimited traversal of a snapshot would not stop.
+std::optional<core::error> too_long(std::size_t elements, std::size_t message_words,
+                                    const std::string& where, const char* field) {
+  if (elements <= message_words)
+    return std::nullopt;
+  return bad(where + ": field '" + field + "' claims " + std::to_string(elements)
+             + " entries in a message of " + std::to_string(message_words) + " words");
+}
+
+// ---- events
+
+void fill(wire::EventColumns::Builder b, const std::vector<core::event>& events) {
+  const auto n = list_size(events.size());
+  auto user = b.initUser(n);
+  auto item = b.initItem(n);
+  auto value = b.initValue(n);
+  auto type = b.initType(n);
+  auto device = b.initDevice(n);
+  auto location = b.initLocation(n);
+  auto timestamp = b.initTimestamp(n);
+  for (unsigned k = 0; k < n; ++k) {
+    const auto& e = events[k];
+    user.set(k, e.user);
+    item.set(k, e.item);
+    value.set(k, e.value);
+    type.set(k, static_cast<wire::EventType>(e.type));
+    device.set(k, e.device);
+    location.set(k, e.location);
+    timestamp.set(k, e.timestamp);
+  }
+}
+
+core::result<std::vector<core::event>> read(wire::EventColumns::Reader r,
+                                            const std::string& where) {
+  auto user = r.getUser();
+  auto item = r.getItem();
+  auto value = r.getValue();
+  auto type = r.getType();
+  auto device = r.getDevice();
+  auto location = r.getLocation();
+  auto timestamp = r.getTimestamp();
+  const std::size_t n = user.size();
+  const std::pair<const char*, std::size_t> columns[] = {
+      {"item", item.size()},         {"value", value.size()},
+      {"type", type.size()},         {"device", device.size()},
+      {"location", location.size()}, {"timestamp", timestamp.size()}};
+  for (const auto& [field, size] : columns)
+    if (size != n)
+      return misaligned(where, field, size, "user", n);
+  std::vector<core::event> events(n);
+  for (unsigned k = 0; k < n; ++k) {
+    auto& e = events[k];
+    const auto t = static_cast<std::uint16_t>(type[k]);
+    if (t >= core::event_type_count)
+      return unknown_enum(where + " event " + std::to_string(k), "type", t);
+    e.user = user[k];
+    e.item = item[k];
+    e.value = value[k];
+    e.type = static_cast<core::event_type>(t);
+    e.device = device[k];
+    e.location = location[k];
+    e.timestamp = timestamp[k];
+  }
+  return events;
+}
+
+// ---- the store
+
+void fill(wire::StoreImage::Builder b, const dist::store_image& s) {
+  b.setPartition(s.partition);
+  b.setPartitions(s.partitions);
+  put(b.initUsers(list_size(s.users.size())), s.users);
+  put(b.initItemRefs(list_size(s.item_refs.size())), s.item_refs);
+  put(b.initItems(list_size(s.items.size())), s.items);
+  put(b.initUserRefs(list_size(s.user_refs.size())), s.user_refs);
+  put(b.initDevices(list_size(s.devices.size())), s.devices);
+  put(b.initLocations(list_size(s.locations.size())), s.locations);
+  fill(b.initUserSide(), s.user_side);
+  fill(b.initItemSide(), s.item_side);
+  auto meta = b.initItemMeta(list_size(s.item_meta.size()));
+  for (unsigned i = 0; i < s.item_meta.size(); ++i)
+    fill(meta[i], s.item_meta[i]);
+  b.setBuilt(s.built);
+  b.setBuiltOnce(s.built_once);
+  b.setBuiltPolicy(to_wire(s.built_policy));
+  b.setBinarized(s.binarized);
+  b.setBuiltUsers(s.built_users);
+  b.setBuiltItemRefs(s.built_item_refs);
+  b.setBuiltUserEvents(s.built_user_events);
+  b.setBuiltUserRefs(s.built_user_refs);
+  b.setBuiltItems(s.built_items);
+  b.setBuiltItemEvents(s.built_item_events);
+}
+
+core::result<dist::store_image> read(wire::StoreImage::Reader r, std::size_t words) {
+  const std::string where = "store";
+  dist::store_image s;
+  s.partition = r.getPartition();
+  s.partitions = r.getPartitions();
+  s.users = get_strings(r.getUsers());
+  s.item_refs = get_strings(r.getItemRefs());
+  s.items = get_strings(r.getItems());
+  s.user_refs = get_strings(r.getUserRefs());
+  s.devices = get_strings(r.getDevices());
+  s.locations = get_strings(r.getLocations());
+  auto user_side = read(r.getUserSide(), where + " user_side");
+  if (!user_side)
+    return user_side.err();
+  s.user_side = std::move(*user_side);
+  auto item_side = read(r.getItemSide(), where + " item_side");
+  if (!item_side)
+    return item_side.err();
+  s.item_side = std::move(*item_side);
+  auto meta = r.getItemMeta();
+  if (auto err = too_long(meta.size(), words, where, "item_meta"))
+    return *err;
+  s.item_meta.reserve(meta.size());
+  for (auto m : meta)
+    s.item_meta.push_back(read(m));
+  s.built = r.getBuilt();
+  s.built_once = r.getBuiltOnce();
+  auto policy = from_wire(r.getBuiltPolicy());
+  if (!policy)
+    return unknown_enum(where, "built_policy",
+                        static_cast<std::uint16_t>(r.getBuiltPolicy()));
+  s.built_policy = *policy;
+  s.binarized = r.getBinarized();
+  s.built_users = r.getBuiltUsers();
+  s.built_item_refs = r.getBuiltItemRefs();
+  s.built_user_events = r.getBuiltUserEvents();
+  s.built_user_refs = r.getBuiltUserRefs();
+  s.built_items = r.getBuiltItems();
+  s.built_item_events = r.getBuiltItemEvents();
+  return s;
+}
+
+// ---- (id, weight) lists over a dictionary
+
+// rows[r] has the entries entries(rows[r]); key(e) is an entry's id and
+// weight(e) its weight.
+template <class Rows, class Entries, class Key, class Weight>
+void fill_lists(wire::IdWeightLists::Builder b, const Rows& rows, Entries entries,
+                Key key, Weight weight) {
+  std::size_t total = 0;
+  auto length = b.initLength(list_size(rows.size()));
+  for (unsigned r = 0; r < rows.size(); ++r) {
+    length.set(r, list_size(entries(rows[r]).size()));
+    total += entries(rows[r]).size();
+  }
+  auto id = b.initId(list_size(total));
+  auto w = b.initWeight(list_size(total));
+  std::unordered_map<std::string_view, std::uint32_t> index;
+  std::vector<std::string_view> dictionary;
+  unsigned k = 0;
+  for (const auto& row : rows)
+    for (const auto& e : entries(row)) {
+      const std::string_view name = key(e);
+      auto [it, fresh] =
+          index.emplace(name, static_cast<std::uint32_t>(dictionary.size()));
+      if (fresh)
+        dictionary.push_back(name);
+      id.set(k, it->second);
+      w.set(k, weight(e));
+      ++k;
+    }
+  auto dict = b.initDictionary(list_size(dictionary.size()));
+  for (unsigned i = 0; i < dictionary.size(); ++i)
+    dict.set(i, capnp::Text::Reader(dictionary[i].data(), dictionary[i].size()));
+}
+
+// The lists as rows of E{id, weight}.
+template <class E>
+core::result<std::vector<std::vector<E>>> read_lists(wire::IdWeightLists::Reader r,
+                                                     const std::string& where) {
+  auto dictionary = get_strings(r.getDictionary());
+  auto length = r.getLength();
+  auto id = r.getId();
+  auto weight = r.getWeight();
+  if (auto err = csr_problem(length, id.size(), weight.size(), where, "id", "weight"))
+    return *err;
+  std::vector<std::vector<E>> rows(length.size());
+  unsigned k = 0;
+  for (unsigned i = 0; i < length.size(); ++i) {
+    rows[i].reserve(length[i]);
+    for (unsigned j = 0; j < length[i]; ++j, ++k) {
+      if (id[k] >= dictionary.size())
+        return out_of_dictionary(where, "id", k, id[k], dictionary.size());
+      rows[i].push_back(E{dictionary[id[k]], weight[k]});
+    }
+  }
+  return rows;
+}
+
+// ---- the served model
+
+// 1 + the largest feature of the vectors (0: none).
+std::uint32_t feature_bound(const std::vector<dist::sparse_vector>& vectors) {
+  std::uint32_t bound = 0;
+  for (const auto& v : vectors)
+    if (!v.empty()) {
+      SHARDREC_ASSERT(v.feature.back() < std::numeric_limits<std::uint32_t>::max());
+      bound = std::max(bound, v.feature.back() + 1);
+    }
+  return bound;
+}
+
+void fill(wire::ItemModels::Builder b, const dist::partition_item_models& m) {
+  put(b.initItems(list_size(m.items.size())), m.items);
+  b.setIalsFactors(m.ials_factors);
+  put(b.initIalsItem(list_size(m.ials_item.size())), m.ials_item);
+  b.setMfFactors(m.mf_factors);
+  b.setMfMu(m.mf_mu);
+  put(b.initMfItem(list_size(m.mf_item.size())), m.mf_item);
+  put(b.initMfItemBias(list_size(m.mf_item_bias.size())), m.mf_item_bias);
+  fill_lists(
+      b.initKnnReverse(), m.knn_reverse,
+      [](const auto& list) -> const auto& { return list; },
+      [](const dist::reverse_neighbor& e) -> const std::string& { return e.item; },
+      [](const dist::reverse_neighbor& e) { return e.similarity; });
+  put(b.initPopularity(list_size(m.popularity.size())), m.popularity);
+  fill(b.initContent(), m.content);
+}
+
+core::result<dist::partition_item_models> read(wire::ItemModels::Reader r,
+                                               std::uint32_t content_features) {
+  const std::string where = "model items";
+  dist::partition_item_models m;
+  m.items = get_strings(r.getItems());
+  m.ials_factors = r.getIalsFactors();
+  m.ials_item = get<float>(r.getIalsItem());
+  m.mf_factors = r.getMfFactors();
+  m.mf_mu = r.getMfMu();
+  m.mf_item = get<float>(r.getMfItem());
+  m.mf_item_bias = get<float>(r.getMfItemBias());
+  auto reverse =
+      read_lists<dist::reverse_neighbor>(r.getKnnReverse(), where + " knn_reverse");
+  if (!reverse)
+    return reverse.err();
+  m.knn_reverse = std::move(*reverse);
+  m.popularity = get<float>(r.getPopularity());
+  auto content = read(r.getContent(), where + " content");
+  if (!content)
+    return content.err();
+  m.content = std::move(*content);
+  // Checked before the bound is computed, so that it cannot wrap.
+  for (std::size_t i = 0; i < m.content.size(); ++i)
+    if (!m.content[i].empty() && m.content[i].feature.back() >= content_features)
+      return bad(where + " content row " + std::to_string(i) + ": feature "
+                 + std::to_string(m.content[i].feature.back())
+                 + " is not below content_features " + std::to_string(content_features));
+  if (auto bound = feature_bound(m.content); bound != content_features)
+    return bad(where + ": content_features is " + std::to_string(content_features)
+               + " but the largest feature + 1 is " + std::to_string(bound));
+  return m;
+}
+
+void fill(wire::UserModels::Builder b, const dist::partition_user_models& m) {
+  b.setIalsFactors(m.ials_factors);
+  put(b.initIalsUser(list_size(m.ials_user.size())), m.ials_user);
+  b.setMfFactors(m.mf_factors);
+  put(b.initMfUser(list_size(m.mf_user.size())), m.mf_user);
+  put(b.initMfUserBias(list_size(m.mf_user_bias.size())), m.mf_user_bias);
+  fill(b.initContentProfiles(), m.content.profiles);
+  fill(b.initContentRefVectors(), m.content.ref_vectors);
+}
+
+core::result<dist::partition_user_models> read(wire::UserModels::Reader r) {
+  const std::string where = "model users";
+  dist::partition_user_models m;
+  m.ials_factors = r.getIalsFactors();
+  m.ials_user = get<float>(r.getIalsUser());
+  m.mf_factors = r.getMfFactors();
+  m.mf_user = get<float>(r.getMfUser());
+  m.mf_user_bias = get<float>(r.getMfUserBias());
+  auto profiles = read(r.getContentProfiles(), where + " content_profiles");
+  if (!profiles)
+    return profiles.err();
+  m.content.profiles = std::move(*profiles);
+  auto refs = read(r.getContentRefVectors(), where + " content_ref_vectors");
+  if (!refs)
+    return refs.err();
+  m.content.ref_vectors = std::move(*refs);
+  return m;
+}
+
+void fill(wire::NeighborLists::Builder b, const std::vector<dist::entity_neighbors>& n) {
+  auto entities = b.initEntities(list_size(n.size()));
+  for (unsigned i = 0; i < n.size(); ++i)
+    entities.set(i, n[i].id);
+  fill_lists(
+      b.initLists(), n,
+      [](const dist::entity_neighbors& e) -> const auto& { return e.neighbors; },
+      [](const dist::external_neighbor& e) -> const std::string& { return e.id; },
+      [](const dist::external_neighbor& e) { return e.similarity; });
+}
+
+core::result<std::vector<dist::entity_neighbors>> read(wire::NeighborLists::Reader r) {
+  const std::string where = "model neighbors";
+  auto entities = get_strings(r.getEntities());
+  auto lists = read_lists<dist::external_neighbor>(r.getLists(), where + " lists");
+  if (!lists)
+    return lists.err();
+  if (lists->size() != entities.size())
+    return misaligned(where, "lists", lists->size(), "entities", entities.size());
+  std::vector<dist::entity_neighbors> out(entities.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i].id = std::move(entities[i]);
+    out[i].neighbors = std::move((*lists)[i]);
+  }
+  return out;
+}
+
+void fill(wire::ServedModel::Builder b, const served_model_image& m) {
+  fill(b.initItems(), m.items);
+  fill(b.initSpec(), m.spec);
+  fill(b.initUsers(), m.users);
+  if (m.neighbors)
+    fill(b.initNeighbors(), *m.neighbors);
+  b.setContentFeatures(feature_bound(m.items.content));
+}
+
+core::result<served_model_image> read(wire::ServedModel::Reader r, std::size_t words) {
+  served_model_image m;
+  auto items = read(r.getItems(), r.getContentFeatures());
+  if (!items)
+    return items.err();
+  m.items = std::move(*items);
+  auto components = r.getSpec().getComponents();
+  if (auto err = too_long(components.size(), words, "model spec", "components"))
+    return *err;
+  auto spec = read(r.getSpec(), "model spec");
+  if (!spec)
+    return spec.err();
+  m.spec = std::move(*spec);
+  auto users = read(r.getUsers());
+  if (!users)
+    return users.err();
+  m.users = std::move(*users);
+  if (r.hasNeighbors()) {
+    auto neighbors = read(r.getNeighbors());
+    if (!neighbors)
+      return neighbors.err();
+    m.neighbors = std::move(*neighbors);
+  }
+  return m;
+}
+
+core::result<partition_snapshot> read(wire::PartitionSnapshot::Reader r,
+                                      std::size_t words) {
+  if (r.getMagic() != wire::SNAPSHOT_MAGIC)
+    return bad("wrong magic " + std::to_string(r.getMagic()) + ", expected "
+               + std::to_string(wire::SNAPSHOT_MAGIC) + " (not a partition snapshot)");
+  partition_snapshot s;
+  s.log_seq = r.getLogSeq();
+  s.model_version = r.getModelVersion();
+  s.ratings_only = r.getRatingsOnly();
+  s.scale = {r.getScaleMin(), r.getScaleMax()};
+  if (!r.hasStore())
+    return bad("field 'store' is missing");
+  auto store = read(r.getStore(), words);
+  if (!store)
+    return store.err();
+  s.store = std::move(*store);
+  if (r.hasModel()) {
+    auto model = read(r.getModel(), words);
+    if (!model)
+      return model.err();
+    s.model = std::move(*model);
+  }
+  return s;
+}
+
+} // namespace
+
+std::string encode_snapshot(const partition_snapshot& s) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::PartitionSnapshot>();
+  root.setMagic(wire::SNAPSHOT_MAGIC);
+  root.setLogSeq(s.log_seq);
+  root.setModelVersion(s.model_version);
+  root.setRatingsOnly(s.ratings_only);
+  root.setScaleMin(s.scale.min);
+  root.setScaleMax(s.scale.max);
+  fill(root.initStore(), s.store);
+  if (s.model)
+    fill(root.initModel(), *s.model);
+  // Written straight into the string: a snapshot can be large.
+  std::string bytes(capnp::computeSerializedSizeInWords(mb) * sizeof(capnp::word), '\0');
+  kj::ArrayOutputStream out(
+      kj::arrayPtr(reinterpret_cast<kj::byte*>(bytes.data()), bytes.size()));
+  capnp::writeMessage(out, mb);
+  SHARDREC_ASSERT(out.getArray().size() == bytes.size());
+  return bytes;
+}
+
+core::result<partition_snapshot> decode_snapshot(const void* data, std::size_t size) {
+  if (size == 0)
+    return bad("empty");
+  if (size % sizeof(capnp::word) != 0)
+    return bad("size " + std::to_string(size) + " is not a multiple of 8 bytes");
+  const std::size_t n_words = size / sizeof(capnp::word);
+  kj::Array<capnp::word> copy;
+  kj::ArrayPtr<const capnp::word> words;
+  try {
+    if (reinterpret_cast<std::uintptr_t>(data) % alignof(capnp::word) == 0) {
+      words =
+          kj::ArrayPtr<const capnp::word>(static_cast<const capnp::word*>(data), n_words);
+    } else {
+      copy = kj::heapArray<capnp::word>(n_words);
+      std::memcpy(copy.begin(), data, size);
+      words = copy;
+    }
+    // A snapshot can hold hundreds of MB: no traversal limit. Lists of
+    // structs are checked against the message size instead (too_long).
+    capnp::ReaderOptions opt;
+    opt.traversalLimitInWords = std::numeric_limits<std::uint64_t>::max();
+    capnp::FlatArrayMessageReader reader(words, opt);
+    if (reader.getEnd() != words.end())
+      return bad(std::to_string((words.end() - reader.getEnd()) * sizeof(capnp::word))
+                 + " bytes after the message");
+    auto s = read(reader.getRoot<wire::PartitionSnapshot>(), n_words);
+    if (!s.ok()) {
+      // The shared decoders say "bad frame: "; this is a snapshot.
+      auto err = s.err();
+      const std::string frame_prefix = "bad frame: ";
+      if (err.message.compare(0, frame_prefix.size(), frame_prefix) == 0)
+        err.message = "bad snapshot: " + err.message.substr(frame_prefix.size());
+      return err;
+    }
+    return s;
+  } catch (const kj::Exception& e) {
+    return bad(e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return bad(std::string("cannot be read: ") + e.what());
+  }
+}
+
+core::result<dist::served_models> make_served(const served_model_image& m) {
+  return make_served(served_model_image(m));
+}
+
+core::result<dist::served_models> make_served(served_model_image&& m) {
+  auto scorer = dist::partition_scorer::make(std::move(m.items), std::move(m.spec));
+  if (!scorer)
+    return scorer.err();
+  dist::served_models out;
+  out.scorer = std::make_shared<const dist::partition_scorer>(std::move(*scorer));
+  out.users = std::move(m.users);
+  if (m.neighbors)
+    out.neighbors = std::make_shared<const dist::neighbor_lists>(std::move(*m.neighbors));
+  return out;
+}
+
+served_model_image image_of(const dist::served_models& m) {
+  SHARDREC_ASSERT(m.scorer);
+  served_model_image out;
+  out.items = m.scorer->models();
+  out.spec = m.scorer->spec();
+  out.users = m.users;
+  if (m.neighbors)
+    out.neighbors = m.neighbors->lists();
+  return out;
+}
+
+} // namespace shardrec::actors

@@ -1,0 +1,178 @@
+#include "actors/durable.hpp"
+
+#include <cstdio>
+
+#include "actors/codec.hpp"
+#include "actors/codec_snapshot.hpp"
+#include "storage/files.hpp"
+#include "storage/snapshots.hpp"
+
+namespace shardrec::actors {
+
+std::string partition_dir(const durability& d, std::uint32_t partition) {
+  if (d.data_dir.empty())
+    return {};
+  char name[16];
+  std::snprintf(name, sizeof name, "p%05u", partition);
+  return d.data_dir + "/partitions/" + name;
+}
+
+ingest_result apply_events(partition_data& d, const event_batch& b) {
+  d.scale = b.scale;
+  ingest_result r;
+  std::size_t index = 0;
+  for (const auto& e : b.events) {
+    auto st = d.store->add(e);
+    if (st) {
+      ++r.accepted;
+      if (e.type != core::event_type::rating)
+        d.ratings_only = false;
+    } else {
+      ++r.rejected;
+      if (r.problems.size() < 10)
+        r.problems.push_back("event " + std::to_string(index) + ": " + st.err().message);
+    }
+    ++index;
+  }
+  return r;
+}
+
+ingest_result apply_items(partition_data& d, item_batch b) {
+  ingest_result r;
+  for (auto& [id, info] : b.items) {
+    if (id.empty()) {
+      ++r.rejected;
+      continue;
+    }
+    d.store->set_item_info(id, std::move(info));
+    ++r.accepted;
+  }
+  return r;
+}
+
+namespace {
+
+// Replays one log record into `d`.
+core::status replay(partition_data& d, std::uint8_t kind, std::string_view payload) {
+  frame f;
+  f.bytes.assign(payload.begin(), payload.end());
+  if (kind == record_events) {
+    auto b = decode_event_batch(f);
+    if (!b)
+      return b.err();
+    apply_events(d, *b);
+    return {};
+  }
+  if (kind == record_items) {
+    auto b = decode_item_batch(f);
+    if (!b)
+      return b.err();
+    apply_items(d, std::move(*b));
+    return {};
+  }
+  return core::make_error(core::errc::bad_message,
+                          "unknown log record kind " + std::to_string(kind));
+}
+
+// Loads snapshot file `path` into `d`.
+core::status load_snapshot(const std::string& path, std::uint32_t partition,
+                           std::uint32_t partitions, partition_data& d,
+                           std::uint64_t& seq) {
+  auto bytes = storage::read_blob(path);
+  if (!bytes)
+    return bytes.err();
+  auto snap = decode_snapshot(bytes->data(), bytes->size());
+  if (!snap)
+    return core::make_error(snap.err().code, "'" + path + "': " + snap.err().message);
+  if (snap->store.partition != partition || snap->store.partitions != partitions)
+    return core::make_error(
+        core::errc::invalid_argument,
+        "'" + path + "' holds partition " + std::to_string(snap->store.partition) + " of "
+            + std::to_string(snap->store.partitions) + ", not "
+            + std::to_string(partition) + " of " + std::to_string(partitions));
+  auto store = dist::partition_store::from_image(std::move(snap->store));
+  if (!store)
+    return core::make_error(store.err().code, "'" + path + "': " + store.err().message);
+  partition_data out;
+  out.store = std::make_unique<dist::partition_store>(std::move(*store));
+  out.ratings_only = snap->ratings_only;
+  out.scale = snap->scale;
+  out.model_version = snap->model_version;
+  if (snap->model) {
+    auto served = make_served(*snap->model);
+    if (!served)
+      return core::make_error(served.err().code,
+                              "'" + path + "': " + served.err().message);
+    out.model = std::move(*served);
+  }
+  d = std::move(out);
+  seq = snap->log_seq;
+  return {};
+}
+
+} // namespace
+
+core::result<recovered_partition> recover_partition(const durability& dur,
+                                                    std::uint32_t partition,
+                                                    std::uint32_t partitions) {
+  recovered_partition out;
+  out.data.store = std::make_unique<dist::partition_store>(partition, partitions);
+  if (dur.data_dir.empty())
+    return out;
+  const auto dir = partition_dir(dur, partition);
+  for (const auto& snap : storage::list_snapshots(dir + "/snapshots")) {
+    std::uint64_t seq = 0;
+    auto st = load_snapshot(snap.path, partition, partitions, out.data, seq);
+    if (st) {
+      out.snapshot_seq = seq;
+      break;
+    }
+    out.notes.push_back("snapshot skipped: " + st.err().message
+                        + "; trying the one before");
+  }
+  storage::partition_log::recovery rec;
+  storage::log_options opt;
+  opt.segment_bytes = dur.segment_bytes;
+  auto log = storage::partition_log::open(
+      dir + "/log", out.snapshot_seq,
+      [&](std::uint64_t seq, std::uint8_t kind,
+          std::string_view payload) -> core::status {
+        auto st = replay(out.data, kind, payload);
+        if (!st)
+          return core::make_error(st.err().code, "log '" + dir + "/log' record "
+                                                     + std::to_string(seq) + ": "
+                                                     + st.err().message);
+        return {};
+      },
+      &rec, opt);
+  if (!log)
+    return log.err();
+  out.log = std::make_unique<storage::partition_log>(std::move(*log));
+  out.replayed = rec.replayed;
+  for (auto& n : rec.notes)
+    out.notes.push_back(std::move(n));
+  return out;
+}
+
+core::result<std::uint64_t> write_partition_snapshot(const durability& dur,
+                                                     const partition_data& d,
+                                                     storage::partition_log& log) {
+  partition_snapshot snap;
+  snap.log_seq = log.last_seq();
+  snap.model_version = d.model_version;
+  snap.ratings_only = d.ratings_only;
+  snap.scale = d.scale;
+  snap.store = d.store->image();
+  if (d.model.scorer)
+    snap.model = image_of(d.model);
+  const auto bytes = encode_snapshot(snap);
+  auto oldest = storage::write_snapshot(
+      partition_dir(dur, d.store->partition()) + "/snapshots", snap.log_seq, bytes);
+  if (!oldest)
+    return oldest.err();
+  if (auto st = log.remove_through(*oldest); !st)
+    return st.err();
+  return bytes.size();
+}
+
+} // namespace shardrec::actors
