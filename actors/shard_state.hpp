@@ -29,7 +29,14 @@ struct shard_state {
   // by the publish step; a null scorer: none yet) and what else a snapshot
   // holds.
   partition_data data;
-  std::unique_ptr<dist::partition_store> bin; // binarized copy, after build
+  // A training run's copy of the store, frozen and built at its build step
+  // (the sessions below refer to it; events go on into data.store), its
+  // binarized copy, the live store's change count when copied and the
+  // merge policy. Dropped at publish or abort.
+  std::unique_ptr<dist::partition_store> train;
+  std::unique_ptr<dist::partition_store> bin;
+  std::uint64_t train_changes = 0;
+  dist::merge_policy train_policy = dist::merge_policy::sum;
   std::uint32_t node_id = 0;
 
   // Durability (actors/durable.hpp): the log (null without a data folder),

@@ -173,7 +173,7 @@ caf::error apply_block(shard_pointer self, block_kind kind, const frame& f) {
       if (!st.knn)
         return fail(core::errc::invalid_argument, "reverse block before build");
       auto b = decode_reverse_block(f);
-      return b ? check(st.knn->receive(*st.data.store, *b)) : fail(b.err());
+      return b ? check(st.knn->receive(*st.train, *b)) : fail(b.err());
     }
     case block_kind::ials_group:
     case block_kind::mf_group: break;
@@ -204,9 +204,19 @@ caf::result<frame> send_side(shard_pointer self, als_model model, dist::als_side
   return rp;
 }
 
+// Drops a run's copy of the store and every session on it.
+void reset_sessions(detail::shard_state& st) {
+  st.content.reset();
+  st.knn.reset();
+  st.ials.reset();
+  st.mf.reset();
+  st.bin.reset();
+  st.train.reset();
+  st.popularity.clear();
+}
+
 caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg) {
   auto& st = self->state;
-  auto& s = *st.data.store;
   auto req = decode_train_request(arg);
   if (!req)
     return fail(req.err());
@@ -216,24 +226,27 @@ caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg
   st.settings =
       dist::make_train_settings(req->factors, req->iterations, req->seed,
                                 std::max(1u, std::thread::hardware_concurrency()));
-  // Retraining without new events or item information reuses the matrices.
+  // The run trains on a copy of the store as it is now: events keep coming
+  // into the live store (and queries keep using the served model) until
+  // publish swaps the new model in. Retraining without new events or item
+  // information reuses the matrices (a copy of a built store is built).
   const auto policy =
       merge == build_merge::last ? dist::merge_policy::last : dist::merge_policy::sum;
-  if (!st.bin || !s.built_with(policy)) {
-    s.build(policy);
-    st.bin = std::make_unique<dist::partition_store>(s.binarized());
-  }
+  reset_sessions(st);
+  st.train = std::make_unique<dist::partition_store>(*st.data.store);
+  st.train_changes = st.data.store->changes();
+  if (!st.train->built_with(policy))
+    st.train->build(policy);
+  st.train_policy = policy;
+  st.bin = std::make_unique<dist::partition_store>(st.train->binarized());
   st.content = std::make_unique<dist::content_session>(st.settings.content);
-  st.knn = std::make_unique<dist::knn_session>(s.partitions(), st.settings.knn);
-  st.ials.reset();
-  st.mf.reset();
-  st.popularity.clear();
-  return encode(dist::census(s));
+  st.knn = std::make_unique<dist::knn_session>(st.train->partitions(), st.settings.knn);
+  return encode(dist::census(*st.train));
 }
 
 caf::result<frame> knn_step(shard_pointer self, step_kind kind, const frame& arg) {
   auto& st = self->state;
-  auto& s = *st.data.store;
+  auto& s = *st.train;
   switch (kind) {
     case step_kind::knn_scale: {
       auto sp = st.knn->scale(s, *st.bin);
@@ -290,11 +303,9 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
     if (!g)
       return fail(g.err());
     if (implicit)
-      st.ials =
-          std::make_unique<dist::ials_partition>(*st.data.store, st.settings.ials, *g);
+      st.ials = std::make_unique<dist::ials_partition>(*st.train, st.settings.ials, *g);
     else
-      st.mf =
-          std::make_unique<dist::mf_als_partition>(*st.data.store, st.settings.mf, *g);
+      st.mf = std::make_unique<dist::mf_als_partition>(*st.train, st.settings.mf, *g);
     return frame{};
   }
   if (implicit ? !st.ials : !st.mf)
@@ -330,11 +341,19 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   auto spec = decode_blend_spec(arg);
   if (!spec)
     return fail(spec.err());
-  auto served = dist::pack_models(*st.data.store, st.popularity, st.content.get(),
+  auto served = dist::pack_models(*st.train, st.popularity, st.content.get(),
                                   st.knn.get(), st.ials.get(), st.mf.get(), *spec);
   if (!served)
     return fail(served.err());
   st.data.model = std::move(*served);
+  // The live store takes the run's matrices: the run's copy itself when
+  // nothing arrived during the run, else a rebuild with the events that
+  // did (from now on they are in their users' rows, not recent items).
+  if (st.data.store->changes() == st.train_changes)
+    st.data.store = std::move(st.train);
+  else
+    st.data.store->build(st.train_policy);
+  reset_sessions(st);
   st.stats_cache.clear();
   st.pending_stats.clear();
   st.data.model_version = version;
@@ -377,19 +396,21 @@ caf::error check_run(shard_pointer self, const train_step& step) {
 caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
                                  const frame& arg) {
   auto& st = self->state;
-  auto& s = *st.data.store;
   if (step.kind == step_kind::abort) {
-    if (step.run == st.run)
+    if (step.run == st.run) {
       st.run = 0;
+      reset_sessions(st);
+    }
     return frame{};
   }
   if (auto err = check_run(self, step))
     return err;
   if (step.kind == step_kind::build)
     return build(self, step.merge, arg);
-  if (!s.built() || !st.bin || !st.content || !st.knn)
+  if (!st.train || !st.bin || !st.content || !st.knn)
     return fail(core::errc::invalid_argument,
                 "training step '" + to_string(step) + "' before build");
+  auto& s = *st.train;
   switch (step.kind) {
     case step_kind::popular:
       st.popularity = dist::partition_popularity(s);

@@ -38,6 +38,7 @@ bool partition_store::owns_item(std::string_view item) const {
 status partition_store::add(const raw_event& e) {
   if (auto st = validate(e); !st)
     return st;
+  ++changes_;
   event ev;
   ev.value = e.value;
   ev.type = e.type;
@@ -63,6 +64,7 @@ status partition_store::add(const raw_event& e) {
 void partition_store::set_item_info(const std::string& item, item_info info) {
   if (!owns_item(item))
     return;
+  ++changes_;
   auto i = items_.intern(item);
   if (item_meta_.size() <= i)
     item_meta_.resize(static_cast<std::size_t>(i) + 1);

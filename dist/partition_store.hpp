@@ -90,6 +90,8 @@ public:
   // for the ranking algorithms. REQUIRES: built()
   partition_store binarized() const;
   bool built() const { return built_; }
+  // Grows with every add() and set_item_info(): equal counts, same content.
+  std::uint64_t changes() const { return changes_; }
   // True when built() with `policy` and nothing was added since: build(policy)
   // would give the same matrices.
   bool built_with(merge_policy policy) const { return built_ && built_policy_ == policy; }
@@ -143,6 +145,7 @@ private:
   // that are not in the user's matrix row; cleared by build().
   std::unordered_map<index_t, std::vector<recent_item>> recent_;
   bool built_ = false;
+  std::uint64_t changes_ = 0;
   bool built_once_ = false;
   merge_policy built_policy_ = merge_policy::sum;
   bool binarized_ = false; // matrices from binarized(), until the next build
