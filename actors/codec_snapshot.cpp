@@ -1,5 +1,7 @@
 #include "actors/codec_snapshot.hpp"
 
+#include <algorithm>
+
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -334,6 +336,72 @@ void fill(wire::UserModels::Builder b, const dist::partition_user_models& m) {
   put(b.initMfUserBias(list_size(m.mf_user_bias.size())), m.mf_user_bias);
   fill(b.initContentProfiles(), m.content.profiles);
   fill(b.initContentRefVectors(), m.content.ref_vectors);
+  if (const auto* f = m.ials_fold.get()) {
+    auto fb = b.initIalsFold();
+    fb.setFactors(static_cast<std::uint32_t>(f->cfg.factors));
+    fb.setReg(f->cfg.reg);
+    fb.setAlpha(f->cfg.alpha);
+    fb.setRegExponent(f->cfg.reg_exponent);
+    fb.setCgSteps(f->cfg.cg_steps);
+    fb.setExactSolve(f->cfg.exact_solve);
+    fb.setBinary(f->cfg.binary);
+    fb.setNItems(f->n_items);
+    auto items = fb.initItems(list_size(static_cast<std::size_t>(f->items.size())));
+    for (unsigned i = 0; i < items.size(); ++i)
+      items.set(i, f->items.data()[i]);
+    put(fb.initRefRow(list_size(f->ref_row.size())), f->ref_row);
+    auto gram = fb.initGram(list_size(static_cast<std::size_t>(f->gram.size())));
+    for (unsigned i = 0; i < gram.size(); ++i)
+      gram.set(i, f->gram.data()[i]);
+  }
+  // In user order, so that equal models encode to equal bytes.
+  std::vector<core::index_t> folded;
+  for (const auto& [u, row] : m.ials_folded)
+    folded.push_back(u);
+  std::sort(folded.begin(), folded.end());
+  auto rows = b.initIalsFolded(list_size(folded.size()));
+  for (unsigned i = 0; i < folded.size(); ++i) {
+    rows[i].setUser(folded[i]);
+    const auto& row = m.ials_folded.at(folded[i]);
+    put(rows[i].initFactors(list_size(row.size())), row);
+  }
+}
+
+core::result<std::shared_ptr<const dist::ials_fold_in_data>>
+read(wire::IalsFoldIn::Reader r, std::size_t ials_factors) {
+  const std::string where = "model users ials_fold";
+  auto d = std::make_shared<dist::ials_fold_in_data>();
+  const std::size_t k = r.getFactors();
+  if (k == 0 || k != ials_factors)
+    return bad(where + ": factors " + std::to_string(k) + " but the model has "
+               + std::to_string(ials_factors));
+  d->cfg.factors = k;
+  d->cfg.reg = r.getReg();
+  d->cfg.alpha = r.getAlpha();
+  d->cfg.reg_exponent = r.getRegExponent();
+  d->cfg.cg_steps = r.getCgSteps();
+  d->cfg.exact_solve = r.getExactSolve();
+  d->cfg.binary = r.getBinary();
+  d->n_items = r.getNItems();
+  if (auto st = core::validate(d->cfg); !st)
+    return bad(where + ": " + st.err().message);
+  auto items = get<float>(r.getItems());
+  auto gram = get<float>(r.getGram());
+  if (items.size() % k != 0 || gram.size() != k * k)
+    return bad(where + ": " + std::to_string(items.size()) + " item values and "
+               + std::to_string(gram.size()) + " Gram values for " + std::to_string(k)
+               + " factors");
+  const auto rows = items.size() / k;
+  d->items = Eigen::Map<const core::ials_matrix>(
+      items.data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(k));
+  d->gram = Eigen::Map<const Eigen::MatrixXf>(gram.data(), static_cast<Eigen::Index>(k),
+                                              static_cast<Eigen::Index>(k));
+  d->ref_row = get<core::index_t>(r.getRefRow());
+  for (auto row : d->ref_row)
+    if (row != ~core::index_t{0} && row >= rows)
+      return bad(where + ": ref row " + std::to_string(row) + " of "
+                 + std::to_string(rows));
+  return std::shared_ptr<const dist::ials_fold_in_data>(std::move(d));
 }
 
 core::result<dist::partition_user_models> read(wire::UserModels::Reader r) {
@@ -352,6 +420,19 @@ core::result<dist::partition_user_models> read(wire::UserModels::Reader r) {
   if (!refs)
     return refs.err();
   m.content.ref_vectors = std::move(*refs);
+  if (r.hasIalsFold()) {
+    auto fold = read(r.getIalsFold(), m.ials_factors);
+    if (!fold)
+      return fold.err();
+    m.ials_fold = std::move(*fold);
+  }
+  for (auto row : r.getIalsFolded()) {
+    auto factors = get<float>(row.getFactors());
+    if (factors.size() != m.ials_factors)
+      return bad(where + ": folded row of user " + std::to_string(row.getUser()) + " has "
+                 + std::to_string(factors.size()) + " values");
+    m.ials_folded[row.getUser()] = std::move(factors);
+  }
   return m;
 }
 

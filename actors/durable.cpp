@@ -1,5 +1,6 @@
 #include "actors/durable.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "actors/codec.hpp"
@@ -21,10 +22,14 @@ ingest_result apply_events(partition_data& d, const event_batch& b) {
   d.scale = b.scale;
   ingest_result r;
   std::size_t index = 0;
+  const bool fold = d.model.users.ials_fold != nullptr;
+  std::vector<core::index_t> users; // owned users with a new event, to fold in
   for (const auto& e : b.events) {
     auto st = d.store->add(e);
     if (st) {
       ++r.accepted;
+      if (fold && d.store->owns_user(e.user))
+        users.push_back(*d.store->users().find(e.user));
       if (e.type != core::event_type::rating)
         d.ratings_only = false;
     } else {
@@ -34,6 +39,12 @@ ingest_result apply_events(partition_data& d, const event_batch& b) {
     }
     ++index;
   }
+  // The users' factors follow their new events at once (the same function
+  // on arrival and on replay, so a restart folds in the same).
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (auto u : users)
+    dist::fold_in_user(d.model.users, *d.store, u);
   return r;
 }
 

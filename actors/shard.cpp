@@ -128,8 +128,7 @@ caf::message_handler shard_queries(shard_pointer self) {
             errors.push_back(p.err().message);
             continue;
           }
-          // The profile's seen list is the count key_of() computes.
-          const detail::shard_state::stats_key key{st.data.model_version, p->seen.size()};
+          const auto key = st.key_of(user);
           auto cached = st.stats_cache.find(user);
           frames.push_back(encode(*p));
           if (cached != st.stats_cache.end() && cached->second.key == key) {

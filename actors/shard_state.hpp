@@ -36,6 +36,7 @@ struct shard_state {
   std::unique_ptr<dist::partition_store> train;
   std::unique_ptr<dist::partition_store> bin;
   std::uint64_t train_changes = 0;
+  std::size_t train_user_events = 0; // the live store's user-side events then
   dist::merge_policy train_policy = dist::merge_policy::sum;
   std::uint32_t node_id = 0;
 
@@ -66,6 +67,8 @@ struct shard_state {
   std::unique_ptr<dist::knn_session> knn;
   std::unique_ptr<dist::ials_partition> ials;
   std::unique_ptr<dist::mf_als_partition> mf;
+  // The run's fold-in data (its als_keep step), served from publish on.
+  std::shared_ptr<const dist::ials_fold_in_data> ials_fold;
 
   // The training run this partition takes part in (0: none), and when its
   // last step came: a run silent for train_timeout no longer blocks others.
@@ -74,16 +77,16 @@ struct shard_state {
   caf::actor_addr run_owner; // the run's trainer, monitored: its death ends the run
   // Per owned user, the blend statistics of a served model and profile:
   // a repeat query skips a round. They are a function of the model and the
-  // user's seen items only, and between builds the seen items only grow, so
-  // (model version, seen count) identifies them exactly. A coordinator's
-  // statistics are kept only for the key of the profile it was given
-  // (pending_stats), so an event or a publish in between makes them stale
-  // on arrival, never cached.
+  // user's events only (seen items, their values, the folded-in factors),
+  // and events are only ever added, so (model version, the user's event
+  // count) identifies them exactly. A coordinator's statistics are kept only
+  // for the key of the profile it was given (pending_stats), so an event or
+  // a publish in between makes them stale on arrival, never cached.
   struct stats_key {
     std::uint64_t model_version = 0;
-    std::size_t seen = 0;
+    std::uint32_t events = 0;
     bool operator==(const stats_key& o) const {
-      return model_version == o.model_version && seen == o.seen;
+      return model_version == o.model_version && events == o.events;
     }
   };
   struct cached_stats {
@@ -92,16 +95,11 @@ struct shard_state {
   };
   std::unordered_map<std::string, cached_stats> stats_cache;
   std::unordered_map<std::string, stats_key> pending_stats;
-  // The key of `user`'s profile now: its seen list is the user's row of the
-  // last build plus its recent items (dist::make_user_profile).
+  // The key of `user`'s profile now.
   stats_key key_of(const std::string& user) const {
     stats_key k{data.model_version, 0};
-    const auto& store = *data.store;
-    if (auto u = store.users().find(user)) {
-      if (*u < store.user_matrix().n_users())
-        k.seen = store.user_matrix().user_row(*u).size;
-      k.seen += store.recent_items(*u).size();
-    }
+    if (auto u = data.store->users().find(user))
+      k.events = data.store->events_of_user(*u);
     return k;
   }
 

@@ -212,6 +212,7 @@ void reset_sessions(detail::shard_state& st) {
   st.mf.reset();
   st.bin.reset();
   st.train.reset();
+  st.ials_fold.reset();
   st.popularity.clear();
 }
 
@@ -235,6 +236,7 @@ caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg
   reset_sessions(st);
   st.train = std::make_unique<dist::partition_store>(*st.data.store);
   st.train_changes = st.data.store->changes();
+  st.train_user_events = st.data.store->user_events();
   if (!st.train->built_with(policy))
     st.train->build(policy);
   st.train_policy = policy;
@@ -310,6 +312,18 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
   }
   if (implicit ? !st.ials : !st.mf)
     return fail(core::errc::invalid_argument, to_string(step) + " before als_init");
+  if (step.kind == step_kind::als_keep) {
+    if (!implicit)
+      return fail(core::errc::invalid_argument, "als_keep: only implicit ALS folds in");
+    auto gram = decode_gram_total(arg);
+    if (!gram)
+      return fail(gram.err());
+    auto d = st.ials->fold_in_data(*gram);
+    if (!d)
+      return fail(d.err());
+    st.ials_fold = std::make_shared<const dist::ials_fold_in_data>(std::move(*d));
+    return frame{};
+  }
   const auto side = side_of(step.side);
   if (step.kind == step_kind::als_send)
     return send_side(self, step.model, side);
@@ -346,13 +360,26 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   if (!served)
     return fail(served.err());
   st.data.model = std::move(*served);
+  if (st.ials)
+    st.data.model.users.ials_fold = st.ials_fold;
   // The live store takes the run's matrices: the run's copy itself when
   // nothing arrived during the run, else a rebuild with the events that
-  // did (from now on they are in their users' rows, not recent items).
-  if (st.data.store->changes() == st.train_changes)
+  // did (from now on they are in their users' rows, not recent items), and
+  // those events' users have them folded into their factors.
+  if (st.data.store->changes() == st.train_changes) {
     st.data.store = std::move(st.train);
-  else
-    st.data.store->build(st.train_policy);
+  } else {
+    auto& live = *st.data.store;
+    live.build(st.train_policy);
+    const auto& events = live.user_side_events();
+    std::vector<core::index_t> users;
+    for (auto k = st.train_user_events; k < events.size(); ++k)
+      users.push_back(events[k].user);
+    std::sort(users.begin(), users.end());
+    users.erase(std::unique(users.begin(), users.end()), users.end());
+    for (auto u : users)
+      dist::fold_in_user(st.data.model.users, live, u);
+  }
   reset_sessions(st);
   st.stats_cache.clear();
   st.pending_stats.clear();
@@ -438,7 +465,8 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
     case step_kind::knn_done: return knn_step(self, step.kind, arg);
     case step_kind::als_init:
     case step_kind::als_send:
-    case step_kind::als_solve: return als_step(self, step, arg);
+    case step_kind::als_solve:
+    case step_kind::als_keep: return als_step(self, step, arg);
     case step_kind::publish: return publish(self, step.version, arg);
     case step_kind::build:
     case step_kind::abort: break;

@@ -29,9 +29,11 @@ enum class step_kind : std::uint8_t {
   als_send,
   als_solve,
   publish,
-  abort, // the run failed: the partition leaves it
+  abort,    // the run failed: the partition leaves it
+  als_keep, // after the last iteration's item factors were sent: keep them
+            // (and the item Gram, the step's argument) for fold-in
 };
-inline constexpr auto last_step_kind = step_kind::abort;
+inline constexpr auto last_step_kind = step_kind::als_keep;
 
 enum class als_model : std::uint8_t { ials, mf };
 enum class als_half : std::uint8_t { users, items };
@@ -83,7 +85,8 @@ inline std::string phase_of(const train_step& s) {
     case step_kind::knn_done: return "knn";
     case step_kind::als_init:
     case step_kind::als_send:
-    case step_kind::als_solve: return s.model == als_model::ials ? "ials" : "mf";
+    case step_kind::als_solve:
+    case step_kind::als_keep: return s.model == als_model::ials ? "ials" : "mf";
     case step_kind::publish:
     case step_kind::abort: return "publish";
   }

@@ -190,6 +190,21 @@ std::optional<frame> gram_of(trainer_pointer self, const replies& rs) {
 // MF, each solve sends the rows it solved and replies with their Gram
 // partial. The objective costs about as much as a half-step to evaluate:
 // only the last iteration reports it.
+// After the last iteration: the final item factors go to the partitions of
+// their raters once more (as for a next user half-step) and every
+// partition keeps them, with their Gram, to fold new events into its users'
+// factors until the next training.
+void step_ials_keep(trainer_pointer self) {
+  all_shards(self, als(step_kind::als_send, als_model::ials, als_half::items), {},
+             [=](replies rs) {
+               auto g = gram_of(self, rs);
+               if (!g)
+                 return;
+               all_shards(self, als(step_kind::als_keep, als_model::ials), *g,
+                          [=](replies) { step_mf_init(self); });
+             });
+}
+
 void step_ials(trainer_pointer self, int it, int iterations, frame item_gram) {
   if (it == iterations)
     return step_mf_init(self);
@@ -217,7 +232,7 @@ void step_ials(trainer_pointer self, int it, int iterations, frame item_gram) {
                          dist::sum_loss(parts, static_cast<std::uint32_t>(parts.size()));
                      if (loss)
                        self->state.reply.loss.push_back(*loss);
-                     step_ials(self, it + 1, iterations, {});
+                     step_ials_keep(self);
                    });
       });
 }

@@ -98,13 +98,14 @@ Eigen::MatrixXf ials_trainer_gram(const ials_matrix& f,
 std::vector<float> ials_fold_in(const ials_matrix& other, const Eigen::MatrixXf& gram,
                                 const fold_in_cells& cells, const ials_config& cfg,
                                 const std::vector<std::uint64_t>* other_keys,
-                                const float* start) {
+                                const float* start, std::size_t n_other) {
   SHARDREC_ASSERT(static_cast<std::size_t>(other.cols()) == cfg.factors);
   auto ordered = order_cells(cells, static_cast<std::size_t>(other.rows()), other_keys);
   std::vector<float> x(cfg.factors, 0.0f);
   if (start)
     std::copy(start, start + cfg.factors, x.begin());
-  ials_row_solver solver(gram, other, cfg);
+  ials_row_solver solver(gram, other, cfg,
+                         n_other != 0 ? n_other : static_cast<std::size_t>(other.rows()));
   solver.solve(ordered.span(), x.data());
   return x;
 }

@@ -86,10 +86,13 @@ Eigen::MatrixXf ials_trainer_gram(const ials_matrix& f,
 // other.cols()); gram is k x k, the Gram of `other` (ials_trainer_gram);
 // every cell's index < other.rows(), no index twice; other_keys null or
 // other_keys->size() == other.rows().
+// n_other: the size of the whole fixed side for the regulariser when
+// `other` holds only the rows the cells index (a partition's received
+// rows); 0: other.rows().
 std::vector<float> ials_fold_in(const ials_matrix& other, const Eigen::MatrixXf& gram,
                                 const fold_in_cells& cells, const ials_config& cfg,
                                 const std::vector<std::uint64_t>* other_keys,
-                                const float* start = nullptr);
+                                const float* start = nullptr, std::size_t n_other = 0);
 
 // A user's factors from the user's row (cells: item index, value) against
 // the model's item factors: ials_fold_in(m.item_factors(), item_gram, row,

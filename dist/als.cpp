@@ -457,6 +457,29 @@ status ials_partition::solve(als_side solving, const gram_total& gram) {
   return {};
 }
 
+result<ials_fold_in_data>
+ials_partition::fold_in_data(const gram_total& item_gram) const {
+  const auto k = static_cast<Eigen::Index>(cfg_.factors);
+  if (!ex_.complete(als_side::items))
+    return bad_message("fold-in data: blocks of items missing");
+  if (item_gram.side != als_side::items || item_gram.version != version_[0]
+      || item_gram.k != k || item_gram.gram.size() != static_cast<std::size_t>(k * k))
+    return bad_message("fold-in data: gram of the wrong side, version or size");
+  ials_fold_in_data d;
+  d.cfg = cfg_;
+  d.cfg.user_keys = d.cfg.item_keys = nullptr;
+  d.n_items = globals_.n_items;
+  d.items = ex_.received(als_side::items);
+  // Rounded to float once, as solve() does.
+  Eigen::Map<const Eigen::MatrixXd> g(item_gram.gram.data(), k, k);
+  d.gram = g.cast<float>();
+  const auto refs = ex_.store().item_refs().size();
+  d.ref_row.resize(refs);
+  for (std::size_t r = 0; r < refs; ++r)
+    d.ref_row[r] = ex_.ref_position(als_side::items, static_cast<index_t>(r));
+  return d;
+}
+
 loss_partial ials_partition::make_loss_partial() const {
   SHARDREC_ASSERT(version_[0] == version_[1] && version_[1] > 0);
   const auto& store = ex_.store();

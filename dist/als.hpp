@@ -58,6 +58,7 @@
 #include "core/ials.hpp"
 #include "core/mf.hpp"
 #include "dist/partition_store.hpp"
+#include "dist/recommend.hpp"
 
 namespace shardrec::dist {
 
@@ -217,6 +218,11 @@ public:
   }
   // Marks `side`'s blocks consumed, so the next half-step's can arrive.
   void reset(als_side side);
+  // The row of received(side) that ref `ref` (item_refs for items,
+  // user_refs for users) lands in. REQUIRES: ref < the store's refs.
+  index_t ref_position(als_side side, index_t ref) const {
+    return ref_pos_[static_cast<int>(side)][ref];
+  }
 
 private:
   const partition_store& store_;
@@ -261,6 +267,12 @@ public:
   status solve(als_side solving, const gram_total& gram);
   // L. REQUIRES: called right after solve(items), before the next blocks.
   loss_partial make_loss_partial() const;
+  // After the last solve(items), make_blocks(items) and receiving every
+  // partition's block: the final item factors this partition's users
+  // touched, with the item Gram (item_gram: sum_gram of those blocks'
+  // partials), for fold-in between trainings. bad_message (naming what)
+  // if a block is missing or the Gram is not of the final item factors.
+  result<ials_fold_in_data> fold_in_data(const gram_total& item_gram) const;
 
   // Owned factors: store.users().size() x k and store.items().size() x k,
   // rows in the order of store.users() / store.items().

@@ -49,6 +49,9 @@ status partition_store::add(const raw_event& e) {
     ev.user = users_.intern(e.user);
     ev.item = item_refs_.intern(e.item);
     user_side_.push_back(ev);
+    if (user_event_count_.size() <= ev.user)
+      user_event_count_.resize(std::size_t{ev.user} + 1, 0);
+    ++user_event_count_[ev.user];
     note_recent(ev.user, ev.item, ev.value);
     built_ = false;
   }
@@ -292,6 +295,11 @@ result<partition_store> partition_store::from_image(store_image im) {
     if (!st)
       return st.err();
   s.user_side_ = std::move(im.user_side);
+  for (const auto& e : s.user_side_) {
+    if (s.user_event_count_.size() <= e.user)
+      s.user_event_count_.resize(std::size_t{e.user} + 1, 0);
+    ++s.user_event_count_[e.user];
+  }
   s.item_side_ = std::move(im.item_side);
   s.item_meta_ = std::move(im.item_meta);
   s.built_policy_ = im.built_policy;

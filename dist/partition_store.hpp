@@ -118,6 +118,10 @@ public:
   const std::vector<recent_item>& recent_items(index_t user) const;
 
   std::size_t user_events() const { return user_side_.size(); }
+  // Events stored for owned user `user` (0 for any other index).
+  std::uint32_t events_of_user(index_t user) const {
+    return user < user_event_count_.size() ? user_event_count_[user] : 0;
+  }
   std::size_t item_events() const { return item_side_.size(); }
   const std::vector<event>& user_side_events() const { return user_side_; }
 
@@ -138,6 +142,7 @@ private:
   id_map users_, item_refs_, items_, user_refs_;
   std::vector<event> user_side_; // user = users_ index, item = item_refs_ index
   std::vector<event> item_side_; // user = user_refs_ index, item = items_ index
+  std::vector<std::uint32_t> user_event_count_; // by users_ index
   std::vector<item_info> item_meta_;
   id_map devices_, locations_;
   interaction_matrix user_matrix_, item_matrix_;

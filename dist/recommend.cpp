@@ -1,5 +1,7 @@
 #include "dist/recommend.hpp"
 
+#include "core/fold_in.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -315,7 +317,9 @@ result<user_profile> make_user_profile(const partition_store& store,
     if (!p.seen_content.empty())
       p.seen_content.emplace_back();
   }
-  if (*u < ials_rows) {
+  if (auto folded = models.ials_folded.find(*u); folded != models.ials_folded.end()) {
+    p.ials = folded->second;
+  } else if (*u < ials_rows) {
     auto k = models.ials_factors;
     p.ials.assign(models.ials_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
                   models.ials_user.begin() + static_cast<std::ptrdiff_t>((*u + 1) * k));
@@ -969,6 +973,36 @@ result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>&
     if (!have[p])
       out.missing.push_back(p);
   return out;
+}
+
+} // namespace shardrec::dist
+
+namespace shardrec::dist {
+
+void fold_in_user(partition_user_models& models, const partition_store& store,
+                  index_t user) {
+  const auto* fold = models.ials_fold.get();
+  if (!fold || user >= store.users().size())
+    return;
+  const auto none = ~index_t{0};
+  fold_in_cells cells;
+  auto add = [&](index_t ref, float value) {
+    if (ref < fold->ref_row.size() && fold->ref_row[ref] != none)
+      cells.emplace_back(fold->ref_row[ref], value);
+  };
+  if (user < store.user_matrix().n_users()) {
+    auto row = store.user_matrix().user_row(user);
+    for (std::size_t k = 0; k < row.size; ++k)
+      add(row.index[k], row.value[k]);
+  }
+  for (const auto& r : store.recent_items(user))
+    add(r.item_ref, r.value);
+  const auto k = models.ials_factors;
+  const float* start = nullptr;
+  if (k != 0 && (std::size_t{user} + 1) * k <= models.ials_user.size())
+    start = models.ials_user.data() + std::size_t{user} * k;
+  models.ials_folded[user] = ials_fold_in(fold->items, fold->gram, cells, fold->cfg,
+                                          nullptr, start, fold->n_items);
 }
 
 } // namespace shardrec::dist

@@ -73,6 +73,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -81,6 +82,7 @@
 #include "core/content.hpp"
 #include "core/error.hpp"
 #include "core/hybrid.hpp"
+#include "core/ials.hpp"
 #include "dist/partition_store.hpp"
 
 namespace shardrec::dist {
@@ -206,9 +208,28 @@ struct partition_item_models {
 
 // The per-user data of the owned users, indexed like store.users(); empty
 // arrays: component not available.
+// What a partition keeps to fold a user's new events into the user's
+// implicit-ALS factors between trainings (core::ials_fold_in: the user
+// half-step's row solve against the final item factors): those factors for
+// the items its users touched at the run's build (in key order, the order
+// the trainer sums a row's cells in), where each item_ref's row is, the item
+// Gram the solver uses and the run's settings. Immutable once packed.
+struct ials_fold_in_data {
+  ials_config cfg;              // the run's (keys unused: rows are in key order)
+  std::uint64_t n_items = 0;    // the whole item side (the regulariser's n_other)
+  ials_matrix items;            // rows x k
+  std::vector<index_t> ref_row; // item_refs index (at the build) -> row; none: ~0
+  Eigen::MatrixXf gram;         // k x k, as the user half-step solves with it
+};
+
 struct partition_user_models {
   std::size_t ials_factors = 0;
   std::vector<float> ials_user; // users x ials_factors, row-major
+  // Fold-in (fold_in_user): null without iALS; folded rows of users with
+  // events since the model's build replace ials_user's (or give a user newer
+  // than the model factors at all).
+  std::shared_ptr<const ials_fold_in_data> ials_fold;
+  std::unordered_map<index_t, std::vector<float>> ials_folded;
   std::size_t mf_factors = 0;
   std::vector<float> mf_user;      // users x mf_factors, row-major
   std::vector<float> mf_user_bias; // users
@@ -244,6 +265,16 @@ result<user_profile> make_user_profile(const partition_store& store,
                                        const partition_user_models& models,
                                        std::string_view user,
                                        bool with_content_evidence = true);
+
+// Folds `user`'s items now (the row of the last build, then the items
+// touched since, with their values) into the user's iALS factors against
+// models.ials_fold (core::ials_fold_in, warm-started from the model's row as
+// the trainer's half-step is; zero for a user newer than the model) and
+// keeps the result in models.ials_folded. Items the model has no factors for
+// (newer than its build) do not enter. Nothing without models.ials_fold or
+// for a user the store does not own. REQUIRES: store.built()
+void fold_in_user(partition_user_models& models, const partition_store& store,
+                  index_t user);
 
 // ---- The blend -----------------------------------------------------------
 

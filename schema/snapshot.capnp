@@ -100,6 +100,28 @@ struct UserModels {
   mfUserBias @4 :List(Float32);
   contentProfiles @5 :Train.SparseRows;  # content_user_state::profiles
   contentRefVectors @6 :Train.SparseRows; # content_user_state::ref_vectors
+  ialsFold @7 :IalsFoldIn;               # unset: no fold-in
+  ialsFolded @8 :List(FoldedRow);        # users whose events were folded in
+}
+
+# dist::ials_fold_in_data: what a partition folds its users' new events in with.
+struct IalsFoldIn {
+  factors @0 :UInt32;
+  reg @1 :Float32;
+  alpha @2 :Float32;
+  regExponent @3 :Float32;
+  cgSteps @4 :Int32;
+  exactSolve @5 :Bool;
+  binary @6 :Bool;
+  nItems @7 :UInt64;
+  items @8 :List(Float32);   # rows x factors, row-major
+  refRow @9 :List(UInt32);   # item_refs index -> row of items; 0xFFFFFFFF: none
+  gram @10 :List(Float32);   # factors x factors
+}
+
+struct FoldedRow {
+  user @0 :UInt32;           # store.users() index
+  factors @1 :List(Float32);
 }
 
 # std::vector<dist::entity_neighbors>: list r is entities[r]'s neighbours.

@@ -13,6 +13,11 @@
 #include <caf/blocking_actor.hpp>
 #include <gtest/gtest.h>
 
+#include "core/fold_in.hpp"
+#include "core/ials.hpp"
+#include "core/loaders.hpp"
+#include "core/partition.hpp"
+#include "dist/training.hpp"
 #include "tests/cluster/cluster_support.hpp"
 #include "tests/cluster/local_cluster.hpp"
 #include "tests/data_dir.hpp"
@@ -111,6 +116,87 @@ TEST(Live, TrainingRunsWhileEventsStreamAndQueriesGoOn) {
     for (const auto& rec : r->items)
       EXPECT_EQ(items.count(rec.item), 0u) << "user " << user << " got " << rec.item;
   }
+}
+
+// An event moves the user's implicit-ALS factors at once by fold-in: the
+// user half-step's row solve against the final item factors. The cluster's
+// scores after one event equal those of the core's model with
+// core::ials_fold_in_user applied to the same row (the cluster's model is
+// the core's keyed trainer's, so before the event they agree too).
+TEST(Live, AnEventFoldsIntoTheUsersFactorsAsTheCoreHalfStepDoes) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 7);
+  const auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, "--algo implicit-als"));
+
+  // The core's model, trained as the cluster trains (keys = stable hashes).
+  core::dataset ds;
+  ASSERT_TRUE(
+      core::load_events(data + "/ml-100k/u1.base", core::data_format::movielens, ds)
+          .ok());
+  std::vector<std::uint64_t> user_keys, item_keys;
+  for (std::size_t u = 0; u < ds.users.size(); ++u)
+    user_keys.push_back(
+        core::stable_hash(ds.users.external(static_cast<core::index_t>(u))));
+  for (std::size_t i = 0; i < ds.items.size(); ++i)
+    item_keys.push_back(
+        core::stable_hash(ds.items.external(static_cast<core::index_t>(i))));
+  auto train = core::interaction_matrix::build(ds.users.size(), ds.items.size(),
+                                               ds.events, core::merge_policy::last);
+  auto cfg = dist::make_train_settings(0, 0, 42, 2).ials;
+  cfg.user_keys = &user_keys;
+  cfg.item_keys = &item_keys;
+  auto model = core::train_ials_model(train, cfg);
+  const auto& items = model->item_factors();
+  const auto u = *ds.users.find("1");
+  auto score = [&](const std::vector<float>& x, const std::string& item) {
+    auto i = ds.items.find(item);
+    EXPECT_TRUE(i) << item;
+    double s = 0;
+    for (std::size_t k = 0; k < x.size(); ++k)
+      s += static_cast<double>(x[k])
+           * items(static_cast<Eigen::Index>(*i), static_cast<Eigen::Index>(k));
+    return s;
+  };
+  auto ials_raw = [](const nlohmann::json& rec) {
+    return rec["components"]["implicit-als"]["raw"].get<double>();
+  };
+  std::vector<float> x0(model->user_factors().row(u).data(),
+                        model->user_factors().row(u).data() + cfg.factors);
+
+  auto before = run_json(c, where + "recommend 1 -n 20 --json");
+  ASSERT_EQ(before["items"].size(), 20u) << before.dump();
+  double worst_before = 0;
+  for (const auto& rec : before["items"])
+    worst_before =
+        std::max(worst_before, std::abs(ials_raw(rec) - score(x0, rec["item"])));
+  EXPECT_LT(worst_before, 1e-6);
+
+  // User 1 buys the top item: it leaves the list and every other score moves
+  // as the core's fold-in of the new row says.
+  const std::string top = before["items"][0]["item"];
+  ASSERT_EQ(c.cli(where + "event 1 " + top + " --type rating --value 5"), 0) << c.logs();
+  core::fold_in_cells row;
+  auto r = train.user_row(u);
+  for (std::size_t k = 0; k < r.size; ++k)
+    row.emplace_back(r.index[k], r.value[k]);
+  row.emplace_back(*ds.items.find(top), 5.0f);
+  const auto gram = core::ials_trainer_gram(items, &item_keys);
+  const auto x1 = core::ials_fold_in_user(*model, gram, row, cfg, x0.data());
+
+  auto after = run_json(c, where + "recommend 1 -n 20 --json");
+  ASSERT_EQ(after["items"].size(), 20u);
+  double worst = 0, moved = 0;
+  for (const auto& rec : after["items"]) {
+    EXPECT_NE(rec["item"], top);
+    worst = std::max(worst, std::abs(ials_raw(rec) - score(x1, rec["item"])));
+    moved = std::max(moved, std::abs(score(x1, rec["item"]) - score(x0, rec["item"])));
+  }
+  std::printf("[fold-in] largest |cluster - core| score: %.2g before the event, %.2g "
+              "after; largest move of a score by the event: %.3f\n",
+              worst_before, worst, moved);
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_GT(moved, 1e-3) << "the event did not move the scores";
 }
 
 } // namespace
