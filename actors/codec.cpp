@@ -328,6 +328,10 @@ frame encode(const recommend_reply& r) {
   auto missing = root.initMissingPartitions(static_cast<unsigned>(r.missing.size()));
   for (unsigned i = 0; i < r.missing.size(); ++i)
     missing.set(i, r.missing[i]);
+  auto cold = root.initColdStart(static_cast<unsigned>(r.cold_start.size()));
+  for (unsigned i = 0; i < r.cold_start.size(); ++i)
+    cold.set(i, r.cold_start[i]);
+  root.setNote(r.note);
   return to_frame(mb);
 }
 
@@ -350,6 +354,9 @@ core::result<recommend_reply> decode_recommend_reply(const frame& f) {
     }
     for (auto m : r.getMissingPartitions())
       out.missing.push_back(m);
+    for (auto c : r.getColdStart())
+      out.cold_start.push_back(text(c));
+    out.note = text(r.getNote());
     return out;
   });
 }
@@ -385,6 +392,7 @@ frame encode(const similar_reply& r) {
   auto missing = root.initMissingPartitions(static_cast<unsigned>(r.missing.size()));
   for (unsigned i = 0; i < r.missing.size(); ++i)
     missing.set(i, r.missing[i]);
+  root.setNote(r.note);
   return to_frame(mb);
 }
 
@@ -398,6 +406,7 @@ core::result<similar_reply> decode_similar_reply(const frame& f) {
           out.neighbors.emplace_back(text(x.getItem()), x.getSimilarity());
         for (auto m : r.getMissingPartitions())
           out.missing.push_back(m);
+        out.note = text(r.getNote());
         return out;
       });
 }

@@ -22,7 +22,8 @@ ingest_result apply_events(partition_data& d, const event_batch& b) {
   d.scale = b.scale;
   ingest_result r;
   std::size_t index = 0;
-  const bool fold = d.model.users.ials_fold != nullptr;
+  const bool fold =
+      d.model.users.ials_fold != nullptr || !d.model.users.content.ref_vectors.empty();
   std::vector<core::index_t> users; // owned users with a new event, to fold in
   for (const auto& e : b.events) {
     auto st = d.store->add(e);

@@ -107,6 +107,10 @@ struct recommend_reply {
   std::vector<recommendation> items;
   bool partial = false;
   std::vector<std::uint32_t> missing;
+  // Components that score by popularity for this user because the model
+  // knows nothing of the user for them yet, and why (empty: none).
+  std::vector<std::string> cold_start;
+  std::string note;
 };
 
 struct similar_request {
@@ -119,6 +123,7 @@ struct similar_reply {
   std::vector<std::pair<std::string, float>> neighbors;
   bool partial = false;
   std::vector<std::uint32_t> missing;
+  std::string note; // why there are none (an item newer than the model)
 };
 
 } // namespace shardrec::actors

@@ -53,6 +53,50 @@ recommend_reply to_reply(const std::string& user, const dist::merged_recommendat
   return r;
 }
 
+// Says which components score by popularity for this user (the model knows
+// nothing of the user for them yet) and why.
+struct cold_parts {
+  bool no_events = false, ials = false, content = false, mf = false;
+  explicit cold_parts(const dist::user_profile& p)
+      : no_events(p.seen.empty()), ials(std::all_of(p.ials.begin(), p.ials.end(),
+                                                    [](float v) { return v == 0.0f; })),
+        content(p.content.empty()), mf(!p.mf_known) {}
+  cold_parts() = default;
+};
+
+void explain_cold_start(const cold_parts& p, recommend_reply& r) {
+  if (r.items.empty())
+    return;
+  std::set<std::string> in_blend;
+  for (const auto& c : r.items.front().components)
+    in_blend.insert(c.name);
+  if (p.no_events) {
+    for (const auto& name : in_blend)
+      if (name != "popular")
+        r.cold_start.push_back(name);
+    r.note = "new user: no events yet, so these are the most popular items; the "
+             "recommendations follow the user's first events";
+    for (auto& rec : r.items)
+      if (rec.because.empty())
+        rec.because_from = "popularity";
+    return;
+  }
+  if (in_blend.count("implicit-als") && p.ials)
+    r.cold_start.push_back("implicit-als");
+  if (in_blend.count("content") && p.content)
+    r.cold_start.push_back("content");
+  if (in_blend.count("mf") && p.mf)
+    r.cold_start.push_back("mf");
+  if (!r.cold_start.empty()) {
+    std::string names;
+    for (const auto& n : r.cold_start)
+      names += (names.empty() ? "" : ", ") + n;
+    r.note = "cold start: " + names
+             + " by popularity for this user until the next training learns the "
+               "user's events";
+  }
+}
+
 // One coordinator flush: the queries, their profiles and what came back.
 struct recommend_batch {
   struct query {
@@ -60,6 +104,7 @@ struct recommend_batch {
     bool done = false;
     dist::user_profile profile;  // without content evidence
     dist::user_profile evidence; // seen items and their content vectors
+    cold_parts cold;             // what the model does not know of the user
     bool cached = false;         // blend statistics known: direct round
     dist::blend_stats stats;
     std::vector<dist::phase1_reply> moments;
@@ -95,7 +140,9 @@ void finish(recommend_batch::query& x, std::uint32_t P) {
   // Explanations for the final n only, here where the user's content
   // evidence is (the partitions scored without it).
   dist::explain_candidates(merged->items, x.evidence, max_because);
-  x.q.rp.deliver(encode(to_reply(x.q.req.user, *merged, x.stats.missing)));
+  auto reply = to_reply(x.q.req.user, *merged, x.stats.missing);
+  explain_cold_start(x.cold, reply);
+  x.q.rp.deliver(encode(reply));
 }
 
 void fail_query(recommend_batch::query& x, caf::error err) {
@@ -367,6 +414,7 @@ void run_recommend_batch(caf::event_based_actor* self,
           // The nodes score without the content evidence; it stays here
           // for the explanations.
           x.profile = std::move(*prof);
+          x.cold = cold_parts(x.profile);
           x.evidence.seen = x.profile.seen;
           x.evidence.seen_content = std::move(x.profile.seen_content);
           x.profile.seen_content.clear();

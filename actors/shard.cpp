@@ -165,9 +165,19 @@ caf::message_handler shard_queries(shard_pointer self) {
         const auto* lists =
             st.data.model.neighbors ? st.data.model.neighbors->find(item) : nullptr;
         if (!lists) {
-          if (!st.data.store->items().find(item))
+          auto known = st.data.store->items().find(item);
+          if (!known)
             return fail(core::errc::unknown_id, "unknown item '" + item + "'");
-          return encode(r); // known, but no neighbours (or not trained)
+          // Known, but no neighbours: say why when the model cannot know it.
+          const auto& scorer = st.data.model.scorer;
+          if (!scorer || !st.data.model.neighbors)
+            r.note =
+                "no item-kNN model yet: run `shardrec train` (--algo all or itemknn)";
+          else if (*known >= scorer->n_items())
+            r.note = "new item: it arrived after the last training (model version "
+                     + std::to_string(st.data.model_version)
+                     + "); its similar items come with the next training";
+          return encode(r);
         }
         for (const auto& nb : lists->neighbors) {
           if (r.neighbors.size() >= n)

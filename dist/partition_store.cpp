@@ -52,7 +52,7 @@ status partition_store::add(const raw_event& e) {
     if (user_event_count_.size() <= ev.user)
       user_event_count_.resize(std::size_t{ev.user} + 1, 0);
     ++user_event_count_[ev.user];
-    note_recent(ev.user, ev.item, ev.value);
+    note_recent(ev.user, ev.item, ev.value, ev.type);
     built_ = false;
   }
   if (owns_item(e.item)) {
@@ -75,7 +75,8 @@ void partition_store::set_item_info(const std::string& item, item_info info) {
   built_ = false;
 }
 
-void partition_store::note_recent(index_t user, index_t item_ref, float value) {
+void partition_store::note_recent(index_t user, index_t item_ref, float value,
+                                  event_type type) {
   // Before the first build nothing is served: the build takes every event.
   if (!built_once_)
     return;
@@ -86,9 +87,10 @@ void partition_store::note_recent(index_t user, index_t item_ref, float value) {
   for (auto& r : items)
     if (r.item_ref == item_ref) {
       r.value = value;
+      r.type = type;
       return;
     }
-  items.push_back({item_ref, value});
+  items.push_back({item_ref, value, type});
 }
 
 const std::vector<partition_store::recent_item>&
@@ -320,7 +322,8 @@ result<partition_store> partition_store::from_image(store_image im) {
     s.binarized_ = im.binarized;
     // The recent items are what add() noted for the events after the build.
     for (std::size_t k = s.built_user_events_; k < s.user_side_.size(); ++k)
-      s.note_recent(s.user_side_[k].user, s.user_side_[k].item, s.user_side_[k].value);
+      s.note_recent(s.user_side_[k].user, s.user_side_[k].item, s.user_side_[k].value,
+                    s.user_side_[k].type);
   }
   s.built_ = im.built;
   return s;

@@ -114,6 +114,7 @@ public:
   struct recent_item {
     index_t item_ref;
     float value;
+    event_type type; // of the latest event
   };
   const std::vector<recent_item>& recent_items(index_t user) const;
 
@@ -135,7 +136,7 @@ public:
   static result<partition_store> from_image(store_image image);
 
 private:
-  void note_recent(index_t user, index_t item_ref, float value);
+  void note_recent(index_t user, index_t item_ref, float value, event_type type);
 
   std::uint32_t partition_;
   std::uint32_t partitions_;

@@ -169,7 +169,6 @@ build_content_users(const partition_store& store,
                     const content_config& cfg) {
   SHARDREC_ASSERT(validate(cfg).ok());
   content_user_state st;
-  std::uint32_t n_features = 0;
   const auto& refs = store.item_refs();
   st.ref_vectors.resize(refs.size());
   for (const auto& msg : received) {
@@ -190,61 +189,77 @@ build_content_users(const partition_store& store,
       auto j = refs.find(msg.items[k]);
       if (!j)
         continue; // no owned user touched it: nothing to weigh or explain
-      n_features = std::max(n_features, v.feature.back() + 1);
       st.ref_vectors[*j] = v;
     }
   }
   const auto& m = store.user_matrix();
   st.profiles.resize(store.users().size());
-  std::vector<double> acc(n_features, 0.0);
-  std::vector<std::uint32_t> touched;
+  content_profile_scratch scratch;
+  std::vector<profile_cell> cells;
   for (std::size_t u = 0; u < st.profiles.size() && u < m.n_users(); ++u) {
     auto row = m.user_row(static_cast<index_t>(u));
     const auto* types = m.user_types(static_cast<index_t>(u));
-    // Weights exactly as content_model's constructor.
-    bool explicit_row = cfg.centre_ratings && row.size > 0;
-    double mean = 0;
-    for (std::size_t k = 0; k < row.size; ++k) {
-      explicit_row = explicit_row && types[k] == event_type::rating;
-      mean += row.value[k];
-    }
-    bool centred = false;
-    if (explicit_row) {
-      mean /= static_cast<double>(row.size);
-      for (std::size_t k = 0; k < row.size; ++k)
-        centred = centred || static_cast<float>(row.value[k] - mean) != 0.0f;
-    }
-    touched.clear();
-    for (std::size_t k = 0; k < row.size; ++k) {
-      const auto* v = &st.ref_vectors[row.index[k]];
-      if (v->empty())
-        continue;
-      const double w = centred ? static_cast<float>(row.value[k] - mean) : row.value[k];
-      for (std::size_t e = 0; e < v->feature.size(); ++e) {
-        const auto f = v->feature[e];
-        if (acc[f] == 0.0)
-          touched.push_back(f);
-        acc[f] += w * v->weight[e];
-      }
-    }
-    std::sort(touched.begin(), touched.end());
-    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    double norm2 = 0;
-    for (auto f : touched)
-      norm2 += acc[f] * acc[f];
-    auto& p = st.profiles[u];
-    if (norm2 != 0.0) {
-      const double inv = 1.0 / std::sqrt(norm2);
-      for (auto f : touched)
-        if (acc[f] != 0.0) {
-          p.feature.push_back(f);
-          p.weight.push_back(static_cast<float>(acc[f] * inv));
-        }
-    }
-    for (auto f : touched)
-      acc[f] = 0.0;
+    cells.clear();
+    for (std::size_t k = 0; k < row.size; ++k)
+      cells.push_back({row.index[k], row.value[k], types[k]});
+    st.profiles[u] = content_profile(cells, st.ref_vectors, cfg, scratch);
   }
   return st;
+}
+
+sparse_vector content_profile(const std::vector<profile_cell>& cells,
+                              const std::vector<sparse_vector>& ref_vectors,
+                              const content_config& cfg,
+                              content_profile_scratch& scratch) {
+  auto& acc = scratch.acc;
+  auto& touched = scratch.touched;
+  // Weights exactly as content_model's constructor.
+  bool explicit_row = cfg.centre_ratings && !cells.empty();
+  double mean = 0;
+  for (const auto& c : cells) {
+    explicit_row = explicit_row && c.type == event_type::rating;
+    mean += c.value;
+  }
+  bool centred = false;
+  if (explicit_row) {
+    mean /= static_cast<double>(cells.size());
+    for (const auto& c : cells)
+      centred = centred || static_cast<float>(c.value - mean) != 0.0f;
+  }
+  touched.clear();
+  for (const auto& c : cells) {
+    if (c.ref >= ref_vectors.size())
+      continue; // newer than the vectors: no content yet
+    const auto* v = &ref_vectors[c.ref];
+    if (v->empty())
+      continue;
+    const double w = centred ? static_cast<float>(c.value - mean) : c.value;
+    for (std::size_t e = 0; e < v->feature.size(); ++e) {
+      const auto f = v->feature[e];
+      if (acc.size() <= f)
+        acc.resize(std::size_t{f} + 1, 0.0);
+      if (acc[f] == 0.0)
+        touched.push_back(f);
+      acc[f] += w * v->weight[e];
+    }
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  double norm2 = 0;
+  for (auto f : touched)
+    norm2 += acc[f] * acc[f];
+  sparse_vector p;
+  if (norm2 != 0.0) {
+    const double inv = 1.0 / std::sqrt(norm2);
+    for (auto f : touched)
+      if (acc[f] != 0.0) {
+        p.feature.push_back(f);
+        p.weight.push_back(static_cast<float>(acc[f] * inv));
+      }
+  }
+  for (auto f : touched)
+    acc[f] = 0.0;
+  return p;
 }
 
 // ---- B. Popularity -------------------------------------------------------
@@ -979,10 +994,41 @@ result<merged_recommendations> merge_candidates(const std::vector<phase2_reply>&
 
 namespace shardrec::dist {
 
+namespace {
+
+// The user's content profile from the row of the last build and the items
+// touched since, weighted as at training (the cluster trains with the
+// default content_config).
+void fold_in_content(partition_user_models& models, const partition_store& store,
+                     index_t user) {
+  auto& content = models.content;
+  if (content.ref_vectors.empty())
+    return; // no content model
+  std::vector<profile_cell> cells;
+  if (user < store.user_matrix().n_users()) {
+    auto row = store.user_matrix().user_row(user);
+    const auto* types = store.user_matrix().user_types(user);
+    for (std::size_t k = 0; k < row.size; ++k)
+      cells.push_back({row.index[k], row.value[k], types[k]});
+  }
+  for (const auto& r : store.recent_items(user))
+    cells.push_back({r.item_ref, r.value, r.type});
+  content_profile_scratch scratch;
+  if (content.profiles.size() <= user)
+    content.profiles.resize(std::size_t{user} + 1);
+  content.profiles[user] =
+      content_profile(cells, content.ref_vectors, content_config{}, scratch);
+}
+
+} // namespace
+
 void fold_in_user(partition_user_models& models, const partition_store& store,
                   index_t user) {
+  if (user >= store.users().size())
+    return;
+  fold_in_content(models, store, user);
   const auto* fold = models.ials_fold.get();
-  if (!fold || user >= store.users().size())
+  if (!fold)
     return;
   const auto none = ~index_t{0};
   fold_in_cells cells;

@@ -162,6 +162,24 @@ struct content_user_state {
   std::vector<sparse_vector> ref_vectors;
 };
 
+// One user's unit content profile from the user's cells (item_refs index,
+// value, type): the weighted sum of the items' vectors (ref_vectors, indexed
+// like item_refs; a ref without one adds nothing), weights as A5 below;
+// empty when no item has content or the sum is zero.
+struct profile_cell {
+  index_t ref;
+  float value;
+  event_type type;
+};
+struct content_profile_scratch { // reused between calls: no allocation per user
+  std::vector<double> acc;
+  std::vector<std::uint32_t> touched;
+};
+sparse_vector content_profile(const std::vector<profile_cell>& cells,
+                              const std::vector<sparse_vector>& ref_vectors,
+                              const content_config& cfg,
+                              content_profile_scratch& scratch);
+
 // A5. `received`: every message addressed to this partition, any order
 // (a duplicate of an item is harmless). invalid_argument if a message is
 // addressed to another partition. Weights w_uj as core content (content.hpp):
@@ -267,12 +285,15 @@ result<user_profile> make_user_profile(const partition_store& store,
                                        bool with_content_evidence = true);
 
 // Folds `user`'s items now (the row of the last build, then the items
-// touched since, with their values) into the user's iALS factors against
-// models.ials_fold (core::ials_fold_in, warm-started from the model's row as
-// the trainer's half-step is; zero for a user newer than the model) and
-// keeps the result in models.ials_folded. Items the model has no factors for
-// (newer than its build) do not enter. Nothing without models.ials_fold or
-// for a user the store does not own. REQUIRES: store.built()
+// touched since, with their values) into the user's model rows:
+//  - iALS: against models.ials_fold (core::ials_fold_in, warm-started from
+//    the model's row as the trainer's half-step is; zero for a user newer
+//    than the model), kept in models.ials_folded;
+//  - content: the profile from those items' vectors (content_profile), in
+//    models.content.profiles (grown for a user newer than the model).
+// Items the model has no factors or vector for (newer than its build) do
+// not enter. Nothing for a part the model lacks or a user the store does
+// not own. REQUIRES: store.built()
 void fold_in_user(partition_user_models& models, const partition_store& store,
                   index_t user);
 

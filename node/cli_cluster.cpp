@@ -378,6 +378,9 @@ int cmd_recommend(client::connection& c, const std::vector<std::string>& args,
     j["user"] = r->user;
     j["partial"] = r->partial;
     j["missing_partitions"] = r->missing;
+    j["cold_start"] = r->cold_start;
+    if (!r->note.empty())
+      j["note"] = r->note;
     auto& items = j["items"] = nlohmann::json::array();
     for (const auto& x : r->items) {
       nlohmann::json comps = nlohmann::json::object();
@@ -398,6 +401,8 @@ int cmd_recommend(client::connection& c, const std::vector<std::string>& args,
       std::printf(" %u", m);
     std::printf(" did not answer in time\n");
   }
+  if (!r->note.empty())
+    std::printf("(%s)\n", r->note.c_str());
   int rank = 1;
   for (const auto& x : r->items) {
     std::printf("%3d. %-24s score %+.3f  ", rank++, x.item.c_str(), x.score);
@@ -428,12 +433,16 @@ int cmd_similar(client::connection& c, const std::vector<std::string>& args, boo
     return 1;
   if (json) {
     nlohmann::json j{{"item", r->item}, {"partial", r->partial}};
+    if (!r->note.empty())
+      j["note"] = r->note;
     auto& list = j["neighbors"] = nlohmann::json::array();
     for (const auto& [id, sim] : r->neighbors)
       list.push_back({{"item", id}, {"similarity", sim}});
     std::cout << j.dump() << "\n";
     return 0;
   }
+  if (!r->note.empty())
+    std::printf("(%s)\n", r->note.c_str());
   for (const auto& [id, sim] : r->neighbors)
     std::printf("  %-24s similarity %.4f\n", id.c_str(), static_cast<double>(sim));
   return 0;

@@ -71,6 +71,8 @@ struct RecommendReply {
   items @1 :List(Recommendation);
   partial @2 :Bool;                 # some partitions did not answer in time
   missingPartitions @3 :List(UInt32);
+  coldStart @4 :List(Text);         # components scoring by popularity for this user
+  note @5 :Text;                    # why, for a user the model does not know yet
 }
 
 struct SimilarRequest {
@@ -83,6 +85,7 @@ struct SimilarReply {
   neighbors @1 :List(Similar);
   partial @2 :Bool;
   missingPartitions @3 :List(UInt32);
+  note @4 :Text;                    # why there are none (an item newer than the model)
   struct Similar {
     item @0 :Text;
     similarity @1 :Float32;

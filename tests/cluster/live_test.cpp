@@ -199,5 +199,54 @@ TEST(Live, AnEventFoldsIntoTheUsersFactorsAsTheCoreHalfStepDoes) {
   EXPECT_GT(moved, 1e-3) << "the event did not move the scores";
 }
 
+// Users and items the model has not seen yet: a new user gets the popular
+// items, flagged and explained as such; the user's first events give the
+// user iALS factors and a content profile at once (fold-in), so only what the
+// model cannot know stays cold; a new item says why it has no similar items.
+TEST(Live, NewUsersAndItemsGetColdStartAnswersThatSaySo) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u.item");
+  local_cluster c(2, 7);
+  const auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --items " + data
+                  + "/ml-100k/u.item --quiet"),
+            0)
+      << c.logs();
+  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+
+  auto fresh = run_json(c, where + "recommend brand-new --json");
+  ASSERT_EQ(fresh["items"].size(), 10u) << fresh.dump();
+  EXPECT_NE(fresh["note"].get<std::string>().find("new user"), std::string::npos);
+  EXPECT_EQ(fresh["cold_start"],
+            nlohmann::json::parse(R"(["content","implicit-als","itemknn"])"));
+  for (const auto& rec : fresh["items"])
+    EXPECT_EQ(rec["because_from"], "popularity");
+  auto known = run_json(c, where + "recommend 1 --json");
+  EXPECT_TRUE(known["cold_start"].empty()) << known.dump();
+  EXPECT_FALSE(known.contains("note"));
+
+  ASSERT_EQ(c.cli(where + "event newcomer 50 --type purchase"), 0) << c.logs();
+  ASSERT_EQ(c.cli(where + "event newcomer 181 --type purchase"), 0) << c.logs();
+  auto first = run_json(c, where + "recommend newcomer --json");
+  ASSERT_EQ(first["items"].size(), 10u);
+  EXPECT_TRUE(first["cold_start"].empty()) << first.dump();
+  for (const auto& rec : first["items"]) {
+    EXPECT_NE(rec["item"], "50");
+    EXPECT_NE(rec["item"], "181");
+  }
+  // Its answers are its own now, not the popular list.
+  std::set<std::string> popular, own;
+  for (const auto& rec : fresh["items"])
+    popular.insert(rec["item"].get<std::string>());
+  for (const auto& rec : first["items"])
+    own.insert(rec["item"].get<std::string>());
+  EXPECT_NE(popular, own);
+
+  ASSERT_EQ(c.cli(where + "event 1 brand-new-item --type view"), 0) << c.logs();
+  auto similar = run_json(c, where + "similar brand-new-item --json");
+  EXPECT_TRUE(similar["neighbors"].empty());
+  EXPECT_NE(similar["note"].get<std::string>().find("new item"), std::string::npos)
+      << similar.dump();
+}
+
 } // namespace
 } // namespace shardrec::testing
