@@ -26,6 +26,8 @@
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <set>
@@ -50,6 +52,7 @@ namespace {
 
 struct coordinator_state {
   node_config cfg;
+  std::uint64_t retrained_at = 0; // events + items when a scheduled run last trained
   std::uint32_t node_id = 0;
   partition_map map;
   std::vector<caf::actor> shards;  // by partition; empty handle = unavailable
@@ -127,6 +130,54 @@ route_to_shards(coordinator_pointer self, std::vector<std::optional<frame>> per,
   return rp;
 }
 
+// --retrain-every: on the cluster's first node, a training run (the
+// default request) every cfg.retrain_every, when the cluster holds events
+// and something changed since the last run this schedule started.
+void schedule_retrain(coordinator_pointer self) {
+  if (self->state.cfg.retrain_every.count() > 0)
+    self->delayed_send(self, self->state.cfg.retrain_every, retrain_atom::value);
+}
+
+void retrain(coordinator_pointer self) {
+  self->request(caf::actor_cast<caf::actor>(self), admin_timeout, status_atom::value)
+      .then(
+          [=](const frame& f) {
+            auto s = decode_status_reply(f);
+            std::uint64_t changes = 0, version = 0;
+            if (s)
+              for (const auto& p : s->partitions) {
+                changes += p.user_events + p.items;
+                version = std::max(version, p.model_version);
+              }
+            auto& st = self->state;
+            if (!s || !s->missing.empty() || changes == 0
+                || (version > 0 && changes == st.retrained_at)) {
+              schedule_retrain(self);
+              return;
+            }
+            const auto t0 = std::chrono::steady_clock::now();
+            self->request(caf::actor_cast<caf::actor>(self), train_timeout,
+                          train_atom::value, encode(train_request{}))
+                .then(
+                    [=](const frame&) {
+                      self->state.retrained_at = changes;
+                      std::fprintf(stderr,
+                                   "shardrec-node: scheduled training done in %.1f s\n",
+                                   std::chrono::duration<double>(
+                                       std::chrono::steady_clock::now() - t0)
+                                       .count());
+                      schedule_retrain(self);
+                    },
+                    [=](caf::error& err) {
+                      std::fprintf(stderr,
+                                   "shardrec-node: scheduled training failed: %s\n",
+                                   self->system().render(err).c_str());
+                      schedule_retrain(self);
+                    });
+          },
+          [=](caf::error&) { schedule_retrain(self); });
+}
+
 caf::behavior coordinator(coordinator_pointer self) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -135,7 +186,10 @@ caf::behavior coordinator(coordinator_pointer self) {
         if (a && a.address() == dm.source)
           a = caf::actor{};
   });
+  if (self->state.cfg.first)
+    schedule_retrain(self);
   return {
+      [=](retrain_atom) { retrain(self); },
       [=](start_atom, std::uint16_t port) {
         return self->delegate(self->state.membership, start_atom::value, port);
       },

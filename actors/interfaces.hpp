@@ -33,6 +33,7 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using retrain_atom = caf::atom_constant<caf::atom("retrain")>;
 
 // Training and queries.
 using train_atom = caf::atom_constant<caf::atom("train")>;

@@ -12,6 +12,7 @@
 // The coordinator is linked to the other three: stopping it stops the node.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,9 @@ struct node_config {
   std::uint32_t partitions = 64; // first node only; joiners learn it from the map
   bool first = true;             // creates the cluster (else joins one)
   durability dur;                // where the partitions keep their log and snapshots
+  // First node: train (the default request) this often when anything
+  // changed since; 0: only on request.
+  std::chrono::seconds retrain_every{0};
   // A restart: the identity and map of DATA_DIR/node.state; the node hosts
   // the same partitions again, recovered from its data folder.
   std::optional<node_state> restored;

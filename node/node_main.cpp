@@ -46,7 +46,29 @@ struct node_config {
   std::string port_file;
   std::string sync = "always";
   std::uint64_t snapshot_every = 1'000'000;
+  std::string retrain_every = "0";
 };
+
+// "90", "90s", "15m", "2h" -> seconds; nullopt if malformed.
+std::optional<std::chrono::seconds> parse_duration(const std::string& s) {
+  if (s.empty())
+    return std::nullopt;
+  std::size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(s, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  const std::string unit = s.substr(used);
+  const unsigned long long scale = unit.empty() || unit == "s" ? 1
+                                   : unit == "m"               ? 60
+                                   : unit == "h"               ? 3600
+                                                               : 0;
+  if (scale == 0)
+    return std::nullopt;
+  return std::chrono::seconds(static_cast<std::chrono::seconds::rep>(n * scale));
+}
 
 // Splits "HOST:PORT".
 bool split_host_port(const std::string& s, std::string& host, std::uint16_t& port) {
@@ -140,6 +162,10 @@ int main(int argc, char** argv) {
       "arriving together share one sync), batch (after the write; synced within 10 ms: "
       "a machine crash may lose those 10 ms), none (after the write; never synced by "
       "shardrec)")(
+      "retrain-every", po::value(&nc.retrain_every)->default_value(nc.retrain_every),
+      "train in the background this often (e.g. 90s, 15m, 2h; 0: only on `shardrec "
+      "train`) when events or items changed since the last scheduled run; queries use "
+      "the old model until the new one is swapped in. Given to the cluster's first node")(
       "snapshot-every", po::value(&nc.snapshot_every)->default_value(nc.snapshot_every),
       "events a partition takes between snapshots (0: only after training); a restart "
       "loads the newest snapshot and replays the log after it")(
@@ -186,6 +212,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const auto retrain_every = parse_duration(nc.retrain_every);
+  if (!retrain_every) {
+    std::cerr << "shardrec-node: --retrain-every expects a duration such as 90s, 15m or "
+                 "2h, got '"
+              << nc.retrain_every << "'\n";
+    return 2;
+  }
   auto sync = storage::parse_sync_mode(nc.sync);
   if (!sync) {
     std::cerr << "shardrec-node: " << sync.err().message << "\n";
@@ -252,6 +285,7 @@ int main(int argc, char** argv) {
   cc.dur.sync = *sync;
   cc.dur.snapshot_every = nc.snapshot_every;
   cc.restored = restored;
+  cc.retrain_every = *retrain_every;
   auto node = actors::spawn_node(sys, cc);
   auto stop_node = [&] {
     caf::anon_send_exit(node.coordinator, caf::exit_reason::user_shutdown);

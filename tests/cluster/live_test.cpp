@@ -248,5 +248,33 @@ TEST(Live, NewUsersAndItemsGetColdStartAnswersThatSaySo) {
       << similar.dump();
 }
 
+// --retrain-every: the first node trains in the background when the data
+// changed since its last run, and not when nothing did.
+TEST(Live, RetrainEveryTrainsWhenTheDataChangedAndOnlyThen) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster_options opt;
+  opt.node_args = {"--retrain-every", "1s"};
+  local_cluster c(2, 4, opt);
+  const auto where = "--cluster " + c.address(0) + " ";
+  auto version = [&] { return status_of(c, 1)["model_version"].get<int>(); };
+  auto wait_for_version = [&](int v) {
+    for (int k = 0; k < 300 && version() < v; ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return version();
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(version(), 0) << "trained an empty cluster";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  ASSERT_GE(wait_for_version(1), 1) << c.logs();
+  // A tick during the load may have trained on part of it; the next one
+  // trains on all of it. From then on nothing changes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const int settled = version();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(version(), settled) << "retrained without a change";
+  ASSERT_EQ(c.cli(where + "event 1 1000 --type rating --value 4"), 0) << c.logs();
+  EXPECT_EQ(wait_for_version(settled + 1), settled + 1) << c.logs();
+}
+
 } // namespace
 } // namespace shardrec::testing

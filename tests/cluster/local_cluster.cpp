@@ -157,6 +157,7 @@ local_cluster::local_cluster(int nodes, int partitions,
   // far) and then dir_ (removing the folder).
   bin_ = options.node_bin.empty() ? SHARDREC_NODE_BIN : options.node_bin;
   start_timeout_ = options.start_timeout;
+  node_args_ = options.node_args;
   for (int k = 0; k < nodes; ++k) {
     std::filesystem::create_directories(node_dir(k));
     std::vector<std::string> args{"--port", "0", "--partitions",
@@ -180,6 +181,7 @@ int local_cluster::start(int k, const std::vector<std::string>& extra) {
   std::vector<std::string> args{bin_,        "--port-file", port_file, "--data-dir",
                                 node_dir(k), "--threads",   "1"};
   args.insert(args.end(), extra.begin(), extra.end());
+  args.insert(args.end(), node_args_.begin(), node_args_.end());
   const auto index = nodes_.spawn(args, log);
   if (proc_.size() <= static_cast<std::size_t>(k))
     proc_.resize(static_cast<std::size_t>(k) + 1);

@@ -69,6 +69,8 @@ struct local_cluster_options {
   std::string parent = "/tmp";
   // How long each node may take to write its port file.
   std::chrono::milliseconds start_timeout{10000};
+  // More options for every node (also when restarted).
+  std::vector<std::string> node_args;
 };
 
 class local_cluster {
@@ -116,6 +118,7 @@ private:
   std::vector<std::size_t> proc_; // node k's current process in nodes_
   std::string bin_;
   std::chrono::milliseconds start_timeout_{10000};
+  std::vector<std::string> node_args_;
 };
 
 } // namespace shardrec::testing
