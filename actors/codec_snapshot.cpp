@@ -354,6 +354,31 @@ void fill(wire::UserModels::Builder b, const dist::partition_user_models& m) {
     for (unsigned i = 0; i < gram.size(); ++i)
       gram.set(i, f->gram.data()[i]);
   }
+  if (const auto* f = m.mf_fold.get()) {
+    auto fb = b.initMfFold();
+    fb.setFactors(static_cast<std::uint32_t>(f->cfg.factors));
+    fb.setReg(f->cfg.reg);
+    fb.setMu(f->mu);
+    auto items = fb.initItems(list_size(static_cast<std::size_t>(f->items.size())));
+    for (unsigned i = 0; i < items.size(); ++i)
+      items.set(i, f->items.data()[i]);
+    put(fb.initRefRow(list_size(f->ref_row.size())), f->ref_row);
+  }
+  {
+    std::vector<core::index_t> users;
+    for (const auto& [u, row] : m.mf_folded)
+      users.push_back(u);
+    std::sort(users.begin(), users.end());
+    auto rows = b.initMfFolded(list_size(users.size()));
+    for (unsigned i = 0; i < users.size(); ++i) {
+      const auto& row = m.mf_folded.at(users[i]);
+      rows[i].setUser(users[i]);
+      auto values = rows[i].initFactors(list_size(row.factors.size() + 1));
+      for (unsigned c = 0; c < row.factors.size(); ++c)
+        values.set(c, row.factors[c]);
+      values.set(static_cast<unsigned>(row.factors.size()), row.bias);
+    }
+  }
   // In user order, so that equal models encode to equal bytes.
   std::vector<core::index_t> folded;
   for (const auto& [u, row] : m.ials_folded)
@@ -365,6 +390,33 @@ void fill(wire::UserModels::Builder b, const dist::partition_user_models& m) {
     const auto& row = m.ials_folded.at(folded[i]);
     put(rows[i].initFactors(list_size(row.size())), row);
   }
+}
+
+core::result<std::shared_ptr<const dist::mf_fold_in_data>> read(wire::MfFoldIn::Reader r,
+                                                                std::size_t mf_factors) {
+  const std::string where = "model users mf_fold";
+  auto d = std::make_shared<dist::mf_fold_in_data>();
+  const std::size_t k = r.getFactors();
+  if (k == 0 || k != mf_factors)
+    return bad(where + ": factors " + std::to_string(k) + " but the model has "
+               + std::to_string(mf_factors));
+  d->cfg.factors = k;
+  d->cfg.reg = r.getReg();
+  d->cfg.solver = core::mf_solver::als;
+  d->mu = r.getMu();
+  auto items = get<double>(r.getItems());
+  if (items.size() % (k + 1) != 0)
+    return bad(where + ": " + std::to_string(items.size()) + " item values for rows of "
+               + std::to_string(k + 1));
+  const auto rows = items.size() / (k + 1);
+  d->items = Eigen::Map<const core::mf_rows>(
+      items.data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(k + 1));
+  d->ref_row = get<core::index_t>(r.getRefRow());
+  for (auto row : d->ref_row)
+    if (row != ~core::index_t{0} && row >= rows)
+      return bad(where + ": ref row " + std::to_string(row) + " of "
+                 + std::to_string(rows));
+  return std::shared_ptr<const dist::mf_fold_in_data>(std::move(d));
 }
 
 core::result<std::shared_ptr<const dist::ials_fold_in_data>>
@@ -425,6 +477,23 @@ core::result<dist::partition_user_models> read(wire::UserModels::Reader r) {
     if (!fold)
       return fold.err();
     m.ials_fold = std::move(*fold);
+  }
+  if (r.hasMfFold()) {
+    auto fold = read(r.getMfFold(), m.mf_factors);
+    if (!fold)
+      return fold.err();
+    m.mf_fold = std::move(*fold);
+  }
+  for (auto row : r.getMfFolded()) {
+    auto values = get<float>(row.getFactors());
+    if (values.size() != m.mf_factors + 1)
+      return bad(where + ": folded MF row of user " + std::to_string(row.getUser())
+                 + " has " + std::to_string(values.size()) + " values");
+    dist::mf_folded_row out;
+    out.bias = values.back();
+    values.pop_back();
+    out.factors = std::move(values);
+    m.mf_folded[row.getUser()] = std::move(out);
   }
   for (auto row : r.getIalsFolded()) {
     auto factors = get<float>(row.getFactors());

@@ -22,8 +22,9 @@ ingest_result apply_events(partition_data& d, const event_batch& b) {
   d.scale = b.scale;
   ingest_result r;
   std::size_t index = 0;
+  const auto& m = d.model.users;
   const bool fold =
-      d.model.users.ials_fold != nullptr || !d.model.users.content.ref_vectors.empty();
+      m.ials_fold != nullptr || m.mf_fold != nullptr || !m.content.ref_vectors.empty();
   std::vector<core::index_t> users; // owned users with a new event, to fold in
   for (const auto& e : b.events) {
     auto st = d.store->add(e);

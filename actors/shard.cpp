@@ -207,9 +207,16 @@ caf::message_handler shard_queries(shard_pointer self) {
         std::vector<float> rows;
         rows.reserve(users.size() * (k + 1));
         for (const auto& u : users) {
-          // A user who arrived after training has no row yet: zeros, as for
-          // an unknown one.
           auto idx = st.data.store->users().find(u);
+          // Folded in since the training: the row of the user's events now.
+          if (auto f = idx ? m.mf_folded.find(*idx) : m.mf_folded.end();
+              f != m.mf_folded.end() && f->second.factors.size() == k) {
+            rows.insert(rows.end(), f->second.factors.begin(), f->second.factors.end());
+            rows.push_back(f->second.bias);
+            continue;
+          }
+          // A user who arrived after training without events folded in has
+          // no row: zeros, as for an unknown one.
           const bool has_row = idx && *idx < m.mf_user_bias.size()
                                && (std::size_t{*idx} + 1) * k <= m.mf_user.size();
           for (std::size_t c = 0; c < k; ++c)

@@ -69,6 +69,7 @@ struct shard_state {
   std::unique_ptr<dist::mf_als_partition> mf;
   // The run's fold-in data (its als_keep step), served from publish on.
   std::shared_ptr<const dist::ials_fold_in_data> ials_fold;
+  std::shared_ptr<const dist::mf_fold_in_data> mf_fold;
 
   // The training run this partition takes part in (0: none), and when its
   // last step came: a run silent for train_timeout no longer blocks others.

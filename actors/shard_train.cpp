@@ -213,6 +213,7 @@ void reset_sessions(detail::shard_state& st) {
   st.bin.reset();
   st.train.reset();
   st.ials_fold.reset();
+  st.mf_fold.reset();
   st.popularity.clear();
 }
 
@@ -313,8 +314,13 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
   if (implicit ? !st.ials : !st.mf)
     return fail(core::errc::invalid_argument, to_string(step) + " before als_init");
   if (step.kind == step_kind::als_keep) {
-    if (!implicit)
-      return fail(core::errc::invalid_argument, "als_keep: only implicit ALS folds in");
+    if (!implicit) {
+      auto d = st.mf->fold_in_data();
+      if (!d)
+        return fail(d.err());
+      st.mf_fold = std::make_shared<const dist::mf_fold_in_data>(std::move(*d));
+      return frame{};
+    }
     auto gram = decode_gram_total(arg);
     if (!gram)
       return fail(gram.err());
@@ -362,6 +368,8 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   st.data.model = std::move(*served);
   if (st.ials)
     st.data.model.users.ials_fold = st.ials_fold;
+  if (st.mf)
+    st.data.model.users.mf_fold = st.mf_fold;
   // The live store takes the run's matrices: the run's copy itself when
   // nothing arrived during the run, else a rebuild with the events that
   // did (from now on they are in their users' rows, not recent items), and

@@ -154,8 +154,15 @@ void step_mf(trainer_pointer self, int it, int iterations) {
              {}, [=](replies) {
                all_shards(self,
                           als(step_kind::als_solve, als_model::mf, als_half::items,
-                              last ? after_solve::nothing : after_solve::send),
-                          {}, [=](replies) { step_mf(self, it + 1, iterations); });
+                              after_solve::send),
+                          {}, [=](replies) {
+                            if (!last)
+                              return step_mf(self, it + 1, iterations);
+                            // The final item rows are with their raters'
+                            // partitions now: they keep them for fold-in.
+                            all_shards(self, als(step_kind::als_keep, als_model::mf), {},
+                                       [=](replies) { step_publish(self); });
+                          });
              });
 }
 

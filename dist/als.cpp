@@ -480,6 +480,21 @@ ials_partition::fold_in_data(const gram_total& item_gram) const {
   return d;
 }
 
+result<mf_fold_in_data> mf_als_partition::fold_in_data() const {
+  if (!ex_.complete(als_side::items))
+    return bad_message("fold-in data: blocks of items missing");
+  mf_fold_in_data d;
+  d.cfg = cfg_;
+  d.cfg.user_keys = d.cfg.item_keys = nullptr;
+  d.mu = globals_.mu;
+  d.items = ex_.received(als_side::items);
+  const auto refs = ex_.store().item_refs().size();
+  d.ref_row.resize(refs);
+  for (std::size_t r = 0; r < refs; ++r)
+    d.ref_row[r] = ex_.ref_position(als_side::items, static_cast<index_t>(r));
+  return d;
+}
+
 loss_partial ials_partition::make_loss_partial() const {
   SHARDREC_ASSERT(version_[0] == version_[1] && version_[1] > 0);
   const auto& store = ex_.store();

@@ -311,6 +311,10 @@ public:
   status solve(als_side solving);
   // L: the ALS objective of mf.hpp. REQUIRES: right after solve(items).
   loss_partial make_loss_partial() const;
+  // After the last solve(items), make_blocks(items) and receiving every
+  // partition's block: the final item rows this partition's users touched,
+  // for fold-in. bad_message if a block is missing.
+  result<mf_fold_in_data> fold_in_data() const;
 
   // Owned rows, k + 1 wide, in the order of store.users() / store.items().
   const mf_rows& user_rows() const { return own_[0]; }

@@ -80,17 +80,37 @@ void partition_store::note_recent(index_t user, index_t item_ref, float value,
   // Before the first build nothing is served: the build takes every event.
   if (!built_once_)
     return;
-  // Items already in the user's row of the last build are seen already.
-  if (user < user_matrix_.n_users() && user_matrix_.find(user, item_ref))
-    return;
+  // An item already in the user's row of the last build is seen already;
+  // its cell's value changes as the build would merge the event in.
+  const bool sum = built_policy_ == merge_policy::sum;
+  if (user < user_matrix_.n_users()) {
+    if (auto cell = user_matrix_.find(user, item_ref)) {
+      auto& updates = updated_[user];
+      for (auto& r : updates)
+        if (r.item_ref == item_ref) {
+          r.value = sum ? r.value + value : value;
+          r.type = type;
+          return;
+        }
+      updates.push_back({item_ref, sum ? *cell + value : value, type});
+      return;
+    }
+  }
   auto& items = recent_[user];
   for (auto& r : items)
     if (r.item_ref == item_ref) {
-      r.value = value;
+      r.value = sum ? r.value + value : value;
       r.type = type;
       return;
     }
   items.push_back({item_ref, value, type});
+}
+
+const std::vector<partition_store::recent_item>&
+partition_store::row_updates(index_t user) const {
+  static const std::vector<recent_item> none;
+  auto it = updated_.find(user);
+  return it == updated_.end() ? none : it->second;
 }
 
 const std::vector<partition_store::recent_item>&
@@ -102,6 +122,7 @@ partition_store::recent_items(index_t user) const {
 
 void partition_store::build(merge_policy policy) {
   recent_.clear();
+  updated_.clear();
   user_matrix_ =
       interaction_matrix::build(users_.size(), item_refs_.size(), user_side_, policy);
   item_matrix_ =

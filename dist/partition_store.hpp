@@ -117,6 +117,10 @@ public:
     event_type type; // of the latest event
   };
   const std::vector<recent_item>& recent_items(index_t user) const;
+  // The cells of the user's row of the last build that events since have
+  // changed: their values as the next build would merge them (merge policy
+  // of the last build: last replaces, sum adds); empty for a user with none.
+  const std::vector<recent_item>& row_updates(index_t user) const;
 
   std::size_t user_events() const { return user_side_.size(); }
   // Events stored for owned user `user` (0 for any other index).
@@ -150,6 +154,7 @@ private:
   // Per owned user (users_ index), the items touched since the last build
   // that are not in the user's matrix row; cleared by build().
   std::unordered_map<index_t, std::vector<recent_item>> recent_;
+  std::unordered_map<index_t, std::vector<recent_item>> updated_; // row_updates()
   bool built_ = false;
   std::uint64_t changes_ = 0;
   bool built_once_ = false;

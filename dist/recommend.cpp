@@ -317,6 +317,11 @@ result<user_profile> make_user_profile(const partition_store& store,
       p.seen.push_back(store.item_refs().external(row.index[k]));
       p.seen_value.push_back(row.value[k]);
     }
+    // Values events since the build changed.
+    for (const auto& up : store.row_updates(*u))
+      for (std::size_t k = 0; k < row.size; ++k)
+        if (row.index[k] == up.item_ref)
+          p.seen_value[k] = up.value;
     if (with_content_evidence && !vectors.empty()) {
       p.seen_content.resize(row.size);
       for (std::size_t k = 0; k < row.size; ++k)
@@ -339,7 +344,11 @@ result<user_profile> make_user_profile(const partition_store& store,
     p.ials.assign(models.ials_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
                   models.ials_user.begin() + static_cast<std::ptrdiff_t>((*u + 1) * k));
   }
-  if (*u < mf_rows) {
+  if (auto folded = models.mf_folded.find(*u); folded != models.mf_folded.end()) {
+    p.mf_known = true;
+    p.mf = folded->second.factors;
+    p.mf_bias = folded->second.bias;
+  } else if (*u < mf_rows) {
     auto k = models.mf_factors;
     p.mf_known = true;
     p.mf.assign(models.mf_user.begin() + static_cast<std::ptrdiff_t>(*u * k),
@@ -996,6 +1005,40 @@ namespace shardrec::dist {
 
 namespace {
 
+// The user's cells now: the row of the last build with the values events
+// since have changed (row_updates), then the items touched since.
+std::vector<profile_cell> current_cells(const partition_store& store, index_t user) {
+  std::vector<profile_cell> cells;
+  const auto& m = store.user_matrix();
+  if (user < m.n_users()) {
+    auto row = m.user_row(user);
+    const auto* types = m.user_types(user);
+    for (std::size_t k = 0; k < row.size; ++k)
+      cells.push_back({row.index[k], row.value[k], types[k]});
+    for (const auto& u : store.row_updates(user))
+      for (auto& c : cells)
+        if (c.ref == u.item_ref) {
+          c.value = u.value;
+          c.type = u.type;
+        }
+  }
+  for (const auto& r : store.recent_items(user))
+    cells.push_back({r.item_ref, r.value, r.type});
+  return cells;
+}
+
+// current_cells as fold-in cells: the rows of the fold-in data's item
+// matrix (items newer than the model's build have none and do not enter).
+fold_in_cells fold_cells(const partition_store& store, index_t user,
+                         const std::vector<index_t>& ref_row) {
+  const auto none = ~index_t{0};
+  fold_in_cells cells;
+  for (const auto& c : current_cells(store, user))
+    if (c.ref < ref_row.size() && ref_row[c.ref] != none)
+      cells.emplace_back(ref_row[c.ref], c.value);
+  return cells;
+}
+
 // The user's content profile from the row of the last build and the items
 // touched since, weighted as at training (the cluster trains with the
 // default content_config).
@@ -1004,20 +1047,30 @@ void fold_in_content(partition_user_models& models, const partition_store& store
   auto& content = models.content;
   if (content.ref_vectors.empty())
     return; // no content model
-  std::vector<profile_cell> cells;
-  if (user < store.user_matrix().n_users()) {
-    auto row = store.user_matrix().user_row(user);
-    const auto* types = store.user_matrix().user_types(user);
-    for (std::size_t k = 0; k < row.size; ++k)
-      cells.push_back({row.index[k], row.value[k], types[k]});
-  }
-  for (const auto& r : store.recent_items(user))
-    cells.push_back({r.item_ref, r.value, r.type});
+  const auto cells = current_cells(store, user);
   content_profile_scratch scratch;
   if (content.profiles.size() <= user)
     content.profiles.resize(std::size_t{user} + 1);
   content.profiles[user] =
       content_profile(cells, content.ref_vectors, content_config{}, scratch);
+}
+
+// The user's rating-MF factors and bias: the ALS half-step's row solve
+// against the final item rows (exact, so no start).
+void fold_in_mf(partition_user_models& models, const partition_store& store,
+                index_t user) {
+  const auto* fold = models.mf_fold.get();
+  if (!fold)
+    return;
+  const auto cells = fold_cells(store, user, fold->ref_row);
+  const auto x = mf_fold_in(fold->items, fold->mu, cells, fold->cfg, nullptr);
+  mf_folded_row out;
+  const auto k = fold->cfg.factors;
+  out.factors.assign(k, 0.0f);
+  for (std::size_t c = 0; c < k; ++c)
+    out.factors[c] = static_cast<float>(x[c]);
+  out.bias = static_cast<float>(x[k]);
+  models.mf_folded[user] = std::move(out);
 }
 
 } // namespace
@@ -1027,22 +1080,11 @@ void fold_in_user(partition_user_models& models, const partition_store& store,
   if (user >= store.users().size())
     return;
   fold_in_content(models, store, user);
+  fold_in_mf(models, store, user);
   const auto* fold = models.ials_fold.get();
   if (!fold)
     return;
-  const auto none = ~index_t{0};
-  fold_in_cells cells;
-  auto add = [&](index_t ref, float value) {
-    if (ref < fold->ref_row.size() && fold->ref_row[ref] != none)
-      cells.emplace_back(fold->ref_row[ref], value);
-  };
-  if (user < store.user_matrix().n_users()) {
-    auto row = store.user_matrix().user_row(user);
-    for (std::size_t k = 0; k < row.size; ++k)
-      add(row.index[k], row.value[k]);
-  }
-  for (const auto& r : store.recent_items(user))
-    add(r.item_ref, r.value);
+  const auto cells = fold_cells(store, user, fold->ref_row);
   const auto k = models.ials_factors;
   const float* start = nullptr;
   if (k != 0 && (std::size_t{user} + 1) * k <= models.ials_user.size())

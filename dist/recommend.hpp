@@ -83,6 +83,7 @@
 #include "core/error.hpp"
 #include "core/hybrid.hpp"
 #include "core/ials.hpp"
+#include "core/mf.hpp"
 #include "dist/partition_store.hpp"
 
 namespace shardrec::dist {
@@ -240,6 +241,22 @@ struct ials_fold_in_data {
   Eigen::MatrixXf gram;         // k x k, as the user half-step solves with it
 };
 
+// The rating-MF counterpart (core::mf_fold_in: the ALS user half-step's
+// row solve): the final item rows (k factors, then the bias, in double as
+// the trainer holds them) of the items the partition's users touched, in key
+// order, where each item_ref's row is, the global mean and the settings.
+struct mf_fold_in_data {
+  mf_config cfg; // the run's (keys unused)
+  double mu = 0.0;
+  mf_rows items;                // rows x (k + 1)
+  std::vector<index_t> ref_row; // item_refs index (at the build) -> row; none: ~0
+};
+
+struct mf_folded_row {
+  std::vector<float> factors;
+  float bias = 0.0f;
+};
+
 struct partition_user_models {
   std::size_t ials_factors = 0;
   std::vector<float> ials_user; // users x ials_factors, row-major
@@ -249,8 +266,10 @@ struct partition_user_models {
   std::shared_ptr<const ials_fold_in_data> ials_fold;
   std::unordered_map<index_t, std::vector<float>> ials_folded;
   std::size_t mf_factors = 0;
-  std::vector<float> mf_user;      // users x mf_factors, row-major
-  std::vector<float> mf_user_bias; // users
+  std::vector<float> mf_user;                     // users x mf_factors, row-major
+  std::vector<float> mf_user_bias;                // users
+  std::shared_ptr<const mf_fold_in_data> mf_fold; // null without MF
+  std::unordered_map<index_t, mf_folded_row> mf_folded;
   content_user_state content;
 };
 

@@ -102,6 +102,17 @@ struct UserModels {
   contentRefVectors @6 :Train.SparseRows; # content_user_state::ref_vectors
   ialsFold @7 :IalsFoldIn;               # unset: no fold-in
   ialsFolded @8 :List(FoldedRow);        # users whose events were folded in
+  mfFold @9 :MfFoldIn;                   # unset: no MF fold-in
+  mfFolded @10 :List(FoldedRow);         # factors, then the bias
+}
+
+# dist::mf_fold_in_data.
+struct MfFoldIn {
+  factors @0 :UInt32;
+  reg @1 :Float32;
+  mu @2 :Float64;
+  items @3 :List(Float64);   # rows x (factors + 1), row-major
+  refRow @4 :List(UInt32);   # item_refs index -> row of items; 0xFFFFFFFF: none
 }
 
 # dist::ials_fold_in_data: what a partition folds its users' new events in with.

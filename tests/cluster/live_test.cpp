@@ -199,6 +199,59 @@ TEST(Live, AnEventFoldsIntoTheUsersFactorsAsTheCoreHalfStepDoes) {
   EXPECT_GT(moved, 1e-3) << "the event did not move the scores";
 }
 
+// The same for the rating model (MF by ALS): a rating moves the user's
+// factors and bias at once, as the core's ALS half-step for that row does.
+// The cluster solves against its trainer's double rows, the core's model
+// keeps floats: they agree to float rounding.
+TEST(Live, ARatingFoldsIntoTheUsersMfRowAsTheCoreHalfStepDoes) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 7);
+  const auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, "--algo mf"));
+  core::dataset ds;
+  ASSERT_TRUE(
+      core::load_events(data + "/ml-100k/u1.base", core::data_format::movielens, ds)
+          .ok());
+  std::vector<std::uint64_t> user_keys, item_keys;
+  for (std::size_t u = 0; u < ds.users.size(); ++u)
+    user_keys.push_back(
+        core::stable_hash(ds.users.external(static_cast<core::index_t>(u))));
+  for (std::size_t i = 0; i < ds.items.size(); ++i)
+    item_keys.push_back(
+        core::stable_hash(ds.items.external(static_cast<core::index_t>(i))));
+  auto train = core::interaction_matrix::build(ds.users.size(), ds.items.size(),
+                                               ds.events, core::merge_policy::last);
+  auto cfg = dist::make_train_settings(0, 0, 42, 2).mf;
+  cfg.user_keys = &user_keys;
+  cfg.item_keys = &item_keys;
+  const auto f = core::train_mf_factors(train, cfg);
+  auto predict = [&](const core::mf_fold_in_result& x, const std::string& item) {
+    auto i = static_cast<Eigen::Index>(*ds.items.find(item));
+    double p = static_cast<double>(f.mu) + x.bias + f.item_bias(i);
+    for (std::size_t k = 0; k < x.factors.size(); ++k)
+      p += static_cast<double>(x.factors[k]) * f.item(i, static_cast<Eigen::Index>(k));
+    return p;
+  };
+  const auto u = *ds.users.find("1");
+  // User 1 rates item 50 (seen, rated 5 in u1.base) 1 now, and a new item.
+  core::fold_in_cells row;
+  auto r = train.user_row(u);
+  for (std::size_t k = 0; k < r.size; ++k)
+    row.emplace_back(r.index[k], r.index[k] == *ds.items.find("50") ? 1.0f : r.value[k]);
+  const auto x1 = core::mf_fold_in_user(f, row, cfg);
+  ASSERT_EQ(c.cli(where + "event 1 50 --type rating --value 1"), 0) << c.logs();
+  auto after = run_json(c, where + "recommend 1 -n 20 --json");
+  ASSERT_EQ(after["items"].size(), 20u) << after.dump();
+  double worst = 0;
+  for (const auto& rec : after["items"]) {
+    const double cluster = rec["components"]["mf"]["raw"].get<double>();
+    worst = std::max(worst, std::abs(cluster - predict(x1, rec["item"])));
+  }
+  std::printf("[mf fold-in] largest |cluster - core| prediction after the event: %.2g\n",
+              worst);
+  EXPECT_LT(worst, 1e-5);
+}
+
 // Users and items the model has not seen yet: a new user gets the popular
 // items, flagged and explained as such; the user's first events give the
 // user iALS factors and a content profile at once (fold-in), so only what the
