@@ -60,20 +60,36 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
                      [](const caf::actor& a) { return !a; }))
     return core::make_error(core::errc::io_error,
                             "the cluster has unavailable partitions; nothing loaded");
-  std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> inflight;
+  // A chunk of opt.batch events goes out as one batch per partition; its
+  // valid events count as accepted once every one of those is acknowledged.
+  struct chunk {
+    std::uint64_t valid = 0;
+    std::size_t pending = 0;
+    bool failed = false;
+  };
+  std::vector<chunk> chunks;
+  struct sent {
+    std::size_t chunk;
+    caf::response_handle<caf::blocking_actor, caf::message, true> handle;
+  };
+  std::vector<sent> inflight;
   auto await_one = [&] {
-    inflight.front().receive(
+    auto& ch = chunks[inflight.front().chunk];
+    inflight.front().handle.receive(
         [&](const actors::frame& f) {
           if (auto r = actors::decode_ingest_result(f))
             add_problems(out.problems, std::move(r->problems));
         },
         [&](caf::error& err) {
+          ch.failed = true;
           if (out.failure.empty()) {
             out.failure = "a batch was not stored: " + ci.render(err);
             if (observer.failed)
               observer.failed(out.failure);
           }
         });
+    if (--ch.pending == 0)
+      (ch.failed ? out.unconfirmed : out.accepted) += ch.valid;
     inflight.erase(inflight.begin());
   };
   const auto total = ds.events.size();
@@ -92,15 +108,21 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
       r.location = ds.locations.external(e.location);
     }
     auto routed = dist::route_events(std::move(raw), parts, begin);
-    out.accepted += routed.accepted;
     out.rejected += routed.rejected;
     add_problems(out.problems, std::move(routed.problems));
+    const std::size_t id = chunks.size();
+    chunks.push_back({routed.accepted, 0, false});
+    for (std::uint32_t p = 0; p < parts; ++p)
+      chunks[id].pending += !routed.per_partition[p].empty();
+    if (chunks[id].pending == 0)
+      out.accepted += chunks[id].valid;
     for (std::uint32_t p = 0; p < parts; ++p) {
       if (routed.per_partition[p].empty())
         continue;
       actors::event_batch b{std::move(routed.per_partition[p]), ds.scale};
-      inflight.push_back(self->request(shards[p], actors::ingest_timeout,
-                                       actors::ingest_atom::value, actors::encode(b)));
+      inflight.push_back(
+          {id, self->request(shards[p], actors::ingest_timeout,
+                             actors::ingest_atom::value, actors::encode(b))});
       while (inflight.size() >= opt.window * parts)
         await_one();
     }

@@ -23,8 +23,12 @@ struct load_options {
 };
 
 struct load_figures {
-  std::uint64_t accepted = 0; // valid events handed to their shards
-  std::uint64_t rejected = 0; // lines the file's loader skipped + invalid events
+  // Valid events acknowledged by every partition they went to (durable
+  // there, per the nodes' --sync). Events of a chunk with a failed batch
+  // are not counted: some of them may be stored.
+  std::uint64_t accepted = 0;
+  std::uint64_t unconfirmed = 0; // valid events sent whose chunk was not acknowledged
+  std::uint64_t rejected = 0;    // lines the file's loader skipped + invalid events
   // The first dist::max_problems texts: the file loader's, then those of the
   // events in the order they were found here or by the shards.
   std::vector<std::string> problems;

@@ -192,9 +192,11 @@ int cmd_load(client::connection& c, const std::vector<std::string>& args) {
       "items", po::value(&items), "item attributes file (u.item, movies.csv, items CSV)")(
       "batch", po::value(&opt.batch)->default_value(opt.batch), "events per message")(
       "window", po::value(&opt.window)->default_value(opt.window),
-      "batches in flight (back-pressure)")("skip-bad-lines", po::bool_switch(&skip_bad),
-                                           "skip malformed lines and count them")(
-      "quiet", po::bool_switch(&quiet), "no progress bar");
+      "batches in flight per partition (back-pressure: the next goes out when one is "
+      "acknowledged); 'accepted' counts events every partition acknowledged")(
+      "skip-bad-lines", po::bool_switch(&skip_bad),
+      "skip malformed lines and count them")("quiet", po::bool_switch(&quiet),
+                                             "no progress bar");
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
@@ -239,6 +241,10 @@ int cmd_load(client::connection& c, const std::vector<std::string>& args) {
               path.c_str(), static_cast<unsigned long long>(r->accepted),
               static_cast<unsigned long long>(r->rejected), r->seconds,
               r->seconds > 0 ? static_cast<double>(r->accepted) / r->seconds : 0.0);
+  if (r->unconfirmed > 0)
+    std::printf("  %llu events sent were not acknowledged (some may be stored): load "
+                "from there again once every node is up\n",
+                static_cast<unsigned long long>(r->unconfirmed));
   for (const auto& p : r->problems)
     std::printf("  %s\n", p.c_str());
   bool failed = !r->failure.empty();
