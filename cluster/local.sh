@@ -20,14 +20,15 @@ cmd=${1:-}
 
 alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
-# wait_port NODE_DIR I: until node I wrote its port file (or died).
+# wait_port NODE_DIR I [SECONDS]: until node I wrote its port file (or died).
+# A restarted node recovers its partitions before it listens: give it time.
 wait_port() {
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 $(( ${3:-10} * 20 ))); do
     [ -s "$1/port" ] && return 0
     alive "$1" || break
     sleep 0.05
   done
-  echo "local.sh: node $2 did not start; its log ($1/log):" >&2
+  echo "local.sh: node $2 did not start (or is still recovering); its log ($1/log):" >&2
   tail -n 20 "$1/log" >&2
   return 1
 }
@@ -117,7 +118,7 @@ case "$cmd" in
     [ "$sync" != "-" ] && args+=(--sync "$sync")
     "$bin/shardrec-node" "${args[@]}" >> "$nd/log" 2>&1 &
     echo $! > "$nd/pid"
-    wait_port "$nd" "$2" || exit 1
+    wait_port "$nd" "$2" 300 || exit 1
     echo "127.0.0.1:$port"
     ;;
   clean)
