@@ -84,6 +84,7 @@ frame encode(const event_batch& b) {
   auto root = mb.initRoot<wire::EventBatch>();
   root.setRatingMin(b.scale.min);
   root.setRatingMax(b.scale.max);
+  root.setHasScale(b.has_scale);
   auto list = root.initEvents(static_cast<unsigned>(b.events.size()));
   for (unsigned i = 0; i < b.events.size(); ++i) {
     const auto& e = b.events[i];
@@ -105,6 +106,7 @@ core::result<event_batch> decode_event_batch(const frame& f) {
   return read_frame<wire::EventBatch, event_batch>(f, [](wire::EventBatch::Reader r) {
     event_batch b;
     b.scale = {r.getRatingMin(), r.getRatingMax()};
+    b.has_scale = r.getHasScale();
     auto list = r.getEvents();
     b.events.reserve(list.size());
     for (auto w : list) {

@@ -267,8 +267,9 @@ caf::behavior coordinator(coordinator_pointer self) {
         auto total = std::make_shared<ingest_result>(
             ingest_result{routed.accepted, routed.rejected, std::move(routed.problems)});
         const auto scale = batch->scale;
-        auto frames = encode_each(routed.per_partition, [scale](auto events) {
-          return event_batch{std::move(events), scale};
+        const bool has_scale = batch->has_scale;
+        auto frames = encode_each(routed.per_partition, [scale, has_scale](auto events) {
+          return event_batch{std::move(events), scale, has_scale};
         });
         return route_to_shards<ingest_atom>(self, std::move(frames), total, false);
       },

@@ -19,7 +19,8 @@ std::string partition_dir(const durability& d, std::uint32_t partition) {
 }
 
 ingest_result apply_events(partition_data& d, const event_batch& b) {
-  d.scale = b.scale;
+  if (b.has_scale)
+    d.scale = b.scale;
   ingest_result r;
   std::size_t index = 0;
   const auto& m = d.model.users;
@@ -65,14 +66,16 @@ ingest_result apply_items(partition_data& d, item_batch b) {
 
 namespace {
 
-// Replays one log record into `d`.
-core::status replay(partition_data& d, std::uint8_t kind, std::string_view payload) {
+// Replays one log record into `d`; adds its events (or items) to *count.
+core::status replay(partition_data& d, std::uint8_t kind, std::string_view payload,
+                    std::uint64_t* count) {
   frame f;
   f.bytes.assign(payload.begin(), payload.end());
   if (kind == record_events) {
     auto b = decode_event_batch(f);
     if (!b)
       return b.err();
+    *count += b->events.size();
     apply_events(d, *b);
     return {};
   }
@@ -80,6 +83,7 @@ core::status replay(partition_data& d, std::uint8_t kind, std::string_view paylo
     auto b = decode_item_batch(f);
     if (!b)
       return b.err();
+    *count += b->items.size();
     apply_items(d, std::move(*b));
     return {};
   }
@@ -140,8 +144,11 @@ core::result<recovered_partition> recover_partition(const durability& dur,
       out.snapshot_seq = seq;
       break;
     }
-    out.notes.push_back("snapshot skipped: " + st.err().message
-                        + "; trying the one before");
+    // Out of the way (and out of the two kept), for an operator to look at.
+    const auto aside = snap.path + ".corrupt";
+    std::rename(snap.path.c_str(), aside.c_str());
+    out.notes.push_back("snapshot skipped: " + st.err().message + "; moved to '" + aside
+                        + "'; trying the one before");
   }
   storage::partition_log::recovery rec;
   storage::log_options opt;
@@ -150,7 +157,7 @@ core::result<recovered_partition> recover_partition(const durability& dur,
       dir + "/log", out.snapshot_seq,
       [&](std::uint64_t seq, std::uint8_t kind,
           std::string_view payload) -> core::status {
-        auto st = replay(out.data, kind, payload);
+        auto st = replay(out.data, kind, payload, &out.replayed_events);
         if (!st)
           return core::make_error(st.err().code, "log '" + dir + "/log' record "
                                                      + std::to_string(seq) + ": "

@@ -62,6 +62,7 @@ struct recovered_partition {
   std::unique_ptr<storage::partition_log> log; // null without a data folder
   std::uint64_t snapshot_seq = 0;              // of the snapshot loaded (0: none)
   std::uint64_t replayed = 0;                  // log records after it
+  std::uint64_t replayed_events = 0;           // events and items in those records
   std::vector<std::string> notes; // cuts, skipped snapshots: for the node's log
 };
 

@@ -34,6 +34,7 @@ struct node_state {
 struct event_batch {
   std::vector<dist::raw_event> events;
   core::rating_scale scale;
+  bool has_scale = true; // false: keep the partition's scale (a lone event)
 };
 
 // Item side information on its way to the items' partitions.

@@ -29,8 +29,13 @@ caf::error fail(core::errc code, std::string msg) {
 
 void maybe_snapshot(shard_pointer self) {
   auto& st = self->state;
-  if (st.log && st.dur.snapshot_every > 0
-      && st.events_since_snapshot >= st.dur.snapshot_every)
+  if (!st.log || st.log->failed())
+    return;
+  const bool due = st.snapshot_retry
+                       ? std::chrono::steady_clock::now() >= *st.snapshot_retry
+                       : st.dur.snapshot_every > 0
+                             && st.events_since_snapshot >= st.dur.snapshot_every;
+  if (due)
     detail::snapshot_now(self);
 }
 
@@ -192,6 +197,7 @@ caf::message_handler shard_queries(shard_pointer self) {
           return to_caf_error(batch.err());
         if (auto err = log_record(self, record_items, f))
           return err;
+        self->state.events_since_snapshot += batch->items.size();
         return acknowledge(self,
                            encode(apply_items(self->state.data, std::move(*batch))));
       },
@@ -284,6 +290,8 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
     if (recovered) {
       st.data = std::move(recovered->data);
       st.log = std::move(recovered->log);
+      // What the log holds beyond the snapshot counts towards the next one.
+      st.events_since_snapshot = recovered->replayed_events;
     }
     if (!st.data.store)
       st.data.store = std::make_unique<dist::partition_store>(partition, partitions);
@@ -297,7 +305,7 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
     self->set_down_handler([self](caf::down_msg& dm) {
       auto& st = self->state;
       if (st.run != 0 && dm.source == st.run_owner)
-        st.run = 0; // the trainer died without an abort
+        detail::leave_run(st); // the trainer died without an abort
     });
     return caf::behavior{shard_queries(self).or_else(detail::shard_training(self))};
   });
@@ -307,14 +315,22 @@ namespace detail {
 
 void snapshot_now(shard_pointer self) {
   auto& st = self->state;
-  st.events_since_snapshot = 0;
-  if (!st.log)
+  if (!st.log || st.log->failed())
     return;
   auto written = write_partition_snapshot(st.dur, st.data, *st.log);
-  if (!written)
-    // Not fatal: the log still holds every record; the next snapshot retries.
-    std::fprintf(stderr, "shardrec-node: partition %u: snapshot failed: %s\n",
-                 st.data.store->partition(), written.err().message.c_str());
+  if (written) {
+    st.events_since_snapshot = 0;
+    st.snapshot_retry.reset();
+    return;
+  }
+  // Not fatal: the log still holds every record. Until a snapshot succeeds
+  // a restart replays the log onto the previous one (with the model it
+  // had); retried every few seconds.
+  st.snapshot_retry = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::fprintf(stderr,
+               "shardrec-node: partition %u: snapshot failed (retrying in 5 s; the log "
+               "keeps every event): %s\n",
+               st.data.store->partition(), written.err().message.c_str());
 }
 
 } // namespace detail

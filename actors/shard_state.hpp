@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,7 +52,8 @@ struct shard_state {
   };
   std::vector<unsynced_ack> unsynced;
   bool sync_scheduled = false;
-  std::uint64_t events_since_snapshot = 0;
+  std::uint64_t events_since_snapshot = 0; // events and items since the last snapshot
+  std::optional<std::chrono::steady_clock::time_point> snapshot_retry; // after a failure
 
   // Training: every shard by partition, and leader_of[p], the first partition
   // on p's node. Blocks travel once per node, to its leader, which hands them
@@ -122,6 +124,9 @@ using shard_pointer = caf::stateful_actor<shard_state>*;
 // dur.snapshot_every events); a failure is reported on stderr and the log
 // keeps everything.
 void snapshot_now(shard_pointer self);
+
+// Leaves the training run: drops its copy of the store and its sessions.
+void leave_run(shard_state& st);
 
 // The training handlers (shard_train.cpp), added to the shard's behaviour.
 caf::message_handler shard_training(shard_pointer self);

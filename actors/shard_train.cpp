@@ -432,10 +432,8 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
                                  const frame& arg) {
   auto& st = self->state;
   if (step.kind == step_kind::abort) {
-    if (step.run == st.run) {
-      st.run = 0;
-      reset_sessions(st);
-    }
+    if (step.run == st.run)
+      detail::leave_run(st);
     return frame{};
   }
   if (auto err = check_run(self, step))
@@ -483,6 +481,11 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
 }
 
 } // namespace
+
+void leave_run(shard_state& st) {
+  st.run = 0;
+  reset_sessions(st);
+}
 
 caf::message_handler shard_training(shard_pointer self) {
   return {

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         e.item = std::to_string(1 + rng() % 1682);
         e.value = 3;
       }
-      if (client::send_events(*bg, std::move(batch), {1.0f, 5.0f}))
+      if (client::send_events(*bg, std::move(batch), core::rating_scale{1.0f, 5.0f}))
         streamed += 50;
       else
         ++failed;
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     e.item = before->items.front().item;
     e.value = 5;
     e.type = core::event_type::purchase;
-    if (!client::send_events(*fg, {e}, {1.0f, 5.0f}))
+    if (!client::send_events(*fg, {e}, core::rating_scale{1.0f, 5.0f}))
       continue;
     const auto acked = clock_type::now();
     for (int tries = 0; tries < 1000; ++tries) {

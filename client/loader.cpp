@@ -166,12 +166,14 @@ item_load_figures load_items(connection& c, const core::dataset& side,
 
 core::result<actors::ingest_result> send_events(connection& c,
                                                 std::vector<dist::raw_event> events,
-                                                core::rating_scale scale) {
+                                                std::optional<core::rating_scale> scale) {
   auto& ci = c.get();
   caf::scoped_actor self{*ci.sys};
+  actors::event_batch b{std::move(events), scale.value_or(core::rating_scale{}),
+                        scale.has_value()};
   std::optional<core::result<actors::ingest_result>> out;
   self->request(ci.coordinator, actors::ingest_timeout, actors::ingest_atom::value,
-                actors::encode(actors::event_batch{std::move(events), scale}))
+                actors::encode(b))
       .receive([&](const actors::frame& f) { out = actors::decode_ingest_result(f); },
                [&](caf::error& err) { out = client_error(ci, err); });
   return std::move(*out);

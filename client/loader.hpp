@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,9 @@ item_load_figures load_items(connection& c, const core::dataset& side,
 // The reply counts accepted and rejected events; an error when a partition
 // did not store its share (some events may be stored then: send again and
 // they count twice).
-core::result<actors::ingest_result> send_events(connection& c,
-                                                std::vector<dist::raw_event> events,
-                                                core::rating_scale scale = {});
+// scale: the data set's rating scale; none keeps each partition's.
+core::result<actors::ingest_result>
+send_events(connection& c, std::vector<dist::raw_event> events,
+            std::optional<core::rating_scale> scale = std::nullopt);
 
 } // namespace shardrec::client

@@ -61,8 +61,9 @@ node_dir() {
 
 case "$cmd" in
   up)
-    n=${2:-3}
-    shift 2 || true
+    shift
+    n=3
+    if [[ "${1:-}" =~ ^[0-9]+$ ]]; then n=$1; shift; fi
     partitions=64
     sync=""   # the node's default (always); not passed, so that older builds still start
     threads=$(( $(nproc) / n ))
@@ -91,6 +92,7 @@ case "$cmd" in
       "$bin/shardrec-node" "${args[@]}" >> "$nd/log" 2>&1 &
       echo $! > "$nd/pid"
       wait_port "$nd" "$i" || { stop_all; exit 1; }
+      cp "$nd/port" "$nd/node-port"   # the port `start` reuses
       [ -z "$first" ] && first="127.0.0.1:$(cat "$nd/port")"
     done
     echo "$first" > "$dir/address"
@@ -103,16 +105,16 @@ case "$cmd" in
     nd=$(node_dir "${2:-}")
     if alive "$nd"; then
       kill -9 "$(cat "$nd/pid")"
-      while alive "$nd"; do sleep 0.05; done
+      for _ in $(seq 1 100); do alive "$nd" || break; sleep 0.05; done
     fi
     rm -f "$nd/pid"
     ;;
   start)
     nd=$(node_dir "${2:-}")
     alive "$nd" && { echo "local.sh: node $2 is running already" >&2; exit 1; }
-    [ -s "$nd/port" ] || { echo "local.sh: node $2 never started (no $nd/port)" >&2; exit 1; }
+    [ -s "$nd/node-port" ] || { echo "local.sh: node $2 never started (no $nd/node-port)" >&2; exit 1; }
     read -r threads sync < "$dir/options"
-    port=$(cat "$nd/port")
+    port=$(cat "$nd/node-port")
     rm -f "$nd/port"
     args=(--port "$port" --port-file "$nd/port" --data-dir "$nd" --threads "$threads")
     [ "$sync" != "-" ] && args+=(--sync "$sync")

@@ -302,8 +302,12 @@ int main(int argc, char** argv) {
   {
     caf::scoped_actor self{sys};
     bool started = false;
-    self->request(node.coordinator, actors::admin_timeout, actors::start_atom::value,
-                  port)
+    // A restart recovers every hosted partition (snapshot, log replay)
+    // before it answers: no timeout then.
+    self->request(node.coordinator,
+                  restored ? caf::duration{caf::infinite}
+                           : caf::duration{actors::admin_timeout},
+                  actors::start_atom::value, port)
         .receive([&](actors::ok_atom) { started = true; },
                  [&](caf::error& err) {
                    std::cerr << "shardrec-node: cannot start: " << sys.render(err)

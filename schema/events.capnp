@@ -27,6 +27,7 @@ struct EventBatch {
   events @0 :List(Event);
   ratingMin @1 :Float32 = 1.0;
   ratingMax @2 :Float32 = 5.0;
+  hasScale @3 :Bool = true;  # false: the sender does not know the scale (keep the partition's)
 }
 
 struct IngestReply {

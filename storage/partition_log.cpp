@@ -1,6 +1,7 @@
 #include "storage/partition_log.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <utility>
@@ -54,7 +55,11 @@ std::vector<std::pair<std::uint64_t, std::string>> list_segments(const std::stri
         || !std::all_of(name.begin(), name.begin() + 20,
                         [](char c) { return c >= '0' && c <= '9'; }))
       continue;
-    out.emplace_back(std::stoull(name.substr(0, 20)), entry.path().string());
+    std::uint64_t first = 0;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + 20, first);
+    if (ec != std::errc() || end != name.data() + 20)
+      continue; // not a number we wrote (out of range): not ours
+    out.emplace_back(first, entry.path().string());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -162,16 +167,35 @@ result<partition_log> partition_log::open(const std::string& dir, std::uint64_t 
       off += header_bytes + len;
     }
     if (!problem.empty()) {
+      cut = true;
+      if (off == 0) {
+        // Nothing good in it: the segment goes (its name would no longer
+        // match the records written next).
+        rec.notes.push_back("log segment '" + path + "': " + problem
+                            + " at offset 0; segment removed (" + std::to_string(b.size())
+                            + " bytes dropped)");
+        if (::unlink(path.c_str()) != 0)
+          return sys_error("cannot remove", path);
+        continue;
+      }
       rec.notes.push_back("log segment '" + path + "': " + problem + " at offset "
                           + std::to_string(off) + "; cut there ("
                           + std::to_string(b.size() - off) + " bytes dropped)");
       if (auto st = cut_file(path, off); !st)
         return st.err();
-      cut = true;
     }
     kept.push_back(first);
     last_size = off;
   }
+  // A log with segments but no record (e.g. only the empty segment started
+  // after a snapshot) starts where its first segment's name says.
+  if (first_seen == 0 && !kept.empty() && kept.front() > after + 1)
+    return core::make_error(
+        core::errc::io_error,
+        "log '" + dir + "' starts at record " + std::to_string(kept.front())
+            + " but the snapshot covers records up to " + std::to_string(after)
+            + ": records " + std::to_string(after + 1) + ".."
+            + std::to_string(kept.front() - 1) + " are missing");
   const std::uint64_t last = expected == 0 ? 0 : expected - 1;
   if (last < after) {
     // The snapshot covers everything the log holds: start over after it.
@@ -215,6 +239,7 @@ partition_log& partition_log::operator=(partition_log&& o) noexcept {
     last_seq_ = o.last_seq_;
     dirty_ = o.dirty_;
     dir_dirty_ = o.dir_dirty_;
+    failed_ = std::move(o.failed_);
   }
   return *this;
 }
@@ -247,6 +272,10 @@ status partition_log::start_segment() {
 }
 
 result<std::uint64_t> partition_log::append(std::uint8_t kind, std::string_view payload) {
+  if (!failed_.empty())
+    return core::make_error(core::errc::io_error,
+                            "log '" + dir_ + "' takes no more records: " + failed_
+                                + "; restart the node");
   if (payload.size() > max_payload)
     return core::make_error(core::errc::invalid_argument,
                             "log record of " + std::to_string(payload.size())
@@ -273,8 +302,9 @@ result<std::uint64_t> partition_log::append(std::uint8_t kind, std::string_view 
   rec.append(payload);
   if (auto st = write_all(fd_, rec.data(), rec.size(), active_); !st) {
     // Nothing half-written stays behind (a later open would cut it anyway).
-    if (::ftruncate(fd_, static_cast<off_t>(active_bytes_)) != 0) {
-    }
+    // If even that fails, no record may follow the garbage: the log stops.
+    if (::ftruncate(fd_, static_cast<off_t>(active_bytes_)) != 0)
+      failed_ = "a write failed and could not be undone (" + st.err().message + ")";
     return st.err();
   }
   active_bytes_ += rec.size();
@@ -284,8 +314,17 @@ result<std::uint64_t> partition_log::append(std::uint8_t kind, std::string_view 
 }
 
 status partition_log::sync() {
-  if (fd_ >= 0 && dirty_ && ::fdatasync(fd_) != 0)
-    return sys_error("cannot sync log segment", active_);
+  if (!failed_.empty())
+    return core::make_error(core::errc::io_error,
+                            "log '" + dir_ + "' takes no more records: " + failed_
+                                + "; restart the node");
+  if (fd_ >= 0 && dirty_ && ::fdatasync(fd_) != 0) {
+    // After a failed fdatasync the kernel may have dropped the dirty pages
+    // and report the next sync as fine: nothing more is acknowledged.
+    auto e = sys_error("cannot sync log segment", active_);
+    failed_ = e.message;
+    return e;
+  }
   dirty_ = false;
   if (dir_dirty_) {
     if (auto st = sync_dir(dir_); !st)

@@ -86,6 +86,9 @@ public:
   // Makes every appended record durable.
   status sync();
   bool dirty() const { return dirty_; }
+  // After a failed sync (or a write that could not be undone) the log takes
+  // no more records and sync() fails: the node must restart and recover.
+  bool failed() const { return !failed_.empty(); }
   std::uint64_t last_seq() const { return last_seq_; }
   // Removes the segments whose every record has a sequence number <= seq
   // (a snapshot covers them); never the segment being written.
@@ -111,6 +114,7 @@ private:
   std::uint64_t last_seq_ = 0;
   bool dirty_ = false;
   bool dir_dirty_ = false;
+  std::string failed_; // why the log stopped; empty: fine
 };
 
 } // namespace shardrec::storage

@@ -1,6 +1,7 @@
 #include "storage/snapshots.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 
@@ -23,7 +24,11 @@ std::vector<snapshot_file> list_snapshots(const std::string& dir) {
         || !std::all_of(name.begin() + 5, name.begin() + 25,
                         [](char c) { return c >= '0' && c <= '9'; }))
       continue;
-    out.push_back({std::stoull(name.substr(5, 20)), it->path().string()});
+    std::uint64_t seq = 0;
+    auto [stop, err] = std::from_chars(name.data() + 5, name.data() + 25, seq);
+    if (err != std::errc() || stop != name.data() + 25)
+      continue;
+    out.push_back({seq, it->path().string()});
   }
   std::sort(out.begin(), out.end(),
             [](const snapshot_file& a, const snapshot_file& b) { return a.seq > b.seq; });

@@ -206,7 +206,7 @@ TEST_F(LogTest, SegmentsRollAndSnapshotsLetOldOnesGo) {
       << bad.err().message;
 }
 
-TEST_F(LogTest, ALostSegmentInTheMiddleCutsTheLogThere) {
+TEST_F(LogTest, ALostSegmentInTheMiddleCutsTheLogThereAndLaterRecordsSurvive) {
   log_options opt;
   opt.segment_bytes = 200;
   write_records(50, opt);
@@ -215,12 +215,55 @@ TEST_F(LogTest, ALostSegmentInTheMiddleCutsTheLogThere) {
   fs::remove(segs[1]);
   std::vector<record> got;
   partition_log::recovery rec;
-  open(got, &rec, 0, opt);
-  EXPECT_FALSE(rec.notes.empty());
-  ASSERT_FALSE(got.empty());
-  EXPECT_LT(got.size(), 50u);
-  for (std::size_t k = 0; k < got.size(); ++k)
-    EXPECT_EQ(got[k].seq, k + 1);
+  std::uint64_t last = 0;
+  {
+    auto log = open(got, &rec, 0, opt);
+    EXPECT_FALSE(rec.notes.empty());
+    ASSERT_FALSE(got.empty());
+    EXPECT_LT(got.size(), 50u);
+    for (std::size_t k = 0; k < got.size(); ++k)
+      EXPECT_EQ(got[k].seq, k + 1);
+    // Records written after the cut are acknowledged ones: a reopen keeps
+    // them (the segment the cut emptied is gone, not reused under a name
+    // that no longer matches).
+    auto a = log.append(1, "after");
+    auto b = log.append(1, "the cut");
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_TRUE(log.sync().ok());
+    last = *b;
+  }
+  std::vector<record> again;
+  partition_log::recovery rec2;
+  open(again, &rec2, 0, opt);
+  EXPECT_TRUE(rec2.notes.empty()) << rec2.notes.front();
+  ASSERT_EQ(again.size(), got.size() + 2);
+  EXPECT_EQ(again.back().seq, last);
+  EXPECT_EQ(again.back().payload, "the cut");
+}
+
+TEST_F(LogTest, AnEmptyLogAfterASnapshotThatIsGoneIsMissingRecordsNotAFreshLog) {
+  // The snapshot at 100 trimmed the log and left an empty segment 101;
+  // recovery falls back to a snapshot at 50: records 51..100 are missing.
+  { std::ofstream(dir + "/00000000000000000101.log"); }
+  auto log = partition_log::open(
+      dir, 50,
+      [](std::uint64_t, std::uint8_t, std::string_view) {
+        return shardrec::core::status{};
+      },
+      nullptr);
+  ASSERT_FALSE(log.ok());
+  EXPECT_NE(log.err().message.find("51..100 are missing"), std::string::npos)
+      << log.err().message;
+}
+
+TEST_F(LogTest, FileNamesThatAreNotOursAreSkipped) {
+  write_records(3);
+  { std::ofstream(dir + "/99999999999999999999.log") << "junk"; }
+  { std::ofstream(dir + "/snap-99999999999999999999.snap") << "junk"; }
+  std::vector<record> got;
+  open(got);
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_TRUE(list_snapshots(dir).empty());
 }
 
 TEST_F(LogTest, SnapshotsKeepTheNewestTwoAndDetectCorruption) {
