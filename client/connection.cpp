@@ -17,6 +17,10 @@ connection::connection(connection&&) noexcept = default;
 connection& connection::operator=(connection&&) noexcept = default;
 connection::~connection() = default;
 
+connection disconnected() {
+  return connection(nullptr);
+}
+
 core::result<connection> connect(const std::string& host, std::uint16_t port) {
   auto c = std::make_unique<connection::impl>();
   c->cfg = std::make_unique<caf::actor_system_config>();

@@ -43,6 +43,9 @@ private:
 // the node listening at host:port. Error: "cannot reach a node at HOST:PORT: ..."
 core::result<connection> connect(const std::string& host, std::uint16_t port);
 
+// A connection to nothing, for a command that never asks (its --help).
+connection disconnected();
+
 // Sends msg to the entry node's coordinator and waits at most `timeout`
 // for its frame reply. Error: the transport's or the node's error, rendered.
 core::result<actors::frame> ask(connection& c, caf::message msg,

@@ -599,7 +599,20 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
                  "bench)\n";
     return 2;
   }
-  auto c = connect(where);
+  // --help needs no cluster: the command prints its options and returns
+  // before it touches the connection.
+  const bool help = std::any_of(rest.begin(), rest.end(), [](const std::string& a) {
+    return a == "--help" || a == "-h";
+  });
+  if (help && (cmd == "status" || cmd == "nodes" || cmd == "partitions")) {
+    std::cout << "usage: shardrec --cluster HOST:PORT " << cmd
+              << " [--json]\n\n  status: nodes, partitions, events, users, items and the "
+                 "model version\n  nodes: each node's address and partitions\n  "
+                 "partitions: each partition's node, counts and model version\n";
+    return 0;
+  }
+  auto c =
+      help ? std::optional<client::connection>(client::disconnected()) : connect(where);
   if (!c)
     return 1;
   if (cmd == "load")

@@ -23,7 +23,7 @@ commands:
 cluster commands (to any node of a running cluster):
   shardrec --cluster HOST:PORT status | nodes | partitions   [--json]
   shardrec --cluster HOST:PORT load FILE [--format F] [--items FILE]
-  shardrec --cluster HOST:PORT event USER ITEM [--type purchase] [--value V] [--json]
+  shardrec --cluster HOST:PORT event USER ITEM [--type view|click|cart|purchase|rating|cancel] [--value V]
   shardrec --cluster HOST:PORT train [--algo all|implicit-als|mf|itemknn|content|popular]
   shardrec --cluster HOST:PORT recommend USER [-n 10] [--json]
   shardrec --cluster HOST:PORT similar ITEM [-n 10] [--json]
