@@ -110,11 +110,14 @@ caf::behavior node_host(node_host_pointer self) {
                   continue;
                 self->send_exit(it->second, caf::exit_reason::user_shutdown);
                 drop(self, it);
-                // It held nothing; its (empty) folder goes too, so that a
-                // partition's folder is only ever on the node that hosts it.
+                // It held nothing; its folder moves aside (not deleted: an
+                // event may have reached the shard since it answered), so
+                // that a partition's folder is only ever on the node that
+                // hosts it.
                 if (auto dir = partition_dir(self->state.dur, p); !dir.empty()) {
                   std::error_code ec;
-                  std::filesystem::remove_all(dir, ec);
+                  std::filesystem::remove_all(dir + ".left", ec);
+                  std::filesystem::rename(dir, dir + ".left", ec);
                 }
               }
               // Every new partition's data first (snapshot, then log): a
