@@ -68,7 +68,7 @@ namespace {
 
 // Replays one log record into `d`; adds its events (or items) to *count.
 core::status replay(partition_data& d, std::uint8_t kind, std::string_view payload,
-                    std::uint64_t* count) {
+                    std::uint64_t* count, std::vector<std::string>* notes) {
   frame f;
   f.bytes.assign(payload.begin(), payload.end());
   if (kind == record_events) {
@@ -85,6 +85,18 @@ core::status replay(partition_data& d, std::uint8_t kind, std::string_view paylo
       return b.err();
     *count += b->items.size();
     apply_items(d, std::move(*b));
+    return {};
+  }
+  if (kind == record_publish && payload.size() == 8) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i)
+      v = (v << 8) | static_cast<unsigned char>(payload[static_cast<std::size_t>(i)]);
+    if (v > d.model_version && notes)
+      notes->push_back("model version " + std::to_string(v)
+                       + " was published but its snapshot was never written: serving "
+                       + (d.model_version ? "version " + std::to_string(d.model_version)
+                                          : std::string("no model"))
+                       + " until the next training");
     return {};
   }
   return core::make_error(core::errc::bad_message,
@@ -157,7 +169,7 @@ core::result<recovered_partition> recover_partition(const durability& dur,
       dir + "/log", out.snapshot_seq,
       [&](std::uint64_t seq, std::uint8_t kind,
           std::string_view payload) -> core::status {
-        auto st = replay(out.data, kind, payload, &out.replayed_events);
+        auto st = replay(out.data, kind, payload, &out.replayed_events, &out.notes);
         if (!st)
           return core::make_error(st.err().code, "log '" + dir + "/log' record "
                                                      + std::to_string(seq) + ": "

@@ -42,6 +42,10 @@ std::string partition_dir(const durability& d, std::uint32_t partition);
 // Log record kinds.
 inline constexpr std::uint8_t record_events = 1; // EventBatch frame
 inline constexpr std::uint8_t record_items = 2;  // ItemBatch frame
+// A model version was published (8 bytes, little-endian); the snapshot
+// that follows makes the model durable. Replayed, it means that snapshot
+// was never written: recovery says so.
+inline constexpr std::uint8_t record_publish = 3;
 
 // What a partition holds apart from training sessions; the shard's state
 // and recovery share these fields.

@@ -395,7 +395,15 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   if (st.host)
     self->send(st.host, scorer_atom::value, st.data.store->partition(),
                shared_scorer{st.data.model.scorer});
-  // A restart serves this model again, without retraining.
+  // A restart serves this model again, without retraining: the snapshot
+  // makes it durable; the marker before it lets recovery tell when that
+  // snapshot was never written.
+  if (st.log) {
+    std::string v(8, '\0');
+    for (int i = 0; i < 8; ++i)
+      v[static_cast<std::size_t>(i)] = static_cast<char>((version >> (8 * i)) & 0xff);
+    (void)st.log->append(record_publish, v);
+  }
   detail::snapshot_now(self);
   return frame{};
 }
