@@ -184,7 +184,9 @@ TEST(Durability, EveryAcknowledgedEventSurvivesKillNineOfANodeAndOfEveryNode) {
     // Events after the training: folded into their users' factors (and
     // into the snapshot's or the log's replay after the restart).
     peer p(c.port(1));
-    for (int b = 1000; b < 1010; ++b) {
+    // Far above any batch the streamer sent (a slow build streams longer):
+    // every event of the test has its own timestamp.
+    for (int b = 1'000'000; b < 1'000'010; ++b) {
       auto events = batch_of(b);
       ASSERT_EQ(p.ingest(actors::encode(actors::event_batch{events, {1.0f, 5.0f}})), "");
       for (const auto& e : events)

@@ -320,10 +320,21 @@ TEST(Live, RetrainEveryTrainsWhenTheDataChangedAndOnlyThen) {
   ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
   ASSERT_GE(wait_for_version(1), 1) << c.logs();
   // A tick during the load may have trained on part of it; the next one
-  // trains on all of it. From then on nothing changes.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  const int settled = version();
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // trains on all of it. From then on nothing changes: the version settles
+  // (unchanged for 10 ticks, so a slow build's running training ends too)
+  // and stays.
+  int settled = version();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  for (auto still = std::chrono::steady_clock::now();
+       std::chrono::steady_clock::now() - still < std::chrono::seconds(10);) {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the version never settled";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    if (int v = version(); v != settled) {
+      settled = v;
+      still = std::chrono::steady_clock::now();
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
   EXPECT_EQ(version(), settled) << "retrained without a change";
   ASSERT_EQ(c.cli(where + "event 1 1000 --type rating --value 4"), 0) << c.logs();
   EXPECT_EQ(wait_for_version(settled + 1), settled + 1) << c.logs();
