@@ -486,28 +486,5 @@ TEST(DistKnn, PayloadSizesAndBadInputs) {
   EXPECT_FALSE(make_local_context(s[0], knn_side::item, cfg, nullptr, 0.0).ok());
 }
 
-TEST(DistKnn, Ml100kTimingItemItemP7VersusCore) {
-  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
-  const auto& f = ml100k();
-  auto cfg = config_of(similarity_kind::cosine, 40);
-  using clock = std::chrono::steady_clock;
-  auto t0 = clock::now();
-  auto want = item_neighbors(f.m, cfg);
-  auto t1 = clock::now();
-  auto s = make_stores(f, 7);
-  std::mt19937 rng(8);
-  auto t2 = clock::now();
-  auto rows = run_rows(s, knn_side::item, cfg, nullptr, cfg.neighbors, 3, rng);
-  auto t3 = clock::now();
-  expect_same(core_lists(f, knn_side::item, want), rows.lists, "timing run, rows");
-  auto ms = [](auto a, auto b) {
-    return std::chrono::duration<double, std::milli>(b - a).count();
-  };
-  std::printf("[timing cosine item-item k=40] core item_neighbors %.1f ms; "
-              "distributed P=7, row exchange to 3 nodes, in one process %.1f ms "
-              "(stores built apart), %zu B\n",
-              ms(t0, t1), ms(t2, t3), rows.row_bytes);
-}
-
 } // namespace
 } // namespace shardrec::dist

@@ -830,67 +830,6 @@ TEST_F(DistHybridMl100k, NodeEngineReportsBadQueriesAndUnhostedPartitions) {
   EXPECT_EQ(r4.answers[0].partitions, (std::vector<std::uint32_t>{0}));
 }
 
-TEST_F(DistHybridMl100k, QueryCostAtSevenPartitions) {
-  const auto& h = **hybrid_;
-  auto spec = blend_from_hybrid(h);
-  ASSERT_TRUE(spec.ok());
-  const std::uint32_t P = 7;
-  auto c = make_cluster(P, *spec);
-  using clock = std::chrono::steady_clock;
-  double t_profile = 0, t_phase1 = 0, t_combine = 0, t_phase2 = 0, t_merge = 0;
-  std::size_t count = 0;
-  for (int rep = 0; rep < 2; ++rep)
-    for (index_t u = 0; u < ds_->users.size(); ++u, ++count) {
-      const auto& user = ds_->users.external(u);
-      auto owner = partition_of(user, P);
-      auto t0 = clock::now();
-      auto prof = make_user_profile(c.stores[owner], c.users[owner], user);
-      auto t1 = clock::now();
-      std::vector<partition_scores> kept;
-      std::vector<phase1_reply> r1;
-      for (std::uint32_t p = 0; p < P; ++p) {
-        kept.push_back(std::move(*c.scorers[p].score(*prof)));
-        r1.push_back(moments(kept.back(), p));
-      }
-      auto t2 = clock::now();
-      auto st = combine_moments(r1, spec->size(), P);
-      auto t3 = clock::now();
-      std::vector<phase2_reply> r2;
-      for (std::uint32_t p = 0; p < P; ++p)
-        r2.push_back(c.scorers[p].select_candidates(kept[p], *prof, *st, 10, 3, p));
-      auto t4 = clock::now();
-      auto m = merge_candidates(r2, P, 10);
-      if (m)
-        explain_candidates(m->items, *prof, 3);
-      auto t5 = clock::now();
-      ASSERT_TRUE(m.ok());
-      ASSERT_EQ(m->items.size(), 10u);
-      auto us = [](auto a, auto b) {
-        return std::chrono::duration<double, std::micro>(b - a).count();
-      };
-      t_profile += us(t0, t1);
-      t_phase1 += us(t1, t2);
-      t_combine += us(t2, t3);
-      t_phase2 += us(t3, t4);
-      t_merge += us(t4, t5);
-    }
-  // The core hybrid for comparison.
-  auto t0 = clock::now();
-  for (index_t u = 0; u < ds_->users.size(); ++u) {
-    auto row = train_->user_row(u);
-    auto r = h.recommend(u, 10, row.index, row.size, 3);
-    ASSERT_EQ(r.size(), 10u);
-  }
-  double t_core =
-      std::chrono::duration<double, std::micro>(clock::now() - t0).count() / 943.0;
-  auto per = [&](double t) { return t / static_cast<double>(count); };
-  std::printf(
-      "P=7, per user (us): profile %.1f, phase1 (7 partitions) %.1f, combine %.2f, "
-      "phase2 (7 partitions) %.1f, merge %.1f, total %.1f; core recommend %.1f\n",
-      per(t_profile), per(t_phase1), per(t_combine), per(t_phase2), per(t_merge),
-      per(t_profile + t_phase1 + t_combine + t_phase2 + t_merge), t_core);
-}
-
 // Users who arrive after training are cold for the model parts that have no
 // row for them; the users the models were trained on keep their profiles
 // (the store's user indices never change, so the models cover a prefix).
