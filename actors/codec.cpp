@@ -56,6 +56,9 @@ void fill(wire::PartitionStatus::Builder b, const partition_status& s) {
   b.setRatingsOnly(s.ratings_only);
   b.setTrainBytes(s.train_bytes);
   b.setModelVersion(s.model_version);
+  b.setLogSeq(s.log_seq);
+  b.setSnapshotSeq(s.snapshot_seq);
+  b.setLogBytes(s.log_bytes);
   auto models = b.initModels(static_cast<unsigned>(s.models.size()));
   for (unsigned i = 0; i < s.models.size(); ++i)
     models.set(i, s.models[i]);
@@ -74,6 +77,9 @@ partition_status read(wire::PartitionStatus::Reader r) {
   s.ratings_only = r.getRatingsOnly();
   s.train_bytes = r.getTrainBytes();
   s.model_version = r.getModelVersion();
+  s.log_seq = r.getLogSeq();
+  s.snapshot_seq = r.getSnapshotSeq();
+  s.log_bytes = r.getLogBytes();
   return s;
 }
 

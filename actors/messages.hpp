@@ -56,6 +56,9 @@ struct partition_status {
   bool ratings_only = true;
   std::uint64_t train_bytes = 0;
   std::uint64_t model_version = 0; // of the model it serves; 0: none yet
+  std::uint64_t log_seq = 0;       // its last log record (0: none or no log)
+  std::uint64_t snapshot_seq = 0;  // the last record its newest snapshot covers
+  std::uint64_t log_bytes = 0;     // of its log segments on disk
 };
 
 struct status_reply {

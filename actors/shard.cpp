@@ -272,6 +272,11 @@ caf::message_handler shard_queries(shard_pointer self) {
         st.ratings_only = self->state.data.ratings_only;
         st.train_bytes = self->state.bytes_sent;
         st.model_version = self->state.data.model_version;
+        if (const auto& log = self->state.log) {
+          st.log_seq = log->last_seq();
+          st.log_bytes = log->disk_bytes();
+        }
+        st.snapshot_seq = self->state.snapshot_seq;
         if (self->state.data.model.scorer)
           for (const auto& c : self->state.data.model.scorer->spec())
             st.models.push_back(c.name);
@@ -290,6 +295,7 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
     if (recovered) {
       st.data = std::move(recovered->data);
       st.log = std::move(recovered->log);
+      st.snapshot_seq = recovered->snapshot_seq;
       // What the log holds beyond the snapshot counts towards the next one.
       st.events_since_snapshot = recovered->replayed_events;
     }
@@ -319,6 +325,7 @@ void snapshot_now(shard_pointer self) {
     return;
   auto written = write_partition_snapshot(st.dur, st.data, *st.log);
   if (written) {
+    st.snapshot_seq = st.log->last_seq();
     st.events_since_snapshot = 0;
     st.snapshot_retry.reset();
     return;

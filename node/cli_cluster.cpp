@@ -133,7 +133,10 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
                          {"items", p.items},
                          {"user_events", p.user_events},
                          {"item_events", p.item_events},
-                         {"model_version", p.model_version}});
+                         {"model_version", p.model_version},
+                         {"log_seq", p.log_seq},
+                         {"snapshot_seq", p.snapshot_seq},
+                         {"log_bytes", p.log_bytes}});
     }
     j["users"] = users;
     j["items"] = items;
@@ -167,14 +170,19 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
                   (n.host + ":" + std::to_string(n.port)).c_str(), owned);
     }
   } else {
-    std::printf("%-9s %-5s %10s %10s %12s %12s\n", "partition", "node", "users", "items",
-                "user-events", "item-events");
+    std::printf("%-9s %-5s %10s %10s %12s %12s %8s %10s %10s %12s\n", "partition", "node",
+                "users", "items", "user-events", "item-events", "model", "log-seq",
+                "snap-seq", "log-bytes");
     for (const auto& p : s->partitions)
-      std::printf("%-9u %-5u %10llu %10llu %12llu %12llu\n", p.partition, p.node,
-                  static_cast<unsigned long long>(p.users),
+      std::printf("%-9u %-5u %10llu %10llu %12llu %12llu %8llu %10llu %10llu %12llu\n",
+                  p.partition, p.node, static_cast<unsigned long long>(p.users),
                   static_cast<unsigned long long>(p.items),
                   static_cast<unsigned long long>(p.user_events),
-                  static_cast<unsigned long long>(p.item_events));
+                  static_cast<unsigned long long>(p.item_events),
+                  static_cast<unsigned long long>(p.model_version),
+                  static_cast<unsigned long long>(p.log_seq),
+                  static_cast<unsigned long long>(p.snapshot_seq),
+                  static_cast<unsigned long long>(p.log_bytes));
     for (auto m : s->missing)
       std::printf("%-9u (no answer)\n", m);
   }

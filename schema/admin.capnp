@@ -17,6 +17,9 @@ struct PartitionStatus {
   ratingsOnly @7 :Bool;    # every stored event is an explicit rating
   trainBytes @8 :UInt64;   # encoded bytes of the blocks sent in the last training run
   modelVersion @9 :UInt64; # version of the model it serves; 0: none yet
+  logSeq @10 :UInt64;      # sequence number of its last log record (0: none, or no log)
+  snapshotSeq @11 :UInt64; # last log record its newest snapshot covers (0: none)
+  logBytes @12 :UInt64;    # bytes of its log segments on disk
 }
 
 struct StatusReply {

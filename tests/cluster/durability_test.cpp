@@ -205,6 +205,15 @@ TEST(Durability, EveryAcknowledgedEventSurvivesKillNineOfANodeAndOfEveryNode) {
   auto s = status_of(c, 1);
   EXPECT_EQ(s["model_version"], 1);
   EXPECT_EQ(s["nodes"].size(), 2u);
+  // Every partition has a snapshot (written after the training) and a log
+  // that goes at least as far.
+  auto parts = run_json(c, "--cluster " + c.address(0) + " partitions --json");
+  ASSERT_EQ(parts["partition_status"].size(), partitions);
+  for (const auto& p : parts["partition_status"]) {
+    EXPECT_GT(p["snapshot_seq"].get<std::uint64_t>(), 0u) << p.dump();
+    EXPECT_GE(p["log_seq"].get<std::uint64_t>(), p["snapshot_seq"].get<std::uint64_t>());
+    EXPECT_GT(p["log_bytes"].get<std::uint64_t>(), 0u);
+  }
   {
     peer p(c.port(1));
     auto after = recommend_all(p, 30);
