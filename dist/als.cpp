@@ -188,7 +188,8 @@ als_exchange<T>::als_exchange(const partition_store& store, std::uint32_t width)
     ref_pos_[s].resize(refs.size());
     for (std::size_t pos = 0; pos < order.size(); ++pos)
       ref_pos_[s][order[pos]] = static_cast<index_t>(pos);
-    received_[s].resize(static_cast<Eigen::Index>(refs.size()), width_);
+    // Zero: a ref row no block brings stays zero (see complete()).
+    received_[s].setZero(static_cast<Eigen::Index>(refs.size()), width_);
     filled_[s].assign(refs.size(), 0);
     got_from_[s].assign(parts, 0);
     last_ids_[s].assign(parts, {});
@@ -356,8 +357,15 @@ als_exchange<T>::make_group_blocks(als_side side, std::uint32_t version,
 }
 
 template <class T> bool als_exchange<T>::complete(als_side side) const {
+  // Every partition's block; not necessarily every ref row: while events
+  // stream in, the partitions copy their stores for a run at slightly
+  // different moments, so an event's user side may be in its user's copy
+  // and not yet its item side in the item's (the owner then does not know
+  // the row is needed). Such a row stays zero: its cells weigh nothing in
+  // this run and count in the next. Without concurrent events every ref row
+  // arrives (the equality tests hold it to that).
   const int s = side_index(side);
-  return blocks_in_[s] == store_.partitions() && rows_in_[s] == filled_[s].size();
+  return blocks_in_[s] == store_.partitions();
 }
 
 template <class T> void als_exchange<T>::reset(als_side side) {

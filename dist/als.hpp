@@ -196,9 +196,16 @@ public:
   status receive(const factor_block<T>& b, std::uint32_t version_expected,
                  bool group = false);
 
-  // True once every partition's block of `side` is in; then every ref row
-  // (item_refs for items, user_refs for users) has been received.
+  // True once every partition's block of `side` is in. Then every ref row
+  // (item_refs for items, user_refs for users) has been received, except
+  // rows of edges the owner's copy of the store did not have yet (events
+  // that arrived while the partitions copied their stores for the run):
+  // those rows are zero, so their cells weigh nothing in this run.
   bool complete(als_side side) const;
+  // Ref rows received in the last complete half-step of `side` (for tests).
+  std::size_t rows_received(als_side side) const {
+    return rows_in_[static_cast<int>(side)];
+  }
   // The received rows of `side`: refs (item_refs for items, user_refs for
   // users) in ascending key order, the index space of row().
   const rows_t& received(als_side side) const {

@@ -102,15 +102,16 @@ result<std::vector<reverse_block>> knn_session::finish(const partition_store& s,
 status knn_session::receive(const partition_store& s, const reverse_block& b) {
   if (reverse_.size() != s.items().size())
     return make_error(errc::invalid_argument, "reverse block before the knn scale step");
-  for (std::size_t t = 0; t < b.target.size(); ++t) {
-    auto item = s.items().find(b.ids[b.target[t]]);
-    if (!item)
+  for (std::size_t t = 0; t < b.target.size(); ++t)
+    if (!s.owns_item(b.ids[b.target[t]]))
       return make_error(errc::bad_message, "reverse block names item '"
                                                + b.ids[b.target[t]] + "' not owned here");
-  }
+  // An owned item this partition's copy of the store does not have yet (its
+  // first event arrived while the partitions copied their stores for the
+  // run) gets its lists at the next run.
   for (std::size_t t = 0; t < b.target.size(); ++t)
-    reverse_[*s.items().find(b.ids[b.target[t]])].push_back(
-        {b.ids[b.source[t]], b.similarity[t]});
+    if (auto item = s.items().find(b.ids[b.target[t]]))
+      reverse_[*item].push_back({b.ids[b.source[t]], b.similarity[t]});
   return {};
 }
 
