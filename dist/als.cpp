@@ -481,10 +481,7 @@ ials_partition::fold_in_data(const gram_total& item_gram) const {
   // Rounded to float once, as solve() does.
   Eigen::Map<const Eigen::MatrixXd> g(item_gram.gram.data(), k, k);
   d.gram = g.cast<float>();
-  const auto refs = ex_.store().item_refs().size();
-  d.ref_row.resize(refs);
-  for (std::size_t r = 0; r < refs; ++r)
-    d.ref_row[r] = ex_.ref_position(als_side::items, static_cast<index_t>(r));
+  d.ref_row = ex_.ref_positions(als_side::items);
   return d;
 }
 
@@ -496,10 +493,7 @@ result<mf_fold_in_data> mf_als_partition::fold_in_data() const {
   d.cfg.user_keys = d.cfg.item_keys = nullptr;
   d.mu = globals_.mu;
   d.items = ex_.received(als_side::items);
-  const auto refs = ex_.store().item_refs().size();
-  d.ref_row.resize(refs);
-  for (std::size_t r = 0; r < refs; ++r)
-    d.ref_row[r] = ex_.ref_position(als_side::items, static_cast<index_t>(r));
+  d.ref_row = ex_.ref_positions(als_side::items);
   return d;
 }
 

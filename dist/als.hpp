@@ -225,10 +225,10 @@ public:
   }
   // Marks `side`'s blocks consumed, so the next half-step's can arrive.
   void reset(als_side side);
-  // The row of received(side) that ref `ref` (item_refs for items,
-  // user_refs for users) lands in. REQUIRES: ref < the store's refs.
-  index_t ref_position(als_side side, index_t ref) const {
-    return ref_pos_[static_cast<int>(side)][ref];
+  // The row of received(side) each ref (item_refs for items, user_refs for
+  // users) lands in, indexed by ref.
+  const std::vector<index_t>& ref_positions(als_side side) const {
+    return ref_pos_[static_cast<int>(side)];
   }
 
 private:

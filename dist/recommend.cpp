@@ -1029,11 +1029,11 @@ std::vector<profile_cell> current_cells(const partition_store& store, index_t us
 
 // current_cells as fold-in cells: the rows of the fold-in data's item
 // matrix (items newer than the model's build have none and do not enter).
-fold_in_cells fold_cells(const partition_store& store, index_t user,
+fold_in_cells fold_cells(const std::vector<profile_cell>& current,
                          const std::vector<index_t>& ref_row) {
   const auto none = ~index_t{0};
   fold_in_cells cells;
-  for (const auto& c : current_cells(store, user))
+  for (const auto& c : current)
     if (c.ref < ref_row.size() && ref_row[c.ref] != none)
       cells.emplace_back(ref_row[c.ref], c.value);
   return cells;
@@ -1042,12 +1042,11 @@ fold_in_cells fold_cells(const partition_store& store, index_t user,
 // The user's content profile from the row of the last build and the items
 // touched since, weighted as at training (the cluster trains with the
 // default content_config).
-void fold_in_content(partition_user_models& models, const partition_store& store,
-                     index_t user) {
+void fold_in_content(partition_user_models& models, index_t user,
+                     const std::vector<profile_cell>& cells) {
   auto& content = models.content;
   if (content.ref_vectors.empty())
     return; // no content model
-  const auto cells = current_cells(store, user);
   content_profile_scratch scratch;
   if (content.profiles.size() <= user)
     content.profiles.resize(std::size_t{user} + 1);
@@ -1057,12 +1056,12 @@ void fold_in_content(partition_user_models& models, const partition_store& store
 
 // The user's rating-MF factors and bias: the ALS half-step's row solve
 // against the final item rows (exact, so no start).
-void fold_in_mf(partition_user_models& models, const partition_store& store,
-                index_t user) {
+void fold_in_mf(partition_user_models& models, index_t user,
+                const std::vector<profile_cell>& current) {
   const auto* fold = models.mf_fold.get();
   if (!fold)
     return;
-  const auto cells = fold_cells(store, user, fold->ref_row);
+  const auto cells = fold_cells(current, fold->ref_row);
   const auto x = mf_fold_in(fold->items, fold->mu, cells, fold->cfg, nullptr);
   mf_folded_row out;
   const auto k = fold->cfg.factors;
@@ -1079,12 +1078,14 @@ void fold_in_user(partition_user_models& models, const partition_store& store,
                   index_t user) {
   if (user >= store.users().size())
     return;
-  fold_in_content(models, store, user);
-  fold_in_mf(models, store, user);
+  // The user's cells once, for every part.
+  const auto current = current_cells(store, user);
+  fold_in_content(models, user, current);
+  fold_in_mf(models, user, current);
   const auto* fold = models.ials_fold.get();
   if (!fold)
     return;
-  const auto cells = fold_cells(store, user, fold->ref_row);
+  const auto cells = fold_cells(current, fold->ref_row);
   const auto k = models.ials_factors;
   const float* start = nullptr;
   if (k != 0 && (std::size_t{user} + 1) * k <= models.ials_user.size())

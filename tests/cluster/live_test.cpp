@@ -118,6 +118,27 @@ TEST(Live, TrainingRunsWhileEventsStreamAndQueriesGoOn) {
   }
 }
 
+// ML-100K u1.base as the core trains on it for the cluster's models: the
+// matrix (repeats: the last rating) and the stable-hash keys of the ids.
+struct core_u1 {
+  core::dataset ds;
+  core::interaction_matrix train;
+  std::vector<std::uint64_t> user_keys, item_keys;
+  void load() {
+    ASSERT_TRUE(
+        core::load_events(data + "/ml-100k/u1.base", core::data_format::movielens, ds)
+            .ok());
+    for (std::size_t u = 0; u < ds.users.size(); ++u)
+      user_keys.push_back(
+          core::stable_hash(ds.users.external(static_cast<core::index_t>(u))));
+    for (std::size_t i = 0; i < ds.items.size(); ++i)
+      item_keys.push_back(
+          core::stable_hash(ds.items.external(static_cast<core::index_t>(i))));
+    train = core::interaction_matrix::build(ds.users.size(), ds.items.size(), ds.events,
+                                            core::merge_policy::last);
+  }
+};
+
 // An event moves the user's implicit-ALS factors at once by fold-in: the
 // user half-step's row solve against the final item factors. The cluster's
 // scores after one event equal those of the core's model with
@@ -130,22 +151,13 @@ TEST(Live, AnEventFoldsIntoTheUsersFactorsAsTheCoreHalfStepDoes) {
   ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, "--algo implicit-als"));
 
   // The core's model, trained as the cluster trains (keys = stable hashes).
-  core::dataset ds;
-  ASSERT_TRUE(
-      core::load_events(data + "/ml-100k/u1.base", core::data_format::movielens, ds)
-          .ok());
-  std::vector<std::uint64_t> user_keys, item_keys;
-  for (std::size_t u = 0; u < ds.users.size(); ++u)
-    user_keys.push_back(
-        core::stable_hash(ds.users.external(static_cast<core::index_t>(u))));
-  for (std::size_t i = 0; i < ds.items.size(); ++i)
-    item_keys.push_back(
-        core::stable_hash(ds.items.external(static_cast<core::index_t>(i))));
-  auto train = core::interaction_matrix::build(ds.users.size(), ds.items.size(),
-                                               ds.events, core::merge_policy::last);
+  core_u1 u1;
+  ASSERT_NO_FATAL_FAILURE(u1.load());
+  const auto& ds = u1.ds;
+  const auto& train = u1.train;
   auto cfg = dist::make_train_settings(0, 0, 42, 2).ials;
-  cfg.user_keys = &user_keys;
-  cfg.item_keys = &item_keys;
+  cfg.user_keys = &u1.user_keys;
+  cfg.item_keys = &u1.item_keys;
   auto model = core::train_ials_model(train, cfg);
   const auto& items = model->item_factors();
   const auto u = *ds.users.find("1");
@@ -181,7 +193,7 @@ TEST(Live, AnEventFoldsIntoTheUsersFactorsAsTheCoreHalfStepDoes) {
   for (std::size_t k = 0; k < r.size; ++k)
     row.emplace_back(r.index[k], r.value[k]);
   row.emplace_back(*ds.items.find(top), 5.0f);
-  const auto gram = core::ials_trainer_gram(items, &item_keys);
+  const auto gram = core::ials_trainer_gram(items, &u1.item_keys);
   const auto x1 = core::ials_fold_in_user(*model, gram, row, cfg, x0.data());
 
   auto after = run_json(c, where + "recommend 1 -n 20 --json");
@@ -208,22 +220,13 @@ TEST(Live, ARatingFoldsIntoTheUsersMfRowAsTheCoreHalfStepDoes) {
   local_cluster c(2, 7);
   const auto where = "--cluster " + c.address(0) + " ";
   ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, "--algo mf"));
-  core::dataset ds;
-  ASSERT_TRUE(
-      core::load_events(data + "/ml-100k/u1.base", core::data_format::movielens, ds)
-          .ok());
-  std::vector<std::uint64_t> user_keys, item_keys;
-  for (std::size_t u = 0; u < ds.users.size(); ++u)
-    user_keys.push_back(
-        core::stable_hash(ds.users.external(static_cast<core::index_t>(u))));
-  for (std::size_t i = 0; i < ds.items.size(); ++i)
-    item_keys.push_back(
-        core::stable_hash(ds.items.external(static_cast<core::index_t>(i))));
-  auto train = core::interaction_matrix::build(ds.users.size(), ds.items.size(),
-                                               ds.events, core::merge_policy::last);
+  core_u1 u1;
+  ASSERT_NO_FATAL_FAILURE(u1.load());
+  const auto& ds = u1.ds;
+  const auto& train = u1.train;
   auto cfg = dist::make_train_settings(0, 0, 42, 2).mf;
-  cfg.user_keys = &user_keys;
-  cfg.item_keys = &item_keys;
+  cfg.user_keys = &u1.user_keys;
+  cfg.item_keys = &u1.item_keys;
   const auto f = core::train_mf_factors(train, cfg);
   auto predict = [&](const core::mf_fold_in_result& x, const std::string& item) {
     auto i = static_cast<Eigen::Index>(*ds.items.find(item));
