@@ -353,6 +353,19 @@ void fill(wire::UserModels::Builder b, const dist::partition_user_models& m) {
     auto gram = fb.initGram(list_size(static_cast<std::size_t>(f->gram.size())));
     for (unsigned i = 0; i < gram.size(); ++i)
       gram.set(i, f->gram.data()[i]);
+    fb.setNUsers(f->n_users);
+    auto ug = fb.initUserGram(list_size(static_cast<std::size_t>(f->user_gram.size())));
+    for (unsigned i = 0; i < ug.size(); ++i)
+      ug.set(i, f->user_gram.data()[i]);
+  }
+  if (const auto* v = m.content.vocabulary.get()) {
+    auto vb = b.initContentVocabulary();
+    vb.setNDocuments(v->n_documents);
+    auto names = vb.initFeatures(list_size(v->features.size()));
+    for (unsigned i = 0; i < names.size(); ++i)
+      names.set(i, v->features[i]);
+    put(vb.initDf(list_size(v->df.size())), v->df);
+    put(vb.initIdf(list_size(v->idf.size())), v->idf);
   }
   if (const auto* f = m.mf_fold.get()) {
     auto fb = b.initMfFold();
@@ -453,6 +466,14 @@ read(wire::IalsFoldIn::Reader r, std::size_t ials_factors) {
     if (row != ~core::index_t{0} && row >= rows)
       return bad(where + ": ref row " + std::to_string(row) + " of "
                  + std::to_string(rows));
+  d->n_users = r.getNUsers();
+  auto user_gram = get<float>(r.getUserGram());
+  if (!user_gram.empty() && user_gram.size() != k * k)
+    return bad(where + ": " + std::to_string(user_gram.size()) + " user Gram values for "
+               + std::to_string(k) + " factors");
+  if (!user_gram.empty())
+    d->user_gram = Eigen::Map<const Eigen::MatrixXf>(
+        user_gram.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(k));
   return std::shared_ptr<const dist::ials_fold_in_data>(std::move(d));
 }
 
@@ -472,6 +493,21 @@ core::result<dist::partition_user_models> read(wire::UserModels::Reader r) {
   if (!refs)
     return refs.err();
   m.content.ref_vectors = std::move(*refs);
+  if (r.hasContentVocabulary()) {
+    auto v = r.getContentVocabulary();
+    auto voc = std::make_shared<dist::content_vocabulary>();
+    voc->n_documents = v.getNDocuments();
+    for (auto name : v.getFeatures())
+      voc->features.emplace_back(name.cStr(), name.size());
+    voc->df = get<std::uint32_t>(v.getDf());
+    voc->idf = get<float>(v.getIdf());
+    if (voc->df.size() != voc->features.size() || voc->idf.size() != voc->features.size()
+        || !std::is_sorted(voc->features.begin(), voc->features.end()))
+      return bad(where + " content_vocabulary: " + std::to_string(voc->features.size())
+                 + " features (ascending), " + std::to_string(voc->df.size()) + " df and "
+                 + std::to_string(voc->idf.size()) + " idf values");
+    m.content.vocabulary = std::move(voc);
+  }
   if (r.hasIalsFold()) {
     auto fold = read(r.getIalsFold(), m.ials_factors);
     if (!fold)

@@ -33,6 +33,8 @@ ingest_result apply_events(partition_data& d, const event_batch& b) {
       ++r.accepted;
       if (fold && d.store->owns_user(e.user))
         users.push_back(*d.store->users().find(e.user));
+      if (d.store->owns_item(e.item))
+        d.live.on_item_event(*d.store);
       if (e.type != core::event_type::rating)
         d.ratings_only = false;
     } else {
@@ -59,6 +61,8 @@ ingest_result apply_items(partition_data& d, item_batch b) {
       continue;
     }
     d.store->set_item_info(id, std::move(info));
+    if (auto row = d.store->items().find(id))
+      d.live.on_item_info(*d.store, *row);
     ++r.accepted;
   }
   return r;
@@ -162,6 +166,8 @@ core::result<recovered_partition> recover_partition(const durability& dur,
     out.notes.push_back("snapshot skipped: " + st.err().message + "; moved to '" + aside
                         + "'; trying the one before");
   }
+  // The live item side of the snapshot's model; the replay below keeps it.
+  reset_live(out.data);
   storage::partition_log::recovery rec;
   storage::log_options opt;
   opt.segment_bytes = dur.segment_bytes;

@@ -20,6 +20,7 @@
 #include "actors/frame.hpp"
 #include "actors/messages.hpp"
 #include "core/error.hpp"
+#include "dist/live_items.hpp"
 #include "dist/partition_store.hpp"
 #include "dist/training.hpp"
 #include "storage/partition_log.hpp"
@@ -55,7 +56,16 @@ struct partition_data {
   core::rating_scale scale; // of the latest event batch: predictions are clamped to it
   std::uint64_t model_version = 0; // of the served model; 0: none
   dist::served_models model;       // null scorer: none yet
+  // The item side's counters and new items between trainings, kept by
+  // apply_events / apply_items and reset for each model (reset_live).
+  dist::live_items live;
 };
+
+// Starts the live item side over for d.model over d.store (after a publish
+// or a recovery).
+inline void reset_live(partition_data& d) {
+  d.live.reset(*d.store, d.model);
+}
 
 // Stores a batch's events (the same on arrival and on replay).
 ingest_result apply_events(partition_data& d, const event_batch& b);

@@ -47,6 +47,9 @@ using similar_atom = caf::atom_constant<caf::atom("similar")>;
 using recommend_atom = caf::atom_constant<caf::atom("recommend")>;
 using predict_atom = caf::atom_constant<caf::atom("predict")>;
 using rows_atom = caf::atom_constant<caf::atom("rows")>;
+using mrows_atom = caf::atom_constant<caf::atom("mrows")>;
+using live_atom = caf::atom_constant<caf::atom("live")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models; the
 // messages it handles are listed in actors/shard.hpp.

@@ -80,6 +80,8 @@ void publish_view(membership_pointer self) {
   auto& st = self->state;
   self->send(st.coordinator, view_atom::value, encode(st.map), st.shards, st.scorers,
              st.node_id);
+  // The shards ask each other for rows between trainings (dist/live_items.hpp).
+  self->send(st.host, peers_atom::value, st.shards);
 }
 
 // DATA_DIR/node.state: who this node is and the map it installed, for a

@@ -11,6 +11,9 @@
 //                                          only if they hold no data (else an error
 //                                          and nothing changes)
 //   (scorer_atom, u32 partition, shared_scorer) -> (nothing) from a hosted shard
+//   (peers_atom, vector<actor> shards)  -> (nothing) from the node's membership
+//                                          actor after each view: passed on to
+//                                          every hosted shard
 #include "actors/node_host.hpp"
 
 #include <algorithm>
@@ -152,6 +155,10 @@ caf::behavior node_host(node_host_pointer self) {
               rp.deliver(out);
             });
         return rp;
+      },
+      [=](peers_atom, const std::vector<caf::actor>& shards) {
+        for (const auto& [p, shard] : self->state.shards)
+          self->send(shard, peers_atom::value, shards);
       },
       [=](scorer_atom, std::uint32_t partition, const shared_scorer& s) {
         auto it = self->state.shards.find(partition);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -14,6 +15,7 @@
 #include "actors/errc.hpp"
 #include "actors/local_messages.hpp"
 #include "actors/shard_state.hpp"
+#include "core/partition.hpp"
 
 namespace shardrec::actors {
 
@@ -111,6 +113,7 @@ caf::message_handler shard_queries(shard_pointer self) {
           return err;
         auto r = apply_events(self->state.data, *batch);
         self->state.events_since_snapshot += batch->events.size();
+        detail::live_changed(self);
         return acknowledge(self, encode(r));
       },
       [=](sync_atom) { sync_log(self); },
@@ -198,8 +201,9 @@ caf::message_handler shard_queries(shard_pointer self) {
         if (auto err = log_record(self, record_items, f))
           return err;
         self->state.events_since_snapshot += batch->items.size();
-        return acknowledge(self,
-                           encode(apply_items(self->state.data, std::move(*batch))));
+        auto r = apply_items(self->state.data, std::move(*batch));
+        detail::live_changed(self);
+        return acknowledge(self, encode(r));
       },
       [=](rows_atom, const std::vector<std::string>& users)
           -> caf::result<std::uint32_t, std::vector<float>> {
@@ -230,6 +234,48 @@ caf::message_handler shard_queries(shard_pointer self) {
           rows.push_back(has_row ? m.mf_user_bias[*idx] : 0.0f);
         }
         return {static_cast<std::uint32_t>(k), std::move(rows)};
+      },
+      [=](mrows_atom, std::uint64_t version, const std::vector<std::string>& users)
+          -> caf::result<std::uint64_t, std::vector<std::uint32_t>, std::uint32_t,
+                         std::vector<float>, std::uint32_t, std::vector<float>> {
+        auto& st = self->state;
+        const auto& m = st.data.model.users;
+        const auto ki = static_cast<std::uint32_t>(m.ials_factors);
+        const auto km = static_cast<std::uint32_t>(m.mf_factors);
+        std::vector<std::uint32_t> known(users.size(), 0);
+        std::vector<float> ials, mf;
+        if (version != st.data.model_version || !st.data.model.scorer)
+          return {st.data.model_version, known, ki, ials, km, mf};
+        ials.reserve(users.size() * ki);
+        mf.reserve(users.size() * (km + 1));
+        for (std::size_t i = 0; i < users.size(); ++i) {
+          auto u = st.data.store->users().find(users[i]);
+          // The trained rows: those of the users the model was trained with.
+          const bool has_ials = u && (std::size_t{*u} + 1) * ki <= m.ials_user.size();
+          const bool has_mf = u && *u < m.mf_user_bias.size()
+                              && (std::size_t{*u} + 1) * km <= m.mf_user.size();
+          known[i] = (ki == 0 || has_ials) && (km == 0 || has_mf) && (ki + km > 0);
+          for (std::uint32_t c = 0; c < ki; ++c)
+            ials.push_back(known[i] ? m.ials_user[*u * ki + c] : 0.0f);
+          for (std::uint32_t c = 0; c < km; ++c)
+            mf.push_back(known[i] ? m.mf_user[*u * km + c] : 0.0f);
+          if (km > 0)
+            mf.push_back(known[i] ? m.mf_user_bias[*u] : 0.0f);
+        }
+        return {st.data.model_version, known, ki, ials, km, mf};
+      },
+      [=](peers_atom, const std::vector<caf::actor>& shards) {
+        auto& st = self->state;
+        if (self->current_sender() != st.host.address()
+            && self->current_sender() != self->address())
+          return;
+        st.directory = shards;
+        st.data.live.ask_again(); // rows nobody could be asked for before
+        detail::live_changed(self);
+      },
+      [=](live_atom) {
+        self->state.live_scheduled = false;
+        detail::send_live(self);
       },
       [=](predict_atom, const std::vector<std::string>& items,
           const std::vector<float>& user_rows) -> caf::result<std::vector<float>> {
@@ -304,10 +350,8 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
     st.dur = dur;
     st.node_id = node_id;
     st.host = host;
-    // A restored model serves at once.
-    if (st.data.model.scorer && host)
-      self->send(host, scorer_atom::value, partition,
-                 shared_scorer{st.data.model.scorer});
+    // A restored model serves at once (with what came after it).
+    detail::send_live(self);
     self->set_down_handler([self](caf::down_msg& dm) {
       auto& st = self->state;
       if (st.run != 0 && dm.source == st.run_owner)
@@ -318,6 +362,73 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
 }
 
 namespace detail {
+
+namespace {
+constexpr auto live_interval = std::chrono::milliseconds(5);
+}
+
+void send_live(shard_pointer self) {
+  auto& st = self->state;
+  st.live_sent = std::chrono::steady_clock::now();
+  auto& store = *st.data.store;
+  auto scorer = st.data.live.take_scorer(store);
+  if (scorer && st.host)
+    self->send(st.host, scorer_atom::value, store.partition(), shared_scorer{scorer});
+  // The user rows the new items need, one request per owning partition.
+  auto users = st.data.live.take_row_requests(store);
+  if (users.empty())
+    return;
+  std::map<std::uint32_t, std::vector<std::string>> by_owner;
+  for (auto& u : users)
+    by_owner[core::partition_of(u, store.partitions())].push_back(std::move(u));
+  const auto version = st.data.model_version;
+  for (auto& [p, list] : by_owner) {
+    if (p >= st.directory.size() || !st.directory[p]) {
+      // Nobody to ask yet: asked again when the host sends the shards.
+      continue;
+    }
+    auto asked = std::make_shared<std::vector<std::string>>(std::move(list));
+    self->request(st.directory[p], std::chrono::seconds(30), mrows_atom::value, version,
+                  *asked)
+        .then(
+            [=](std::uint64_t v, const std::vector<std::uint32_t>& known,
+                std::uint32_t ki, const std::vector<float>& ials, std::uint32_t km,
+                const std::vector<float>& mf) {
+              auto& st = self->state;
+              // Rows of another model: this partition's publish resets the
+              // live side (or the owner's comes), then they are asked again.
+              if (v != st.data.model_version || v != version)
+                return;
+              const auto n = asked->size();
+              if (known.size() != n || ials.size() != n * ki
+                  || mf.size() != (km ? n * (km + 1) : 0))
+                return; // a malformed reply: nothing taken
+              for (std::size_t i = 0; i < n; ++i)
+                st.data.live.add_rows(*st.data.store, (*asked)[i], known[i] != 0,
+                                      ki ? ials.data() + i * ki : nullptr,
+                                      km ? mf.data() + i * (km + 1) : nullptr);
+              live_changed(self);
+            },
+            [=](caf::error&) {
+              // Asked again in a second (the owner may be restarting).
+              self->delayed_send(self, std::chrono::seconds(1), peers_atom::value,
+                                 self->state.directory);
+            });
+  }
+}
+
+void live_changed(shard_pointer self) {
+  auto& st = self->state;
+  if (st.live_scheduled)
+    return;
+  const auto since = std::chrono::steady_clock::now() - st.live_sent;
+  if (since >= live_interval)
+    return send_live(self);
+  st.live_scheduled = true;
+  self->delayed_send(
+      self, std::chrono::duration_cast<std::chrono::microseconds>(live_interval - since),
+      live_atom::value);
+}
 
 void snapshot_now(shard_pointer self) {
   auto& st = self->state;

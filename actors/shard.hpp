@@ -25,6 +25,17 @@
 //                                                   one it was computed from
 //   (similar_atom, string item, u32 n)           -> frame SimilarReply
 //   (rows_atom, vector<string> users)            -> u32 k, vector<float> MF rows
+//   (mrows_atom, u64 version, vector<string> users)
+//                                   -> u64 model version, vector<u32> known (1: the
+//                                      model has the user's rows), u32 k iALS,
+//                                      vector<float> iALS rows, u32 k MF,
+//                                      vector<float> MF rows (k + 1: the bias last):
+//                                      the served model's trained rows (not folded),
+//                                      for another partition's new items' fold-in
+//   (peers_atom, vector<actor> shards)           -> (nothing) every partition's shard,
+//                                                   from the node host after each view
+//   (live_atom)                                  -> (nothing) to itself: send the
+//                                                   scorer with the live item side
 //   (predict_atom, vector<string> items, vector<float> user rows) -> vector<float>
 // Training (actors/shard_train.cpp; actors/train_steps.hpp has the types):
 //   (train_atom, u64 run, vector<actor> shards)  -> ok_atom   every shard by partition

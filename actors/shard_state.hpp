@@ -107,6 +107,14 @@ struct shard_state {
     return k;
   }
 
+  // The live item side (data.live): when the scorer with it last went to
+  // the host, whether a send is scheduled (at most one per live_interval),
+  // and every partition's shard (the membership's view, via the host), whom
+  // the new items' fold-in asks for user rows.
+  std::chrono::steady_clock::time_point live_sent;
+  bool live_scheduled = false;
+  std::vector<caf::actor> directory;
+
   // The node host: spawned this shard, monitors it, and passes its scorer
   // on to the node's scorer actor after every publish.
   caf::actor host;
@@ -125,6 +133,14 @@ using shard_pointer = caf::stateful_actor<shard_state>*;
 // dur.snapshot_every events); a failure is reported on stderr and the log
 // keeps everything.
 void snapshot_now(shard_pointer self);
+
+// The live item side changed: sends the scorer with it to the host now, or
+// within live_interval of the last send (one send per interval under a
+// stream of events), and asks other partitions for the user rows the new
+// items' fold-in lacks.
+void live_changed(shard_pointer self);
+// The same, now (after a publish or a recovery).
+void send_live(shard_pointer self);
 
 // Leaves the training run: drops its copy of the store and its sessions.
 void leave_run(shard_state& st);

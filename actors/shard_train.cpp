@@ -392,9 +392,9 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   st.stats_cache.clear();
   st.pending_stats.clear();
   st.data.model_version = version;
-  if (st.host)
-    self->send(st.host, scorer_atom::value, st.data.store->partition(),
-               shared_scorer{st.data.model.scorer});
+  // The item side starts over with this model; the host gets the scorer.
+  reset_live(st.data);
+  detail::send_live(self);
   // A restart serves this model again, without retraining: the snapshot
   // makes it durable; the marker before it lets recovery tell when that
   // snapshot was never written.

@@ -482,6 +482,11 @@ ials_partition::fold_in_data(const gram_total& item_gram) const {
   Eigen::Map<const Eigen::MatrixXd> g(item_gram.gram.data(), k, k);
   d.gram = g.cast<float>();
   d.ref_row = ex_.ref_positions(als_side::items);
+  d.n_users = globals_.n_users;
+  // The Gram the last item half-step solved with (that of the final user
+  // factors), rounded to float as solve() does.
+  if (last_gram_users_.rows() == k && last_gram_users_.cols() == k)
+    d.user_gram = last_gram_users_.cast<float>();
   return d;
 }
 

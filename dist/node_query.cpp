@@ -197,7 +197,11 @@ const node_query_engine::dict_entry* node_query_engine::find(std::string_view id
 
 void node_query_engine::set_scorer(std::uint32_t partition,
                                    std::shared_ptr<const partition_scorer> s) {
-  dict_dirty_ = true;
+  // A scorer with the same ids as the one it replaces (a live update of
+  // the same model without new items) keeps the dictionary.
+  auto old = scorers_.find(partition);
+  if (!(s && old != scorers_.end() && old->second->same_ids(*s)))
+    dict_dirty_ = true;
   if (s)
     scorers_[partition] = std::move(s);
   else

@@ -129,6 +129,12 @@ public:
   }
   std::size_t item_events() const { return item_side_.size(); }
   const std::vector<event>& user_side_events() const { return user_side_; }
+  // Item-side events (user = user_refs() index, item = items() index), in
+  // arrival order; the first built_item_events() are in item_matrix().
+  const std::vector<event>& item_side_events() const { return item_side_; }
+  std::size_t built_item_events() const { return built_item_events_; }
+  // The merge policy of the last build (sum before the first).
+  merge_policy built_policy() const { return built_policy_; }
 
   // Everything needed to make an indistinguishable store (same ids, events,
   // item information, matrices, recent items, built() / built_with()).

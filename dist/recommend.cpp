@@ -97,32 +97,38 @@ result<content_vocabulary> merge_content_df(const std::vector<content_df_partial
   return voc;
 }
 
+sparse_vector item_vector(const partition_store& store, std::size_t row,
+                          const content_vocabulary& voc, const content_config& cfg) {
+  sparse_vector out;
+  std::vector<std::pair<std::uint32_t, double>> v;
+  double norm2 = 0;
+  for (const auto& [name, tf] : owned_item_tokens(store, row, cfg)) {
+    auto it = std::lower_bound(voc.features.begin(), voc.features.end(), name);
+    if (it == voc.features.end() || *it != name)
+      continue;
+    auto f = static_cast<std::uint32_t>(it - voc.features.begin());
+    const double w = tf * voc.idf[f];
+    if (w == 0.0)
+      continue;
+    v.emplace_back(f, w);
+    norm2 += w * w;
+  }
+  if (norm2 == 0.0)
+    return out;
+  const double inv = 1.0 / std::sqrt(norm2);
+  for (const auto& [f, w] : v) {
+    out.feature.push_back(f);
+    out.weight.push_back(static_cast<float>(w * inv));
+  }
+  return out;
+}
+
 std::vector<sparse_vector> build_item_vectors(const partition_store& store,
                                               const content_vocabulary& voc,
                                               const content_config& cfg) {
   std::vector<sparse_vector> out(store.items().size());
-  for (std::size_t r = 0; r < out.size(); ++r) {
-    std::vector<std::pair<std::uint32_t, double>> v;
-    double norm2 = 0;
-    for (const auto& [name, tf] : owned_item_tokens(store, r, cfg)) {
-      auto it = std::lower_bound(voc.features.begin(), voc.features.end(), name);
-      if (it == voc.features.end() || *it != name)
-        continue;
-      auto f = static_cast<std::uint32_t>(it - voc.features.begin());
-      const double w = tf * voc.idf[f];
-      if (w == 0.0)
-        continue;
-      v.emplace_back(f, w);
-      norm2 += w * w;
-    }
-    if (norm2 == 0.0)
-      continue;
-    const double inv = 1.0 / std::sqrt(norm2);
-    for (const auto& [f, w] : v) {
-      out[r].feature.push_back(f);
-      out[r].weight.push_back(static_cast<float>(w * inv));
-    }
-  }
+  for (std::size_t r = 0; r < out.size(); ++r)
+    out[r] = item_vector(store, r, voc, cfg);
   return out;
 }
 
@@ -434,6 +440,8 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
       return bad("partition_scorer: component '" + c.name + "' has no data");
   }
   partition_scorer s;
+  auto tp = std::make_shared<trained_part>();
+  auto& t = *tp;
   std::unordered_map<std::string, id_slot> ids;
   ids.reserve(n);
   for (std::size_t r = 0; r < n; ++r) {
@@ -445,33 +453,33 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
   // The reverse-list dictionary, in ascending id order.
   for (const auto& list : models.knn_reverse)
     for (const auto& e : list)
-      s.ref_ids_.push_back(e.item);
-  std::sort(s.ref_ids_.begin(), s.ref_ids_.end());
-  s.ref_ids_.erase(std::unique(s.ref_ids_.begin(), s.ref_ids_.end()), s.ref_ids_.end());
-  for (std::size_t r = 0; r < s.ref_ids_.size(); ++r)
-    ids[s.ref_ids_[r]].ref = static_cast<std::uint32_t>(r);
-  s.rev_ptr_.assign(1, 0);
-  s.fwd_ptr_.assign(s.ref_ids_.size() + 1, 0);
+      t.ref_ids.push_back(e.item);
+  std::sort(t.ref_ids.begin(), t.ref_ids.end());
+  t.ref_ids.erase(std::unique(t.ref_ids.begin(), t.ref_ids.end()), t.ref_ids.end());
+  for (std::size_t r = 0; r < t.ref_ids.size(); ++r)
+    ids[t.ref_ids[r]].ref = static_cast<std::uint32_t>(r);
+  t.rev_ptr.assign(1, 0);
+  t.fwd_ptr.assign(t.ref_ids.size() + 1, 0);
   for (const auto& list : models.knn_reverse) {
     for (const auto& e : list) {
       const auto ref = ids[e.item].ref;
-      s.rev_ref_.push_back(ref);
-      s.rev_sim_.push_back(e.similarity);
-      ++s.fwd_ptr_[ref + 1];
+      t.rev_ref.push_back(ref);
+      t.rev_sim.push_back(e.similarity);
+      ++t.fwd_ptr[ref + 1];
     }
-    s.rev_ptr_.push_back(s.rev_ref_.size());
+    t.rev_ptr.push_back(t.rev_ref.size());
   }
-  for (std::size_t r = 0; r < s.ref_ids_.size(); ++r)
-    s.fwd_ptr_[r + 1] += s.fwd_ptr_[r];
-  s.fwd_row_.resize(s.rev_ref_.size());
-  s.fwd_sim_.resize(s.rev_ref_.size());
+  for (std::size_t r = 0; r < t.ref_ids.size(); ++r)
+    t.fwd_ptr[r + 1] += t.fwd_ptr[r];
+  t.fwd_row.resize(t.rev_ref.size());
+  t.fwd_sim.resize(t.rev_ref.size());
   {
-    auto at = s.fwd_ptr_;
-    for (std::size_t row = 0; row + 1 < s.rev_ptr_.size(); ++row)
-      for (auto k = s.rev_ptr_[row]; k < s.rev_ptr_[row + 1]; ++k) {
-        const auto pos = at[s.rev_ref_[k]]++;
-        s.fwd_row_[pos] = static_cast<std::uint32_t>(row);
-        s.fwd_sim_[pos] = s.rev_sim_[k];
+    auto at = t.fwd_ptr;
+    for (std::size_t row = 0; row + 1 < t.rev_ptr.size(); ++row)
+      for (auto k = t.rev_ptr[row]; k < t.rev_ptr[row + 1]; ++k) {
+        const auto pos = at[t.rev_ref[k]]++;
+        t.fwd_row[pos] = static_cast<std::uint32_t>(row);
+        t.fwd_sim[pos] = t.rev_sim[k];
       }
   }
   std::uint32_t n_features = 0;
@@ -481,63 +489,123 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
     if (!v.empty())
       n_features = std::max(n_features, v.feature.back() + 1);
   }
-  s.feat_ptr_.assign(n_features + std::size_t{1}, 0);
+  t.feat_ptr.assign(n_features + std::size_t{1}, 0);
   for (const auto& v : models.content)
     for (auto f : v.feature)
-      ++s.feat_ptr_[f + 1];
+      ++t.feat_ptr[f + 1];
   for (std::size_t f = 0; f < n_features; ++f)
-    s.feat_ptr_[f + 1] += s.feat_ptr_[f];
-  s.post_row_.resize(s.feat_ptr_.back());
-  s.post_weight_.resize(s.feat_ptr_.back());
-  auto fill = s.feat_ptr_;
+    t.feat_ptr[f + 1] += t.feat_ptr[f];
+  t.post_row.resize(t.feat_ptr.back());
+  t.post_weight.resize(t.feat_ptr.back());
+  auto fill = t.feat_ptr;
   for (std::size_t r = 0; r < models.content.size(); ++r) {
     const auto& v = models.content[r];
     for (std::size_t k = 0; k < v.feature.size(); ++k) {
       auto pos = fill[v.feature[k]]++;
-      s.post_row_[pos] = static_cast<std::uint32_t>(r);
-      s.post_weight_[pos] = v.weight[k];
+      t.post_row[pos] = static_cast<std::uint32_t>(r);
+      t.post_weight[pos] = v.weight[k];
     }
   }
-  s.models_ = std::move(models);
+  t.models = std::move(models);
   s.spec_ = std::move(spec);
-  s.index_ids(ids);
+  s.index_ids(t, ids);
+  s.t_ = std::move(tp);
   return s;
 }
 
-void partition_scorer::index_ids(const std::unordered_map<std::string, id_slot>& ids) {
+result<partition_scorer>
+partition_scorer::with_live(std::shared_ptr<const live_item_rows> rows) const {
+  partition_scorer s = *this;
+  s.live_.reset();
+  if (!rows)
+    return s;
+  const auto& m = t_->models;
+  const auto n_new = rows->items.size();
+  const auto n = m.items.size() + n_new;
+  auto has = [&](blend_kind k) {
+    return std::any_of(spec_.begin(), spec_.end(),
+                       [&](const blend_component& c) { return c.kind == k; });
+  };
+  auto sized = [&](std::size_t got, std::size_t want, std::size_t per_item,
+                   const char* field) -> status {
+    if (got != want * per_item)
+      return bad(std::string("live_item_rows.") + field + ": " + std::to_string(got)
+                 + " values for " + std::to_string(want) + " rows");
+    return {};
+  };
+  for (auto st :
+       {sized(rows->popularity.size(), n, 1, "popularity"),
+        sized(rows->ials_item.size(), n_new, m.ials_factors, "ials_item"),
+        sized(rows->mf_item.size(), n_new, m.mf_factors, "mf_item"),
+        sized(rows->mf_item_bias.size(), has(blend_kind::mf) ? n_new : 0, 1,
+              "mf_item_bias"),
+        sized(rows->content.size(), has(blend_kind::content) ? n_new : 0, 1, "content")})
+    if (!st)
+      return st.err();
+  auto live = std::make_shared<live_part>();
+  live->rows = std::move(rows);
+  live->row_of.reserve(n_new);
+  id_slot scratch;
+  for (std::size_t k = 0; k < n_new; ++k) {
+    const auto& id = live->rows->items[k];
+    const auto* known = find_id(id, scratch);
+    if ((known && known->row != none_)
+        || !live->row_of.emplace(id, static_cast<std::uint32_t>(m.items.size() + k))
+                .second)
+      return bad("live_item_rows.items: item '" + id + "' twice");
+  }
+  for (const auto& v : live->rows->content)
+    if (v.weight.size() != v.feature.size())
+      return bad("live_item_rows.content: feature and weight differ in length");
+  s.live_ = std::move(live);
+  return s;
+}
+
+void partition_scorer::index_ids(
+    trained_part& t, const std::unordered_map<std::string, id_slot>& ids) const {
+  using id_entry = trained_part::id_entry;
   std::size_t cap = 16;
   while (cap < 2 * ids.size())
     cap *= 2;
-  ids_.assign(cap, id_entry{});
-  ids_mask_ = cap - 1;
+  t.ids.assign(cap, id_entry{});
+  t.ids_mask = cap - 1;
   for (const auto& [id, slot] : ids) {
     const auto h = stable_hash(id);
-    auto i = (h >> 32) & ids_mask_;
-    while (ids_[i].slot.row != none_ || ids_[i].slot.ref != none_)
-      i = (i + 1) & ids_mask_;
-    ids_[i] = {h, slot};
+    auto i = (h >> 32) & t.ids_mask;
+    while (t.ids[i].slot.row != none_ || t.ids[i].slot.ref != none_)
+      i = (i + 1) & t.ids_mask;
+    t.ids[i] = {h, slot};
   }
 }
 
-const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id) const {
+const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id,
+                                                           id_slot& scratch) const {
+  if (live_) {
+    if (auto it = live_->row_of.find(id); it != live_->row_of.end()) {
+      scratch = {it->second, none_};
+      return &scratch;
+    }
+  }
+  const auto& t = *t_;
   const auto h = stable_hash(id);
   // The high bits: the low ones are the partition (partition_of = h mod P),
   // the same for every owned item when P is a power of two.
-  for (auto i = (h >> 32) & ids_mask_;; i = (i + 1) & ids_mask_) {
-    const auto& e = ids_[i];
+  for (auto i = (h >> 32) & t.ids_mask;; i = (i + 1) & t.ids_mask) {
+    const auto& e = t.ids[i];
     if (e.slot.row == none_ && e.slot.ref == none_)
       return nullptr;
     if (e.hash == h
-        && (e.slot.row != none_ ? models_.items[e.slot.row] == id
-                                : ref_ids_[e.slot.ref] == id))
+        && (e.slot.row != none_ ? t.models.items[e.slot.row] == id
+                                : t.ref_ids[e.slot.ref] == id))
       return &e.slot;
   }
 }
 
 result<partition_scores> partition_scorer::score(const user_profile& profile) const {
   std::vector<id_slot> slots(profile.seen.size());
+  id_slot scratch;
   for (std::size_t i = 0; i < profile.seen.size(); ++i)
-    if (const auto* slot = find_id(profile.seen[i]))
+    if (const auto* slot = find_id(profile.seen[i], scratch))
       slots[i] = *slot;
   return score_slots(profile, slots);
 }
@@ -546,16 +614,16 @@ result<partition_scores>
 partition_scorer::score_slots(const user_profile& profile,
                               const std::vector<id_slot>& seen_slots) const {
   SHARDREC_ASSERT(seen_slots.size() == profile.seen.size());
+  const auto& t = *t_;
   using row_matrix =
       Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto n = n_items();
-  const auto ni = static_cast<Eigen::Index>(n);
   partition_scores s;
   s.n_items = n;
   s.n_components = spec_.size();
   s.raw.assign(n * spec_.size(), 0.0f);
   s.seen_item.assign(n, 0);
-  s.seen_ref.assign(ref_ids_.size(), 0);
+  s.seen_ref.assign(t.ref_ids.size(), 0);
   auto& seen_refs = s.seen_refs;
   for (const auto& sl : seen_slots) {
     const auto* slot = &sl;
@@ -568,7 +636,7 @@ partition_scorer::score_slots(const user_profile& profile,
   }
   // Ascending: a scan of the marks (8 at a time) when the dictionary is
   // small next to a sort of the refs, else the sort.
-  if (seen_refs.size() * 8 > ref_ids_.size() / 8) {
+  if (seen_refs.size() * 8 > t.ref_ids.size() / 8) {
     seen_refs.clear();
     const auto* mark = s.seen_ref.data();
     const auto n_ref = s.seen_ref.size();
@@ -588,12 +656,20 @@ partition_scorer::score_slots(const user_profile& profile,
   } else {
     std::sort(seen_refs.begin(), seen_refs.end());
   }
-  const auto& m = models_;
+  const auto& m = t.models;
+  // Rows [0, nb) are the model's, [nb, n) the live part's new items.
+  const auto nb = n_base();
+  const auto nbi = static_cast<Eigen::Index>(nb);
+  const auto n_new = static_cast<Eigen::Index>(n - nb);
+  const live_item_rows* lv = live_ ? live_->rows.get() : nullptr;
+  const float* pop = lv ? lv->popularity.data() : m.popularity.data();
   for (std::size_t c = 0; c < spec_.size(); ++c) {
-    Eigen::Map<Eigen::VectorXf> out(s.raw.data() + c * n, ni);
+    float* acc = s.raw.data() + c * n;
+    Eigen::Map<Eigen::VectorXf> out(acc, nbi);
+    Eigen::Map<Eigen::VectorXf> out_new(acc + nb, n_new);
     auto prior = [&] {
       if (n > 0)
-        out = Eigen::Map<const Eigen::VectorXf>(m.popularity.data(), ni);
+        std::copy(pop, pop + n, acc);
     };
     switch (spec_[c].kind) {
       case blend_kind::popular: prior(); break;
@@ -610,27 +686,39 @@ partition_scorer::score_slots(const user_profile& profile,
         if (n == 0)
           break;
         auto k = static_cast<Eigen::Index>(m.ials_factors);
-        Eigen::Map<const row_matrix> y(m.ials_item.data(), ni, k);
         Eigen::Map<const Eigen::RowVectorXf> x(profile.ials.data(), k);
+        Eigen::Map<const row_matrix> y(m.ials_item.data(), nbi, k);
         out.noalias() = y * x.transpose();
+        if (n_new > 0) {
+          Eigen::Map<const row_matrix> y_new(lv->ials_item.data(), n_new, k);
+          out_new.noalias() = y_new * x.transpose();
+        }
         break;
       }
       case blend_kind::mf: {
         if (n == 0)
           break;
-        Eigen::Map<const Eigen::VectorXf> bi(m.mf_item_bias.data(), ni);
+        Eigen::Map<const Eigen::VectorXf> bi(m.mf_item_bias.data(), nbi);
+        Eigen::Map<const Eigen::VectorXf> bi_new(lv ? lv->mf_item_bias.data() : nullptr,
+                                                 n_new);
         if (!profile.mf_known) {
           out = bi.array() + m.mf_mu;
+          out_new = bi_new.array() + m.mf_mu;
           break;
         }
         if (profile.mf.size() != m.mf_factors)
           return bad("user_profile.mf: " + std::to_string(profile.mf.size())
                      + " factors, the items have " + std::to_string(m.mf_factors));
         auto k = static_cast<Eigen::Index>(m.mf_factors);
-        Eigen::Map<const row_matrix> q(m.mf_item.data(), ni, k);
         Eigen::Map<const Eigen::RowVectorXf> p(profile.mf.data(), k);
+        Eigen::Map<const row_matrix> q(m.mf_item.data(), nbi, k);
         out.noalias() = q * p.transpose();
         out.array() += bi.array() + (m.mf_mu + profile.mf_bias);
+        if (n_new > 0) {
+          Eigen::Map<const row_matrix> q_new(lv->mf_item.data(), n_new, k);
+          out_new.noalias() = q_new * p.transpose();
+          out_new.array() += bi_new.array() + (m.mf_mu + profile.mf_bias);
+        }
         break;
       }
       case blend_kind::itemknn: {
@@ -638,11 +726,11 @@ partition_scorer::score_slots(const user_profile& profile,
           prior();
           break;
         }
-        // Ascending refs: each row adds in its reverse list's order.
-        float* acc = out.data();
+        // Ascending refs: each row adds in its reverse list's order. New
+        // items have no list (0).
         for (auto ref : seen_refs)
-          for (auto k = fwd_ptr_[ref]; k < fwd_ptr_[ref + 1]; ++k)
-            acc[fwd_row_[k]] += fwd_sim_[k];
+          for (auto k = t.fwd_ptr[ref]; k < t.fwd_ptr[ref + 1]; ++k)
+            acc[t.fwd_row[k]] += t.fwd_sim[k];
         break;
       }
       case blend_kind::content: {
@@ -653,17 +741,30 @@ partition_scorer::score_slots(const user_profile& profile,
         }
         // Features ascending, so each item sums in the order of
         // content_index::dot_all.
-        const auto n_feat = feat_ptr_.size() - 1;
-        float* acc = out.data();
-        const auto* rows = post_row_.data();
-        const auto* weights = post_weight_.data();
+        const auto n_feat = t.feat_ptr.size() - 1;
+        const auto* rows = t.post_row.data();
+        const auto* weights = t.post_weight.data();
         for (std::size_t e = 0; e < q.feature.size(); ++e) {
           const auto f = q.feature[e];
           if (f >= n_feat)
             continue;
           const float w = q.weight[e];
-          for (auto k = feat_ptr_[f], end = feat_ptr_[f + 1]; k < end; ++k)
+          for (auto k = t.feat_ptr[f], end = t.feat_ptr[f + 1]; k < end; ++k)
             acc[rows[k]] += w * weights[k];
+        }
+        // New items: the same products in the same (ascending feature) order.
+        for (Eigen::Index r = 0; r < n_new; ++r) {
+          const auto& v = lv->content[static_cast<std::size_t>(r)];
+          float sum = 0.0f;
+          for (std::size_t e = 0, k = 0; e < q.feature.size() && k < v.feature.size();) {
+            if (q.feature[e] < v.feature[k])
+              ++e;
+            else if (v.feature[k] < q.feature[e])
+              ++k;
+            else
+              sum += q.weight[e++] * v.weight[k++];
+          }
+          out_new[r] = sum;
         }
         break;
       }
@@ -752,8 +853,7 @@ partition_scorer::top_rows(const partition_scores& s, const blend_stats& stats,
   const auto n_comp = spec_.size();
   // Local top n by (score desc, external id asc) with a bounded heap.
   auto before = [&](const ranked_row& a, const ranked_row& b) {
-    return a.score > b.score
-           || (a.score == b.score && models_.items[a.row] < models_.items[b.row]);
+    return a.score > b.score || (a.score == b.score && item_id(a.row) < item_id(b.row));
   };
   std::vector<ranked_row> heap;
   heap.reserve(std::min(n, n_items_here) + 1);
@@ -786,7 +886,9 @@ candidate partition_scorer::make_candidate(const partition_scores& s,
                                            std::size_t max_because) const {
   const auto n_comp = spec_.size();
   candidate cand;
-  cand.item = models_.items[e.row];
+  const auto& t = *t_;
+  const bool is_new = e.row >= n_base();
+  cand.item = item_id(e.row);
   cand.score = e.score;
   cand.components.reserve(n_comp);
   for (std::size_t c = 0; c < n_comp; ++c) {
@@ -796,23 +898,25 @@ candidate partition_scorer::make_candidate(const partition_scores& s,
   }
   for (std::size_t c = 0; c < n_comp; ++c) {
     if (spec_[c].kind == blend_kind::itemknn && cand.knn_evidence.empty()) {
+      if (is_new)
+        continue; // no list yet
       // The user's items j with sim(j, row): from the row's reverse list, or,
       // when that is the longer way (a popular item is the neighbour of
       // many), from the forward lists of the user's items.
       std::vector<std::pair<std::uint32_t, float>> ev;
-      const auto rev_len = rev_ptr_[e.row + 1] - rev_ptr_[e.row];
+      const auto rev_len = t.rev_ptr[e.row + 1] - t.rev_ptr[e.row];
       if (!profile.seen.empty() && rev_len <= 8 * s.seen_refs.size()) {
-        for (auto k = rev_ptr_[e.row]; k < rev_ptr_[e.row + 1]; ++k)
-          if (s.seen_ref[rev_ref_[k]])
-            ev.emplace_back(rev_ref_[k], rev_sim_[k]);
+        for (auto k = t.rev_ptr[e.row]; k < t.rev_ptr[e.row + 1]; ++k)
+          if (s.seen_ref[t.rev_ref[k]])
+            ev.emplace_back(t.rev_ref[k], t.rev_sim[k]);
       } else if (!profile.seen.empty()) {
         for (auto ref : s.seen_refs) {
-          const auto* first = fwd_row_.data() + fwd_ptr_[ref];
-          const auto* last = fwd_row_.data() + fwd_ptr_[ref + 1];
+          const auto* first = t.fwd_row.data() + t.fwd_ptr[ref];
+          const auto* last = t.fwd_row.data() + t.fwd_ptr[ref + 1];
           const auto* at = std::lower_bound(first, last, e.row);
           if (at != last && *at == e.row)
             ev.emplace_back(ref,
-                            fwd_sim_[static_cast<std::size_t>(at - fwd_row_.data())]);
+                            t.fwd_sim[static_cast<std::size_t>(at - t.fwd_row.data())]);
         }
       }
       // Refs ascend with ids: (weight desc, ref asc) is (weight desc, id asc).
@@ -823,9 +927,10 @@ candidate partition_scorer::make_candidate(const partition_scores& s,
                                                       : a.first < b.first;
                         });
       for (std::size_t k = 0; k < keep; ++k)
-        cand.knn_evidence.push_back({ref_ids_[ev[k].first], ev[k].second});
+        cand.knn_evidence.push_back({t.ref_ids[ev[k].first], ev[k].second});
     } else if (spec_[c].kind == blend_kind::content && cand.content.empty()) {
-      cand.content = models_.content[e.row];
+      cand.content =
+          is_new ? live_->rows->content[e.row - n_base()] : t.models.content[e.row];
     }
   }
   return cand;

@@ -84,6 +84,7 @@
 #include "core/hybrid.hpp"
 #include "core/ials.hpp"
 #include "core/mf.hpp"
+#include "core/partition.hpp"
 #include "dist/partition_store.hpp"
 
 namespace shardrec::dist {
@@ -135,6 +136,12 @@ std::vector<sparse_vector> build_item_vectors(const partition_store& store,
                                               const content_vocabulary& voc,
                                               const content_config& cfg);
 
+// A3 for one owned item (store.items() index `row`): its unit TF-IDF vector
+// under `voc`, empty without (retained) features. Also how an item that
+// arrives after the training gets its vector at once (dist/live_items.hpp).
+sparse_vector item_vector(const partition_store& store, std::size_t row,
+                          const content_vocabulary& voc, const content_config& cfg);
+
 // The vectors of some owned items of `from`, for the partition `to` that owns
 // at least one of their raters. Items with an empty vector are not sent.
 struct content_vectors_message {
@@ -161,6 +168,9 @@ struct content_user_state {
   // for content explanations. Refs only grow, so events added after the
   // build leave these in place (a newer ref has no vector).
   std::vector<sparse_vector> ref_vectors;
+  // The training's vocabulary (null: no content model), kept so that an
+  // owned item newer than the model gets its vector at once (item_vector).
+  std::shared_ptr<const content_vocabulary> vocabulary;
 };
 
 // One user's unit content profile from the user's cells (item_refs index,
@@ -239,6 +249,11 @@ struct ials_fold_in_data {
   ials_matrix items;            // rows x k
   std::vector<index_t> ref_row; // item_refs index (at the build) -> row; none: ~0
   Eigen::MatrixXf gram;         // k x k, as the user half-step solves with it
+  // For the item side (items newer than the model, dist/live_items.hpp):
+  // the user count (the item half-step's n_other) and the Gram of the final
+  // user factors, as the last item half-step solved with it (empty: none).
+  std::uint64_t n_users = 0;
+  Eigen::MatrixXf user_gram;
 };
 
 // The rating-MF counterpart (core::mf_fold_in: the ALS user half-step's
@@ -413,6 +428,24 @@ struct merged_recommendations {
 // score desc, then external id asc: the order of every cut in this file.
 bool candidate_ranks_before(const candidate& a, const candidate& b);
 
+// What changed on the item side since a model's build, as a scorer serves
+// it (partition_scorer::with_live): the popularity of every row now (the
+// model's items, then the new ones: users with a cell for the item), and the
+// items that arrived after the build with what is known of them so far (a
+// content vector from their attributes under the model's vocabulary,
+// factors folded in from their first events; zero / empty until then). A
+// new item has no item-kNN list: its item-kNN score is 0 until a training
+// gives it one. Immutable once shared; the partition makes a new one when
+// its items change (dist/live_items.hpp).
+struct live_item_rows {
+  std::vector<float> popularity;      // model rows + items.size()
+  std::vector<std::string> items;     // new items: row = model rows + k
+  std::vector<float> ials_item;       // items.size() x ials_factors of the model
+  std::vector<float> mf_item;         // items.size() x mf_factors of the model
+  std::vector<float> mf_item_bias;    // items.size()
+  std::vector<sparse_vector> content; // items.size()
+};
+
 // A partition's immutable scoring state: the item models plus indexes built
 // once (owned id -> row, reverse lists over a dictionary of item ids, an
 // inverted content index). Thread-safe for concurrent const calls.
@@ -422,9 +455,30 @@ public:
   // component of `spec` has no data here.
   static result<partition_scorer> make(partition_item_models models, blend_spec spec);
 
-  std::size_t n_items() const { return models_.items.size(); }
+  // Rows: the model's items, then the live part's new items.
+  std::size_t n_items() const {
+    return t_->models.items.size() + (live_ ? live_->rows->items.size() : 0);
+  }
   const blend_spec& spec() const { return spec_; }
-  const partition_item_models& models() const { return models_; }
+  // The trained models (without the live part).
+  const partition_item_models& models() const { return t_->models; }
+  // The live part, null when none was set.
+  const std::shared_ptr<const live_item_rows>& live() const {
+    static const std::shared_ptr<const live_item_rows> empty;
+    return live_ ? live_->rows : empty;
+  }
+
+  // True when `o` knows exactly the ids this scorer knows, at the same
+  // rows (the same trained part and the same new items).
+  bool same_ids(const partition_scorer& o) const {
+    return t_ == o.t_ && n_items() == o.n_items();
+  }
+
+  // A scorer that shares this one's trained part and scores with `rows`:
+  // the popularity of every row, and the new items after the model's.
+  // invalid_argument when a size does not match, a new item is one of the
+  // model's or a duplicate. Null rows: the trained part alone.
+  result<partition_scorer> with_live(std::shared_ptr<const live_item_rows> rows) const;
 
   // C1. invalid_argument if the profile's factor counts do not match.
   result<partition_scores> score(const user_profile& profile) const;
@@ -440,11 +494,16 @@ public:
   // (owned items and reverse-list items), so that a node can resolve a
   // profile's ids once for all its partitions.
   template <class F> void for_each_id(F&& f) const {
-    for (const auto& e : ids_)
+    const auto& t = *t_;
+    for (const auto& e : t.ids)
       if (e.slot.row != none || e.slot.ref != none)
-        f(std::string_view(e.slot.row != none ? models_.items[e.slot.row]
-                                              : ref_ids_[e.slot.ref]),
+        f(std::string_view(e.slot.row != none ? t.models.items[e.slot.row]
+                                              : t.ref_ids[e.slot.ref]),
           e.hash, e.slot);
+    if (live_)
+      for (std::size_t k = 0; k < live_->rows->items.size(); ++k)
+        f(std::string_view(live_->rows->items[k]), stable_hash(live_->rows->items[k]),
+          id_slot{static_cast<std::uint32_t>(n_base() + k), none});
   }
   // C1 with the profile's seen ids already resolved (aligned with
   // profile.seen; none for ids this partition does not know).
@@ -471,47 +530,62 @@ public:
   candidate make_candidate(const partition_scores& s, const user_profile& profile,
                            const blend_stats& stats, ranked_row e,
                            std::size_t max_because) const;
-  const std::string& item_id(std::uint32_t row) const { return models_.items[row]; }
+  const std::string& item_id(std::uint32_t row) const {
+    return row < n_base() ? t_->models.items[row] : live_->rows->items[row - n_base()];
+  }
 
 private:
   partition_scorer() = default;
 
-  partition_item_models models_;
-  blend_spec spec_;
-  // One dictionary for every item id a query's seen list is looked up in:
-  // its owned row and its reverse-list dictionary index (id_slot).
-  static constexpr std::uint32_t none_ = none;
-  // Open addressing by stable_hash (linear probing, at most half full): a
-  // query looks up every item of the user in every partition, and a flat
-  // table keeps those lookups within the cache. A hit is confirmed against
-  // the id itself.
-  struct id_entry {
-    std::uint64_t hash = 0;
-    id_slot slot;
+  // The trained part, shared by the copies with_live makes: the item
+  // models plus the indexes built once.
+  struct trained_part {
+    partition_item_models models;
+    // One dictionary for every item id a query's seen list is looked up in:
+    // its owned row and its reverse-list dictionary index (id_slot).
+    // Open addressing by stable_hash (linear probing, at most half full): a
+    // query looks up every item of the user in every partition, and a flat
+    // table keeps those lookups within the cache. A hit is confirmed against
+    // the id itself.
+    struct id_entry {
+      std::uint64_t hash = 0;
+      id_slot slot;
+    };
+    std::vector<id_entry> ids;
+    std::uint64_t ids_mask = 0;
+    // Reverse lists as CSR over the dictionary ref_ids of the item ids they
+    // name.
+    // Refs are numbered in ascending id order, so adding the forward lists of
+    // a user's items in ref order sums each item's score in the reverse lists'
+    // (id-sorted) order: the forward and reverse views give the same floats.
+    std::vector<std::string> ref_ids;
+    std::vector<std::uint64_t> rev_ptr;
+    std::vector<std::uint32_t> rev_ref;
+    std::vector<float> rev_sim;
+    // The same lists by source: fwd_ptr[ref] .. fwd_ptr[ref + 1] are the owned
+    // rows (ascending) that ref_ids[ref] names, with sim(ref, row). Scoring a
+    // user walks only the forward lists of the user's items.
+    std::vector<std::uint64_t> fwd_ptr;
+    std::vector<std::uint32_t> fwd_row;
+    std::vector<float> fwd_sim;
+    // Inverted content index over owned rows, rows ascending per feature.
+    std::vector<std::uint64_t> feat_ptr;
+    std::vector<std::uint32_t> post_row;
+    std::vector<float> post_weight;
   };
-  std::vector<id_entry> ids_;
-  std::uint64_t ids_mask_ = 0;
-  void index_ids(const std::unordered_map<std::string, id_slot>& ids);
-  const id_slot* find_id(std::string_view id) const;
-  // Reverse lists as CSR over the dictionary ref_ids_ of the item ids they
-  // name.
-  // Refs are numbered in ascending id order, so adding the forward lists of
-  // a user's items in ref order sums each item's score in the reverse lists'
-  // (id-sorted) order: the forward and reverse views give the same floats.
-  std::vector<std::string> ref_ids_;
-  std::vector<std::uint64_t> rev_ptr_;
-  std::vector<std::uint32_t> rev_ref_;
-  std::vector<float> rev_sim_;
-  // The same lists by source: fwd_ptr_[ref] .. fwd_ptr_[ref + 1] are the owned
-  // rows (ascending) that ref_ids_[ref] names, with sim(ref, row). Scoring a
-  // user walks only the forward lists of the user's items.
-  std::vector<std::uint64_t> fwd_ptr_;
-  std::vector<std::uint32_t> fwd_row_;
-  std::vector<float> fwd_sim_;
-  // Inverted content index over owned rows, rows ascending per feature.
-  std::vector<std::uint64_t> feat_ptr_;
-  std::vector<std::uint32_t> post_row_;
-  std::vector<float> post_weight_;
+  // The live part (with_live): the rows and an index of the new items' ids.
+  struct live_part {
+    std::shared_ptr<const live_item_rows> rows;
+    std::unordered_map<std::string_view, std::uint32_t> row_of; // new item -> row
+  };
+  static constexpr std::uint32_t none_ = none;
+  blend_spec spec_;
+  std::shared_ptr<const trained_part> t_;
+  std::shared_ptr<const live_part> live_; // null: none
+  std::size_t n_base() const { return t_->models.items.size(); }
+  void index_ids(trained_part& t,
+                 const std::unordered_map<std::string, id_slot>& ids) const;
+  const id_slot* find_id(std::string_view id, id_slot& scratch) const;
 };
 
 // Sets because / because_from of each candidate as hybrid_model::recommend:

@@ -21,6 +21,7 @@ content_df_partial content_session::count_df(const partition_store& s) const {
 std::vector<content_vectors_message>
 content_session::build_vectors(const partition_store& s, const content_vocabulary& voc) {
   item_vectors_ = build_item_vectors(s, voc, cfg_);
+  vocabulary_ = std::make_shared<const content_vocabulary>(voc);
   return push_item_vectors(s, item_vectors_);
 }
 
@@ -30,6 +31,7 @@ status content_session::finish_users(const partition_store& s) {
   if (!users)
     return users.err();
   users_ = std::move(*users);
+  users_.vocabulary = vocabulary_;
   return {};
 }
 

@@ -65,6 +65,7 @@ private:
   std::vector<sparse_vector> item_vectors_;
   std::vector<content_vectors_message> received_;
   content_user_state users_;
+  std::shared_ptr<const content_vocabulary> vocabulary_; // of build_vectors
 };
 
 // The owned items' neighbour lists of a trained item-kNN, by external id.

@@ -104,6 +104,14 @@ struct UserModels {
   ialsFolded @8 :List(FoldedRow);        # users whose events were folded in
   mfFold @9 :MfFoldIn;                   # unset: no MF fold-in
   mfFolded @10 :List(FoldedRow);         # factors, then the bias
+  contentVocabulary @11 :Vocabulary;     # unset: no content model
+}
+
+struct Vocabulary {                      # dist::content_vocabulary
+  nDocuments @0 :UInt64;
+  features @1 :List(Text);               # ascending
+  df @2 :List(UInt32);
+  idf @3 :List(Float32);
 }
 
 # dist::mf_fold_in_data.
@@ -128,6 +136,8 @@ struct IalsFoldIn {
   items @8 :List(Float32);   # rows x factors, row-major
   refRow @9 :List(UInt32);   # item_refs index -> row of items; 0xFFFFFFFF: none
   gram @10 :List(Float32);   # factors x factors
+  nUsers @11 :UInt64;        # for items newer than the model: the user count
+  userGram @12 :List(Float32); # and the Gram of the final user factors (empty: none)
 }
 
 struct FoldedRow {

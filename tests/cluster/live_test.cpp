@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -253,6 +255,151 @@ TEST(Live, ARatingFoldsIntoTheUsersMfRowAsTheCoreHalfStepDoes) {
   std::printf("[mf fold-in] largest |cluster - core| prediction after the event: %.2g\n",
               worst);
   EXPECT_LT(worst, 1e-5);
+}
+
+// An item the model has never seen, rated by 40 users of the model and one
+// newer than it: as soon as the ratings are in, the item has factors from
+// them, equal to the core's item half-step for that column against the
+// model's user factors (core::ials_fold_in_item / mf_fold_in_item; the user
+// the model does not know does not enter), so other users get it scored;
+// and every new (user, item) pair counts in the item's popularity at once.
+// REQUIRES: ml-100k/u1.base (the tests below skip without it)
+void new_item_folds_in(const std::string& algo) {
+  local_cluster c(2, 7);
+  const auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_NO_FATAL_FAILURE(load_u1_and_train(c, "--algo " + algo));
+  core_u1 u1;
+  ASSERT_NO_FATAL_FAILURE(u1.load());
+  const auto& ds = u1.ds;
+  const auto& train = u1.train;
+  const bool implicit = algo == "implicit-als";
+  const std::string component = implicit ? "implicit-als" : "mf";
+
+  // The raters: the first 40 users who rated item 50, with their rating of
+  // it; the user asked afterwards rated 50 too but not the new item.
+  const auto i50 = *ds.items.find("50");
+  std::vector<std::pair<core::index_t, float>> raters;
+  core::index_t asked = 0;
+  for (std::size_t u = 0; u < train.n_users(); ++u)
+    if (const float* v = train.find(static_cast<core::index_t>(u), i50)) {
+      if (raters.size() < 40)
+        raters.emplace_back(static_cast<core::index_t>(u), *v);
+      else {
+        asked = static_cast<core::index_t>(u);
+        break;
+      }
+    }
+  ASSERT_EQ(raters.size(), 40u);
+  const std::string item = "brand-new-item";
+  const std::string user = ds.users.external(asked);
+
+  // A user with no events is scored by popularity: item 50's before.
+  auto popularity_of = [&](const nlohmann::json& rec) {
+    return rec["components"][component]["raw"].get<double>();
+  };
+  double pop50 = -1;
+  if (implicit) {
+    auto cold = run_json(c, where + "recommend nobody-yet -n 5 --json");
+    for (const auto& rec : cold["items"])
+      if (rec["item"] == "50")
+        pop50 = popularity_of(rec);
+    ASSERT_GT(pop50, 0) << cold.dump();
+  }
+
+  core::fold_in_cells col;
+  for (const auto& [u, v] : raters) {
+    col.emplace_back(u, v);
+    ASSERT_EQ(c.cli(where + "event " + std::string(ds.users.external(u)) + " " + item
+                    + " --type rating --value " + std::to_string(v)),
+              0)
+        << c.logs();
+  }
+  ASSERT_EQ(c.cli(where + "event newcomer " + item + " --type rating --value 5"), 0);
+  ASSERT_EQ(c.cli(where + "event newcomer 50 --type rating --value 5"), 0);
+
+  // The core: the item's column solved against the model's user factors.
+  std::function<double()> expected;
+  std::unique_ptr<core::ials_model> ials;
+  core::mf_factors mf;
+  auto cfg_ials = dist::make_train_settings(0, 0, 42, 2).ials;
+  auto cfg_mf = dist::make_train_settings(0, 0, 42, 2).mf;
+  if (implicit) {
+    cfg_ials.user_keys = &u1.user_keys;
+    cfg_ials.item_keys = &u1.item_keys;
+    auto m = core::train_ials_model(train, cfg_ials);
+    const auto gram = core::ials_trainer_gram(m->user_factors(), &u1.user_keys);
+    const auto y = core::ials_fold_in_item(*m, gram, col, cfg_ials);
+    expected = [m = std::shared_ptr<core::ials_model>(std::move(m)), y, asked] {
+      double s = 0;
+      for (std::size_t k = 0; k < y.size(); ++k)
+        s += static_cast<double>(y[k])
+             * m->user_factors()(static_cast<Eigen::Index>(asked),
+                                 static_cast<Eigen::Index>(k));
+      return s;
+    };
+  } else {
+    cfg_mf.user_keys = &u1.user_keys;
+    cfg_mf.item_keys = &u1.item_keys;
+    mf = core::train_mf_factors(train, cfg_mf);
+    const auto q = core::mf_fold_in_item(mf, col, cfg_mf);
+    expected = [&mf, q, asked] {
+      const auto u = static_cast<Eigen::Index>(asked);
+      double p = static_cast<double>(mf.mu) + q.bias + mf.user_bias(u);
+      for (std::size_t k = 0; k < q.factors.size(); ++k)
+        p += static_cast<double>(q.factors[k]) * mf.user(u, static_cast<Eigen::Index>(k));
+      return p;
+    };
+  }
+
+  // The rows of the raters come from their partitions: within moments.
+  double got = 0, want = expected();
+  bool found = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto rec = run_json(c, where + "recommend " + user + " -n 1000 --json");
+    for (const auto& r : rec["items"])
+      if (r["item"] == item) {
+        found = true;
+        got = r["components"][component]["raw"].get<double>();
+      }
+    if (found && std::abs(got - want) < 1e-5)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::printf("[item fold-in %s] user %s, new item: cluster %.9f, core %.9f (|diff| "
+              "%.2g), in %.0f ms after the last event\n",
+              algo.c_str(), user.c_str(), got, want, std::abs(got - want), ms);
+  ASSERT_TRUE(found) << "the new item is not among user " << user << "'s 1000 items";
+  EXPECT_LT(std::abs(got - want), implicit ? 1e-6 : 1e-5);
+  EXPECT_GT(std::abs(want), 1e-3) << "the fold-in gave the item nothing to score by";
+
+  if (implicit) {
+    // Popularity counts every new pair at once: 41 users for the new item,
+    // one more for item 50.
+    auto cold = run_json(c, where + "recommend nobody-yet -n 1000 --json");
+    double pop_new = -1, pop50_now = -1;
+    for (const auto& rec : cold["items"]) {
+      if (rec["item"] == item)
+        pop_new = popularity_of(rec);
+      if (rec["item"] == "50")
+        pop50_now = popularity_of(rec);
+    }
+    EXPECT_EQ(pop_new, 41.0) << cold.dump();
+    EXPECT_EQ(pop50_now, pop50 + 1.0);
+  }
+}
+
+TEST(Live, ANewItemGetsIalsFactorsFromItsFirstEventsAsTheCoreItemHalfStepDoes) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  new_item_folds_in("implicit-als");
+}
+
+TEST(Live, ANewItemGetsMfFactorsFromItsFirstRatingsAsTheCoreItemHalfStepDoes) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  new_item_folds_in("mf");
 }
 
 // Users and items the model has not seen yet: a new user gets the popular
