@@ -387,6 +387,56 @@ core::result<similar_request> decode_similar_request(const frame& f) {
       });
 }
 
+frame encode(const popular_request& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::PopularRequest>();
+  root.setN(r.n);
+  root.setTrending(r.trending);
+  return to_frame(mb);
+}
+
+core::result<popular_request> decode_popular_request(const frame& f) {
+  return read_frame<wire::PopularRequest, popular_request>(
+      f, [](wire::PopularRequest::Reader r) {
+        popular_request out;
+        out.n = r.getN();
+        out.trending = r.getTrending();
+        return out;
+      });
+}
+
+frame encode(const popular_reply& r) {
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::PopularReply>();
+  root.setTrending(r.trending);
+  root.setPartial(r.partial);
+  root.setNow(r.now);
+  auto list = root.initItems(static_cast<unsigned>(r.items.size()));
+  for (unsigned i = 0; i < r.items.size(); ++i) {
+    list[i].setItem(r.items[i].first);
+    list[i].setScore(r.items[i].second);
+  }
+  auto missing = root.initMissingPartitions(static_cast<unsigned>(r.missing.size()));
+  for (unsigned i = 0; i < r.missing.size(); ++i)
+    missing.set(i, r.missing[i]);
+  return to_frame(mb);
+}
+
+core::result<popular_reply> decode_popular_reply(const frame& f) {
+  return read_frame<wire::PopularReply, popular_reply>(
+      f, [](wire::PopularReply::Reader r) {
+        popular_reply out;
+        out.trending = r.getTrending();
+        out.partial = r.getPartial();
+        out.now = r.getNow();
+        for (auto x : r.getItems())
+          out.items.emplace_back(text(x.getItem()), x.getScore());
+        for (auto m : r.getMissingPartitions())
+          out.missing.push_back(m);
+        return out;
+      });
+}
+
 frame encode(const similar_reply& r) {
   capnp::MallocMessageBuilder mb;
   auto root = mb.initRoot<wire::SimilarReply>();

@@ -68,6 +68,10 @@ core::result<recommend_reply> decode_recommend_reply(const frame& f);
 
 frame encode(const similar_request& r);
 core::result<similar_request> decode_similar_request(const frame& f);
+frame encode(const popular_request& r);
+core::result<popular_request> decode_popular_request(const frame& f);
+frame encode(const popular_reply& r);
+core::result<popular_reply> decode_popular_reply(const frame& f);
 frame encode(const similar_reply& r);
 core::result<similar_reply> decode_similar_reply(const frame& f);
 

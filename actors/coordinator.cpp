@@ -20,6 +20,7 @@
 //   (train_atom, frame TrainRequest)       -> frame TrainReply
 //   (recommend_atom, frame RecommendRequest) -> frame RecommendReply
 //   (similar_atom, frame SimilarRequest)   -> frame SimilarReply
+//   (popular_atom, frame PopularRequest)   -> frame PopularReply
 //   (predict_atom, vector<string> users, vector<string> items) -> vector<float>
 //   (membership_atom, actor)               -> (nothing)          its node's membership,
 //                                                                once, before it serves
@@ -344,6 +345,14 @@ caf::behavior coordinator(coordinator_pointer self) {
           std::vector<std::string> items) -> caf::result<std::vector<float>> {
         auto rp = self->make_response_promise<std::vector<float>>();
         run_predict(self, self->state.shards, std::move(users), std::move(items), rp);
+        return rp;
+      },
+      [=](popular_atom, const frame& f) -> caf::result<frame> {
+        auto req = decode_popular_request(f);
+        if (!req)
+          return to_caf_error(req.err());
+        auto rp = self->make_response_promise<frame>();
+        run_popular(self, self->state.shards, *req, rp);
         return rp;
       },
       [=](similar_atom, const frame& f) -> caf::result<frame> {

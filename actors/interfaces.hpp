@@ -50,6 +50,7 @@ using rows_atom = caf::atom_constant<caf::atom("rows")>;
 using mrows_atom = caf::atom_constant<caf::atom("mrows")>;
 using live_atom = caf::atom_constant<caf::atom("live")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using popular_atom = caf::atom_constant<caf::atom("popular")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models; the
 // messages it handles are listed in actors/shard.hpp.

@@ -3,6 +3,7 @@
 // their partitions, then each item's partition predicts).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,6 +17,7 @@
 #include "actors/query.hpp"
 #include "actors/scatter.hpp"
 #include "core/partition.hpp"
+#include "dist/live_items.hpp"
 
 namespace shardrec::actors {
 
@@ -45,6 +47,55 @@ void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& sh
   self->request(shards[owner], query_timeout, similar_atom::value, req.item, req.n)
       .then([=](const frame& f) mutable { rp.deliver(f); },
             [=](caf::error& err) mutable { rp.deliver(err); });
+}
+
+void run_popular(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                 popular_request req, caf::typed_response_promise<frame> rp) {
+  if (req.n == 0 || req.n > max_popular)
+    return (void)rp.deliver(
+        fail(core::errc::invalid_argument, "n must be 1.." + std::to_string(max_popular)
+                                               + ", not " + std::to_string(req.n)));
+  auto out = std::make_shared<popular_reply>();
+  out->trending = req.trending;
+  // Trending scores are at each partition's latest event time: kept per
+  // partition, brought to the latest of them before the merge.
+  auto parts = std::make_shared<std::vector<popular_reply>>();
+  scatter<frame>(
+      self, to_each(shards, caf::make_message(popular_atom::value, encode(req))),
+      query_timeout,
+      [out, parts](std::size_t p, frame& f) {
+        auto r = decode_popular_reply(f);
+        if (!r)
+          return out->missing.push_back(static_cast<std::uint32_t>(p));
+        parts->push_back(std::move(*r));
+      },
+      [out](std::size_t p, caf::error&) {
+        out->missing.push_back(static_cast<std::uint32_t>(p));
+      },
+      [out, parts, n = req.n, rp]() mutable {
+        auto& items = out->items;
+        if (!parts->empty())
+          out->now =
+              std::max_element(parts->begin(), parts->end(),
+                               [](const auto& a, const auto& b) { return a.now < b.now; })
+                  ->now;
+        for (auto& r : *parts) {
+          const double scale =
+              out->trending ? std::exp2(-static_cast<double>(out->now - r.now)
+                                        / dist::live_items::default_half_life_seconds)
+                            : 1.0;
+          for (auto& x : r.items)
+            items.emplace_back(std::move(x.first), x.second * scale);
+        }
+        std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+          return a.second != b.second ? a.second > b.second : a.first < b.first;
+        });
+        if (items.size() > n)
+          items.resize(n);
+        std::sort(out->missing.begin(), out->missing.end());
+        out->partial = !out->missing.empty();
+        rp.deliver(encode(*out));
+      });
 }
 
 void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& shards,

@@ -122,6 +122,25 @@ struct similar_request {
   std::uint32_t n = 10;
 };
 
+// The most popular items now: by the number of users with an event on the
+// item, or (trending) by its events weighted 2^(-age / 7 days), age counted
+// from the latest event time (dist/live_items.hpp).
+struct popular_request {
+  std::uint32_t n = 10;
+  bool trending = false;
+};
+
+struct popular_reply {
+  bool trending = false;
+  std::vector<std::pair<std::string, double>> items; // score desc, id asc
+  bool partial = false;
+  std::vector<std::uint32_t> missing;
+  // Trending: the time (seconds since the epoch) the scores are at, the
+  // latest event time seen; a partition's own, until the coordinator
+  // brings every partition's scores to the latest of them.
+  std::int64_t now = 0;
+};
+
 struct similar_reply {
   std::string item;
   std::vector<std::pair<std::string, float>> neighbors;

@@ -49,6 +49,13 @@ void run_recommend_batch(caf::event_based_actor* self,
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  similar_request req, caf::typed_response_promise<frame> rp);
 
+inline constexpr std::uint32_t max_popular = 1000;
+
+// The top n items by popularity or trending over every partition (each
+// partition's own top n, merged); partial when partitions did not answer.
+void run_popular(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+                 popular_request req, caf::typed_response_promise<frame> rp);
+
 // Rating predictions for (users[r], items[r]): MF rows of the users from their
 // partitions, then the items' partitions predict. Replies vector<float>.
 void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& shards,

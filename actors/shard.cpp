@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -139,7 +140,8 @@ caf::message_handler shard_queries(shard_pointer self) {
           const auto key = st.key_of(user);
           auto cached = st.stats_cache.find(user);
           frames.push_back(encode(*p));
-          if (cached != st.stats_cache.end() && cached->second.key == key) {
+          if (cached != st.stats_cache.end() && cached->second.key == key
+              && std::chrono::steady_clock::now() - cached->second.at < st.stats_ttl) {
             frames.push_back(cached->second.stats);
           } else {
             frames.emplace_back();
@@ -162,7 +164,7 @@ caf::message_handler shard_queries(shard_pointer self) {
         st.pending_stats.erase(pending);
         if (st.data.model.scorer && key == st.key_of(user)
             && st.stats_cache.size() < max_cached_stats)
-          st.stats_cache[user] = {stats, key};
+          st.stats_cache[user] = {stats, key, std::chrono::steady_clock::now()};
       },
       [=](similar_atom, const std::string& item, std::uint32_t n) -> caf::result<frame> {
         auto& st = self->state;
@@ -272,6 +274,24 @@ caf::message_handler shard_queries(shard_pointer self) {
         st.directory = shards;
         st.data.live.ask_again(); // rows nobody could be asked for before
         detail::live_changed(self);
+      },
+      [=](popular_atom, const frame& f) -> caf::result<frame> {
+        auto req = decode_popular_request(f);
+        if (!req)
+          return to_caf_error(req.err());
+        auto& st = self->state;
+        const auto& store = *st.data.store;
+        // Kept per event while a model is served; counted here before.
+        std::optional<dist::live_items> counted;
+        if (!st.data.model.scorer)
+          counted = dist::live_items::counted(store);
+        const auto& live = counted ? *counted : st.data.live;
+        popular_reply r;
+        r.trending = req->trending;
+        r.now = live.now();
+        for (const auto& [row, score] : live.top(store, req->n, req->trending))
+          r.items.emplace_back(std::string(store.items().external(row)), score);
+        return encode(r);
       },
       [=](live_atom) {
         self->state.live_scheduled = false;
@@ -388,17 +408,23 @@ void send_live(shard_pointer self) {
       continue;
     }
     auto asked = std::make_shared<std::vector<std::string>>(std::move(list));
-    self->request(st.directory[p], std::chrono::seconds(30), mrows_atom::value, version,
+    self->request(st.directory[p], std::chrono::seconds(5), mrows_atom::value, version,
                   *asked)
         .then(
             [=](std::uint64_t v, const std::vector<std::uint32_t>& known,
                 std::uint32_t ki, const std::vector<float>& ials, std::uint32_t km,
                 const std::vector<float>& mf) {
               auto& st = self->state;
-              // Rows of another model: this partition's publish resets the
-              // live side (or the owner's comes), then they are asked again.
-              if (v != st.data.model_version || v != version)
+              // Rows of another model: after this partition's publish its
+              // live side starts over (and asks again); an owner behind
+              // (restarting, or its publish still to come) is asked again
+              // in a second.
+              if (v != st.data.model_version || v != version) {
+                if (v < version && version == st.data.model_version)
+                  self->delayed_send(self, std::chrono::seconds(1), peers_atom::value,
+                                     st.directory);
                 return;
+              }
               const auto n = asked->size();
               if (known.size() != n || ials.size() != n * ki
                   || mf.size() != (km ? n * (km + 1) : 0))

@@ -34,6 +34,8 @@
 //                                      for another partition's new items' fold-in
 //   (peers_atom, vector<actor> shards)           -> (nothing) every partition's shard,
 //                                                   from the node host after each view
+//   (popular_atom, frame PopularRequest)         -> frame PopularReply, this
+//                                                   partition's top n
 //   (live_atom)                                  -> (nothing) to itself: send the
 //                                                   scorer with the live item side
 //   (predict_atom, vector<string> items, vector<float> user rows) -> vector<float>

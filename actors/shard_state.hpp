@@ -80,12 +80,19 @@ struct shard_state {
   std::chrono::steady_clock::time_point run_seen;
   caf::actor_addr run_owner; // the run's trainer, monitored: its death ends the run
   // Per owned user, the blend statistics of a served model and profile:
-  // a repeat query skips a round. They are a function of the model and the
-  // user's events only (seen items, their values, the folded-in factors),
-  // and events are only ever added, so (model version, the user's event
-  // count) identifies them exactly. A coordinator's statistics are kept only
-  // for the key of the profile it was given (pending_stats), so an event or
-  // a publish in between makes them stale on arrival, never cached.
+  // a repeat query skips a round. They are a function of the model, the
+  // user's events (seen items, their values, the folded-in factors) and the
+  // live item side of every partition (popularity, items newer than the
+  // model: dist/live_items.hpp). Events are only ever added, so (model
+  // version, the user's event count) identifies the first two exactly; the
+  // third changes with any event anywhere, which no partition sees, so an
+  // entry serves for stats_ttl only: a repeat query within it may standardise
+  // with statistics that miss the latest events of other users (a shift of
+  // the components' means and spreads by about one event in the catalogue's
+  // counts). A coordinator's statistics are kept only for the key of the
+  // profile it was given (pending_stats), so an event of the user or a
+  // publish in between makes them stale on arrival, never cached.
+  static constexpr std::chrono::seconds stats_ttl{1};
   struct stats_key {
     std::uint64_t model_version = 0;
     std::uint32_t events = 0;
@@ -96,6 +103,7 @@ struct shard_state {
   struct cached_stats {
     frame stats;
     stats_key key;
+    std::chrono::steady_clock::time_point at;
   };
   std::unordered_map<std::string, cached_stats> stats_cache;
   std::unordered_map<std::string, stats_key> pending_stats;

@@ -111,4 +111,12 @@ core::result<actors::similar_reply> similar(connection& c,
                      });
 }
 
+core::result<actors::popular_reply> popular(connection& c,
+                                            const actors::popular_request& r) {
+  return ask_decoded(c, caf::make_message(actors::popular_atom::value, actors::encode(r)),
+                     actors::query_timeout * 2, [](const actors::frame& f) {
+                       return actors::decode_popular_reply(f);
+                     });
+}
+
 } // namespace shardrec::client

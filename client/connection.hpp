@@ -67,5 +67,7 @@ core::result<actors::recommend_reply> recommend(connection& c,
                                                 const actors::recommend_request& r);
 core::result<actors::similar_reply> similar(connection& c,
                                             const actors::similar_request& r);
+core::result<actors::popular_reply> popular(connection& c,
+                                            const actors::popular_request& r);
 
 } // namespace shardrec::client

@@ -47,7 +47,7 @@ void live_items::reset(const partition_store& store, const served_models& m) {
 }
 
 void live_items::count(const partition_store& store, const event& e, bool after_build) {
-  if (!model_)
+  if (!model_ && !counting_)
     return; // nothing to serve them with: reset() counts them all
   if (e.item >= popularity_.size()) {
     popularity_.resize(std::size_t{e.item} + 1, 0.0f);
@@ -74,6 +74,41 @@ void live_items::count(const partition_store& store, const event& e, bool after_
     origin_ = now_;
   }
   trend_[e.item] += std::exp2(static_cast<double>(e.timestamp - origin_) / half_life);
+}
+
+live_items live_items::counted(const partition_store& store) {
+  live_items out;
+  out.counting_ = true;
+  const auto& mat = store.item_matrix();
+  out.popularity_.assign(store.items().size(), 0.0f);
+  out.trend_.assign(store.items().size(), 0.0);
+  for (std::size_t r = 0; r < out.popularity_.size() && r < mat.n_items(); ++r)
+    out.popularity_[r] = static_cast<float>(mat.item_degree(static_cast<index_t>(r)));
+  const auto& events = store.item_side_events();
+  for (std::size_t k = 0; k < events.size(); ++k)
+    out.count(store, events[k], k >= store.built_item_events());
+  return out;
+}
+
+std::vector<std::pair<index_t, double>>
+live_items::top(const partition_store& store, std::size_t n, bool trending) const {
+  std::vector<std::pair<index_t, double>> all;
+  for (std::size_t r = 0; r < popularity_.size(); ++r) {
+    const double s = trending ? this->trending(static_cast<index_t>(r))
+                              : static_cast<double>(popularity_[r]);
+    if (s > 0)
+      all.emplace_back(static_cast<index_t>(r), s);
+  }
+  auto before = [&](const auto& a, const auto& b) {
+    return a.second != b.second
+               ? a.second > b.second
+               : store.items().external(a.first) < store.items().external(b.first);
+  };
+  const auto keep = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep),
+                    all.end(), before);
+  all.resize(keep);
+  return all;
 }
 
 double live_items::trending(index_t row) const {
@@ -171,12 +206,15 @@ void live_items::ask_again() {
 
 void live_items::refold(const partition_store& store, fresh_item& it) {
   // Every user's rows in (or known to be absent), else later.
+  bool complete = true;
   for (auto u : it.users)
     if (!rows_.count(u)) {
+      complete = false;
       if (asked_.insert(u).second)
         to_ask_.push_back(u);
-      return;
     }
+  if (!complete)
+    return;
   // The users the model has a row for, in the trainer's key order (stable
   // hash of the id, then the id), as the item half-step sums a column.
   struct cell {
@@ -255,9 +293,16 @@ live_items::take_scorer(const partition_store& store) {
   auto rows = std::make_shared<live_item_rows>();
   rows->popularity = popularity_;
   rows->popularity.resize(n, 0.0f);
+  // The same list object while no item is added (partition_scorer::same_ids).
+  if (!ids_ || ids_->size() != n - std::min(n, n_model_)) {
+    auto ids = std::make_shared<std::vector<std::string>>();
+    for (std::size_t r = n_model_; r < n; ++r)
+      ids->push_back(store.items().external(static_cast<index_t>(r)));
+    ids_ = std::move(ids);
+  }
+  rows->items = ids_;
   for (std::size_t r = n_model_; r < n; ++r) {
     const auto& it = fresh_[r - n_model_];
-    rows->items.push_back(store.items().external(static_cast<index_t>(r)));
     for (std::size_t j = 0; j < m.ials_factors; ++j)
       rows->ials_item.push_back(it.ials.size() == m.ials_factors ? it.ials[j] : 0.0f);
     const bool mf_folded = it.mf.size() == m.mf_factors && !it.mf.empty();

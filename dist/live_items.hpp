@@ -71,12 +71,23 @@ public:
   // in first); null when nothing changed or there is no model.
   std::shared_ptr<const partition_scorer> take_scorer(const partition_store& store);
 
+  // The counters of a store without a model (nothing is counted then as
+  // events arrive): one pass over its item-side events.
+  static live_items counted(const partition_store& store);
+  // The n owned items (store.items() indices) with the most users, or
+  // trending, score desc then id asc; items with a score of 0 left out.
+  std::vector<std::pair<index_t, double>> top(const partition_store& store, std::size_t n,
+                                              bool trending) const;
+
   // Owned item `row`'s users now (0 for a row out of range).
   float popularity(index_t row) const {
     return row < popularity_.size() ? popularity_[row] : 0.0f;
   }
-  // Owned item `row`'s trending score at the latest event time seen.
+  // Owned item `row`'s trending score at now(), the latest event time seen
+  // here (another partition's may be later: trending scores compare after
+  // scaling by 2^(-(later - now()) / half_life)).
   double trending(index_t row) const;
+  std::int64_t now() const { return now_; }
   // Items newer than the model, and how many of them have folded factors.
   std::size_t new_items() const { return fresh_.size(); }
   std::size_t folded_items() const;
@@ -110,10 +121,12 @@ private:
   std::int64_t origin_ = 0, now_ = 0;
   bool any_event_ = false;
   std::vector<fresh_item> fresh_;
-  std::unordered_map<index_t, user_rows> rows_; // user_refs index -> model rows
+  std::shared_ptr<const std::vector<std::string>> ids_; // of the new items, served
+  std::unordered_map<index_t, user_rows> rows_;         // user_refs index -> model rows
   std::unordered_set<index_t> asked_;
   std::vector<index_t> to_ask_;
   bool changed_ = false;
+  bool counting_ = false; // counts without a model (counted())
 };
 
 } // namespace shardrec::dist

@@ -520,7 +520,7 @@ partition_scorer::with_live(std::shared_ptr<const live_item_rows> rows) const {
   if (!rows)
     return s;
   const auto& m = t_->models;
-  const auto n_new = rows->items.size();
+  const auto n_new = rows->size();
   const auto n = m.items.size() + n_new;
   auto has = [&](blend_kind k) {
     return std::any_of(spec_.begin(), spec_.end(),
@@ -547,7 +547,7 @@ partition_scorer::with_live(std::shared_ptr<const live_item_rows> rows) const {
   live->row_of.reserve(n_new);
   id_slot scratch;
   for (std::size_t k = 0; k < n_new; ++k) {
-    const auto& id = live->rows->items[k];
+    const auto& id = (*live->rows->items)[k];
     const auto* known = find_id(id, scratch);
     if ((known && known->row != none_)
         || !live->row_of.emplace(id, static_cast<std::uint32_t>(m.items.size() + k))

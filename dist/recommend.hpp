@@ -438,8 +438,12 @@ bool candidate_ranks_before(const candidate& a, const candidate& b);
 // gives it one. Immutable once shared; the partition makes a new one when
 // its items change (dist/live_items.hpp).
 struct live_item_rows {
-  std::vector<float> popularity;      // model rows + items.size()
-  std::vector<std::string> items;     // new items: row = model rows + k
+  std::vector<float> popularity; // model rows + size()
+  // New items: row = model rows + k. Shared between the rows of successive
+  // updates while no item is added: a node's id dictionary refers to these
+  // strings, and keeps them as long as the scorer it holds does.
+  std::shared_ptr<const std::vector<std::string>> items;
+  std::size_t size() const { return items ? items->size() : 0; }
   std::vector<float> ials_item;       // items.size() x ials_factors of the model
   std::vector<float> mf_item;         // items.size() x mf_factors of the model
   std::vector<float> mf_item_bias;    // items.size()
@@ -457,7 +461,7 @@ public:
 
   // Rows: the model's items, then the live part's new items.
   std::size_t n_items() const {
-    return t_->models.items.size() + (live_ ? live_->rows->items.size() : 0);
+    return t_->models.items.size() + (live_ ? live_->rows->size() : 0);
   }
   const blend_spec& spec() const { return spec_; }
   // The trained models (without the live part).
@@ -469,9 +473,13 @@ public:
   }
 
   // True when `o` knows exactly the ids this scorer knows, at the same
-  // rows (the same trained part and the same new items).
+  // rows, in the same strings (the same trained part and the same new-item
+  // list, live_item_rows::items): views of its ids stay valid with `o`.
   bool same_ids(const partition_scorer& o) const {
-    return t_ == o.t_ && n_items() == o.n_items();
+    auto ids = [](const partition_scorer& s) -> const void* {
+      return s.live_ && s.live_->rows->size() > 0 ? s.live_->rows->items.get() : nullptr;
+    };
+    return t_ == o.t_ && ids(*this) == ids(o);
   }
 
   // A scorer that shares this one's trained part and scores with `rows`:
@@ -501,8 +509,9 @@ public:
                                               : t.ref_ids[e.slot.ref]),
           e.hash, e.slot);
     if (live_)
-      for (std::size_t k = 0; k < live_->rows->items.size(); ++k)
-        f(std::string_view(live_->rows->items[k]), stable_hash(live_->rows->items[k]),
+      for (std::size_t k = 0; k < live_->rows->size(); ++k)
+        f(std::string_view((*live_->rows->items)[k]),
+          stable_hash((*live_->rows->items)[k]),
           id_slot{static_cast<std::uint32_t>(n_base() + k), none});
   }
   // C1 with the profile's seen ids already resolved (aligned with
@@ -531,7 +540,7 @@ public:
                            const blend_stats& stats, ranked_row e,
                            std::size_t max_because) const;
   const std::string& item_id(std::uint32_t row) const {
-    return row < n_base() ? t_->models.items[row] : live_->rows->items[row - n_base()];
+    return row < n_base() ? t_->models.items[row] : (*live_->rows->items)[row - n_base()];
   }
 
 private:

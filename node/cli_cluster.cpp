@@ -462,6 +462,40 @@ int cmd_similar(client::connection& c, const std::vector<std::string>& args, boo
   return 0;
 }
 
+int cmd_popular(client::connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  actors::popular_request req;
+  desc.add_options()("n,n", po::value(&req.n)->default_value(10),
+                     "how many items (1..1000)")(
+      "trending", po::bool_switch(&req.trending),
+      "rank by trending: each event weighs 2^(-age / 7 days), age from the latest "
+      "event time (default: the number of users with an event on the item)");
+  po::variables_map vm;
+  if (int rc = parse("popular", args, desc, vm, "[-n N] [--trending] [--json]"); rc >= 0)
+    return rc;
+  auto r = or_report(client::popular(c, req));
+  if (!r)
+    return 1;
+  if (json) {
+    nlohmann::json j{{"trending", r->trending}, {"partial", r->partial}};
+    auto& list = j["items"] = nlohmann::json::array();
+    for (const auto& [id, score] : r->items)
+      list.push_back({{"item", id}, {"score", score}});
+    if (r->partial)
+      j["missing_partitions"] = r->missing;
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  if (r->partial)
+    std::printf("(partial: %zu partitions did not answer)\n", r->missing.size());
+  for (const auto& [id, score] : r->items)
+    if (r->trending)
+      std::printf("  %-24s trending %.3f\n", id.c_str(), score);
+    else
+      std::printf("  %-24s %.0f users\n", id.c_str(), score);
+  return 0;
+}
+
 int cmd_eval(client::connection& c, const std::vector<std::string>& args, bool json) {
   po::options_description desc("options");
   std::string path, format;
@@ -598,13 +632,13 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     else
       rest.push_back(a);
   }
-  static const std::vector<std::string> known{"status", "nodes", "partitions", "load",
-                                              "event",  "train", "recommend",  "similar",
-                                              "eval",   "bench"};
+  static const std::vector<std::string> known{"status",  "nodes", "partitions", "load",
+                                              "event",   "train", "recommend",  "similar",
+                                              "popular", "eval",  "bench"};
   if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd
-              << "' (status|nodes|partitions|load|event|train|recommend|similar|eval|"
-                 "bench)\n";
+              << "' (status|nodes|partitions|load|event|train|recommend|similar|popular|"
+                 "eval|bench)\n";
     return 2;
   }
   // --help needs no cluster: the command prints its options and returns
@@ -633,6 +667,8 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     return cmd_recommend(*c, rest, json);
   if (cmd == "similar")
     return cmd_similar(*c, rest, json);
+  if (cmd == "popular")
+    return cmd_popular(*c, rest, json);
   if (cmd == "bench")
     return cmd_bench(*c, rest, json);
   if (cmd == "eval")

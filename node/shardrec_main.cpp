@@ -27,6 +27,7 @@ cluster commands (to any node of a running cluster):
   shardrec --cluster HOST:PORT train [--algo all|implicit-als|mf|itemknn|content|popular]
   shardrec --cluster HOST:PORT recommend USER [-n 10] [--json]
   shardrec --cluster HOST:PORT similar ITEM [-n 10] [--json]
+  shardrec --cluster HOST:PORT popular [-n 10] [--trending] [--json]
   shardrec --cluster HOST:PORT eval --test FILE [--format F] [--k 10] [--json]
   shardrec --cluster HOST:PORT bench [--queries N] [--window W] [--users U]
   (shardrec --cluster HOST:PORT COMMAND --help for its options; start nodes with

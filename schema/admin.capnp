@@ -83,6 +83,24 @@ struct SimilarRequest {
   n @1 :UInt32 = 10;
 }
 
+struct PopularRequest {
+  n @0 :UInt32 = 10;
+  trending @1 :Bool;                # by trending score instead of users
+}
+
+struct PopularReply {
+  trending @0 :Bool;
+  items @1 :List(Scored);           # score desc, then item id asc
+  partial @2 :Bool;
+  missingPartitions @3 :List(UInt32);
+  now @4 :Int64;                    # trending: the time the scores are at (the
+                                    # latest event time seen)
+  struct Scored {
+    item @0 :Text;
+    score @1 :Float64;              # users with an event on it, or trending score
+  }
+}
+
 struct SimilarReply {
   item @0 :Text;
   neighbors @1 :List(Similar);

@@ -19,6 +19,7 @@
 #include "core/ials.hpp"
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
+#include "core/popularity.hpp"
 #include "dist/training.hpp"
 #include "tests/cluster/cluster_support.hpp"
 #include "tests/cluster/local_cluster.hpp"
@@ -375,6 +376,15 @@ void new_item_folds_in(const std::string& algo) {
   ASSERT_TRUE(found) << "the new item is not among user " << user << "'s 1000 items";
   EXPECT_LT(std::abs(got - want), implicit ? 1e-6 : 1e-5);
   EXPECT_GT(std::abs(want), 1e-3) << "the fold-in gave the item nothing to score by";
+  // Its raters have seen it: never recommended to them, however its
+  // partition's live side changed since.
+  for (std::size_t r = 0; r < 5; ++r) {
+    auto rec =
+        run_json(c, where + "recommend " + std::string(ds.users.external(raters[r].first))
+                        + " -n 1000 --json");
+    for (const auto& x : rec["items"])
+      EXPECT_NE(x["item"], item) << "recommended to its rater " << rec["user"];
+  }
 
   if (implicit) {
     // Popularity counts every new pair at once: 41 users for the new item,
@@ -400,6 +410,71 @@ TEST(Live, ANewItemGetsIalsFactorsFromItsFirstEventsAsTheCoreItemHalfStepDoes) {
 TEST(Live, ANewItemGetsMfFactorsFromItsFirstRatingsAsTheCoreItemHalfStepDoes) {
   SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
   new_item_folds_in("mf");
+}
+
+// `popular` and `popular --trending` over the cluster equal the core's
+// popularity_scores on the same events (ML-100K u1.base has one event per
+// (user, item) pair, so counting events and counting cells agree), before
+// any training (counted on request) and after it (kept per event), and a
+// new (user, item) pair counts at once.
+TEST(Live, PopularAndTrendingEqualTheCoreAndCountEachNewPairAtOnce) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  local_cluster c(2, 7);
+  const auto where = "--cluster " + c.address(0) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0) << c.logs();
+  core_u1 u1;
+  ASSERT_NO_FATAL_FAILURE(u1.load());
+  using ranked = std::vector<std::pair<std::string, double>>;
+  auto core_top = [&](bool trending, std::size_t n) {
+    core::popularity_config cfg;
+    cfg.trending = trending;
+    const auto s = core::popularity_scores(u1.train, cfg);
+    ranked all;
+    for (std::size_t i = 0; i < s.size(); ++i)
+      all.emplace_back(u1.ds.items.external(static_cast<core::index_t>(i)), s[i]);
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    all.resize(n);
+    return all;
+  };
+  auto cluster_top = [&](bool trending, std::size_t n) {
+    auto j = run_json(c, where + "popular -n " + std::to_string(n)
+                             + (trending ? " --trending" : "") + " --json");
+    EXPECT_EQ(j["partial"], false) << j.dump();
+    ranked out;
+    for (const auto& x : j["items"])
+      out.emplace_back(x["item"].get<std::string>(), x["score"].get<double>());
+    return out;
+  };
+  auto expect_same = [&](const ranked& got, const ranked& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      EXPECT_EQ(got[k].first, want[k].first) << what << " rank " << k;
+      EXPECT_NEAR(got[k].second, want[k].second, 1e-5 * want[k].second)
+          << what << " rank " << k;
+    }
+  };
+  expect_same(cluster_top(false, 20), core_top(false, 20), "popular, no model");
+  expect_same(cluster_top(true, 20), core_top(true, 20), "trending, no model");
+  ASSERT_EQ(c.cli(where + "train --algo popular"), 0) << c.logs();
+  expect_same(cluster_top(false, 20), core_top(false, 20), "popular, trained");
+  expect_same(cluster_top(true, 20), core_top(true, 20), "trending, trained");
+
+  // A new user's event on the 3rd most popular item: one more user at once;
+  // the same user again: no more.
+  const auto before = cluster_top(false, 3);
+  const auto& third = before[2];
+  for (int k = 0; k < 2; ++k)
+    ASSERT_EQ(c.cli(where + "event someone-new " + third.first + " --type view"), 0);
+  double now = -1;
+  for (const auto& [id, score] : cluster_top(false, 10))
+    if (id == third.first)
+      now = score;
+  std::printf("[popular] item %s: %.0f users before, %.0f after two events of a new "
+              "user\n",
+              third.first.c_str(), third.second, now);
+  EXPECT_EQ(now, third.second + 1);
 }
 
 // Users and items the model has not seen yet: a new user gets the popular

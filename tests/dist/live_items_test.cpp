@@ -92,6 +92,32 @@ TEST(LiveItems, EveryNewUserItemPairCountsInPopularityAtOnce) {
   EXPECT_TRUE(before->same_ids(*f.scorer));
 }
 
+// A node's dictionary keeps views of a scorer's ids (partition_scorer::
+// for_each_id) while it holds a scorer with the same ids: the new items'
+// strings must be the very same ones, not equal copies in a freed scorer.
+TEST(LiveItems, ScorersWithTheSameIdsShareTheNewItemsStrings) {
+  fixture f;
+  f.add(ev("u9", "c"));
+  f.popularity();
+  auto first = f.scorer;
+  std::vector<std::string_view> views;
+  first->for_each_id([&](std::string_view id, std::uint64_t, partition_scorer::id_slot) {
+    views.push_back(id);
+  });
+  f.add(ev("u8", "c")); // popularity only
+  f.popularity();
+  ASSERT_TRUE(first->same_ids(*f.scorer));
+  first.reset(); // the node drops the old scorer, keeps its views
+  std::size_t found = 0;
+  for (auto v : views)
+    found += v == "c";
+  EXPECT_EQ(found, 1u);
+  f.add(ev("u7", "d")); // a new item: other ids
+  auto second = f.scorer;
+  f.popularity();
+  EXPECT_FALSE(second->same_ids(*f.scorer));
+}
+
 TEST(LiveItems, ANewItemIsScoredAtOnceWithItsContentVector) {
   fixture f;
   f.store.set_item_info("c", genre("comedy"));
@@ -139,7 +165,8 @@ TEST(LiveItems, TheLiveRowsMustMatchTheModel) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.err().message.find("popularity"), std::string::npos);
   rows->popularity = {1, 2, 3};
-  rows->items = {"a"}; // one of the model's
+  rows->items = std::make_shared<std::vector<std::string>>(
+      std::vector<std::string>{"a"}); // one of the model's
   rows->content.resize(1);
   bad = f.model.scorer->with_live(rows);
   ASSERT_FALSE(bad.ok());
