@@ -57,6 +57,7 @@ wire::MergePolicy to_wire(core::merge_policy p) {
     case core::merge_policy::last: return wire::MergePolicy::LAST;
     case core::merge_policy::sum: return wire::MergePolicy::SUM;
     case core::merge_policy::max: return wire::MergePolicy::MAX;
+    case core::merge_policy::confidence: return wire::MergePolicy::CONFIDENCE;
   }
   unknown_enumerant();
 }
@@ -66,6 +67,7 @@ std::optional<core::merge_policy> from_wire(wire::MergePolicy p) {
     case wire::MergePolicy::LAST: return core::merge_policy::last;
     case wire::MergePolicy::SUM: return core::merge_policy::sum;
     case wire::MergePolicy::MAX: return core::merge_policy::max;
+    case wire::MergePolicy::CONFIDENCE: return core::merge_policy::confidence;
   }
   return std::nullopt;
 }

@@ -232,8 +232,9 @@ caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg
   // into the live store (and queries keep using the served model) until
   // publish swaps the new model in. Retraining without new events or item
   // information reuses the matrices (a copy of a built store is built).
-  const auto policy =
-      merge == build_merge::last ? dist::merge_policy::last : dist::merge_policy::sum;
+  const auto policy = merge == build_merge::last  ? dist::merge_policy::last
+                      : merge == build_merge::sum ? dist::merge_policy::sum
+                                                  : dist::merge_policy::confidence;
   reset_sessions(st);
   st.train = std::make_unique<dist::partition_store>(*st.data.store);
   st.train_changes = st.data.store->changes();

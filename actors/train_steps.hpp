@@ -41,7 +41,9 @@ enum class als_half : std::uint8_t { users, items };
 // barrier per half-step), or report the objective's partial sum.
 enum class after_solve : std::uint8_t { nothing, send, loss };
 // build: how repeated (user, item) events merge (ratings: the last one).
-enum class build_merge : std::uint8_t { last, sum };
+// How a build merges a pair's events (core::merge_policy): last for
+// ratings, confidence for implicit feedback; sum is kept for the wire.
+enum class build_merge : std::uint8_t { last, sum, confidence };
 
 struct train_step {
   // The training run (unique per run, never 0): a partition takes part in
@@ -67,7 +69,7 @@ typename Inspector::result_type inspect(Inspector& f, train_step& x) {
 inline bool valid(const train_step& s) {
   return s.run != 0 && s.kind <= last_step_kind && s.model <= als_model::mf
          && s.side <= als_half::items && s.then <= after_solve::loss
-         && s.merge <= build_merge::sum;
+         && s.merge <= build_merge::confidence;
 }
 
 // The phase a step's time counts towards in the train reply.

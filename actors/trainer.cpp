@@ -383,7 +383,8 @@ caf::behavior trainer(trainer_pointer self) {
         for (auto& sh : self->state.shards)
           self->send(sh, train_atom::value, self->state.run, self->state.shards);
         auto build = step_of(step_kind::build);
-        build.merge = self->state.ratings_only ? build_merge::last : build_merge::sum;
+        build.merge =
+            self->state.ratings_only ? build_merge::last : build_merge::confidence;
         all_shards(self, build, encode(self->state.req), [=](replies rs) {
           std::vector<dist::als_census> parts;
           if (!decode_all(self, rs, decode_als_census, parts))

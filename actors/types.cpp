@@ -32,7 +32,11 @@ std::string to_string(const train_step& s) {
       if (s.then == after_solve::loss)
         out += "+loss";
       break;
-    case step_kind::build: out += s.merge == build_merge::last ? " last" : " sum"; break;
+    case step_kind::build:
+      out += s.merge == build_merge::last  ? " last"
+             : s.merge == build_merge::sum ? " sum"
+                                           : " confidence";
+      break;
     default: break;
   }
   return out;

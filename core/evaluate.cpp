@@ -12,7 +12,7 @@ merge_policy merge_policy_for(const std::vector<event>& events) {
   bool all_ratings = std::all_of(events.begin(), events.end(), [](const event& e) {
     return e.type == event_type::rating;
   });
-  return all_ratings ? merge_policy::last : merge_policy::sum;
+  return all_ratings ? merge_policy::last : merge_policy::confidence;
 }
 
 result<eval_report> evaluate(const dataset& ds, const std::vector<event>& train,
@@ -40,7 +40,13 @@ result<eval_report> evaluate(const dataset& ds, const std::vector<event>& train,
 
   auto t1 = clock::now();
   unsigned threads = opt.algo.threads ? opt.algo.threads : default_threads();
-  rep.predicts_ratings = mdl.predicts_ratings();
+  // A rating error means something only for ratings (an RMSE over purchase
+  // quantities does not): as the cluster's eval, only when every test event
+  // is a rating.
+  rep.predicts_ratings =
+      mdl.predicts_ratings() && std::all_of(test.begin(), test.end(), [](const event& e) {
+        return e.type == event_type::rating;
+      });
   if (rep.predicts_ratings) {
     std::vector<float> pred(test.size());
     parallel_for(test.size(), threads, [&](std::size_t b, std::size_t e) {

@@ -19,7 +19,9 @@ struct eval_report {
   std::string algo;
   std::size_t k = 10;
   bool predicts_ratings = false;
-  error_metrics errors;    // over every test event (only if predicts_ratings)
+  // The model predicts ratings and every test event is one; then errors
+  // holds the rating error over every test event.
+  error_metrics errors;
   ranking_metrics ranking; // over test users with >= 1 unseen test item
   double train_seconds = 0.0;
   double eval_seconds = 0.0;

@@ -1,9 +1,23 @@
 #include "core/interactions.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace shardrec::core {
+
+float event_confidence(event_type type, float value) {
+  const float q = std::log2(1.0f + std::max(0.0f, value));
+  switch (type) {
+    case event_type::view: return q;
+    case event_type::click: return 2.0f * q;
+    case event_type::cart: return 3.0f * q;
+    case event_type::purchase: return 4.0f * q;
+    case event_type::cancel: return -4.0f * q;
+    case event_type::rating: return value;
+  }
+  return q;
+}
 
 interaction_matrix interaction_matrix::build(std::size_t n_users, std::size_t n_items,
                                              const std::vector<event>& events,
@@ -45,17 +59,13 @@ interaction_matrix interaction_matrix::build(std::size_t n_users, std::size_t n_
     });
     for (auto it = b; it != e;) {
       const auto& first = events[*it];
-      float v = first.value;
+      float v = first_cell_value(policy, first.type, first.value);
       std::int64_t ts = first.timestamp;
       event_type type = first.type;
       auto jt = it + 1;
       for (; jt != e && events[*jt].item == first.item; ++jt) {
         const auto& x = events[*jt];
-        switch (policy) {
-          case merge_policy::last: v = x.value; break;
-          case merge_policy::sum: v += x.value; break;
-          case merge_policy::max: v = std::max(v, x.value); break;
-        }
+        v = merge_cell_value(policy, v, x.type, x.value);
         ts = std::max(ts, x.timestamp);
         type = std::max(type, x.type);
       }

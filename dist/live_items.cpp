@@ -133,16 +133,12 @@ void live_items::add_cell(const partition_store& store, const event& e) {
   auto at = std::find(it.users.begin(), it.users.end(), e.user);
   if (at == it.users.end()) {
     it.users.push_back(e.user);
-    it.values.push_back(e.value);
+    it.values.push_back(first_cell_value(store.built_policy(), e.type, e.value));
     if ((ials_ || mf_) && !rows_.count(e.user) && asked_.insert(e.user).second)
       to_ask_.push_back(e.user);
   } else {
     auto& v = it.values[static_cast<std::size_t>(at - it.users.begin())];
-    switch (store.built_policy()) {
-      case merge_policy::sum: v += e.value; break;
-      case merge_policy::max: v = std::max(v, e.value); break;
-      case merge_policy::last: v = e.value; break;
-    }
+    v = merge_cell_value(store.built_policy(), v, e.type, e.value);
   }
   it.dirty = true;
 }

@@ -82,28 +82,28 @@ void partition_store::note_recent(index_t user, index_t item_ref, float value,
     return;
   // An item already in the user's row of the last build is seen already;
   // its cell's value changes as the build would merge the event in.
-  const bool sum = built_policy_ == merge_policy::sum;
+  const auto policy = built_policy_;
   if (user < user_matrix_.n_users()) {
     if (auto cell = user_matrix_.find(user, item_ref)) {
       auto& updates = updated_[user];
       for (auto& r : updates)
         if (r.item_ref == item_ref) {
-          r.value = sum ? r.value + value : value;
+          r.value = merge_cell_value(policy, r.value, type, value);
           r.type = type;
           return;
         }
-      updates.push_back({item_ref, sum ? *cell + value : value, type});
+      updates.push_back({item_ref, merge_cell_value(policy, *cell, type, value), type});
       return;
     }
   }
   auto& items = recent_[user];
   for (auto& r : items)
     if (r.item_ref == item_ref) {
-      r.value = sum ? r.value + value : value;
+      r.value = merge_cell_value(policy, r.value, type, value);
       r.type = type;
       return;
     }
-  items.push_back({item_ref, value, type});
+  items.push_back({item_ref, first_cell_value(policy, type, value), type});
 }
 
 const std::vector<partition_store::recent_item>&
@@ -258,7 +258,8 @@ result<partition_store> partition_store::from_image(store_image im) {
     return bad_image("partition " + std::to_string(im.partition) + " of "
                      + std::to_string(im.partitions) + " partitions");
   if (im.built_policy != merge_policy::last && im.built_policy != merge_policy::sum
-      && im.built_policy != merge_policy::max)
+      && im.built_policy != merge_policy::max
+      && im.built_policy != merge_policy::confidence)
     return bad_image("unknown merge policy "
                      + std::to_string(static_cast<int>(im.built_policy)));
   for (const auto* ids : {&im.devices, &im.locations})

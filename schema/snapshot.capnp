@@ -21,6 +21,7 @@ enum MergePolicy {
   last @0;
   sum @1;
   max @2;
+  confidence @3;
 }
 
 # The events of one side of a store, column by column: event k is entry k of

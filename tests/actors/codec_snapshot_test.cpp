@@ -134,7 +134,8 @@ void expect_same_matrix(const interaction_matrix& a, const interaction_matrix& b
 void expect_same_store(const partition_store& a, const partition_store& b) {
   expect_same_image(a.image(), b.image());
   EXPECT_EQ(a.built(), b.built());
-  for (auto p : {merge_policy::last, merge_policy::sum, merge_policy::max})
+  for (auto p : {merge_policy::last, merge_policy::sum, merge_policy::max,
+                 merge_policy::confidence})
     EXPECT_EQ(a.built_with(p), b.built_with(p));
   EXPECT_EQ(a.user_events(), b.user_events());
   EXPECT_EQ(a.item_events(), b.item_events());
@@ -244,7 +245,8 @@ void add_after_build(std::vector<partition_store>& stores) {
 }
 
 TEST(CodecSnapshot, StoreWithEventsAfterTheBuildComesBackTheSame) {
-  for (auto policy : {merge_policy::last, merge_policy::sum, merge_policy::max}) {
+  for (auto policy : {merge_policy::last, merge_policy::sum, merge_policy::max,
+                      merge_policy::confidence}) {
     auto stores = built_stores(policy);
     add_after_build(stores);
     std::size_t recent = 0;

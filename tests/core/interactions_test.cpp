@@ -1,6 +1,7 @@
 #include "core/interactions.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -89,6 +90,38 @@ TEST(Interactions, MergePolicies) {
   // `last` takes the latest timestamp, not the latest line: (0,1) at t=10.
   auto last = interaction_matrix::build(3, 4, small_events(), merge_policy::last);
   EXPECT_EQ(*last.find(0, 1), 2.0f);
+}
+
+// Hand-computed confidences: type weight x log2(1 + value).
+TEST(Interactions, EventConfidenceWeighsTypesAndQuantities) {
+  EXPECT_FLOAT_EQ(event_confidence(event_type::view, 1.0f), 1.0f);
+  EXPECT_FLOAT_EQ(event_confidence(event_type::view, 3.0f), 2.0f); // 3 views: log2 4
+  EXPECT_FLOAT_EQ(event_confidence(event_type::click, 1.0f), 2.0f);
+  EXPECT_FLOAT_EQ(event_confidence(event_type::cart, 1.0f), 3.0f);
+  EXPECT_FLOAT_EQ(event_confidence(event_type::purchase, 1.0f), 4.0f);
+  EXPECT_FLOAT_EQ(event_confidence(event_type::purchase, 7.0f), 12.0f);    // 4 log2 8
+  EXPECT_FLOAT_EQ(event_confidence(event_type::purchase, 1023.0f), 40.0f); // 4 log2 1024
+  EXPECT_FLOAT_EQ(event_confidence(event_type::purchase, -5.0f), 0.0f);
+  EXPECT_FLOAT_EQ(event_confidence(event_type::cancel, 7.0f), -12.0f);
+  EXPECT_FLOAT_EQ(event_confidence(event_type::rating, 3.5f), 3.5f);
+}
+
+// A cancellation takes its purchase back; views and a cart add up.
+TEST(Interactions, ConfidenceCellsSumTheEventsAndCancellationsLowerThem) {
+  std::vector<event> evs{
+      ev(0, 0, 7.0f, 1, event_type::purchase), ev(0, 0, 7.0f, 2, event_type::cancel),
+      ev(0, 1, 3.0f, 1, event_type::purchase), ev(0, 1, 1.0f, 2, event_type::cancel),
+      ev(1, 0, 1.0f, 1, event_type::view),     ev(1, 0, 1.0f, 2, event_type::view),
+      ev(1, 0, 1.0f, 3, event_type::cart),
+  };
+  auto m = interaction_matrix::build(2, 2, evs, merge_policy::confidence);
+  EXPECT_FLOAT_EQ(*m.find(0, 0), 0.0f);               // 12 - 12: no preference left
+  EXPECT_FLOAT_EQ(*m.find(0, 1), 8.0f - 4.0f);        // bought 3, returned 1
+  EXPECT_FLOAT_EQ(*m.find(1, 0), 1.0f + 1.0f + 3.0f); // two views and a cart
+  // The same merge one event at a time, as a partition's store does.
+  float cell = first_cell_value(merge_policy::confidence, event_type::purchase, 3.0f);
+  cell = merge_cell_value(merge_policy::confidence, cell, event_type::cancel, 1.0f);
+  EXPECT_FLOAT_EQ(cell, *m.find(0, 1));
 }
 
 TEST(Interactions, MergedCellKeepsLatestTimeAndDeepestType) {
@@ -188,7 +221,8 @@ TEST(Interactions, OrientationsAgreeOnGeneratedData) {
   cfg.items = 300;
   cfg.events = 30000;
   dataset ds = generate(cfg);
-  for (auto policy : {merge_policy::last, merge_policy::sum, merge_policy::max}) {
+  for (auto policy : {merge_policy::last, merge_policy::sum, merge_policy::max,
+                      merge_policy::confidence}) {
     auto m = interaction_matrix::build(cfg.users, cfg.items, ds.events, policy);
     expect_orientations_agree(m);
     expect_memory_bound(m);
@@ -197,13 +231,19 @@ TEST(Interactions, OrientationsAgreeOnGeneratedData) {
     for (const auto& e : ds.events) {
       auto key = std::make_pair(e.user, e.item);
       auto it = ref.find(key);
+      // Confidence: the events' weights summed (in input order here, in
+      // time order in the matrix: equal to float rounding).
+      const float value = policy == merge_policy::confidence
+                              ? event_confidence(e.type, e.value)
+                              : e.value;
       if (it == ref.end()) {
-        ref.emplace(key, std::make_pair(e.value, e.timestamp));
+        ref.emplace(key, std::make_pair(value, e.timestamp));
         continue;
       }
       auto& [v, ts] = it->second;
       switch (policy) {
-        case merge_policy::sum: v += e.value; break;
+        case merge_policy::sum:
+        case merge_policy::confidence: v += value; break;
         case merge_policy::max: v = std::max(v, e.value); break;
         case merge_policy::last:
           if (e.timestamp >= ts) {
@@ -217,7 +257,7 @@ TEST(Interactions, OrientationsAgreeOnGeneratedData) {
     for (const auto& [key, val] : ref) {
       const float* got = m.find(key.first, key.second);
       ASSERT_NE(got, nullptr);
-      ASSERT_FLOAT_EQ(*got, val.first);
+      ASSERT_NEAR(*got, val.first, 1e-5f * std::max(1.0f, std::abs(val.first)));
     }
   }
 }
