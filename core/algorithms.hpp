@@ -50,6 +50,8 @@ std::string default_hybrid_rating_weights();
 knn_config ranking_knn_config();
 // Biased MF by ALS (`--solver als`, what the cluster trains).
 mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed);
+// Implicit ALS weighted by confidence (binary false, alpha 0.5): see
+// algorithms.cpp for how alpha was chosen.
 ials_config ials_settings(std::size_t factors, int iterations, std::uint64_t seed);
 
 // Initial factors of implicit ALS and MF are seeded from stable_hash of the
