@@ -1,24 +1,54 @@
 #include "core/ease.hpp"
 
+#include <algorithm>
+
 #include <Eigen/Cholesky>
 
 #include "core/error.hpp"
 
 namespace shardrec::core {
 
-ease_matrix ease_weights(const interaction_matrix& train, float lambda) {
+ease_matrix ease_weights(const interaction_matrix& train, float lambda,
+                         const std::vector<std::uint64_t>* item_keys) {
   SHARDREC_ASSERT(lambda > 0);
   const auto n = static_cast<Eigen::Index>(train.n_items());
-  // G = X^T X + lambda I, lower triangle, accumulated row by row of X.
+  SHARDREC_ASSERT(!item_keys || item_keys->size() == train.n_items());
+  // pos[i]: item i's row in the solve (identity without keys).
+  std::vector<index_t> order(train.n_items()), pos(train.n_items());
+  for (index_t i = 0; i < train.n_items(); ++i)
+    order[i] = i;
+  if (item_keys)
+    std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+      return (*item_keys)[a] != (*item_keys)[b] ? (*item_keys)[a] < (*item_keys)[b] : a < b;
+    });
+  for (index_t k = 0; k < train.n_items(); ++k)
+    pos[order[k]] = k;
+  // G = X^T X, lower triangle, accumulated row by row of X.
   Eigen::MatrixXd g = Eigen::MatrixXd::Zero(n, n);
   for (index_t u = 0; u < train.n_users(); ++u) {
     auto row = train.user_row(u);
     for (std::size_t a = 0; a < row.size; ++a) {
       double va = row.value[a];
-      for (std::size_t b = 0; b <= a; ++b)
-        g(row.index[a], row.index[b]) += va * row.value[b];
+      for (std::size_t b = 0; b < row.size; ++b) {
+        const auto pa = pos[row.index[a]], pb = pos[row.index[b]];
+        if (pb <= pa)
+          g(pa, pb) += va * row.value[b];
+      }
     }
   }
+  auto solved = ease_from_gram(std::move(g), lambda);
+  if (!item_keys)
+    return solved;
+  ease_matrix b(n, n);
+  for (Eigen::Index i = 0; i < n; ++i)
+    for (Eigen::Index j = 0; j < n; ++j)
+      b(i, j) = solved(pos[static_cast<std::size_t>(i)], pos[static_cast<std::size_t>(j)]);
+  return b;
+}
+
+ease_matrix ease_from_gram(Eigen::MatrixXd g, float lambda) {
+  SHARDREC_ASSERT(lambda > 0);
+  const auto n = g.rows();
   g.diagonal().array() += static_cast<double>(lambda);
   Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>, Eigen::Lower> llt(g);
   SHARDREC_ASSERT(llt.info() == Eigen::Success);

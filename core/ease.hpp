@@ -31,8 +31,17 @@ struct ease_config {
 // Row-major I x I; row j holds the weights item j gives to every item.
 using ease_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// The closed-form weights for `train` (see above). REQUIRES: lambda > 0.
-ease_matrix ease_weights(const interaction_matrix& train, float lambda);
+// The closed-form weights for `train` (see above). With `item_keys` (one per
+// item, e.g. stable_hash of the external ids) the system is solved with the
+// items in ascending (key, index) order, as the cluster solves it
+// (dist/ease.hpp), so that both give the same floats; B is indexed by item
+// index either way. REQUIRES: lambda > 0; item_keys null or of n_items.
+ease_matrix ease_weights(const interaction_matrix& train, float lambda,
+                         const std::vector<std::uint64_t>* item_keys = nullptr);
+
+// The solve itself: B from the Gram matrix G = X^T X (lower triangle used;
+// the order of its rows is the order of B's). REQUIRES: lambda > 0.
+ease_matrix ease_from_gram(Eigen::MatrixXd g, float lambda);
 
 // score_items(u) = x_u B over the user's training row. Cold users (index >=
 // the training rows, or an empty row) get item popularity (number of training
