@@ -81,8 +81,9 @@ void run_popular(caf::event_based_actor* self, const std::vector<caf::actor>& sh
                   ->now;
         for (auto& r : *parts) {
           const double scale =
-              out->trending ? std::exp2(-static_cast<double>(out->now - r.now)
-                                        / dist::live_items::default_half_life_seconds)
+              out->trending ? std::exp2(
+                  -(static_cast<double>(out->now) - static_cast<double>(r.now))
+                  / dist::live_items::default_half_life_seconds)
                             : 1.0;
           for (auto& x : r.items)
             items.emplace_back(std::move(x.first), x.second * scale);

@@ -258,9 +258,9 @@ caf::message_handler shard_queries(shard_pointer self) {
                               && (std::size_t{*u} + 1) * km <= m.mf_user.size();
           known[i] = (ki == 0 || has_ials) && (km == 0 || has_mf) && (ki + km > 0);
           for (std::uint32_t c = 0; c < ki; ++c)
-            ials.push_back(known[i] ? m.ials_user[*u * ki + c] : 0.0f);
+            ials.push_back(known[i] ? m.ials_user[std::size_t{*u} * ki + c] : 0.0f);
           for (std::uint32_t c = 0; c < km; ++c)
-            mf.push_back(known[i] ? m.mf_user[*u * km + c] : 0.0f);
+            mf.push_back(known[i] ? m.mf_user[std::size_t{*u} * km + c] : 0.0f);
           if (km > 0)
             mf.push_back(known[i] ? m.mf_user_bias[*u] : 0.0f);
         }
@@ -268,8 +268,7 @@ caf::message_handler shard_queries(shard_pointer self) {
       },
       [=](peers_atom, const std::vector<caf::actor>& shards) {
         auto& st = self->state;
-        if (self->current_sender() != st.host.address()
-            && self->current_sender() != self->address())
+        if (self->current_sender() != st.host.address())
           return;
         st.directory = shards;
         st.data.live.ask_again(); // rows nobody could be asked for before
@@ -281,11 +280,16 @@ caf::message_handler shard_queries(shard_pointer self) {
           return to_caf_error(req.err());
         auto& st = self->state;
         const auto& store = *st.data.store;
-        // Kept per event while a model is served; counted here before.
-        std::optional<dist::live_items> counted;
-        if (!st.data.model.scorer)
-          counted = dist::live_items::counted(store);
-        const auto& live = counted ? *counted : st.data.live;
+        // Kept per event while a model is served; counted here before (once
+        // per change of the store).
+        if (!st.data.model.scorer
+            && (!st.counted || st.counted_changes != store.changes())) {
+          st.counted = dist::live_items::counted(store);
+          st.counted_changes = store.changes();
+        }
+        if (st.data.model.scorer)
+          st.counted.reset();
+        const auto& live = st.counted ? *st.counted : st.data.live;
         popular_reply r;
         r.trending = req->trending;
         r.now = live.now();
@@ -293,9 +297,23 @@ caf::message_handler shard_queries(shard_pointer self) {
           r.items.emplace_back(std::string(store.items().external(row)), score);
         return encode(r);
       },
+      [=](peers_atom) {
+        // A retry (to itself): the rows that did not come are asked again,
+        // of whichever shards the directory names by then.
+        if (self->current_sender() != self->address())
+          return;
+        self->state.data.live.ask_again();
+        detail::live_changed(self);
+      },
       [=](live_atom) {
         self->state.live_scheduled = false;
         detail::send_live(self);
+      },
+      [=](live_atom, bool fold_all) {
+        if (self->current_sender() != self->address())
+          return;
+        self->state.fold_scheduled = false;
+        detail::send_live(self, fold_all);
       },
       [=](predict_atom, const std::vector<std::string>& items,
           const std::vector<float>& user_rows) -> caf::result<std::vector<float>> {
@@ -387,13 +405,19 @@ namespace {
 constexpr auto live_interval = std::chrono::milliseconds(5);
 }
 
-void send_live(shard_pointer self) {
+void send_live(shard_pointer self, bool fold_all) {
   auto& st = self->state;
   st.live_sent = std::chrono::steady_clock::now();
   auto& store = *st.data.store;
-  auto scorer = st.data.live.take_scorer(store);
+  auto scorer = st.data.live.take_scorer(store, fold_all);
   if (scorer && st.host)
     self->send(st.host, scorer_atom::value, store.partition(), shared_scorer{scorer});
+  // New items whose folds wait (their cells changed by less than a tenth
+  // since the last): all folded a moment after the events stop coming.
+  if (st.data.live.folds_waiting() && !st.fold_scheduled) {
+    st.fold_scheduled = true;
+    self->delayed_send(self, std::chrono::milliseconds(200), live_atom::value, true);
+  }
   // The user rows the new items need, one request per owning partition.
   auto users = st.data.live.take_row_requests(store);
   if (users.empty())
@@ -420,25 +444,30 @@ void send_live(shard_pointer self) {
               // (restarting, or its publish still to come) is asked again
               // in a second.
               if (v != st.data.model_version || v != version) {
-                if (v < version && version == st.data.model_version)
-                  self->delayed_send(self, std::chrono::seconds(1), peers_atom::value,
-                                     st.directory);
+                if (version == st.data.model_version)
+                  self->delayed_send(self, std::chrono::seconds(1), peers_atom::value);
                 return;
               }
-              const auto n = asked->size();
-              if (known.size() != n || ials.size() != n * ki
-                  || mf.size() != (km ? n * (km + 1) : 0))
-                return; // a malformed reply: nothing taken
+              // Factor counts of this model (the owner serves the same
+              // version), sizes in size_t: a reply of other sizes is
+              // malformed and taken as no reply.
+              const auto& um = st.data.model.users;
+              const std::size_t n = asked->size(), kis = ki, kms = km;
+              if (known.size() != n || kis != um.ials_factors || kms != um.mf_factors
+                  || ials.size() != n * kis || mf.size() != (kms ? n * (kms + 1) : 0)) {
+                self->delayed_send(self, std::chrono::seconds(1), peers_atom::value);
+                return;
+              }
               for (std::size_t i = 0; i < n; ++i)
                 st.data.live.add_rows(*st.data.store, (*asked)[i], known[i] != 0,
-                                      ki ? ials.data() + i * ki : nullptr,
-                                      km ? mf.data() + i * (km + 1) : nullptr);
+                                      kis ? ials.data() + i * kis : nullptr, kis,
+                                      kms ? mf.data() + i * (kms + 1) : nullptr,
+                                      kms ? kms + 1 : 0);
               live_changed(self);
             },
             [=](caf::error&) {
               // Asked again in a second (the owner may be restarting).
-              self->delayed_send(self, std::chrono::seconds(1), peers_atom::value,
-                                 self->state.directory);
+              self->delayed_send(self, std::chrono::seconds(1), peers_atom::value);
             });
   }
 }

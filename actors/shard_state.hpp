@@ -121,6 +121,12 @@ struct shard_state {
   // the new items' fold-in asks for user rows.
   std::chrono::steady_clock::time_point live_sent;
   bool live_scheduled = false;
+  bool fold_scheduled = false; // a send that folds every waiting new item
+  // `popular` before the first model: the counters of the store as it was
+  // at store->changes() == counted_changes (counted again only when it
+  // changed).
+  std::optional<dist::live_items> counted;
+  std::uint64_t counted_changes = 0;
   std::vector<caf::actor> directory;
 
   // The node host: spawned this shard, monitors it, and passes its scorer
@@ -148,7 +154,7 @@ void snapshot_now(shard_pointer self);
 // items' fold-in lacks.
 void live_changed(shard_pointer self);
 // The same, now (after a publish or a recovery).
-void send_live(shard_pointer self);
+void send_live(shard_pointer self, bool fold_all = false);
 
 // Leaves the training run: drops its copy of the store and its sessions.
 void leave_run(shard_state& st);

@@ -19,7 +19,8 @@ ease_matrix ease_weights(const interaction_matrix& train, float lambda,
     order[i] = i;
   if (item_keys)
     std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-      return (*item_keys)[a] != (*item_keys)[b] ? (*item_keys)[a] < (*item_keys)[b] : a < b;
+      return (*item_keys)[a] != (*item_keys)[b] ? (*item_keys)[a] < (*item_keys)[b]
+                                                : a < b;
     });
   for (index_t k = 0; k < train.n_items(); ++k)
     pos[order[k]] = k;
@@ -42,7 +43,8 @@ ease_matrix ease_weights(const interaction_matrix& train, float lambda,
   ease_matrix b(n, n);
   for (Eigen::Index i = 0; i < n; ++i)
     for (Eigen::Index j = 0; j < n; ++j)
-      b(i, j) = solved(pos[static_cast<std::size_t>(i)], pos[static_cast<std::size_t>(j)]);
+      b(i, j) =
+          solved(pos[static_cast<std::size_t>(i)], pos[static_cast<std::size_t>(j)]);
   return b;
 }
 

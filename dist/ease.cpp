@@ -39,8 +39,9 @@ std::uint32_t ease_catalogue::position(const std::string& id) const {
   return none;
 }
 
-result<ease_catalogue> make_ease_catalogue(const std::vector<std::vector<std::string>>& parts,
-                                           std::size_t max_items) {
+result<ease_catalogue>
+make_ease_catalogue(const std::vector<std::vector<std::string>>& parts,
+                    std::size_t max_items) {
   std::vector<std::pair<std::uint64_t, std::string>> all;
   for (const auto& p : parts)
     for (const auto& id : p)
@@ -51,7 +52,8 @@ result<ease_catalogue> make_ease_catalogue(const std::vector<std::vector<std::st
   std::sort(all.begin(), all.end());
   ease_catalogue c;
   for (std::size_t k = 0; k < all.size(); ++k) {
-    if (!c.items.empty() && c.keys.back() == all[k].first && c.items.back() == all[k].second)
+    if (!c.items.empty() && c.keys.back() == all[k].first
+        && c.items.back() == all[k].second)
       return bad("EASE: item '" + all[k].second + "' comes from two partitions");
     c.keys.push_back(all[k].first);
     c.items.push_back(std::move(all[k].second));
@@ -83,7 +85,8 @@ ease_gram ease_gram_partial(const partition_store& store, const ease_catalogue& 
   return g;
 }
 
-result<ease_gram> sum_ease_gram(const std::vector<ease_gram>& parts, std::size_t n_items) {
+result<ease_gram> sum_ease_gram(const std::vector<ease_gram>& parts,
+                                std::size_t n_items) {
   const auto size = n_items * (n_items + 1) / 2;
   ease_gram sum(size, 0);
   for (const auto& p : parts) {

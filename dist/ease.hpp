@@ -49,8 +49,9 @@ struct ease_catalogue {
   static constexpr std::uint32_t none = ~std::uint32_t{0};
   std::uint32_t position(const std::string& id) const;
 };
-result<ease_catalogue> make_ease_catalogue(const std::vector<std::vector<std::string>>& parts,
-                                           std::size_t max_items);
+result<ease_catalogue>
+make_ease_catalogue(const std::vector<std::vector<std::string>>& parts,
+                    std::size_t max_items);
 
 // E3: the lower triangle (row a, column b <= a; row-major, a (a + 1) / 2 + b)
 // of the co-occurrence counts of the partition's owned users' rows, over

@@ -1,6 +1,7 @@
 #include "dist/live_items.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <tuple>
@@ -61,19 +62,29 @@ void live_items::count(const partition_store& store, const event& e, bool after_
       popularity_[e.item] += 1.0f;
   }
   // Trending: weights relative to a moving origin, rebased before they grow
-  // past float range (2^32).
+  // past 2^32. A time more than a day past this machine's clock (say,
+  // milliseconds sent as seconds) counts as that limit, so that one bad
+  // event cannot zero every other item's weight; differences in double.
+  const auto limit = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()
+                     + 86400;
+  const std::int64_t t = std::min<std::int64_t>(e.timestamp, limit);
   if (!any_event_) {
-    origin_ = now_ = e.timestamp;
+    origin_ = now_ = t;
     any_event_ = true;
   }
-  now_ = std::max(now_, e.timestamp);
-  if (static_cast<double>(now_ - origin_) / half_life > 32.0) {
-    const double f = std::exp2(-static_cast<double>(now_ - origin_) / half_life);
-    for (auto& t : trend_)
-      t *= f;
+  now_ = std::max(now_, t);
+  const double ahead =
+      (static_cast<double>(now_) - static_cast<double>(origin_)) / half_life;
+  if (ahead > 32.0) {
+    const double f = std::exp2(-ahead);
+    for (auto& w : trend_)
+      w *= f;
     origin_ = now_;
   }
-  trend_[e.item] += std::exp2(static_cast<double>(e.timestamp - origin_) / half_life);
+  trend_[e.item] +=
+      std::exp2((static_cast<double>(t) - static_cast<double>(origin_)) / half_life);
 }
 
 live_items live_items::counted(const partition_store& store) {
@@ -111,10 +122,18 @@ live_items::top(const partition_store& store, std::size_t n, bool trending) cons
   return all;
 }
 
+bool live_items::folds_waiting() const {
+  return (ials_ || mf_)
+         && std::any_of(fresh_.begin(), fresh_.end(),
+                        [](const fresh_item& it) { return it.dirty; });
+}
+
 double live_items::trending(index_t row) const {
   if (row >= trend_.size())
     return 0.0;
-  return trend_[row] * std::exp2(-static_cast<double>(now_ - origin_) / half_life);
+  return trend_[row]
+         * std::exp2(-(static_cast<double>(now_) - static_cast<double>(origin_))
+                     / half_life);
 }
 
 std::size_t live_items::folded_items() const {
@@ -130,17 +149,18 @@ void live_items::add_cell(const partition_store& store, const event& e) {
   if (fresh_.size() <= e.item - n_model_)
     fresh_.resize(e.item - n_model_ + 1);
   auto& it = fresh_[e.item - n_model_];
-  auto at = std::find(it.users.begin(), it.users.end(), e.user);
-  if (at == it.users.end()) {
+  auto [at, added] = it.at.emplace(e.user, static_cast<std::uint32_t>(it.users.size()));
+  if (added) {
     it.users.push_back(e.user);
     it.values.push_back(first_cell_value(store.built_policy(), e.type, e.value));
     if ((ials_ || mf_) && !rows_.count(e.user) && asked_.insert(e.user).second)
       to_ask_.push_back(e.user);
   } else {
-    auto& v = it.values[static_cast<std::size_t>(at - it.users.begin())];
+    auto& v = it.values[at->second];
     v = merge_cell_value(store.built_policy(), v, e.type, e.value);
   }
   it.dirty = true;
+  ++it.changes;
 }
 
 void live_items::on_item_event(const partition_store& store) {
@@ -179,17 +199,21 @@ std::vector<std::string> live_items::take_row_requests(const partition_store& st
 }
 
 void live_items::add_rows(const partition_store& store, const std::string& user,
-                          bool known, const float* ials, const float* mf) {
+                          bool known, const float* ials, std::size_t ials_size,
+                          const float* mf, std::size_t mf_size) {
   auto u = store.user_refs().find(user);
   if (!u)
     return;
   asked_.erase(*u);
   user_rows r;
-  r.known = known;
-  if (known && ials_ && ials)
-    r.ials.assign(ials, ials + ials_->cfg.factors);
-  if (known && mf_ && mf)
-    r.mf.assign(mf, mf + mf_->cfg.factors + 1);
+  // Rows of other sizes than this model's count as unknown.
+  const bool ials_ok = !ials_ || (ials && ials_size == ials_->cfg.factors);
+  const bool mf_ok = !mf_ || (mf && mf_size == mf_->cfg.factors + 1);
+  r.known = known && ials_ok && mf_ok;
+  if (r.known && ials_)
+    r.ials.assign(ials, ials + ials_size);
+  if (r.known && mf_)
+    r.mf.assign(mf, mf + mf_size);
   rows_[*u] = std::move(r);
   changed_ = true;
 }
@@ -267,10 +291,14 @@ void live_items::refold(const partition_store& store, fresh_item& it) {
     it.mf_bias = static_cast<float>(x[static_cast<std::size_t>(k)]);
   }
   it.dirty = false;
+  it.folded = true;
+  it.changes = 0;
 }
 
 std::shared_ptr<const partition_scorer>
-live_items::take_scorer(const partition_store& store) {
+live_items::take_scorer(const partition_store& store, bool all) {
+  if (all && folds_waiting())
+    changed_ = true;
   if (!changed_ || !model_)
     return nullptr;
   changed_ = false;
@@ -278,7 +306,7 @@ live_items::take_scorer(const partition_store& store) {
   if (fresh_.size() < n - std::min(n, n_model_))
     fresh_.resize(n - n_model_);
   for (auto& it : fresh_)
-    if (it.dirty)
+    if (it.dirty && (all || due(it)))
       refold(store, it);
   const auto& m = model_->models();
   auto has = [&](blend_kind k) {

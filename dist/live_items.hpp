@@ -61,7 +61,8 @@ public:
   // for the user (it does not enter the fold-in). Sizes that do not match
   // the model count as unknown.
   void add_rows(const partition_store& store, const std::string& user, bool known,
-                const float* ials, const float* mf);
+                const float* ials, std::size_t ials_size, const float* mf,
+                std::size_t mf_size);
   // Users asked for whose rows never came (the owner did not answer, or
   // there was nobody to ask): asked again by the next take_scorer.
   void ask_again();
@@ -69,7 +70,13 @@ public:
   // The served scorer with the current live part when anything changed
   // since the last call (folding the new items whose users' rows are all
   // in first); null when nothing changed or there is no model.
-  std::shared_ptr<const partition_scorer> take_scorer(const partition_store& store);
+  // `all`: fold every new item whose users' rows are in, also those whose
+  // cells changed by less than a tenth since their last fold (which are
+  // otherwise left for later: a popular new item is not solved per event).
+  std::shared_ptr<const partition_scorer> take_scorer(const partition_store& store,
+                                                      bool all = false);
+  // A new item's fold is behind its cells (take_scorer(store, true) folds it).
+  bool folds_waiting() const;
 
   // The counters of a store without a model (nothing is counted then as
   // events arrive): one pass over its item-side events.
@@ -99,7 +106,10 @@ private:
     sparse_vector content;
     std::vector<float> ials, mf; // folded (empty: not yet)
     float mf_bias = 0.0f;
-    bool dirty = false; // a cell changed since the last fold
+    std::unordered_map<index_t, std::uint32_t> at; // user -> position in users
+    bool dirty = false;                            // a cell changed since the last fold
+    std::size_t changes = 0;                       // cell changes since the last fold
+    bool folded = false;
   };
   struct user_rows {
     bool known = false;
@@ -108,6 +118,11 @@ private:
   void count(const partition_store& store, const event& e, bool after_build);
   void add_cell(const partition_store& store, const event& e);
   void refold(const partition_store& store, fresh_item& it);
+  // Worth a fold now: never folded, or its cells changed by a tenth since
+  // the last (an item with many users is not solved again per event).
+  static bool due(const fresh_item& it) {
+    return !it.folded || it.changes * 10 >= it.users.size();
+  }
 
   std::shared_ptr<const partition_scorer> model_;
   std::shared_ptr<const ials_fold_in_data> ials_;

@@ -545,13 +545,17 @@ partition_scorer::with_live(std::shared_ptr<const live_item_rows> rows) const {
   auto live = std::make_shared<live_part>();
   live->rows = std::move(rows);
   live->row_of.reserve(n_new);
-  id_slot scratch;
   for (std::size_t k = 0; k < n_new; ++k) {
     const auto& id = (*live->rows->items)[k];
-    const auto* known = find_id(id, scratch);
-    if ((known && known->row != none_)
-        || !live->row_of.emplace(id, static_cast<std::uint32_t>(m.items.size() + k))
-                .second)
+    // s has no live part yet: this finds the trained part's entry only. A
+    // new item may already be in the trained reverse lists (a neighbour the
+    // user side knew of): its one slot keeps that ref.
+    const auto* known = s.find_id(id);
+    if (known && known->row != none_)
+      return bad("live_item_rows.items: item '" + id + "' is one of the model's");
+    const id_slot slot{static_cast<std::uint32_t>(m.items.size() + k),
+                       known ? known->ref : none_};
+    if (!live->row_of.emplace(id, slot).second)
       return bad("live_item_rows.items: item '" + id + "' twice");
   }
   for (const auto& v : live->rows->content)
@@ -578,13 +582,10 @@ void partition_scorer::index_ids(
   }
 }
 
-const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id,
-                                                           id_slot& scratch) const {
+const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id) const {
   if (live_) {
-    if (auto it = live_->row_of.find(id); it != live_->row_of.end()) {
-      scratch = {it->second, none_};
-      return &scratch;
-    }
+    if (auto it = live_->row_of.find(id); it != live_->row_of.end())
+      return &it->second;
   }
   const auto& t = *t_;
   const auto h = stable_hash(id);
@@ -603,9 +604,8 @@ const partition_scorer::id_slot* partition_scorer::find_id(std::string_view id,
 
 result<partition_scores> partition_scorer::score(const user_profile& profile) const {
   std::vector<id_slot> slots(profile.seen.size());
-  id_slot scratch;
   for (std::size_t i = 0; i < profile.seen.size(); ++i)
-    if (const auto* slot = find_id(profile.seen[i], scratch))
+    if (const auto* slot = find_id(profile.seen[i]))
       slots[i] = *slot;
   return score_slots(profile, slots);
 }

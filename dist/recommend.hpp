@@ -504,15 +504,19 @@ public:
   template <class F> void for_each_id(F&& f) const {
     const auto& t = *t_;
     for (const auto& e : t.ids)
-      if (e.slot.row != none || e.slot.ref != none)
-        f(std::string_view(e.slot.row != none ? t.models.items[e.slot.row]
-                                              : t.ref_ids[e.slot.ref]),
-          e.hash, e.slot);
+      if (e.slot.row != none || e.slot.ref != none) {
+        std::string_view id(e.slot.row != none ? t.models.items[e.slot.row]
+                                               : t.ref_ids[e.slot.ref]);
+        // A reverse-list id that is also a new item: once, below.
+        if (e.slot.row == none && live_ && live_->row_of.count(id))
+          continue;
+        f(id, e.hash, e.slot);
+      }
     if (live_)
-      for (std::size_t k = 0; k < live_->rows->size(); ++k)
-        f(std::string_view((*live_->rows->items)[k]),
-          stable_hash((*live_->rows->items)[k]),
-          id_slot{static_cast<std::uint32_t>(n_base() + k), none});
+      for (std::size_t k = 0; k < live_->rows->size(); ++k) {
+        std::string_view id((*live_->rows->items)[k]);
+        f(id, stable_hash(id), live_->row_of.at(id));
+      }
   }
   // C1 with the profile's seen ids already resolved (aligned with
   // profile.seen; none for ids this partition does not know).
@@ -585,7 +589,9 @@ private:
   // The live part (with_live): the rows and an index of the new items' ids.
   struct live_part {
     std::shared_ptr<const live_item_rows> rows;
-    std::unordered_map<std::string_view, std::uint32_t> row_of; // new item -> row
+    // New item -> its slot: its row, and its ref when the trained reverse
+    // lists name it too (one slot per id).
+    std::unordered_map<std::string_view, id_slot> row_of;
   };
   static constexpr std::uint32_t none_ = none;
   blend_spec spec_;
@@ -594,7 +600,7 @@ private:
   std::size_t n_base() const { return t_->models.items.size(); }
   void index_ids(trained_part& t,
                  const std::unordered_map<std::string, id_slot>& ids) const;
-  const id_slot* find_id(std::string_view id, id_slot& scratch) const;
+  const id_slot* find_id(std::string_view id) const;
 };
 
 // Sets because / because_from of each candidate as hybrid_model::recommend:

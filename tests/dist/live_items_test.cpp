@@ -192,3 +192,44 @@ TEST(LiveItems, TrendingHalvesPerHalfLifeOfEventTime) {
 
 } // namespace
 } // namespace shardrec::dist
+
+namespace shardrec::dist {
+namespace {
+
+// A new item the trained reverse lists already name (a neighbour the users'
+// side knew of before the item's partition did): one id, one slot holding
+// both its new row and its reverse-list entry.
+TEST(LiveItems, ANewItemThatIsAlsoANeighbourHasOneSlot) {
+  partition_item_models m;
+  m.items = {"a"};
+  m.popularity = {1};
+  m.knn_reverse = {{{"c", 0.5f}}}; // sim(c, a) = 0.5
+  auto base = partition_scorer::make(std::move(m), {{"itemknn", blend_kind::itemknn, 1}});
+  ASSERT_TRUE(base.ok());
+  auto rows = std::make_shared<live_item_rows>();
+  rows->popularity = {1, 1};
+  rows->items = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"c"});
+  auto s = base->with_live(rows);
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  std::size_t seen_c = 0;
+  s->for_each_id([&](std::string_view id, std::uint64_t, partition_scorer::id_slot slot) {
+    if (id != "c")
+      return;
+    ++seen_c;
+    EXPECT_EQ(slot.row, 1u);
+    EXPECT_NE(slot.ref, partition_scorer::none);
+  });
+  EXPECT_EQ(seen_c, 1u);
+  // A user who touched c: a's item-kNN score still counts sim(c, a), and c
+  // itself is seen.
+  user_profile p;
+  p.user = "u";
+  p.seen = {"c"};
+  auto sc = s->score(p);
+  ASSERT_TRUE(sc.ok());
+  EXPECT_FLOAT_EQ(sc->raw[0], 0.5f);
+  EXPECT_EQ(sc->seen_item, (std::vector<std::uint8_t>{0, 1}));
+}
+
+} // namespace
+} // namespace shardrec::dist
