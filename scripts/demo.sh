@@ -2,7 +2,7 @@
 # The main job: set up and build, start a 3-node shardrec cluster on
 # 127.0.0.1, load MovieLens 100K from ../shared/data (or, when absent, a
 # generated data set), train every model across the nodes, print hybrid
-# recommendations with their explanations and similar items, and stop the
+# recommendations with their explanations, similar and trending items, and stop the
 # cluster. Environment: PARTITIONS (default 16), NODES (default 3), DATA
 # (default ../shared/data).
 set -euo pipefail
@@ -69,6 +69,11 @@ echo
 echo "== items similar to $(title "$first_item") [$first_item] (item-item cosine, computed across partitions)"
 cli similar "$first_item" -n 5 | while read -r id _ sim; do
   printf '  %-50s %s\n' "$(title "$id") [$id]" "$sim"
+done
+echo
+echo "== trending items (each event weighs 2^(-age / 7 days), counted per event across partitions)"
+cli popular --trending -n 5 | while read -r id _ score; do
+  printf '  %-50s %s\n' "$(title "$id") [$id]" "$score"
 done
 echo
 echo "== stopping the cluster"
