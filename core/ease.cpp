@@ -24,18 +24,20 @@ ease_matrix ease_weights(const interaction_matrix& train, float lambda,
     });
   for (index_t k = 0; k < train.n_items(); ++k)
     pos[order[k]] = k;
-  // G = X^T X, lower triangle, accumulated row by row of X.
+  // G = X^T X, lower triangle, accumulated row by row of X (each row's
+  // cells in solve order, so that every pair is visited once).
   Eigen::MatrixXd g = Eigen::MatrixXd::Zero(n, n);
+  std::vector<std::pair<index_t, double>> cells;
   for (index_t u = 0; u < train.n_users(); ++u) {
     auto row = train.user_row(u);
-    for (std::size_t a = 0; a < row.size; ++a) {
-      double va = row.value[a];
-      for (std::size_t b = 0; b < row.size; ++b) {
-        const auto pa = pos[row.index[a]], pb = pos[row.index[b]];
-        if (pb <= pa)
-          g(pa, pb) += va * row.value[b];
-      }
-    }
+    cells.clear();
+    for (std::size_t k = 0; k < row.size; ++k)
+      cells.emplace_back(pos[row.index[k]], row.value[k]);
+    if (item_keys)
+      std::sort(cells.begin(), cells.end());
+    for (std::size_t a = 0; a < cells.size(); ++a)
+      for (std::size_t b = 0; b <= a; ++b)
+        g(cells[a].first, cells[b].first) += cells[a].second * cells[b].second;
   }
   auto solved = ease_from_gram(std::move(g), lambda);
   if (!item_keys)

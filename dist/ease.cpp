@@ -77,10 +77,10 @@ ease_gram ease_gram_partial(const partition_store& store, const ease_catalogue& 
     for (std::size_t k = 0; k < cells.size; ++k)
       if (cells.index[k] < pos.size() && pos[cells.index[k]] != ease_catalogue::none)
         row.push_back(pos[cells.index[k]]);
-    for (auto a : row)
-      for (auto b : row)
-        if (b <= a)
-          ++g[tri(a, b)];
+    std::sort(row.begin(), row.end());
+    for (std::size_t a = 0; a < row.size(); ++a)
+      for (std::size_t b = 0; b <= a; ++b)
+        ++g[tri(row[a], row[b])];
   }
   return g;
 }

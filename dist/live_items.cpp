@@ -33,18 +33,29 @@ void live_items::reset(const partition_store& store, const served_models& m) {
     mf_ = m.users.mf_fold;
     vocabulary_ = m.users.content.vocabulary;
   }
+  count_store(store);
+  for (const auto& e : store.item_side_events())
+    add_cell(store, e);
+  for (std::size_t r = n_model_; r < store.items().size(); ++r)
+    on_item_info(store, static_cast<index_t>(r));
+}
+
+void live_items::count_store(const partition_store& store) {
   const auto& mat = store.item_matrix();
   popularity_.assign(store.items().size(), 0.0f);
   trend_.assign(store.items().size(), 0.0);
   for (std::size_t r = 0; r < popularity_.size() && r < mat.n_items(); ++r)
     popularity_[r] = static_cast<float>(mat.item_degree(static_cast<index_t>(r)));
   const auto& events = store.item_side_events();
-  for (std::size_t k = 0; k < events.size(); ++k) {
+  for (std::size_t k = 0; k < events.size(); ++k)
     count(store, events[k], k >= store.built_item_events());
-    add_cell(store, events[k]);
-  }
-  for (std::size_t r = n_model_; r < store.items().size(); ++r)
-    on_item_info(store, static_cast<index_t>(r));
+}
+
+std::int64_t live_items::time_limit() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count()
+         + 86400;
 }
 
 void live_items::count(const partition_store& store, const event& e, bool after_build) {
@@ -65,11 +76,11 @@ void live_items::count(const partition_store& store, const event& e, bool after_
   // past 2^32. A time more than a day past this machine's clock (say,
   // milliseconds sent as seconds) counts as that limit, so that one bad
   // event cannot zero every other item's weight; differences in double.
-  const auto limit = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count()
-                     + 86400;
-  const std::int64_t t = std::min<std::int64_t>(e.timestamp, limit);
+  // The clock is read again only when an event goes past the limit read
+  // last, not per event.
+  if (e.timestamp > limit_)
+    limit_ = time_limit();
+  const std::int64_t t = std::min<std::int64_t>(e.timestamp, limit_);
   if (!any_event_) {
     origin_ = now_ = t;
     any_event_ = true;
@@ -90,14 +101,7 @@ void live_items::count(const partition_store& store, const event& e, bool after_
 live_items live_items::counted(const partition_store& store) {
   live_items out;
   out.counting_ = true;
-  const auto& mat = store.item_matrix();
-  out.popularity_.assign(store.items().size(), 0.0f);
-  out.trend_.assign(store.items().size(), 0.0);
-  for (std::size_t r = 0; r < out.popularity_.size() && r < mat.n_items(); ++r)
-    out.popularity_[r] = static_cast<float>(mat.item_degree(static_cast<index_t>(r)));
-  const auto& events = store.item_side_events();
-  for (std::size_t k = 0; k < events.size(); ++k)
-    out.count(store, events[k], k >= store.built_item_events());
+  out.count_store(store);
   return out;
 }
 
@@ -134,13 +138,6 @@ double live_items::trending(index_t row) const {
   return trend_[row]
          * std::exp2(-(static_cast<double>(now_) - static_cast<double>(origin_))
                      / half_life);
-}
-
-std::size_t live_items::folded_items() const {
-  return static_cast<std::size_t>(
-      std::count_if(fresh_.begin(), fresh_.end(), [](const fresh_item& it) {
-        return !it.ials.empty() || !it.mf.empty();
-      }));
 }
 
 void live_items::add_cell(const partition_store& store, const event& e) {
@@ -309,11 +306,8 @@ live_items::take_scorer(const partition_store& store, bool all) {
     if (it.dirty && (all || due(it)))
       refold(store, it);
   const auto& m = model_->models();
-  auto has = [&](blend_kind k) {
-    const auto& spec = model_->spec();
-    return std::any_of(spec.begin(), spec.end(),
-                       [&](const blend_component& c) { return c.kind == k; });
-  };
+  const bool with_bias = model_->serves(blend_kind::mf);
+  const bool with_content = model_->serves(blend_kind::content);
   auto rows = std::make_shared<live_item_rows>();
   rows->popularity = popularity_;
   rows->popularity.resize(n, 0.0f);
@@ -332,9 +326,9 @@ live_items::take_scorer(const partition_store& store, bool all) {
     const bool mf_folded = it.mf.size() == m.mf_factors && !it.mf.empty();
     for (std::size_t j = 0; j < m.mf_factors; ++j)
       rows->mf_item.push_back(mf_folded ? it.mf[j] : 0.0f);
-    if (has(blend_kind::mf))
+    if (with_bias)
       rows->mf_item_bias.push_back(mf_folded ? it.mf_bias : 0.0f);
-    if (has(blend_kind::content))
+    if (with_content)
       rows->content.push_back(it.content);
   }
   auto s = model_->with_live(std::move(rows));

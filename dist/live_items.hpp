@@ -86,18 +86,11 @@ public:
   std::vector<std::pair<index_t, double>> top(const partition_store& store, std::size_t n,
                                               bool trending) const;
 
-  // Owned item `row`'s users now (0 for a row out of range).
-  float popularity(index_t row) const {
-    return row < popularity_.size() ? popularity_[row] : 0.0f;
-  }
   // Owned item `row`'s trending score at now(), the latest event time seen
   // here (another partition's may be later: trending scores compare after
   // scaling by 2^(-(later - now()) / half_life)).
   double trending(index_t row) const;
   std::int64_t now() const { return now_; }
-  // Items newer than the model, and how many of them have folded factors.
-  std::size_t new_items() const { return fresh_.size(); }
-  std::size_t folded_items() const;
 
 private:
   struct fresh_item {           // an owned item newer than the model
@@ -116,6 +109,10 @@ private:
     std::vector<float> ials, mf;
   };
   void count(const partition_store& store, const event& e, bool after_build);
+  // Popularity from the last build's columns, then count() of every event.
+  void count_store(const partition_store& store);
+  // This machine's clock plus a day: the latest event time trending takes.
+  static std::int64_t time_limit();
   void add_cell(const partition_store& store, const event& e);
   void refold(const partition_store& store, fresh_item& it);
   // Worth a fold now: never folded, or its cells changed by a tenth since
@@ -134,6 +131,7 @@ private:
   std::unordered_set<std::uint64_t> pairs_; // (user_ref << 32 | item) since the build
   std::vector<double> trend_;               // sum of 2^((t - origin) / half_life)
   std::int64_t origin_ = 0, now_ = 0;
+  std::int64_t limit_ = time_limit();
   bool any_event_ = false;
   std::vector<fresh_item> fresh_;
   std::shared_ptr<const std::vector<std::string>> ids_; // of the new items, served

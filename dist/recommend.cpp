@@ -522,10 +522,6 @@ partition_scorer::with_live(std::shared_ptr<const live_item_rows> rows) const {
   const auto& m = t_->models;
   const auto n_new = rows->size();
   const auto n = m.items.size() + n_new;
-  auto has = [&](blend_kind k) {
-    return std::any_of(spec_.begin(), spec_.end(),
-                       [&](const blend_component& c) { return c.kind == k; });
-  };
   auto sized = [&](std::size_t got, std::size_t want, std::size_t per_item,
                    const char* field) -> status {
     if (got != want * per_item)
@@ -533,13 +529,13 @@ partition_scorer::with_live(std::shared_ptr<const live_item_rows> rows) const {
                  + " values for " + std::to_string(want) + " rows");
     return {};
   };
-  for (auto st :
-       {sized(rows->popularity.size(), n, 1, "popularity"),
-        sized(rows->ials_item.size(), n_new, m.ials_factors, "ials_item"),
-        sized(rows->mf_item.size(), n_new, m.mf_factors, "mf_item"),
-        sized(rows->mf_item_bias.size(), has(blend_kind::mf) ? n_new : 0, 1,
-              "mf_item_bias"),
-        sized(rows->content.size(), has(blend_kind::content) ? n_new : 0, 1, "content")})
+  for (auto st : {sized(rows->popularity.size(), n, 1, "popularity"),
+                  sized(rows->ials_item.size(), n_new, m.ials_factors, "ials_item"),
+                  sized(rows->mf_item.size(), n_new, m.mf_factors, "mf_item"),
+                  sized(rows->mf_item_bias.size(), serves(blend_kind::mf) ? n_new : 0, 1,
+                        "mf_item_bias"),
+                  sized(rows->content.size(), serves(blend_kind::content) ? n_new : 0, 1,
+                        "content")})
     if (!st)
       return st.err();
   auto live = std::make_shared<live_part>();

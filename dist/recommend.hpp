@@ -464,6 +464,13 @@ public:
     return t_->models.items.size() + (live_ ? live_->rows->size() : 0);
   }
   const blend_spec& spec() const { return spec_; }
+  // True when the blend has a component of `kind`.
+  bool serves(blend_kind kind) const {
+    for (const auto& c : spec_)
+      if (c.kind == kind)
+        return true;
+    return false;
+  }
   // The trained models (without the live part).
   const partition_item_models& models() const { return t_->models; }
   // The live part, null when none was set.
