@@ -244,6 +244,7 @@ frame encode(const train_request& r) {
   root.setFactors(r.factors);
   root.setIterations(r.iterations);
   root.setSeed(r.seed);
+  root.setEaseMaxItems(r.ease_max_items);
   return to_frame(mb);
 }
 
@@ -255,6 +256,7 @@ core::result<train_request> decode_train_request(const frame& f) {
         out.factors = r.getFactors();
         out.iterations = r.getIterations();
         out.seed = r.getSeed();
+        out.ease_max_items = r.getEaseMaxItems();
         return out;
       });
 }
@@ -274,6 +276,10 @@ frame encode(const train_reply& r) {
     phases[i].setName(r.phases[i].first);
     phases[i].setSeconds(r.phases[i].second);
   }
+  auto notes = root.initNotes(static_cast<unsigned>(r.notes.size()));
+  for (unsigned i = 0; i < r.notes.size(); ++i)
+    notes.set(i, r.notes[i]);
+  root.setBlend(r.blend);
   return to_frame(mb);
 }
 
@@ -288,6 +294,9 @@ core::result<train_reply> decode_train_reply(const frame& f) {
       out.loss.push_back(l);
     for (auto p : r.getPhases())
       out.phases.emplace_back(text(p.getName()), p.getSeconds());
+    for (auto n : r.getNotes())
+      out.notes.push_back(text(n));
+    out.blend = text(r.getBlend());
     return out;
   });
 }

@@ -330,6 +330,9 @@ void fill_candidates(capnp::List<wire::BlendCandidate>::Builder list,
     fill_evidence(w.initBecause(list_size(c.because.size())), c.because);
     w.setBecauseFrom(c.because_from);
     fill_evidence(w.initKnnEvidence(list_size(c.knn_evidence.size())), c.knn_evidence);
+    if (!c.ease_evidence.empty())
+      fill_evidence(w.initEaseEvidence(list_size(c.ease_evidence.size())),
+                    c.ease_evidence);
     if (!c.content.empty())
       fill(w.initContent(), c.content);
   }
@@ -353,6 +356,7 @@ read_candidates(capnp::List<wire::BlendCandidate>::Reader list,
     c.because = read_evidence(w.getBecause());
     c.because_from = text(w.getBecauseFrom());
     c.knn_evidence = read_evidence(w.getKnnEvidence());
+    c.ease_evidence = read_evidence(w.getEaseEvidence());
     if (w.hasContent()) {
       auto v =
           read(w.getContent(), where + " candidates[" + std::to_string(i) + "] content");
@@ -489,6 +493,73 @@ core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f) {
           if (b.entity[i] >= b.ids.size())
             return out_of_dictionary(where, "entity", i, b.entity[i], b.ids.size());
         return b;
+      });
+}
+
+// ---- EASE
+
+frame encode_ease_items(const std::vector<std::string>& items) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    put(root.initEaseItems().initItems(list_size(items.size())), items);
+  });
+}
+
+core::result<std::vector<std::string>> decode_ease_items(const frame& f) {
+  return read_train<std::vector<std::string>>(
+      f, wire::TrainFrame::EASE_ITEMS, "ease_items",
+      [](wire::TrainFrame::Reader root) -> core::result<std::vector<std::string>> {
+        return get_strings(root.getEaseItems().getItems());
+      });
+}
+
+frame encode(const dist::ease_rows& rows) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initEaseRows();
+    put(b.initLength(list_size(rows.length.size())), rows.length);
+    put(b.initPosition(list_size(rows.position.size())), rows.position);
+  });
+}
+
+core::result<dist::ease_rows> decode_ease_rows(const frame& f) {
+  return read_train<dist::ease_rows>(
+      f, wire::TrainFrame::EASE_ROWS, "ease_rows",
+      [](wire::TrainFrame::Reader root) -> core::result<dist::ease_rows> {
+        auto r = root.getEaseRows();
+        dist::ease_rows rows;
+        rows.length = get<std::uint32_t>(r.getLength());
+        rows.position = get<std::uint32_t>(r.getPosition());
+        std::uint64_t total = 0;
+        for (auto l : rows.length)
+          total += l;
+        if (total != rows.position.size())
+          return bad_message("ease_rows: field 'length' adds up to "
+                             + std::to_string(total) + ", 'position' has "
+                             + std::to_string(rows.position.size()) + " entries");
+        return rows;
+      });
+}
+
+frame encode(const ease_columns_chunk& c) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initEaseColumns();
+    put(b.initItems(list_size(c.items.size())), c.items);
+    put(b.initWeights(list_size(c.weights.size())), c.weights);
+  });
+}
+
+core::result<ease_columns_chunk> decode_ease_columns(const frame& f) {
+  return read_train<ease_columns_chunk>(
+      f, wire::TrainFrame::EASE_COLUMNS, "ease_columns",
+      [](wire::TrainFrame::Reader root) -> core::result<ease_columns_chunk> {
+        auto r = root.getEaseColumns();
+        ease_columns_chunk c;
+        c.items = get_strings(r.getItems());
+        c.weights = get<float>(r.getWeights());
+        if (c.items.empty() ? !c.weights.empty() : c.weights.size() % c.items.size() != 0)
+          return bad_message("ease_columns: " + std::to_string(c.weights.size())
+                             + " weights for " + std::to_string(c.items.size())
+                             + " items");
+        return c;
       });
 }
 

@@ -36,6 +36,20 @@ core::result<dist::scale_partial> decode_scale_partial(const frame& f);
 frame encode(const dist::rater_rows_block& b);
 core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f);
 
+// ---- training: EASE (dist/ease.hpp): E1 items / E3 catalogue, E3 rows, E5
+// columns.
+frame encode_ease_items(const std::vector<std::string>& items);
+core::result<std::vector<std::string>> decode_ease_items(const frame& f);
+frame encode(const dist::ease_rows& rows);
+core::result<dist::ease_rows> decode_ease_rows(const frame& f);
+// Columns of B for some owned items: items.size() x n weights.
+struct ease_columns_chunk {
+  std::vector<std::string> items;
+  std::vector<float> weights;
+};
+frame encode(const ease_columns_chunk& c);
+core::result<ease_columns_chunk> decode_ease_columns(const frame& f);
+
 frame encode(const dist::reverse_block& b);
 core::result<dist::reverse_block> decode_reverse_block(const frame& f);
 

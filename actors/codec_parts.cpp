@@ -77,6 +77,7 @@ wire::BlendKind to_wire(dist::blend_kind k) {
     case dist::blend_kind::content: return wire::BlendKind::CONTENT;
     case dist::blend_kind::popular: return wire::BlendKind::POPULAR;
     case dist::blend_kind::mf: return wire::BlendKind::MF;
+    case dist::blend_kind::ease: return wire::BlendKind::EASE;
   }
   unknown_enumerant();
 }
@@ -88,6 +89,7 @@ std::optional<dist::blend_kind> from_wire(wire::BlendKind k) {
     case wire::BlendKind::CONTENT: return dist::blend_kind::content;
     case wire::BlendKind::POPULAR: return dist::blend_kind::popular;
     case wire::BlendKind::MF: return dist::blend_kind::mf;
+    case wire::BlendKind::EASE: return dist::blend_kind::ease;
   }
   return std::nullopt;
 }

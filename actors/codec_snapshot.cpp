@@ -295,6 +295,10 @@ void fill(wire::ItemModels::Builder b, const dist::partition_item_models& m) {
       [](const dist::reverse_neighbor& e) { return e.similarity; });
   put(b.initPopularity(list_size(m.popularity.size())), m.popularity);
   fill(b.initContent(), m.content);
+  if (m.ease) {
+    put(b.initEaseItems(list_size(m.ease->items.size())), m.ease->items);
+    put(b.initEaseWeight(list_size(m.ease_weight.size())), m.ease_weight);
+  }
 }
 
 core::result<dist::partition_item_models> read(wire::ItemModels::Reader r,
@@ -327,6 +331,20 @@ core::result<dist::partition_item_models> read(wire::ItemModels::Reader r,
   if (auto bound = feature_bound(m.content); bound != content_features)
     return bad(where + ": content_features is " + std::to_string(content_features)
                + " but the largest feature + 1 is " + std::to_string(bound));
+  if (r.hasEaseItems() && r.getEaseItems().size() > 0) {
+    auto items = get_strings(r.getEaseItems());
+    auto cat = dist::make_ease_catalogue({items}, ~std::size_t{0});
+    if (!cat)
+      return bad(where + " ease_items: " + cat.err().message);
+    if (cat->items != items)
+      return bad(where + " ease_items: not in catalogue (stable_hash, id) order");
+    m.ease = std::make_shared<const dist::ease_catalogue>(std::move(*cat));
+    m.ease_weight = get<float>(r.getEaseWeight());
+    if (m.ease_weight.size() != items.size() * m.items.size())
+      return bad(where + " ease_weight: " + std::to_string(m.ease_weight.size())
+                 + " values for " + std::to_string(items.size()) + " x "
+                 + std::to_string(m.items.size()));
+  }
   return m;
 }
 

@@ -73,6 +73,7 @@ struct train_request {
   std::uint32_t factors = 0;    // 0: default
   std::uint32_t iterations = 0; // 0: default
   std::uint64_t seed = 42;
+  std::uint64_t ease_max_items = 0; // 0: core::default_ease_max_items
 };
 
 struct train_reply {
@@ -84,6 +85,8 @@ struct train_reply {
   // Wall time per phase (build, popular, content, knn, ials, mf, publish), in
   // the order they ran.
   std::vector<std::pair<std::string, double>> phases;
+  std::vector<std::string> notes; // what the run left out and why
+  std::string blend;              // the served blend, "name=weight,..."
 };
 
 struct recommend_request {

@@ -210,6 +210,7 @@ void reset_sessions(detail::shard_state& st) {
   st.knn.reset();
   st.ials.reset();
   st.mf.reset();
+  st.ease.reset();
   st.bin.reset();
   st.train.reset();
   st.ials_fold.reset();
@@ -362,8 +363,9 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   auto spec = decode_blend_spec(arg);
   if (!spec)
     return fail(spec.err());
-  auto served = dist::pack_models(*st.train, st.popularity, st.content.get(),
-                                  st.knn.get(), st.ials.get(), st.mf.get(), *spec);
+  auto served =
+      dist::pack_models(*st.train, st.popularity, st.content.get(), st.knn.get(),
+                        st.ials.get(), st.mf.get(), st.ease.get(), *spec);
   if (!served)
     return fail(served.err());
   st.data.model = std::move(*served);
@@ -482,6 +484,26 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
     case step_kind::als_send:
     case step_kind::als_solve:
     case step_kind::als_keep: return als_step(self, step, arg);
+    case step_kind::ease_items: return encode_ease_items(dist::ease_items(*st.bin));
+    case step_kind::ease_rows: {
+      auto items = decode_ease_items(arg);
+      if (!items)
+        return fail(items.err());
+      auto cat = dist::make_ease_catalogue({std::move(*items)}, ~std::size_t{0});
+      if (!cat)
+        return fail(cat.err());
+      st.ease = std::make_unique<dist::ease_session>();
+      return encode(st.ease->rows(*st.bin, std::move(*cat)));
+    }
+    case step_kind::ease_columns: {
+      if (!st.ease)
+        return fail(core::errc::invalid_argument, "ease_columns before ease_rows");
+      auto c = decode_ease_columns(arg);
+      if (!c)
+        return fail(c.err());
+      auto done = st.ease->receive(s, c->items, c->weights);
+      return done ? caf::result<frame>(frame{}) : fail(done.err());
+    }
     case step_kind::publish: return publish(self, step.version, arg);
     case step_kind::build:
     case step_kind::abort: break;

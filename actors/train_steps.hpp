@@ -32,8 +32,11 @@ enum class step_kind : std::uint8_t {
   abort,    // the run failed: the partition leaves it
   als_keep, // after the last iteration's item factors were sent: keep them
             // (and the item Gram, the step's argument) for fold-in
+  ease_items,   // E1: the owned items with a cell
+  ease_rows,    // E3: the catalogue (argument); the owned users' rows
+  ease_columns, // E5: columns of B for some owned items (argument)
 };
-inline constexpr auto last_step_kind = step_kind::als_keep;
+inline constexpr auto last_step_kind = step_kind::ease_columns;
 
 enum class als_model : std::uint8_t { ials, mf };
 enum class als_half : std::uint8_t { users, items };
@@ -89,6 +92,9 @@ inline std::string phase_of(const train_step& s) {
     case step_kind::als_send:
     case step_kind::als_solve:
     case step_kind::als_keep: return s.model == als_model::ials ? "ials" : "mf";
+    case step_kind::ease_items:
+    case step_kind::ease_rows:
+    case step_kind::ease_columns: return "ease";
     case step_kind::publish:
     case step_kind::abort: return "publish";
   }

@@ -37,6 +37,7 @@ struct trainer_state {
   std::chrono::steady_clock::time_point start;
   bool ratings_only = true;
   bool has_content = false;
+  bool ease_trained = false; // EASE ran (within its catalogue limit)
   dist::als_globals globals;
   // The settings the shards train with (iteration counts for the loops).
   dist::train_settings settings;
@@ -70,6 +71,21 @@ void finish_error(trainer_pointer self, core::errc code, std::string msg) {
   finish_error(self, to_caf_error(core::make_error(code, std::move(msg))));
 }
 
+// Adds `secs` to the wall time of `phase` in the reply.
+void add_phase(trainer_state& st, const std::string& phase, double secs) {
+  auto& phases = st.reply.phases;
+  auto it = std::find_if(phases.begin(), phases.end(),
+                         [&](const auto& x) { return x.first == phase; });
+  if (it == phases.end())
+    phases.emplace_back(phase, secs);
+  else
+    it->second += secs;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // Runs `step` on every shard with the same argument; calls next with the
 // replies in partition order once all have answered. The step's wall time
 // counts towards its phase (build, popular, content, knn, ials, mf, publish).
@@ -90,17 +106,7 @@ void all_shards(trainer_pointer self, train_step step, frame arg, next_fn next) 
                               "training step '" + to_string(step)
                                   + "' failed at partition " + std::to_string(p) + ": "
                                   + self->system().render(err));
-        auto secs =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                .count();
-        auto& phases = self->state.reply.phases;
-        auto phase = phase_of(step);
-        auto it = std::find_if(phases.begin(), phases.end(),
-                               [&](const auto& x) { return x.first == phase; });
-        if (it == phases.end())
-          phases.emplace_back(phase, secs);
-        else
-          it->second += secs;
+        add_phase(self->state, phase_of(step), seconds_since(started));
         next(std::move(*got));
       });
 }
@@ -258,10 +264,108 @@ void step_ials_init(trainer_pointer self) {
       });
 }
 
+// The blend the run serves, "name=weight,...": the default hybrid's for
+// `all`, else the one algorithm; EASE left out when it did not train.
+std::string served_weights(const trainer_state& st) {
+  if (st.req.algo != "all")
+    return st.req.algo + "=1";
+  std::stringstream in(core::default_hybrid_weights(st.has_content));
+  std::string part, out;
+  while (std::getline(in, part, ','))
+    if (part.rfind("ease=", 0) != 0 || st.ease_trained)
+      out += (out.empty() ? "" : ",") + part;
+  return out;
+}
+
+bool blend_has(const std::string& weights, const std::string& name) {
+  return ("," + weights).find("," + name + "=") != std::string::npos;
+}
+
+// EASE (dist/ease.hpp): E1 the shards' items, E2 the catalogue, E3 their
+// users' rows, E4 the Gram and the solve here, E5 each shard its items'
+// columns, in chunks under the frame limit.
+void step_ease(trainer_pointer self) {
+  auto& st = self->state;
+  const bool wanted = st.req.algo == "ease"
+                      || (st.req.algo == "all"
+                          && blend_has(core::default_hybrid_weights(st.has_content),
+                                       "ease"));
+  if (!wanted)
+    return step_ials_init(self);
+  all_shards(self, step_of(step_kind::ease_items), {}, [=](replies rs) {
+    auto& st = self->state;
+    std::vector<std::vector<std::string>> owned;
+    if (!decode_all(self, rs, decode_ease_items, owned))
+      return;
+    const auto max_items =
+        st.req.ease_max_items ? st.req.ease_max_items : core::default_ease_max_items;
+    auto cat = dist::make_ease_catalogue(owned, max_items);
+    if (!cat) {
+      if (st.req.algo == "ease")
+        return finish_error(self, core::errc::invalid_argument,
+                            cat.err().message + " (raise --ease-max-items)");
+      st.reply.notes.push_back(cat.err().message
+                               + ": EASE is left out of the hybrid, which blends "
+                                 "the other components (raise --ease-max-items to "
+                                 "keep it)");
+      return step_ials_init(self);
+    }
+    auto shared_cat = std::make_shared<const dist::ease_catalogue>(std::move(*cat));
+    all_shards(
+        self, step_of(step_kind::ease_rows), encode_ease_items(shared_cat->items),
+        [=](replies rs) {
+          auto& st = self->state;
+          const auto started = std::chrono::steady_clock::now();
+          const auto n = shared_cat->items.size();
+          dist::ease_gram gram(n * (n + 1) / 2, 0);
+          for (std::size_t p = 0; p < rs.size(); ++p) {
+            auto rows = decode_ease_rows(rs[p]);
+            auto added = rows ? dist::add_ease_gram(gram, n, *rows) : core::status{rows.err()};
+            if (!added)
+              return finish_error(self, core::errc::bad_message,
+                                  "EASE rows of partition " + std::to_string(p) + ": "
+                                      + added.err().message);
+          }
+          const auto b = dist::ease_solve(gram, n, st.settings.ease.lambda);
+          dist::ease_gram().swap(gram);
+          // E5: each shard's columns, in chunks of at most 2^24 weights.
+          const std::size_t per_chunk = std::max<std::size_t>(1, (std::size_t{1} << 24) / std::max<std::size_t>(n, 1));
+          std::vector<scatter_request> requests;
+          for (std::size_t p = 0; p < owned.size(); ++p)
+            for (std::size_t at = 0; at < owned[p].size(); at += per_chunk) {
+              ease_columns_chunk c;
+              c.items.assign(owned[p].begin() + static_cast<std::ptrdiff_t>(at),
+                             owned[p].begin() + static_cast<std::ptrdiff_t>(
+                                                    std::min(owned[p].size(), at + per_chunk)));
+              c.weights = dist::ease_columns(b, *shared_cat, c.items);
+              auto step = step_of(step_kind::ease_columns);
+              step.run = st.run;
+              step.version = st.version;
+              requests.push_back({st.shards[p], caf::make_message(train_atom::value, step,
+                                                                  encode(c))});
+            }
+          add_phase(st, "ease", seconds_since(started));
+          st.reply.messages += requests.size();
+          const auto sent = std::chrono::steady_clock::now();
+          gather_all<frame>(
+              self, std::move(requests), train_timeout, [](std::size_t, frame&) {},
+              [self, sent](std::size_t, caf::error& err) {
+                if (err)
+                  return finish_error(self, core::errc::io_error,
+                                      "training step 'ease_columns' failed: "
+                                          + self->system().render(err));
+                add_phase(self->state, "ease", seconds_since(sent));
+                self->state.ease_trained = true;
+                step_ials_init(self);
+              });
+        });
+  });
+}
+
 void step_knn(trainer_pointer self) {
   auto& st = self->state;
   if (!wants(st, "itemknn"))
-    return step_ials_init(self);
+    return step_ease(self);
   all_shards(self, step_of(step_kind::knn_scale), {}, [=](replies rs) {
     std::vector<dist::scale_partial> parts;
     if (!decode_all(self, rs, decode_scale_partial, parts))
@@ -272,7 +376,7 @@ void step_knn(trainer_pointer self) {
       all_shards(self, step_of(step_kind::knn_gather), {}, [=](replies) {
         all_shards(self, step_of(step_kind::knn_lists), {}, [=](replies) {
           all_shards(self, step_of(step_kind::knn_done), {},
-                     [=](replies) { step_ials_init(self); });
+                     [=](replies) { step_ease(self); });
         });
       });
     });
@@ -319,11 +423,12 @@ void step_publish(trainer_pointer self) {
       return dist::blend_kind::popular;
     if (n == "mf")
       return dist::blend_kind::mf;
+    if (n == "ease")
+      return dist::blend_kind::ease;
     return std::nullopt;
   };
-  std::string weights = st.req.algo == "all"
-                            ? core::default_hybrid_weights(st.has_content)
-                            : st.req.algo + "=1";
+  const std::string weights = served_weights(st);
+  st.reply.blend = weights;
   std::stringstream in(weights);
   std::string part;
   while (std::getline(in, part, ',')) {
@@ -428,13 +533,13 @@ void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame
     rp.deliver(to_caf_error(req.err()));
     return;
   }
-  static const std::vector<std::string> algos{"all",     "implicit-als", "mf",
-                                              "itemknn", "content",      "popular"};
+  static const std::vector<std::string> algos{"all",     "implicit-als", "mf",  "itemknn",
+                                              "content", "popular",      "ease"};
   if (std::find(algos.begin(), algos.end(), req->algo) == algos.end()) {
     rp.deliver(to_caf_error(
         core::make_error(core::errc::invalid_argument,
                          "unknown --algo '" + req->algo
-                             + "' (all|implicit-als|mf|itemknn|content|popular)")));
+                             + "' (all|implicit-als|mf|itemknn|content|popular|ease)")));
     return;
   }
   // Bounds that keep a request from running for ever or exhausting memory

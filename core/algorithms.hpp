@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/dataset.hpp"
+#include "core/ease.hpp"
 #include "core/error.hpp"
 #include "core/ials.hpp"
 #include "core/interactions.hpp"
@@ -17,6 +18,10 @@
 #include "core/model.hpp"
 
 namespace shardrec::core {
+
+// EASE is dense in the catalogue (n^2 weights): larger catalogues leave it
+// out of the hybrid (and `--algo ease` is refused), here and in the cluster.
+inline constexpr std::size_t default_ease_max_items = 10000;
 
 struct algo_options {
   // baseline | popular | trending | itemknn | userknn | mf | implicit-als |
@@ -33,6 +38,8 @@ struct algo_options {
   // mf only: "gibbs" (Bayesian MF, the accuracy default) or "als" (biased MF
   // by alternating least squares, what the cluster trains); "" = default.
   std::string solver;
+  // ease only (alone or in the hybrid): the largest catalogue it trains on.
+  std::size_t ease_max_items = default_ease_max_items;
 };
 
 // The algorithm names train_algorithm() accepts.
@@ -53,6 +60,10 @@ mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed)
 // Implicit ALS weighted by confidence (binary false, alpha 0.5): see
 // algorithms.cpp for how alpha was chosen.
 ials_config ials_settings(std::size_t factors, int iterations, std::uint64_t seed);
+// EASE: the penalty; see algorithms.cpp for how it was chosen.
+ease_config ease_settings();
+// The items with at least one training cell: EASE's catalogue.
+std::size_t ease_catalogue_size(const interaction_matrix& train);
 
 // Initial factors of implicit ALS and MF are seeded from stable_hash of the
 // external ids (not from dense indices), so a cluster that partitions the

@@ -93,6 +93,25 @@ void ease_model::score_items(index_t user, Eigen::Ref<Eigen::VectorXf> out) cons
     out += value_[k] * b_.row(item_[k]).transpose();
 }
 
+std::vector<contribution> ease_model::explain(index_t user, index_t item,
+                                             std::size_t max) const {
+  std::vector<contribution> out;
+  if (user + std::size_t{1} >= ptr_.size() || item >= n_items() || max == 0)
+    return out;
+  for (auto k = ptr_[user]; k < ptr_[user + 1]; ++k) {
+    const float w = b_(item_[k], item);
+    if (w > 0.0f && item_[k] != item)
+      out.push_back({item_[k], w});
+  }
+  const auto keep = std::min(max, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep),
+                    out.end(), [](const contribution& a, const contribution& b) {
+                      return a.weight != b.weight ? a.weight > b.weight : a.item < b.item;
+                    });
+  out.resize(keep);
+  return out;
+}
+
 std::unique_ptr<model> train_ease(const interaction_matrix& train,
                                   const ease_config& cfg) {
   return std::make_unique<ease_model>(ease_weights(train, cfg.lambda), train);

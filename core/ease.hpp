@@ -53,6 +53,10 @@ public:
   std::string name() const override { return "ease"; }
   std::size_t n_items() const override { return static_cast<std::size_t>(b_.rows()); }
   void score_items(index_t user, Eigen::Ref<Eigen::VectorXf> out) const override;
+  // The user's training items i with B[i][item] > 0, largest first (ties:
+  // lower index first), at most max.
+  std::vector<contribution> explain(index_t user, index_t item,
+                                    std::size_t max) const override;
 
   const ease_matrix& weights() const { return b_; }
 

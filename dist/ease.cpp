@@ -61,42 +61,59 @@ make_ease_catalogue(const std::vector<std::vector<std::string>>& parts,
   return c;
 }
 
-ease_gram ease_gram_partial(const partition_store& store, const ease_catalogue& cat) {
-  const auto n = cat.items.size();
-  ease_gram g(n * (n + 1) / 2, 0);
+ease_rows ease_user_rows(const partition_store& store, const ease_catalogue& cat) {
+  ease_rows out;
   // Catalogue position of every item the owned users touched.
   const auto& refs = store.item_refs();
   std::vector<std::uint32_t> pos(refs.size());
   for (std::size_t r = 0; r < refs.size(); ++r)
     pos[r] = cat.position(refs.external(static_cast<index_t>(r)));
   const auto& m = store.user_matrix();
-  std::vector<std::uint32_t> row;
   for (index_t u = 0; u < m.n_users(); ++u) {
     auto cells = m.user_row(u);
-    row.clear();
+    const auto start = out.position.size();
     for (std::size_t k = 0; k < cells.size; ++k)
       if (cells.index[k] < pos.size() && pos[cells.index[k]] != ease_catalogue::none)
-        row.push_back(pos[cells.index[k]]);
-    std::sort(row.begin(), row.end());
-    for (std::size_t a = 0; a < row.size(); ++a)
-      for (std::size_t b = 0; b <= a; ++b)
-        ++g[tri(row[a], row[b])];
+        out.position.push_back(pos[cells.index[k]]);
+    auto first = out.position.begin() + static_cast<std::ptrdiff_t>(start);
+    std::sort(first, out.position.end());
+    out.position.erase(std::unique(first, out.position.end()), out.position.end());
+    if (out.position.size() > start)
+      out.length.push_back(static_cast<std::uint32_t>(out.position.size() - start));
   }
-  return g;
+  return out;
 }
 
-result<ease_gram> sum_ease_gram(const std::vector<ease_gram>& parts,
-                                std::size_t n_items) {
-  const auto size = n_items * (n_items + 1) / 2;
-  ease_gram sum(size, 0);
-  for (const auto& p : parts) {
-    if (p.size() != size)
-      return bad("EASE: a Gram partial of " + std::to_string(p.size())
-                 + " values, expected " + std::to_string(size));
-    for (std::size_t k = 0; k < size; ++k)
-      sum[k] += p[k];
+status add_ease_gram(ease_gram& gram, std::size_t n_items, const ease_rows& rows) {
+  if (gram.size() != n_items * (n_items + 1) / 2)
+    return bad("EASE: a Gram of " + std::to_string(gram.size()) + " values, expected "
+               + std::to_string(n_items * (n_items + 1) / 2));
+  // Check everything first: a bad message leaves the sum as it was.
+  std::uint64_t total = 0;
+  for (auto len : rows.length)
+    total += len;
+  if (total != rows.position.size())
+    return bad("EASE rows: lengths add up to " + std::to_string(total) + ", "
+               + std::to_string(rows.position.size()) + " positions given");
+  std::size_t k = 0;
+  for (auto len : rows.length) {
+    for (std::size_t a = 0; a < len; ++a, ++k)
+      if (rows.position[k] >= n_items || (a > 0 && rows.position[k] <= rows.position[k - 1]))
+        return bad("EASE rows: position " + std::to_string(rows.position[k])
+                   + " out of range or order (catalogue of " + std::to_string(n_items)
+                   + " items)");
   }
-  return sum;
+  k = 0;
+  for (auto len : rows.length) {
+    const auto* row = rows.position.data() + k;
+    for (std::size_t a = 0; a < len; ++a) {
+      auto* line = gram.data() + tri(row[a], 0);
+      for (std::size_t b = 0; b <= a; ++b)
+        ++line[row[b]];
+    }
+    k += len;
+  }
+  return {};
 }
 
 ease_matrix ease_solve(const ease_gram& gram, std::size_t n_items, float lambda) {

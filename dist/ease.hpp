@@ -12,14 +12,20 @@
 //                         ascending (stable_hash(id), id), the order in which
 //                         core::ease_weights solves when given the keys, so
 //                         that the two agree bit for bit -> every partition.
-//   E3 each partition p:  ease_gram_partial(store_p, catalogue): the
-//                         co-occurrence counts of its owned users' items
-//                         (binarized rows), lower triangle -> coordinator.
-//   E4 coordinator:       sum_ease_gram (integer counts: the sum does not
-//                         depend on the order), then ease_solve(catalogue,
-//                         gram, lambda) -> B.
+//   E3 each partition p:  ease_user_rows(store_p, catalogue): its owned
+//                         users' rows as catalogue positions (binarized,
+//                         ascending) -> coordinator. A row costs its length
+//                         on the wire, where a co-occurrence partial would
+//                         cost n^2/2 counts per partition.
+//   E4 coordinator:       add_ease_gram for every partition's rows (integer
+//                         counts: the sum does not depend on the order),
+//                         then ease_solve(gram, n, lambda) -> B.
 //   E5 coordinator -> p:  ease_columns(B, catalogue, owned items of p): each
-//                         owned item's column (weights from every item).
+//                         owned item's column (weights from every item), in
+//                         chunks under the frame limit.
+// Memory at the coordinator: the Gram (n^2/2 u32, then n^2 doubles twice
+// during the solve) and B (n^2 floats); at each partition its owned items'
+// columns (owned x n floats).
 // Plain values: the shards and the trainer ship them (actors/), tests run
 // them in one process against the core.
 #pragma once
@@ -53,14 +59,22 @@ result<ease_catalogue>
 make_ease_catalogue(const std::vector<std::vector<std::string>>& parts,
                     std::size_t max_items);
 
-// E3: the lower triangle (row a, column b <= a; row-major, a (a + 1) / 2 + b)
-// of the co-occurrence counts of the partition's owned users' rows, over
-// catalogue positions; items of a row absent from the catalogue are skipped.
-using ease_gram = std::vector<std::uint32_t>;
-ease_gram ease_gram_partial(const partition_store& store, const ease_catalogue& cat);
+// E3: the owned users' rows over catalogue positions, CSR: row r is the
+// next length[r] entries of position, strictly ascending; items absent from
+// the catalogue are skipped, empty rows left out.
+struct ease_rows {
+  std::vector<std::uint32_t> length;
+  std::vector<std::uint32_t> position;
+};
+ease_rows ease_user_rows(const partition_store& store, const ease_catalogue& cat);
 
-// E4: the sum of the partials; invalid_argument for a partial of another size.
-result<ease_gram> sum_ease_gram(const std::vector<ease_gram>& parts, std::size_t n_items);
+// E4: adds the co-occurrence counts of `rows` to the lower triangle `gram`
+// (row a, column b <= a; row-major, a (a + 1) / 2 + b) of an n_items
+// catalogue. invalid_argument (gram unchanged) for a gram of another size,
+// lengths that do not add up, a position >= n_items or a row that is not
+// strictly ascending.
+using ease_gram = std::vector<std::uint32_t>;
+status add_ease_gram(ease_gram& gram, std::size_t n_items, const ease_rows& rows);
 
 // E4: B for the catalogue order (row i: the weights item i gives every item),
 // as core::ease_weights solves it. REQUIRES: lambda > 0, gram of n(n+1)/2.

@@ -374,7 +374,8 @@ bool blend_kind_of(std::string_view name, blend_kind& kind) {
       {"itemknn", blend_kind::itemknn},
       {"content", blend_kind::content},
       {"popular", blend_kind::popular},
-      {"mf", blend_kind::mf}};
+      {"mf", blend_kind::mf},
+      {"ease", blend_kind::ease}};
   for (const auto& [n, k] : names)
     if (n == name) {
       kind = k;
@@ -394,7 +395,7 @@ result<blend_spec> blend_from_hybrid(const hybrid_model& h) {
     if (!blend_kind_of(part.name, c.kind))
       return bad("blend_from_hybrid: part '" + part.name
                  + "' has no distributed scorer (implicit-als, itemknn, content, "
-                   "popular, mf)");
+                   "popular, mf, ease)");
     spec.push_back(std::move(c));
   }
   return spec;
@@ -420,9 +421,13 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
                   sized(models.mf_item_bias.size(), 1, "mf_item_bias"),
                   sized(models.knn_reverse.size(), 1, "knn_reverse"),
                   sized(models.popularity.size(), 1, "popularity"),
-                  sized(models.content.size(), 1, "content")})
+                  sized(models.content.size(), 1, "content"),
+                  sized(models.ease_weight.size(),
+                        models.ease ? models.ease->items.size() : 0, "ease_weight")})
     if (!st)
       return st.err();
+  if (models.ease && models.ease->keys.size() != models.ease->items.size())
+    return bad("partition_item_models.ease: keys and items differ in length");
   for (const auto& c : spec) {
     bool ok = true;
     switch (c.kind) {
@@ -432,6 +437,7 @@ result<partition_scorer> partition_scorer::make(partition_item_models models,
         break;
       case blend_kind::itemknn: ok = !models.knn_reverse.empty() || n == 0; break;
       case blend_kind::content: ok = !models.content.empty() || n == 0; break;
+      case blend_kind::ease: ok = models.ease != nullptr; break;
       case blend_kind::popular: break;
     }
     // Every component falls back to popularity for cold users.
@@ -659,6 +665,19 @@ partition_scorer::score_slots(const user_profile& profile,
   const auto n_new = static_cast<Eigen::Index>(n - nb);
   const live_item_rows* lv = live_ ? live_->rows.get() : nullptr;
   const float* pop = lv ? lv->popularity.data() : m.popularity.data();
+  if (m.ease && serves(blend_kind::ease)) {
+    for (std::size_t i = 0; i < profile.seen.size(); ++i) {
+      const auto pos = m.ease->position(profile.seen[i]);
+      if (pos != ease_catalogue::none)
+        s.ease_seen.emplace_back(pos, static_cast<std::uint32_t>(i));
+    }
+    std::sort(s.ease_seen.begin(), s.ease_seen.end());
+    s.ease_seen.erase(std::unique(s.ease_seen.begin(), s.ease_seen.end(),
+                                  [](const auto& a, const auto& b) {
+                                    return a.first == b.first;
+                                  }),
+                      s.ease_seen.end());
+  }
   for (std::size_t c = 0; c < spec_.size(); ++c) {
     float* acc = s.raw.data() + c * n;
     Eigen::Map<Eigen::VectorXf> out(acc, nbi);
@@ -727,6 +746,19 @@ partition_scorer::score_slots(const user_profile& profile,
         for (auto ref : seen_refs)
           for (auto k = t.fwd_ptr[ref]; k < t.fwd_ptr[ref + 1]; ++k)
             acc[t.fwd_row[k]] += t.fwd_sim[k];
+        break;
+      }
+      case blend_kind::ease: {
+        // x_u B over the user's items in the catalogue (binarized, as the
+        // model was solved); none of them: cold (popularity), as core
+        // ease_model. Items newer than the model score 0.
+        if (s.ease_seen.empty()) {
+          prior();
+          break;
+        }
+        for (const auto& [pos, i] : s.ease_seen)
+          out += Eigen::Map<const Eigen::VectorXf>(
+              m.ease_weight.data() + std::size_t{pos} * nb, nbi);
         break;
       }
       case blend_kind::content: {
@@ -924,6 +956,23 @@ candidate partition_scorer::make_candidate(const partition_scores& s,
                         });
       for (std::size_t k = 0; k < keep; ++k)
         cand.knn_evidence.push_back({t.ref_ids[ev[k].first], ev[k].second});
+    } else if (spec_[c].kind == blend_kind::ease && cand.ease_evidence.empty()) {
+      if (is_new)
+        continue; // not in the model's catalogue
+      const auto& m = t.models;
+      for (const auto& [pos, i] : s.ease_seen) {
+        const float w = m.ease_weight[std::size_t{pos} * n_base() + e.row];
+        if (w > 0.0f && profile.seen[i] != cand.item)
+          cand.ease_evidence.push_back({profile.seen[i], w});
+      }
+      const auto keep = std::min(max_because, cand.ease_evidence.size());
+      std::partial_sort(
+          cand.ease_evidence.begin(),
+          cand.ease_evidence.begin() + static_cast<std::ptrdiff_t>(keep),
+          cand.ease_evidence.end(), [](const evidence& a, const evidence& b) {
+            return a.weight != b.weight ? a.weight > b.weight : a.item < b.item;
+          });
+      cand.ease_evidence.resize(keep);
     } else if (spec_[c].kind == blend_kind::content && cand.content.empty()) {
       cand.content =
           is_new ? live_->rows->content[e.row - n_base()] : t.models.content[e.row];
@@ -1009,7 +1058,8 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
     for (std::size_t c = 0; c < cand.components.size(); ++c) {
       blend_kind kind{};
       if (blend_kind_of(cand.components[c].name, kind)
-          && (kind == blend_kind::itemknn || kind == blend_kind::content)
+          && (kind == blend_kind::itemknn || kind == blend_kind::content
+              || kind == blend_kind::ease)
           && cand.components[c].contribution > -1e30f)
         order.emplace_back(c, kind);
     }
@@ -1021,11 +1071,11 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
       if (max_because == 0)
         break;
       ev.clear();
-      if (kind == blend_kind::itemknn) {
-        ev.assign(cand.knn_evidence.begin(),
-                  cand.knn_evidence.begin()
-                      + static_cast<std::ptrdiff_t>(
-                          std::min(max_because, cand.knn_evidence.size())));
+      if (kind == blend_kind::itemknn || kind == blend_kind::ease) {
+        const auto& from = kind == blend_kind::ease ? cand.ease_evidence : cand.knn_evidence;
+        ev.assign(from.begin(), from.begin()
+                                    + static_cast<std::ptrdiff_t>(
+                                        std::min(max_because, from.size())));
       } else {
         if (!built)
           build();

@@ -85,6 +85,7 @@
 #include "core/ials.hpp"
 #include "core/mf.hpp"
 #include "core/partition.hpp"
+#include "dist/ease.hpp"
 #include "dist/partition_store.hpp"
 
 namespace shardrec::dist {
@@ -233,6 +234,13 @@ struct partition_item_models {
   std::vector<std::vector<reverse_neighbor>> knn_reverse; // items.size() lists
   std::vector<float> popularity;                          // items.size()
   std::vector<sparse_vector> content;                     // items.size()
+  // EASE (dist/ease.hpp): the catalogue it was solved over (null: no EASE)
+  // and the owned items' columns of B, transposed so that a user's item
+  // adds one contiguous row: ease_weight[pos * items.size() + r] =
+  // B[catalogue item pos][owned item r] (owned items outside the catalogue:
+  // zeros). ease->items.size() x items.size().
+  std::shared_ptr<const ease_catalogue> ease;
+  std::vector<float> ease_weight;
 };
 
 // The per-user data of the owned users, indexed like store.users(); empty
@@ -333,7 +341,7 @@ void fold_in_user(partition_user_models& models, const partition_store& store,
 
 // ---- The blend -----------------------------------------------------------
 
-enum class blend_kind { implicit_als, itemknn, content, popular, mf };
+enum class blend_kind { implicit_als, itemknn, content, popular, mf, ease };
 
 struct blend_component {
   std::string name; // as in the hybrid: shown in explanations
@@ -344,12 +352,12 @@ struct blend_component {
 using blend_spec = std::vector<blend_component>;
 
 // The kind of a hybrid part by name ("implicit-als", "itemknn", "content",
-// "popular", "mf"); false for any other name.
+// "popular", "mf", "ease"); false for any other name.
 bool blend_kind_of(std::string_view name, blend_kind& kind);
 
 // The hybrid's ranking blend: parts with weight 0 dropped; invalid_argument
 // for a part other than implicit-als, itemknn (top-k sum of similarities),
-// content, popular, mf.
+// content, popular, mf, ease.
 result<blend_spec> blend_from_hybrid(const hybrid_model& h);
 
 // ---- C. The query ------------------------------------------------------------
@@ -364,6 +372,9 @@ struct partition_scores {
   std::vector<std::uint8_t> seen_item;  // n_items
   std::vector<std::uint8_t> seen_ref;   // per distinct reverse-list item
   std::vector<std::uint32_t> seen_refs; // the set ones, ascending
+  // EASE: catalogue positions of the seen items (ascending, unique), each
+  // with its index in profile.seen.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ease_seen;
 };
 
 // Count, sum and sum of squares of one component's raw scores.
@@ -412,6 +423,9 @@ struct candidate {
   // only).
   std::vector<evidence> knn_evidence;
   sparse_vector content;
+  // The same for EASE (spec with ease only): the user's items i with
+  // B[i][item] > 0, up to max_because, weight desc, id asc.
+  std::vector<evidence> ease_evidence;
 };
 
 struct phase2_reply {
@@ -612,7 +626,7 @@ private:
 
 // Sets because / because_from of each candidate as hybrid_model::recommend:
 // the evidence of the component with the largest contribution that has any
-// (itemknn: c.knn_evidence; content: the seen items with cosine > 0 to
+// (itemknn: c.knn_evidence; ease: c.ease_evidence; content: the seen items with cosine > 0 to
 // c.content, from profile.seen_content), up to max_because items. A profile
 // without seen_content gives no content evidence. The coordinator, which
 // holds the user's content evidence, calls it on the merged top n (C3), so

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/ease.hpp"
 #include "core/ials.hpp"
 #include "core/mf.hpp"
 
@@ -122,6 +123,17 @@ sliced_cluster slice_hybrid(const dataset& ds, const hybrid_model& h,
   auto cr = run_content(c.stores, content_config{}, shuffle);
   const auto* ials = dynamic_cast<const ials_model*>(part(h, "implicit-als"));
   const auto* mf = dynamic_cast<const mf_model*>(part(h, "mf"));
+  const auto* ease = dynamic_cast<const ease_model*>(part(h, "ease"));
+  std::shared_ptr<const ease_catalogue> cat;
+  if (ease) {
+    std::vector<std::vector<std::string>> lists;
+    for (const auto& s : c.stores)
+      lists.push_back(ease_items(s));
+    auto made = make_ease_catalogue(lists, ~std::size_t{0});
+    if (!made)
+      die(made.err().message);
+    cat = std::make_shared<const ease_catalogue>(std::move(*made));
+  }
   const Eigen::Index kd = ials ? ials->item_factors().cols() : 0;
   const Eigen::Index km = mf ? mf->factors().item.cols() : 0;
   std::vector<std::vector<reverse_neighbor>> rev(ds.items.size());
@@ -149,6 +161,18 @@ sliced_cluster slice_hybrid(const dataset& ds, const hybrid_model& h,
     }
     m.popularity = partition_popularity(s);
     m.content = cr.item_vectors[p];
+    if (ease) {
+      // B by external id: catalogue item pos's weight for owned item r.
+      const auto owned = m.items.size();
+      m.ease = cat;
+      m.ease_weight.assign(cat->items.size() * owned, 0.0f);
+      for (std::size_t pos = 0; pos < cat->items.size(); ++pos) {
+        const auto i = static_cast<Eigen::Index>(*ds.items.find(cat->items[pos]));
+        for (std::size_t r = 0; r < owned; ++r)
+          m.ease_weight[pos * owned + r] = ease->weights()(
+              i, static_cast<Eigen::Index>(*ds.items.find(m.items[r])));
+      }
+    }
     auto sc = partition_scorer::make(std::move(m), spec);
     if (!sc)
       die(sc.err().message);

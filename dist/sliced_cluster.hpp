@@ -53,7 +53,9 @@ struct sliced_cluster {
 };
 
 // Content and popularity trained the distributed way; iALS and MF factors
-// from h's parts "implicit-als" and "mf" (both must be there), item-kNN
+// from h's parts "implicit-als" and "mf" (both must be there), EASE weights
+// from its part "ease" when it has one (over the catalogue of every
+// store's items with a cell), item-kNN
 // reverse lists from `neighbors` (core item_neighbors of the same data).
 // Aborts if a scorer cannot be made for `spec`.
 sliced_cluster slice_hybrid(const core::dataset& ds, const core::hybrid_model& h,

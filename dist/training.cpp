@@ -10,6 +10,7 @@ train_settings make_train_settings(std::uint32_t factors, std::uint32_t iteratio
   t.ials = ials_settings(factors, static_cast<int>(iterations), seed);
   t.mf = mf_als_config(factors, static_cast<int>(iterations), seed);
   t.knn = ranking_knn_config();
+  t.ease = ease_settings();
   t.ials.threads = t.mf.threads = threads;
   return t;
 }
@@ -117,11 +118,54 @@ status knn_session::receive(const partition_store& s, const reverse_block& b) {
   return {};
 }
 
+ease_rows ease_session::rows(const partition_store& bin, ease_catalogue cat) {
+  cat_ = std::make_shared<const ease_catalogue>(std::move(cat));
+  columns_.clear();
+  return ease_user_rows(bin, *cat_);
+}
+
+status ease_session::receive(const partition_store& s,
+                             const std::vector<std::string>& items,
+                             const std::vector<float>& cols) {
+  if (!cat_)
+    return make_error(errc::invalid_argument, "EASE columns before the catalogue");
+  const auto n = cat_->items.size();
+  if (cols.size() != items.size() * n)
+    return make_error(errc::invalid_argument,
+                      "EASE columns: " + std::to_string(cols.size()) + " weights for "
+                          + std::to_string(items.size()) + " items of a catalogue of "
+                          + std::to_string(n));
+  for (const auto& id : items)
+    if (!s.owns_item(id))
+      return make_error(errc::bad_message,
+                        "EASE columns name item '" + id + "', not owned here");
+  for (std::size_t r = 0; r < items.size(); ++r)
+    columns_[items[r]].assign(cols.begin() + static_cast<std::ptrdiff_t>(r * n),
+                              cols.begin() + static_cast<std::ptrdiff_t>((r + 1) * n));
+  return {};
+}
+
+void ease_session::pack(const partition_store& s, partition_item_models& im) const {
+  if (!cat_)
+    return;
+  const auto n = cat_->items.size();
+  const auto owned = s.items().size();
+  im.ease = cat_;
+  im.ease_weight.assign(n * owned, 0.0f);
+  for (std::size_t r = 0; r < owned; ++r) {
+    auto it = columns_.find(s.items().external(static_cast<index_t>(r)));
+    if (it == columns_.end())
+      continue;
+    for (std::size_t pos = 0; pos < n; ++pos)
+      im.ease_weight[pos * owned + r] = it->second[pos];
+  }
+}
+
 result<served_models> pack_models(const partition_store& s,
                                   const std::vector<float>& popularity,
                                   const content_session* content, const knn_session* knn,
                                   const ials_partition* ials, const mf_als_partition* mf,
-                                  const blend_spec& spec) {
+                                  const ease_session* ease, const blend_spec& spec) {
   partition_item_models im;
   const auto n_items = s.items().size();
   for (std::size_t i = 0; i < n_items; ++i)
@@ -158,6 +202,9 @@ result<served_models> pack_models(const partition_store& s,
     im.content = content->item_vectors();
     um.content = content->users();
   }
+  const bool has_ease = ease && ease->trained();
+  if (has_ease)
+    ease->pack(s, im);
   const bool has_content = content && !content->item_vectors().empty();
   const bool has_knn = knn && knn->trained();
   if (has_knn)
@@ -170,6 +217,7 @@ result<served_models> pack_models(const partition_store& s,
               || (c.kind == blend_kind::mf && mf)
               || (c.kind == blend_kind::itemknn && has_knn)
               || (c.kind == blend_kind::content && has_content)
+              || (c.kind == blend_kind::ease && has_ease)
               || c.kind == blend_kind::popular;
     if (ok)
       usable.push_back(c);

@@ -13,13 +13,16 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/content.hpp"
+#include "core/ease.hpp"
 #include "core/ials.hpp"
 #include "core/knn.hpp"
 #include "core/mf.hpp"
 #include "dist/als.hpp"
+#include "dist/ease.hpp"
 #include "dist/knn.hpp"
 #include "dist/partition_store.hpp"
 #include "dist/recommend.hpp"
@@ -37,6 +40,7 @@ struct train_settings {
   mf_config mf;
   knn_config knn;
   content_config content;
+  ease_config ease;
 };
 train_settings make_train_settings(std::uint32_t factors, std::uint32_t iterations,
                                    std::uint64_t seed, unsigned threads);
@@ -123,6 +127,29 @@ private:
   bool trained_ = false;
 };
 
+// EASE (dist/ease.hpp): steps E3 and E5 at one partition.
+class ease_session {
+public:
+  // E3: keeps the catalogue; the owned users' rows over it (`bin`: the
+  // run's binarized store).
+  ease_rows rows(const partition_store& bin, ease_catalogue cat);
+  // E5: the columns of some owned items (a chunk; any order): items[r]'s
+  // column is cols[r * n .. (r + 1) * n), n = the catalogue's size.
+  // invalid_argument before E3, for a size that does not match or an item
+  // the store does not own.
+  status receive(const partition_store& s, const std::vector<std::string>& items,
+                 const std::vector<float>& cols);
+  bool trained() const { return cat_ != nullptr; }
+  // The catalogue and the owned items' weights (store items order,
+  // transposed: partition_item_models::ease_weight); items without a
+  // column (none came) get zeros.
+  void pack(const partition_store& s, partition_item_models& im) const;
+
+private:
+  std::shared_ptr<const ease_catalogue> cat_;
+  std::unordered_map<std::string, std::vector<float>> columns_;
+};
+
 // What a partition serves after a training run.
 struct served_models {
   std::shared_ptr<const partition_scorer> scorer;
@@ -137,6 +164,6 @@ result<served_models> pack_models(const partition_store& s,
                                   const std::vector<float>& popularity,
                                   const content_session* content, const knn_session* knn,
                                   const ials_partition* ials, const mf_als_partition* mf,
-                                  const blend_spec& spec);
+                                  const ease_session* ease, const blend_spec& spec);
 
 } // namespace shardrec::dist

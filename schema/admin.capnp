@@ -33,6 +33,7 @@ struct TrainRequest {
   factors @1 :UInt32;      # 0: default
   iterations @2 :UInt32;   # 0: default
   seed @3 :UInt64 = 42;
+  easeMaxItems @4 :UInt64; # 0: default (core::default_ease_max_items)
 }
 
 struct TrainReply {
@@ -42,6 +43,8 @@ struct TrainReply {
   messages @3 :UInt64;
   loss @4 :List(Float64);  # implicit ALS objective after the last iteration
   phases @5 :List(TrainPhase);  # wall time per phase, in the order they ran
+  notes @6 :List(Text);    # what the run left out and why (e.g. EASE beyond its limit)
+  blend @7 :Text;          # the served blend, "name=weight,..."
 }
 
 struct TrainPhase {

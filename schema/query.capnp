@@ -18,6 +18,7 @@ enum BlendKind {
   content @2;
   popular @3;
   mf @4;
+  ease @5;
 }
 
 struct BlendComponent {
@@ -80,6 +81,7 @@ struct BlendCandidate {
   # For the coordinator to choose `because` with the user's content evidence:
   knnEvidence @5 :List(Evidence);        # the user's items j with sim(j, item)
   content @6 :Train.SparseVector;        # the item's content vector
+  easeEvidence @7 :List(Evidence);       # the user's items i with B[i][item] > 0
 }
 
 # One node's share of phase C for many queries at once (dist/node_query.hpp):

@@ -90,6 +90,8 @@ struct ItemModels {
   knnReverse @7 :IdWeightLists;          # (source item, similarity) per item
   popularity @8 :List(Float32);
   content @9 :Train.SparseRows;
+  easeItems @10 :List(Text);             # EASE catalogue (empty: no EASE)
+  easeWeight @11 :List(Float32);         # easeItems x items, row-major
 }
 
 # dist::partition_user_models (rows in the order of the store's users).

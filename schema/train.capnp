@@ -150,6 +150,26 @@ struct AlsLossPartial {
   loss @2 :Float64;
 }
 
+# ---- dist/ease.hpp (EASE)
+
+# E1 reply (a partition's items with a cell) and E3 argument (the catalogue,
+# in (stable_hash, id) order).
+struct EaseItems {
+  items @0 :List(Text);
+}
+
+# E3 reply: the owned users' rows over catalogue positions, CSR.
+struct EaseRows {
+  length @0 :List(UInt32);
+  position @1 :List(UInt32);
+}
+
+# E5 argument: columns of B for some owned items, items.length x n values.
+struct EaseColumns {
+  items @0 :List(Text);
+  weights @1 :List(Float32);
+}
+
 struct TrainFrame {
   magic @0 :UInt32;          # trainFrameMagic
   union {
@@ -172,5 +192,8 @@ struct TrainFrame {
     gramTotal @17 :AlsGram;
     lossPartial @18 :AlsLossPartial;
     raterRowsBlock @19 :RaterRowsBlock;
+    easeItems @20 :EaseItems;
+    easeRows @21 :EaseRows;
+    easeColumns @22 :EaseColumns;
   }
 }

@@ -441,15 +441,39 @@ trained train_cluster(std::uint32_t P, std::size_t users = 150, std::size_t item
         EXPECT_TRUE(p->solve(solving).ok());
     }
 
+  // EASE: E1..E5 through the sessions, columns in two chunks per partition.
+  std::vector<std::vector<std::string>> ease_items;
+  for (const auto& b : bins)
+    ease_items.push_back(dist::ease_items(b));
+  auto cat = dist::make_ease_catalogue(ease_items, 100000);
+  EXPECT_TRUE(cat.ok());
+  const auto n_cat = cat->items.size();
+  std::vector<dist::ease_session> ease(P);
+  dist::ease_gram gram(n_cat * (n_cat + 1) / 2, 0);
+  for (std::uint32_t p = 0; p < P; ++p)
+    EXPECT_TRUE(dist::add_ease_gram(gram, n_cat, ease[p].rows(bins[p], *cat)).ok());
+  const auto b = dist::ease_solve(gram, n_cat, 200.0f);
+  for (std::uint32_t p = 0; p < P; ++p) {
+    const auto& owned = ease_items[p];
+    const auto half = owned.size() / 2;
+    for (auto [from, to] : {std::pair{std::size_t{0}, half}, std::pair{half, owned.size()}}) {
+      std::vector<std::string> chunk(owned.begin() + static_cast<std::ptrdiff_t>(from),
+                                     owned.begin() + static_cast<std::ptrdiff_t>(to));
+      EXPECT_TRUE(
+          ease[p].receive(t.stores[p], chunk, dist::ease_columns(b, *cat, chunk)).ok());
+    }
+  }
+
   const dist::blend_spec spec = {{"implicit-als", dist::blend_kind::implicit_als, 1.0f},
                                  {"itemknn", dist::blend_kind::itemknn, 0.5f},
                                  {"content", dist::blend_kind::content, 0.25f},
                                  {"popular", dist::blend_kind::popular, 0.125f},
-                                 {"mf", dist::blend_kind::mf, 0.3f}};
+                                 {"mf", dist::blend_kind::mf, 0.3f},
+                                 {"ease", dist::blend_kind::ease, 0.7f}};
   for (std::uint32_t p = 0; p < P; ++p) {
-    auto served =
-        dist::pack_models(t.stores[p], dist::partition_popularity(t.stores[p]),
-                          &content[p], &knn[p], ials[p].get(), mf[p].get(), spec);
+    auto served = dist::pack_models(t.stores[p], dist::partition_popularity(t.stores[p]),
+                                    &content[p], &knn[p], ials[p].get(), mf[p].get(),
+                                    &ease[p], spec);
     EXPECT_TRUE(served.ok()) << served.err().message;
     t.served.push_back(std::move(*served));
   }
@@ -476,6 +500,12 @@ void expect_same_item_models(const dist::partition_item_models& a,
   }
   EXPECT_TRUE(same(a.popularity, b.popularity));
   EXPECT_TRUE(same(a.content, b.content));
+  ASSERT_EQ(a.ease == nullptr, b.ease == nullptr);
+  if (a.ease) {
+    EXPECT_EQ(a.ease->items, b.ease->items);
+    EXPECT_EQ(a.ease->keys, b.ease->keys);
+    EXPECT_TRUE(same(a.ease_weight, b.ease_weight));
+  }
 }
 
 void expect_same_neighbors(const dist::neighbor_lists& a, const dist::neighbor_lists& b) {
@@ -542,7 +572,9 @@ TEST(CodecSnapshot, TrainedModelComesBackWithBitIdenticalScoresAndNeighbours) {
     SCOPED_TRACE("partition " + std::to_string(p));
     const auto& served = t.served[p];
     ASSERT_TRUE(served.scorer && served.neighbors);
-    EXPECT_EQ(served.scorer->spec().size(), 5u); // every part trained
+    EXPECT_EQ(served.scorer->spec().size(), 6u); // every part trained
+    ASSERT_TRUE(served.scorer->models().ease);
+    EXPECT_FALSE(served.scorer->models().ease_weight.empty());
     partition_snapshot snap;
     snap.log_seq = 1000 + p;
     snap.model_version = 3;
@@ -583,7 +615,7 @@ TEST(CodecSnapshot, TrainedModelComesBackWithBitIdenticalScoresAndNeighbours) {
 TEST(CodecSnapshot, ModelWithoutNeighboursOrTrainedPartsComesBackSo) {
   auto stores = built_stores(merge_policy::sum);
   auto served = dist::pack_models(stores[0], dist::partition_popularity(stores[0]),
-                                  nullptr, nullptr, nullptr, nullptr,
+                                  nullptr, nullptr, nullptr, nullptr, nullptr,
                                   {{"popular", dist::blend_kind::popular, 1.0f}});
   ASSERT_TRUE(served.ok()) << served.err().message;
   ASSERT_FALSE(served->neighbors);

@@ -39,12 +39,11 @@ TEST_P(DistEase, WeightsEqualTheCoresSolvedInKeyOrder) {
   auto cat = make_ease_catalogue(items, 10000);
   ASSERT_TRUE(cat.ok()) << cat.err().message;
   ASSERT_EQ(cat->items.size(), m.n_items());
-  std::vector<ease_gram> partials;
+  const auto n = cat->items.size();
+  ease_gram gram(n * (n + 1) / 2, 0);
   for (const auto& s : stores)
-    partials.push_back(ease_gram_partial(s, *cat));
-  auto gram = sum_ease_gram(partials, cat->items.size());
-  ASSERT_TRUE(gram.ok());
-  const auto b = ease_solve(*gram, cat->items.size(), lambda);
+    ASSERT_TRUE(add_ease_gram(gram, n, ease_user_rows(s, *cat)).ok());
+  const auto b = ease_solve(gram, n, lambda);
   std::size_t compared = 0;
   for (const auto& s : stores) {
     const auto owned = ease_items(s);
@@ -76,8 +75,20 @@ TEST(DistEase, TooLargeACatalogueAndADuplicateAreRefused) {
   auto dup = make_ease_catalogue({{"a"}, {"a"}}, 10);
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.err().message.find("'a'"), std::string::npos);
-  auto partial = sum_ease_gram({ease_gram(3, 1), ease_gram(2, 1)}, 2);
-  EXPECT_FALSE(partial.ok());
+  // Malformed rows are refused and leave the sum as it was.
+  ease_gram g(3, 7);
+  ease_rows unordered{{2}, {1, 0}};
+  EXPECT_FALSE(add_ease_gram(g, 2, unordered).ok());
+  ease_rows outside{{1}, {2}};
+  EXPECT_FALSE(add_ease_gram(g, 2, outside).ok());
+  ease_rows short_rows{{3}, {0, 1}};
+  EXPECT_FALSE(add_ease_gram(g, 2, short_rows).ok());
+  EXPECT_FALSE(add_ease_gram(g, 3, ease_rows{}).ok()); // a Gram of another size
+  EXPECT_EQ(g, ease_gram(3, 7));
+  // Two rows {0, 1} and {1}: G = [[1, .], [1, 2]].
+  ease_rows two{{2, 1}, {0, 1, 1}};
+  ASSERT_TRUE(add_ease_gram(g, 2, two).ok());
+  EXPECT_EQ(g, (ease_gram{8, 8, 9}));
 }
 
 } // namespace
