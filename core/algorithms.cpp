@@ -44,6 +44,8 @@ bool holds_ratings(const dataset& ds) {
                         [](const event& e) { return e.type == event_type::rating; });
 }
 
+} // namespace
+
 bool has_content(const dataset& ds) {
   return std::any_of(ds.item_meta.begin(), ds.item_meta.end(), [](const item_info& i) {
     return !i.genres.empty() || !i.tags.empty() || !i.text.empty() || !i.title.empty();
@@ -94,6 +96,8 @@ result<std::shared_ptr<const model>> train_ranking_part(const algo_options& opt,
   }
   return train_algorithm(opt, ds, train);
 }
+
+namespace {
 
 result<std::shared_ptr<const model>> train_hybrid(const algo_options& opt,
                                                   const dataset& ds,
@@ -254,6 +258,8 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     m = train_mf(train, cfg);
   } else if (a == "implicit-als") {
     auto cfg = ials_settings(opt.factors, opt.iterations, opt.seed);
+    if (opt.ials_alpha > 0)
+      cfg.alpha = opt.ials_alpha;
     cfg.threads = threads;
     auto keys = id_keys(ds, train);
     cfg.user_keys = &keys.first;
@@ -272,7 +278,9 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     auto keys = id_keys(ds, train);
     auto bin = train.binarized();
     m = std::make_shared<ease_model>(
-        ease_weights(bin, ease_settings().lambda, &keys.second), bin);
+        ease_weights(bin, opt.ease_lambda > 0 ? opt.ease_lambda : ease_settings().lambda,
+                     &keys.second),
+        bin);
   } else if (a == "content") {
     content_config cfg;
     cfg.threads = threads;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dataset.hpp"
@@ -40,7 +41,25 @@ struct algo_options {
   std::string solver;
   // ease only (alone or in the hybrid): the largest catalogue it trains on.
   std::size_t ease_max_items = default_ease_max_items;
+  // Hyperparameters tuning may set (core/tuning.hpp); 0: the default.
+  float ials_alpha = 0.0f;  // implicit-als confidence scale
+  float ease_lambda = 0.0f; // ease penalty
 };
+
+// True when some item carries side information (content can train).
+bool has_content(const dataset& ds);
+
+// "name=weight,..." as (name, weight) pairs; invalid_argument (naming
+// `what`) for a malformed part, a negative weight or an unknown name.
+result<std::vector<std::pair<std::string, float>>> parse_weights(const std::string& s,
+                                                                 const char* what);
+
+// A hybrid part that only ranks, as the hybrid trains it (the kNN parts on
+// the binarized matrix by co-occurrence cosine; the others as
+// train_algorithm).
+result<std::shared_ptr<const model>> train_ranking_part(const algo_options& opt,
+                                                        const dataset& ds,
+                                                        const interaction_matrix& train);
 
 // The algorithm names train_algorithm() accepts.
 const std::vector<std::string>& algorithm_names();

@@ -31,8 +31,19 @@ result<eval_report> evaluate(const dataset& ds, const std::vector<event>& train,
       interaction_matrix::build(rep.users, rep.items, train, merge_policy_for(train));
   rep.train_interactions = m.nnz();
 
+  algo_options algo = opt.algo;
+  if (opt.tune && algo.algo == "hybrid" && algo.weights.empty()) {
+    auto tuned =
+        tune_hybrid(tuning_sample(ds, train, opt.tuning.max_users), algo, opt.tuning);
+    if (!tuned)
+      return tuned.err();
+    algo.weights = tuned->chosen.weights;
+    algo.ials_alpha = tuned->chosen.ials_alpha;
+    algo.ease_lambda = tuned->chosen.ease_lambda;
+    rep.tuning = std::move(*tuned);
+  }
   auto t0 = clock::now();
-  auto trained = train_algorithm(opt.algo, ds, m);
+  auto trained = train_algorithm(algo, ds, m);
   if (!trained)
     return trained.err();
   rep.train_seconds = std::chrono::duration<double>(clock::now() - t0).count();

@@ -2,17 +2,23 @@
 // (RMSE, MAE) for rating predictors and top-K ranking metrics for all.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/algorithms.hpp"
 #include "core/metrics.hpp"
+#include "core/tuning.hpp"
 
 namespace shardrec::core {
 
 struct eval_options {
   algo_options algo;
   std::size_t k = 10;
+  // hybrid without explicit weights: tune on the training events first
+  // (core/tuning.hpp), as the cluster's `train` does; false: the defaults.
+  bool tune = true;
+  tuning_options tuning;
 };
 
 struct eval_report {
@@ -29,6 +35,7 @@ struct eval_report {
   std::size_t items = 0; // columns of the training matrix
   std::size_t train_interactions = 0; // distinct (user, item) cells in train
   std::size_t test_events = 0;
+  std::optional<tuning_report> tuning; // when the hybrid was tuned
 };
 
 // Trains opt.algo on `train` and measures it on `test`. Both hold indices of

@@ -161,6 +161,31 @@ void ease_session::pack(const partition_store& s, partition_item_models& im) con
   }
 }
 
+tuning_sample_part tuning_sample_of(const partition_store& s, std::uint64_t n_users,
+                                    std::size_t max_users) {
+  tuning_sample_part out;
+  std::vector<std::uint8_t> user_in(s.users().size());
+  for (std::size_t u = 0; u < user_in.size(); ++u)
+    user_in[u] = in_tuning_sample(s.users().external(static_cast<index_t>(u)), n_users,
+                                  max_users);
+  for (const auto& e : s.user_side_events())
+    if (e.user < user_in.size() && user_in[e.user])
+      out.events.push_back({s.users().external(e.user), s.item_refs().external(e.item),
+                            e.value, e.type, e.timestamp});
+  std::vector<std::uint8_t> rater_in(s.user_refs().size());
+  for (std::size_t u = 0; u < rater_in.size(); ++u)
+    rater_in[u] = in_tuning_sample(s.user_refs().external(static_cast<index_t>(u)),
+                                   n_users, max_users);
+  std::vector<std::uint8_t> touched(s.items().size(), 0);
+  for (const auto& e : s.item_side_events())
+    if (e.user < rater_in.size() && rater_in[e.user] && e.item < touched.size())
+      touched[e.item] = 1;
+  for (std::size_t i = 0; i < touched.size() && i < s.item_meta().size(); ++i)
+    if (touched[i])
+      out.items.emplace_back(s.items().external(static_cast<index_t>(i)), s.item_meta()[i]);
+  return out;
+}
+
 result<served_models> pack_models(const partition_store& s,
                                   const std::vector<float>& popularity,
                                   const content_session* content, const knn_session* knn,

@@ -21,6 +21,7 @@
 #include "core/ials.hpp"
 #include "core/knn.hpp"
 #include "core/mf.hpp"
+#include "core/tuning.hpp"
 #include "dist/als.hpp"
 #include "dist/ease.hpp"
 #include "dist/knn.hpp"
@@ -149,6 +150,12 @@ private:
   std::shared_ptr<const ease_catalogue> cat_;
   std::unordered_map<std::string, std::vector<float>> columns_;
 };
+
+// This partition's share of the tuning sample (core/tuning.hpp, step 1):
+// the events of its owned users in the sample, the information of its
+// owned items that one of them touched. `n_users`: users in the whole data.
+tuning_sample_part tuning_sample_of(const partition_store& s, std::uint64_t n_users,
+                                    std::size_t max_users);
 
 // What a partition serves after a training run.
 struct served_models {

@@ -6,7 +6,18 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
+namespace shardrec::core {
+struct tuning_report;
+}
+
 namespace shardrec::node {
+
+// The `tuning` object of `eval --local --json` and `train --json`, and its
+// lines for a terminal.
+nlohmann::json tuning_json(const core::tuning_report& t);
+void print_tuning(const core::tuning_report& t);
 
 int cmd_gen(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);

@@ -15,6 +15,7 @@
 #include "core/knn.hpp"
 #include "core/loaders.hpp"
 #include "core/split.hpp"
+#include "core/tuning.hpp"
 #include "node/cli.hpp"
 
 namespace po = boost::program_options;
@@ -102,6 +103,45 @@ void load_sidecar_items(const std::string& events_path, dataset& ds) {
   }
 }
 
+} // namespace
+
+nlohmann::json tuning_json(const core::tuning_report& t) {
+  auto trial = [](const core::tuning_trial& x) {
+    return nlohmann::json{
+        {"what", x.what}, {"ndcg_at_k", x.ndcg}, {"hit_rate_at_k", x.hit_rate}};
+  };
+  nlohmann::json j;
+  j["weights"] = t.chosen.weights;
+  j["ials_alpha"] = t.chosen.ials_alpha;
+  j["ease_lambda"] = t.chosen.ease_lambda;
+  j["default_weights"] = t.default_weights;
+  j["validation"] = t.validation;
+  j["sample_users"] = t.sample_users;
+  j["validation_users"] = t.validation_users;
+  j["items"] = t.items;
+  j["defaults"] = trial(t.defaults);
+  j["chosen"] = trial(t.best);
+  j["variants"] = nlohmann::json::array();
+  for (const auto& v : t.variants)
+    j["variants"].push_back(trial(v));
+  j["blends_tried"] = t.blends_tried;
+  j["seconds"] = t.seconds;
+  return j;
+}
+
+void print_tuning(const core::tuning_report& t) {
+  std::printf("tuned on         %zu users (%zu validation, %s) in %.1f s\n",
+              t.sample_users, t.validation_users, t.validation.c_str(), t.seconds);
+  std::printf("  defaults       %s: NDCG %.4f, hit rate %.4f\n",
+              t.default_weights.c_str(), t.defaults.ndcg, t.defaults.hit_rate);
+  std::printf(
+      "  chosen         %s (iALS alpha %g, EASE lambda %g): NDCG %.4f, hit rate %.4f\n",
+      t.chosen.weights.c_str(), static_cast<double>(t.chosen.ials_alpha),
+      static_cast<double>(t.chosen.ease_lambda), t.best.ndcg, t.best.hit_rate);
+}
+
+namespace {
+
 nlohmann::json to_json(const eval_report& r) {
   nlohmann::json j;
   j["algo"] = r.algo;
@@ -124,6 +164,8 @@ nlohmann::json to_json(const eval_report& r) {
   j["items"] = r.items;
   j["train_interactions"] = r.train_interactions;
   j["test_events"] = r.test_events;
+  if (r.tuning)
+    j["tuning"] = tuning_json(*r.tuning);
   return j;
 }
 
@@ -141,6 +183,8 @@ void print_report(const eval_report& r) {
   std::printf("hit rate / cover %.4f / %.4f  (%zu test users)\n", r.ranking.hit_rate,
               r.ranking.coverage, r.ranking.users);
   std::printf("train / eval s   %.3f / %.3f\n", r.train_seconds, r.eval_seconds);
+  if (r.tuning)
+    print_tuning(*r.tuning);
 }
 
 } // namespace
@@ -190,7 +234,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   double test_fraction = 0.2;
   std::uint32_t folds = 5;
   bool kfold = false;
-  bool json = false, local = false, skip_bad = false;
+  bool json = false, local = false, skip_bad = false, no_tune = false;
   desc.add_options()("local", po::bool_switch(&local),
                      "train and evaluate in this process (required today)")(
       "cluster", po::value(&cluster), "HOST:PORT of a cluster (not available yet)")(
@@ -225,6 +269,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       "test-fraction", po::value(&test_fraction)->default_value(0.2),
       "holdout share for --split random")("skip-bad-lines", po::bool_switch(&skip_bad),
                                           "skip malformed lines and report how many")(
+      "no-tune", po::bool_switch(&no_tune),
+      "hybrid: train with the default weights and settings instead of tuning them on "
+      "a validation split of the training events (each user's latest event)")(
       "json", po::bool_switch(&json), "print one JSON object on stdout");
   po::variables_map vm;
   if (auto rc = parse("eval", "--local --train FILE [--test FILE] [--algo A] [--json]",
@@ -245,6 +292,7 @@ int cmd_eval(const std::vector<std::string>& args) {
                        ? "cannot tell the format of '" + train_path + "': pass --format"
                        : "unknown --format '" + format
                              + "' (movielens|csv|ml1m|events|online-retail)"));
+  opt.tune = !no_tune;
   load_options lopt;
   lopt.skip_bad_lines = skip_bad;
   dataset ds;

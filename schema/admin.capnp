@@ -34,6 +34,8 @@ struct TrainRequest {
   iterations @2 :UInt32;   # 0: default
   seed @3 :UInt64 = 42;
   easeMaxItems @4 :UInt64; # 0: default (core::default_ease_max_items)
+  noTune @5 :Bool;         # all: the default blend, no tuning (core/tuning.hpp)
+  ialsAlpha @6 :Float32;   # 0: default; set by the trainer after tuning
 }
 
 struct TrainReply {
@@ -45,6 +47,30 @@ struct TrainReply {
   phases @5 :List(TrainPhase);  # wall time per phase, in the order they ran
   notes @6 :List(Text);    # what the run left out and why (e.g. EASE beyond its limit)
   blend @7 :Text;          # the served blend, "name=weight,..."
+  tuning @8 :TuningReport; # unset: not tuned
+}
+
+# core::tuning_report
+struct TuningTrial {
+  what @0 :Text;
+  ndcg @1 :Float64;
+  hitRate @2 :Float64;
+}
+
+struct TuningReport {
+  weights @0 :Text;
+  ialsAlpha @1 :Float32;
+  easeLambda @2 :Float32;
+  defaultWeights @3 :Text;
+  validation @4 :Text;
+  sampleUsers @5 :UInt64;
+  validationUsers @6 :UInt64;
+  items @7 :UInt64;
+  defaults @8 :TuningTrial;
+  best @9 :TuningTrial;
+  variants @10 :List(TuningTrial);
+  blendsTried @11 :UInt64;
+  seconds @12 :Float64;
 }
 
 struct TrainPhase {

@@ -170,6 +170,31 @@ struct EaseColumns {
   weights @1 :List(Float32);
 }
 
+# ---- core/tuning.hpp: a partition's share of the tuning sample
+
+# Events of the owned users in the sample (ids into users / items), and the
+# side information of owned items that a sampled user touched.
+struct TuningSample {
+  users @0 :List(Text);
+  items @1 :List(Text);
+  user @2 :List(UInt32);      # per event, into users
+  item @3 :List(UInt32);      # per event, into items
+  value @4 :List(Float32);
+  type @5 :List(UInt8);       # core::event_type
+  timestamp @6 :List(Int64);
+  infoItems @7 :List(Text);
+  infoTitle @8 :List(Text);   # aligned with infoItems
+  infoText @9 :List(Text);
+  infoGenres @10 :List(List(Text));
+  infoTags @11 :List(List(Text));
+}
+
+# The argument of the tune_sample step.
+struct TuningSampleRequest {
+  nUsers @0 :UInt64;
+  maxUsers @1 :UInt64;
+}
+
 struct TrainFrame {
   magic @0 :UInt32;          # trainFrameMagic
   union {
@@ -195,5 +220,7 @@ struct TrainFrame {
     easeItems @20 :EaseItems;
     easeRows @21 :EaseRows;
     easeColumns @22 :EaseColumns;
+    tuningSample @23 :TuningSample;
+    tuningSampleRequest @24 :TuningSampleRequest;
   }
 }
