@@ -245,6 +245,9 @@ frame encode(const train_request& r) {
   root.setIterations(r.iterations);
   root.setSeed(r.seed);
   root.setEaseMaxItems(r.ease_max_items);
+  root.setNoTune(r.no_tune);
+  root.setIalsAlpha(r.ials_alpha);
+  root.setWeights(r.weights);
   return to_frame(mb);
 }
 
@@ -257,6 +260,9 @@ core::result<train_request> decode_train_request(const frame& f) {
         out.iterations = r.getIterations();
         out.seed = r.getSeed();
         out.ease_max_items = r.getEaseMaxItems();
+        out.no_tune = r.getNoTune();
+        out.ials_alpha = r.getIalsAlpha();
+        out.weights = text(r.getWeights());
         return out;
       });
 }
@@ -280,6 +286,30 @@ frame encode(const train_reply& r) {
   for (unsigned i = 0; i < r.notes.size(); ++i)
     notes.set(i, r.notes[i]);
   root.setBlend(r.blend);
+  if (r.tuning) {
+    const auto& t = *r.tuning;
+    auto b = root.initTuning();
+    auto trial = [](wire::TuningTrial::Builder w, const core::tuning_trial& x) {
+      w.setWhat(x.what);
+      w.setNdcg(x.ndcg);
+      w.setHitRate(x.hit_rate);
+    };
+    b.setWeights(t.chosen.weights);
+    b.setIalsAlpha(t.chosen.ials_alpha);
+    b.setEaseLambda(t.chosen.ease_lambda);
+    b.setDefaultWeights(t.default_weights);
+    b.setValidation(t.validation);
+    b.setSampleUsers(t.sample_users);
+    b.setValidationUsers(t.validation_users);
+    b.setItems(t.items);
+    trial(b.initDefaults(), t.defaults);
+    trial(b.initBest(), t.best);
+    auto v = b.initVariants(static_cast<unsigned>(t.variants.size()));
+    for (unsigned i = 0; i < t.variants.size(); ++i)
+      trial(v[i], t.variants[i]);
+    b.setBlendsTried(t.blends_tried);
+    b.setSeconds(t.seconds);
+  }
   return to_frame(mb);
 }
 
@@ -297,6 +327,28 @@ core::result<train_reply> decode_train_reply(const frame& f) {
     for (auto n : r.getNotes())
       out.notes.push_back(text(n));
     out.blend = text(r.getBlend());
+    if (r.hasTuning()) {
+      auto b = r.getTuning();
+      auto trial = [](wire::TuningTrial::Reader w) {
+        return core::tuning_trial{text(w.getWhat()), w.getNdcg(), w.getHitRate()};
+      };
+      core::tuning_report t;
+      t.chosen.weights = text(b.getWeights());
+      t.chosen.ials_alpha = b.getIalsAlpha();
+      t.chosen.ease_lambda = b.getEaseLambda();
+      t.default_weights = text(b.getDefaultWeights());
+      t.validation = text(b.getValidation());
+      t.sample_users = b.getSampleUsers();
+      t.validation_users = b.getValidationUsers();
+      t.items = b.getItems();
+      t.defaults = trial(b.getDefaults());
+      t.best = trial(b.getBest());
+      for (auto v : b.getVariants())
+        t.variants.push_back(trial(v));
+      t.blends_tried = b.getBlendsTried();
+      t.seconds = b.getSeconds();
+      out.tuning = std::move(t);
+    }
     return out;
   });
 }

@@ -563,6 +563,103 @@ core::result<ease_columns_chunk> decode_ease_columns(const frame& f) {
       });
 }
 
+// ---- tuning sample
+
+frame encode(const core::tuning_sample_part& t) {
+  std::vector<std::string> users, items;
+  std::unordered_map<std::string_view, std::uint32_t> user_of, item_of;
+  std::vector<std::uint32_t> user, item;
+  auto id = [](auto& of, auto& names, const std::string& x) {
+    auto [it, fresh] = of.emplace(x, static_cast<std::uint32_t>(names.size()));
+    if (fresh)
+      names.push_back(x);
+    return it->second;
+  };
+  for (const auto& e : t.events) {
+    user.push_back(id(user_of, users, e.user));
+    item.push_back(id(item_of, items, e.item));
+  }
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initTuningSample();
+    put(b.initUsers(list_size(users.size())), users);
+    put(b.initItems(list_size(items.size())), items);
+    put(b.initUser(list_size(user.size())), user);
+    put(b.initItem(list_size(item.size())), item);
+    auto value = b.initValue(list_size(t.events.size()));
+    auto type = b.initType(list_size(t.events.size()));
+    auto ts = b.initTimestamp(list_size(t.events.size()));
+    for (unsigned k = 0; k < t.events.size(); ++k) {
+      value.set(k, t.events[k].value);
+      type.set(k, static_cast<std::uint8_t>(t.events[k].type));
+      ts.set(k, t.events[k].timestamp);
+    }
+    auto info = b.initInfo(list_size(t.items.size()));
+    for (unsigned k = 0; k < t.items.size(); ++k) {
+      fill(info[k], t.items[k].second);
+      info[k].setItem(t.items[k].first);
+    }
+  });
+}
+
+core::result<core::tuning_sample_part> decode_tuning_sample(const frame& f) {
+  return read_train<core::tuning_sample_part>(
+      f, wire::TrainFrame::TUNING_SAMPLE, "tuning_sample",
+      [](wire::TrainFrame::Reader root) -> core::result<core::tuning_sample_part> {
+        const std::string where = "tuning_sample";
+        auto r = root.getTuningSample();
+        const auto users = get_strings(r.getUsers());
+        const auto items = get_strings(r.getItems());
+        const auto user = get<std::uint32_t>(r.getUser());
+        const auto item = get<std::uint32_t>(r.getItem());
+        const auto value = get<float>(r.getValue());
+        const auto type = get<std::uint8_t>(r.getType());
+        const auto ts = get<std::int64_t>(r.getTimestamp());
+        const auto n = user.size();
+        if (item.size() != n)
+          return misaligned(where, "item", item.size(), "user", n);
+        if (value.size() != n)
+          return misaligned(where, "value", value.size(), "user", n);
+        if (type.size() != n)
+          return misaligned(where, "type", type.size(), "user", n);
+        if (ts.size() != n)
+          return misaligned(where, "timestamp", ts.size(), "user", n);
+        core::tuning_sample_part t;
+        t.events.reserve(n);
+        for (std::size_t k = 0; k < n; ++k) {
+          if (user[k] >= users.size())
+            return out_of_dictionary(where, "user", k, user[k], users.size());
+          if (item[k] >= items.size())
+            return out_of_dictionary(where, "item", k, item[k], items.size());
+          if (type[k] >= core::event_type_count)
+            return unknown_enum(where + " event " + std::to_string(k), "type", type[k]);
+          t.events.push_back({users[user[k]], items[item[k]], value[k],
+                              static_cast<core::event_type>(type[k]), ts[k]});
+        }
+        for (auto i : r.getInfo())
+          t.items.emplace_back(text(i.getItem()), read(i));
+        return t;
+      });
+}
+
+frame encode_tuning_request(std::uint64_t n_users, std::uint64_t max_users) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initTuningSampleRequest();
+    b.setNUsers(n_users);
+    b.setMaxUsers(max_users);
+  });
+}
+
+core::result<std::pair<std::uint64_t, std::uint64_t>>
+decode_tuning_request(const frame& f) {
+  return read_train<std::pair<std::uint64_t, std::uint64_t>>(
+      f, wire::TrainFrame::TUNING_SAMPLE_REQUEST, "tuning_sample_request",
+      [](wire::TrainFrame::Reader root)
+          -> core::result<std::pair<std::uint64_t, std::uint64_t>> {
+        auto r = root.getTuningSampleRequest();
+        return std::make_pair(r.getNUsers(), r.getMaxUsers());
+      });
+}
+
 frame encode(const dist::reverse_block& blk) {
   return build_train([&](wire::TrainFrame::Builder root) {
     auto b = root.initReverseBlock();

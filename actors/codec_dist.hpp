@@ -21,6 +21,7 @@
 
 #include "actors/frame.hpp"
 #include "core/error.hpp"
+#include "core/tuning.hpp"
 #include "dist/als.hpp"
 #include "dist/knn.hpp"
 #include "dist/node_query.hpp"
@@ -49,6 +50,14 @@ struct ease_columns_chunk {
 };
 frame encode(const ease_columns_chunk& c);
 core::result<ease_columns_chunk> decode_ease_columns(const frame& f);
+
+// ---- training: the tuning sample (core/tuning.hpp)
+frame encode(const core::tuning_sample_part& t);
+core::result<core::tuning_sample_part> decode_tuning_sample(const frame& f);
+// The tune_sample step's argument: users in the data, the sample's limit.
+frame encode_tuning_request(std::uint64_t n_users, std::uint64_t max_users);
+core::result<std::pair<std::uint64_t, std::uint64_t>>
+decode_tuning_request(const frame& f);
 
 frame encode(const dist::reverse_block& b);
 core::result<dist::reverse_block> decode_reverse_block(const frame& f);

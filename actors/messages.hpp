@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/dataset.hpp"
+#include "core/tuning.hpp"
 #include "dist/partition_store.hpp"
 
 namespace shardrec::actors {
@@ -74,6 +76,9 @@ struct train_request {
   std::uint32_t iterations = 0; // 0: default
   std::uint64_t seed = 42;
   std::uint64_t ease_max_items = 0; // 0: core::default_ease_max_items
+  bool no_tune = false;             // all: the default blend, no tuning
+  float ials_alpha = 0.0f;          // 0: default; the trainer sets it after tuning
+  std::string weights;              // all: this blend, not tuned; "": tune (or defaults)
 };
 
 struct train_reply {
@@ -85,8 +90,9 @@ struct train_reply {
   // Wall time per phase (build, popular, content, knn, ials, mf, publish), in
   // the order they ran.
   std::vector<std::pair<std::string, double>> phases;
-  std::vector<std::string> notes; // what the run left out and why
-  std::string blend;              // the served blend, "name=weight,..."
+  std::vector<std::string> notes;            // what the run left out and why
+  std::string blend;                         // the served blend, "name=weight,..."
+  std::optional<core::tuning_report> tuning; // when the run tuned the blend
 };
 
 struct recommend_request {

@@ -229,6 +229,8 @@ caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg
   st.settings =
       dist::make_train_settings(req->factors, req->iterations, req->seed,
                                 std::max(1u, std::thread::hardware_concurrency()));
+  if (req->ials_alpha > 0) // chosen by the run's tuning
+    st.settings.ials.alpha = req->ials_alpha;
   // The run trains on a copy of the store as it is now: events keep coming
   // into the live store (and queries keep using the served model) until
   // publish swaps the new model in. Retraining without new events or item
@@ -418,7 +420,7 @@ caf::error check_run(shard_pointer self, const train_step& step) {
   auto& st = self->state;
   const auto now = std::chrono::steady_clock::now();
   const bool active = st.run != 0 && now - st.run_seen < train_timeout;
-  if (step.kind == step_kind::build) {
+  if (step.kind == step_kind::build || step.kind == step_kind::tune_sample) {
     if (active && st.run != step.run)
       return fail(core::errc::invalid_argument,
                   "a training run is in progress; wait for it to finish and train again");
@@ -451,6 +453,14 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
     return err;
   if (step.kind == step_kind::build)
     return build(self, step.merge, arg);
+  if (step.kind == step_kind::tune_sample) {
+    // From the live store: the run's copy is made at build, after tuning.
+    auto r = decode_tuning_request(arg);
+    if (!r)
+      return fail(r.err());
+    return encode(dist::tuning_sample_of(*st.data.store, r->first,
+                                         static_cast<std::size_t>(r->second)));
+  }
   if (!st.train || !st.bin || !st.content || !st.knn)
     return fail(core::errc::invalid_argument,
                 "training step '" + to_string(step) + "' before build");
@@ -506,6 +516,7 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
     }
     case step_kind::publish: return publish(self, step.version, arg);
     case step_kind::build:
+    case step_kind::tune_sample:
     case step_kind::abort: break;
   }
   return fail(core::errc::invalid_argument, "unknown training step");

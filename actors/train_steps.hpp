@@ -29,14 +29,16 @@ enum class step_kind : std::uint8_t {
   als_send,
   als_solve,
   publish,
-  abort,    // the run failed: the partition leaves it
-  als_keep, // after the last iteration's item factors were sent: keep them
-            // (and the item Gram, the step's argument) for fold-in
+  abort,        // the run failed: the partition leaves it
+  als_keep,     // after the last iteration's item factors were sent: keep them
+                // (and the item Gram, the step's argument) for fold-in
   ease_items,   // E1: the owned items with a cell
   ease_rows,    // E3: the catalogue (argument); the owned users' rows
   ease_columns, // E5: columns of B for some owned items (argument)
+  tune_sample,  // before build, joining the run as build does: the
+                // partition's share of the tuning sample (core/tuning.hpp)
 };
-inline constexpr auto last_step_kind = step_kind::ease_columns;
+inline constexpr auto last_step_kind = step_kind::tune_sample;
 
 enum class als_model : std::uint8_t { ials, mf };
 enum class als_half : std::uint8_t { users, items };
@@ -95,6 +97,7 @@ inline std::string phase_of(const train_step& s) {
     case step_kind::ease_items:
     case step_kind::ease_rows:
     case step_kind::ease_columns: return "ease";
+    case step_kind::tune_sample: return "tune";
     case step_kind::publish:
     case step_kind::abort: return "publish";
   }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -20,6 +21,7 @@
 #include "actors/scatter.hpp"
 #include "actors/train_steps.hpp"
 #include "core/algorithms.hpp"
+#include "core/tuning.hpp"
 #include "dist/als.hpp"
 #include "dist/knn.hpp"
 #include "dist/recommend.hpp"
@@ -38,6 +40,8 @@ struct trainer_state {
   bool ratings_only = true;
   bool has_content = false;
   bool ease_trained = false; // EASE ran (within its catalogue limit)
+  std::uint64_t n_users = 0; // users with events, over every partition
+  std::string tuned_weights; // the tuning's blend; empty: the defaults
   dist::als_globals globals;
   // The settings the shards train with (iteration counts for the loops).
   dist::train_settings settings;
@@ -266,13 +270,15 @@ void step_ials_init(trainer_pointer self) {
 
 // The blend the run serves, "name=weight,...": the default hybrid's for
 // `all`, else the one algorithm; EASE left out when it did not train.
-std::string served_weights(const trainer_state& st) {
+std::string served_weights(const trainer_state& st, bool with_ease) {
   if (st.req.algo != "all")
     return st.req.algo + "=1";
-  std::stringstream in(core::default_hybrid_weights(st.has_content));
+  std::stringstream in(st.tuned_weights.empty()
+                           ? core::default_hybrid_weights(st.has_content)
+                           : st.tuned_weights);
   std::string part, out;
   while (std::getline(in, part, ','))
-    if (part.rfind("ease=", 0) != 0 || st.ease_trained)
+    if (part.rfind("ease=", 0) != 0 || with_ease)
       out += (out.empty() ? "" : ",") + part;
   return out;
 }
@@ -286,10 +292,9 @@ bool blend_has(const std::string& weights, const std::string& name) {
 // columns, in chunks under the frame limit.
 void step_ease(trainer_pointer self) {
   auto& st = self->state;
-  const bool wanted = st.req.algo == "ease"
-                      || (st.req.algo == "all"
-                          && blend_has(core::default_hybrid_weights(st.has_content),
-                                       "ease"));
+  const bool wanted =
+      st.req.algo == "ease"
+      || (st.req.algo == "all" && blend_has(served_weights(st, true), "ease"));
   if (!wanted)
     return step_ials_init(self);
   all_shards(self, step_of(step_kind::ease_items), {}, [=](replies rs) {
@@ -320,7 +325,8 @@ void step_ease(trainer_pointer self) {
           dist::ease_gram gram(n * (n + 1) / 2, 0);
           for (std::size_t p = 0; p < rs.size(); ++p) {
             auto rows = decode_ease_rows(rs[p]);
-            auto added = rows ? dist::add_ease_gram(gram, n, *rows) : core::status{rows.err()};
+            auto added =
+                rows ? dist::add_ease_gram(gram, n, *rows) : core::status{rows.err()};
             if (!added)
               return finish_error(self, core::errc::bad_message,
                                   "EASE rows of partition " + std::to_string(p) + ": "
@@ -329,20 +335,22 @@ void step_ease(trainer_pointer self) {
           const auto b = dist::ease_solve(gram, n, st.settings.ease.lambda);
           dist::ease_gram().swap(gram);
           // E5: each shard's columns, in chunks of at most 2^24 weights.
-          const std::size_t per_chunk = std::max<std::size_t>(1, (std::size_t{1} << 24) / std::max<std::size_t>(n, 1));
+          const std::size_t per_chunk = std::max<std::size_t>(
+              1, (std::size_t{1} << 24) / std::max<std::size_t>(n, 1));
           std::vector<scatter_request> requests;
           for (std::size_t p = 0; p < owned.size(); ++p)
             for (std::size_t at = 0; at < owned[p].size(); at += per_chunk) {
               ease_columns_chunk c;
               c.items.assign(owned[p].begin() + static_cast<std::ptrdiff_t>(at),
-                             owned[p].begin() + static_cast<std::ptrdiff_t>(
-                                                    std::min(owned[p].size(), at + per_chunk)));
+                             owned[p].begin()
+                                 + static_cast<std::ptrdiff_t>(
+                                     std::min(owned[p].size(), at + per_chunk)));
               c.weights = dist::ease_columns(b, *shared_cat, c.items);
               auto step = step_of(step_kind::ease_columns);
               step.run = st.run;
               step.version = st.version;
-              requests.push_back({st.shards[p], caf::make_message(train_atom::value, step,
-                                                                  encode(c))});
+              requests.push_back(
+                  {st.shards[p], caf::make_message(train_atom::value, step, encode(c))});
             }
           add_phase(st, "ease", seconds_since(started));
           st.reply.messages += requests.size();
@@ -427,7 +435,7 @@ void step_publish(trainer_pointer self) {
       return dist::blend_kind::ease;
     return std::nullopt;
   };
-  const std::string weights = served_weights(st);
+  const std::string weights = served_weights(st, st.ease_trained);
   st.reply.blend = weights;
   std::stringstream in(weights);
   std::string part;
@@ -461,6 +469,95 @@ void step_publish(trainer_pointer self) {
   });
 }
 
+void step_build(trainer_pointer self);
+
+// Tuning (core/tuning.hpp) for `all` unless --no-tune: every partition's
+// share of the sample, the data set made of them as `eval --local` makes
+// it, the search here (the trainer runs detached: it may take a while).
+// What it chooses goes to the build (iALS alpha), the EASE solve and the
+// blend. A sample that cannot be tuned (no validation user) keeps the
+// defaults, with a note.
+void step_tune(trainer_pointer self) {
+  auto& st = self->state;
+  if (st.req.algo == "all" && !st.req.weights.empty()) {
+    st.tuned_weights = st.req.weights; // the operator's blend
+    return step_build(self);
+  }
+  if (st.req.algo != "all" || st.req.no_tune)
+    return step_build(self);
+  const auto max_users = core::tuning_options{}.max_users;
+  all_shards(
+      self, step_of(step_kind::tune_sample), encode_tuning_request(st.n_users, max_users),
+      [=](replies rs) {
+        auto& st = self->state;
+        std::vector<core::tuning_sample_part> parts;
+        if (!decode_all(self, rs, decode_tuning_sample, parts))
+          return;
+        const auto started = std::chrono::steady_clock::now();
+        core::tuning_sample_part all;
+        for (auto& p : parts) {
+          std::move(p.events.begin(), p.events.end(), std::back_inserter(all.events));
+          std::move(p.items.begin(), p.items.end(), std::back_inserter(all.items));
+        }
+        const auto sample =
+            core::make_tuning_dataset(std::move(all.events), std::move(all.items));
+        core::algo_options base;
+        base.factors = st.req.factors;
+        base.iterations = static_cast<int>(st.req.iterations);
+        base.seed = st.req.seed;
+        base.threads = std::max(1u, std::thread::hardware_concurrency());
+        if (st.req.ease_max_items)
+          base.ease_max_items = st.req.ease_max_items;
+        auto t = core::tune_hybrid(sample, base);
+        if (!t) {
+          st.reply.notes.push_back(t.err().message + ": the default blend is served");
+        } else {
+          st.tuned_weights = t->chosen.weights;
+          st.req.ials_alpha = t->chosen.ials_alpha;
+          if (t->chosen.ials_alpha > 0)
+            st.settings.ials.alpha = t->chosen.ials_alpha;
+          if (t->chosen.ease_lambda > 0)
+            st.settings.ease.lambda = t->chosen.ease_lambda;
+          st.reply.tuning = std::move(*t);
+        }
+        add_phase(st, "tune", seconds_since(started));
+        step_build(self);
+      });
+}
+
+// Every partition copies its store for the run and builds it (the merge
+// policy by the data); then popularity and the algorithms in turn.
+void step_build(trainer_pointer self) {
+  auto build = step_of(step_kind::build);
+  build.merge = self->state.ratings_only ? build_merge::last : build_merge::confidence;
+  all_shards(self, build, encode(self->state.req), [=](replies rs) {
+    std::vector<dist::als_census> parts;
+    if (!decode_all(self, rs, decode_als_census, parts))
+      return;
+    auto g = dist::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
+    if (!g)
+      return finish_error(self, to_caf_error(g.err()));
+    self->state.globals = *g;
+    // Every partition is in this run now, so no other run can publish
+    // before it: the next version is one more than any served now.
+    gather_all<frame>(
+        self, to_each(self->state.shards, caf::make_message(stats_atom::value)),
+        admin_timeout,
+        [self](std::size_t, frame& f) {
+          if (auto s = decode_partition_status(f))
+            self->state.version = std::max(self->state.version, s->model_version + 1);
+        },
+        [self](std::size_t p, caf::error& err) {
+          if (err)
+            return finish_error(self, core::errc::io_error,
+                                "partition " + std::to_string(p)
+                                    + " is unavailable: " + self->system().render(err));
+          all_shards(self, step_of(step_kind::popular), {},
+                     [=](replies) { step_content(self); });
+        });
+  });
+}
+
 caf::behavior trainer(trainer_pointer self) {
   auto& st = self->state;
   st.start = std::chrono::steady_clock::now();
@@ -473,6 +570,7 @@ caf::behavior trainer(trainer_pointer self) {
         if (auto s = decode_partition_status(f)) {
           self->state.ratings_only = self->state.ratings_only && s->ratings_only;
           *events += s->user_events;
+          self->state.n_users += s->users;
         }
       },
       [self, events](std::size_t p, caf::error& err) {
@@ -487,37 +585,7 @@ caf::behavior trainer(trainer_pointer self) {
         self->state.run = ((std::uint64_t{rd()} << 32) ^ rd()) | 1;
         for (auto& sh : self->state.shards)
           self->send(sh, train_atom::value, self->state.run, self->state.shards);
-        auto build = step_of(step_kind::build);
-        build.merge =
-            self->state.ratings_only ? build_merge::last : build_merge::confidence;
-        all_shards(self, build, encode(self->state.req), [=](replies rs) {
-          std::vector<dist::als_census> parts;
-          if (!decode_all(self, rs, decode_als_census, parts))
-            return;
-          auto g = dist::merge_census(parts, static_cast<std::uint32_t>(parts.size()));
-          if (!g)
-            return finish_error(self, to_caf_error(g.err()));
-          self->state.globals = *g;
-          // Every partition is in this run now, so no other run can publish
-          // before it: the next version is one more than any served now.
-          gather_all<frame>(
-              self, to_each(self->state.shards, caf::make_message(stats_atom::value)),
-              admin_timeout,
-              [self](std::size_t, frame& f) {
-                if (auto s = decode_partition_status(f))
-                  self->state.version =
-                      std::max(self->state.version, s->model_version + 1);
-              },
-              [self](std::size_t p, caf::error& err) {
-                if (err)
-                  return finish_error(self, core::errc::io_error,
-                                      "partition " + std::to_string(p)
-                                          + " is unavailable: "
-                                          + self->system().render(err));
-                all_shards(self, step_of(step_kind::popular), {},
-                           [=](replies) { step_content(self); });
-              });
-        });
+        step_tune(self);
       });
   // Replies to the fire-and-forget peer lists; everything else arrives as
   // responses to requests.
@@ -542,6 +610,27 @@ void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame
                              + "' (all|implicit-als|mf|itemknn|content|popular|ease)")));
     return;
   }
+  if (!req->weights.empty()) {
+    auto w = core::parse_weights(req->weights, "--weights");
+    std::string bad;
+    if (w)
+      for (const auto& [name, weight] : *w) {
+        dist::blend_kind kind{};
+        if (!dist::blend_kind_of(name, kind))
+          bad = name;
+      }
+    if (!w || !bad.empty() || req->algo != "all") {
+      rp.deliver(to_caf_error(
+          !w ? w.err()
+             : core::make_error(core::errc::invalid_argument,
+                                req->algo != "all"
+                                    ? "--weights applies to --algo all only"
+                                    : "--weights: the cluster cannot serve '" + bad
+                                          + "' (implicit-als|itemknn|content|popular|mf|"
+                                            "ease)")));
+      return;
+    }
+  }
   // Bounds that keep a request from running for ever or exhausting memory
   // (the counts travel as u32 and run in int loops).
   if (req->factors > 1024 || req->iterations > 10000) {
@@ -557,8 +646,10 @@ void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame
           core::errc::io_error, "a partition is unavailable; cannot train")));
       return;
     }
-  sys.spawn([shards = std::move(shards), r = std::move(*req),
-             rp](trainer_pointer self) mutable {
+  // Detached: tuning and the EASE solve compute here for a while, and must
+  // not hold one of the scheduler's threads.
+  sys.spawn<caf::detached>([shards = std::move(shards), r = std::move(*req),
+                            rp](trainer_pointer self) mutable {
     self->state.shards = std::move(shards);
     self->state.settings = dist::make_train_settings(r.factors, r.iterations, r.seed, 1);
     self->state.req = std::move(r);

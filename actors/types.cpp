@@ -13,11 +13,10 @@ namespace shardrec::actors {
 
 std::string to_string(const train_step& s) {
   static const char* kinds[] = {
-      "build",         "popular",   "content_df", "content_vectors",
-      "content_users", "knn_scale", "knn_rows",   "knn_gather",
-      "knn_lists",     "knn_done",  "als_init",   "als_send",
-      "als_solve",     "publish",   "abort",      "als_keep",
-      "ease_items",    "ease_rows", "ease_columns"};
+      "build",     "popular",    "content_df", "content_vectors", "content_users",
+      "knn_scale", "knn_rows",   "knn_gather", "knn_lists",       "knn_done",
+      "als_init",  "als_send",   "als_solve",  "publish",         "abort",
+      "als_keep",  "ease_items", "ease_rows",  "ease_columns",    "tune_sample"};
   if (!valid(s))
     return "unknown step";
   std::string out = kinds[static_cast<int>(s.kind)];

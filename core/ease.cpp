@@ -94,7 +94,7 @@ void ease_model::score_items(index_t user, Eigen::Ref<Eigen::VectorXf> out) cons
 }
 
 std::vector<contribution> ease_model::explain(index_t user, index_t item,
-                                             std::size_t max) const {
+                                              std::size_t max) const {
   std::vector<contribution> out;
   if (user + std::size_t{1} >= ptr_.size() || item >= n_items() || max == 0)
     return out;

@@ -98,7 +98,8 @@ status add_ease_gram(ease_gram& gram, std::size_t n_items, const ease_rows& rows
   std::size_t k = 0;
   for (auto len : rows.length) {
     for (std::size_t a = 0; a < len; ++a, ++k)
-      if (rows.position[k] >= n_items || (a > 0 && rows.position[k] <= rows.position[k - 1]))
+      if (rows.position[k] >= n_items
+          || (a > 0 && rows.position[k] <= rows.position[k - 1]))
         return bad("EASE rows: position " + std::to_string(rows.position[k])
                    + " out of range or order (catalogue of " + std::to_string(n_items)
                    + " items)");

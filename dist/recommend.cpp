@@ -672,11 +672,10 @@ partition_scorer::score_slots(const user_profile& profile,
         s.ease_seen.emplace_back(pos, static_cast<std::uint32_t>(i));
     }
     std::sort(s.ease_seen.begin(), s.ease_seen.end());
-    s.ease_seen.erase(std::unique(s.ease_seen.begin(), s.ease_seen.end(),
-                                  [](const auto& a, const auto& b) {
-                                    return a.first == b.first;
-                                  }),
-                      s.ease_seen.end());
+    s.ease_seen.erase(
+        std::unique(s.ease_seen.begin(), s.ease_seen.end(),
+                    [](const auto& a, const auto& b) { return a.first == b.first; }),
+        s.ease_seen.end());
   }
   for (std::size_t c = 0; c < spec_.size(); ++c) {
     float* acc = s.raw.data() + c * n;
@@ -1072,10 +1071,11 @@ void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
         break;
       ev.clear();
       if (kind == blend_kind::itemknn || kind == blend_kind::ease) {
-        const auto& from = kind == blend_kind::ease ? cand.ease_evidence : cand.knn_evidence;
-        ev.assign(from.begin(), from.begin()
-                                    + static_cast<std::ptrdiff_t>(
-                                        std::min(max_because, from.size())));
+        const auto& from =
+            kind == blend_kind::ease ? cand.ease_evidence : cand.knn_evidence;
+        ev.assign(from.begin(),
+                  from.begin()
+                      + static_cast<std::ptrdiff_t>(std::min(max_because, from.size())));
       } else {
         if (!built)
           build();

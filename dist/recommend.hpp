@@ -626,11 +626,11 @@ private:
 
 // Sets because / because_from of each candidate as hybrid_model::recommend:
 // the evidence of the component with the largest contribution that has any
-// (itemknn: c.knn_evidence; ease: c.ease_evidence; content: the seen items with cosine > 0 to
-// c.content, from profile.seen_content), up to max_because items. A profile
-// without seen_content gives no content evidence. The coordinator, which
-// holds the user's content evidence, calls it on the merged top n (C3), so
-// partitions need not receive that evidence.
+// (itemknn: c.knn_evidence; ease: c.ease_evidence; content: the seen items with cosine >
+// 0 to c.content, from profile.seen_content), up to max_because items. A profile without
+// seen_content gives no content evidence. The coordinator, which holds the user's content
+// evidence, calls it on the merged top n (C3), so partitions need not receive that
+// evidence.
 void explain_candidates(std::vector<candidate>& cs, const user_profile& profile,
                         std::size_t max_because);
 

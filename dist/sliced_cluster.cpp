@@ -169,8 +169,8 @@ sliced_cluster slice_hybrid(const dataset& ds, const hybrid_model& h,
       for (std::size_t pos = 0; pos < cat->items.size(); ++pos) {
         const auto i = static_cast<Eigen::Index>(*ds.items.find(cat->items[pos]));
         for (std::size_t r = 0; r < owned; ++r)
-          m.ease_weight[pos * owned + r] = ease->weights()(
-              i, static_cast<Eigen::Index>(*ds.items.find(m.items[r])));
+          m.ease_weight[pos * owned + r] =
+              ease->weights()(i, static_cast<Eigen::Index>(*ds.items.find(m.items[r])));
       }
     }
     auto sc = partition_scorer::make(std::move(m), spec);

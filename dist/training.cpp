@@ -166,8 +166,8 @@ tuning_sample_part tuning_sample_of(const partition_store& s, std::uint64_t n_us
   tuning_sample_part out;
   std::vector<std::uint8_t> user_in(s.users().size());
   for (std::size_t u = 0; u < user_in.size(); ++u)
-    user_in[u] = in_tuning_sample(s.users().external(static_cast<index_t>(u)), n_users,
-                                  max_users);
+    user_in[u] =
+        in_tuning_sample(s.users().external(static_cast<index_t>(u)), n_users, max_users);
   for (const auto& e : s.user_side_events())
     if (e.user < user_in.size() && user_in[e.user])
       out.events.push_back({s.users().external(e.user), s.item_refs().external(e.item),
@@ -182,7 +182,8 @@ tuning_sample_part tuning_sample_of(const partition_store& s, std::uint64_t n_us
       touched[e.item] = 1;
   for (std::size_t i = 0; i < touched.size() && i < s.item_meta().size(); ++i)
     if (touched[i])
-      out.items.emplace_back(s.items().external(static_cast<index_t>(i)), s.item_meta()[i]);
+      out.items.emplace_back(s.items().external(static_cast<index_t>(i)),
+                             s.item_meta()[i]);
   return out;
 }
 
@@ -238,12 +239,11 @@ result<served_models> pack_models(const partition_store& s,
     im.knn_reverse.assign(n_items, {});
   blend_spec usable;
   for (const auto& c : spec) {
-    bool ok = (c.kind == blend_kind::implicit_als && ials)
-              || (c.kind == blend_kind::mf && mf)
-              || (c.kind == blend_kind::itemknn && has_knn)
-              || (c.kind == blend_kind::content && has_content)
-              || (c.kind == blend_kind::ease && has_ease)
-              || c.kind == blend_kind::popular;
+    bool ok =
+        (c.kind == blend_kind::implicit_als && ials) || (c.kind == blend_kind::mf && mf)
+        || (c.kind == blend_kind::itemknn && has_knn)
+        || (c.kind == blend_kind::content && has_content)
+        || (c.kind == blend_kind::ease && has_ease) || c.kind == blend_kind::popular;
     if (ok)
       usable.push_back(c);
   }

@@ -335,13 +335,23 @@ int cmd_event(client::connection& c, const std::vector<std::string>& args, bool 
 int cmd_train(client::connection& c, const std::vector<std::string>& args, bool json) {
   po::options_description desc("options");
   actors::train_request req;
-  desc.add_options()("algo", po::value(&req.algo)->default_value("all"),
-                     "all|implicit-als|mf|itemknn|userknn|content|popular")(
-      "factors", po::value(&req.factors)->default_value(0),
-      "latent factors (0: default)")("iterations",
-                                     po::value(&req.iterations)->default_value(0),
-                                     "iterations (0: default)")(
-      "seed", po::value(&req.seed)->default_value(42), "random seed");
+  desc.add_options()(
+      "algo", po::value(&req.algo)->default_value("all"),
+      "all (the hybrid and every part) | implicit-als | mf | itemknn | content | "
+      "popular | ease")("factors", po::value(&req.factors)->default_value(0),
+                        "latent factors (0: default)")(
+      "iterations", po::value(&req.iterations)->default_value(0),
+      "iterations (0: default)")("seed", po::value(&req.seed)->default_value(42),
+                                 "random seed")(
+      "weights", po::value(&req.weights),
+      "all: serve this blend, e.g. ease=0.7,implicit-als=0.3 (no tuning)")(
+      "no-tune", po::bool_switch(&req.no_tune),
+      "all: serve the default blend and settings instead of tuning them on a "
+      "validation split of the stored events (each user's latest event), as "
+      "`eval --local` does")(
+      "ease-max-items", po::value(&req.ease_max_items)->default_value(0),
+      "largest catalogue EASE trains on (0: 10000); EASE keeps n^2 weights, so "
+      "beyond it the hybrid blends the other parts and says so");
   po::variables_map vm;
   if (int rc =
           parse("train", args, desc, vm, "[--algo A] [--factors N] [--iterations N]");
@@ -359,6 +369,10 @@ int cmd_train(client::connection& c, const std::vector<std::string>& args, bool 
     auto& phases = j["phases"] = nlohmann::json::object();
     for (const auto& [name, secs] : r->phases)
       phases[name] = secs;
+    j["blend"] = r->blend;
+    j["notes"] = r->notes;
+    if (r->tuning)
+      j["tuning"] = tuning_json(*r->tuning);
     std::cout << j.dump() << "\n";
   } else {
     std::printf(
@@ -367,6 +381,12 @@ int cmd_train(client::connection& c, const std::vector<std::string>& args, bool 
         static_cast<unsigned long long>(r->bytes_sent));
     for (const auto& [name, secs] : r->phases)
       std::printf("  %-8s %.2f s\n", name.c_str(), secs);
+    if (!r->blend.empty())
+      std::printf("serving the blend %s\n", r->blend.c_str());
+    if (r->tuning)
+      print_tuning(*r->tuning);
+    for (const auto& n : r->notes)
+      std::printf("note: %s\n", n.c_str());
   }
   return 0;
 }

@@ -36,6 +36,7 @@ struct TrainRequest {
   easeMaxItems @4 :UInt64; # 0: default (core::default_ease_max_items)
   noTune @5 :Bool;         # all: the default blend, no tuning (core/tuning.hpp)
   ialsAlpha @6 :Float32;   # 0: default; set by the trainer after tuning
+  weights @7 :Text;        # all: the blend "name=weight,..." (no tuning); "": tuned
 }
 
 struct TrainReply {

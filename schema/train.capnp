@@ -10,6 +10,7 @@
 @0x9e744ab708f22078;
 
 using Cxx = import "/capnp/c++.capnp";
+using Events = import "events.capnp";
 $Cxx.namespace("shardrec::wire");
 
 const trainFrameMagic :UInt32 = 0x31545253;  # "SRT1" read little-endian
@@ -182,11 +183,7 @@ struct TuningSample {
   value @4 :List(Float32);
   type @5 :List(UInt8);       # core::event_type
   timestamp @6 :List(Int64);
-  infoItems @7 :List(Text);
-  infoTitle @8 :List(Text);   # aligned with infoItems
-  infoText @9 :List(Text);
-  infoGenres @10 :List(List(Text));
-  infoTags @11 :List(List(Text));
+  info @7 :List(Events.ItemAttributes);
 }
 
 # The argument of the tune_sample step.

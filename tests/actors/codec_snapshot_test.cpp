@@ -456,7 +456,8 @@ trained train_cluster(std::uint32_t P, std::size_t users = 150, std::size_t item
   for (std::uint32_t p = 0; p < P; ++p) {
     const auto& owned = ease_items[p];
     const auto half = owned.size() / 2;
-    for (auto [from, to] : {std::pair{std::size_t{0}, half}, std::pair{half, owned.size()}}) {
+    for (auto [from, to] :
+         {std::pair{std::size_t{0}, half}, std::pair{half, owned.size()}}) {
       std::vector<std::string> chunk(owned.begin() + static_cast<std::ptrdiff_t>(from),
                                      owned.begin() + static_cast<std::ptrdiff_t>(to));
       EXPECT_TRUE(

@@ -126,20 +126,23 @@ namespace {
 
 // `shardrec eval --local` on the same data with the cluster's settings (the
 // hybrid blend, MF by ALS), computed once.
+// `shardrec eval --local` on ML-100K u1 with `extra` arguments, as JSON.
+nlohmann::json eval_local_u1(const std::string& extra) {
+  std::string cmd = std::string(SHARDREC_CLI_BIN) + " eval --local --train " + data
+                    + "/ml-100k/u1.base --test " + data + "/ml-100k/u1.test " + extra
+                    + " --json 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  pclose(p);
+  return nlohmann::json::parse(out);
+}
+
 const nlohmann::json& local_reference() {
-  static nlohmann::json ref = [] {
-    std::string cmd = std::string(SHARDREC_CLI_BIN) + " eval --local --train " + data
-                      + "/ml-100k/u1.base --test " + data
-                      + "/ml-100k/u1.test --algo hybrid --solver als --json 2>/dev/null";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-      out.append(buf, n);
-    pclose(p);
-    return nlohmann::json::parse(out);
-  }();
+  static nlohmann::json ref = eval_local_u1("--algo hybrid --solver als");
   return ref;
 }
 
@@ -203,7 +206,28 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
   ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --items " + data
                   + "/ml-100k/u.item --quiet"),
             0);
-  ASSERT_EQ(c.cli(where + "train"), 0) << c.logs();
+  // The cluster tunes the blend as `eval --local` does, on the same events:
+  // the same choice and the same validation figures.
+  auto trained = run_json(c, where + "train --json");
+  ASSERT_TRUE(trained.contains("tuning")) << trained.dump();
+  const auto& want_tuning = local_reference()["tuning"];
+  const auto& got_tuning = trained["tuning"];
+  for (const char* key : {"weights", "validation", "default_weights"})
+    EXPECT_EQ(got_tuning[key], want_tuning[key]) << key;
+  for (const char* key : {"sample_users", "validation_users", "items", "blends_tried"})
+    EXPECT_EQ(got_tuning[key], want_tuning[key]) << key;
+  for (const char* key : {"ials_alpha", "ease_lambda"})
+    EXPECT_EQ(got_tuning[key].get<double>(), want_tuning[key].get<double>()) << key;
+  for (const char* part : {"defaults", "chosen"})
+    EXPECT_NEAR(got_tuning[part]["ndcg_at_k"].get<double>(),
+                want_tuning[part]["ndcg_at_k"].get<double>(), 1e-9)
+        << part;
+  ASSERT_EQ(got_tuning["variants"].size(), want_tuning["variants"].size());
+  for (std::size_t v = 0; v < want_tuning["variants"].size(); ++v)
+    EXPECT_NEAR(got_tuning["variants"][v]["ndcg_at_k"].get<double>(),
+                want_tuning["variants"][v]["ndcg_at_k"].get<double>(), 1e-9)
+        << want_tuning["variants"][v]["what"];
+  EXPECT_EQ(trained["blend"], want_tuning["weights"]);
   // A repeat query takes the one-round path (cached blend statistics) and
   // answers exactly as the first query (local round, certified) did.
   // Explanations come from the coordinator: content ones (made there from
@@ -268,6 +292,39 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
   // Top-k neighbour lists equal the core's.
   for (int item = 1; item <= 1600; item += 80)
     expect_same_neighbors(c, std::to_string(item));
+}
+
+// EASE in the blend (trained E1..E5 across the partitions) answers as the
+// core's hybrid with the same weights: the same top-10 metrics, and
+// explanations from EASE (the user's items with the largest weights).
+TEST_P(ClusterEquality, EaseInTheBlendMatchesTheLocalCore) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test", "ml-100k/u.item");
+  auto [nodes, partitions] = GetParam();
+  local_cluster c(nodes, partitions);
+  const std::string weights = "ease=0.6,implicit-als=0.3,itemknn=0.1";
+  auto where = "--cluster " + c.address(nodes - 1) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --items " + data
+                  + "/ml-100k/u.item --quiet"),
+            0);
+  auto trained = run_json(c, where + "train --weights " + weights + " --json");
+  EXPECT_EQ(trained["blend"], weights) << trained.dump();
+  EXPECT_FALSE(trained.contains("tuning"));
+  EXPECT_TRUE(trained["phases"].contains("ease")) << trained.dump();
+  std::set<std::string> sources;
+  for (const char* user : {"1", "13", "405", "600"}) {
+    auto got =
+        run_json(c, "--cluster " + c.address(0) + " recommend " + user + " --json");
+    for (const auto& item : got["items"])
+      sources.insert(item["because_from"].get<std::string>());
+  }
+  EXPECT_TRUE(sources.count("ease")) << "no EASE explanation";
+  static const nlohmann::json ref = eval_local_u1("--weights " + weights);
+  auto got = run_json(c, "--cluster " + c.address(0) + " eval --test " + data
+                             + "/ml-100k/u1.test --json");
+  for (const char* key : {"precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"})
+    EXPECT_NEAR(got[key].get<double>(), ref[key].get<double>(), 1e-3) << key;
+  EXPECT_EQ(got["ranking_users"], ref["ranking_users"]);
+  EXPECT_EQ(got["partial_answers"], 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterEquality,

@@ -568,6 +568,44 @@ TEST_F(DistHybridMl100k, BlendWithMfAndColdUsers) {
               differ, because_from_["content"], because_from_["itemknn"]);
 }
 
+TEST_F(DistHybridMl100k, BlendWithEaseEqualsTheCore) {
+  // EASE as a hybrid part: x_u B over the user's items, its weights sliced
+  // by external id; explanations are the user's items with the largest
+  // weights, as core ease_model::explain. Heavy enough to explain often.
+  algo_options opt;
+  opt.algo = "ease";
+  auto ease = train_ranking_part(opt, *ds_, *train_);
+  ASSERT_TRUE(ease.ok()) << ease.err().message;
+  auto parts = (*hybrid_)->parts();
+  const std::map<std::string, float> weights{{"content", 0.05f},
+                                             {"implicit-als", 0.25f},
+                                             {"itemknn", 0.1f},
+                                             {"mf", 0.0f},
+                                             {"popular", 0.0f}};
+  for (auto& p : parts)
+    p.weight = weights.at(p.name);
+  parts.push_back({"ease", *ease, 0.6f, 0.0f});
+  hybrid_model h(parts);
+  auto spec = blend_from_hybrid(h);
+  ASSERT_TRUE(spec.ok()) << spec.err().message;
+  ASSERT_EQ(spec->size(), 4u);
+  for (std::uint32_t P : {1u, 7u}) {
+    auto c = dist::slice_hybrid(*ds_, h, *neighbors_, P, *spec, merge_policy::last, &rng);
+    int differ = 0;
+    because_from_.clear();
+    for (index_t u = 0; u < ds_->users.size(); u += 9) {
+      differ += compare_user(h, c, ds_->users.external(u), 10);
+      if (::testing::Test::HasFailure())
+        return;
+    }
+    differ += compare_user(h, c, "new-user-1", 10);
+    EXPECT_GT(because_from_["ease"], 0u);
+    std::printf("ease blend, P = %u: %d rank positions differ by tied items; "
+                "explanations from ease %zu, itemknn %zu\n",
+                P, differ, because_from_["ease"], because_from_["itemknn"]);
+  }
+}
+
 // The node-level engine (node_query.hpp): P = 7 partitions spread round-robin
 // over 3 nodes, every query batched per node. The moments of a local round
 // give the statistics of the per-partition steps; a direct round under them
