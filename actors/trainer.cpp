@@ -505,7 +505,9 @@ void step_tune(trainer_pointer self) {
         base.factors = st.req.factors;
         base.iterations = static_cast<int>(st.req.iterations);
         base.seed = st.req.seed;
-        base.threads = std::max(1u, std::thread::hardware_concurrency());
+        // One core fewer than the machine has: the node keeps answering
+        // queries meanwhile (the choice does not depend on the count).
+        base.threads = std::max(1u, std::thread::hardware_concurrency() - 1);
         if (st.req.ease_max_items)
           base.ease_max_items = st.req.ease_max_items;
         auto t = core::tune_hybrid(sample, base);

@@ -18,7 +18,8 @@
 //     the choice then loses to EASE alone on the next single event.)
 //  4. The components: the default blend's, plus EASE when the catalogue is
 //     within ease_max_items (weight 0 in the defaults). Each component's
-//     variants trained on the rest; per variant the
+//     variants (iALS alpha 0.5 / 0.1 / 2; EASE lambda 100 / 30 / 300 /
+//     1000, only 100 beyond 4096 items) trained on the rest; per variant the
 //     validation NDCG@k alone; the best variant of each component is kept
 //     when it beats the default variant by more than noise (two standard
 //     errors of the per-user differences, a paired comparison), else the
