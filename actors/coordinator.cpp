@@ -22,6 +22,8 @@
 //   (similar_atom, frame SimilarRequest)   -> frame SimilarReply
 //   (popular_atom, frame PopularRequest)   -> frame PopularReply
 //   (predict_atom, vector<string> users, vector<string> items) -> vector<float>
+//   (seen_atom, vector<string> users, vector<string> items) -> vector<u32>: 1 per
+//                                          pair the cluster holds an event of
 //   (membership_atom, actor)               -> (nothing)          its node's membership,
 //                                                                once, before it serves
 #include "actors/coordinator.hpp"
@@ -345,6 +347,12 @@ caf::behavior coordinator(coordinator_pointer self) {
           std::vector<std::string> items) -> caf::result<std::vector<float>> {
         auto rp = self->make_response_promise<std::vector<float>>();
         run_predict(self, self->state.shards, std::move(users), std::move(items), rp);
+        return rp;
+      },
+      [=](seen_atom, std::vector<std::string> users,
+          std::vector<std::string> items) -> caf::result<std::vector<std::uint32_t>> {
+        auto rp = self->make_response_promise<std::vector<std::uint32_t>>();
+        run_seen(self, self->state.shards, std::move(users), std::move(items), rp);
         return rp;
       },
       [=](popular_atom, const frame& f) -> caf::result<frame> {

@@ -51,6 +51,7 @@ using mrows_atom = caf::atom_constant<caf::atom("mrows")>;
 using live_atom = caf::atom_constant<caf::atom("live")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using popular_atom = caf::atom_constant<caf::atom("popular")>;
+using seen_atom = caf::atom_constant<caf::atom("seen")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models; the
 // messages it handles are listed in actors/shard.hpp.

@@ -99,6 +99,48 @@ void run_popular(caf::event_based_actor* self, const std::vector<caf::actor>& sh
       });
 }
 
+void run_seen(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+              std::vector<std::string> users, std::vector<std::string> items,
+              caf::typed_response_promise<std::vector<std::uint32_t>> rp) {
+  auto P = static_cast<std::uint32_t>(shards.size());
+  if (users.size() != items.size() || P == 0) {
+    rp.deliver(
+        fail(core::errc::invalid_argument, "seen: users and items differ in length"));
+    return;
+  }
+  auto out = std::make_shared<std::vector<std::uint32_t>>(users.size(), 0);
+  std::vector<std::vector<std::size_t>> by_user(P);
+  for (std::size_t r = 0; r < users.size(); ++r)
+    by_user[core::partition_of(users[r], P)].push_back(r);
+  std::vector<scatter_request> requests;
+  std::vector<std::vector<std::size_t>> pairs_of; // by request
+  for (std::uint32_t p = 0; p < P; ++p) {
+    if (by_user[p].empty())
+      continue;
+    std::vector<std::string> us, is;
+    for (auto r : by_user[p]) {
+      us.push_back(users[r]);
+      is.push_back(items[r]);
+    }
+    requests.push_back(
+        {shards[p], caf::make_message(seen_atom::value, std::move(us), std::move(is))});
+    pairs_of.push_back(std::move(by_user[p]));
+  }
+  gather_all<std::vector<std::uint32_t>>(
+      self, std::move(requests), admin_timeout,
+      [out, pairs_of](std::size_t r, std::vector<std::uint32_t>& got) {
+        const auto& idx = pairs_of[r];
+        for (std::size_t q = 0; q < idx.size() && q < got.size(); ++q)
+          (*out)[idx[q]] = got[q];
+      },
+      [out, rp](std::size_t, caf::error& err) mutable {
+        if (err)
+          rp.deliver(err);
+        else
+          rp.deliver(*out);
+      });
+}
+
 void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  std::vector<std::string> users, std::vector<std::string> items,
                  caf::typed_response_promise<std::vector<float>> rp) {

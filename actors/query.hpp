@@ -58,6 +58,13 @@ void run_popular(caf::event_based_actor* self, const std::vector<caf::actor>& sh
 
 // Rating predictions for (users[r], items[r]): MF rows of the users from their
 // partitions, then the items' partitions predict. Replies vector<float>.
+// Which (users[r], items[r]) pairs the cluster holds an event of (1) or not
+// (0), asked of the users' partitions: what an evaluation removes from a
+// user's test items, as the core removes the training row's items.
+void run_seen(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
+              std::vector<std::string> users, std::vector<std::string> items,
+              caf::typed_response_promise<std::vector<std::uint32_t>> rp);
+
 void run_predict(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  std::vector<std::string> users, std::vector<std::string> items,
                  caf::typed_response_promise<std::vector<float>> rp);

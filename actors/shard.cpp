@@ -315,6 +315,17 @@ caf::message_handler shard_queries(shard_pointer self) {
         self->state.fold_scheduled = false;
         detail::send_live(self, fold_all);
       },
+      [=](seen_atom, const std::vector<std::string>& users,
+          const std::vector<std::string>& items)
+          -> caf::result<std::vector<std::uint32_t>> {
+        if (users.size() != items.size())
+          return fail(core::errc::bad_message, "seen: users and items differ in length");
+        const auto& s = *self->state.data.store;
+        std::vector<std::uint32_t> out(users.size(), 0);
+        for (std::size_t r = 0; r < users.size(); ++r)
+          out[r] = s.has_pair(users[r], items[r]) ? 1 : 0;
+        return out;
+      },
       [=](predict_atom, const std::vector<std::string>& items,
           const std::vector<float>& user_rows) -> caf::result<std::vector<float>> {
         auto& st = self->state;

@@ -69,10 +69,33 @@ core::result<eval_figures> evaluate(connection& c, const core::dataset& test,
         return e.type == core::event_type::rating;
       }))
     rate(ci, self, test, out);
-  // Ranking: the top-k of every test user against the user's test items.
+  // Ranking: the top-k of every test user against the user's test items
+  // that the cluster does not hold an event of (those are excluded from the
+  // answers, as `eval --local` removes the training row's items).
+  std::vector<std::uint32_t> held(test.events.size(), 0);
+  constexpr std::size_t block = 5000;
+  for (std::size_t b = 0; b < test.events.size(); b += block) {
+    std::vector<std::string> us, is;
+    const auto e = std::min(test.events.size(), b + block);
+    for (auto r = b; r < e; ++r) {
+      us.push_back(test.users.external(test.events[r].user));
+      is.push_back(test.items.external(test.events[r].item));
+    }
+    self->request(ci.coordinator, actors::admin_timeout, actors::seen_atom::value, us, is)
+        .receive(
+            [&](const std::vector<std::uint32_t>& got) {
+              for (auto r = b; r < e && r - b < got.size(); ++r)
+                held[r] = got[r - b];
+            },
+            [&](caf::error& err) {
+              out.warnings.push_back("cannot tell which test items are known: "
+                                     + ci.render(err));
+            });
+  }
   std::vector<std::vector<core::index_t>> relevant(test.users.size());
-  for (const auto& e : test.events)
-    relevant[e.user].push_back(e.item);
+  for (std::size_t r = 0; r < test.events.size(); ++r)
+    if (!held[r])
+      relevant[test.events[r].user].push_back(test.events[r].item);
   std::vector<core::index_t> eval_users;
   for (core::index_t u = 0; u < relevant.size(); ++u) {
     auto& r = relevant[u];

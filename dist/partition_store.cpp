@@ -1,5 +1,6 @@
 #include "dist/partition_store.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 #include <utility>
@@ -349,6 +350,27 @@ result<partition_store> partition_store::from_image(store_image im) {
   }
   s.built_ = im.built;
   return s;
+}
+
+} // namespace shardrec::dist
+
+namespace shardrec::dist {
+
+bool partition_store::has_pair(std::string_view user, std::string_view item) const {
+  const auto u = users_.find(user);
+  const auto i = item_refs_.find(item);
+  if (!u || !i)
+    return false;
+  if (!built_once_) // no matrix yet, and recent items are noted only after one
+    return std::any_of(user_side_.begin(), user_side_.end(),
+                       [&](const event& e) { return e.user == *u && e.item == *i; });
+  if (*u < user_matrix_.n_users() && *i < user_matrix_.n_items()
+      && user_matrix_.find(*u, *i))
+    return true;
+  for (const auto& r : recent_items(*u))
+    if (r.item_ref == *i)
+      return true;
+  return false;
 }
 
 } // namespace shardrec::dist

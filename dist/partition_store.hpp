@@ -122,6 +122,10 @@ public:
   // of the last build: last replaces, sum adds); empty for a user with none.
   const std::vector<recent_item>& row_updates(index_t user) const;
 
+  // True when owned user `user` has an event of `item` (in the last
+  // build's row or since).
+  bool has_pair(std::string_view user, std::string_view item) const;
+
   std::size_t user_events() const { return user_side_.size(); }
   // Events stored for owned user `user` (0 for any other index).
   std::uint32_t events_of_user(index_t user) const {

@@ -256,6 +256,18 @@ int cmd_load(client::connection& c, const std::vector<std::string>& args) {
   for (const auto& p : r->problems)
     std::printf("  %s\n", p.c_str());
   bool failed = !r->failure.empty();
+  // Item information in the events file itself (Online Retail's
+  // descriptions), as `eval --local` reads it.
+  if (!failed && !ds.item_meta.empty()) {
+    auto stored = client::load_items(c, ds, opt);
+    if (!stored.failure.empty()) {
+      std::cerr << "shardrec load: " << stored.failure << "\n";
+      failed = true;
+    } else if (stored.stored > 0) {
+      std::printf("stored the attributes of %llu items named in %s\n",
+                  static_cast<unsigned long long>(stored.stored), path.c_str());
+    }
+  }
   if (!items.empty() && !failed) {
     core::dataset side;
     auto ir = core::load_item_attributes(items, side);
