@@ -161,5 +161,22 @@ TEST(PartitionStore, ImageWithAnIndexOutOfRangeIsRejected) {
       << r.err().message;
 }
 
+// has_pair: what the cluster's eval removes from a user's test items.
+TEST(PartitionStore, KnowsWhichPairsItHoldsBeforeAtAndAfterABuild) {
+  partition_store s(0, 1);
+  ASSERT_TRUE(s.add(ev("alice", "book", 4, 10)).ok());
+  EXPECT_TRUE(s.has_pair("alice", "book")); // before any build
+  EXPECT_FALSE(s.has_pair("alice", "pen"));
+  EXPECT_FALSE(s.has_pair("carol", "book"));
+  s.build(merge_policy::last);
+  EXPECT_TRUE(s.has_pair("alice", "book")); // in the built row
+  ASSERT_TRUE(s.add(ev("alice", "pen", 2, 11)).ok());
+  ASSERT_TRUE(s.add(ev("bob", "book", 5, 12)).ok());
+  EXPECT_TRUE(s.has_pair("alice", "pen")); // since the build
+  EXPECT_TRUE(s.has_pair("bob", "book"));  // a user newer than the build
+  EXPECT_FALSE(s.has_pair("bob", "pen"));
+  EXPECT_FALSE(s.has_pair("alice", "lamp"));
+}
+
 } // namespace
 } // namespace shardrec::dist
