@@ -922,6 +922,144 @@ core::result<dist::loss_partial> decode_loss_partial(const frame& f) {
                                         });
 }
 
+// ---- Gibbs stats and priors
+
+namespace {
+
+void fill(wire::ExactSum::Builder b, const core::exact_sum& s) {
+  b.setHigh(s.high());
+  b.setLow(s.low());
+  b.setPoisoned(s.poisoned());
+}
+
+core::exact_sum read(wire::ExactSum::Reader r) {
+  return core::exact_sum::from_bits(r.getHigh(), r.getLow(), r.getPoisoned());
+}
+
+void fill(wire::MfMoments::Builder b, const core::mf_row_moments& m) {
+  b.setN(m.n);
+  auto sum = b.initSum(list_size(m.sum.size()));
+  for (std::size_t i = 0; i < m.sum.size(); ++i)
+    fill(sum[static_cast<unsigned>(i)], m.sum[i]);
+  auto outer = b.initOuter(list_size(m.outer.size()));
+  for (std::size_t i = 0; i < m.outer.size(); ++i)
+    fill(outer[static_cast<unsigned>(i)], m.outer[i]);
+}
+
+core::result<core::mf_row_moments> read(wire::MfMoments::Reader r, const std::string& where) {
+  core::mf_row_moments m;
+  m.n = r.getN();
+  auto sum = r.getSum();
+  auto outer = r.getOuter();
+  const std::uint64_t d = sum.size();
+  if ((m.n == 0) != (d == 0) || std::uint64_t{outer.size()} != d * d)
+    return bad_message(where + ": " + std::to_string(m.n) + " rows with 'sum' of "
+                       + std::to_string(d) + " and 'outer' of "
+                       + std::to_string(outer.size()) + " entries");
+  for (auto e : sum)
+    m.sum.push_back(read(e));
+  for (auto e : outer)
+    m.outer.push_back(read(e));
+  return m;
+}
+
+void fill(wire::GibbsPrior::Builder b, const core::mf_gibbs_prior& p) {
+  b.setAlpha(p.alpha);
+  const auto rows = p.lambda.rows(), cols = p.lambda.cols();
+  auto l = b.initLambda(list_size(static_cast<std::size_t>(rows * cols)));
+  for (Eigen::Index s = 0; s < rows; ++s)
+    for (Eigen::Index t = 0; t < cols; ++t)
+      l.set(static_cast<unsigned>(s * cols + t), p.lambda(s, t));
+  auto lm = b.initLambdaMu(list_size(static_cast<std::size_t>(p.lambda_mu.size())));
+  for (Eigen::Index s = 0; s < p.lambda_mu.size(); ++s)
+    lm.set(static_cast<unsigned>(s), p.lambda_mu[s]);
+}
+
+core::result<core::mf_gibbs_prior> read(wire::GibbsPrior::Reader r,
+                                        const std::string& where) {
+  core::mf_gibbs_prior p;
+  p.alpha = r.getAlpha();
+  auto lm = r.getLambdaMu();
+  auto l = r.getLambda();
+  const std::uint64_t d = lm.size();
+  if (std::uint64_t{l.size()} != d * d)
+    return bad_message(where + ": field 'lambda' has " + std::to_string(l.size())
+                       + " entries, expected 'lambdaMu' " + std::to_string(d) + " squared");
+  const auto n = static_cast<Eigen::Index>(d);
+  p.lambda.resize(n, n);
+  p.lambda_mu.resize(n);
+  for (Eigen::Index s = 0; s < n; ++s) {
+    p.lambda_mu[s] = lm[static_cast<unsigned>(s)];
+    for (Eigen::Index t = 0; t < n; ++t)
+      p.lambda(s, t) = l[static_cast<unsigned>(s * n + t)];
+  }
+  return p;
+}
+
+} // namespace
+
+frame encode(const dist::gibbs_stats& g) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initGibbsStats();
+    b.setFrom(g.from);
+    b.setVersion(g.version);
+    b.setCells(g.cells);
+    fill(b.initSse(), g.sse);
+    fill(b.initUsers(), g.users);
+    fill(b.initItems(), g.items);
+  });
+}
+
+core::result<dist::gibbs_stats> decode_gibbs_stats(const frame& f) {
+  return read_train<dist::gibbs_stats>(
+      f, wire::TrainFrame::GIBBS_STATS, "gibbs_stats",
+      [](wire::TrainFrame::Reader root) -> core::result<dist::gibbs_stats> {
+        auto r = root.getGibbsStats();
+        dist::gibbs_stats g;
+        g.from = r.getFrom();
+        g.version = r.getVersion();
+        g.cells = r.getCells();
+        g.sse = read(r.getSse());
+        auto users = read(r.getUsers(), "gibbs_stats users");
+        if (!users)
+          return users.err();
+        auto items = read(r.getItems(), "gibbs_stats items");
+        if (!items)
+          return items.err();
+        g.users = std::move(*users);
+        g.items = std::move(*items);
+        return g;
+      });
+}
+
+frame encode(const dist::gibbs_priors& g) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initGibbsPriors();
+    b.setSweep(g.sweep);
+    fill(b.initUsers(), g.users);
+    fill(b.initItems(), g.items);
+  });
+}
+
+core::result<dist::gibbs_priors> decode_gibbs_priors(const frame& f) {
+  return read_train<dist::gibbs_priors>(
+      f, wire::TrainFrame::GIBBS_PRIORS, "gibbs_priors",
+      [](wire::TrainFrame::Reader root) -> core::result<dist::gibbs_priors> {
+        auto r = root.getGibbsPriors();
+        dist::gibbs_priors g;
+        g.sweep = r.getSweep();
+        auto users = read(r.getUsers(), "gibbs_priors users");
+        if (!users)
+          return users.err();
+        auto items = read(r.getItems(), "gibbs_priors items");
+        if (!items)
+          return items.err();
+        g.users = std::move(*users);
+        g.items = std::move(*items);
+        return g;
+      });
+}
+
 // ---- query time
 
 frame encode(const dist::blend_spec& s) {

@@ -99,6 +99,15 @@ core::result<dist::gram_total> decode_gram_total(const frame& f);
 frame encode(const dist::loss_partial& l);
 core::result<dist::loss_partial> decode_loss_partial(const frame& f);
 
+// Moments must be empty (n = 0) or D and D x D wide for one D (else
+// bad_message); the receiver checks D against its settings.
+frame encode(const dist::gibbs_stats& g);
+core::result<dist::gibbs_stats> decode_gibbs_stats(const frame& f);
+
+// Each prior's lambda must be D x D for the D of its lambda_mu.
+frame encode(const dist::gibbs_priors& g);
+core::result<dist::gibbs_priors> decode_gibbs_priors(const frame& f);
+
 // ---- query time ----
 
 frame encode(const dist::blend_spec& s);

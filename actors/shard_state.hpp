@@ -69,7 +69,7 @@ struct shard_state {
   std::unique_ptr<dist::content_session> content;
   std::unique_ptr<dist::knn_session> knn;
   std::unique_ptr<dist::ials_partition> ials;
-  std::unique_ptr<dist::mf_als_partition> mf;
+  std::unique_ptr<dist::mf_partition> mf;
   std::unique_ptr<dist::ease_session> ease;
   // The run's fold-in data (its als_keep step), served from publish on.
   std::shared_ptr<const dist::ials_fold_in_data> ials_fold;

@@ -312,7 +312,7 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
     if (implicit)
       st.ials = std::make_unique<dist::ials_partition>(*st.train, st.settings.ials, *g);
     else
-      st.mf = std::make_unique<dist::mf_als_partition>(*st.train, st.settings.mf, *g);
+      st.mf = std::make_unique<dist::mf_partition>(*st.train, st.settings.mf, *g);
     return frame{};
   }
   if (implicit ? !st.ials : !st.mf)
@@ -334,6 +334,14 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
     st.ials_fold = std::make_shared<const dist::ials_fold_in_data>(std::move(*d));
     return frame{};
   }
+  if (step.kind == step_kind::als_stats) {
+    if (implicit)
+      return fail(core::errc::invalid_argument, "als_stats is a step of mf");
+    auto g = st.mf->make_gibbs_stats();
+    if (!g)
+      return fail(g.err());
+    return encode(*g);
+  }
   const auto side = side_of(step.side);
   if (step.kind == step_kind::als_send)
     return send_side(self, step.model, side);
@@ -345,6 +353,11 @@ caf::result<frame> als_step(shard_pointer self, const train_step& step,
     if (!gram)
       return fail(gram.err());
     solved = st.ials->solve(side, *gram);
+  } else if (!arg.bytes.empty()) { // a sampled Gibbs sweep's user solve
+    auto priors = decode_gibbs_priors(arg);
+    if (!priors)
+      return fail(priors.err());
+    solved = st.mf->solve(side, &*priors);
   } else {
     solved = st.mf->solve(side);
   }
@@ -493,7 +506,8 @@ caf::result<frame> train_step_of(shard_pointer self, const train_step& step,
     case step_kind::als_init:
     case step_kind::als_send:
     case step_kind::als_solve:
-    case step_kind::als_keep: return als_step(self, step, arg);
+    case step_kind::als_keep:
+    case step_kind::als_stats: return als_step(self, step, arg);
     case step_kind::ease_items: return encode_ease_items(dist::ease_items(*st.bin));
     case step_kind::ease_rows: {
       auto items = decode_ease_items(arg);

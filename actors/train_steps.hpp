@@ -37,8 +37,10 @@ enum class step_kind : std::uint8_t {
   ease_columns, // E5: columns of B for some owned items (argument)
   tune_sample,  // before build, joining the run as build does: the
                 // partition's share of the tuning sample (core/tuning.hpp)
+  als_stats,    // MF by Gibbs, G1 of dist/als.hpp: the partition's squared
+                // error and row moments, before a sampled sweep
 };
-inline constexpr auto last_step_kind = step_kind::tune_sample;
+inline constexpr auto last_step_kind = step_kind::als_stats;
 
 enum class als_model : std::uint8_t { ials, mf };
 enum class als_half : std::uint8_t { users, items };
@@ -94,6 +96,7 @@ inline std::string phase_of(const train_step& s) {
     case step_kind::als_send:
     case step_kind::als_solve:
     case step_kind::als_keep: return s.model == als_model::ials ? "ials" : "mf";
+    case step_kind::als_stats: return "mf";
     case step_kind::ease_items:
     case step_kind::ease_rows:
     case step_kind::ease_columns: return "ease";

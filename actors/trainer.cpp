@@ -152,16 +152,39 @@ bool wants(const trainer_state& st, const char* algo) {
 
 void step_publish(trainer_pointer self);
 
-// Iteration `it` of MF-ALS; the item blocks of this iteration are in. Each
-// solve goes straight on to send the rows it solved ("+send"), so a
-// half-step costs one barrier.
+// The two half-steps of MF sweep `it` + 1, the user solve given `priors`
+// (empty: an ALS sweep).
+void step_mf_solve(trainer_pointer self, int it, int iterations, frame priors);
+
+// Sweep `it` + 1 of MF (ALS, or Gibbs: dist/als.hpp); the item blocks of
+// this sweep are in. Each solve goes straight on to send the rows it solved
+// ("+send"), so a half-step costs one barrier; a sampled Gibbs sweep costs
+// one more, for the stats (G1) from which the trainer draws the sweep's
+// priors (G2).
 void step_mf(trainer_pointer self, int it, int iterations) {
   if (it == iterations)
     return step_publish(self);
+  const auto& cfg = self->state.settings.mf;
+  if (cfg.solver != core::mf_solver::gibbs || it + 1 <= cfg.warm_start)
+    return step_mf_solve(self, it, iterations, {});
+  all_shards(self, als(step_kind::als_stats, als_model::mf), {}, [=](replies rs) {
+    std::vector<dist::gibbs_stats> parts;
+    if (!decode_all(self, rs, decode_gibbs_stats, parts))
+      return;
+    auto& st = self->state;
+    auto priors = dist::draw_gibbs_priors(parts, static_cast<std::uint32_t>(st.shards.size()),
+                                          st.settings.mf, it + 1);
+    if (!priors)
+      return finish_error(self, to_caf_error(priors.err()));
+    step_mf_solve(self, it, iterations, encode(*priors));
+  });
+}
+
+void step_mf_solve(trainer_pointer self, int it, int iterations, frame priors) {
   const bool last = it + 1 == iterations;
   all_shards(self,
              als(step_kind::als_solve, als_model::mf, als_half::users, after_solve::send),
-             {}, [=](replies) {
+             std::move(priors), [=](replies) {
                all_shards(self,
                           als(step_kind::als_solve, als_model::mf, als_half::items,
                               after_solve::send),

@@ -16,7 +16,8 @@ std::string to_string(const train_step& s) {
       "build",     "popular",    "content_df", "content_vectors", "content_users",
       "knn_scale", "knn_rows",   "knn_gather", "knn_lists",       "knn_done",
       "als_init",  "als_send",   "als_solve",  "publish",         "abort",
-      "als_keep",  "ease_items", "ease_rows",  "ease_columns",    "tune_sample"};
+      "als_keep",  "ease_items", "ease_rows",  "ease_columns",    "tune_sample",
+      "als_stats"};
   if (!valid(s))
     return "unknown step";
   std::string out = kinds[static_cast<int>(s.kind)];

@@ -162,6 +162,15 @@ knn_config ranking_knn_config() {
   return cfg;
 }
 
+mf_config mf_gibbs_config(std::size_t factors, int iterations, std::uint64_t seed) {
+  mf_config cfg = with_overrides(mf_config{}, factors, iterations, seed);
+  if (cfg.burn_in >= cfg.iterations) {
+    cfg.burn_in = cfg.iterations / 5;
+    cfg.warm_start = std::min(cfg.warm_start, cfg.burn_in);
+  }
+  return cfg;
+}
+
 mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed) {
   mf_config cfg;
   cfg.solver = mf_solver::als;
@@ -247,7 +256,7 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
       return make_error(errc::invalid_argument,
                         "unknown --solver '" + opt.solver + "' (gibbs|als)");
     } else {
-      cfg = with_overrides(cfg, opt.factors, opt.iterations, opt.seed);
+      cfg = mf_gibbs_config(opt.factors, opt.iterations, opt.seed);
     }
     cfg.threads = threads;
     cfg.min_rating = ds.scale.min;

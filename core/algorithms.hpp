@@ -74,7 +74,11 @@ std::string default_hybrid_rating_weights();
 // factors and iterations. Threads, keys and rating range are the caller's.
 // Item-kNN when it ranks: co-occurrence cosine on the binarized matrix.
 knn_config ranking_knn_config();
-// Biased MF by ALS (`--solver als`, what the cluster trains).
+// Biased MF by the Gibbs sampler (the default, in eval --local and in the
+// cluster): mf_config's defaults. With fewer sweeps than the burn-in, the
+// burn-in becomes a fifth of the sweeps (as 20 of 100).
+mf_config mf_gibbs_config(std::size_t factors, int iterations, std::uint64_t seed);
+// Biased MF by ALS (`--solver als`).
 mf_config mf_als_config(std::size_t factors, int iterations, std::uint64_t seed);
 // Implicit ALS weighted by confidence (binary false, alpha 0.5): see
 // algorithms.cpp for how alpha was chosen.

@@ -36,7 +36,7 @@
 //    its factors and mu widened to double, rounded to float); the trainer's
 //    own next sweep starts from its unrounded double state and so differs by
 //    float rounding (at most 1.2e-7 in tests/core/fold_in_test.cpp).
-//    mf_fold_in takes double rows and mu, such as dist::mf_als_partition
+//    mf_fold_in takes double rows and mu, such as dist::mf_partition
 //    holds, and runs the half-step's row solve on them unrounded.
 #pragma once
 

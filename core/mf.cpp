@@ -184,8 +184,12 @@ void solve_entity(interaction_matrix::span row, const mat_d& o, double mu,
 
 // Updates every row of `x` (entities of `view`, n x D, last column the bias)
 // given the other side `o` (n_other x D) by solve_entity.
+// keys: nullptr (draws keyed by the row index) or one key per row: a row's
+// draws then depend on its id alone, as a partition that holds some of the
+// rows can reproduce them.
 void half_step(const side_view& view, mat_d& x, const mat_d& o, double mu,
-               const half_step_prior& prior, const mf_config& cfg, int sweep) {
+               const half_step_prior& prior, const mf_config& cfg, int sweep,
+               const std::uint64_t* keys = nullptr) {
   const auto d = x.cols();
   const std::uint64_t side = view.users ? side_user : side_item;
   parallel_for(
@@ -194,34 +198,32 @@ void half_step(const side_view& view, mat_d& x, const mat_d& o, double mu,
         row_buffers buf(d);
         for (std::size_t e = begin; e < end; ++e)
           solve_entity(view.row(static_cast<index_t>(e)), o, mu, prior, cfg.seed, sweep,
-                       side, e, buf, x.row(static_cast<Eigen::Index>(e)).data());
+                       side, keys ? keys[e] : e, buf,
+                       x.row(static_cast<Eigen::Index>(e)).data());
       },
       32);
 }
 
-// Per-user squared training error of the current factors, summed in user
-// order so the total does not depend on the thread count.
-double squared_error(const interaction_matrix& m, const mat_d& xu, const mat_d& xi,
-                     double mu, unsigned threads) {
+// Squared training error of the current factors: each cell's
+// mf_squared_residual added exactly, so the total does not depend on the
+// thread count, nor on how a cluster groups the cells.
+exact_sum squared_error(const interaction_matrix& m, const mat_d& xu, const mat_d& xi,
+                        double mu, unsigned threads) {
   const auto k = xu.cols() - 1;
-  std::vector<double> per_user(m.n_users(), 0.0);
+  std::vector<exact_sum> per_user(m.n_users());
   parallel_for(m.n_users(), threads, [&](std::size_t begin, std::size_t end) {
     for (std::size_t u = begin; u < end; ++u) {
       auto row = m.user_row(static_cast<index_t>(u));
-      auto pu = xu.row(static_cast<Eigen::Index>(u));
-      double s = 0.0;
-      for (std::size_t j = 0; j < row.size; ++j) {
-        auto qi = xi.row(row.index[j]);
-        double pred = mu + pu[k] + qi[k] + pu.head(k).dot(qi.head(k));
-        double r = row.value[j] - pred;
-        s += r * r;
-      }
-      per_user[u] = s;
+      const double* pu = xu.data() + static_cast<Eigen::Index>(u) * xu.cols();
+      for (std::size_t j = 0; j < row.size; ++j)
+        per_user[u].add(mf_squared_residual(
+            row.value[j], pu, xi.data() + static_cast<Eigen::Index>(row.index[j]) * xi.cols(),
+            k, mu));
     }
   });
-  double total = 0.0;
-  for (double s : per_user)
-    total += s;
+  exact_sum total;
+  for (const auto& s : per_user)
+    total.add(s);
   return total;
 }
 
@@ -234,27 +236,25 @@ double weighted_norm(const side_view& view, const mat_d& x) {
   return s;
 }
 
-// Draws (mu, Lambda) of one side from the Normal-Wishart posterior given the
-// rows of x that belong to entities with ratings (BPMF eq. 14 with mu_0 = 0,
-// beta_0 = 2, nu_0 = D, W_0 = I).
-void sample_hyper(const side_view& view, const mat_d& x, rng& r, half_step_prior& prior) {
-  const auto d = x.cols();
+// (Lambda, Lambda mu) from the moments of the rows that have ratings.
+// The scatter is outer - n mean mean^T (one pass, so that a cluster can sum
+// the moments over partitions).
+void hyper_from_moments(const mf_row_moments& m, Eigen::Index d, rng& r,
+                        Eigen::MatrixXd& lambda, Eigen::VectorXd& lambda_mu) {
   const double beta0 = 2.0, nu0 = static_cast<double>(d);
+  const double n = static_cast<double>(m.n);
   Eigen::VectorXd mean = Eigen::VectorXd::Zero(d);
-  double n = 0.0;
-  for (std::size_t e = 0; e < view.size(); ++e)
-    if (view.row(static_cast<index_t>(e)).size > 0) {
-      mean += x.row(static_cast<Eigen::Index>(e)).transpose();
-      n += 1.0;
-    }
-  if (n > 0)
-    mean /= n;
   Eigen::MatrixXd scatter = Eigen::MatrixXd::Zero(d, d);
-  for (std::size_t e = 0; e < view.size(); ++e)
-    if (view.row(static_cast<index_t>(e)).size > 0) {
-      Eigen::VectorXd c = x.row(static_cast<Eigen::Index>(e)).transpose() - mean;
-      scatter.noalias() += c * c.transpose();
+  if (m.n > 0) {
+    SHARDREC_ASSERT(m.sum.size() == static_cast<std::size_t>(d)
+                    && m.outer.size() == static_cast<std::size_t>(d * d));
+    for (Eigen::Index s = 0; s < d; ++s) {
+      mean[s] = m.sum[static_cast<std::size_t>(s)].value() / n;
+      for (Eigen::Index t = 0; t < d; ++t)
+        scatter(s, t) = m.outer[static_cast<std::size_t>(s * d + t)].value();
     }
+    scatter -= n * mean * mean.transpose();
+  }
   Eigen::MatrixXd w_inv = Eigen::MatrixXd::Identity(d, d) + scatter
                           + (beta0 * n / (beta0 + n)) * mean * mean.transpose();
   w_inv = 0.5 * (w_inv + w_inv.transpose());
@@ -272,16 +272,28 @@ void sample_hyper(const side_view& view, const mat_d& x, rng& r, half_step_prior
       a(s, t) = r.normal();
   }
   Eigen::MatrixXd la = l * a;
-  prior.lambda = la * la.transpose();
+  lambda = la * la.transpose();
 
   // mu ~ N(mu_post, (beta Lambda)^-1).
-  Eigen::LLT<Eigen::MatrixXd> lam_llt(beta * prior.lambda);
+  Eigen::LLT<Eigen::MatrixXd> lam_llt(beta * lambda);
   Eigen::VectorXd eps(d);
   for (Eigen::Index t = 0; t < d; ++t)
     eps[t] = r.normal();
   lam_llt.matrixU().solveInPlace(eps);
   Eigen::VectorXd mu_draw = mu_post + eps;
-  prior.lambda_mu = prior.lambda * mu_draw;
+  lambda_mu = lambda * mu_draw;
+}
+
+// Draws (mu, Lambda) of one side from the Normal-Wishart posterior given the
+// rows of x that belong to entities with ratings (BPMF eq. 14 with mu_0 = 0,
+// beta_0 = 2, nu_0 = D, W_0 = I).
+void sample_hyper(const side_view& view, const mat_d& x, rng& r, half_step_prior& prior) {
+  const auto d = x.cols();
+  mf_row_moments m;
+  for (std::size_t e = 0; e < view.size(); ++e)
+    if (view.row(static_cast<index_t>(e)).size > 0)
+      add_row(m, x.row(static_cast<Eigen::Index>(e)).data(), d);
+  hyper_from_moments(m, d, r, prior.lambda, prior.lambda_mu);
 }
 
 // keys: nullptr (seed by index) or one key per row of x.
@@ -385,7 +397,7 @@ mf_factors train_in_order(const interaction_matrix& train, const mf_config& cfg,
   mat_d sum_u = mat_d::Zero(gibbs ? nu : 0, d), sum_i = mat_d::Zero(gibbs ? ni : 0, d);
   int kept = 0;
 
-  double sse = gibbs ? squared_error(train, xu, xi, mu, cfg.threads) : 0.0;
+  double sse = gibbs ? squared_error(train, xu, xi, mu, cfg.threads).value() : 0.0;
   const double n_obs = static_cast<double>(train.nnz());
   for (int sweep = 1; sweep <= cfg.iterations; ++sweep) {
     if (gibbs && sweep > cfg.warm_start) {
@@ -394,14 +406,14 @@ mf_factors train_in_order(const interaction_matrix& train, const mf_config& cfg,
       double alpha = r.gamma(1.0 + 0.5 * n_obs) / (1.0 + 0.5 * sse);
       prior_u.alpha = prior_i.alpha = alpha;
       sample_hyper(users, xu, r, prior_u);
-      half_step(users, xu, xi, mu, prior_u, cfg, sweep);
+      half_step(users, xu, xi, mu, prior_u, cfg, sweep, user_keys);
       sample_hyper(items, xi, r, prior_i);
-      half_step(items, xi, xu, mu, prior_i, cfg, sweep);
+      half_step(items, xi, xu, mu, prior_i, cfg, sweep, item_keys);
     } else {
       mf_als_half_step(train, true, xi, mu, cfg, xu);
       mf_als_half_step(train, false, xu, mu, cfg, xi);
     }
-    sse = squared_error(train, xu, xi, mu, cfg.threads);
+    sse = squared_error(train, xu, xi, mu, cfg.threads).value();
     if (loss_trace) {
       if (gibbs)
         loss_trace->push_back(n_obs > 0 ? std::sqrt(sse / n_obs) : 0.0);
@@ -498,6 +510,89 @@ void mf_als_row_solver::solve(interaction_matrix::span row, const mf_rows& other
                               double* x) {
   SHARDREC_ASSERT(other.cols() == s_->a.cols());
   solve_entity(row, other, mu_, s_->prior, 0, 0, 0, 0, *s_, x);
+}
+
+void add_row(mf_row_moments& m, const double* x, Eigen::Index d) {
+  const auto n = static_cast<std::size_t>(d);
+  if (m.sum.size() != n) {
+    SHARDREC_ASSERT(m.n == 0 && m.sum.empty());
+    m.sum.assign(n, exact_sum{});
+    m.outer.assign(n * n, exact_sum{});
+  }
+  ++m.n;
+  for (std::size_t s = 0; s < n; ++s) {
+    m.sum[s].add(x[s]);
+    for (std::size_t t = 0; t < n; ++t)
+      m.outer[s * n + t].add(x[s] * x[t]);
+  }
+}
+
+void merge(mf_row_moments& m, const mf_row_moments& o) {
+  if (o.sum.empty())
+    return;
+  if (m.sum.empty()) {
+    m = o;
+    return;
+  }
+  SHARDREC_ASSERT(m.sum.size() == o.sum.size() && m.outer.size() == o.outer.size());
+  m.n += o.n;
+  for (std::size_t s = 0; s < m.sum.size(); ++s)
+    m.sum[s].add(o.sum[s]);
+  for (std::size_t s = 0; s < m.outer.size(); ++s)
+    m.outer[s].add(o.outer[s]);
+}
+
+double mf_squared_residual(double r, const double* pu, const double* qi, Eigen::Index k,
+                           double mu) {
+  double dot = 0.0;
+  for (Eigen::Index t = 0; t < k; ++t)
+    dot += pu[t] * qi[t];
+  double e = r - (mu + pu[k] + qi[k] + dot);
+  return e * e;
+}
+
+struct mf_sweep_stream::impl {
+  rng r;
+};
+
+mf_sweep_stream::mf_sweep_stream(std::uint64_t seed, int sweep)
+    : p_(std::make_unique<impl>(
+        impl{rng::stream(seed, static_cast<std::uint64_t>(sweep), side_hyper, 0)})) {}
+mf_sweep_stream::~mf_sweep_stream() = default;
+mf_sweep_stream::mf_sweep_stream(mf_sweep_stream&&) noexcept = default;
+
+double mf_sweep_stream::alpha(double n_obs, double sse) {
+  return p_->r.gamma(1.0 + 0.5 * n_obs) / (1.0 + 0.5 * sse);
+}
+
+void mf_sweep_stream::hyper(const mf_row_moments& m, Eigen::Index d,
+                            mf_gibbs_prior& prior) {
+  SHARDREC_ASSERT(d > 0 && (m.n == 0 || m.sum.size() == static_cast<std::size_t>(d)));
+  hyper_from_moments(m, d, p_->r, prior.lambda, prior.lambda_mu);
+}
+
+struct mf_gibbs_row_solver::state : row_buffers {
+  using row_buffers::row_buffers;
+  half_step_prior prior;
+};
+
+mf_gibbs_row_solver::mf_gibbs_row_solver(const mf_config& cfg, double mu,
+                                         const mf_gibbs_prior& prior, int sweep, int side)
+    : mu_(mu), seed_(cfg.seed), sweep_(sweep), side_(side),
+      s_(std::make_unique<state>(static_cast<Eigen::Index>(cfg.factors) + 1)) {
+  s_->prior.sample = true;
+  s_->prior.alpha = prior.alpha;
+  s_->prior.lambda = prior.lambda;
+  s_->prior.lambda_mu = prior.lambda_mu;
+}
+
+mf_gibbs_row_solver::~mf_gibbs_row_solver() = default;
+
+void mf_gibbs_row_solver::solve(interaction_matrix::span row, const mf_rows& other,
+                                std::uint64_t key, double* x) {
+  SHARDREC_ASSERT(other.cols() == s_->a.cols());
+  solve_entity(row, other, mu_, s_->prior, seed_, sweep_,
+               side_ == 0 ? side_user : side_item, key, *s_, x);
 }
 
 std::unique_ptr<model> train_mf(const interaction_matrix& train, const mf_config& cfg,

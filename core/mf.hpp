@@ -34,6 +34,7 @@
 #include <Eigen/Core>
 
 #include "core/error.hpp"
+#include "core/exact_sum.hpp"
 #include "core/interactions.hpp"
 #include "core/model.hpp"
 
@@ -167,6 +168,80 @@ public:
 private:
   double mu_;
   std::unique_ptr<scratch> s_;
+};
+
+// ---- The Gibbs sampler in pieces, for a cluster (dist/als.hpp) that holds
+// the rows in partitions. train_mf's sweep, when keyed: the noise precision
+// alpha ~ Gamma(1 + N/2, rate 1 + SSE/2), then the users' (mu, Lambda) from
+// the Normal-Wishart posterior given their rows, the users' rows, the
+// items' (mu, Lambda), the items' rows; all global draws from one stream
+// (mf_sweep_stream) in that order, every row's noise from its own keyed
+// stream.
+
+// The prior of one side's row solves in one sweep.
+struct mf_gibbs_prior {
+  double alpha = 1.0;        // noise precision
+  Eigen::MatrixXd lambda;    // D x D precision, D = k + 1
+  Eigen::VectorXd lambda_mu; // Lambda * mu
+};
+
+// Sums over the rows of one side that have ratings: their count, sum and
+// sum of outer products (D x D, row-major), as exact sums
+// (core/exact_sum.hpp), so that partial moments from any grouping of the
+// rows merge to the same bits.
+struct mf_row_moments {
+  std::uint64_t n = 0;
+  std::vector<exact_sum> sum;   // D
+  std::vector<exact_sum> outer; // D x D
+};
+// Adds the D-wide row x (sizes the moments on first use).
+void add_row(mf_row_moments& m, const double* x, Eigen::Index d);
+// m += o. REQUIRES: both empty or of the same D.
+void merge(mf_row_moments& m, const mf_row_moments& o);
+
+// The squared residual (r - mu - b_u - b_i - p_u . q_i)^2 of one cell, rows
+// D = k + 1 wide (factors, then the bias). A plain loop: the bits do not
+// depend on where the rows lie in memory.
+double mf_squared_residual(double r, const double* user_row, const double* item_row,
+                           Eigen::Index k, double mu);
+
+class mf_sweep_stream {
+public:
+  mf_sweep_stream(std::uint64_t seed, int sweep);
+  ~mf_sweep_stream();
+  mf_sweep_stream(mf_sweep_stream&&) noexcept;
+  // alpha for the sweep, given the number of observations and the SSE of
+  // the current factors. Draw order: alpha, then hyper(users), then
+  // hyper(items).
+  double alpha(double n_obs, double sse);
+  // (Lambda, Lambda mu) of one side given its rows' moments (D wide: k + 1);
+  // sets prior.lambda and prior.lambda_mu, keeps prior.alpha.
+  void hyper(const mf_row_moments& m, Eigen::Index d, mf_gibbs_prior& prior);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> p_;
+};
+
+// One row's draw from its conditional posterior (the Gibbs row solve), its
+// noise from the stream of (seed, sweep, side, key): side 0 users, 1 items.
+class mf_gibbs_row_solver {
+public:
+  mf_gibbs_row_solver(const mf_config& cfg, double mu, const mf_gibbs_prior& prior,
+                      int sweep, int side);
+  ~mf_gibbs_row_solver();
+  mf_gibbs_row_solver(const mf_gibbs_row_solver&) = delete;
+  mf_gibbs_row_solver& operator=(const mf_gibbs_row_solver&) = delete;
+  void solve(interaction_matrix::span row, const mf_rows& other, std::uint64_t key,
+             double* x);
+
+private:
+  double mu_;
+  std::uint64_t seed_;
+  int sweep_;
+  int side_;
+  struct state;
+  std::unique_ptr<state> s_;
 };
 
 } // namespace shardrec::core

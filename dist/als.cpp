@@ -490,7 +490,7 @@ ials_partition::fold_in_data(const gram_total& item_gram) const {
   return d;
 }
 
-result<mf_fold_in_data> mf_als_partition::fold_in_data() const {
+result<mf_fold_in_data> mf_partition::fold_in_data() const {
   if (!ex_.complete(als_side::items))
     return bad_message("fold-in data: blocks of items missing");
   mf_fold_in_data d;
@@ -535,16 +535,48 @@ loss_partial ials_partition::make_loss_partial() const {
 // ---- explicit MF, ALS ----
 
 status validate_dist(const mf_config& cfg) {
-  if (auto st = validate(cfg); !st)
-    return st;
-  if (cfg.solver != mf_solver::als)
-    return make_error(errc::invalid_argument,
-                      "mf_config.solver: the distributed trainer supports only als");
-  return {};
+  return validate(cfg);
 }
 
-mf_als_partition::mf_als_partition(const partition_store& store, const mf_config& cfg,
-                                   const als_globals& globals)
+result<gibbs_priors> draw_gibbs_priors(const std::vector<gibbs_stats>& parts,
+                                       std::uint32_t partitions, const mf_config& cfg,
+                                       int sweep) {
+  auto at = by_partition(parts, partitions, "gibbs_stats");
+  if (!at)
+    return at.err();
+  const auto d = static_cast<Eigen::Index>(cfg.factors + 1);
+  const auto width = static_cast<std::size_t>(d);
+  auto well_formed = [&](const mf_row_moments& m) {
+    return m.n == 0 ? m.sum.empty() && m.outer.empty()
+                    : m.sum.size() == width && m.outer.size() == width * width;
+  };
+  std::uint64_t cells = 0;
+  exact_sum sse;
+  mf_row_moments users, items;
+  for (const auto& p : parts) {
+    if (sweep < 1 || p.version != static_cast<std::uint32_t>(sweep - 1))
+      return bad_message("gibbs_stats: partition " + std::to_string(p.from) + " sent version "
+                         + std::to_string(p.version) + " for sweep " + std::to_string(sweep));
+    if (!well_formed(p.users) || !well_formed(p.items))
+      return bad_message("gibbs_stats: partition " + std::to_string(p.from)
+                         + " sent moments of another width than " + std::to_string(width));
+    cells += p.cells;
+    sse.add(p.sse);
+    merge(users, p.users);
+    merge(items, p.items);
+  }
+  gibbs_priors g;
+  g.sweep = static_cast<std::uint32_t>(sweep);
+  mf_sweep_stream stream(cfg.seed, sweep);
+  const double alpha = stream.alpha(static_cast<double>(cells), sse.value());
+  stream.hyper(users, d, g.users);
+  stream.hyper(items, d, g.items);
+  g.users.alpha = g.items.alpha = alpha;
+  return g;
+}
+
+mf_partition::mf_partition(const partition_store& store, const mf_config& cfg,
+                           const als_globals& globals)
     : cfg_(cfg), globals_(globals),
       ex_(store, static_cast<std::uint32_t>(cfg.factors + 1)) {
   SHARDREC_ASSERT(validate_dist(cfg).ok());
@@ -555,49 +587,126 @@ mf_als_partition::mf_als_partition(const partition_store& store, const mf_config
     auto& own = own_[side_index(side)];
     own.resize(static_cast<Eigen::Index>(ids.size()),
                static_cast<Eigen::Index>(cfg.factors + 1));
-    auto keys = keys_of(ids);
-    mf_init_keyed_rows(cfg, side_index(side), keys.data(), own);
+    keys_[side_index(side)] = keys_of(ids);
+    mf_init_keyed_rows(cfg, side_index(side), keys_[side_index(side)].data(), own);
+    if (cfg.solver == mf_solver::gibbs)
+      sum_[side_index(side)] = mf_rows::Zero(own.rows(), own.cols());
   }
 }
 
-std::vector<mf_block> mf_als_partition::make_blocks(als_side fixed) const {
+std::vector<mf_block> mf_partition::make_blocks(als_side fixed) const {
   return ex_.make_blocks(fixed, version_[side_index(fixed)], own_[side_index(fixed)]);
 }
 
 std::vector<mf_block>
-mf_als_partition::make_group_blocks(als_side fixed,
+mf_partition::make_group_blocks(als_side fixed,
                                     const std::vector<std::uint32_t>& leader_of) const {
   return ex_.make_group_blocks(fixed, version_[side_index(fixed)],
                                own_[side_index(fixed)], leader_of);
 }
 
-status mf_als_partition::receive(const mf_block& b, bool group) {
+status mf_partition::receive(const mf_block& b, bool group) {
   std::uint32_t expected = b.side == als_side::items ? version_[0] : version_[1] + 1;
   return ex_.receive(b, expected, group);
 }
 
-status mf_als_partition::solve(als_side solving) {
+bool mf_partition::next_sweep_samples() const {
+  return cfg_.solver == mf_solver::gibbs
+         && static_cast<int>(version_[0]) + 1 > cfg_.warm_start;
+}
+
+status mf_partition::solve(als_side solving, const gibbs_priors* priors) {
   const als_side fixed = other_side(solving);
   if (!ex_.complete(fixed))
     return bad_message(std::string("solve ") + side_name(solving) + ": blocks of "
                        + side_name(fixed) + " missing");
+  const int sweep = static_cast<int>(version_[side_index(solving)]) + 1;
+  const bool sample = cfg_.solver == mf_solver::gibbs && sweep > cfg_.warm_start;
+  const auto d = static_cast<Eigen::Index>(cfg_.factors + 1);
+  if (sample) {
+    if (solving == als_side::users) {
+      auto sized = [&](const mf_gibbs_prior& p) {
+        return p.lambda.rows() == d && p.lambda.cols() == d && p.lambda_mu.size() == d;
+      };
+      if (!priors || priors->sweep != static_cast<std::uint32_t>(sweep)
+          || !sized(priors->users) || !sized(priors->items))
+        return bad_message("solve users: sweep " + std::to_string(sweep)
+                           + " needs its Gibbs priors ("
+                           + (priors ? "got sweep " + std::to_string(priors->sweep)
+                                           + " or rows of another width"
+                                     : std::string("none given"))
+                           + ")");
+      priors_ = *priors;
+    } else if (priors_.sweep != static_cast<std::uint32_t>(sweep)) {
+      return bad_message("solve items: no Gibbs priors for sweep " + std::to_string(sweep));
+    }
+  }
   const auto& other = ex_.received(fixed);
   auto& own = own_[side_index(solving)];
+  const auto& keys = keys_[side_index(solving)];
   parallel_for(
       static_cast<std::size_t>(own.rows()), cfg_.threads,
       [&](std::size_t b, std::size_t e) {
-        mf_als_row_solver solver(cfg_, globals_.mu);
-        for (std::size_t r = b; r < e; ++r)
-          solver.solve(ex_.row(solving, static_cast<index_t>(r)), other,
-                       own.row(static_cast<Eigen::Index>(r)).data());
+        if (sample) {
+          mf_gibbs_row_solver solver(
+              cfg_, globals_.mu, solving == als_side::users ? priors_.users : priors_.items,
+              sweep, side_index(solving));
+          for (std::size_t r = b; r < e; ++r)
+            solver.solve(ex_.row(solving, static_cast<index_t>(r)), other, keys[r],
+                         own.row(static_cast<Eigen::Index>(r)).data());
+        } else {
+          mf_als_row_solver solver(cfg_, globals_.mu);
+          for (std::size_t r = b; r < e; ++r)
+            solver.solve(ex_.row(solving, static_cast<index_t>(r)), other,
+                         own.row(static_cast<Eigen::Index>(r)).data());
+        }
       },
       32);
   ex_.reset(fixed);
   ++version_[side_index(solving)];
+  if (cfg_.solver == mf_solver::gibbs && solving == als_side::items) {
+    // The posterior mean, as the core takes it: the samples after burn-in.
+    if (sweep > cfg_.burn_in) {
+      sum_[0] += own_[0];
+      sum_[1] += own_[1];
+      ++kept_;
+    }
+    if (sweep == cfg_.iterations && kept_ > 0) {
+      own_[0] = sum_[0] / static_cast<double>(kept_);
+      own_[1] = sum_[1] / static_cast<double>(kept_);
+    }
+  }
   return {};
 }
 
-loss_partial mf_als_partition::make_loss_partial() const {
+result<gibbs_stats> mf_partition::make_gibbs_stats() const {
+  if (!ex_.complete(als_side::items))
+    return bad_message("gibbs stats: blocks of items missing");
+  const auto k = static_cast<Eigen::Index>(cfg_.factors);
+  const auto d = k + 1;
+  gibbs_stats g;
+  g.from = ex_.store().partition();
+  g.version = version_[0];
+  const auto& items = ex_.received(als_side::items);
+  for (index_t u = 0; u < ex_.rows(als_side::users); ++u) {
+    auto row = ex_.row(als_side::users, u);
+    if (row.size == 0)
+      continue;
+    const double* pu = own_[0].row(static_cast<Eigen::Index>(u)).data();
+    for (std::size_t j = 0; j < row.size; ++j)
+      g.sse.add(mf_squared_residual(
+          row.value[j], pu, items.row(static_cast<Eigen::Index>(row.index[j])).data(), k,
+          globals_.mu));
+    g.cells += row.size;
+    add_row(g.users, pu, d);
+  }
+  for (index_t i = 0; i < ex_.rows(als_side::items); ++i)
+    if (ex_.row(als_side::items, i).size > 0)
+      add_row(g.items, own_[1].row(static_cast<Eigen::Index>(i)).data(), d);
+  return g;
+}
+
+loss_partial mf_partition::make_loss_partial() const {
   SHARDREC_ASSERT(version_[0] == version_[1] && version_[1] > 0);
   const auto& store = ex_.store();
   const auto k = static_cast<Eigen::Index>(cfg_.factors);

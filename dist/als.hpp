@@ -3,8 +3,8 @@
 // on the external ids) and, per half-step, receives exactly the other side's
 // rows its ratings touch. Two models share the exchange:
 //   - ials_partition: implicit ALS (core/ials.hpp), the cluster's default CF;
-//   - mf_als_partition: explicit biased MF with mf_solver::als (core/mf.hpp),
-//     the cluster's rating model.
+//   - mf_partition: explicit biased MF (core/mf.hpp), the cluster's rating
+//     model, by ALS or by the Gibbs sampler (the core's default; below).
 // Both give, by external id, the factors of the single-process trainer run
 // with keys (ials_config / mf_config user_keys, item_keys = stable_hash(
 // external id)): the same initial factors, and every row's cells summed in
@@ -297,25 +297,79 @@ private:
   std::uint32_t version_[2] = {0, 0};
 };
 
-// Fails with errc::invalid_argument unless validate(cfg).ok() and
-// cfg.solver == mf_solver::als (the distributed trainer has no Gibbs sampler).
+// Fails with errc::invalid_argument unless validate(cfg).ok().
 status validate_dist(const mf_config& cfg);
 
-// One partition's explicit-MF (ALS) state. Factor rows are k + 1 doubles:
-// the k factors, then the bias.
-class mf_als_partition {
+// ---- Explicit MF by the Gibbs sampler (mf_solver::gibbs, the core's
+// default): the MF flow above, plus one barrier per sampled sweep for the
+// global draws. Sweep s = 1 .. cfg.iterations (version = s - 1 on both
+// sides before it):
+//   s <= cfg.warm_start: an ALS sweep (solve without priors).
+//   else:
+//   G1 once every partition holds the item blocks of the user half-step:
+//      partition p -> coordinator: make_gibbs_stats(): the squared error of
+//      its users' cells and the moments of its users' and items' rows (the
+//      state after sweep s - 1), as exact sums.
+//   G2 coordinator: draw_gibbs_priors(all P): alpha, then the users' and the
+//      items' (mu, Lambda), from core::mf_sweep_stream(seed, s) in the
+//      core's order -> every partition.
+//   G3 solve(users, &priors), the user blocks, solve(items, &priors).
+// Every row draws its noise from the stream of (seed, s, side,
+// stable_hash(id)); rows are visited in key order; the exact sums make G2's
+// inputs independent of the partitioning. So the factors equal the keyed
+// core's (train_mf_factors with user_keys / item_keys) bit for bit. After
+// the last sweep's item solve the owned rows are replaced by the posterior
+// means (the average of the samples after burn-in), before the final item
+// blocks are sent for fold-in.
+
+struct gibbs_stats {
+  std::uint32_t from = 0;
+  std::uint32_t version = 0; // sweeps completed (s - 1)
+  std::uint64_t cells = 0;   // cells of the owned users' rows
+  exact_sum sse;             // their squared residuals
+  mf_row_moments users;      // owned users with a cell
+  mf_row_moments items;      // owned items with a cell
+};
+
+struct gibbs_priors {
+  std::uint32_t sweep = 0; // s, 1-based
+  mf_gibbs_prior users;    // alpha, Lambda, Lambda mu of the user rows' prior
+  mf_gibbs_prior items;
+};
+
+// G2: sums exactly one stats message per partition (any order; exact) and
+// draws sweep `sweep`'s priors. Fails with errc::bad_message on a missing,
+// duplicate or out-of-range partition, a version other than sweep - 1, or
+// moments of another width than cfg.factors + 1.
+result<gibbs_priors> draw_gibbs_priors(const std::vector<gibbs_stats>& parts,
+                                       std::uint32_t partitions, const mf_config& cfg,
+                                       int sweep);
+
+// One partition's explicit-MF state (ALS, or Gibbs as above). Factor rows
+// are k + 1 doubles: the k factors, then the bias.
+class mf_partition {
 public:
   // REQUIRES: validate_dist(cfg).ok(); store.built(); globals from
   // merge_census. cfg.user_keys / item_keys are ignored (see ials_partition).
-  mf_als_partition(const partition_store& store, const mf_config& cfg,
-                   const als_globals& globals);
+  mf_partition(const partition_store& store, const mf_config& cfg,
+               const als_globals& globals);
 
   std::vector<mf_block> make_blocks(als_side fixed) const;
   std::vector<mf_block>
   make_group_blocks(als_side fixed, const std::vector<std::uint32_t>& leader_of) const;
   status receive(const mf_block& b, bool group = false);
-  // Fails with errc::bad_message (nothing changed) if a block is missing.
-  status solve(als_side solving);
+  // Solves every owned row of `solving`. A sampled Gibbs sweep needs the
+  // sweep's priors at the user solve (G3); the item solve takes the ones
+  // the user solve was given (priors may be null there). Fails with
+  // errc::bad_message (nothing changed) if a block is missing, or priors are
+  // missing, of another sweep or of the wrong width.
+  status solve(als_side solving, const gibbs_priors* priors = nullptr);
+  // Whether the next sweep samples (Gibbs, past the warm start) and so
+  // needs G1 / G2 before its user solve.
+  bool next_sweep_samples() const;
+  // G1. bad_message unless every item block of the next user half-step is
+  // in.
+  result<gibbs_stats> make_gibbs_stats() const;
   // L: the ALS objective of mf.hpp. REQUIRES: right after solve(items).
   loss_partial make_loss_partial() const;
   // After the last solve(items), make_blocks(items) and receiving every
@@ -323,7 +377,8 @@ public:
   // for fold-in. bad_message if a block is missing.
   result<mf_fold_in_data> fold_in_data() const;
 
-  // Owned rows, k + 1 wide, in the order of store.users() / store.items().
+  // Owned rows, k + 1 wide, in the order of store.users() / store.items()
+  // (Gibbs: the posterior means once the last sweep is solved).
   const mf_rows& user_rows() const { return own_[0]; }
   const mf_rows& item_rows() const { return own_[1]; }
   const als_exchange<double>& exchange() const { return ex_; }
@@ -334,7 +389,13 @@ private:
   als_globals globals_;
   als_exchange<double> ex_;
   mf_rows own_[2];
+  std::vector<std::uint64_t> keys_[2]; // stable_hash of the owned ids
   std::uint32_t version_[2] = {0, 0};
+  // Gibbs: this sweep's priors (from the user solve), the sums of the
+  // samples after burn-in and how many there are.
+  gibbs_priors priors_;
+  mf_rows sum_[2];
+  int kept_ = 0;
 };
 
 } // namespace shardrec::dist

@@ -8,7 +8,7 @@ train_settings make_train_settings(std::uint32_t factors, std::uint32_t iteratio
                                    std::uint64_t seed, unsigned threads) {
   train_settings t;
   t.ials = ials_settings(factors, static_cast<int>(iterations), seed);
-  t.mf = mf_als_config(factors, static_cast<int>(iterations), seed);
+  t.mf = mf_gibbs_config(factors, static_cast<int>(iterations), seed);
   t.knn = ranking_knn_config();
   t.ease = ease_settings();
   t.ials.threads = t.mf.threads = threads;
@@ -190,7 +190,7 @@ tuning_sample_part tuning_sample_of(const partition_store& s, std::uint64_t n_us
 result<served_models> pack_models(const partition_store& s,
                                   const std::vector<float>& popularity,
                                   const content_session* content, const knn_session* knn,
-                                  const ials_partition* ials, const mf_als_partition* mf,
+                                  const ials_partition* ials, const mf_partition* mf,
                                   const ease_session* ease, const blend_spec& spec) {
   partition_item_models im;
   const auto n_items = s.items().size();

@@ -170,7 +170,7 @@ struct served_models {
 result<served_models> pack_models(const partition_store& s,
                                   const std::vector<float>& popularity,
                                   const content_session* content, const knn_session* knn,
-                                  const ials_partition* ials, const mf_als_partition* mf,
+                                  const ials_partition* ials, const mf_partition* mf,
                                   const ease_session* ease, const blend_spec& spec);
 
 } // namespace shardrec::dist

@@ -151,6 +151,46 @@ struct AlsLossPartial {
   loss @2 :Float64;
 }
 
+# ---- dist/als.hpp, Gibbs sampler (G1 / G2)
+
+# core::exact_sum: a two's-complement 128-bit multiple of 2^-64.
+struct ExactSum {
+  high @0 :UInt64;
+  low @1 :UInt64;
+  poisoned @2 :Bool;
+}
+
+# core::mf_row_moments: n rows, their sum (D) and sum of outer products
+# (D x D, row-major); both lists empty when n is 0.
+struct MfMoments {
+  n @0 :UInt64;
+  sum @1 :List(ExactSum);
+  outer @2 :List(ExactSum);
+}
+
+struct GibbsStats {
+  from @0 :UInt32;
+  version @1 :UInt32;
+  cells @2 :UInt64;
+  sse @3 :ExactSum;
+  users @4 :MfMoments;
+  items @5 :MfMoments;
+}
+
+# One side's prior for a sweep: noise precision, Lambda (D x D row-major),
+# Lambda mu (D).
+struct GibbsPrior {
+  alpha @0 :Float64;
+  lambda @1 :List(Float64);
+  lambdaMu @2 :List(Float64);
+}
+
+struct GibbsPriors {
+  sweep @0 :UInt32;
+  users @1 :GibbsPrior;
+  items @2 :GibbsPrior;
+}
+
 # ---- dist/ease.hpp (EASE)
 
 # E1 reply (a partition's items with a cell) and E3 argument (the catalogue,
@@ -219,5 +259,7 @@ struct TrainFrame {
     easeColumns @22 :EaseColumns;
     tuningSample @23 :TuningSample;
     tuningSampleRequest @24 :TuningSampleRequest;
+    gibbsStats @25 :GibbsStats;
+    gibbsPriors @26 :GibbsPriors;
   }
 }

@@ -250,6 +250,30 @@ dist::gram_partial sample_gram_partial() {
   return g;
 }
 
+dist::gibbs_stats sample_gibbs_stats() {
+  dist::gibbs_stats g;
+  g.from = 2;
+  g.version = 7;
+  g.cells = 11;
+  g.sse.add(3.25);
+  g.sse.add(1.0 / 3.0);
+  const double rows[2][2] = {{0.5, -1.0 / 7.0}, {2.0, 1e-9}};
+  for (const auto& r : rows)
+    core::add_row(g.users, r, 2);
+  return g;
+}
+
+dist::gibbs_priors sample_gibbs_priors() {
+  dist::gibbs_priors g;
+  g.sweep = 4;
+  g.users.alpha = 1.0 / 3.0;
+  g.users.lambda = Eigen::MatrixXd{{2.0, 0.1}, {0.1, 3.0}};
+  g.users.lambda_mu = Eigen::VectorXd{{-1.0 / 7.0, 0.5}};
+  g.items = g.users;
+  g.items.lambda(1, 1) = 4.5;
+  return g;
+}
+
 dist::gram_total sample_gram_total() {
   dist::gram_total g;
   g.side = dist::als_side::users;
@@ -529,6 +553,26 @@ TEST(CodecDist, AlsMessagesRoundTrip) {
   EXPECT_EQ(l.from, 3u);
   EXPECT_EQ(l.version, 9u);
   EXPECT_EQ(l.loss, 1234.0625);
+
+  auto gs = sample_gibbs_stats();
+  auto dgs = must(decode_gibbs_stats(encode(gs)));
+  EXPECT_EQ(dgs.from, gs.from);
+  EXPECT_EQ(dgs.version, gs.version);
+  EXPECT_EQ(dgs.cells, gs.cells);
+  EXPECT_TRUE(dgs.sse == gs.sse); // all 128 bits
+  EXPECT_EQ(dgs.users.n, 2u);
+  ASSERT_EQ(dgs.users.outer.size(), 4u);
+  for (std::size_t j = 0; j < 4; ++j)
+    EXPECT_TRUE(dgs.users.outer[j] == gs.users.outer[j]);
+  EXPECT_EQ(dgs.items.n, 0u);
+  EXPECT_TRUE(dgs.items.sum.empty());
+  auto gpr = sample_gibbs_priors();
+  auto dgpr = must(decode_gibbs_priors(encode(gpr)));
+  EXPECT_EQ(dgpr.sweep, 4u);
+  EXPECT_EQ(dgpr.users.alpha, gpr.users.alpha);
+  EXPECT_EQ(dgpr.users.lambda, gpr.users.lambda);
+  EXPECT_EQ(dgpr.users.lambda_mu, gpr.users.lambda_mu);
+  EXPECT_EQ(dgpr.items.lambda, gpr.items.lambda);
 }
 
 TEST(CodecDist, FloatBitsSurvive) {
@@ -588,6 +632,8 @@ std::vector<frame> all_frames() {
           encode(sample_gram_partial()),
           encode(sample_gram_total()),
           encode(dist::loss_partial{1, 2, 3.0}),
+          encode(sample_gibbs_stats()),
+          encode(sample_gibbs_priors()),
           encode(events)};
 }
 
@@ -614,7 +660,7 @@ template <class T> void check_malformed(decoder<T> dec, const frame& good) {
     else
       EXPECT_EQ(d.err().code, core::errc::bad_message);
   }
-  EXPECT_GE(others, 16); // 19 samples, at most 2 of the decoder's own type
+  EXPECT_GE(others, 18); // 21 samples, at most 2 of the decoder's own type
   std::mt19937 rng(7);
   for (int k = 0; k < 300; ++k) {
     frame g{std::vector<std::uint8_t>(8 * (1 + rng() % 24))};
@@ -649,6 +695,8 @@ TEST(CodecDist, EveryDecoderRejectsMalformedFrames) {
   check_malformed(&decode_gram_partial, encode(sample_gram_partial()));
   check_malformed(&decode_gram_total, encode(sample_gram_total()));
   check_malformed(&decode_loss_partial, encode(dist::loss_partial{1, 2, 3.0}));
+  check_malformed(&decode_gibbs_stats, encode(sample_gibbs_stats()));
+  check_malformed(&decode_gibbs_priors, encode(sample_gibbs_priors()));
   check_malformed(&decode_blend_spec, encode(sample_spec()));
   check_malformed(&decode_user_profile, encode(sample_profile()));
   check_malformed(&decode_blend_stats, encode(sample_stats()));
@@ -764,6 +812,16 @@ TEST(CodecDist, InconsistentArraysAreRejected) {
   gt.k = 65536;
   gt.gram.clear();
   expect_bad(&decode_gram_total, encode(gt), "gram k overflow", "'gram'");
+
+  auto gs = sample_gibbs_stats();
+  gs.users.outer.pop_back();
+  expect_bad(&decode_gibbs_stats, encode(gs), "gibbs outer", "'outer'");
+  gs = sample_gibbs_stats();
+  gs.items.n = 3; // rows without sums
+  expect_bad(&decode_gibbs_stats, encode(gs), "gibbs n", "'sum'");
+  auto gpr = sample_gibbs_priors();
+  gpr.items.lambda_mu = Eigen::VectorXd{{1.0, 2.0, 3.0}};
+  expect_bad(&decode_gibbs_priors, encode(gpr), "gibbs lambda", "'lambda'");
 
   auto st = sample_stats();
   st.inv_std.pop_back();

@@ -404,10 +404,10 @@ trained train_cluster(std::uint32_t P, std::size_t users = 150, std::size_t item
   auto globals = dist::merge_census(census, P);
   EXPECT_TRUE(globals.ok());
   std::vector<std::unique_ptr<dist::ials_partition>> ials;
-  std::vector<std::unique_ptr<dist::mf_als_partition>> mf;
+  std::vector<std::unique_ptr<dist::mf_partition>> mf;
   for (const auto& s : t.stores) {
     ials.push_back(std::make_unique<dist::ials_partition>(s, settings.ials, *globals));
-    mf.push_back(std::make_unique<dist::mf_als_partition>(s, settings.mf, *globals));
+    mf.push_back(std::make_unique<dist::mf_partition>(s, settings.mf, *globals));
   }
   for (int it = 0; it < settings.ials.iterations; ++it)
     for (auto fixed : {dist::als_side::items, dist::als_side::users}) {

@@ -212,7 +212,7 @@ ials_run simulate_ials(const std::vector<partition_store>& stores, const ials_co
 }
 
 struct mf_run {
-  std::vector<std::unique_ptr<mf_als_partition>> parts;
+  std::vector<std::unique_ptr<mf_partition>> parts;
   std::vector<double> loss;
   traffic bytes;
 };
@@ -225,7 +225,7 @@ mf_run simulate_mf(const std::vector<partition_store>& stores, const mf_config& 
   mf_run run;
   als_globals g = globals_of(stores, rng);
   for (const auto& s : stores)
-    run.parts.push_back(std::make_unique<mf_als_partition>(s, cfg, g));
+    run.parts.push_back(std::make_unique<mf_partition>(s, cfg, g));
   for (int it = 0; it < cfg.iterations; ++it) {
     for (als_side fixed : {als_side::items, als_side::users}) {
       std::vector<mf_block> pool;
@@ -256,6 +256,73 @@ mf_run simulate_mf(const std::vector<partition_store>& stores, const mf_config& 
   return run;
 }
 
+// The Gibbs flow of dist/als.hpp: per sweep the item blocks, then (on a
+// sampled sweep) every partition's stats in shuffled order to
+// draw_gibbs_priors, the user solve, the user blocks, the item solve.
+struct gibbs_run {
+  std::vector<std::unique_ptr<mf_partition>> parts;
+  std::vector<double> train_rmse; // from the stats of each sampled sweep
+};
+
+gibbs_run simulate_gibbs(const std::vector<partition_store>& stores, const mf_config& cfg,
+                         std::uint64_t shuffle_seed,
+                         const std::vector<std::uint32_t>& leader_of = {}) {
+  std::mt19937_64 rng(shuffle_seed);
+  const auto parts = static_cast<std::uint32_t>(stores.size());
+  gibbs_run run;
+  traffic bytes;
+  als_globals g = globals_of(stores, rng);
+  for (const auto& s : stores)
+    run.parts.push_back(std::make_unique<mf_partition>(s, cfg, g));
+  auto exchange = [&](als_side fixed, int it) {
+    std::vector<mf_block> pool;
+    for (auto& p : run.parts)
+      for (auto& b : leader_of.empty() ? p->make_blocks(fixed)
+                                       : p->make_group_blocks(fixed, leader_of))
+        pool.push_back(std::move(b));
+    deliver<mf_block>(pool, rng, bytes, it, fixed, [&](const mf_block& b) {
+      return leader_of.empty() ? run.parts[b.to]->receive(b)
+                               : deliver_to_group(run.parts, leader_of, b);
+    });
+  };
+  for (int it = 0; it < cfg.iterations; ++it) {
+    exchange(als_side::items, it);
+    gibbs_priors priors;
+    const bool sample = run.parts[0]->next_sweep_samples();
+    if (sample) {
+      std::vector<gibbs_stats> st;
+      for (auto& p : run.parts) {
+        auto s = p->make_gibbs_stats();
+        EXPECT_TRUE(s.ok()) << s.err().message;
+        if (s.ok())
+          st.push_back(std::move(*s));
+      }
+      std::shuffle(st.begin(), st.end(), rng);
+      exact_sum sse;
+      std::uint64_t cells = 0;
+      for (const auto& s : st) {
+        sse.add(s.sse);
+        cells += s.cells;
+      }
+      run.train_rmse.push_back(std::sqrt(sse.value() / static_cast<double>(cells)));
+      auto d = draw_gibbs_priors(st, parts, cfg, it + 1);
+      EXPECT_TRUE(d.ok()) << d.err().message;
+      if (d.ok())
+        priors = std::move(*d);
+    }
+    for (auto& p : run.parts) {
+      auto st = p->solve(als_side::users, sample ? &priors : nullptr);
+      EXPECT_TRUE(st.ok()) << st.err().message;
+    }
+    exchange(als_side::users, it);
+    for (auto& p : run.parts) {
+      auto st = p->solve(als_side::items);
+      EXPECT_TRUE(st.ok()) << st.err().message;
+    }
+  }
+  return run;
+}
+
 // Gathers owned rows from the partitions into the oracle's dense order.
 template <class Mat, class Get>
 Mat gather(const id_map& ids, const std::vector<partition_store>& stores, bool users,
@@ -272,6 +339,24 @@ Mat gather(const id_map& ids, const std::vector<partition_store>& stores, bool u
           owned_rows(p).row(static_cast<Eigen::Index>(*local));
   }
   return out;
+}
+
+// The partitions' MF rows as core factors in the oracle's order.
+mf_factors gather_mf(const events_data& d, const std::vector<partition_store>& stores,
+                     const std::vector<std::unique_ptr<mf_partition>>& parts,
+                     std::size_t factors) {
+  const auto w = static_cast<Eigen::Index>(factors + 1);
+  auto xu = gather<mf_rows>(d.ds.users, stores, true, w,
+                            [&](std::uint32_t p) { return parts[p]->user_rows(); });
+  auto xi = gather<mf_rows>(d.ds.items, stores, false, w,
+                            [&](std::uint32_t p) { return parts[p]->item_rows(); });
+  mf_factors f;
+  f.mu = static_cast<float>(parts[0]->mu());
+  f.user = xu.leftCols(w - 1).cast<float>();
+  f.item = xi.leftCols(w - 1).cast<float>();
+  f.user_bias = xu.col(w - 1).cast<float>();
+  f.item_bias = xi.col(w - 1).cast<float>();
+  return f;
 }
 
 template <class A, class B> double max_abs_diff(const A& a, const B& b) {
@@ -480,9 +565,12 @@ TEST(dist_als, receive_and_merges_reject_bad_deliveries) {
   EXPECT_FALSE(sum_loss(lp, 3).ok());
 
   mf_config mc;
-  EXPECT_EQ(validate_dist(mc).err().code, errc::invalid_argument); // gibbs by default
+  EXPECT_TRUE(validate_dist(mc).ok()); // gibbs, the default
   mc.solver = mf_solver::als;
   EXPECT_TRUE(validate_dist(mc).ok());
+  mc.solver = mf_solver::gibbs;
+  mc.burn_in = mc.iterations;
+  EXPECT_EQ(validate_dist(mc).err().code, errc::invalid_argument);
 }
 
 // ---- agreement with the core ----
@@ -653,17 +741,7 @@ TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
     t0 = clock_type::now();
     auto run = simulate_mf(stores, cfg, 200 + parts);
     double sim_s = seconds_since(t0);
-    const auto w = static_cast<Eigen::Index>(cfg.factors + 1);
-    auto xu = gather<mf_rows>(d.ds.users, stores, true, w,
-                              [&](std::uint32_t p) { return run.parts[p]->user_rows(); });
-    auto xi = gather<mf_rows>(d.ds.items, stores, false, w,
-                              [&](std::uint32_t p) { return run.parts[p]->item_rows(); });
-    mf_factors f;
-    f.mu = static_cast<float>(run.parts[0]->mu());
-    f.user = xu.leftCols(w - 1).cast<float>();
-    f.item = xi.leftCols(w - 1).cast<float>();
-    f.user_bias = xu.col(w - 1).cast<float>();
-    f.item_bias = xi.col(w - 1).cast<float>();
+    mf_factors f = gather_mf(d, stores, run.parts, cfg.factors);
     EXPECT_EQ(f.mu, oracle.mu);
     double dfac =
         std::max(max_abs_diff(f.user, oracle.user), max_abs_diff(f.item, oracle.item));
@@ -699,6 +777,113 @@ TEST(dist_als, mf_als_matches_core_on_ml100k_u1) {
         std::sqrt(se / static_cast<double>(pairs.size())), want,
         run.bytes.cross / cfg.iterations);
   }
+}
+
+} // namespace
+} // namespace shardrec::dist
+
+namespace shardrec::dist {
+namespace {
+
+// Issue 13: the cluster trains the local default MF. The distributed Gibbs
+// sampler (warm start included) equals the keyed core bit for bit at
+// P = 1, 7, 64, by partition and by node group.
+TEST(dist_als, mf_gibbs_equals_core_bit_for_bit_on_ml100k_u1) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
+  const auto& d = ml100k_u1();
+  ASSERT_GT(d.train.nnz(), 0u);
+  mf_config cfg; // the default: Gibbs, 10 factors
+  cfg.iterations = 12;
+  cfg.burn_in = 6;
+  cfg.warm_start = 2;
+  cfg.threads = 2;
+  cfg.user_keys = &d.user_keys;
+  cfg.item_keys = &d.item_keys;
+  std::vector<double> trace;
+  mf_factors oracle = train_mf_factors(d.train, cfg, &trace);
+  mf_model oracle_model(oracle, cfg.min_rating, cfg.max_rating);
+  dataset test_ds;
+  auto r =
+      load_events(test_data::path("ml-100k/u1.test"), data_format::movielens, test_ds);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  auto rmse_of = [&](const mf_model& m) {
+    double se = 0;
+    for (const auto& e : test_ds.events) {
+      auto u = d.ds.users.find(test_ds.users.external(e.user));
+      auto i = d.ds.items.find(test_ds.items.external(e.item));
+      float p = m.predict(u ? *u : static_cast<index_t>(d.ds.users.size()),
+                          i ? *i : static_cast<index_t>(d.ds.items.size()));
+      se += (p - e.value) * (p - e.value);
+    }
+    return std::sqrt(se / static_cast<double>(test_ds.events.size()));
+  };
+  const double oracle_rmse = rmse_of(oracle_model);
+  EXPECT_LT(oracle_rmse, 0.95);
+
+  for (std::uint32_t parts : {1u, 7u, 64u}) {
+    auto stores = make_stores(d, parts);
+    std::vector<std::uint32_t> groups(parts);
+    for (std::uint32_t p = 0; p < parts; ++p)
+      groups[p] = p - p % 3; // three partitions a node
+    for (bool grouped : {false, true}) {
+      auto run = simulate_gibbs(stores, cfg, 300 + parts,
+                                grouped ? groups : std::vector<std::uint32_t>{});
+      mf_factors f = gather_mf(d, stores, run.parts, cfg.factors);
+      EXPECT_EQ(f.mu, oracle.mu);
+      EXPECT_EQ(f.user, oracle.user) << "P=" << parts << " grouped=" << grouped;
+      EXPECT_EQ(f.item, oracle.item) << "P=" << parts << " grouped=" << grouped;
+      EXPECT_EQ(f.user_bias, oracle.user_bias) << "P=" << parts;
+      EXPECT_EQ(f.item_bias, oracle.item_bias) << "P=" << parts;
+      mf_model m(f, cfg.min_rating, cfg.max_rating);
+      EXPECT_EQ(rmse_of(m), oracle_rmse) << "P=" << parts;
+      // The stats' training RMSE is the core's trace of the sweep before
+      // (sampled sweeps 3..12 read the state after sweeps 2..11).
+      ASSERT_EQ(run.train_rmse.size(), 10u);
+      for (std::size_t t = 0; t < run.train_rmse.size(); ++t)
+        EXPECT_EQ(run.train_rmse[t], trace[t + 1]) << "P=" << parts << " t=" << t;
+      std::printf("mf-gibbs P=%u grouped=%d: test RMSE %.6f (core %.6f)\n", parts,
+                  grouped ? 1 : 0, rmse_of(m), oracle_rmse);
+    }
+  }
+}
+
+TEST(dist_als, mf_gibbs_refuses_missing_or_stale_priors_and_stats) {
+  auto d = hand_data();
+  auto stores = make_stores(d, 3);
+  std::mt19937_64 rng(1);
+  als_globals g = globals_of(stores, rng);
+  mf_config cfg;
+  cfg.factors = 2;
+  cfg.iterations = 4;
+  cfg.burn_in = 1;
+  std::vector<std::unique_ptr<mf_partition>> parts;
+  for (const auto& s : stores)
+    parts.push_back(std::make_unique<mf_partition>(s, cfg, g));
+  // Stats before the item blocks are in.
+  EXPECT_EQ(parts[0]->make_gibbs_stats().err().code, errc::bad_message);
+  for (auto& p : parts)
+    for (auto& b : p->make_blocks(als_side::items))
+      ASSERT_TRUE(parts[b.to]->receive(b).ok());
+  std::vector<gibbs_stats> st;
+  for (auto& p : parts)
+    st.push_back(*p->make_gibbs_stats());
+  // A missing partition, a duplicate, a stale version, a wrong width.
+  EXPECT_FALSE(draw_gibbs_priors({st[0], st[1]}, 3, cfg, 1).ok());
+  EXPECT_FALSE(draw_gibbs_priors({st[0], st[1], st[1]}, 3, cfg, 1).ok());
+  EXPECT_EQ(draw_gibbs_priors(st, 3, cfg, 2).err().code, errc::bad_message);
+  auto narrow = st;
+  narrow[1].users.sum.pop_back();
+  EXPECT_EQ(draw_gibbs_priors(narrow, 3, cfg, 1).err().code, errc::bad_message);
+  auto priors = draw_gibbs_priors(st, 3, cfg, 1);
+  ASSERT_TRUE(priors.ok()) << priors.err().message;
+  EXPECT_GT(priors->users.alpha, 0.0);
+  // A sampled sweep's user solve without priors, or with another sweep's.
+  EXPECT_EQ(parts[0]->solve(als_side::users).err().code, errc::bad_message);
+  auto stale = *priors;
+  stale.sweep = 2;
+  EXPECT_EQ(parts[0]->solve(als_side::users, &stale).err().code, errc::bad_message);
+  // Nothing changed: the right priors still solve.
+  EXPECT_TRUE(parts[0]->solve(als_side::users, &*priors).ok());
 }
 
 } // namespace
