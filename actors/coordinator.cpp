@@ -341,7 +341,7 @@ caf::behavior coordinator(coordinator_pointer self) {
           self->send(self, flush_atom::value);
         }
         if (!batch.empty())
-          run_recommend_batch(self, st.shards, st.node_of, std::move(batch));
+          run_recommend_batch(self, st.shards, st.node_of, std::move(batch), &st.queued);
       },
       [=](predict_atom, std::vector<std::string> users,
           std::vector<std::string> items) -> caf::result<std::vector<float>> {

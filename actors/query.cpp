@@ -125,14 +125,37 @@ struct recommend_batch {
   std::unordered_map<std::uint64_t, std::size_t> by_id;
   // The nodes (their scorers) and the partitions each hosts, per the map.
   std::vector<std::pair<caf::actor, std::vector<std::uint32_t>>> nodes;
+  // Where a query that met a model swap goes to be asked again (null: no
+  // retries), and the coordinator to wake for it.
+  std::vector<queued_recommend>* requeue = nullptr;
+  caf::event_based_actor* self = nullptr;
 };
 using batch_ptr = std::shared_ptr<recommend_batch>;
 
-void finish(recommend_batch::query& x, std::uint32_t P) {
+constexpr int max_retries = 3;
+constexpr std::chrono::milliseconds retry_delay{50};
+
+// Puts x back in the coordinator's queue for another try when its failure
+// came early (see run_recommend_batch); true if it did.
+bool retry(recommend_batch& b, recommend_batch::query& x) {
+  if (!b.requeue || x.done || x.q.retries >= max_retries
+      || clock::now() - x.q.arrived > query_timeout / 2)
+    return false;
+  x.done = true;
+  ++x.q.retries;
+  b.requeue->push_back(std::move(x.q));
+  b.self->delayed_send(b.self, retry_delay, flush_atom::value);
+  return true;
+}
+
+void finish(recommend_batch& b, recommend_batch::query& x) {
   if (x.done)
     return;
-  x.done = true;
+  const auto P = b.P;
   auto merged = dist::merge_candidates(x.candidates, P, x.q.req.n);
+  if (merged && (!merged->missing.empty() || !x.stats.missing.empty()) && retry(b, x))
+    return;
+  x.done = true;
   if (!merged) {
     x.q.rp.deliver(to_caf_error(merged.err()));
     return;
@@ -231,7 +254,7 @@ void recheck_round(caf::event_based_actor* self, const batch_ptr& b) {
       },
       [b] {
         for (auto& x : b->qs)
-          finish(x, b->P);
+          finish(*b, x);
       });
 }
 
@@ -295,14 +318,15 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
           if (x.done)
             continue;
           if (x.cached) {
-            finish(x, b->P);
+            finish(*b, x);
             continue;
           }
           std::size_t components =
               x.moments.empty() ? 0 : x.moments.front().moments.size();
           auto stats = dist::combine_moments(x.moments, components, b->P);
           if (!stats) {
-            fail_query(x, to_caf_error(stats.err()));
+            if (!retry(*b, x)) // partitions of two model versions
+              fail_query(x, to_caf_error(stats.err()));
             continue;
           }
           x.stats = std::move(*stats);
@@ -314,7 +338,7 @@ void score_round(caf::event_based_actor* self, const batch_ptr& b,
           if (certify(x, b->nodes.size()))
             recheck = true;
           else
-            finish(x, b->P);
+            finish(*b, x);
         }
         if (recheck)
           recheck_round(self, b);
@@ -344,9 +368,12 @@ bool check_recommend(const recommend_request& req, std::uint32_t partitions,
 void run_recommend_batch(caf::event_based_actor* self,
                          const std::vector<caf::actor>& shards,
                          const std::vector<caf::actor>& node_of,
-                         std::vector<queued_recommend> queued) {
+                         std::vector<queued_recommend> queued,
+                         std::vector<queued_recommend>* requeue) {
   auto b = std::make_shared<recommend_batch>();
   b->P = static_cast<std::uint32_t>(shards.size());
+  b->requeue = requeue;
+  b->self = self;
   const auto start = clock::now();
   b->deadline = start + query_timeout;
   b->score_deadline = start + query_timeout * 6 / 10;

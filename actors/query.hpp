@@ -14,6 +14,8 @@
 #include <caf/fwd.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <chrono>
+
 #include "actors/frame.hpp"
 #include "actors/messages.hpp"
 
@@ -24,6 +26,10 @@ struct queued_recommend {
   recommend_request req;
   std::uint64_t qid = 0; // unique per cluster: node id in the high bits
   caf::typed_response_promise<frame> rp;
+  // When the request arrived and how often it was asked again (a query
+  // that met a model swap: run_recommend_batch).
+  std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
+  int retries = 0;
 };
 
 // Delivers an invalid_argument error to rp and returns false when the
@@ -39,12 +45,22 @@ bool check_recommend(const recommend_request& req, std::uint32_t partitions,
 // local answers the global statistics could not certify. Each query is
 // answered on its own promise, partial when partitions did not answer
 // within query_timeout.
+// A query whose answer would be partial (or whose partitions' statistics
+// do not fit together) long before its deadline met a model swap: during a
+// publish a node briefly holds scorers of two versions with different
+// blends, and answers for those partitions with an error at once. Such a
+// query goes back to `requeue` and `self` gets a flush_atom 50 ms later,
+// up to 3 times while less than half of query_timeout has passed; a dead
+// or stuck node's queries are answered partial, as before.
 // REQUIRES: shards.size() == partitions; empty handles are unavailable
 // partitions. node_of[p] is the node scorer of partition p's node.
+// requeue (may be null: no retries) outlives every batch: the
+// coordinator's queue.
 void run_recommend_batch(caf::event_based_actor* self,
                          const std::vector<caf::actor>& shards,
                          const std::vector<caf::actor>& node_of,
-                         std::vector<queued_recommend> batch);
+                         std::vector<queued_recommend> batch,
+                         std::vector<queued_recommend>* requeue = nullptr);
 
 void run_similar(caf::event_based_actor* self, const std::vector<caf::actor>& shards,
                  similar_request req, caf::typed_response_promise<frame> rp);

@@ -351,6 +351,9 @@ trained train_cluster(std::uint32_t P, std::size_t users = 150, std::size_t item
   trained t;
   t.stores = dist::make_stores(ds, P, merge_policy::last);
   auto settings = dist::make_train_settings(6, 3, 5, 1);
+  // The snapshot holds MF rows however they were trained: ALS sweeps keep
+  // this hand-driven flow short (the Gibbs flow is dist.als's).
+  settings.mf.solver = core::mf_solver::als;
   std::vector<partition_store> bins;
   for (const auto& s : t.stores)
     bins.push_back(s.binarized());

@@ -87,10 +87,11 @@ struct peer {
   }
   // Asks the top n for `user`; the reply, or the error text in *err.
   std::optional<actors::recommend_reply> recommend(const std::string& user,
-                                                   std::string* err) {
+                                                   std::string* err, std::uint32_t n = 10) {
     caf::scoped_actor self{*sys};
     actors::recommend_request req;
     req.user = user;
+    req.n = n;
     std::optional<actors::recommend_reply> out;
     *err = "no reply";
     self->request(coordinator, std::chrono::seconds(10), actors::recommend_atom::value,

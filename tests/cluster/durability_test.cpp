@@ -91,7 +91,10 @@ std::vector<actors::recommend_reply> recommend_all(peer& p, int users) {
   std::vector<actors::recommend_reply> out;
   for (int u = 0; u < users; ++u) {
     std::string err;
-    auto r = p.recommend("u" + std::to_string(u), &err);
+    // The top 40 of 202 items: the data is random, so whether a new item
+    // (rated by 240 users) makes a top 10 is chance; in the top 40 it is
+    // there for some of the 30 users whatever the streamed share was.
+    auto r = p.recommend("u" + std::to_string(u), &err, 40);
     EXPECT_TRUE(r) << err;
     if (r) {
       EXPECT_FALSE(r->partial);

@@ -86,7 +86,13 @@ TEST(Live, TrainingRunsWhileEventsStreamAndQueriesGoOn) {
       ++queries;
       if (!r || r->partial || r->items.size() != 10) {
         if (failed_queries++ == 0)
-          first_failure = r ? "partial or short answer" : err;
+          first_failure =
+              r ? "user " + std::to_string(1 + k % 60) + ": "
+                      + (r->partial ? "partial, " + std::to_string(r->missing.size())
+                                          + " partitions missing, "
+                                    : std::string())
+                      + std::to_string(r->items.size()) + " items"
+                : err;
       }
     }
   });
