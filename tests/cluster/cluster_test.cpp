@@ -6,6 +6,7 @@
 #include <optional>
 #include <sys/wait.h>
 #include <thread>
+#include <tuple>
 
 #include <chrono>
 #include <cmath>
@@ -326,6 +327,46 @@ TEST_P(ClusterEquality, EaseInTheBlendMatchesTheLocalCore) {
   EXPECT_EQ(got["ranking_users"], ref["ranking_users"]);
   EXPECT_EQ(got["partial_answers"], 0);
 }
+
+// Issue 13: the cluster's MF is the local default (the Gibbs sampler) and
+// its EASE the core's, at every shape: `train --algo mf` and `--algo ease`
+// give `eval --local`'s figures (the factors are equal bit for bit:
+// dist.als; here through the shards, the trainer and the wire).
+class ClusterAlgorithms : public ::testing::TestWithParam<std::tuple<int, int>> {};
+
+TEST_P(ClusterAlgorithms, GibbsMfAndEaseEqualTheLocalCore) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
+  auto [nodes, partitions] = GetParam();
+  local_cluster c(nodes, partitions);
+  auto where = "--cluster " + c.address(nodes - 1) + " ";
+  ASSERT_EQ(c.cli(where + "load " + data + "/ml-100k/u1.base --quiet"), 0);
+  const auto eval = where + "eval --test " + data + "/ml-100k/u1.test --json";
+  // 30 sweeps, 20 of them burn-in: the sampler's path at a third of the
+  // default's cost.
+  auto mf = run_json(c, where + "train --algo mf --iterations 30 --json");
+  EXPECT_TRUE(mf["phases"].contains("mf")) << mf.dump();
+  auto got = run_json(c, eval);
+  static const nlohmann::json want_mf = eval_local_u1("--algo mf --iterations 30");
+  for (const char* key : {"rmse", "mae"})
+    EXPECT_NEAR(got[key].get<double>(), want_mf[key].get<double>(), 1e-9) << key;
+  EXPECT_LT(got["rmse"].get<double>(), 0.93);
+  auto ease = run_json(c, where + "train --algo ease --json");
+  EXPECT_TRUE(ease["phases"].contains("ease")) << ease.dump();
+  got = run_json(c, eval);
+  static const nlohmann::json want_ease = eval_local_u1("--algo ease");
+  for (const char* key : {"precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"})
+    EXPECT_NEAR(got[key].get<double>(), want_ease[key].get<double>(), 1e-9) << key;
+  EXPECT_EQ(got["ranking_users"], want_ease["ranking_users"]);
+  EXPECT_EQ(got["partial_answers"], 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterAlgorithms,
+                         ::testing::Combine(::testing::Values(1, 2, 3),
+                                            ::testing::Values(1, 7, 64)),
+                         [](const auto& info) {
+                           return std::to_string(std::get<0>(info.param)) + "nodes_"
+                                  + std::to_string(std::get<1>(info.param)) + "partitions";
+                         });
 
 INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterEquality,
                          ::testing::Values(std::make_pair(1, 1), std::make_pair(1, 7),
