@@ -14,7 +14,7 @@ trap 'SHARDREC_BIN=$build cluster/local.sh clean >/dev/null 2>&1 || true' EXIT
 printf "%-4s %-10s %-10s %-10s %-10s %-9s %-9s\n" fold rmse_clu rmse_loc mae_clu mae_loc train_clu train_loc
 for f in ${FOLDS:-1 2 3 4 5}; do
   addr=$(SHARDREC_BIN=$build cluster/local.sh up "$nodes" --partitions "$parts" --sync none | tail -1)
-  "$build/shardrec" --cluster "$addr" load "$data/ml-100k/u$f.base" --quiet
+  "$build/shardrec" --cluster "$addr" load "$data/ml-100k/u$f.base" --quiet >/dev/null
   t=$("$build/shardrec" --cluster "$addr" train --algo mf --json)
   c=$("$build/shardrec" --cluster "$addr" eval --test "$data/ml-100k/u$f.test" --json)
   l=$("$build/shardrec" eval --local --train "$data/ml-100k/u$f.base" --test "$data/ml-100k/u$f.test" --algo mf --json 2>/dev/null)
@@ -25,4 +25,4 @@ print("u%-3s %-10.6f %-10.6f %-10.6f %-10.6f %-9.2f %-9.2f" % (f, c["rmse"], l["
       t["seconds"], l["train_seconds"]))
 PY
   SHARDREC_BIN=$build cluster/local.sh down >/dev/null
-done | tee /dev/stderr | awk '{ c += $2; l += $3; n++ } END { printf "mean %-10.6f %-10.6f over %d folds\n", c / n, l / n, n }'
+done | tee /dev/stderr | awk '/^u[0-9]/ { c += $2; l += $3; n++ } END { printf "mean %-10.6f %-10.6f over %d folds\n", c / n, l / n, n }'
