@@ -248,6 +248,8 @@ frame encode(const train_request& r) {
   root.setNoTune(r.no_tune);
   root.setIalsAlpha(r.ials_alpha);
   root.setWeights(r.weights);
+  root.setIalsReg(r.ials_reg);
+  root.setKnnNeighbors(r.knn_neighbors);
   return to_frame(mb);
 }
 
@@ -263,6 +265,8 @@ core::result<train_request> decode_train_request(const frame& f) {
         out.no_tune = r.getNoTune();
         out.ials_alpha = r.getIalsAlpha();
         out.weights = text(r.getWeights());
+        out.ials_reg = r.getIalsReg();
+        out.knn_neighbors = r.getKnnNeighbors();
         return out;
       });
 }
@@ -297,6 +301,8 @@ frame encode(const train_reply& r) {
     b.setWeights(t.chosen.weights);
     b.setIalsAlpha(t.chosen.ials_alpha);
     b.setEaseLambda(t.chosen.ease_lambda);
+    b.setIalsReg(t.chosen.ials_reg);
+    b.setKnnNeighbors(static_cast<std::uint32_t>(t.chosen.knn_neighbors));
     b.setDefaultWeights(t.default_weights);
     b.setValidation(t.validation);
     b.setSampleUsers(t.sample_users);
@@ -336,6 +342,8 @@ core::result<train_reply> decode_train_reply(const frame& f) {
       t.chosen.weights = text(b.getWeights());
       t.chosen.ials_alpha = b.getIalsAlpha();
       t.chosen.ease_lambda = b.getEaseLambda();
+      t.chosen.ials_reg = b.getIalsReg();
+      t.chosen.knn_neighbors = b.getKnnNeighbors();
       t.default_weights = text(b.getDefaultWeights());
       t.validation = text(b.getValidation());
       t.sample_users = b.getSampleUsers();

@@ -79,6 +79,8 @@ struct train_request {
   bool no_tune = false;             // all: the default blend, no tuning
   float ials_alpha = 0.0f;          // 0: default; the trainer sets it after tuning
   std::string weights;              // all: this blend, not tuned; "": tune (or defaults)
+  float ials_reg = 0.0f;            // 0: default; the trainer sets it after tuning
+  std::uint32_t knn_neighbors = 0;  // 0: default; the trainer sets it after tuning
 };
 
 struct train_reply {

@@ -231,6 +231,10 @@ caf::result<frame> build(shard_pointer self, build_merge merge, const frame& arg
                                 std::max(1u, std::thread::hardware_concurrency()));
   if (req->ials_alpha > 0) // chosen by the run's tuning
     st.settings.ials.alpha = req->ials_alpha;
+  if (req->ials_reg > 0)
+    st.settings.ials.reg = req->ials_reg;
+  if (req->knn_neighbors > 0)
+    st.settings.knn.neighbors = req->knn_neighbors;
   // The run trains on a copy of the store as it is now: events keep coming
   // into the live store (and queries keep using the served model) until
   // publish swaps the new model in. Retraining without new events or item

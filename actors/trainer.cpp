@@ -539,8 +539,14 @@ void step_tune(trainer_pointer self) {
         } else {
           st.tuned_weights = t->chosen.weights;
           st.req.ials_alpha = t->chosen.ials_alpha;
+          st.req.ials_reg = t->chosen.ials_reg;
+          st.req.knn_neighbors = static_cast<std::uint32_t>(t->chosen.knn_neighbors);
           if (t->chosen.ials_alpha > 0)
             st.settings.ials.alpha = t->chosen.ials_alpha;
+          if (t->chosen.ials_reg > 0)
+            st.settings.ials.reg = t->chosen.ials_reg;
+          if (t->chosen.knn_neighbors > 0)
+            st.settings.knn.neighbors = t->chosen.knn_neighbors;
           if (t->chosen.ease_lambda > 0)
             st.settings.ease.lambda = t->chosen.ease_lambda;
           st.reply.tuning = std::move(*t);

@@ -89,6 +89,8 @@ result<std::shared_ptr<const model>> train_ranking_part(const algo_options& opt,
                                                         const interaction_matrix& train) {
   if (opt.algo == "itemknn" || opt.algo == "userknn") {
     auto cfg = ranking_knn_config();
+    if (opt.knn_neighbors > 0)
+      cfg.neighbors = opt.knn_neighbors;
     cfg.threads = opt.threads ? opt.threads : default_threads();
     auto bin = train.binarized();
     return std::shared_ptr<const model>(opt.algo == "itemknn" ? train_item_knn(bin, cfg)
@@ -245,6 +247,8 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     // ranking only) the residuals carry no signal, so co-occurrence cosine.
     knn_config cfg;
     cfg.threads = threads;
+    if (opt.knn_neighbors > 0)
+      cfg.neighbors = opt.knn_neighbors;
     if (!holds_ratings(ds))
       cfg.similarity = similarity_kind::cosine;
     m = a == "itemknn" ? train_item_knn(train, cfg) : train_user_knn(train, cfg);
@@ -269,6 +273,8 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     auto cfg = ials_settings(opt.factors, opt.iterations, opt.seed);
     if (opt.ials_alpha > 0)
       cfg.alpha = opt.ials_alpha;
+    if (opt.ials_reg > 0)
+      cfg.reg = opt.ials_reg;
     cfg.threads = threads;
     auto keys = id_keys(ds, train);
     cfg.user_keys = &keys.first;

@@ -42,8 +42,10 @@ struct algo_options {
   // ease only (alone or in the hybrid): the largest catalogue it trains on.
   std::size_t ease_max_items = default_ease_max_items;
   // Hyperparameters tuning may set (core/tuning.hpp); 0: the default.
-  float ials_alpha = 0.0f;  // implicit-als confidence scale
-  float ease_lambda = 0.0f; // ease penalty
+  float ials_alpha = 0.0f;        // implicit-als confidence scale
+  float ials_reg = 0.0f;          // implicit-als regularisation scale
+  float ease_lambda = 0.0f;       // ease penalty
+  std::size_t knn_neighbors = 0;  // item-kNN / user-kNN neighbours kept
 };
 
 // True when some item carries side information (content can train).

@@ -39,6 +39,8 @@ result<eval_report> evaluate(const dataset& ds, const std::vector<event>& train,
       return tuned.err();
     algo.weights = tuned->chosen.weights;
     algo.ials_alpha = tuned->chosen.ials_alpha;
+    algo.ials_reg = tuned->chosen.ials_reg;
+    algo.knn_neighbors = tuned->chosen.knn_neighbors;
     algo.ease_lambda = tuned->chosen.ease_lambda;
     rep.tuning = std::move(*tuned);
   }

@@ -310,27 +310,42 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
   // 4. Each component's variants, alone.
   std::vector<std::shared_ptr<const model>> models;
   const std::size_t n_items = sample.items.size();
+  // One setting of a component (0: the default), one changed at a time.
+  struct variant {
+    float alpha = 0.0f, reg = 0.0f, lambda = 0.0f;
+    std::size_t neighbors = 0;
+  };
   for (const auto& name : names) {
-    std::vector<std::pair<float, float>> variants{{0.0f, 0.0f}}; // (alpha, lambda)
-    if (name == "implicit-als")
-      variants = {{ials_settings(0, 0, 0).alpha, 0.0f}, {0.1f, 0.0f}, {2.0f, 0.0f}};
+    std::vector<variant> variants{variant{}};
+    if (name == "implicit-als") {
+      const auto d = ials_settings(0, 0, 0);
+      variants = {{d.alpha, 0.0f, 0.0f, 0}, {0.1f, 0.0f, 0.0f, 0}, {2.0f, 0.0f, 0.0f, 0},
+                  {d.alpha, d.reg / 3.0f, 0.0f, 0}, {d.alpha, d.reg * 3.0f, 0.0f, 0}};
+    }
+    if (name == "itemknn") {
+      const auto d = ranking_knn_config().neighbors;
+      variants = {{0.0f, 0.0f, 0.0f, d}, {0.0f, 0.0f, 0.0f, d / 2}, {0.0f, 0.0f, 0.0f, 100}};
+    }
     if (name == "ease") {
       const float d = ease_settings().lambda;
-      variants = {{0.0f, d}};
+      variants = {{0.0f, 0.0f, d, 0}};
       // Each solve costs n^3: beyond 4096 items only the default (on
       // ml-latest-small, 9.7k items, one solve takes minutes).
       if (ease_catalogue_size(train) <= 4096)
         for (float l : {30.0f, 300.0f, 1000.0f})
-          variants.push_back({0.0f, l});
+          variants.push_back({0.0f, 0.0f, l, 0});
     }
     std::vector<std::shared_ptr<const model>> trained;
     std::vector<std::vector<metric_sum>> per_user(v.users.size());
-    for (auto [alpha, lambda] : variants) {
+    for (const auto& var : variants) {
+      const auto [alpha, reg, lambda, neighbors] = var;
       algo_options o = base;
       o.algo = name;
       o.weights.clear();
       o.ials_alpha = alpha;
+      o.ials_reg = reg;
       o.ease_lambda = lambda;
+      o.knn_neighbors = neighbors;
       auto m = train_ranking_part(o, sample, train);
       if (!m)
         return m.err();
@@ -345,18 +360,26 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
       std::string what = name;
       if (alpha > 0)
         what += " alpha=" + format_weight(alpha);
+      if (reg > 0)
+        what += " reg=" + format_weight(reg);
       if (lambda > 0)
         what += " lambda=" + format_weight(lambda);
+      if (neighbors > 0)
+        what += " neighbors=" + std::to_string(neighbors);
       const auto mean = mean_of(r, 0);
       rep.variants.push_back({what, mean.ndcg, mean.hit});
       trained.push_back(*m);
     }
     // The first variant is the default.
     const auto pick = choose(per_user, variants.size(), 0, [](std::size_t) { return 1; });
-    if (name == "implicit-als")
-      rep.chosen.ials_alpha = variants[pick].first;
+    if (name == "implicit-als") {
+      rep.chosen.ials_alpha = variants[pick].alpha;
+      rep.chosen.ials_reg = variants[pick].reg;
+    }
+    if (name == "itemknn")
+      rep.chosen.knn_neighbors = variants[pick].neighbors;
     if (name == "ease")
-      rep.chosen.ease_lambda = variants[pick].second;
+      rep.chosen.ease_lambda = variants[pick].lambda;
     const auto best = trained[pick];
     models.push_back(best);
   }
@@ -393,6 +416,13 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
   rep.blends_tried = blends.size();
   rep.defaults = {"blend " + weights_string(names, defaults), def.ndcg, def.hit};
   rep.chosen.weights = weights_string(names, blends[best]);
+  // The neighbour lists also answer `similar`: their length changes only
+  // for a blend that ranks with them.
+  if (!blends[best].empty()) {
+    auto at = std::find(names.begin(), names.end(), "itemknn");
+    if (at == names.end() || blends[best][static_cast<std::size_t>(at - names.begin())] <= 0)
+      rep.chosen.knn_neighbors = 0;
+  }
   rep.best = {"blend " + rep.chosen.weights, top.ndcg, top.hit};
   rep.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

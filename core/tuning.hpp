@@ -1,6 +1,7 @@
 // Tuning of the hybrid on the training data itself: a validation split is
 // held out of the training events, the hyperparameters that matter most
-// (iALS confidence scale, EASE penalty) and then the blend weights are
+// (iALS confidence scale and regularisation, EASE penalty, item-kNN
+// neighbourhood size) and then the blend weights are
 // searched on it, and the training that follows uses what won.
 //
 // The procedure (one definition for `eval --local` and the cluster's
@@ -18,8 +19,10 @@
 //     the choice then loses to EASE alone on the next single event.)
 //  4. The components: the default blend's, plus EASE when the catalogue is
 //     within ease_max_items (weight 0 in the defaults). Each component's
-//     variants (iALS alpha 0.5 / 0.1 / 2; EASE lambda 100 / 30 / 300 /
-//     1000, only 100 beyond 4096 items) trained on the rest; per variant the
+//     variants, one setting changed at a time (iALS alpha 0.5 / 0.1 / 2
+//     and reg 0.015 / 0.005 / 0.045; item-kNN neighbours 40 / 20 / 100;
+//     EASE lambda 100 / 30 / 300 / 1000, only 100 beyond 4096 items)
+//     trained on the rest; per variant the
 //     validation NDCG@k alone; the best variant of each component is kept
 //     when it beats the default variant by more than noise (two standard
 //     errors of the per-user differences, a paired comparison), else the
@@ -53,11 +56,14 @@ struct tuning_options {
 };
 
 // What the training then uses: the hybrid's ranking weights and the
-// hyperparameters (0: the default).
+// hyperparameters (0: the default). knn_neighbors is 0 unless the blend
+// has item-kNN (the lists also answer similar-items queries).
 struct tuned_settings {
   std::string weights;
   float ials_alpha = 0.0f;
+  float ials_reg = 0.0f;
   float ease_lambda = 0.0f;
+  std::size_t knn_neighbors = 0;
 };
 
 struct tuning_trial {

@@ -113,7 +113,9 @@ nlohmann::json tuning_json(const core::tuning_report& t) {
   nlohmann::json j;
   j["weights"] = t.chosen.weights;
   j["ials_alpha"] = t.chosen.ials_alpha;
+  j["ials_reg"] = t.chosen.ials_reg;
   j["ease_lambda"] = t.chosen.ease_lambda;
+  j["knn_neighbors"] = t.chosen.knn_neighbors;
   j["default_weights"] = t.default_weights;
   j["validation"] = t.validation;
   j["sample_users"] = t.sample_users;
@@ -135,8 +137,10 @@ void print_tuning(const core::tuning_report& t) {
   std::printf("  defaults       %s: NDCG %.4f, hit rate %.4f\n",
               t.default_weights.c_str(), t.defaults.ndcg, t.defaults.hit_rate);
   std::printf(
-      "  chosen         %s (iALS alpha %g, EASE lambda %g): NDCG %.4f, hit rate %.4f\n",
+      "  chosen         %s (iALS alpha %g reg %g, item-kNN neighbours %zu, EASE lambda "
+      "%g; 0: default): NDCG %.4f, hit rate %.4f\n",
       t.chosen.weights.c_str(), static_cast<double>(t.chosen.ials_alpha),
+      static_cast<double>(t.chosen.ials_reg), t.chosen.knn_neighbors,
       static_cast<double>(t.chosen.ease_lambda), t.best.ndcg, t.best.hit_rate);
 }
 

@@ -37,6 +37,8 @@ struct TrainRequest {
   noTune @5 :Bool;         # all: the default blend, no tuning (core/tuning.hpp)
   ialsAlpha @6 :Float32;   # 0: default; set by the trainer after tuning
   weights @7 :Text;        # all: the blend "name=weight,..." (no tuning); "": tuned
+  ialsReg @8 :Float32;     # 0: default; set by the trainer after tuning
+  knnNeighbors @9 :UInt32; # 0: default; set by the trainer after tuning
 }
 
 struct TrainReply {
@@ -72,6 +74,8 @@ struct TuningReport {
   variants @10 :List(TuningTrial);
   blendsTried @11 :UInt64;
   seconds @12 :Float64;
+  ialsReg @13 :Float32;
+  knnNeighbors @14 :UInt32;
 }
 
 struct TrainPhase {

@@ -217,7 +217,7 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
     EXPECT_EQ(got_tuning[key], want_tuning[key]) << key;
   for (const char* key : {"sample_users", "validation_users", "items", "blends_tried"})
     EXPECT_EQ(got_tuning[key], want_tuning[key]) << key;
-  for (const char* key : {"ials_alpha", "ease_lambda"})
+  for (const char* key : {"ials_alpha", "ials_reg", "ease_lambda", "knn_neighbors"})
     EXPECT_EQ(got_tuning[key].get<double>(), want_tuning[key].get<double>()) << key;
   for (const char* part : {"defaults", "chosen"})
     EXPECT_NEAR(got_tuning[part]["ndcg_at_k"].get<double>(),

@@ -89,6 +89,8 @@ TEST(Tuning, IsDeterministicAndNeverWorseOnValidationThanTheDefaults) {
   EXPECT_EQ(a->chosen.weights, b->chosen.weights);
   EXPECT_EQ(a->chosen.ials_alpha, b->chosen.ials_alpha);
   EXPECT_EQ(a->chosen.ease_lambda, b->chosen.ease_lambda);
+  EXPECT_EQ(a->chosen.ials_reg, b->chosen.ials_reg);
+  EXPECT_EQ(a->chosen.knn_neighbors, b->chosen.knn_neighbors);
   EXPECT_EQ(a->best.ndcg, b->best.ndcg);
   ASSERT_EQ(a->variants.size(), b->variants.size());
   for (std::size_t v = 0; v < a->variants.size(); ++v)
@@ -110,9 +112,21 @@ TEST(Tuning, IsDeterministicAndNeverWorseOnValidationThanTheDefaults) {
   };
   std::ostringstream alpha, lambda;
   alpha << "implicit-als alpha=" << a->chosen.ials_alpha;
+  if (a->chosen.ials_reg > 0)
+    alpha << " reg=" << a->chosen.ials_reg;
   lambda << "ease lambda=" << a->chosen.ease_lambda;
   EXPECT_GE(ndcg_of(alpha.str()), ndcg_of("implicit-als alpha=0.5"));
   EXPECT_GE(ndcg_of(lambda.str()), ndcg_of("ease lambda=100"));
+  // One setting changed at a time: 5 iALS, 3 item-kNN, 4 EASE, 1 content.
+  EXPECT_EQ(a->variants.size(), 13u);
+  ndcg_of("implicit-als alpha=0.5 reg=0.005");
+  ndcg_of("itemknn neighbors=100");
+  // The neighbour count is tuned only for a blend that ranks with item-kNN.
+  if (a->chosen.knn_neighbors > 0) {
+    EXPECT_NE(("," + a->chosen.weights).find(",itemknn="), std::string::npos);
+    EXPECT_GE(ndcg_of("itemknn neighbors=" + std::to_string(a->chosen.knn_neighbors)),
+              ndcg_of("itemknn neighbors=40"));
+  }
 }
 
 TEST(Tuning, EvalTunesTheHybridUnlessToldNotToOrGivenWeights) {
