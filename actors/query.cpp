@@ -116,6 +116,9 @@ struct recommend_batch {
     // Per node of the batch: its local answer was not certified; ask it
     // again with the global statistics (direct).
     std::vector<std::uint8_t> recheck;
+    // A node answered this query with an error (e.g. its partitions' scorers
+    // were of two model versions): a retry may succeed.
+    bool node_error = false;
   };
   std::uint32_t P = 0;
   clock::time_point deadline; // the whole query's
@@ -153,7 +156,10 @@ void finish(recommend_batch& b, recommend_batch::query& x) {
     return;
   const auto P = b.P;
   auto merged = dist::merge_candidates(x.candidates, P, x.q.req.n);
-  if (merged && (!merged->missing.empty() || !x.stats.missing.empty()) && retry(b, x))
+  // Retried only when a node said why it left partitions out: a dead or
+  // unreachable node's queries are answered partial at once.
+  if (merged && x.node_error && (!merged->missing.empty() || !x.stats.missing.empty())
+      && retry(b, x))
     return;
   x.done = true;
   if (!merged) {
@@ -222,6 +228,8 @@ void node_round(
         if (auto reply = decode_node_query_reply(rf))
           for (const auto& a : reply->answers) {
             auto it = b->by_id.find(a.id);
+            if (it != b->by_id.end() && !a.error.empty())
+              b->qs[it->second].node_error = true;
             if (it == b->by_id.end() || !(*open)[k][it->second] || !a.error.empty()
                 || !std::includes(parts.begin(), parts.end(), a.partitions.begin(),
                                   a.partitions.end()))

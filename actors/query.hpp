@@ -45,13 +45,13 @@ bool check_recommend(const recommend_request& req, std::uint32_t partitions,
 // local answers the global statistics could not certify. Each query is
 // answered on its own promise, partial when partitions did not answer
 // within query_timeout.
-// A query whose answer would be partial (or whose partitions' statistics
-// do not fit together) long before its deadline met a model swap: during a
-// publish a node briefly holds scorers of two versions with different
-// blends, and answers for those partitions with an error at once. Such a
-// query goes back to `requeue` and `self` gets a flush_atom 50 ms later,
-// up to 3 times while less than half of query_timeout has passed; a dead
-// or stuck node's queries are answered partial, as before.
+// A query whose answer would be partial because a node answered it with an
+// error (or whose partitions' statistics do not fit together), before half
+// its deadline, met a model swap: during a publish a node briefly holds
+// scorers of two versions with different blends, and answers for those
+// partitions with an error at once. Such a query goes back to `requeue`
+// and `self` gets a flush_atom 50 ms later, up to 3 times; a dead or
+// stuck node's queries are answered partial, as before.
 // REQUIRES: shards.size() == partitions; empty handles are unavailable
 // partitions. node_of[p] is the node scorer of partition p's node.
 // requeue (may be null: no retries) outlives every batch: the

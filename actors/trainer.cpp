@@ -677,6 +677,10 @@ void spawn_trainer(caf::actor_system& sys, std::vector<caf::actor> shards, frame
           core::errc::io_error, "a partition is unavailable; cannot train")));
       return;
     }
+  // The tuned settings are the trainer's to set, never a client's.
+  req->ials_alpha = 0.0f;
+  req->ials_reg = 0.0f;
+  req->knn_neighbors = 0;
   // Detached: tuning and the EASE solve compute here for a while, and must
   // not hold one of the scheduler's threads.
   sys.spawn<caf::detached>([shards = std::move(shards), r = std::move(*req),

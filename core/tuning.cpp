@@ -329,9 +329,11 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
     if (name == "ease") {
       const float d = ease_settings().lambda;
       variants = {{0.0f, 0.0f, d, 0}};
-      // Each solve costs n^3: beyond 4096 items only the default (on
-      // ml-latest-small, 9.7k items, one solve takes minutes).
-      if (ease_catalogue_size(train) <= 4096)
+      // Each solve costs n^3: beyond 2048 items only the default. (At
+      // 4,000 items the three other lambdas cost 4.7x the whole training
+      // without tuning on a 1.35M-rating set: bench/RESULTS.md, tenth
+      // session; on ml-latest-small, 9.7k items, one solve takes minutes.)
+      if (ease_catalogue_size(train) <= 2048)
         for (float l : {30.0f, 300.0f, 1000.0f})
           variants.push_back({0.0f, 0.0f, l, 0});
     }

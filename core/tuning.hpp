@@ -21,7 +21,7 @@
 //     within ease_max_items (weight 0 in the defaults). Each component's
 //     variants, one setting changed at a time (iALS alpha 0.5 / 0.1 / 2
 //     and reg 0.015 / 0.005 / 0.045; item-kNN neighbours 40 / 20 / 100;
-//     EASE lambda 100 / 30 / 300 / 1000, only 100 beyond 4096 items)
+//     EASE lambda 100 / 30 / 300 / 1000, only 100 beyond 2048 items)
 //     trained on the rest; per variant the
 //     validation NDCG@k alone; the best variant of each component is kept
 //     when it beats the default variant by more than noise (two standard

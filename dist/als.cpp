@@ -1,7 +1,10 @@
 #include "dist/als.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
+
+#include <Eigen/Cholesky>
 
 #include "core/parallel.hpp"
 #include "core/partition.hpp"
@@ -565,6 +568,10 @@ result<gibbs_priors> draw_gibbs_priors(const std::vector<gibbs_stats>& parts,
     merge(users, p.users);
     merge(items, p.items);
   }
+  if (!(sse.value() >= 0.0) || !std::isfinite(sse.value()))
+    return bad_message("gibbs_stats: the squared error summed to " +
+                       std::to_string(sse.value()) + " (a partition sent a bad one, or the "
+                       "chain diverged)");
   gibbs_priors g;
   g.sweep = static_cast<std::uint32_t>(sweep);
   mf_sweep_stream stream(cfg.seed, sweep);
@@ -636,6 +643,15 @@ status mf_partition::solve(als_side solving, const gibbs_priors* priors) {
                                            + " or rows of another width"
                                      : std::string("none given"))
                            + ")");
+      // The row solves need a positive noise precision and a positive
+      // definite Lambda (then Lambda + alpha Z^T Z is one).
+      for (const auto* p : {&priors->users, &priors->items})
+        if (!(p->alpha > 0.0) || !std::isfinite(p->alpha) || !p->lambda.allFinite()
+            || !p->lambda_mu.allFinite()
+            || Eigen::LLT<Eigen::MatrixXd>(p->lambda).info() != Eigen::Success)
+          return bad_message("solve users: sweep " + std::to_string(sweep)
+                             + ": Gibbs priors with a noise precision that is not positive "
+                               "or a precision matrix that is not positive definite");
       priors_ = *priors;
     } else if (priors_.sweep != static_cast<std::uint32_t>(sweep)) {
       return bad_message("solve items: no Gibbs priors for sweep " + std::to_string(sweep));

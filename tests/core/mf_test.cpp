@@ -339,6 +339,17 @@ TEST(mf, exact_sum_does_not_depend_on_order_or_grouping) {
   exact_sum nan;
   nan.add(std::nan(""));
   EXPECT_TRUE(std::isnan(nan.value()));
+  // A sum that leaves the range is poisoned, not wrapped.
+  exact_sum big;
+  for (int j = 0; j < 8; ++j)
+    big.add(std::ldexp(1.0, 60));
+  EXPECT_TRUE(std::isnan(big.value()));
+  exact_sum neg;
+  neg.add(-std::ldexp(1.0, 60));
+  neg.add(-std::ldexp(1.0, 60));
+  EXPECT_EQ(neg.value(), -std::ldexp(1.0, 61));
+  auto neg_back = exact_sum::from_bits(neg.high(), neg.low(), false);
+  EXPECT_EQ(neg_back.value(), neg.value());
 }
 
 // Row moments merge to the same bits in any grouping, and the keyed Gibbs

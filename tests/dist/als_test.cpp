@@ -882,6 +882,19 @@ TEST(dist_als, mf_gibbs_refuses_missing_or_stale_priors_and_stats) {
   auto stale = *priors;
   stale.sweep = 2;
   EXPECT_EQ(parts[0]->solve(als_side::users, &stale).err().code, errc::bad_message);
+  // Priors of the right width but values no row solve can take (a node
+  // must refuse them, never abort): alpha <= 0, Lambda not positive definite.
+  auto bad_alpha = *priors;
+  bad_alpha.items.alpha = -1.0;
+  EXPECT_EQ(parts[0]->solve(als_side::users, &bad_alpha).err().code, errc::bad_message);
+  auto bad_lambda = *priors;
+  bad_lambda.users.lambda(0, 0) = -5.0;
+  EXPECT_EQ(parts[0]->solve(als_side::users, &bad_lambda).err().code, errc::bad_message);
+  // A stats message with a negative squared error (garbled) is refused.
+  auto garbled = st;
+  garbled[2].sse = exact_sum{};
+  garbled[2].sse.add(-1e6);
+  EXPECT_EQ(draw_gibbs_priors(garbled, 3, cfg, 1).err().code, errc::bad_message);
   // Nothing changed: the right priors still solve.
   EXPECT_TRUE(parts[0]->solve(als_side::users, &*priors).ok());
 }
