@@ -297,6 +297,7 @@ frame encode(const train_reply& r) {
       w.setWhat(x.what);
       w.setNdcg(x.ndcg);
       w.setHitRate(x.hit_rate);
+      w.setSeconds(x.seconds);
     };
     b.setWeights(t.chosen.weights);
     b.setIalsAlpha(t.chosen.ials_alpha);
@@ -336,7 +337,8 @@ core::result<train_reply> decode_train_reply(const frame& f) {
     if (r.hasTuning()) {
       auto b = r.getTuning();
       auto trial = [](wire::TuningTrial::Reader w) {
-        return core::tuning_trial{text(w.getWhat()), w.getNdcg(), w.getHitRate()};
+        return core::tuning_trial{text(w.getWhat()), w.getNdcg(), w.getHitRate(),
+                                 w.getSeconds()};
       };
       core::tuning_report t;
       t.chosen.weights = text(b.getWeights());

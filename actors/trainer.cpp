@@ -355,7 +355,10 @@ void step_ease(trainer_pointer self) {
                                   "EASE rows of partition " + std::to_string(p) + ": "
                                       + added.err().message);
           }
-          const auto b = dist::ease_solve(gram, n, st.settings.ease.lambda);
+          // Every core (the shards wait for their columns); the same
+          // weights for any count.
+          const auto b = dist::ease_solve(gram, n, st.settings.ease.lambda,
+                                          std::max(1u, std::thread::hardware_concurrency()));
           dist::ease_gram().swap(gram);
           // E5: each shard's columns, in chunks of at most 2^24 weights.
           const std::size_t per_chunk = std::max<std::size_t>(
@@ -528,9 +531,11 @@ void step_tune(trainer_pointer self) {
         base.factors = st.req.factors;
         base.iterations = static_cast<int>(st.req.iterations);
         base.seed = st.req.seed;
-        // One core fewer than the machine has: the node keeps answering
-        // queries meanwhile (the choice does not depend on the count).
-        base.threads = std::max(1u, std::thread::hardware_concurrency() - 1);
+        // Every core, as the shards' row solves use them: every shard
+        // waits for the choice meanwhile, and queries still get their
+        // turn from the OS (the choice does not depend on the count; one
+        // core fewer made tuning 5.1x training on a 2-core machine).
+        base.threads = std::max(1u, std::thread::hardware_concurrency());
         if (st.req.ease_max_items)
           base.ease_max_items = st.req.ease_max_items;
         auto t = core::tune_hybrid(sample, base);

@@ -294,7 +294,7 @@ result<std::shared_ptr<const model>> train_algorithm(const algo_options& opt,
     auto bin = train.binarized();
     m = std::make_shared<ease_model>(
         ease_weights(bin, opt.ease_lambda > 0 ? opt.ease_lambda : ease_settings().lambda,
-                     &keys.second),
+                     &keys.second, threads),
         bin);
   } else if (a == "content") {
     content_config cfg;

@@ -35,13 +35,16 @@ using ease_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::
 // item, e.g. stable_hash of the external ids) the system is solved with the
 // items in ascending (key, index) order, as the cluster solves it
 // (dist/ease.hpp), so that both give the same floats; B is indexed by item
-// index either way. REQUIRES: lambda > 0; item_keys null or of n_items.
+// index either way. The solve runs on `threads` threads; the floats do not
+// depend on their number. REQUIRES: lambda > 0; item_keys null or of n_items.
 ease_matrix ease_weights(const interaction_matrix& train, float lambda,
-                         const std::vector<std::uint64_t>* item_keys = nullptr);
+                         const std::vector<std::uint64_t>* item_keys = nullptr,
+                         unsigned threads = 1);
 
 // The solve itself: B from the Gram matrix G = X^T X (lower triangle used;
-// the order of its rows is the order of B's). REQUIRES: lambda > 0.
-ease_matrix ease_from_gram(Eigen::MatrixXd g, float lambda);
+// the order of its rows is the order of B's), on `threads` threads (the
+// same floats for any number). REQUIRES: lambda > 0.
+ease_matrix ease_from_gram(Eigen::MatrixXd g, float lambda, unsigned threads = 1);
 
 // score_items(u) = x_u B over the user's training row. Cold users (index >=
 // the training rows, or an empty row) get item popularity (number of training

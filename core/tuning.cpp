@@ -341,6 +341,7 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
     std::vector<std::vector<metric_sum>> per_user(v.users.size());
     for (const auto& var : variants) {
       const auto [alpha, reg, lambda, neighbors] = var;
+      const auto began = std::chrono::steady_clock::now();
       algo_options o = base;
       o.algo = name;
       o.weights.clear();
@@ -369,7 +370,9 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
       if (neighbors > 0)
         what += " neighbors=" + std::to_string(neighbors);
       const auto mean = mean_of(r, 0);
-      rep.variants.push_back({what, mean.ndcg, mean.hit});
+      rep.variants.push_back(
+          {what, mean.ndcg, mean.hit,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count()});
       trained.push_back(*m);
     }
     // The first variant is the default.

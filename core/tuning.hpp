@@ -70,6 +70,7 @@ struct tuning_trial {
   std::string what; // "implicit-als alpha=0.5", "blend ease=0.7,..."
   double ndcg = 0.0;
   double hit_rate = 0.0;
+  double seconds = 0.0; // training and validating it (variants only)
 };
 
 struct tuning_report {

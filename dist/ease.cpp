@@ -117,14 +117,15 @@ status add_ease_gram(ease_gram& gram, std::size_t n_items, const ease_rows& rows
   return {};
 }
 
-ease_matrix ease_solve(const ease_gram& gram, std::size_t n_items, float lambda) {
+ease_matrix ease_solve(const ease_gram& gram, std::size_t n_items, float lambda,
+                       unsigned threads) {
   SHARDREC_ASSERT(gram.size() == n_items * (n_items + 1) / 2);
   const auto n = static_cast<Eigen::Index>(n_items);
   Eigen::MatrixXd g = Eigen::MatrixXd::Zero(n, n);
   for (std::size_t a = 0; a < n_items; ++a)
     for (std::size_t b = 0; b <= a; ++b)
       g(static_cast<Eigen::Index>(a), static_cast<Eigen::Index>(b)) = gram[tri(a, b)];
-  return ease_from_gram(std::move(g), lambda);
+  return ease_from_gram(std::move(g), lambda, threads);
 }
 
 std::vector<float> ease_columns(const ease_matrix& b, const ease_catalogue& cat,

@@ -78,7 +78,8 @@ status add_ease_gram(ease_gram& gram, std::size_t n_items, const ease_rows& rows
 
 // E4: B for the catalogue order (row i: the weights item i gives every item),
 // as core::ease_weights solves it. REQUIRES: lambda > 0, gram of n(n+1)/2.
-ease_matrix ease_solve(const ease_gram& gram, std::size_t n_items, float lambda);
+ease_matrix ease_solve(const ease_gram& gram, std::size_t n_items, float lambda,
+                       unsigned threads = 1);
 
 // E5: for each owned item (ids; those absent from the catalogue get zeros),
 // its column of B: n_items weights, item i's weight for it at position i;

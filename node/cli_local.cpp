@@ -110,6 +110,11 @@ nlohmann::json tuning_json(const core::tuning_report& t) {
     return nlohmann::json{
         {"what", x.what}, {"ndcg_at_k", x.ndcg}, {"hit_rate_at_k", x.hit_rate}};
   };
+  auto variant = [&](const core::tuning_trial& x) {
+    auto j = trial(x);
+    j["seconds"] = x.seconds;
+    return j;
+  };
   nlohmann::json j;
   j["weights"] = t.chosen.weights;
   j["ials_alpha"] = t.chosen.ials_alpha;
@@ -125,7 +130,7 @@ nlohmann::json tuning_json(const core::tuning_report& t) {
   j["chosen"] = trial(t.best);
   j["variants"] = nlohmann::json::array();
   for (const auto& v : t.variants)
-    j["variants"].push_back(trial(v));
+    j["variants"].push_back(variant(v));
   j["blends_tried"] = t.blends_tried;
   j["seconds"] = t.seconds;
   return j;

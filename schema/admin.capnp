@@ -58,6 +58,7 @@ struct TuningTrial {
   what @0 :Text;
   ndcg @1 :Float64;
   hitRate @2 :Float64;
+  seconds @3 :Float64; # training and validating this setting (blends: 0)
 }
 
 struct TuningReport {

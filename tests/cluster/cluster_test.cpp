@@ -224,10 +224,16 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
                 want_tuning[part]["ndcg_at_k"].get<double>(), 1e-9)
         << part;
   ASSERT_EQ(got_tuning["variants"].size(), want_tuning["variants"].size());
-  for (std::size_t v = 0; v < want_tuning["variants"].size(); ++v)
+  double variant_seconds = 0.0;
+  for (std::size_t v = 0; v < want_tuning["variants"].size(); ++v) {
     EXPECT_NEAR(got_tuning["variants"][v]["ndcg_at_k"].get<double>(),
                 want_tuning["variants"][v]["ndcg_at_k"].get<double>(), 1e-9)
         << want_tuning["variants"][v]["what"];
+    // Each variant's time crosses the wire: positive, within the whole.
+    EXPECT_GT(got_tuning["variants"][v]["seconds"].get<double>(), 0.0);
+    variant_seconds += got_tuning["variants"][v]["seconds"].get<double>();
+  }
+  EXPECT_LE(variant_seconds, got_tuning["seconds"].get<double>());
   EXPECT_EQ(trained["blend"], want_tuning["weights"]);
   // A repeat query takes the one-round path (cached blend statistics) and
   // answers exactly as the first query (local round, certified) did.

@@ -98,6 +98,32 @@ TEST(ease, random_matrix_matches_dense_formula) {
   }
 }
 
+// More items than one block of the solve (64 columns; the last block
+// partial): the dense formula still holds, and the floats are the same
+// whatever the number of threads.
+TEST(ease, blocked_solve_matches_dense_formula_for_any_thread_count) {
+  const int n_items = 203;
+  std::mt19937_64 r(5);
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(400, n_items);
+  for (int u = 0; u < x.rows(); ++u)
+    for (int i = 0; i < n_items; ++i)
+      if (r() % 5 == 0)
+        x(u, i) = static_cast<double>(1 + r() % 4);
+  const Eigen::MatrixXd gram = x.transpose() * x;
+  const float lambda = 7.0f;
+  Eigen::MatrixXd p =
+      (gram + lambda * Eigen::MatrixXd::Identity(n_items, n_items)).inverse();
+  Eigen::MatrixXd want = Eigen::MatrixXd::Identity(n_items, n_items)
+                         - p * p.diagonal().cwiseInverse().asDiagonal();
+  const auto one = ease_from_gram(gram, lambda, 1);
+  EXPECT_LT((one.cast<double>() - want).cwiseAbs().maxCoeff(), 1e-6);
+  EXPECT_TRUE(one.diagonal().isZero(0.0f));
+  for (unsigned threads : {2u, 3u, 8u}) {
+    const auto many = ease_from_gram(gram, lambda, threads);
+    EXPECT_TRUE(many == one) << threads << " threads";
+  }
+}
+
 TEST(ease, cold_users_score_item_popularity) {
   auto m = interaction_matrix::build(
       3, 3, {cell(0, 0), cell(0, 1), cell(2, 1), cell(2, 2), cell(0, 2)},
