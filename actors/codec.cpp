@@ -338,7 +338,7 @@ core::result<train_reply> decode_train_reply(const frame& f) {
       auto b = r.getTuning();
       auto trial = [](wire::TuningTrial::Reader w) {
         return core::tuning_trial{text(w.getWhat()), w.getNdcg(), w.getHitRate(),
-                                 w.getSeconds()};
+                                  w.getSeconds()};
       };
       core::tuning_report t;
       t.chosen.weights = text(b.getWeights());

@@ -7,7 +7,6 @@
 #include <optional>
 #include <random>
 #include <sstream>
-#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -21,6 +20,7 @@
 #include "actors/scatter.hpp"
 #include "actors/train_steps.hpp"
 #include "core/algorithms.hpp"
+#include "core/parallel.hpp"
 #include "core/tuning.hpp"
 #include "dist/als.hpp"
 #include "dist/knn.hpp"
@@ -172,8 +172,8 @@ void step_mf(trainer_pointer self, int it, int iterations) {
     if (!decode_all(self, rs, decode_gibbs_stats, parts))
       return;
     auto& st = self->state;
-    auto priors = dist::draw_gibbs_priors(parts, static_cast<std::uint32_t>(st.shards.size()),
-                                          st.settings.mf, it + 1);
+    auto priors = dist::draw_gibbs_priors(
+        parts, static_cast<std::uint32_t>(st.shards.size()), st.settings.mf, it + 1);
     if (!priors)
       return finish_error(self, to_caf_error(priors.err()));
     step_mf_solve(self, it, iterations, encode(*priors));
@@ -357,8 +357,8 @@ void step_ease(trainer_pointer self) {
           }
           // Every core (the shards wait for their columns); the same
           // weights for any count.
-          const auto b = dist::ease_solve(gram, n, st.settings.ease.lambda,
-                                          std::max(1u, std::thread::hardware_concurrency()));
+          const auto b =
+              dist::ease_solve(gram, n, st.settings.ease.lambda, core::default_threads());
           dist::ease_gram().swap(gram);
           // E5: each shard's columns, in chunks of at most 2^24 weights.
           const std::size_t per_chunk = std::max<std::size_t>(
@@ -535,7 +535,7 @@ void step_tune(trainer_pointer self) {
         // waits for the choice meanwhile, and queries still get their
         // turn from the OS (the choice does not depend on the count; one
         // core fewer made tuning 5.1x training on a 2-core machine).
-        base.threads = std::max(1u, std::thread::hardware_concurrency());
+        base.threads = core::default_threads();
         if (st.req.ease_max_items)
           base.ease_max_items = st.req.ease_max_items;
         auto t = core::tune_hybrid(sample, base);

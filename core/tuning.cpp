@@ -95,6 +95,10 @@ dataset tuning_sample(const dataset& ds, const std::vector<event>& train,
 
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // The validation users: each one's training row (sorted item indices, the
 // items excluded from the ranking) and held-out items not in it.
 struct validation_set {
@@ -319,12 +323,16 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
     std::vector<variant> variants{variant{}};
     if (name == "implicit-als") {
       const auto d = ials_settings(0, 0, 0);
-      variants = {{d.alpha, 0.0f, 0.0f, 0}, {0.1f, 0.0f, 0.0f, 0}, {2.0f, 0.0f, 0.0f, 0},
-                  {d.alpha, d.reg / 3.0f, 0.0f, 0}, {d.alpha, d.reg * 3.0f, 0.0f, 0}};
+      variants = {{d.alpha, 0.0f, 0.0f, 0},
+                  {0.1f, 0.0f, 0.0f, 0},
+                  {2.0f, 0.0f, 0.0f, 0},
+                  {d.alpha, d.reg / 3.0f, 0.0f, 0},
+                  {d.alpha, d.reg * 3.0f, 0.0f, 0}};
     }
     if (name == "itemknn") {
       const auto d = ranking_knn_config().neighbors;
-      variants = {{0.0f, 0.0f, 0.0f, d}, {0.0f, 0.0f, 0.0f, d / 2}, {0.0f, 0.0f, 0.0f, 100}};
+      variants = {
+          {0.0f, 0.0f, 0.0f, d}, {0.0f, 0.0f, 0.0f, d / 2}, {0.0f, 0.0f, 0.0f, 100}};
     }
     if (name == "ease") {
       const float d = ease_settings().lambda;
@@ -370,9 +378,7 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
       if (neighbors > 0)
         what += " neighbors=" + std::to_string(neighbors);
       const auto mean = mean_of(r, 0);
-      rep.variants.push_back(
-          {what, mean.ndcg, mean.hit,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count()});
+      rep.variants.push_back({what, mean.ndcg, mean.hit, seconds_since(began)});
       trained.push_back(*m);
     }
     // The first variant is the default.
@@ -425,12 +431,12 @@ result<tuning_report> tune_hybrid(const dataset& sample, const algo_options& bas
   // for a blend that ranks with them.
   if (!blends[best].empty()) {
     auto at = std::find(names.begin(), names.end(), "itemknn");
-    if (at == names.end() || blends[best][static_cast<std::size_t>(at - names.begin())] <= 0)
+    if (at == names.end()
+        || blends[best][static_cast<std::size_t>(at - names.begin())] <= 0)
       rep.chosen.knn_neighbors = 0;
   }
   rep.best = {"blend " + rep.chosen.weights, top.ndcg, top.hit};
-  rep.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  rep.seconds = seconds_since(started);
   return rep;
 }
 

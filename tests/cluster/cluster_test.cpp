@@ -371,7 +371,8 @@ INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterAlgorithms,
                                             ::testing::Values(1, 7, 64)),
                          [](const auto& info) {
                            return std::to_string(std::get<0>(info.param)) + "nodes_"
-                                  + std::to_string(std::get<1>(info.param)) + "partitions";
+                                  + std::to_string(std::get<1>(info.param))
+                                  + "partitions";
                          });
 
 INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterEquality,
