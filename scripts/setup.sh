@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build ccache pkg-config libcaf-dev capnproto libcapnp-dev
           libeigen3-dev libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
-          zlib1g-dev nlohmann-json3-dev)
+          zlib1g-dev nlohmann-json3-dev libboost-dev etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

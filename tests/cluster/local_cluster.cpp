@@ -12,8 +12,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,6 +151,69 @@ child_processes::~child_processes() {
   }
 }
 
+// ---- etcd_server --------------------------------------------------------------
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
+      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string("bind: ") + std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+etcd_server::etcd_server(const std::string& dir) : dir_(dir + "/etcd") {
+  const char* bin = std::getenv("SHARDREC_ETCD");
+  const std::string exe = bin && *bin ? bin : "/usr/bin/etcd";
+  std::filesystem::create_directories(dir_);
+  client_port_ = free_port();
+  const int peer_port = free_port();
+  const auto client_url = "http://127.0.0.1:" + std::to_string(client_port_);
+  const auto peer_url = "http://127.0.0.1:" + std::to_string(peer_port);
+  endpoint_ = client_url;
+  proc_.spawn({exe, "--name", "test", "--data-dir", dir_ + "/data",
+               "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+               "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+               "--initial-cluster", "test=" + peer_url, "--log-level", "warn"},
+              dir_ + "/log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    int status = 0;
+    if (proc_.exited(0, &status))
+      throw std::runtime_error("etcd (" + exe + ") " + describe(status)
+                               + " before it answered; its log:\n" + log());
+    // Ready once its client port accepts a connection.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(client_port_));
+    const bool up =
+        fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    if (fd >= 0)
+      ::close(fd);
+    if (up)
+      return;
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw std::runtime_error("etcd did not listen on " + client_url
+                               + " within 15 s; its log:\n" + log());
+  }
+}
+
+std::string etcd_server::log() const {
+  return read_file(dir_ + "/log");
+}
+
 // ---- local_cluster ------------------------------------------------------------
 
 local_cluster::local_cluster(int nodes, int partitions,
@@ -158,16 +224,30 @@ local_cluster::local_cluster(int nodes, int partitions,
   bin_ = options.node_bin.empty() ? SHARDREC_NODE_BIN : options.node_bin;
   start_timeout_ = options.start_timeout;
   node_args_ = options.node_args;
+  if (options.etcd) {
+    etcd_ = std::make_unique<etcd_server>(dir_.path());
+    node_args_.push_back("--etcd");
+    node_args_.push_back(etcd_->endpoint());
+  }
   for (int k = 0; k < nodes; ++k) {
     std::filesystem::create_directories(node_dir(k));
     std::vector<std::string> args{"--port", "0", "--partitions",
                                   std::to_string(partitions)};
-    if (k > 0) {
+    if (k > 0 && !etcd_) {
       args.push_back("--join");
       args.push_back(address(0));
     }
     ports_.push_back(start(k, args));
   }
+}
+
+int local_cluster::add_node() {
+  if (!etcd_)
+    throw std::runtime_error("add_node: this cluster was started without etcd");
+  const int k = nodes();
+  std::filesystem::create_directories(node_dir(k));
+  ports_.push_back(start(k, {"--port", "0"}));
+  return k;
 }
 
 std::string local_cluster::node_dir(int k) const {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,36 @@ private:
   std::vector<pid_t> pids_;
 };
 
+// A free TCP port on 127.0.0.1 (bound and released; a race with another
+// process is possible but harmless in tests, which fail with the log then).
+int free_port();
+
+// One etcd server (Debian's /usr/bin/etcd, or $SHARDREC_ETCD) on free
+// 127.0.0.1 ports, its data folder `dir`/etcd; it is stopped and reaped on
+// destruction. Throws std::runtime_error (with etcd's log) if it does not
+// answer within 15 s.
+class etcd_server {
+public:
+  explicit etcd_server(const std::string& dir);
+  ~etcd_server() = default;
+  etcd_server(const etcd_server&) = delete;
+  etcd_server& operator=(const etcd_server&) = delete;
+
+  // "http://127.0.0.1:PORT", what nodes get as --etcd.
+  const std::string& endpoint() const { return endpoint_; }
+  int client_port() const { return client_port_; }
+  std::string log() const;
+
+private:
+  std::string dir_;
+  std::string endpoint_;
+  int client_port_ = 0;
+  child_processes proc_;
+};
+
 struct local_cluster_options {
+  // Start an etcd first and give every node --etcd (no --join).
+  bool etcd = false;
   // The node executable; empty = the shardrec-node of this build.
   std::string node_bin;
   // Where the cluster's folder is made.
@@ -101,6 +131,13 @@ public:
   // The data folder of node k.
   std::string node_dir(int k) const;
 
+  // The cluster's etcd (REQUIRES: options.etcd).
+  const etcd_server& etcd() const { return *etcd_; }
+  // Starts one more node (index nodes()) that joins through etcd
+  // (REQUIRES: options.etcd); returns its index.
+  int add_node();
+  int nodes() const { return static_cast<int>(ports_.size()); }
+
   // Runs the shardrec CLI with `args`; returns its exit code, stdout in *out.
   int cli(const std::string& args, std::string* out = nullptr) const;
   // Everything the CLI and the nodes wrote on stderr so far (for failures).
@@ -113,6 +150,7 @@ private:
   int start(int k, const std::vector<std::string>& args);
 
   temp_dir dir_;
+  std::unique_ptr<etcd_server> etcd_; // outlives the nodes: stopped after them
   child_processes nodes_;
   std::vector<int> ports_;
   std::vector<std::size_t> proc_; // node k's current process in nodes_
