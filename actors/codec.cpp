@@ -29,6 +29,8 @@ void fill(wire::PartitionMap::Builder b, const partition_map& m) {
     nodes[i].setId(m.nodes[i].id);
     nodes[i].setHost(m.nodes[i].host);
     nodes[i].setPort(m.nodes[i].port);
+    nodes[i].setState(m.nodes[i].state);
+    nodes[i].setController(m.nodes[i].controller);
   }
   auto owner = b.initOwner(static_cast<unsigned>(m.owner.size()));
   for (unsigned i = 0; i < m.owner.size(); ++i)
@@ -40,7 +42,8 @@ partition_map read(wire::PartitionMap::Reader r) {
   m.version = r.getVersion();
   m.partitions = r.getPartitions();
   for (auto n : r.getNodes())
-    m.nodes.push_back({n.getId(), text(n.getHost()), n.getPort()});
+    m.nodes.push_back({n.getId(), text(n.getHost()), n.getPort(), text(n.getState()),
+                       n.getController()});
   for (auto o : r.getOwner())
     m.owner.push_back(o);
   return m;

@@ -24,6 +24,9 @@
 //   (predict_atom, vector<string> users, vector<string> items) -> vector<float>
 //   (seen_atom, vector<string> users, vector<string> items) -> vector<u32>: 1 per
 //                                          pair the cluster holds an event of
+//   (hello_atom, u64 version)              -> to membership (an etcd member)
+//   (nodes_atom, frame PartitionMap)       -> (nothing)          the nodes etcd knows,
+//                                                                with their states
 //   (membership_atom, actor)               -> (nothing)          its node's membership,
 //                                                                once, before it serves
 #include "actors/coordinator.hpp"
@@ -61,6 +64,7 @@ struct coordinator_state {
   std::vector<caf::actor> shards;  // by partition; empty handle = unavailable
   std::vector<caf::actor> node_of; // by partition: the node scorer of its owner
   caf::actor membership;
+  std::vector<node_info> registry;     // with --etcd: every node etcd knows, with states
   std::set<caf::actor_addr> monitored; // every handle of a view, monitored once
   std::uint64_t next_query = 0;
   // Recommend requests since the last flush (answered together).
@@ -73,6 +77,26 @@ using coordinator_pointer = caf::stateful_actor<coordinator_state>*;
 
 caf::error error_of(core::errc code, std::string msg) {
   return to_caf_error(core::make_error(code, std::move(msg)));
+}
+
+// With --etcd, the map's nodes get their states from etcd (a node of the
+// map that etcd does not know is down) and the nodes etcd knows but the map
+// does not list yet (joining) are added.
+void merge_registry(partition_map& m, const std::vector<node_info>& registry) {
+  if (registry.empty())
+    return;
+  for (auto& n : m.nodes) {
+    n.state = "down";
+    for (const auto& r : registry)
+      if (r.id == n.id) {
+        n.state = r.state;
+        n.controller = r.controller;
+      }
+  }
+  for (const auto& r : registry)
+    if (std::none_of(m.nodes.begin(), m.nodes.end(),
+                     [&](const node_info& n) { return n.id == r.id; }))
+      m.nodes.push_back(r);
 }
 
 // Frames of the non-empty per-partition batches (the others stay unset);
@@ -202,6 +226,15 @@ caf::behavior coordinator(coordinator_pointer self) {
       [=](hello_atom) {
         return self->delegate(self->state.membership, hello_atom::value);
       },
+      [=](hello_atom, std::uint64_t version) {
+        return self->delegate(self->state.membership, hello_atom::value, version);
+      },
+      [=](nodes_atom, const frame& f) {
+        // The nodes as etcd knows them (their states, the controller), from
+        // this node's etcd member; status replies show them.
+        if (auto m = decode_partition_map(f))
+          self->state.registry = std::move(m->nodes);
+      },
       [=](hello_atom, std::uint32_t id, const std::vector<std::uint32_t>& parts,
           const std::vector<caf::actor>& shards, const caf::actor& scorer,
           const caf::actor& membership) {
@@ -229,10 +262,13 @@ caf::behavior coordinator(coordinator_pointer self) {
         // Every partition's status; one that does not answer is missing.
         auto reply = std::make_shared<status_reply>();
         reply->map = self->state.map;
+        merge_registry(reply->map, self->state.registry);
         auto rp = self->make_response_promise<frame>();
+        // Half the client's timeout: a frozen node's partitions are
+        // reported missing before the client gives up on the whole reply.
         scatter<frame>(
             self, to_each(self->state.shards, caf::make_message(stats_atom::value)),
-            admin_timeout,
+            admin_timeout / 2,
             [reply](std::size_t p, frame& f) {
               if (auto ps = decode_partition_status(f))
                 reply->partitions.push_back(*ps);

@@ -33,6 +33,7 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using retrain_atom = caf::atom_constant<caf::atom("retrain")>;
 
 // Training and queries.

@@ -21,6 +21,13 @@
 //                                                    replace those of its previous life
 //   (install_atom, frame PartitionMap, vector<actor> shards by partition,
 //                  vector<actor> scorers by node of the map) -> (nothing)
+//   (hello_atom, u64 version)                     -> u32 node id, u64 assigned version,
+//                                                    vector<u32> partitions,
+//                                                    vector<actor> shards, actor scorer:
+//                                                    what this node hosts for the newest
+//                                                    map it was assigned (with --etcd,
+//                                                    each node installs a map once every
+//                                                    live node hosts its share of it)
 // TODO(elastic): joins move no data yet, so a join is refused once any
 // partition holds events or items; the elastic issue moves partitions.
 #include "actors/membership.hpp"
@@ -57,7 +64,11 @@ struct membership_state {
   std::vector<peer> peers;           // first node only: every node, this one included
   std::uint64_t highest_version = 0; // first node: of every map it made
   bool started = false;              // (start_atom) has run
-  bool joining = false;              // first node: a join is being admitted
+  // The newest map this node hosts its share of (assign), and that share.
+  std::uint64_t assigned_version = 0;
+  std::vector<std::uint32_t> assigned_parts;
+  std::vector<caf::actor> assigned_shards;
+  bool joining = false; // first node: a join is being admitted
   caf::actor host, scorer, coordinator;
   static inline const char* name = "membership";
 };
@@ -173,7 +184,13 @@ assign(membership_pointer self, const partition_map& m) {
                 mine)
       .then(
           [=](const std::vector<caf::actor>& shards) mutable {
-            rp.deliver(mine, shards, self->state.scorer);
+            auto& st = self->state;
+            if (m.version >= st.assigned_version) {
+              st.assigned_version = m.version;
+              st.assigned_parts = mine;
+              st.assigned_shards = shards;
+            }
+            rp.deliver(mine, shards, st.scorer);
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -322,6 +339,10 @@ caf::result<ok_atom> restart(membership_pointer self) {
             std::vector<caf::actor> shards(m.partitions);
             for (std::size_t i = 0; i < mine.size() && i < hosted.size(); ++i)
               shards[mine[i]] = hosted[i];
+            auto& st = self->state;
+            st.assigned_version = m.version;
+            st.assigned_parts = mine;
+            st.assigned_shards = hosted;
             std::vector<caf::actor> scorers(m.nodes.size());
             for (std::size_t k = 0; k < m.nodes.size(); ++k)
               if (m.nodes[k].id == self->state.node_id)
@@ -345,7 +366,7 @@ caf::behavior membership(membership_pointer self) {
           return restart(self);
         if (!st.cfg.first)
           return ok_atom::value;
-        node_info me{0, st.cfg.host, port};
+        node_info me{0, st.cfg.host, port, {}, false};
         st.peers = {{me, caf::actor_cast<caf::actor>(self)}};
         partition_map m;
         m.partitions = st.cfg.partitions;
@@ -362,7 +383,13 @@ caf::behavior membership(membership_pointer self) {
                       }())
             .then(
                 [=](const std::vector<caf::actor>& shards) mutable {
-                  install(self, m, shards, {self->state.scorer});
+                  auto& st = self->state;
+                  st.assigned_version = m.version;
+                  st.assigned_shards = shards;
+                  st.assigned_parts.resize(m.partitions);
+                  for (std::uint32_t p = 0; p < m.partitions; ++p)
+                    st.assigned_parts[p] = p;
+                  install(self, m, shards, {st.scorer});
                   rp.deliver(ok_atom::value);
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -410,6 +437,11 @@ caf::behavior membership(membership_pointer self) {
         auto [mine, handles] = own_shards(st);
         return caf::make_message(st.node_id, mine, handles, st.scorer,
                                  caf::actor_cast<caf::actor>(self));
+      },
+      [=](hello_atom, std::uint64_t) {
+        auto& st = self->state;
+        return caf::make_message(st.node_id, st.assigned_version, st.assigned_parts,
+                                 st.assigned_shards, st.scorer);
       },
       [=](install_atom, const frame& f, const std::vector<caf::actor>& shards,
           const std::vector<caf::actor>& scorers) {

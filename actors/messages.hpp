@@ -17,6 +17,10 @@ struct node_info {
   std::uint32_t id = 0;
   std::string host;
   std::uint16_t port = 0;
+  // With --etcd (status replies only): joining | serving | draining | down,
+  // and whether it is the controller. Empty / false otherwise.
+  std::string state;
+  bool controller = false;
 };
 
 // Partition p lives on node owner[p]; version grows with every change.

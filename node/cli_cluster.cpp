@@ -121,8 +121,14 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
       std::size_t owned = 0;
       for (auto o : s->map.owner)
         owned += o == n.id;
-      nodes.push_back(
-          {{"id", n.id}, {"host", n.host}, {"port", n.port}, {"partitions", owned}});
+      // Without etcd a node of the map serves (a dead one shows in
+      // missing_partitions); with etcd its state comes from there.
+      nodes.push_back({{"id", n.id},
+                       {"host", n.host},
+                       {"port", n.port},
+                       {"partitions", owned},
+                       {"state", n.state.empty() ? "serving" : n.state},
+                       {"controller", n.controller}});
     }
     if (what == "partitions") {
       auto& parts = j["partition_status"] = nlohmann::json::array();
@@ -161,13 +167,15 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
     if (!s->missing.empty())
       std::printf("WARNING: %zu partitions did not answer\n", s->missing.size());
   } else if (what == "nodes") {
-    std::printf("%-4s %-22s %s\n", "id", "address", "partitions");
+    std::printf("%-4s %-22s %-10s %s\n", "id", "address", "state", "partitions");
     for (const auto& n : s->map.nodes) {
       std::size_t owned = 0;
       for (auto o : s->map.owner)
         owned += o == n.id;
-      std::printf("%-4u %-22s %zu\n", n.id,
-                  (n.host + ":" + std::to_string(n.port)).c_str(), owned);
+      const std::string state = n.state.empty() ? "serving" : n.state;
+      std::printf("%-4u %-22s %-10s %zu%s\n", n.id,
+                  (n.host + ":" + std::to_string(n.port)).c_str(), state.c_str(), owned,
+                  n.controller ? "  (controller)" : "");
     }
   } else {
     std::printf("%-9s %-5s %10s %10s %12s %12s %8s %10s %10s %12s\n", "partition", "node",
@@ -354,10 +362,10 @@ int cmd_train(client::connection& c, const std::vector<std::string>& args, bool 
                         "latent factors (0: default)")(
       "iterations", po::value(&req.iterations)->default_value(0),
       "iterations (0: the defaults: implicit ALS 15; MF 100 Gibbs sweeps, 20 of "
-      "them burn-in, or a fifth when fewer)")("seed", po::value(&req.seed)->default_value(42),
-                                 "random seed")(
-      "weights", po::value(&req.weights),
-      "all: serve this blend, e.g. ease=0.7,implicit-als=0.3 (no tuning)")(
+      "them burn-in, or a fifth when fewer)")(
+      "seed", po::value(&req.seed)->default_value(42),
+      "random seed")("weights", po::value(&req.weights),
+                     "all: serve this blend, e.g. ease=0.7,implicit-als=0.3 (no tuning)")(
       "no-tune", po::bool_switch(&req.no_tune),
       "all: serve the default blend and settings instead of tuning them on a "
       "validation split of the stored events (each user's latest event), as "

@@ -22,6 +22,7 @@
 #include "actors/codec.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/node.hpp"
+#include "node/etcd_member.hpp"
 #include "storage/files.hpp"
 #include "storage/partition_log.hpp"
 
@@ -42,6 +43,9 @@ struct node_config {
   std::string data_dir = "./shardrec-data";
   std::uint32_t partitions = 64;
   std::string join;
+  std::string etcd;
+  std::string etcd_prefix = "/shardrec";
+  std::int64_t etcd_lease = 3;
   unsigned threads = 0;
   std::string port_file;
   std::string sync = "always";
@@ -170,10 +174,20 @@ int main(int argc, char** argv) {
       "events a partition takes between snapshots (0: only after training); a restart "
       "loads the newest snapshot and replays the log after it")(
       "partitions", po::value(&nc.partitions)->default_value(nc.partitions),
-      "partitions of a new cluster (fixed at creation; ignored with --join)")(
+      "partitions of a new cluster (fixed at creation; ignored when joining)")(
+      "etcd", po::value(&nc.etcd),
+      "etcd endpoints (http://HOST:PORT, comma-separated) that hold the cluster's "
+      "membership and partition map: the node registers there and joins the cluster "
+      "they describe (the first node to register creates it). Without --etcd or --join "
+      "a node is a cluster of one")(
+      "etcd-prefix", po::value(&nc.etcd_prefix)->default_value(nc.etcd_prefix),
+      "etcd key prefix of this cluster (several clusters can share one etcd)")(
+      "etcd-lease", po::value(&nc.etcd_lease)->default_value(nc.etcd_lease),
+      "seconds a node's etcd registration outlives its last renewal (renewed every "
+      "third of it): how long a killed or frozen node takes to show as down")(
       "join", po::value(&nc.join),
-      "HOST:PORT of the cluster's first node to join (ignored when the data folder holds "
-      "a node already: it rejoins as that node)")(
+      "HOST:PORT of the cluster's first node to join, without etcd (ignored when the "
+      "data folder holds a node already: it rejoins as that node)")(
       "threads", po::value(&nc.threads)->default_value(0),
       "actor scheduler threads (0: all cores)")(
       "port-file", po::value(&nc.port_file),
@@ -197,13 +211,38 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << "usage: shardrec-node [--config FILE] [--port P] [--partitions N] "
-                 "[--join HOST:PORT]\n\n"
+                 "[--etcd http://HOST:PORT,...]\n\n"
               << desc << "\n";
     return 0;
   }
   if (nc.partitions == 0) {
     std::cerr << "shardrec-node: --partitions must be at least 1\n";
     return 2;
+  }
+  std::vector<etcd::endpoint> etcd_endpoints;
+  if (!nc.etcd.empty()) {
+    auto eps = etcd::parse_endpoints(nc.etcd);
+    if (!eps) {
+      std::cerr << "shardrec-node: " << eps.err().message << "\n";
+      return 2;
+    }
+    etcd_endpoints = std::move(*eps);
+    if (!nc.join.empty()) {
+      std::cerr << "shardrec-node: give --etcd or --join, not both (with --etcd a node "
+                   "finds the cluster in etcd)\n";
+      return 2;
+    }
+    if (nc.etcd_lease < 1 || nc.etcd_lease > 3600) {
+      std::cerr << "shardrec-node: --etcd-lease must be 1..3600 seconds\n";
+      return 2;
+    }
+    if (nc.etcd_prefix.empty() || nc.etcd_prefix.front() != '/'
+        || nc.etcd_prefix.back() == '/') {
+      std::cerr << "shardrec-node: --etcd-prefix must start with '/' and not end with "
+                   "one, got '"
+                << nc.etcd_prefix << "'\n";
+      return 2;
+    }
   }
   std::string join_host;
   std::uint16_t join_port = 0;
@@ -280,7 +319,9 @@ int main(int argc, char** argv) {
   actors::node_config cc;
   cc.host = nc.host;
   cc.partitions = nc.partitions;
-  cc.first = restored ? restored->node_id == 0 : nc.join.empty();
+  // With etcd no node is "first": the controller makes the first map.
+  cc.first =
+      etcd_endpoints.empty() && (restored ? restored->node_id == 0 : nc.join.empty());
   cc.dur.data_dir = nc.data_dir;
   cc.dur.sync = *sync;
   cc.dur.snapshot_every = nc.snapshot_every;
@@ -319,8 +360,35 @@ int main(int argc, char** argv) {
     }
   }
 
-  if (restored)
+  std::unique_ptr<node::etcd_member> member;
+  if (!etcd_endpoints.empty()) {
+    node::etcd_member_config ec;
+    ec.endpoints = etcd_endpoints;
+    ec.prefix = nc.etcd_prefix;
+    ec.lease_seconds = nc.etcd_lease;
+    ec.host = nc.host;
+    ec.port = port;
+    ec.partitions = nc.partitions;
+    if (restored) {
+      ec.node_id = restored->node_id;
+      ec.installed_version = restored->map.version;
+    }
+    member =
+        std::make_unique<node::etcd_member>(sys, node.coordinator, node.membership, ec);
+    auto started = member->start();
+    if (started)
+      started = member->wait_serving(std::chrono::seconds(60));
+    if (!started) {
+      std::cerr << "shardrec-node: " << started.err().message << "\n";
+      member.reset();
+      stop_node();
+      return 1;
+    }
+    std::cerr << "shardrec-node: node " << member->node_id() << " of the cluster in etcd "
+              << nc.etcd << nc.etcd_prefix << "\n";
+  } else if (restored) {
     greet_peers(sys, node.coordinator, restored->map, restored->node_id);
+  }
 
   if (!nc.join.empty()) {
     auto leader = sys.middleman().remote_actor(join_host, join_port);
@@ -331,7 +399,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     actors::partition_map me;
-    me.nodes.push_back({0, nc.host, port});
+    me.nodes.push_back({0, nc.host, port, {}, false});
     caf::scoped_actor self{sys};
     bool joined = false;
     std::uint64_t joined_version = 0;
@@ -390,6 +458,7 @@ int main(int argc, char** argv) {
   while (!stop_requested)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::cerr << "shardrec-node: stopping\n";
+  member.reset(); // leaves etcd first: the others see it go at once
   stop_node();
   return 0;
 }

@@ -8,6 +8,11 @@ struct NodeInfo {
   id @0 :UInt32;
   host @1 :Text;
   port @2 :UInt16;
+  # With --etcd: joining, serving, draining or down (from its registration
+  # in etcd); empty otherwise. Not part of the map's identity.
+  state @3 :Text;
+  # With --etcd: this node is the cluster's controller.
+  controller @4 :Bool;
 }
 
 # Partition p lives on node owner[p]. The version grows with every change.

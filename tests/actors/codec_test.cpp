@@ -46,7 +46,8 @@ TEST(Codec, PartitionMapAndStatusRoundTrip) {
   status_reply s;
   s.map.version = 3;
   s.map.partitions = 4;
-  s.map.nodes = {{0, "127.0.0.1", 7400}, {1, "127.0.0.1", 7401}};
+  s.map.nodes = {{0, "127.0.0.1", 7400, "serving", true},
+                 {1, "127.0.0.1", 7401, "down", false}};
   s.map.owner = {0, 1, 0, 1};
   s.partitions.push_back({2, 0, 10, 20, 30, 40, {"mf"}});
   s.missing = {3};
@@ -54,6 +55,10 @@ TEST(Codec, PartitionMapAndStatusRoundTrip) {
   ASSERT_TRUE(d.ok()) << d.err().message;
   EXPECT_EQ(d->map.version, 3u);
   EXPECT_EQ(d->map.nodes[1].port, 7401);
+  EXPECT_EQ(d->map.nodes[0].state, "serving");
+  EXPECT_TRUE(d->map.nodes[0].controller);
+  EXPECT_EQ(d->map.nodes[1].state, "down");
+  EXPECT_FALSE(d->map.nodes[1].controller);
   EXPECT_EQ(d->map.owner, s.map.owner);
   EXPECT_EQ(d->partitions[0].item_events, 40u);
   EXPECT_EQ(d->partitions[0].models, std::vector<std::string>{"mf"});

@@ -306,8 +306,14 @@ void local_cluster::freeze_node(int k) {
   nodes_.signal(proc_[static_cast<std::size_t>(k)], SIGSTOP);
 }
 
+void local_cluster::thaw_node(int k) {
+  nodes_.signal(proc_[static_cast<std::size_t>(k)], SIGCONT);
+}
+
 std::string local_cluster::logs() const {
   std::string all = "--- cli:\n" + read_file(dir_.path() + "/cli.log");
+  if (etcd_)
+    all += "--- etcd:\n" + etcd_->log();
   for (std::size_t k = 0; k < ports_.size(); ++k)
     all += "--- node " + std::to_string(k) + ":\n"
            + read_file(dir_.path() + "/node" + std::to_string(k) + "/log");

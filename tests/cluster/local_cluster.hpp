@@ -124,6 +124,8 @@ public:
   void kill_node(int k);
   // Freezes node k (SIGSTOP): it keeps its connections but never answers.
   void freeze_node(int k);
+  // Lets a frozen node k run again (SIGCONT).
+  void thaw_node(int k);
   // Starts node k again (after kill_node) with its data folder and port, as
   // an operator would after a crash; returns once it listens. Throws
   // std::runtime_error (with its log) if it exits or does not come up.

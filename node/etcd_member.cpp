@@ -1,0 +1,531 @@
+#include "node/etcd_member.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/messages.hpp"
+
+namespace shardrec::node {
+
+namespace {
+
+using actors::node_info;
+using actors::partition_map;
+using core::errc;
+using core::make_error;
+
+constexpr auto tick_period = std::chrono::milliseconds(200);
+constexpr auto ask_timeout = std::chrono::seconds(5);
+
+std::string map_to_json(const partition_map& m) {
+  nlohmann::json j{
+      {"version", m.version}, {"partitions", m.partitions}, {"owner", m.owner}};
+  auto& nodes = j["nodes"] = nlohmann::json::array();
+  for (const auto& n : m.nodes)
+    nodes.push_back({{"id", n.id}, {"host", n.host}, {"port", n.port}});
+  return j.dump();
+}
+
+// A map read from etcd; an error names what is wrong with it.
+core::result<partition_map> map_from_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  partition_map m;
+  try {
+    if (j.is_discarded() || !j.is_object())
+      throw std::runtime_error("not a JSON object");
+    m.version = j.at("version").get<std::uint64_t>();
+    m.partitions = j.at("partitions").get<std::uint32_t>();
+    m.owner = j.at("owner").get<std::vector<std::uint32_t>>();
+    for (const auto& n : j.at("nodes"))
+      m.nodes.push_back({n.at("id").get<std::uint32_t>(),
+                         n.at("host").get<std::string>(),
+                         n.at("port").get<std::uint16_t>(),
+                         {},
+                         false});
+  } catch (const std::exception& ex) {
+    return make_error(errc::bad_message, std::string("the map in etcd: ") + ex.what());
+  }
+  if (m.partitions == 0 || m.owner.size() != m.partitions || m.nodes.empty())
+    return make_error(errc::bad_message,
+                      "the map in etcd: owner must list one node per partition");
+  for (auto o : m.owner)
+    if (std::none_of(m.nodes.begin(), m.nodes.end(),
+                     [&](const node_info& n) { return n.id == o; }))
+      return make_error(errc::bad_message, "the map in etcd: owner " + std::to_string(o)
+                                               + " is not one of its nodes");
+  return m;
+}
+
+// Partition p on nodes[p % n], nodes in id order (as the first node of a
+// cluster without etcd assigns them).
+void assign_round_robin(partition_map& m) {
+  std::sort(m.nodes.begin(), m.nodes.end(),
+            [](const node_info& a, const node_info& b) { return a.id < b.id; });
+  m.owner.resize(m.partitions);
+  for (std::uint32_t p = 0; p < m.partitions; ++p)
+    m.owner[p] = m.nodes[p % m.nodes.size()].id;
+}
+
+std::string id_key(std::uint32_t id) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08" PRIu32, id);
+  return buf;
+}
+
+} // namespace
+
+struct etcd_member::view {
+  struct registered {
+    node_info info;                // state: as the node wrote it
+    std::int64_t registration = 0; // create revision of its key
+  };
+  std::optional<partition_map> map;
+  std::int64_t map_revision = 0; // mod revision of PREFIX/map (0: none)
+  std::map<std::uint32_t, registered> nodes;
+  std::optional<std::uint32_t> controller;
+  std::map<std::uint32_t, std::string> refused;
+
+  bool live(std::uint32_t id) const { return nodes.count(id) != 0; }
+};
+
+etcd_member::etcd_member(caf::actor_system& sys, caf::actor coordinator,
+                         caf::actor membership, etcd_member_config cfg)
+    : sys_(sys), coordinator_(std::move(coordinator)), membership_(std::move(membership)),
+      cfg_(std::move(cfg)), etcd_(cfg_.endpoints), renew_etcd_(cfg_.endpoints) {
+  installed_version_ = assigned_version_ = cfg_.installed_version;
+}
+
+etcd_member::~etcd_member() {
+  stop_ = true;
+  if (renew_thread_.joinable())
+    renew_thread_.join();
+  if (control_thread_.joinable())
+    control_thread_.join();
+  std::int64_t lease = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease = lease_;
+  }
+  if (lease != 0)
+    (void)renew_etcd_.revoke(lease); // best effort: else it expires in lease_seconds
+}
+
+std::string etcd_member::node_key(std::uint32_t id) const {
+  return cfg_.prefix + "/nodes/" + id_key(id);
+}
+
+core::status etcd_member::start() {
+  if (cfg_.node_id) {
+    id_ = *cfg_.node_id;
+  } else {
+    // The next id: a guarded increment of PREFIX/next_id.
+    const auto key = cfg_.prefix + "/next_id";
+    for (int attempt = 0;; ++attempt) {
+      auto kv = etcd_.get(key);
+      if (!kv)
+        return kv.err();
+      std::uint32_t next = 0;
+      if (*kv)
+        next = static_cast<std::uint32_t>(std::stoul((*kv)->value));
+      auto put =
+          etcd_.put_if(key, std::to_string(next + 1), *kv ? (*kv)->mod_revision : 0);
+      if (!put)
+        return put.err();
+      if (*put) {
+        id_ = next;
+        break;
+      }
+      if (attempt > 100)
+        return make_error(errc::io_error, "could not take a node id from etcd");
+    }
+  }
+  if (auto s = register_node(); !s)
+    return s;
+  renew_thread_ = std::thread([this] { renew_loop(); });
+  control_thread_ = std::thread([this] { control_loop(); });
+  return {};
+}
+
+// A fresh lease, and this node's keys on it.
+core::status etcd_member::register_node() {
+  auto lease = renew_etcd_.grant(cfg_.lease_seconds);
+  if (!lease)
+    return lease.err();
+  std::string state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state = state_;
+  }
+  nlohmann::json me{
+      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", state}};
+  if (auto r = renew_etcd_.put(node_key(id_), me.dump(), *lease); !r)
+    return r.err();
+  if (auto r = renew_etcd_.put(cfg_.prefix + "/election/" + id_key(id_),
+                               std::to_string(id_), *lease);
+      !r)
+    return r.err();
+  std::lock_guard<std::mutex> lock(mu_);
+  lease_ = *lease;
+  lease_ok_at_ = std::chrono::steady_clock::now();
+  return {};
+}
+
+void etcd_member::renew_loop() {
+  const auto period = std::chrono::milliseconds(cfg_.lease_seconds * 1000 / 3);
+  auto next = std::chrono::steady_clock::now() + period;
+  std::string last;
+  while (!stop_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::chrono::steady_clock::now() < next)
+      continue;
+    next = std::chrono::steady_clock::now() + period;
+    std::int64_t lease = 0;
+    std::string state;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      lease = lease_;
+      state = state_;
+    }
+    auto ttl = renew_etcd_.keep_alive(lease);
+    std::string problem;
+    if (!ttl) {
+      problem = "cannot renew its etcd lease: " + ttl.err().message;
+    } else if (*ttl == 0) {
+      // Expired (a pause longer than the lease, or etcd lost it): the
+      // others saw this node leave; it registers again, as a new
+      // registration, at the back of the election.
+      if (auto s = register_node(); !s)
+        problem =
+            "its etcd lease expired and it cannot register again: " + s.err().message;
+      else
+        std::fprintf(stderr, "shardrec-node: etcd lease expired; registered again\n");
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      lease_ok_at_ = std::chrono::steady_clock::now();
+    }
+    if (problem != last && !problem.empty())
+      std::fprintf(stderr, "shardrec-node: %s\n", problem.c_str());
+    last = problem;
+  }
+}
+
+void etcd_member::control_loop() {
+  while (!stop_) {
+    tick();
+    std::this_thread::sleep_for(tick_period);
+  }
+}
+
+void etcd_member::tick() {
+  auto kvs = etcd_.list(cfg_.prefix + "/");
+  if (!kvs) {
+    if (kvs.err().message != last_error_)
+      std::fprintf(stderr, "shardrec-node: %s\n", kvs.err().message.c_str());
+    last_error_ = kvs.err().message;
+    return;
+  }
+  last_error_.clear();
+  view v;
+  std::int64_t lowest = 0;
+  for (const auto& kv : *kvs) {
+    const auto rest = kv.key.substr(cfg_.prefix.size() + 1);
+    if (rest == "map") {
+      auto m = map_from_json(kv.value);
+      if (!m) {
+        std::fprintf(stderr, "shardrec-node: %s (ignored)\n", m.err().message.c_str());
+        continue;
+      }
+      v.map = std::move(*m);
+      v.map_revision = kv.mod_revision;
+    } else if (rest.rfind("nodes/", 0) == 0) {
+      auto j = nlohmann::json::parse(kv.value, nullptr, false);
+      try {
+        node_info n{j.at("id").get<std::uint32_t>(), j.at("host").get<std::string>(),
+                    j.at("port").get<std::uint16_t>(), j.value("state", "joining"),
+                    false};
+        v.nodes[n.id] = {n, kv.create_revision};
+      } catch (const std::exception&) {
+        std::fprintf(stderr, "shardrec-node: etcd key %s is not a node (ignored)\n",
+                     kv.key.c_str());
+      }
+    } else if (rest.rfind("election/", 0) == 0) {
+      try {
+        const auto id = static_cast<std::uint32_t>(std::stoul(kv.value));
+        if (!v.controller || kv.create_revision < lowest) {
+          v.controller = id;
+          lowest = kv.create_revision;
+        }
+      } catch (const std::exception&) {
+      }
+    } else if (rest.rfind("refused/", 0) == 0) {
+      try {
+        v.refused[static_cast<std::uint32_t>(std::stoul(rest.substr(8)))] = kv.value;
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  if (auto it = v.refused.find(id_); it != v.refused.end()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_ = it->second;
+    return;
+  }
+  publish_registry(v);
+  bool lease_fresh = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease_fresh = std::chrono::steady_clock::now() - lease_ok_at_
+                  < std::chrono::seconds(cfg_.lease_seconds);
+  }
+  // A node that cannot renew its lease may have lost it already: it does
+  // not act as the controller then.
+  if (v.controller == id_ && lease_fresh)
+    control(v);
+  apply(v);
+}
+
+// The nodes etcd knows, with their states, for status replies.
+void etcd_member::publish_registry(const view& v) {
+  partition_map r;
+  for (const auto& [id, n] : v.nodes) {
+    r.nodes.push_back(n.info);
+    r.nodes.back().controller = v.controller == id;
+  }
+  const auto text = map_to_json(r) + (v.controller ? std::to_string(*v.controller) : "");
+  std::string states;
+  for (const auto& n : r.nodes)
+    states += n.state + ",";
+  if (text + states == last_registry_)
+    return;
+  last_registry_ = text + states;
+  caf::anon_send(coordinator_, actors::nodes_atom::value, actors::encode(r));
+}
+
+// The controller: the first map, and joining nodes admitted into a new one.
+void etcd_member::control(const view& v) {
+  if (!v.map) {
+    partition_map m;
+    m.version = 1;
+    m.partitions = cfg_.partitions;
+    for (const auto& [id, n] : v.nodes)
+      m.nodes.push_back({id, n.info.host, n.info.port, {}, false});
+    if (m.nodes.empty())
+      return;
+    assign_round_robin(m);
+    auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), 0);
+    if (put && *put)
+      std::fprintf(stderr,
+                   "shardrec-node: controller: new cluster, %u partitions on %zu "
+                   "node(s) (map version 1)\n",
+                   m.partitions, m.nodes.size());
+    return;
+  }
+  std::vector<node_info> joiners;
+  for (const auto& [id, n] : v.nodes)
+    if (std::none_of(v.map->nodes.begin(), v.map->nodes.end(),
+                     [&](const node_info& m) { return m.id == id; })
+        && !v.refused.count(id))
+      joiners.push_back({id, n.info.host, n.info.port, {}, false});
+  if (joiners.empty())
+    return;
+  // Joins move no data yet (TODO(elastic): partition moves): a join is
+  // admitted only while no partition holds events or items.
+  caf::scoped_actor self{sys_};
+  std::uint64_t events = 0, items = 0;
+  bool known = false;
+  self->request(coordinator_, ask_timeout, actors::status_atom::value)
+      .receive(
+          [&](const actors::frame& f) {
+            auto s = actors::decode_status_reply(f);
+            if (!s || !s->missing.empty())
+              return;
+            known = true;
+            for (const auto& p : s->partitions) {
+              events += p.user_events;
+              items += p.items;
+            }
+          },
+          [&](caf::error&) {});
+  if (!known)
+    return; // a partition did not answer: try again on the next tick
+  if (events > 0 || items > 0) {
+    const auto why =
+        "the cluster holds data (" + std::to_string(events) + " events, "
+        + std::to_string(items)
+        + " items) and a join would lose the partitions it moves: this release moves "
+          "no data between nodes. Start every node before loading, or start a new "
+          "cluster with the nodes you need and load the data again";
+    for (const auto& j : joiners)
+      (void)etcd_.put(cfg_.prefix + "/refused/" + std::to_string(j.id), why);
+    return;
+  }
+  partition_map m = *v.map;
+  for (auto& j : joiners)
+    m.nodes.push_back(j);
+  ++m.version;
+  assign_round_robin(m);
+  auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), v.map_revision);
+  if (put && *put)
+    std::fprintf(stderr,
+                 "shardrec-node: controller: admitted %zu node(s) (map version "
+                 "%llu, %zu nodes)\n",
+                 joiners.size(), static_cast<unsigned long long>(m.version),
+                 m.nodes.size());
+}
+
+// Every node: hosts its share of the newest map, installs it once every
+// live node hosts its share, and takes the new handles of a node that came
+// back.
+void etcd_member::apply(const view& v) {
+  if (!v.map)
+    return;
+  const auto& m = *v.map;
+  caf::scoped_actor self{sys_};
+  struct share {
+    std::uint64_t version = 0;
+    std::vector<std::uint32_t> parts;
+    std::vector<caf::actor> shards;
+    caf::actor scorer;
+    bool ok = false;
+  };
+  // Asks node `n` for its share (this node: its own membership).
+  auto ask = [&](const node_info& n) {
+    share s;
+    caf::actor target = membership_;
+    if (n.id != id_) {
+      auto peer = sys_.middleman().remote_actor(n.host, n.port);
+      if (!peer)
+        return s;
+      target = *peer;
+    }
+    self->request(target, ask_timeout, actors::hello_atom::value, m.version)
+        .receive(
+            [&](std::uint32_t id, std::uint64_t version,
+                std::vector<std::uint32_t>& parts, std::vector<caf::actor>& shards,
+                caf::actor& scorer) {
+              if (id != n.id)
+                return;
+              s = {version, std::move(parts), std::move(shards), std::move(scorer), true};
+            },
+            [&](caf::error&) {});
+    return s;
+  };
+  auto in_map = [&](std::uint32_t id) {
+    return std::any_of(m.nodes.begin(), m.nodes.end(),
+                       [&](const node_info& n) { return n.id == id; });
+  };
+  if (m.version > installed_version_) {
+    if (!in_map(id_)) {
+      return; // not admitted yet
+    }
+    if (assigned_version_ < m.version) {
+      bool ok = false;
+      self->request(membership_, ask_timeout, actors::assign_atom::value,
+                    actors::encode(m))
+          .receive([&](const std::vector<std::uint32_t>&, const std::vector<caf::actor>&,
+                       const caf::actor&) { ok = true; },
+                   [&](caf::error& err) {
+                     std::fprintf(
+                         stderr,
+                         "shardrec-node: cannot host this node's partitions of map "
+                         "version %llu: %s\n",
+                         static_cast<unsigned long long>(m.version),
+                         sys_.render(err).c_str());
+                   });
+      if (!ok)
+        return;
+      assigned_version_ = m.version;
+    }
+    std::vector<caf::actor> shards(m.partitions);
+    std::vector<caf::actor> scorers(m.nodes.size());
+    std::vector<std::pair<std::uint32_t, std::int64_t>> known;
+    for (std::size_t k = 0; k < m.nodes.size(); ++k) {
+      const auto& n = m.nodes[k];
+      if (n.id != id_ && !v.live(n.id))
+        continue; // down: its partitions answer when it is back
+      auto s = ask(n);
+      if (!s.ok || s.version < m.version)
+        return; // not ready yet: ask again on the next tick
+      for (std::size_t i = 0; i < s.parts.size() && i < s.shards.size(); ++i)
+        if (s.parts[i] < m.partitions && m.owner[s.parts[i]] == n.id)
+          shards[s.parts[i]] = s.shards[i];
+      scorers[k] = s.scorer;
+      if (n.id != id_)
+        known.emplace_back(n.id, v.nodes.at(n.id).registration);
+    }
+    caf::anon_send(membership_, actors::install_atom::value, actors::encode(m), shards,
+                   scorers);
+    installed_version_ = m.version;
+    known_ = std::move(known);
+    become_serving();
+    return;
+  }
+  if (installed_version_ > 0)
+    become_serving(); // a restarted node hosts its partitions of the map it had
+  // A live node of the map whose registration this node has not seen: a
+  // node that came back (new shard handles) or that was down at install.
+  for (const auto& n : m.nodes) {
+    if (n.id == id_ || !v.live(n.id))
+      continue;
+    const auto reg = v.nodes.at(n.id).registration;
+    auto it = std::find_if(known_.begin(), known_.end(),
+                           [&](const auto& k) { return k.first == n.id; });
+    if (it != known_.end() && it->second == reg)
+      continue;
+    auto s = ask(n);
+    if (!s.ok || s.version < installed_version_)
+      continue;
+    caf::anon_send(coordinator_, actors::hello_atom::value, n.id, s.parts, s.shards,
+                   s.scorer, caf::actor{});
+    if (it != known_.end())
+      it->second = reg;
+    else
+      known_.emplace_back(n.id, reg);
+  }
+}
+
+void etcd_member::become_serving() {
+  std::int64_t lease = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (serving_)
+      return;
+    serving_ = true;
+    state_ = "serving";
+    lease = lease_;
+  }
+  nlohmann::json me{
+      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", "serving"}};
+  if (auto r = etcd_.put(node_key(id_), me.dump(), lease); !r)
+    std::fprintf(stderr, "shardrec-node: cannot tell etcd this node serves: %s\n",
+                 r.err().message.c_str());
+}
+
+core::status etcd_member::wait_serving(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!refused_.empty())
+        return make_error(errc::invalid_argument,
+                          "the controller refused the join: " + refused_);
+      if (serving_)
+        return {};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return make_error(errc::io_error,
+                    "no partition map that lists this node arrived from etcd "
+                        + etcd::to_string(cfg_.endpoints) + " within "
+                        + std::to_string(timeout.count() / 1000) + " s");
+}
+
+} // namespace shardrec::node

@@ -1,0 +1,102 @@
+// A node's membership in etcd (shardrec-node --etcd). etcd holds, under
+// PREFIX (default /shardrec):
+//   PREFIX/next_id           the next node id (a counter, taken by a guarded put)
+//   PREFIX/nodes/ID          {"id","host","port","state"}, on this node's lease:
+//                            it vanishes when the node stops renewing it
+//   PREFIX/election/ID       on the node's lease; the node whose key has the
+//                            lowest create revision is the controller
+//   PREFIX/map               the partition map (JSON: version, partitions,
+//                            nodes, owner), changed only by a put guarded by
+//                            its mod revision, and only by the controller
+//   PREFIX/refused/ID        why the controller refused node ID's join
+// Every node renews its lease on one thread and, on another, reads PREFIX
+// every 200 ms: the controller admits joining nodes into a new map; every
+// node hosts its share of the newest map, asks each live node for its share
+// of that map (hello_atom, version) and installs the map once all have it;
+// a node that comes back (a new registration) is asked again. No consensus
+// of our own: etcd orders every change.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "core/error.hpp"
+#include "etcd/client.hpp"
+
+namespace shardrec::node {
+
+struct etcd_member_config {
+  std::vector<etcd::endpoint> endpoints;
+  std::string prefix = "/shardrec";
+  std::int64_t lease_seconds = 3;
+  std::string host; // this node's address as the others reach it
+  std::uint16_t port = 0;
+  std::uint32_t partitions = 64; // of a new cluster (the first map)
+  // A node restarted with its data folder: its id and the map it installed.
+  std::optional<std::uint32_t> node_id;
+  std::uint64_t installed_version = 0;
+};
+
+class etcd_member {
+public:
+  etcd_member(caf::actor_system& sys, caf::actor coordinator, caf::actor membership,
+              etcd_member_config cfg);
+  // Stops both threads and revokes the lease: the node leaves at once.
+  ~etcd_member();
+  etcd_member(const etcd_member&) = delete;
+  etcd_member& operator=(const etcd_member&) = delete;
+
+  // Takes a node id (a new node), grants the lease, registers as joining
+  // and starts the threads. An error if etcd does not answer.
+  core::status start();
+  // Blocks until this node serves its share of an installed map (ok), the
+  // controller refuses it (the reason) or `timeout` passes.
+  core::status wait_serving(std::chrono::milliseconds timeout);
+  std::uint32_t node_id() const { return id_; }
+
+private:
+  struct view; // what one read of PREFIX found
+  void renew_loop();
+  void control_loop();
+  void tick();
+  core::status register_node();
+  void control(const view& v);
+  void apply(const view& v);
+  void publish_registry(const view& v);
+  void become_serving();
+  std::string node_key(std::uint32_t id) const;
+
+  caf::actor_system& sys_;
+  caf::actor coordinator_, membership_;
+  etcd_member_config cfg_;
+  etcd::client etcd_;       // the control thread's
+  etcd::client renew_etcd_; // the renew thread's
+  std::uint32_t id_ = 0;
+
+  std::mutex mu_; // guards lease_, state_, refused_, serving_, lease_ok_at_
+  std::int64_t lease_ = 0;
+  std::string state_ = "joining";
+  std::string refused_;
+  bool serving_ = false;
+  std::chrono::steady_clock::time_point lease_ok_at_;
+
+  // Control thread only.
+  std::uint64_t assigned_version_ = 0, installed_version_ = 0;
+  std::vector<std::pair<std::uint32_t, std::int64_t>> known_; // peer id, registration
+  std::string last_registry_;
+  std::string last_error_;
+
+  std::atomic<bool> stop_{false};
+  std::thread renew_thread_, control_thread_;
+};
+
+} // namespace shardrec::node
