@@ -157,15 +157,23 @@ route_to_shards(coordinator_pointer self, std::vector<std::optional<frame>> per,
   return rp;
 }
 
-// --retrain-every: on the cluster's first node, a training run (the
-// default request) every cfg.retrain_every, when the cluster holds events
-// and something changed since the last run this schedule started.
+// --retrain-every: on the cluster's first node (with etcd: on the node that
+// is the controller when the period ends), a training run (the default
+// request) every cfg.retrain_every, when the cluster holds events and
+// something changed since the last run this schedule started.
 void schedule_retrain(coordinator_pointer self) {
   if (self->state.cfg.retrain_every.count() > 0)
     self->delayed_send(self, self->state.cfg.retrain_every, retrain_atom::value);
 }
 
 void retrain(coordinator_pointer self) {
+  auto& reg = self->state.registry;
+  if (!reg.empty() && std::none_of(reg.begin(), reg.end(), [&](const node_info& n) {
+        return n.controller && n.id == self->state.node_id;
+      })) {
+    schedule_retrain(self); // another node is the controller now
+    return;
+  }
   self->request(caf::actor_cast<caf::actor>(self), admin_timeout, status_atom::value)
       .then(
           [=](const frame& f) {
@@ -213,7 +221,7 @@ caf::behavior coordinator(coordinator_pointer self) {
         if (a && a.address() == dm.source)
           a = caf::actor{};
   });
-  if (self->state.cfg.first)
+  if (self->state.cfg.first || self->state.cfg.etcd)
     schedule_retrain(self);
   return {
       [=](retrain_atom) { retrain(self); },

@@ -29,6 +29,7 @@ struct node_config {
   std::string host = "127.0.0.1";
   std::uint32_t partitions = 64; // first node only; joiners learn it from the map
   bool first = true;             // creates the cluster (else joins one)
+  bool etcd = false;             // membership in etcd (node/etcd_member.hpp)
   durability dur;                // where the partitions keep their log and snapshots
   // First node: train (the default request) this often when anything
   // changed since; 0: only on request.

@@ -690,7 +690,9 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
   if (help && (cmd == "status" || cmd == "nodes" || cmd == "partitions")) {
     std::cout << "usage: shardrec --cluster HOST:PORT " << cmd
               << " [--json]\n\n  status: nodes, partitions, events, users, items and the "
-                 "model version\n  nodes: each node's address and partitions\n  "
+                 "model version\n  nodes: each node's address, state (joining, serving, "
+                 "down; with "
+                 "--etcd) and partitions, and which node is the controller\n  "
                  "partitions: each partition's node, counts and model version\n";
     return 0;
   }

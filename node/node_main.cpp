@@ -322,6 +322,7 @@ int main(int argc, char** argv) {
   // With etcd no node is "first": the controller makes the first map.
   cc.first =
       etcd_endpoints.empty() && (restored ? restored->node_id == 0 : nc.join.empty());
+  cc.etcd = !etcd_endpoints.empty();
   cc.dur.data_dir = nc.data_dir;
   cc.dur.sync = *sync;
   cc.dur.snapshot_every = nc.snapshot_every;
