@@ -25,6 +25,9 @@
 //   (seen_atom, vector<string> users, vector<string> items) -> vector<u32>: 1 per
 //                                          pair the cluster holds an event of
 //   (hello_atom, u64 version)              -> to membership (an etcd member)
+//   (export_atom, u32), (fetch_atom, u32, string, u64) -> to membership: a partition
+//                                          move's source (actors/node_host.hpp)
+//   (retry_atom, u64 id)                   -> (nothing) to itself: send a write again
 //   (nodes_atom, frame PartitionMap)       -> (nothing)          the nodes etcd knows,
 //                                                                with their states
 //   (membership_atom, actor)               -> (nothing)          its node's membership,
@@ -34,6 +37,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -67,6 +72,9 @@ struct coordinator_state {
   std::vector<node_info> registry;     // with --etcd: every node etcd knows, with states
   std::set<caf::actor_addr> monitored; // every handle of a view, monitored once
   std::uint64_t next_query = 0;
+  // Writes to a moving partition, sent again after a pause (retry_atom).
+  std::map<std::uint64_t, std::function<void()>> retries;
+  std::uint64_t next_retry = 0;
   // Recommend requests since the last flush (answered together).
   std::vector<queued_recommend> queued;
   bool flush_sent = false;
@@ -115,45 +123,96 @@ caf::error no_map_yet() {
   return error_of(core::errc::invalid_argument, "the cluster has no partition map yet");
 }
 
-// Sends each non-empty per-partition frame to its shard with `Atom` and
-// delivers `total` once all are stored (when count_replies, the shards'
-// accepted/rejected counts are added to it), or the first error.
+// One write split over partitions: answered once every part is stored.
+struct write_job {
+  std::shared_ptr<ingest_result> total;
+  bool count_replies = false;
+  std::size_t pending = 0;
+  bool done = false;
+  caf::typed_response_promise<frame> rp;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+// How long a write keeps being sent again to a moving partition, and how
+// often: the move flips the map within a few seconds.
+constexpr std::chrono::seconds moved_budget{30};
+constexpr std::chrono::milliseconds moved_pause{100};
+
+template <class Atom>
+void send_part(coordinator_pointer self, std::shared_ptr<write_job> job, std::uint32_t p,
+               frame f) {
+  auto& st = self->state;
+  if (job->done)
+    return;
+  if (p >= st.shards.size() || !st.shards[p]) {
+    job->done = true;
+    job->rp.deliver(
+        error_of(core::errc::io_error, "partition " + std::to_string(p)
+                                           + " is unavailable; its part was not stored"));
+    return;
+  }
+  self->request(st.shards[p], ingest_timeout, Atom::value, f)
+      .then(
+          [self, job](const frame& r) {
+            if (job->count_replies)
+              if (auto d = decode_ingest_result(r)) {
+                job->total->accepted += d->accepted;
+                job->total->rejected += d->rejected;
+              }
+            if (--job->pending == 0 && !job->done) {
+              job->done = true;
+              job->rp.deliver(encode(*job->total));
+            }
+          },
+          [self, job, p, f](caf::error& err) {
+            if (job->done)
+              return;
+            if (is_moved(err) && std::chrono::steady_clock::now() < job->deadline) {
+              // Sent again once the view names the partition's new owner.
+              auto& st = self->state;
+              const auto id = ++st.next_retry;
+              st.retries[id] = [self, job, p, f] { send_part<Atom>(self, job, p, f); };
+              self->delayed_send(self, moved_pause, retry_atom::value, id);
+              return;
+            }
+            job->done = true;
+            job->rp.deliver(
+                error_of(core::errc::io_error,
+                         "partition " + std::to_string(p)
+                             + " did not store its part: " + self->system().render(err)));
+          });
+}
+
+// Sends each partition's frame (unset: nothing for it) to its shard; the
+// reply is `total` (with the shards' counts added if count_replies) once
+// every one has stored its part, or the first failure. A part refused
+// because its partition is moving is sent again until the map names the
+// new owner (moved_budget).
 template <class Atom>
 caf::result<frame>
 route_to_shards(coordinator_pointer self, std::vector<std::optional<frame>> per,
                 std::shared_ptr<ingest_result> total, bool count_replies) {
   auto& st = self->state;
-  std::vector<scatter_request> requests;
-  auto parts = std::make_shared<std::vector<std::uint32_t>>();
-  for (std::uint32_t p = 0; p < per.size(); ++p) {
-    if (!per[p])
-      continue;
-    if (p >= st.shards.size() || !st.shards[p])
+  for (std::uint32_t p = 0; p < per.size(); ++p)
+    if (per[p] && (p >= st.shards.size() || !st.shards[p]))
       return error_of(core::errc::io_error, "partition " + std::to_string(p)
                                                 + " is unavailable; batch not stored");
-    requests.push_back(
-        {st.shards[p], caf::make_message(Atom::value, std::move(*per[p]))});
-    parts->push_back(p);
+  auto job = std::make_shared<write_job>();
+  job->total = std::move(total);
+  job->count_replies = count_replies;
+  job->rp = self->make_response_promise<frame>();
+  job->deadline = std::chrono::steady_clock::now() + moved_budget;
+  for (const auto& f : per)
+    job->pending += f.has_value();
+  auto rp = job->rp;
+  if (job->pending == 0) {
+    job->done = true;
+    rp.deliver(encode(*job->total));
+    return rp;
   }
-  auto rp = self->make_response_promise<frame>();
-  gather_all<frame>(
-      self, std::move(requests), ingest_timeout,
-      [total, count_replies](std::size_t, frame& r) {
-        if (count_replies)
-          if (auto d = decode_ingest_result(r)) {
-            total->accepted += d->accepted;
-            total->rejected += d->rejected;
-          }
-      },
-      [self, rp, total, parts](std::size_t k, caf::error& err) mutable {
-        if (err)
-          rp.deliver(
-              error_of(core::errc::io_error,
-                       "partition " + std::to_string((*parts)[k])
-                           + " did not store its part: " + self->system().render(err)));
-        else
-          rp.deliver(encode(*total));
-      });
+  for (std::uint32_t p = 0; p < per.size(); ++p)
+    if (per[p])
+      send_part<Atom>(self, job, p, std::move(*per[p]));
   return rp;
 }
 
@@ -225,6 +284,15 @@ caf::behavior coordinator(coordinator_pointer self) {
     schedule_retrain(self);
   return {
       [=](retrain_atom) { retrain(self); },
+      [=](retry_atom, std::uint64_t id) {
+        auto& st = self->state;
+        auto it = st.retries.find(id);
+        if (it == st.retries.end())
+          return;
+        auto again = std::move(it->second);
+        st.retries.erase(it);
+        again();
+      },
       [=](start_atom, std::uint16_t port) {
         return self->delegate(self->state.membership, start_atom::value, port);
       },
@@ -233,6 +301,12 @@ caf::behavior coordinator(coordinator_pointer self) {
       },
       [=](hello_atom) {
         return self->delegate(self->state.membership, hello_atom::value);
+      },
+      [=](export_atom, std::uint32_t p) {
+        return self->delegate(self->state.membership, export_atom::value, p);
+      },
+      [=](fetch_atom, std::uint32_t p, const std::string& file, std::uint64_t offset) {
+        return self->delegate(self->state.membership, fetch_atom::value, p, file, offset);
       },
       [=](hello_atom, std::uint64_t version) {
         return self->delegate(self->state.membership, hello_atom::value, version);

@@ -5,6 +5,11 @@
 
 namespace shardrec::actors {
 
+bool is_moved(const caf::error& err) {
+  return err.category() == caf::atom("shardrec")
+         && err.code() == static_cast<std::uint8_t>(core::errc::moved);
+}
+
 caf::error to_caf_error(const core::error& err) {
   return caf::error{static_cast<std::uint8_t>(err.code), caf::atom("shardrec"),
                     caf::make_message(err.message)};

@@ -53,6 +53,9 @@ using live_atom = caf::atom_constant<caf::atom("live")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using popular_atom = caf::atom_constant<caf::atom("popular")>;
 using seen_atom = caf::atom_constant<caf::atom("seen")>;
+using export_atom = caf::atom_constant<caf::atom("export")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models; the
 // messages it handles are listed in actors/shard.hpp.

@@ -21,6 +21,8 @@
 //                                                    replace those of its previous life
 //   (install_atom, frame PartitionMap, vector<actor> shards by partition,
 //                  vector<actor> scorers by node of the map) -> (nothing)
+//   (export_atom, u32 partition), (fetch_atom, u32, string, u64)
+//                                                 -> to the node host (a partition move)
 //   (hello_atom, u64 version)                     -> u32 node id, u64 assigned version,
 //                                                    vector<u32> partitions,
 //                                                    vector<actor> shards, actor scorer:
@@ -437,6 +439,12 @@ caf::behavior membership(membership_pointer self) {
         auto [mine, handles] = own_shards(st);
         return caf::make_message(st.node_id, mine, handles, st.scorer,
                                  caf::actor_cast<caf::actor>(self));
+      },
+      [=](export_atom, std::uint32_t p) {
+        return self->delegate(self->state.host, export_atom::value, p);
+      },
+      [=](fetch_atom, std::uint32_t p, const std::string& file, std::uint64_t offset) {
+        return self->delegate(self->state.host, fetch_atom::value, p, file, offset);
       },
       [=](hello_atom, std::uint64_t) {
         auto& st = self->state;

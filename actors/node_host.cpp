@@ -8,8 +8,18 @@
 //   (assign_atom, u32 partitions, u32 node id, vector<u32> hosted)
 //                                       -> vector<actor> shards, in `hosted` order;
 //                                          shards of partitions not listed stop, but
-//                                          only if they hold no data (else an error
-//                                          and nothing changes)
+//                                          only if they hold no data or were exported
+//                                          (else an error and nothing changes); an
+//                                          exported one answers queries for 10 s more
+//                                          (nodes that still route to it), then stops
+//                                          and its folder moves aside (pNNNNN.moved)
+//   (export_atom, u32 partition)        -> vector<string> files, vector<u64> sizes:
+//                                          the partition moves away; its shard takes
+//                                          no more writes and its folder is complete
+//                                          (paths relative to it)
+//   (fetch_atom, u32 partition, string file, u64 offset)
+//                                       -> frame: up to 4 MiB of an exported
+//                                          partition's file from `offset`
 //   (scorer_atom, u32 partition, shared_scorer) -> (nothing) from a hosted shard
 //   (peers_atom, vector<actor> shards)  -> (nothing) from the node's membership
 //                                          actor after each view: passed on to
@@ -19,7 +29,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <set>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -36,7 +48,9 @@ namespace shardrec::actors {
 namespace {
 
 struct node_host_state {
-  std::map<std::uint32_t, caf::actor> shards; // by hosted partition
+  std::map<std::uint32_t, caf::actor> shards;    // by hosted partition
+  std::set<std::uint32_t> exported;              // hosted partitions that move away
+  std::map<std::uint32_t, caf::actor> departing; // moved away, stopping soon
   caf::actor scorer;
   durability dur;
   static inline const char* name = "node_host";
@@ -72,6 +86,10 @@ caf::behavior node_host(node_host_pointer self) {
     for (auto it = shards.begin(); it != shards.end(); ++it)
       if (it->second.address() == dm.source)
         return drop(self, it);
+    auto& departing = self->state.departing;
+    for (auto it = departing.begin(); it != departing.end(); ++it)
+      if (it->second.address() == dm.source)
+        return (void)departing.erase(it);
   });
   return {
       [=](assign_atom, std::uint32_t partitions, std::uint32_t node_id,
@@ -80,12 +98,17 @@ caf::behavior node_host(node_host_pointer self) {
         for (auto p : hosted)
           if (p >= partitions)
             return caf::sec::invalid_argument;
-        // Partitions moving away: only an empty one may stop (joins move no
-        // data yet); with data in any, nothing changes.
-        std::vector<std::uint32_t> leaving;
+        // Partitions moving away: an exported one departs (its new owner
+        // has its folder); any other only if empty; with data in any,
+        // nothing changes.
+        std::vector<std::uint32_t> leaving, departs;
         std::vector<caf::actor> leaving_shards;
         for (const auto& [p, shard] : self->state.shards)
           if (std::find(hosted.begin(), hosted.end(), p) == hosted.end()) {
+            if (self->state.exported.count(p) != 0) {
+              departs.push_back(p);
+              continue;
+            }
             leaving.push_back(p);
             leaving_shards.push_back(shard);
           }
@@ -107,6 +130,15 @@ caf::behavior node_host(node_host_pointer self) {
                     "a partition that would move away holds data; this release moves "
                     "no data between nodes")));
               auto& shards = self->state.shards;
+              for (auto p : departs) {
+                auto it = shards.find(p);
+                if (it == shards.end())
+                  continue;
+                self->state.departing[p] = it->second;
+                shards.erase(it); // its scorer stays with the node scorer until it stops
+                self->state.exported.erase(p);
+                self->delayed_send(self, std::chrono::seconds(10), stop_atom::value, p);
+              }
               for (auto p : leaving) {
                 auto it = shards.find(p);
                 if (it == shards.end())
@@ -155,6 +187,84 @@ caf::behavior node_host(node_host_pointer self) {
               rp.deliver(out);
             });
         return rp;
+      },
+      [=](stop_atom, std::uint32_t p) {
+        // A moved partition's grace period is over.
+        auto& st = self->state;
+        auto it = st.departing.find(p);
+        if (it == st.departing.end())
+          return;
+        self->send_exit(it->second, caf::exit_reason::user_shutdown);
+        st.departing.erase(it);
+        if (st.shards.count(p) == 0)
+          self->send(st.scorer, scorer_atom::value, p, shared_scorer{});
+        if (auto dir = partition_dir(st.dur, p);
+            !dir.empty() && st.shards.count(p) == 0) {
+          std::error_code ec;
+          std::filesystem::remove_all(dir + ".moved", ec);
+          std::filesystem::rename(dir, dir + ".moved", ec);
+        }
+      },
+      [=](export_atom, std::uint32_t p)
+          -> caf::result<std::vector<std::string>, std::vector<std::uint64_t>> {
+        auto& st = self->state;
+        auto it = st.shards.find(p);
+        if (it == st.shards.end())
+          return to_caf_error(core::make_error(core::errc::invalid_argument,
+                                               "partition " + std::to_string(p)
+                                                   + " is not hosted on this node"));
+        auto rp = self->make_response_promise<std::vector<std::string>,
+                                              std::vector<std::uint64_t>>();
+        self->request(it->second, admin_timeout * 6, export_atom::value)
+            .then(
+                [=](std::uint64_t) mutable {
+                  self->state.exported.insert(p);
+                  std::vector<std::string> files;
+                  std::vector<std::uint64_t> sizes;
+                  const auto dir = partition_dir(self->state.dur, p);
+                  std::error_code ec;
+                  for (auto e = std::filesystem::recursive_directory_iterator(dir, ec);
+                       !ec && e != std::filesystem::recursive_directory_iterator();
+                       e.increment(ec)) {
+                    if (!e->is_regular_file())
+                      continue;
+                    files.push_back(std::filesystem::relative(e->path(), dir).string());
+                    sizes.push_back(e->file_size());
+                  }
+                  if (ec)
+                    rp.deliver(to_caf_error(
+                        core::make_error(core::errc::io_error,
+                                         "cannot list " + dir + ": " + ec.message())));
+                  else
+                    rp.deliver(std::move(files), std::move(sizes));
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](fetch_atom, std::uint32_t p, const std::string& file,
+          std::uint64_t offset) -> caf::result<frame> {
+        auto& st = self->state;
+        const std::filesystem::path rel(file);
+        const bool safe = !rel.empty() && rel.is_relative()
+                          && std::none_of(rel.begin(), rel.end(),
+                                          [](const auto& c) { return c == ".."; });
+        if (st.exported.count(p) == 0 || !safe)
+          return to_caf_error(core::make_error(
+              core::errc::invalid_argument,
+              "fetch: partition " + std::to_string(p) + " is not being exported here"
+                  + (safe ? "" : " (or '" + file + "' is not a file of it)")));
+        std::ifstream in(partition_dir(st.dur, p) + "/" + file, std::ios::binary);
+        if (!in)
+          return to_caf_error(
+              core::make_error(core::errc::io_error, "fetch: cannot read " + file));
+        in.seekg(static_cast<std::streamoff>(offset));
+        frame out;
+        out.bytes.resize(4u << 20);
+        in.read(reinterpret_cast<char*>(out.bytes.data()),
+                static_cast<std::streamsize>(out.bytes.size()));
+        out.bytes.resize(
+            static_cast<std::size_t>(std::max<std::streamsize>(0, in.gcount())));
+        return out;
       },
       [=](peers_atom, const std::vector<caf::actor>& shards) {
         for (const auto& [p, shard] : self->state.shards)

@@ -46,6 +46,10 @@ void maybe_snapshot(shard_pointer self) {
 // folder); an error (and nothing stored) when the disk refuses it.
 caf::error log_record(shard_pointer self, std::uint8_t kind, const frame& f) {
   auto& st = self->state;
+  if (st.frozen)
+    return fail(core::errc::moved, "partition "
+                                       + std::to_string(st.data.store->partition())
+                                       + " is moving to another node; send it again");
   if (!st.log)
     return {};
   auto seq =
@@ -118,6 +122,25 @@ caf::message_handler shard_queries(shard_pointer self) {
         return acknowledge(self, encode(r));
       },
       [=](sync_atom) { sync_log(self); },
+      [=](export_atom) -> caf::result<std::uint64_t> {
+        // A move: no more writes; every acknowledged record synced; a
+        // snapshot of everything, so that its folder is all the new owner
+        // needs. Returns the last log record.
+        auto& st = self->state;
+        const auto p = std::to_string(st.data.store->partition());
+        if (!st.log || st.log->failed())
+          return fail(core::errc::invalid_argument,
+                      "partition " + p + " has no working log: it cannot move");
+        st.frozen = true;
+        sync_log(self);
+        detail::snapshot_now(self);
+        if (st.snapshot_retry) {
+          st.frozen = false;
+          return fail(core::errc::io_error,
+                      "partition " + p + ": the snapshot for its move failed");
+        }
+        return st.log->last_seq();
+      },
       [=](profile_atom, const std::vector<std::string>& users)
           -> caf::result<std::vector<frame>, std::vector<std::string>> {
         // Per user two frames (the profile, with the seen items' content

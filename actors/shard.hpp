@@ -14,6 +14,11 @@
 //   (sync_atom)                                  -> (nothing) to itself: sync the log,
 //                                                   send the waiting replies
 //   (stats_atom)                                 -> frame PartitionStatus
+//   (export_atom)                                -> u64 last log record: the partition
+//                                                   moves to another node; from now on
+//                                                   writes get errc::moved, queries are
+//                                                   answered; its folder (a snapshot of
+//                                                   everything, the log) is complete
 //   (profile_atom, vector<string> users)         -> vector<frame>, vector<string>:
 //                                                   per user a frame user_profile (with
 //                                                   the seen items' content vectors),

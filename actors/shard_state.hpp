@@ -52,6 +52,9 @@ struct shard_state {
   };
   std::vector<unsynced_ack> unsynced;
   bool sync_scheduled = false;
+  // Exported for a move (export_atom): it takes no more writes (errc::moved)
+  // and serves queries until its node stops it.
+  bool frozen = false;
   std::uint64_t events_since_snapshot = 0; // events and items since the last snapshot
   std::uint64_t snapshot_seq = 0;          // last log record the newest snapshot covers
   std::optional<std::chrono::steady_clock::time_point> snapshot_retry; // after a failure

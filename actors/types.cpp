@@ -55,6 +55,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<block_kind>("shardrec_block_kind");
   cfg.add_message_type<std::vector<caf::actor>>("std::vector<@actor>");
   cfg.add_message_type<std::vector<std::uint32_t>>("std::vector<@u32>");
+  cfg.add_message_type<std::vector<std::uint64_t>>("std::vector<@u64>");
   cfg.add_message_type<std::vector<frame>>("std::vector<shardrec_frame>");
   cfg.add_message_type<std::vector<std::string>>("std::vector<@str>");
   cfg.add_message_type<std::vector<float>>("std::vector<float>");

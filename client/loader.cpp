@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include <caf/blocking_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "actors/codec.hpp"
+#include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
 #include "client/connection_impl.hpp"
 #include "dist/routing.hpp"
@@ -70,17 +72,42 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
   std::vector<chunk> chunks;
   struct sent {
     std::size_t chunk;
+    std::uint32_t partition;
+    actors::frame batch; // kept to send again if its partition is moving
+    std::chrono::steady_clock::time_point deadline;
     caf::response_handle<caf::blocking_actor, caf::message, true> handle;
   };
   std::vector<sent> inflight;
+  // A partition that moves to another node refuses writes until the map
+  // flips: its batch goes again, to the owner the entry node names then.
+  auto send_again = [&](sent s) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    self->request(ci.coordinator, actors::admin_timeout, actors::shards_atom::value)
+        .receive(
+            [&](std::uint32_t p, const std::vector<caf::actor>& hs) {
+              if (p == parts && hs.size() == parts)
+                shards = hs;
+            },
+            [&](caf::error&) {});
+    auto& to = shards[s.partition];
+    auto handle =
+        self->request(to, actors::ingest_timeout, actors::ingest_atom::value, s.batch);
+    inflight.push_back({s.chunk, s.partition, std::move(s.batch), s.deadline, handle});
+  };
   auto await_one = [&] {
     auto& ch = chunks[inflight.front().chunk];
+    bool moved = false;
     inflight.front().handle.receive(
         [&](const actors::frame& f) {
           if (auto r = actors::decode_ingest_result(f))
             add_problems(out.problems, std::move(r->problems));
         },
         [&](caf::error& err) {
+          if (actors::is_moved(err)
+              && std::chrono::steady_clock::now() < inflight.front().deadline) {
+            moved = true;
+            return;
+          }
           ch.failed = true;
           if (out.failure.empty()) {
             out.failure = "a batch was not stored: " + ci.render(err);
@@ -88,6 +115,11 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
               observer.failed(out.failure);
           }
         });
+    if (moved) {
+      sent s = std::move(inflight.front());
+      inflight.erase(inflight.begin());
+      return send_again(std::move(s));
+    }
     if (--ch.pending == 0)
       (ch.failed ? out.unconfirmed : out.accepted) += ch.valid;
     inflight.erase(inflight.begin());
@@ -120,9 +152,12 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
       if (routed.per_partition[p].empty())
         continue;
       actors::event_batch b{std::move(routed.per_partition[p]), ds.scale};
-      inflight.push_back(
-          {id, self->request(shards[p], actors::ingest_timeout,
-                             actors::ingest_atom::value, actors::encode(b))});
+      auto f = actors::encode(b);
+      auto handle =
+          self->request(shards[p], actors::ingest_timeout, actors::ingest_atom::value, f);
+      inflight.push_back({id, p, std::move(f),
+                          std::chrono::steady_clock::now() + std::chrono::seconds(30),
+                          handle});
       while (inflight.size() >= opt.window * parts)
         await_one();
     }

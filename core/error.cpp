@@ -11,6 +11,7 @@ const char* to_string(errc e) {
     case errc::invalid_argument: return "invalid_argument";
     case errc::unknown_id: return "unknown_id";
     case errc::bad_message: return "bad_message";
+    case errc::moved: return "moved";
   }
   return "unknown";
 }

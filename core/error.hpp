@@ -19,6 +19,7 @@ enum class errc {
   invalid_argument, // option or parameter that makes no sense
   unknown_id,       // user or item never seen
   bad_message,      // a frame from a peer that does not decode
+  moved,            // the partition is moving to another node: retry (routers do)
 };
 
 const char* to_string(errc e);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <caf/actor_system.hpp>
@@ -11,8 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/codec.hpp"
+#include "actors/durable.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/messages.hpp"
+#include "storage/files.hpp"
 
 namespace shardrec::node {
 
@@ -26,20 +30,61 @@ using core::make_error;
 constexpr auto tick_period = std::chrono::milliseconds(200);
 constexpr auto ask_timeout = std::chrono::seconds(5);
 
-std::string map_to_json(const partition_map& m) {
+// A partition the map moves from one node to another.
+struct move {
+  std::uint32_t partition = 0, from = 0, to = 0;
+};
+
+std::string map_to_json(const partition_map& m, const std::vector<move>& moving = {}) {
   nlohmann::json j{
       {"version", m.version}, {"partitions", m.partitions}, {"owner", m.owner}};
   auto& nodes = j["nodes"] = nlohmann::json::array();
   for (const auto& n : m.nodes)
     nodes.push_back({{"id", n.id}, {"host", n.host}, {"port", n.port}});
+  auto& mv = j["moving"] = nlohmann::json::array();
+  for (const auto& x : moving)
+    mv.push_back({{"partition", x.partition}, {"from", x.from}, {"to", x.to}});
   return j.dump();
 }
 
+// The moves that leave every node of m within one partition of every other:
+// from the node with the most (its highest partition first) to the node
+// with the fewest, ties to the lowest id. None when they are within one.
+std::vector<move> plan_moves(const partition_map& m) {
+  std::map<std::uint32_t, std::vector<std::uint32_t>> owned;
+  for (const auto& n : m.nodes)
+    owned[n.id];
+  for (std::uint32_t p = 0; p < m.owner.size(); ++p)
+    owned[m.owner[p]].push_back(p);
+  std::vector<move> out;
+  for (;;) {
+    auto most = owned.begin(), fewest = owned.begin();
+    for (auto it = owned.begin(); it != owned.end(); ++it) {
+      if (it->second.size() > most->second.size())
+        most = it;
+      if (it->second.size() < fewest->second.size())
+        fewest = it;
+    }
+    if (most->second.size() <= fewest->second.size() + 1)
+      return out;
+    const auto p = most->second.back();
+    most->second.pop_back();
+    fewest->second.push_back(p);
+    out.push_back({p, most->first, fewest->first});
+  }
+}
+
 // A map read from etcd; an error names what is wrong with it.
-core::result<partition_map> map_from_json(const std::string& text) {
+core::result<partition_map> map_from_json(const std::string& text,
+                                          std::vector<move>* moving = nullptr) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   partition_map m;
   try {
+    if (moving != nullptr && j.is_object() && j.contains("moving"))
+      for (const auto& x : j.at("moving"))
+        moving->push_back({x.at("partition").get<std::uint32_t>(),
+                           x.at("from").get<std::uint32_t>(),
+                           x.at("to").get<std::uint32_t>()});
     if (j.is_discarded() || !j.is_object())
       throw std::runtime_error("not a JSON object");
     m.version = j.at("version").get<std::uint64_t>();
@@ -89,7 +134,9 @@ struct etcd_member::view {
     std::int64_t registration = 0; // create revision of its key
   };
   std::optional<partition_map> map;
-  std::int64_t map_revision = 0; // mod revision of PREFIX/map (0: none)
+  std::vector<move> moving;                   // of this map
+  std::map<std::uint32_t, std::string> ready; // partition -> "TO@VERSION"
+  std::int64_t map_revision = 0;              // mod revision of PREFIX/map (0: none)
   std::map<std::uint32_t, registered> nodes;
   std::optional<std::uint32_t> controller;
   std::map<std::uint32_t, std::string> refused;
@@ -239,7 +286,7 @@ void etcd_member::tick() {
   for (const auto& kv : *kvs) {
     const auto rest = kv.key.substr(cfg_.prefix.size() + 1);
     if (rest == "map") {
-      auto m = map_from_json(kv.value);
+      auto m = map_from_json(kv.value, &v.moving);
       if (!m) {
         std::fprintf(stderr, "shardrec-node: %s (ignored)\n", m.err().message.c_str());
         continue;
@@ -264,6 +311,11 @@ void etcd_member::tick() {
           v.controller = id;
           lowest = kv.create_revision;
         }
+      } catch (const std::exception&) {
+      }
+    } else if (rest.rfind("ready/", 0) == 0) {
+      try {
+        v.ready[static_cast<std::uint32_t>(std::stoul(rest.substr(6)))] = kv.value;
       } catch (const std::exception&) {
       }
     } else if (rest.rfind("refused/", 0) == 0) {
@@ -328,6 +380,30 @@ void etcd_member::control(const view& v) {
                    m.partitions, m.nodes.size());
     return;
   }
+  if (!v.moving.empty()) {
+    // A move in progress: the map flips once every new owner holds its
+    // partitions' folders (PREFIX/ready/P = "TO@VERSION").
+    for (const auto& mv : v.moving) {
+      auto it = v.ready.find(mv.partition);
+      if (it == v.ready.end()
+          || it->second != std::to_string(mv.to) + "@" + std::to_string(v.map->version))
+        return;
+    }
+    partition_map m = *v.map;
+    for (const auto& mv : v.moving)
+      m.owner[mv.partition] = mv.to;
+    ++m.version;
+    auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), v.map_revision);
+    if (put && *put) {
+      std::fprintf(
+          stderr,
+          "shardrec-node: controller: %zu partition(s) moved (map version %llu)\n",
+          v.moving.size(), static_cast<unsigned long long>(m.version));
+      for (const auto& mv : v.moving)
+        (void)etcd_.erase(cfg_.prefix + "/ready/" + std::to_string(mv.partition));
+    }
+    return;
+  }
   std::vector<node_info> joiners;
   for (const auto& [id, n] : v.nodes)
     if (std::none_of(v.map->nodes.begin(), v.map->nodes.end(),
@@ -336,8 +412,8 @@ void etcd_member::control(const view& v) {
       joiners.push_back({id, n.info.host, n.info.port, {}, false});
   if (joiners.empty())
     return;
-  // Joins move no data yet (TODO(elastic): partition moves): a join is
-  // admitted only while no partition holds events or items.
+  // A cluster that holds data moves partitions to the joining nodes (their
+  // folders are copied first); an empty one just reassigns them.
   caf::scoped_actor self{sys_};
   std::uint64_t events = 0, items = 0;
   bool known = false;
@@ -356,29 +432,30 @@ void etcd_member::control(const view& v) {
           [&](caf::error&) {});
   if (!known)
     return; // a partition did not answer: try again on the next tick
-  if (events > 0 || items > 0) {
-    const auto why =
-        "the cluster holds data (" + std::to_string(events) + " events, "
-        + std::to_string(items)
-        + " items) and a join would lose the partitions it moves: this release moves "
-          "no data between nodes. Start every node before loading, or start a new "
-          "cluster with the nodes you need and load the data again";
-    for (const auto& j : joiners)
-      (void)etcd_.put(cfg_.prefix + "/refused/" + std::to_string(j.id), why);
-    return;
-  }
   partition_map m = *v.map;
   for (auto& j : joiners)
     m.nodes.push_back(j);
+  std::sort(m.nodes.begin(), m.nodes.end(),
+            [](const node_info& a, const node_info& b) { return a.id < b.id; });
   ++m.version;
-  assign_round_robin(m);
-  auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), v.map_revision);
-  if (put && *put)
+  auto moves = plan_moves(m);
+  const bool holds_data = events > 0 || items > 0;
+  if (!holds_data) // nothing to copy: the owners change at once
+    for (const auto& mv : moves)
+      m.owner[mv.partition] = mv.to;
+  auto put = etcd_.put_if(cfg_.prefix + "/map",
+                          map_to_json(m, holds_data ? moves : std::vector<move>{}),
+                          v.map_revision);
+  if (put && *put) {
+    std::string moving;
+    if (holds_data && !moves.empty())
+      moving = ", moving " + std::to_string(moves.size()) + " partition(s) to them";
     std::fprintf(stderr,
-                 "shardrec-node: controller: admitted %zu node(s) (map version "
-                 "%llu, %zu nodes)\n",
+                 "shardrec-node: controller: admitted %zu node(s) (map version %llu, %zu "
+                 "nodes)%s\n",
                  joiners.size(), static_cast<unsigned long long>(m.version),
-                 m.nodes.size());
+                 m.nodes.size(), moving.c_str());
+  }
 }
 
 // Every node: hosts its share of the newest map, installs it once every
@@ -470,6 +547,8 @@ void etcd_member::apply(const view& v) {
   }
   if (installed_version_ > 0)
     become_serving(); // a restarted node hosts its partitions of the map it had
+  if (m.version == installed_version_)
+    take_moves(v);
   // A live node of the map whose registration this node has not seen: a
   // node that came back (new shard handles) or that was down at install.
   for (const auto& n : m.nodes) {
@@ -490,6 +569,109 @@ void etcd_member::apply(const view& v) {
     else
       known_.emplace_back(n.id, reg);
   }
+}
+
+// The partitions the map moves to this node: their folders copied from
+// their owners, then PREFIX/ready/P tells the controller.
+void etcd_member::take_moves(const view& v) {
+  for (const auto& mv : v.moving) {
+    if (mv.to != id_)
+      continue;
+    const auto ready = std::to_string(id_) + "@" + std::to_string(v.map->version);
+    if (auto it = v.ready.find(mv.partition); it != v.ready.end() && it->second == ready)
+      continue;
+    auto from = std::find_if(v.map->nodes.begin(), v.map->nodes.end(),
+                             [&](const node_info& n) { return n.id == mv.from; });
+    if (from == v.map->nodes.end() || !v.live(mv.from))
+      continue; // its owner is down: wait for it
+    const auto t0 = std::chrono::steady_clock::now();
+    auto fetched = fetch_partition(mv.partition, *from);
+    if (!fetched) {
+      std::fprintf(stderr,
+                   "shardrec-node: cannot copy partition %u from node %u (will "
+                   "retry): %s\n",
+                   mv.partition, mv.from, fetched.err().message.c_str());
+      continue;
+    }
+    std::fprintf(
+        stderr, "shardrec-node: copied partition %u from node %u in %.2f s\n",
+        mv.partition, mv.from,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (auto put =
+            etcd_.put(cfg_.prefix + "/ready/" + std::to_string(mv.partition), ready);
+        !put)
+      std::fprintf(stderr, "shardrec-node: %s\n", put.err().message.c_str());
+  }
+}
+
+// Copies partition p's folder (a snapshot of everything and its log, made
+// when the owner exported it: from then on it takes no writes) into this
+// node's data folder, through pNNNNN.incoming.
+core::status etcd_member::fetch_partition(std::uint32_t p, const node_info& from) {
+  auto peer = sys_.middleman().remote_actor(from.host, from.port);
+  if (!peer)
+    return make_error(errc::io_error, "node " + std::to_string(from.id) + " at "
+                                          + from.host + ":" + std::to_string(from.port)
+                                          + ": " + sys_.render(peer.error()));
+  caf::scoped_actor self{sys_};
+  std::vector<std::string> files;
+  std::vector<std::uint64_t> sizes;
+  std::string failure;
+  self->request(*peer, std::chrono::seconds(120), actors::export_atom::value, p)
+      .receive(
+          [&](std::vector<std::string>& f, std::vector<std::uint64_t>& s) {
+            files = std::move(f);
+            sizes = std::move(s);
+          },
+          [&](caf::error& err) { failure = "export: " + sys_.render(err); });
+  if (!failure.empty())
+    return make_error(errc::io_error, failure);
+  actors::durability dur;
+  dur.data_dir = cfg_.data_dir;
+  const std::filesystem::path dir = actors::partition_dir(dur, p);
+  const std::filesystem::path incoming = dir.string() + ".incoming";
+  std::error_code ec;
+  std::filesystem::remove_all(incoming, ec);
+  for (std::size_t k = 0; k < files.size() && k < sizes.size(); ++k) {
+    const auto target = incoming / files[k];
+    std::filesystem::create_directories(target.parent_path(), ec);
+    std::ofstream out(target, std::ios::binary | std::ios::trunc);
+    if (!out)
+      return make_error(errc::io_error, "cannot write " + target.string());
+    std::uint64_t offset = 0;
+    while (offset < sizes[k]) {
+      actors::frame chunk;
+      self->request(*peer, std::chrono::seconds(30), actors::fetch_atom::value, p,
+                    files[k], offset)
+          .receive([&](actors::frame& f) { chunk = std::move(f); },
+                   [&](caf::error& err) { failure = "fetch: " + sys_.render(err); });
+      if (!failure.empty())
+        return make_error(errc::io_error, failure);
+      if (chunk.bytes.empty())
+        return make_error(errc::io_error, files[k] + " ended at " + std::to_string(offset)
+                                              + " of " + std::to_string(sizes[k])
+                                              + " bytes");
+      out.write(reinterpret_cast<const char*>(chunk.bytes.data()),
+                static_cast<std::streamsize>(chunk.bytes.size()));
+      offset += chunk.bytes.size();
+    }
+    out.flush();
+    if (!out)
+      return make_error(errc::io_error, "cannot write " + target.string());
+  }
+  // Synced before the rename makes it this node's partition folder.
+  for (auto e = std::filesystem::recursive_directory_iterator(incoming, ec);
+       !ec && e != std::filesystem::recursive_directory_iterator(); e.increment(ec))
+    if (e->is_regular_file())
+      if (auto s = storage::sync_file(e->path().string()); !s)
+        return s;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir.parent_path(), ec);
+  std::filesystem::rename(incoming, dir, ec);
+  if (ec)
+    return make_error(errc::io_error, "cannot rename " + incoming.string() + " to "
+                                          + dir.string() + ": " + ec.message());
+  return storage::sync_dir(dir.parent_path().string());
 }
 
 void etcd_member::become_serving() {

@@ -8,9 +8,13 @@
 //   PREFIX/map               the partition map (JSON: version, partitions,
 //                            nodes, owner), changed only by a put guarded by
 //                            its mod revision, and only by the controller
-//   PREFIX/refused/ID        why the controller refused node ID's join
+//   PREFIX/ready/P           "TO@VERSION": node TO holds partition P's folder,
+//                            copied for the move the map of VERSION lists
 // Every node renews its lease on one thread and, on another, reads PREFIX
-// every 200 ms: the controller admits joining nodes into a new map; every
+// every 200 ms: the controller admits joining nodes into a new map (when
+// the cluster holds data, one that lists the partitions to move to them
+// while their owners keep serving; once each new owner has copied its
+// partitions' folders, a map that flips their owners); every
 // node hosts its share of the newest map, asks each live node for its share
 // of that map (hello_atom, version) and installs the map once all have it;
 // a node that comes back (a new registration) is asked again. No consensus
@@ -29,6 +33,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/messages.hpp"
 #include "core/error.hpp"
 #include "etcd/client.hpp"
 
@@ -41,6 +46,7 @@ struct etcd_member_config {
   std::string host; // this node's address as the others reach it
   std::uint16_t port = 0;
   std::uint32_t partitions = 64; // of a new cluster (the first map)
+  std::string data_dir;          // where moved partitions' folders go
   // A node restarted with its data folder: its id and the map it installed.
   std::optional<std::uint32_t> node_id;
   std::uint64_t installed_version = 0;
@@ -72,6 +78,8 @@ private:
   void control(const view& v);
   void apply(const view& v);
   void publish_registry(const view& v);
+  core::status fetch_partition(std::uint32_t partition, const actors::node_info& from);
+  void take_moves(const view& v);
   void become_serving();
   std::string node_key(std::uint32_t id) const;
 

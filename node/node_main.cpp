@@ -370,6 +370,7 @@ int main(int argc, char** argv) {
     ec.host = nc.host;
     ec.port = port;
     ec.partitions = nc.partitions;
+    ec.data_dir = nc.data_dir;
     if (restored) {
       ec.node_id = restored->node_id;
       ec.installed_version = restored->map.version;

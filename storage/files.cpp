@@ -38,18 +38,31 @@ status make_dirs(const std::string& dir) {
   return {};
 }
 
-status sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+namespace {
+
+// Opens `path` with `flags`, fsyncs it and closes it; errors say `what`.
+status sync_path(const std::string& path, int flags, const char* what) {
+  int fd = ::open(path.c_str(), flags | O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return sys_error("cannot open folder", dir);
+    return sys_error(std::string("cannot open ") + what, path);
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
   if (rc != 0) {
     errno = err;
-    return sys_error("cannot sync folder", dir);
+    return sys_error(std::string("cannot sync ") + what, path);
   }
   return {};
+}
+
+} // namespace
+
+status sync_dir(const std::string& dir) {
+  return sync_path(dir, O_DIRECTORY, "folder");
+}
+
+status sync_file(const std::string& path) {
+  return sync_path(path, 0, "file");
 }
 
 status write_atomically(const std::string& path, std::string_view bytes) {

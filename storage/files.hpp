@@ -24,6 +24,8 @@ status make_dirs(const std::string& dir);
 // fsyncs the folder itself, so that files created or renamed in it survive
 // a crash.
 status sync_dir(const std::string& dir);
+// fsyncs a file written with ordinary streams (a copied partition's files).
+status sync_file(const std::string& path);
 
 // Writes `bytes` to `path` so that after a crash the file holds either its
 // old content or all of `bytes`: path.tmp, fsync, rename, fsync of the folder.

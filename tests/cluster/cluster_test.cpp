@@ -147,6 +147,18 @@ const nlohmann::json& local_reference() {
   return ref;
 }
 
+// `shardrec eval --json` of the cluster against `eval --local`'s figures.
+void expect_eval_like_core(const nlohmann::json& got) {
+  const auto& ref = local_reference();
+  for (const char* key :
+       {"rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"}) {
+    ASSERT_TRUE(got.contains(key)) << key << " missing: " << got.dump();
+    EXPECT_NEAR(got[key].get<double>(), ref[key].get<double>(), 1e-3) << key;
+  }
+  EXPECT_EQ(got["ranking_users"], ref["ranking_users"]);
+  EXPECT_EQ(got["partial_answers"], 0);
+}
+
 // The core's item-item neighbour lists for the cluster's ranking kNN
 // (cosine on the binarized matrix, 40 neighbours), by external id.
 struct core_neighbors {
@@ -256,14 +268,7 @@ TEST_P(ClusterEquality, EvalMatchesTheLocalCore) {
   EXPECT_EQ(sources, (std::set<std::string>{"content", "itemknn"}));
   auto got = run_json(c, "--cluster " + c.address(0) + " eval --test " + data
                              + "/ml-100k/u1.test --json");
-  const auto& ref = local_reference();
-  for (const char* key :
-       {"rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"}) {
-    ASSERT_TRUE(got.contains(key)) << key << " missing: " << got.dump();
-    EXPECT_NEAR(got[key].get<double>(), ref[key].get<double>(), 1e-3) << key;
-  }
-  EXPECT_EQ(got["ranking_users"], ref["ranking_users"]);
-  EXPECT_EQ(got["partial_answers"], 0);
+  expect_eval_like_core(got);
   // MF predictions (the Gibbs sampler's posterior means, the local default)
   // within 1e-4 of the core's, pair by pair.
   {
@@ -374,6 +379,43 @@ INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterAlgorithms,
                                   + std::to_string(std::get<1>(info.param))
                                   + "partitions";
                          });
+
+// A cluster grown by a join that moved partitions holding data (etcd:
+// 2 nodes loaded, a third joins and takes its share) trains and answers as
+// the single-process core: the same tuning choice, metrics and neighbours.
+TEST(ClusterMoves, EvalMatchesTheLocalCoreAfterAJoinMovedPartitions) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test", "ml-100k/u.item");
+  local_cluster_options opt;
+  opt.etcd = true;
+  local_cluster c(2, 7, opt);
+  ASSERT_EQ(c.cli("--cluster " + c.address(0) + " load " + data
+                  + "/ml-100k/u1.base --items " + data + "/ml-100k/u.item --quiet"),
+            0);
+  const int joined = c.add_node();
+  // Wait until the joined node owns its share (7 over 3: 3, 2, 2) and
+  // every node serves the flipped map.
+  bool moved = false;
+  for (int attempt = 0; attempt < 300 && !moved; ++attempt) {
+    auto s = status_of(c, 0);
+    int owned = 0;
+    for (const auto& n : s["nodes"])
+      if (n["id"] == joined)
+        owned = n["partitions"].get<int>();
+    moved = owned == 2 && s["missing_partitions"].empty();
+    if (!moved)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(moved) << c.logs();
+  const auto where = "--cluster " + c.address(joined) + " ";
+  auto trained = run_json(c, where + "train --json");
+  const auto& ref = local_reference();
+  EXPECT_EQ(trained["blend"], ref["tuning"]["weights"]);
+  EXPECT_EQ(trained["tuning"]["validation"], ref["tuning"]["validation"]);
+  auto got = run_json(c, where + "eval --test " + data + "/ml-100k/u1.test --json");
+  expect_eval_like_core(got);
+  for (int item = 1; item <= 1600; item += 160)
+    expect_same_neighbors(c, std::to_string(item));
+}
 
 INSTANTIATE_TEST_SUITE_P(NodesAndPartitions, ClusterEquality,
                          ::testing::Values(std::make_pair(1, 1), std::make_pair(1, 7),
