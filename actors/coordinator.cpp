@@ -27,6 +27,9 @@
 //   (hello_atom, u64 version)              -> to membership (an etcd member)
 //   (export_atom, u32), (fetch_atom, u32, string, u64) -> to membership: a partition
 //                                          move's source (actors/node_host.hpp)
+//   (drain_atom, u32 node)                 -> string: node is to be drained (--etcd)
+//   (drain_atom)                           -> vector<u32>: the drains asked for since,
+//                                          for this node's etcd member
 //   (retry_atom, u64 id)                   -> (nothing) to itself: send a write again
 //   (nodes_atom, frame PartitionMap)       -> (nothing)          the nodes etcd knows,
 //                                                                with their states
@@ -70,6 +73,7 @@ struct coordinator_state {
   std::vector<caf::actor> node_of; // by partition: the node scorer of its owner
   caf::actor membership;
   std::vector<node_info> registry;     // with --etcd: every node etcd knows, with states
+  std::vector<std::uint32_t> drains;   // asked for here, not yet taken by the etcd member
   std::set<caf::actor_addr> monitored; // every handle of a view, monitored once
   std::uint64_t next_query = 0;
   // Writes to a moving partition, sent again after a pause (retry_atom).
@@ -310,6 +314,35 @@ caf::behavior coordinator(coordinator_pointer self) {
       },
       [=](hello_atom, std::uint64_t version) {
         return self->delegate(self->state.membership, hello_atom::value, version);
+      },
+      [=](drain_atom, std::uint32_t node) -> caf::result<std::string> {
+        // shardrec drain NODE: recorded in etcd by this node's etcd member.
+        auto& st = self->state;
+        if (st.registry.empty())
+          return error_of(core::errc::invalid_argument,
+                          "drain needs a cluster whose nodes run with --etcd");
+        std::size_t others = 0;
+        bool known = false;
+        for (const auto& n : st.registry) {
+          known |= n.id == node;
+          others += n.id != node && n.state == "serving";
+        }
+        if (!known)
+          return error_of(core::errc::unknown_id,
+                          "no live node " + std::to_string(node) + " (see `nodes`)");
+        if (others == 0)
+          return error_of(core::errc::invalid_argument,
+                          "node " + std::to_string(node)
+                              + " is the only serving node: its partitions have nowhere "
+                                "to go");
+        st.drains.push_back(node);
+        return "node " + std::to_string(node)
+               + " drains: its partitions move to the other nodes, then it leaves";
+      },
+      [=](drain_atom) {
+        auto out = std::move(self->state.drains);
+        self->state.drains.clear();
+        return out;
       },
       [=](nodes_atom, const frame& f) {
         // The nodes as etcd knows them (their states, the controller), from

@@ -56,6 +56,7 @@ using seen_atom = caf::atom_constant<caf::atom("seen")>;
 using export_atom = caf::atom_constant<caf::atom("export")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models; the
 // messages it handles are listed in actors/shard.hpp.

@@ -82,6 +82,16 @@ auto ask_decoded(connection& c, caf::message msg, std::chrono::milliseconds time
 
 } // namespace
 
+core::result<std::string> drain(connection& c, std::uint32_t node) {
+  auto& ci = c.get();
+  caf::scoped_actor self{*ci.sys};
+  core::result<std::string> out{std::string()};
+  self->request(ci.coordinator, actors::admin_timeout, actors::drain_atom::value, node)
+      .receive([&](const std::string& s) { out = s; },
+               [&](caf::error& err) { out = client_error(ci, err); });
+  return out;
+}
+
 core::result<actors::status_reply> status(connection& c) {
   return ask_decoded(
       c, caf::make_message(actors::status_atom::value), actors::admin_timeout,

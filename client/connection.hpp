@@ -69,5 +69,8 @@ core::result<actors::similar_reply> similar(connection& c,
                                             const actors::similar_request& r);
 core::result<actors::popular_reply> popular(connection& c,
                                             const actors::popular_request& r);
+// Asks for node `node` to be drained (its partitions move away, then it
+// leaves); the entry node's answer.
+core::result<std::string> drain(connection& c, std::uint32_t node);
 
 } // namespace shardrec::client

@@ -3,12 +3,14 @@
 // as text or --json. Scripts parse this output (tests/cluster, bench/*.sh):
 // keep every line and JSON key as it is.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/program_options.hpp>
@@ -663,6 +665,67 @@ int cmd_bench(client::connection& c, const std::vector<std::string>& args, bool 
 
 } // namespace
 
+// drain NODE: the node's partitions move to the others, then it leaves;
+// waits for that (or --timeout), unless --no-wait.
+int cmd_drain(client::connection& c, const std::vector<std::string>& args, bool json) {
+  po::options_description desc("options");
+  std::uint32_t node = 0;
+  bool no_wait = false, help = false;
+  unsigned timeout = 600;
+  desc.add_options()("node", po::value(&node)->required(), "the node's id (see `nodes`)")(
+      "no-wait", po::bool_switch(&no_wait), "return once the drain is recorded")(
+      "timeout", po::value(&timeout)->default_value(timeout),
+      "seconds to wait for the node to leave")("help,h", po::bool_switch(&help),
+                                               "this help");
+  po::positional_options_description pos;
+  pos.add("node", 1);
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+    if (help) {
+      std::cout
+          << "usage: shardrec --cluster HOST:PORT drain NODE [--no-wait] [--timeout S] "
+             "[--json]\n\nMoves every partition of node NODE to the other nodes "
+             "(their data copied while it keeps serving), then the node leaves the "
+             "cluster and stops. Needs nodes started with --etcd.\n\n"
+          << desc << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "shardrec: drain: " << e.what() << "\n";
+    return 2;
+  }
+  auto said = client::drain(c, node);
+  if (!said) {
+    std::cerr << "shardrec: drain: " << said.err().message << "\n";
+    return 1;
+  }
+  if (!json)
+    std::printf("%s\n", said->c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  bool gone = no_wait;
+  while (!gone && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(timeout)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    auto s = client::status(c);
+    if (!s)
+      continue;
+    gone = std::none_of(s->map.nodes.begin(), s->map.nodes.end(),
+                        [&](const actors::node_info& n) { return n.id == node; });
+  }
+  if (json)
+    std::cout << nlohmann::json{{"node", node},
+                                {"drained", gone && !no_wait},
+                                {"message", *said}}
+                     .dump()
+              << "\n";
+  else if (!no_wait)
+    std::printf(gone ? "node %u has left the cluster\n"
+                     : "node %u has not left yet (see `nodes`)\n",
+                node);
+  return gone ? 0 : 1;
+}
+
 int cmd_cluster(const std::string& where, const std::string& cmd,
                 const std::vector<std::string>& args) {
   bool json = false;
@@ -675,11 +738,11 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
   }
   static const std::vector<std::string> known{"status",  "nodes", "partitions", "load",
                                               "event",   "train", "recommend",  "similar",
-                                              "popular", "eval",  "bench"};
+                                              "popular", "eval",  "bench",      "drain"};
   if (std::find(known.begin(), known.end(), cmd) == known.end()) {
     std::cerr << "shardrec: unknown cluster command '" << cmd
               << "' (status|nodes|partitions|load|event|train|recommend|similar|popular|"
-                 "eval|bench)\n";
+                 "eval|bench|drain)\n";
     return 2;
   }
   // --help needs no cluster: the command prints its options and returns
@@ -716,6 +779,8 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     return cmd_bench(*c, rest, json);
   if (cmd == "eval")
     return cmd_eval(*c, rest, json);
+  if (cmd == "drain")
+    return cmd_drain(*c, rest, json);
   return cmd_status(*c, cmd, json);
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -47,30 +48,46 @@ std::string map_to_json(const partition_map& m, const std::vector<move>& moving 
   return j.dump();
 }
 
-// The moves that leave every node of m within one partition of every other:
-// from the node with the most (its highest partition first) to the node
-// with the fewest, ties to the lowest id. None when they are within one.
-std::vector<move> plan_moves(const partition_map& m) {
+// The moves that empty the `draining` nodes and leave the `serving` ones
+// within one partition of each other: each from the node with the most (a
+// draining one first; its highest partition first) to the serving node with
+// the fewest, ties to the lowest id. The partitions of nodes in neither set
+// (down) stay where they are.
+std::vector<move> plan_moves(const partition_map& m,
+                             const std::set<std::uint32_t>& serving,
+                             const std::set<std::uint32_t>& draining) {
   std::map<std::uint32_t, std::vector<std::uint32_t>> owned;
-  for (const auto& n : m.nodes)
-    owned[n.id];
+  for (auto id : serving)
+    owned[id];
+  for (auto id : draining)
+    owned[id];
   for (std::uint32_t p = 0; p < m.owner.size(); ++p)
-    owned[m.owner[p]].push_back(p);
+    if (owned.count(m.owner[p]) != 0)
+      owned[m.owner[p]].push_back(p);
   std::vector<move> out;
+  if (serving.empty())
+    return out;
   for (;;) {
-    auto most = owned.begin(), fewest = owned.begin();
+    auto fewest = owned.end(), from = owned.end();
     for (auto it = owned.begin(); it != owned.end(); ++it) {
-      if (it->second.size() > most->second.size())
-        most = it;
-      if (it->second.size() < fewest->second.size())
+      if (serving.count(it->first) != 0
+          && (fewest == owned.end() || it->second.size() < fewest->second.size()))
         fewest = it;
+      if (draining.count(it->first) != 0 && !it->second.empty() && from == owned.end())
+        from = it;
     }
-    if (most->second.size() <= fewest->second.size() + 1)
-      return out;
-    const auto p = most->second.back();
-    most->second.pop_back();
+    if (from == owned.end()) {
+      for (auto it = owned.begin(); it != owned.end(); ++it)
+        if (serving.count(it->first) != 0
+            && (from == owned.end() || it->second.size() > from->second.size()))
+          from = it;
+      if (from->second.size() <= fewest->second.size() + 1)
+        return out;
+    }
+    const auto p = from->second.back();
+    from->second.pop_back();
     fewest->second.push_back(p);
-    out.push_back({p, most->first, fewest->first});
+    out.push_back({p, from->first, fewest->first});
   }
 }
 
@@ -139,7 +156,7 @@ struct etcd_member::view {
   std::int64_t map_revision = 0;              // mod revision of PREFIX/map (0: none)
   std::map<std::uint32_t, registered> nodes;
   std::optional<std::uint32_t> controller;
-  std::map<std::uint32_t, std::string> refused;
+  std::set<std::uint32_t> drain; // nodes asked to drain (PREFIX/drain/ID)
 
   bool live(std::uint32_t id) const { return nodes.count(id) != 0; }
 };
@@ -318,19 +335,17 @@ void etcd_member::tick() {
         v.ready[static_cast<std::uint32_t>(std::stoul(rest.substr(6)))] = kv.value;
       } catch (const std::exception&) {
       }
-    } else if (rest.rfind("refused/", 0) == 0) {
+    } else if (rest.rfind("drain/", 0) == 0) {
       try {
-        v.refused[static_cast<std::uint32_t>(std::stoul(rest.substr(8)))] = kv.value;
+        v.drain.insert(static_cast<std::uint32_t>(std::stoul(rest.substr(6))));
       } catch (const std::exception&) {
       }
     }
   }
-  if (auto it = v.refused.find(id_); it != v.refused.end()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    refused_ = it->second;
-    return;
-  }
+  take_drain_requests();
   publish_registry(v);
+  if (v.drain.count(id_) != 0)
+    drain(v);
   bool lease_fresh = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -404,58 +419,73 @@ void etcd_member::control(const view& v) {
     }
     return;
   }
-  std::vector<node_info> joiners;
-  for (const auto& [id, n] : v.nodes)
-    if (std::none_of(v.map->nodes.begin(), v.map->nodes.end(),
-                     [&](const node_info& m) { return m.id == id; })
-        && !v.refused.count(id))
-      joiners.push_back({id, n.info.host, n.info.port, {}, false});
-  if (joiners.empty())
-    return;
-  // A cluster that holds data moves partitions to the joining nodes (their
-  // folders are copied first); an empty one just reassigns them.
-  caf::scoped_actor self{sys_};
-  std::uint64_t events = 0, items = 0;
-  bool known = false;
-  self->request(coordinator_, ask_timeout, actors::status_atom::value)
-      .receive(
-          [&](const actors::frame& f) {
-            auto s = actors::decode_status_reply(f);
-            if (!s || !s->missing.empty())
-              return;
-            known = true;
-            for (const auto& p : s->partitions) {
-              events += p.user_events;
-              items += p.items;
-            }
-          },
-          [&](caf::error&) {});
-  if (!known)
-    return; // a partition did not answer: try again on the next tick
   partition_map m = *v.map;
-  for (auto& j : joiners)
-    m.nodes.push_back(j);
+  std::size_t joined = 0, left = 0;
+  for (const auto& [id, n] : v.nodes)
+    if (std::none_of(m.nodes.begin(), m.nodes.end(),
+                     [&](const node_info& x) { return x.id == id; })
+        && !v.drain.count(id)) {
+      m.nodes.push_back({id, n.info.host, n.info.port, {}, false});
+      ++joined;
+    }
+  // A drained node that owns nothing leaves the map once it has stopped.
+  std::set<std::uint32_t> serving, draining;
+  for (auto it = m.nodes.begin(); it != m.nodes.end();) {
+    const auto id = it->id;
+    const bool owns = std::count(m.owner.begin(), m.owner.end(), id) > 0;
+    if (v.drain.count(id) != 0 && !owns && !v.live(id)) {
+      it = m.nodes.erase(it);
+      (void)etcd_.erase(cfg_.prefix + "/drain/" + std::to_string(id));
+      ++left;
+      continue;
+    }
+    if (v.live(id))
+      (v.drain.count(id) != 0 ? draining : serving).insert(id);
+    ++it;
+  }
+  auto moves = plan_moves(m, serving, draining);
+  if (joined == 0 && left == 0 && moves.empty())
+    return;
   std::sort(m.nodes.begin(), m.nodes.end(),
             [](const node_info& a, const node_info& b) { return a.id < b.id; });
   ++m.version;
-  auto moves = plan_moves(m);
-  const bool holds_data = events > 0 || items > 0;
+  // A cluster that holds data copies the moving partitions' folders first
+  // (the map lists the moves; the owners flip once they are copied); an
+  // empty one just reassigns them.
+  bool holds_data = false;
+  if (!moves.empty()) {
+    caf::scoped_actor self{sys_};
+    std::uint64_t events = 0, items = 0;
+    bool known = false;
+    self->request(coordinator_, ask_timeout, actors::status_atom::value)
+        .receive(
+            [&](const actors::frame& f) {
+              auto s = actors::decode_status_reply(f);
+              if (!s || !s->missing.empty())
+                return;
+              known = true;
+              for (const auto& p : s->partitions) {
+                events += p.user_events;
+                items += p.items;
+              }
+            },
+            [&](caf::error&) {});
+    if (!known)
+      return; // a partition did not answer: try again on the next tick
+    holds_data = events > 0 || items > 0;
+  }
   if (!holds_data) // nothing to copy: the owners change at once
     for (const auto& mv : moves)
       m.owner[mv.partition] = mv.to;
   auto put = etcd_.put_if(cfg_.prefix + "/map",
                           map_to_json(m, holds_data ? moves : std::vector<move>{}),
                           v.map_revision);
-  if (put && *put) {
-    std::string moving;
-    if (holds_data && !moves.empty())
-      moving = ", moving " + std::to_string(moves.size()) + " partition(s) to them";
+  if (put && *put)
     std::fprintf(stderr,
-                 "shardrec-node: controller: admitted %zu node(s) (map version %llu, %zu "
-                 "nodes)%s\n",
-                 joiners.size(), static_cast<unsigned long long>(m.version),
-                 m.nodes.size(), moving.c_str());
-  }
+                 "shardrec-node: controller: map version %llu: %zu node(s), %zu joined, "
+                 "%zu left, %zu partition(s) %s\n",
+                 static_cast<unsigned long long>(m.version), m.nodes.size(), joined, left,
+                 moves.size(), holds_data ? "moving" : "reassigned");
 }
 
 // Every node: hosts its share of the newest map, installs it once every
@@ -674,21 +704,67 @@ core::status etcd_member::fetch_partition(std::uint32_t p, const node_info& from
   return storage::sync_dir(dir.parent_path().string());
 }
 
-void etcd_member::become_serving() {
+// Drain requests that reached this node's coordinator (shardrec drain):
+// into etcd, where the controller acts on them.
+void etcd_member::take_drain_requests() {
+  caf::scoped_actor self{sys_};
+  std::vector<std::uint32_t> ids;
+  self->request(coordinator_, ask_timeout, actors::drain_atom::value)
+      .receive([&](std::vector<std::uint32_t>& d) { ids = std::move(d); },
+               [&](caf::error&) {});
+  for (auto id : ids)
+    if (auto put = etcd_.put(cfg_.prefix + "/drain/" + std::to_string(id), "1"); !put)
+      std::fprintf(stderr, "shardrec-node: cannot record the drain of node %u: %s\n", id,
+                   put.err().message.c_str());
+}
+
+// This node is drained: it says so, and once the map it serves gives it no
+// partition (and the nodes that still routed to it had the grace period of
+// its moved partitions) it leaves.
+void etcd_member::drain(const view& v) {
+  set_state("draining");
+  const bool owns = v.map && v.map->version == installed_version_
+                    && std::count(v.map->owner.begin(), v.map->owner.end(), id_) > 0;
+  const bool moving = std::any_of(v.moving.begin(), v.moving.end(),
+                                  [&](const move& mv) { return mv.from == id_; });
+  if (!v.map || v.map->version != installed_version_ || owns || moving) {
+    drained_at_.reset();
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!drained_at_)
+    drained_at_ = now;
+  if (now - *drained_at_ >= std::chrono::seconds(11) && !leave_) {
+    std::fprintf(stderr,
+                 "shardrec-node: drained: this node owns no partition; leaving\n");
+    leave_ = true;
+  }
+}
+
+void etcd_member::set_state(const std::string& state) {
   std::int64_t lease = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == state)
+      return;
+    state_ = state;
+    lease = lease_;
+  }
+  nlohmann::json me{
+      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", state}};
+  if (auto r = etcd_.put(node_key(id_), me.dump(), lease); !r)
+    std::fprintf(stderr, "shardrec-node: cannot tell etcd this node is %s: %s\n",
+                 state.c_str(), r.err().message.c_str());
+}
+
+void etcd_member::become_serving() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (serving_)
       return;
     serving_ = true;
-    state_ = "serving";
-    lease = lease_;
   }
-  nlohmann::json me{
-      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", "serving"}};
-  if (auto r = etcd_.put(node_key(id_), me.dump(), lease); !r)
-    std::fprintf(stderr, "shardrec-node: cannot tell etcd this node serves: %s\n",
-                 r.err().message.c_str());
+  set_state("serving");
 }
 
 core::status etcd_member::wait_serving(std::chrono::milliseconds timeout) {
@@ -696,9 +772,6 @@ core::status etcd_member::wait_serving(std::chrono::milliseconds timeout) {
   while (std::chrono::steady_clock::now() < deadline) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!refused_.empty())
-        return make_error(errc::invalid_argument,
-                          "the controller refused the join: " + refused_);
       if (serving_)
         return {};
     }

@@ -8,6 +8,8 @@
 //   PREFIX/map               the partition map (JSON: version, partitions,
 //                            nodes, owner), changed only by a put guarded by
 //                            its mod revision, and only by the controller
+//   PREFIX/drain/ID          node ID is to hand its partitions to the others
+//                            and leave (shardrec drain ID)
 //   PREFIX/ready/P           "TO@VERSION": node TO holds partition P's folder,
 //                            copied for the move the map of VERSION lists
 // Every node renews its lease on one thread and, on another, reads PREFIX
@@ -64,10 +66,12 @@ public:
   // Takes a node id (a new node), grants the lease, registers as joining
   // and starts the threads. An error if etcd does not answer.
   core::status start();
-  // Blocks until this node serves its share of an installed map (ok), the
-  // controller refuses it (the reason) or `timeout` passes.
+  // Blocks until this node serves its share of an installed map (ok) or
+  // `timeout` passes.
   core::status wait_serving(std::chrono::milliseconds timeout);
   std::uint32_t node_id() const { return id_; }
+  // True once this node was drained: it owns no partition and should stop.
+  bool drained() const { return leave_; }
 
 private:
   struct view; // what one read of PREFIX found
@@ -81,6 +85,9 @@ private:
   core::status fetch_partition(std::uint32_t partition, const actors::node_info& from);
   void take_moves(const view& v);
   void become_serving();
+  void set_state(const std::string& state);
+  void take_drain_requests();
+  void drain(const view& v);
   std::string node_key(std::uint32_t id) const;
 
   caf::actor_system& sys_;
@@ -90,10 +97,9 @@ private:
   etcd::client renew_etcd_; // the renew thread's
   std::uint32_t id_ = 0;
 
-  std::mutex mu_; // guards lease_, state_, refused_, serving_, lease_ok_at_
+  std::mutex mu_; // guards lease_, state_, serving_, lease_ok_at_
   std::int64_t lease_ = 0;
   std::string state_ = "joining";
-  std::string refused_;
   bool serving_ = false;
   std::chrono::steady_clock::time_point lease_ok_at_;
 
@@ -102,6 +108,8 @@ private:
   std::vector<std::pair<std::uint32_t, std::int64_t>> known_; // peer id, registration
   std::string last_registry_;
   std::string last_error_;
+  std::optional<std::chrono::steady_clock::time_point> drained_at_;
+  std::atomic<bool> leave_{false};
 
   std::atomic<bool> stop_{false};
   std::thread renew_thread_, control_thread_;

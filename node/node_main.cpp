@@ -457,7 +457,7 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  while (!stop_requested)
+  while (!stop_requested && !(member && member->drained()))
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::cerr << "shardrec-node: stopping\n";
   member.reset(); // leaves etcd first: the others see it go at once

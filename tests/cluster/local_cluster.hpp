@@ -124,6 +124,10 @@ public:
   void kill_node(int k);
   // Freezes node k (SIGSTOP): it keeps its connections but never answers.
   void freeze_node(int k);
+  // True (and *status set) once node k's process has exited; reaps it.
+  bool exited(int k, int* status) {
+    return nodes_.exited(proc_[static_cast<std::size_t>(k)], status);
+  }
   // Lets a frozen node k run again (SIGCONT).
   void thaw_node(int k);
   // Starts node k again (after kill_node) with its data folder and port, as
