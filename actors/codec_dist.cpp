@@ -946,7 +946,8 @@ void fill(wire::MfMoments::Builder b, const core::mf_row_moments& m) {
     fill(outer[static_cast<unsigned>(i)], m.outer[i]);
 }
 
-core::result<core::mf_row_moments> read(wire::MfMoments::Reader r, const std::string& where) {
+core::result<core::mf_row_moments> read(wire::MfMoments::Reader r,
+                                        const std::string& where) {
   core::mf_row_moments m;
   m.n = r.getN();
   auto sum = r.getSum();
@@ -984,7 +985,8 @@ core::result<core::mf_gibbs_prior> read(wire::GibbsPrior::Reader r,
   const std::uint64_t d = lm.size();
   if (std::uint64_t{l.size()} != d * d)
     return bad_message(where + ": field 'lambda' has " + std::to_string(l.size())
-                       + " entries, expected 'lambdaMu' " + std::to_string(d) + " squared");
+                       + " entries, expected 'lambdaMu' " + std::to_string(d)
+                       + " squared");
   const auto n = static_cast<Eigen::Index>(d);
   p.lambda.resize(n, n);
   p.lambda_mu.resize(n);

@@ -443,6 +443,11 @@ caf::behavior membership(membership_pointer self) {
       [=](export_atom, std::uint32_t p) {
         return self->delegate(self->state.host, export_atom::value, p);
       },
+      [=](export_atom, std::uint32_t p, bool) {
+        // From this node's etcd member only (anon_send: no sender).
+        if (!self->current_sender())
+          self->send(self->state.host, export_atom::value, p, false);
+      },
       [=](fetch_atom, std::uint32_t p, const std::string& file, std::uint64_t offset) {
         return self->delegate(self->state.host, fetch_atom::value, p, file, offset);
       },

@@ -17,6 +17,8 @@
 //                                          the partition moves away; its shard takes
 //                                          no more writes and its folder is complete
 //                                          (paths relative to it)
+//   (export_atom, u32 partition, false) -> (nothing) its move was called off: the
+//                                          shard takes writes again
 //   (fetch_atom, u32 partition, string file, u64 offset)
 //                                       -> frame: up to 4 MiB of an exported
 //                                          partition's file from `offset`
@@ -240,6 +242,18 @@ caf::behavior node_host(node_host_pointer self) {
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
+      },
+      [=](export_atom, std::uint32_t p, bool) {
+        // A move called off: the partition takes writes again.
+        auto& st = self->state;
+        auto it = st.shards.find(p);
+        if (st.exported.erase(p) != 0 && it != st.shards.end()) {
+          self->send(it->second, export_atom::value, false);
+          std::fprintf(stderr,
+                       "shardrec-node: partition %u stays here (its move was "
+                       "called off) and takes writes again\n",
+                       p);
+        }
       },
       [=](fetch_atom, std::uint32_t p, const std::string& file,
           std::uint64_t offset) -> caf::result<frame> {

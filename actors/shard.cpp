@@ -122,6 +122,10 @@ caf::message_handler shard_queries(shard_pointer self) {
         return acknowledge(self, encode(r));
       },
       [=](sync_atom) { sync_log(self); },
+      [=](export_atom, bool) {
+        // The move was called off (from the node host).
+        self->state.frozen = false;
+      },
       [=](export_atom) -> caf::result<std::uint64_t> {
         // A move: no more writes; every acknowledged record synced; a
         // snapshot of everything, so that its folder is all the new owner

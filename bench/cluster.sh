@@ -44,7 +44,7 @@ echo "== hybrid top-10 queries"
 # run, from /proc: where the per-query CPU goes on the shared cores.
 cpu_of() { for p in "$@"; do awk '{u += $14; s += $15} END {printf "%d %d\n", u, s}' "/proc/$p/stat"; done \
   | awk '{u += $1; s += $2} END {print u, s}'; }
-pids=$(cat "$SHARDREC_CLUSTER_DIR/pids")
+pids=$(cat "$SHARDREC_CLUSTER_DIR"/node*/pid)
 before=$(cpu_of $pids)
 tick=$(getconf CLK_TCK)
 TIMEFORMAT='%U %S'

@@ -1,6 +1,8 @@
 // connect, ask, connect_every_node and the typed admin requests.
 #include "client/connection.hpp"
 
+#include <algorithm>
+
 #include <caf/atom.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/message.hpp>
@@ -55,6 +57,10 @@ core::status connect_every_node(connection& c, const actors::partition_map& map)
   auto& ci = c.get();
   std::map<std::uint32_t, caf::actor> node_coordinator;
   for (const auto& nd : map.nodes) {
+    // A node that owns no partition (joining, or down after a drain or a
+    // called-off move) is never asked.
+    if (std::find(map.owner.begin(), map.owner.end(), nd.id) == map.owner.end())
+      continue;
     auto h = ci.sys->middleman().remote_actor(nd.host, nd.port);
     if (!h)
       return core::make_error(core::errc::io_error,

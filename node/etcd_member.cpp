@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -396,6 +397,24 @@ void etcd_member::control(const view& v) {
     return;
   }
   if (!v.moving.empty()) {
+    // A move whose new owner is gone (its lease expired) is called off: the
+    // partition stays with its owner, which takes writes again.
+    std::vector<move> kept;
+    for (const auto& mv : v.moving)
+      if (v.live(mv.to))
+        kept.push_back(mv);
+    if (kept.size() < v.moving.size()) {
+      partition_map m = *v.map;
+      ++m.version;
+      auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m, kept), v.map_revision);
+      if (put && *put)
+        std::fprintf(stderr,
+                     "shardrec-node: controller: %zu move(s) called off, their new owner "
+                     "is down (map version %llu)\n",
+                     v.moving.size() - kept.size(),
+                     static_cast<unsigned long long>(m.version));
+      return;
+    }
     // A move in progress: the map flips once every new owner holds its
     // partitions' folders (PREFIX/ready/P = "TO@VERSION").
     for (const auto& mv : v.moving) {
@@ -428,14 +447,16 @@ void etcd_member::control(const view& v) {
       m.nodes.push_back({id, n.info.host, n.info.port, {}, false});
       ++joined;
     }
-  // A drained node that owns nothing leaves the map once it has stopped.
+  // A node that owns nothing leaves the map once it is down (drained, or
+  // gone before its moves were done); it joins again if it comes back.
   std::set<std::uint32_t> serving, draining;
   for (auto it = m.nodes.begin(); it != m.nodes.end();) {
     const auto id = it->id;
     const bool owns = std::count(m.owner.begin(), m.owner.end(), id) > 0;
-    if (v.drain.count(id) != 0 && !owns && !v.live(id)) {
+    if (!owns && !v.live(id)) {
       it = m.nodes.erase(it);
-      (void)etcd_.erase(cfg_.prefix + "/drain/" + std::to_string(id));
+      if (v.drain.count(id) != 0)
+        (void)etcd_.erase(cfg_.prefix + "/drain/" + std::to_string(id));
       ++left;
       continue;
     }
@@ -577,8 +598,10 @@ void etcd_member::apply(const view& v) {
   }
   if (installed_version_ > 0)
     become_serving(); // a restarted node hosts its partitions of the map it had
-  if (m.version == installed_version_)
+  if (m.version == installed_version_) {
     take_moves(v);
+    thaw_kept(v);
+  }
   // A live node of the map whose registration this node has not seen: a
   // node that came back (new shard handles) or that was down at install.
   for (const auto& n : m.nodes) {
@@ -656,6 +679,10 @@ core::status etcd_member::fetch_partition(std::uint32_t p, const node_info& from
           [&](caf::error& err) { failure = "export: " + sys_.render(err); });
   if (!failure.empty())
     return make_error(errc::io_error, failure);
+  // Fault injection for tests: a pause between the export (the source takes
+  // no writes from now on) and the copy, to kill a node during a move.
+  if (const char* pause = std::getenv("SHARDREC_FAULT_COPY_PAUSE_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(pause)));
   actors::durability dur;
   dur.data_dir = cfg_.data_dir;
   const std::filesystem::path dir = actors::partition_dir(dur, p);
@@ -702,6 +729,19 @@ core::status etcd_member::fetch_partition(std::uint32_t p, const node_info& from
     return make_error(errc::io_error, "cannot rename " + incoming.string() + " to "
                                           + dir.string() + ": " + ec.message());
   return storage::sync_dir(dir.parent_path().string());
+}
+
+// A partition this node exported for a move that was called off (it still
+// owns it and no move lists it): it takes writes again.
+void etcd_member::thaw_kept(const view& v) {
+  if (thawed_version_ == v.map->version)
+    return;
+  thawed_version_ = v.map->version;
+  for (std::uint32_t p = 0; p < v.map->owner.size(); ++p)
+    if (v.map->owner[p] == id_
+        && std::none_of(v.moving.begin(), v.moving.end(),
+                        [&](const move& mv) { return mv.partition == p; }))
+      caf::anon_send(membership_, actors::export_atom::value, p, false);
 }
 
 // Drain requests that reached this node's coordinator (shardrec drain):

@@ -84,6 +84,7 @@ private:
   void publish_registry(const view& v);
   core::status fetch_partition(std::uint32_t partition, const actors::node_info& from);
   void take_moves(const view& v);
+  void thaw_kept(const view& v);
   void become_serving();
   void set_state(const std::string& state);
   void take_drain_requests();
@@ -104,7 +105,7 @@ private:
   std::chrono::steady_clock::time_point lease_ok_at_;
 
   // Control thread only.
-  std::uint64_t assigned_version_ = 0, installed_version_ = 0;
+  std::uint64_t assigned_version_ = 0, installed_version_ = 0, thawed_version_ = 0;
   std::vector<std::pair<std::uint32_t, std::int64_t>> known_; // peer id, registration
   std::string last_registry_;
   std::string last_error_;

@@ -394,14 +394,20 @@ TEST(ClusterMoves, EvalMatchesTheLocalCoreAfterAJoinMovedPartitions) {
   const int joined = c.add_node();
   // Wait until the joined node owns its share (7 over 3: 3, 2, 2) and
   // every node serves the flipped map.
+  // (Training uses the entry node's view: every node must serve the
+  // flipped map before it starts, see README on moves.)
   bool moved = false;
   for (int attempt = 0; attempt < 300 && !moved; ++attempt) {
-    auto s = status_of(c, 0);
-    int owned = 0;
-    for (const auto& n : s["nodes"])
-      if (n["id"] == joined)
-        owned = n["partitions"].get<int>();
-    moved = owned == 2 && s["missing_partitions"].empty();
+    moved = true;
+    for (int via = 0; via <= joined; ++via) {
+      auto s = status_of(c, via);
+      int owned = 0;
+      for (const auto& n : s["nodes"])
+        if (n["id"] == joined)
+          owned = n["partitions"].get<int>();
+      moved =
+          moved && owned == 2 && s["missing_partitions"].empty() && s["map_version"] == 4;
+    }
     if (!moved)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -357,6 +358,59 @@ TEST(Etcd, ADrainUnderLoadMovesEveryPartitionAwayAndTheNodeLeaves) {
   // A drain that would leave no node is refused with the reason.
   std::string refused;
   EXPECT_NE(c.cli("--cluster " + c.address(0) + " drain 7 --no-wait", &refused), 0);
+}
+
+// The joining node is killed (kill -9) in the middle of copying a
+// partition: the controller calls the move off once its lease expires, the
+// exported partitions stay with their owners and take writes again, and no
+// acknowledged event is lost.
+TEST(Etcd, AMoveWhoseNewOwnerIsKilledIsCalledOffAndTheOwnersTakeWritesAgain) {
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base", "ml-100k/u1.test");
+  auto opt = with_etcd();
+  local_cluster c(2, 8, opt);
+  load_u1_and_train(c, "--algo popular");
+  ::setenv("SHARDREC_FAULT_COPY_PAUSE_MS", "60000", 1); // the joiner inherits it
+  const int joined = c.add_node();
+  ::unsetenv("SHARDREC_FAULT_COPY_PAUSE_MS");
+  // Wait until the joiner has exported a partition (its source refuses
+  // writes: a write there would now be retried), then kill it.
+  auto e = etcd_of(c);
+  for (int i = 0; i < 100; ++i) {
+    auto kv = e.get("/shardrec/map");
+    if (kv.ok() && kv->has_value()
+        && !nlohmann::json::parse((*kv)->value)["moving"].empty())
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  c.kill_node(joined);
+  // The move is called off: no partition on the killed node, none moving.
+  nlohmann::json m;
+  for (int i = 0; i < 150; ++i) {
+    m = nlohmann::json::parse((*e.get("/shardrec/map"))->value);
+    const auto& nodes = m["nodes"];
+    if (m["moving"].empty()
+        && std::none_of(nodes.begin(), nodes.end(),
+                        [&](const nlohmann::json& n) { return n["id"] == joined; }))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(m["moving"].empty()) << m.dump() << c.logs();
+  for (const auto& o : m["owner"])
+    EXPECT_NE(o, joined) << m.dump();
+  // Every partition takes writes again, at once (no retry budget spent).
+  std::string out;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(
+      c.cli("--cluster " + c.address(0) + " load " + data + "/ml-100k/u1.test", &out), 0)
+      << c.logs();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+            20.0);
+  EXPECT_NE(out.find("20000 accepted, 0 rejected"), std::string::npos) << out;
+  for (int via = 0; via < 2; ++via) {
+    auto s = status_of(c, via);
+    EXPECT_EQ(s["events"], 100000) << via;
+  }
 }
 
 TEST(Etcd, AFrozenNodeShowsDownAndServesAgainWhenItRuns) {
