@@ -48,18 +48,28 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
   std::uint32_t parts = 0;
   std::vector<caf::actor> shards;
   std::optional<core::error> no_shards;
-  self->request(ci.coordinator, actors::admin_timeout, actors::shards_atom::value)
-      .receive(
-          [&](std::uint32_t p, const std::vector<caf::actor>& hs) {
-            parts = p;
-            shards = hs;
-          },
-          [&](caf::error& err) { no_shards = client_error(ci, err); });
+  auto complete = [&] {
+    return parts != 0 && shards.size() == parts
+           && std::none_of(shards.begin(), shards.end(),
+                           [](const caf::actor& a) { return !a; });
+  };
+  // A node that has just joined may be a moment ahead of the entry node's
+  // map (its install is on the way): ask again for up to 5 s.
+  for (int attempt = 0; attempt < 50 && !no_shards && (attempt == 0 || !complete());
+       ++attempt) {
+    if (attempt > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    self->request(ci.coordinator, actors::admin_timeout, actors::shards_atom::value)
+        .receive(
+            [&](std::uint32_t p, const std::vector<caf::actor>& hs) {
+              parts = p;
+              shards = hs;
+            },
+            [&](caf::error& err) { no_shards = client_error(ci, err); });
+  }
   if (no_shards)
     return *no_shards;
-  if (parts == 0 || shards.size() != parts
-      || std::any_of(shards.begin(), shards.end(),
-                     [](const caf::actor& a) { return !a; }))
+  if (!complete())
     return core::make_error(core::errc::io_error,
                             "the cluster has unavailable partitions; nothing loaded");
   // A chunk of opt.batch events goes out as one batch per partition; its
