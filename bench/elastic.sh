@@ -17,7 +17,7 @@ export SHARDREC_BIN=$build SHARDREC_CLUSTER_DIR=$work/cluster
 trap 'cluster/local.sh down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 users=$(( events / 150 )); items=$(( events / 250 ))
 "$build/shardrec" gen --users "$users" --items "$items" --events "$events" --seed 1 --out "$work/events.csv"
-"$build/shardrec" gen --users "$users" --items "$items" --events 200000 --seed 2 --out "$work/stream.csv"
+"$build/shardrec" gen --users "$users" --items "$items" --events 400000 --seed 2 --out "$work/stream.csv"
 address=$(cluster/local.sh up 2 --partitions "$partitions")
 cli() { "$build/shardrec" --cluster "$address" "$@"; }
 endpoint=$(cluster/local.sh etcd)
@@ -25,14 +25,17 @@ map() { ETCDCTL_API=3 etcdctl --endpoints "$endpoint" get /shardrec/map --print-
 echo "== $events events on 2 nodes, $partitions partitions ($users users, $items items)"
 cli load "$work/events.csv" --format events --quiet
 cli train --algo implicit-als --json | grep -o '"seconds":[^,}]*' | head -1
-echo "== queries, no move (window 1)"
+echo "== queries, no move, no ingest (window 1)"
 cli bench --queries 2000 --window 1 --json
-echo "== a third node joins while events stream in and queries run"
-cli load "$work/stream.csv" --format events --batch 100 --window 1 > "$work/stream.out" 2>&1 &
+echo "== events stream in (batches of 100, window 1); queries, no move"
+cli load "$work/stream.csv" --format events --batch 100 --window 1 --quiet > "$work/stream.out" 2>&1 &
 loader=$!
+sleep 1
+cli bench --queries 2000 --window 1 --json
+echo "== the same stream and queries while a third node joins"
 cli bench --queries 2000 --window 1 --json > "$work/during.json" &
 asker=$!
-sleep 1
+sleep 0.5
 t0=$(date +%s.%N)
 cluster/local.sh add > /dev/null
 until map | grep -q '"moving":\[\]' && map | grep -q '"owner":\[[^]]*2'; do sleep 0.05; done
