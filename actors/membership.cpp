@@ -97,6 +97,17 @@ void publish_view(membership_pointer self) {
   self->send(st.host, peers_atom::value, st.shards);
 }
 
+// This node hosts `parts` (with these shards) for map `version`: what a
+// (hello_atom, version) answers. An older version's late reply is ignored.
+void record_share(membership_state& st, std::uint64_t version,
+                  std::vector<std::uint32_t> parts, std::vector<caf::actor> shards) {
+  if (version < st.assigned_version)
+    return;
+  st.assigned_version = version;
+  st.assigned_parts = std::move(parts);
+  st.assigned_shards = std::move(shards);
+}
+
 // DATA_DIR/node.state: who this node is and the map it installed, for a
 // restart. A failure is reported (the node keeps serving; a restart would
 // come back as a new node).
@@ -186,13 +197,8 @@ assign(membership_pointer self, const partition_map& m) {
                 mine)
       .then(
           [=](const std::vector<caf::actor>& shards) mutable {
-            auto& st = self->state;
-            if (m.version >= st.assigned_version) {
-              st.assigned_version = m.version;
-              st.assigned_parts = mine;
-              st.assigned_shards = shards;
-            }
-            rp.deliver(mine, shards, st.scorer);
+            record_share(self->state, m.version, mine, shards);
+            rp.deliver(mine, shards, self->state.scorer);
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -341,10 +347,7 @@ caf::result<ok_atom> restart(membership_pointer self) {
             std::vector<caf::actor> shards(m.partitions);
             for (std::size_t i = 0; i < mine.size() && i < hosted.size(); ++i)
               shards[mine[i]] = hosted[i];
-            auto& st = self->state;
-            st.assigned_version = m.version;
-            st.assigned_parts = mine;
-            st.assigned_shards = hosted;
+            record_share(self->state, m.version, mine, hosted);
             std::vector<caf::actor> scorers(m.nodes.size());
             for (std::size_t k = 0; k < m.nodes.size(); ++k)
               if (m.nodes[k].id == self->state.node_id)
@@ -375,23 +378,15 @@ caf::behavior membership(membership_pointer self) {
         m.nodes.push_back(me);
         assign_round_robin(m);
         auto rp = self->make_response_promise<ok_atom>();
+        std::vector<std::uint32_t> all(m.partitions);
+        for (std::uint32_t p = 0; p < m.partitions; ++p)
+          all[p] = p;
         self->request(st.host, admin_timeout, assign_atom::value, m.partitions,
-                      std::uint32_t{0},
-                      [&] {
-                        std::vector<std::uint32_t> all(m.partitions);
-                        for (std::uint32_t p = 0; p < m.partitions; ++p)
-                          all[p] = p;
-                        return all;
-                      }())
+                      std::uint32_t{0}, all)
             .then(
                 [=](const std::vector<caf::actor>& shards) mutable {
-                  auto& st = self->state;
-                  st.assigned_version = m.version;
-                  st.assigned_shards = shards;
-                  st.assigned_parts.resize(m.partitions);
-                  for (std::uint32_t p = 0; p < m.partitions; ++p)
-                    st.assigned_parts[p] = p;
-                  install(self, m, shards, {st.scorer});
+                  record_share(self->state, m.version, all, shards);
+                  install(self, m, shards, {self->state.scorer});
                   rp.deliver(ok_atom::value);
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });

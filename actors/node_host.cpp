@@ -77,6 +77,17 @@ void report_recovery(std::uint32_t p, const recovered_partition& rec) {
                  static_cast<unsigned long long>(rec.data.model_version));
 }
 
+// Renames partition p's folder to pNNNNN`suffix` (replacing an older one):
+// a partition's live folder is only ever on the node that hosts it.
+void set_aside(const durability& dur, std::uint32_t p, const char* suffix) {
+  const auto dir = partition_dir(dur, p);
+  if (dir.empty())
+    return;
+  std::error_code ec;
+  std::filesystem::remove_all(dir + suffix, ec);
+  std::filesystem::rename(dir, dir + suffix, ec);
+}
+
 void drop(node_host_pointer self, std::map<std::uint32_t, caf::actor>::iterator it) {
   self->send(self->state.scorer, scorer_atom::value, it->first, shared_scorer{});
   self->state.shards.erase(it);
@@ -151,11 +162,7 @@ caf::behavior node_host(node_host_pointer self) {
                 // event may have reached the shard since it answered), so
                 // that a partition's folder is only ever on the node that
                 // hosts it.
-                if (auto dir = partition_dir(self->state.dur, p); !dir.empty()) {
-                  std::error_code ec;
-                  std::filesystem::remove_all(dir + ".left", ec);
-                  std::filesystem::rename(dir, dir + ".left", ec);
-                }
+                set_aside(self->state.dur, p, ".left");
               }
               // Every new partition's data first (snapshot, then log): a
               // folder that cannot be read fails the assignment before any
@@ -200,12 +207,8 @@ caf::behavior node_host(node_host_pointer self) {
         st.departing.erase(it);
         if (st.shards.count(p) == 0)
           self->send(st.scorer, scorer_atom::value, p, shared_scorer{});
-        if (auto dir = partition_dir(st.dur, p);
-            !dir.empty() && st.shards.count(p) == 0) {
-          std::error_code ec;
-          std::filesystem::remove_all(dir + ".moved", ec);
-          std::filesystem::rename(dir, dir + ".moved", ec);
-        }
+        if (st.shards.count(p) == 0)
+          set_aside(st.dur, p, ".moved");
       },
       [=](export_atom, std::uint32_t p)
           -> caf::result<std::vector<std::string>, std::vector<std::uint64_t>> {

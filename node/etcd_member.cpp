@@ -128,16 +128,6 @@ core::result<partition_map> map_from_json(const std::string& text,
   return m;
 }
 
-// Partition p on nodes[p % n], nodes in id order (as the first node of a
-// cluster without etcd assigns them).
-void assign_round_robin(partition_map& m) {
-  std::sort(m.nodes.begin(), m.nodes.end(),
-            [](const node_info& a, const node_info& b) { return a.id < b.id; });
-  m.owner.resize(m.partitions);
-  for (std::uint32_t p = 0; p < m.partitions; ++p)
-    m.owner[p] = m.nodes[p % m.nodes.size()].id;
-}
-
 std::string id_key(std::uint32_t id) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08" PRIu32, id);
@@ -188,6 +178,12 @@ std::string etcd_member::node_key(std::uint32_t id) const {
   return cfg_.prefix + "/nodes/" + id_key(id);
 }
 
+std::string etcd_member::node_value(const std::string& state) const {
+  return nlohmann::json{
+      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", state}}
+      .dump();
+}
+
 core::status etcd_member::start() {
   if (cfg_.node_id) {
     id_ = *cfg_.node_id;
@@ -230,9 +226,7 @@ core::status etcd_member::register_node() {
     std::lock_guard<std::mutex> lock(mu_);
     state = state_;
   }
-  nlohmann::json me{
-      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", state}};
-  if (auto r = renew_etcd_.put(node_key(id_), me.dump(), *lease); !r)
+  if (auto r = renew_etcd_.put(node_key(id_), node_value(state), *lease); !r)
     return r.err();
   if (auto r = renew_etcd_.put(cfg_.prefix + "/election/" + id_key(id_),
                                std::to_string(id_), *lease);
@@ -367,14 +361,11 @@ void etcd_member::publish_registry(const view& v) {
     r.nodes.push_back(n.info);
     r.nodes.back().controller = v.controller == id;
   }
-  const auto text = map_to_json(r) + (v.controller ? std::to_string(*v.controller) : "");
-  std::string states;
-  for (const auto& n : r.nodes)
-    states += n.state + ",";
-  if (text + states == last_registry_)
+  auto f = actors::encode(r);
+  if (f.bytes == last_registry_)
     return;
-  last_registry_ = text + states;
-  caf::anon_send(coordinator_, actors::nodes_atom::value, actors::encode(r));
+  last_registry_ = f.bytes;
+  caf::anon_send(coordinator_, actors::nodes_atom::value, std::move(f));
 }
 
 // The controller: the first map, and joining nodes admitted into a new one.
@@ -383,11 +374,17 @@ void etcd_member::control(const view& v) {
     partition_map m;
     m.version = 1;
     m.partitions = cfg_.partitions;
-    for (const auto& [id, n] : v.nodes)
+    std::set<std::uint32_t> serving;
+    for (const auto& [id, n] : v.nodes) {
       m.nodes.push_back({id, n.info.host, n.info.port, {}, false});
+      serving.insert(id);
+    }
     if (m.nodes.empty())
       return;
-    assign_round_robin(m);
+    // Every partition on the first node, then spread as a join spreads them.
+    m.owner.assign(m.partitions, m.nodes.front().id);
+    for (const auto& mv : plan_moves(m, serving, {}))
+      m.owner[mv.partition] = mv.to;
     auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), 0);
     if (put && *put)
       std::fprintf(stderr,
@@ -574,7 +571,7 @@ void etcd_member::apply(const view& v) {
     }
     std::vector<caf::actor> shards(m.partitions);
     std::vector<caf::actor> scorers(m.nodes.size());
-    std::vector<std::pair<std::uint32_t, std::int64_t>> known;
+    std::map<std::uint32_t, std::int64_t> known;
     for (std::size_t k = 0; k < m.nodes.size(); ++k) {
       const auto& n = m.nodes[k];
       if (n.id != id_ && !v.live(n.id))
@@ -587,7 +584,7 @@ void etcd_member::apply(const view& v) {
           shards[s.parts[i]] = s.shards[i];
       scorers[k] = s.scorer;
       if (n.id != id_)
-        known.emplace_back(n.id, v.nodes.at(n.id).registration);
+        known[n.id] = v.nodes.at(n.id).registration;
     }
     caf::anon_send(membership_, actors::install_atom::value, actors::encode(m), shards,
                    scorers);
@@ -608,19 +605,14 @@ void etcd_member::apply(const view& v) {
     if (n.id == id_ || !v.live(n.id))
       continue;
     const auto reg = v.nodes.at(n.id).registration;
-    auto it = std::find_if(known_.begin(), known_.end(),
-                           [&](const auto& k) { return k.first == n.id; });
-    if (it != known_.end() && it->second == reg)
+    if (auto it = known_.find(n.id); it != known_.end() && it->second == reg)
       continue;
     auto s = ask(n);
     if (!s.ok || s.version < installed_version_)
       continue;
     caf::anon_send(coordinator_, actors::hello_atom::value, n.id, s.parts, s.shards,
                    s.scorer, caf::actor{});
-    if (it != known_.end())
-      it->second = reg;
-    else
-      known_.emplace_back(n.id, reg);
+    known_[n.id] = reg;
   }
 }
 
@@ -790,9 +782,7 @@ void etcd_member::set_state(const std::string& state) {
     state_ = state;
     lease = lease_;
   }
-  nlohmann::json me{
-      {"id", id_}, {"host", cfg_.host}, {"port", cfg_.port}, {"state", state}};
-  if (auto r = etcd_.put(node_key(id_), me.dump(), lease); !r)
+  if (auto r = etcd_.put(node_key(id_), node_value(state), lease); !r)
     std::fprintf(stderr, "shardrec-node: cannot tell etcd this node is %s: %s\n",
                  state.c_str(), r.err().message.c_str());
 }

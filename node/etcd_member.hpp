@@ -26,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -90,6 +91,7 @@ private:
   void take_drain_requests();
   void drain(const view& v);
   std::string node_key(std::uint32_t id) const;
+  std::string node_value(const std::string& state) const; // this node's registration
 
   caf::actor_system& sys_;
   caf::actor coordinator_, membership_;
@@ -106,8 +108,8 @@ private:
 
   // Control thread only.
   std::uint64_t assigned_version_ = 0, installed_version_ = 0, thawed_version_ = 0;
-  std::vector<std::pair<std::uint32_t, std::int64_t>> known_; // peer id, registration
-  std::string last_registry_;
+  std::map<std::uint32_t, std::int64_t> known_; // peer id -> registration asked
+  std::vector<std::uint8_t> last_registry_;     // the registry frame sent last
   std::string last_error_;
   std::optional<std::chrono::steady_clock::time_point> drained_at_;
   std::atomic<bool> leave_{false};

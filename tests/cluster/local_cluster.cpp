@@ -153,14 +153,23 @@ child_processes::~child_processes() {
 
 // ---- etcd_server --------------------------------------------------------------
 
+namespace {
+
+sockaddr_in loopback(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  return addr;
+}
+
+} // namespace
+
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  auto addr = loopback(0);
   socklen_t len = sizeof addr;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
       || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
@@ -194,12 +203,10 @@ etcd_server::etcd_server(const std::string& dir) : dir_(dir + "/etcd") {
                                + " before it answered; its log:\n" + log());
     // Ready once its client port accepts a connection.
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(client_port_));
+    const auto addr = loopback(client_port_);
     const bool up =
-        fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        fd >= 0
+        && ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
     if (fd >= 0)
       ::close(fd);
     if (up)
