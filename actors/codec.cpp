@@ -35,6 +35,15 @@ void fill(wire::PartitionMap::Builder b, const partition_map& m) {
   auto owner = b.initOwner(static_cast<unsigned>(m.owner.size()));
   for (unsigned i = 0; i < m.owner.size(); ++i)
     owner.set(i, m.owner[i]);
+  auto epoch = b.initEpoch(static_cast<unsigned>(m.epoch.size()));
+  for (unsigned i = 0; i < m.epoch.size(); ++i)
+    epoch.set(i, m.epoch[i]);
+  auto followers = b.initFollowers(static_cast<unsigned>(m.followers.size()));
+  for (unsigned i = 0; i < m.followers.size(); ++i) {
+    auto f = followers.init(i, static_cast<unsigned>(m.followers[i].size()));
+    for (unsigned k = 0; k < m.followers[i].size(); ++k)
+      f.set(k, m.followers[i][k]);
+  }
 }
 
 partition_map read(wire::PartitionMap::Reader r) {
@@ -46,6 +55,13 @@ partition_map read(wire::PartitionMap::Reader r) {
                        n.getController()});
   for (auto o : r.getOwner())
     m.owner.push_back(o);
+  for (auto e : r.getEpoch())
+    m.epoch.push_back(e);
+  for (auto f : r.getFollowers()) {
+    m.followers.emplace_back();
+    for (auto id : f)
+      m.followers.back().push_back(id);
+  }
   return m;
 }
 
@@ -94,6 +110,7 @@ frame encode(const event_batch& b) {
   root.setRatingMin(b.scale.min);
   root.setRatingMax(b.scale.max);
   root.setHasScale(b.has_scale);
+  root.setBatchId(b.id);
   auto list = root.initEvents(static_cast<unsigned>(b.events.size()));
   for (unsigned i = 0; i < b.events.size(); ++i) {
     const auto& e = b.events[i];
@@ -116,6 +133,7 @@ core::result<event_batch> decode_event_batch(const frame& f) {
     event_batch b;
     b.scale = {r.getRatingMin(), r.getRatingMax()};
     b.has_scale = r.getHasScale();
+    b.id = r.getBatchId();
     auto list = r.getEvents();
     b.events.reserve(list.size());
     for (auto w : list) {
@@ -137,8 +155,9 @@ core::result<event_batch> decode_event_batch(const frame& f) {
 
 frame encode(const item_batch& b) {
   capnp::MallocMessageBuilder mb;
-  auto list =
-      mb.initRoot<wire::ItemBatch>().initItems(static_cast<unsigned>(b.items.size()));
+  auto root = mb.initRoot<wire::ItemBatch>();
+  root.setBatchId(b.id);
+  auto list = root.initItems(static_cast<unsigned>(b.items.size()));
   for (unsigned i = 0; i < b.items.size(); ++i) {
     const auto& [id, info] = b.items[i];
     auto w = list[i];
@@ -151,6 +170,7 @@ frame encode(const item_batch& b) {
 core::result<item_batch> decode_item_batch(const frame& f) {
   return read_frame<wire::ItemBatch, item_batch>(f, [](wire::ItemBatch::Reader r) {
     item_batch b;
+    b.id = r.getBatchId();
     for (auto w : r.getItems())
       b.items.emplace_back(text(w.getItem()), detail::read(w));
     return b;

@@ -155,7 +155,7 @@ void send_part(coordinator_pointer self, std::shared_ptr<write_job> job, std::ui
                                            + " is unavailable; its part was not stored"));
     return;
   }
-  self->request(st.shards[p], ingest_timeout, Atom::value, f)
+  self->request(st.shards[p], part_timeout, Atom::value, f)
       .then(
           [self, job](const frame& r) {
             if (job->count_replies)
@@ -171,8 +171,12 @@ void send_part(coordinator_pointer self, std::shared_ptr<write_job> job, std::ui
           [self, job, p, f](caf::error& err) {
             if (job->done)
               return;
-            if (is_moved(err) && std::chrono::steady_clock::now() < job->deadline) {
-              // Sent again once the view names the partition's new owner.
+            // Moving, a new primary, or its node did not answer (lost,
+            // frozen: a follower takes over): sent again once the view names
+            // the partition's new owner; its batch id keeps it from being
+            // stored twice.
+            if ((is_moved(err) || err.category() != caf::atom("shardrec"))
+                && std::chrono::steady_clock::now() < job->deadline) {
               auto& st = self->state;
               const auto id = ++st.next_retry;
               st.retries[id] = [self, job, p, f] { send_part<Atom>(self, job, p, f); };
@@ -423,7 +427,7 @@ caf::behavior coordinator(coordinator_pointer self) {
         const auto scale = batch->scale;
         const bool has_scale = batch->has_scale;
         auto frames = encode_each(routed.per_partition, [scale, has_scale](auto events) {
-          return event_batch{std::move(events), scale, has_scale};
+          return event_batch{std::move(events), scale, has_scale, new_batch_id()};
         });
         return route_to_shards<ingest_atom>(self, std::move(frames), total, false);
       },
@@ -435,8 +439,9 @@ caf::behavior coordinator(coordinator_pointer self) {
         if (parts == 0)
           return no_map_yet();
         auto per = dist::route_items(std::move(batch->items), parts);
-        auto frames =
-            encode_each(per, [](auto items) { return item_batch{std::move(items)}; });
+        auto frames = encode_each(per, [](auto items) {
+          return item_batch{std::move(items), new_batch_id()};
+        });
         return route_to_shards<items_atom>(self, std::move(frames),
                                            std::make_shared<ingest_result>(), true);
       },

@@ -68,11 +68,9 @@ ingest_result apply_items(partition_data& d, item_batch b) {
   return r;
 }
 
-namespace {
-
-// Replays one log record into `d`; adds its events (or items) to *count.
-core::status replay(partition_data& d, std::uint8_t kind, std::string_view payload,
-                    std::uint64_t* count, std::vector<std::string>* notes) {
+core::status apply_record(partition_data& d, std::uint64_t seq, std::uint8_t kind,
+                          std::string_view payload, std::uint64_t* count,
+                          std::vector<std::string>* notes) {
   frame f;
   f.bytes.assign(payload.begin(), payload.end());
   if (kind == record_events) {
@@ -80,7 +78,8 @@ core::status replay(partition_data& d, std::uint8_t kind, std::string_view paylo
     if (!b)
       return b.err();
     *count += b->events.size();
-    apply_events(d, *b);
+    auto r = apply_events(d, *b);
+    d.batches.add(b->id, {seq, r.accepted, r.rejected});
     return {};
   }
   if (kind == record_items) {
@@ -88,7 +87,9 @@ core::status replay(partition_data& d, std::uint8_t kind, std::string_view paylo
     if (!b)
       return b.err();
     *count += b->items.size();
-    apply_items(d, std::move(*b));
+    const auto id = b->id;
+    auto r = apply_items(d, std::move(*b));
+    d.batches.add(id, {seq, r.accepted, r.rejected});
     return {};
   }
   if (kind == record_publish && payload.size() == 8) {
@@ -107,14 +108,10 @@ core::status replay(partition_data& d, std::uint8_t kind, std::string_view paylo
                           "unknown log record kind " + std::to_string(kind));
 }
 
-// Loads snapshot file `path` into `d`.
-core::status load_snapshot(const std::string& path, std::uint32_t partition,
-                           std::uint32_t partitions, partition_data& d,
-                           std::uint64_t& seq) {
-  auto bytes = storage::read_blob(path);
-  if (!bytes)
-    return bytes.err();
-  auto snap = decode_snapshot(bytes->data(), bytes->size());
+core::status load_snapshot_bytes(std::string_view bytes, const std::string& path,
+                                 std::uint32_t partition, std::uint32_t partitions,
+                                 partition_data& d, std::uint64_t& seq) {
+  auto snap = decode_snapshot(bytes.data(), bytes.size());
   if (!snap)
     return core::make_error(snap.err().code, "'" + path + "': " + snap.err().message);
   if (snap->store.partition != partition || snap->store.partitions != partitions)
@@ -141,6 +138,18 @@ core::status load_snapshot(const std::string& path, std::uint32_t partition,
   d = std::move(out);
   seq = snap->log_seq;
   return {};
+}
+
+namespace {
+
+// Loads snapshot file `path` into `d`.
+core::status load_snapshot(const std::string& path, std::uint32_t partition,
+                           std::uint32_t partitions, partition_data& d,
+                           std::uint64_t& seq) {
+  auto bytes = storage::read_blob(path);
+  if (!bytes)
+    return bytes.err();
+  return load_snapshot_bytes(*bytes, path, partition, partitions, d, seq);
 }
 
 } // namespace
@@ -175,7 +184,8 @@ core::result<recovered_partition> recover_partition(const durability& dur,
       dir + "/log", out.snapshot_seq,
       [&](std::uint64_t seq, std::uint8_t kind,
           std::string_view payload) -> core::status {
-        auto st = replay(out.data, kind, payload, &out.replayed_events, &out.notes);
+        auto st =
+            apply_record(out.data, seq, kind, payload, &out.replayed_events, &out.notes);
         if (!st)
           return core::make_error(st.err().code, "log '" + dir + "/log' record "
                                                      + std::to_string(seq) + ": "
@@ -192,20 +202,24 @@ core::result<recovered_partition> recover_partition(const durability& dur,
   return out;
 }
 
-core::result<std::uint64_t> write_partition_snapshot(const durability& dur,
-                                                     const partition_data& d,
-                                                     storage::partition_log& log) {
+std::string snapshot_bytes(const partition_data& d, std::uint64_t seq) {
   partition_snapshot snap;
-  snap.log_seq = log.last_seq();
+  snap.log_seq = seq;
   snap.model_version = d.model_version;
   snap.ratings_only = d.ratings_only;
   snap.scale = d.scale;
   snap.store = d.store->image();
   if (d.model.scorer)
     snap.model = image_of(d.model);
-  const auto bytes = encode_snapshot(snap);
+  return encode_snapshot(snap);
+}
+
+core::result<std::uint64_t> write_partition_snapshot(const durability& dur,
+                                                     const partition_data& d,
+                                                     storage::partition_log& log) {
+  const auto bytes = snapshot_bytes(d, log.last_seq());
   auto oldest = storage::write_snapshot(
-      partition_dir(dur, d.store->partition()) + "/snapshots", snap.log_seq, bytes);
+      partition_dir(dur, d.store->partition()) + "/snapshots", log.last_seq(), bytes);
   if (!oldest)
     return oldest.err();
   if (auto st = log.remove_through(*oldest); !st)

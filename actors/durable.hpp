@@ -12,9 +12,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/frame.hpp"
@@ -35,6 +38,9 @@ struct durability {
   // --sync batch: the longest an acknowledged record waits for its sync.
   std::chrono::milliseconds batch_interval{10};
   std::uint64_t segment_bytes = 64ull << 20;
+  // With --etcd: a shard takes writes only once its node's membership gave
+  // it a role (primary) in the current map, never on what a restart found.
+  bool await_role = false;
 };
 
 // DATA_DIR/partitions/pNNNNN; empty without a data folder.
@@ -48,6 +54,34 @@ inline constexpr std::uint8_t record_items = 2;  // ItemBatch frame
 // was never written: recovery says so.
 inline constexpr std::uint8_t record_publish = 3;
 
+// The batches a partition stored lately, by their senders' batch ids
+// (event_batch::id): a batch sent again because its acknowledgement was
+// lost (a timeout, a failover) is stored once. The newest `capacity` ids;
+// rebuilt from the log on recovery (not from snapshots: a batch sent again
+// across a restart and a snapshot is stored twice).
+struct batch_window {
+  struct entry {
+    std::uint64_t seq = 0; // its log record
+    std::uint64_t accepted = 0, rejected = 0;
+  };
+  static constexpr std::size_t capacity = 1u << 16;
+  const entry* find(std::uint64_t id) const {
+    auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : &it->second;
+  }
+  void add(std::uint64_t id, entry e) {
+    if (id == 0 || !by_id.emplace(id, e).second)
+      return;
+    order.push_back(id);
+    if (order.size() > capacity) {
+      by_id.erase(order.front());
+      order.pop_front();
+    }
+  }
+  std::unordered_map<std::uint64_t, entry> by_id;
+  std::deque<std::uint64_t> order;
+};
+
 // What a partition holds apart from training sessions; the shard's state
 // and recovery share these fields.
 struct partition_data {
@@ -59,6 +93,7 @@ struct partition_data {
   // The item side's counters and new items between trainings, kept by
   // apply_events / apply_items and reset for each model (reset_live).
   dist::live_items live;
+  batch_window batches;
 };
 
 // Starts the live item side over for d.model over d.store (after a publish
@@ -70,6 +105,22 @@ inline void reset_live(partition_data& d) {
 // Stores a batch's events (the same on arrival and on replay).
 ingest_result apply_events(partition_data& d, const event_batch& b);
 ingest_result apply_items(partition_data& d, item_batch b);
+
+// A snapshot of `d` that covers log records through `seq` (the bytes of a
+// snapshot file's payload), and its reading into `d` (`path`: what an error
+// names); `seq` gets the record it covers.
+std::string snapshot_bytes(const partition_data& d, std::uint64_t seq);
+core::status load_snapshot_bytes(std::string_view bytes, const std::string& path,
+                                 std::uint32_t partition, std::uint32_t partitions,
+                                 partition_data& d, std::uint64_t& seq);
+
+// Applies log record `seq` (kind record_*, payload its frame) as a replay
+// does: on recovery and on a follower that receives it from its primary.
+// Adds its events or items to *count; notes (may be null) gets what a reader
+// of the node's log should know.
+core::status apply_record(partition_data& d, std::uint64_t seq, std::uint8_t kind,
+                          std::string_view payload, std::uint64_t* count,
+                          std::vector<std::string>* notes);
 
 struct recovered_partition {
   partition_data data;

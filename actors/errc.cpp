@@ -7,7 +7,13 @@ namespace shardrec::actors {
 
 bool is_moved(const caf::error& err) {
   return err.category() == caf::atom("shardrec")
-         && err.code() == static_cast<std::uint8_t>(core::errc::moved);
+         && (err.code() == static_cast<std::uint8_t>(core::errc::moved)
+             || err.code() == static_cast<std::uint8_t>(core::errc::fenced));
+}
+
+bool is_fenced(const caf::error& err) {
+  return err.category() == caf::atom("shardrec")
+         && err.code() == static_cast<std::uint8_t>(core::errc::fenced);
 }
 
 caf::error to_caf_error(const core::error& err) {

@@ -57,10 +57,17 @@ using export_atom = caf::atom_constant<caf::atom("export")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using role_atom = caf::atom_constant<caf::atom("role")>;
+using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
+using model_atom = caf::atom_constant<caf::atom("model")>;
+using lagging_atom = caf::atom_constant<caf::atom("lagging")>;
 
 // A shard (actors/shard.hpp) owns one partition's data and models; the
 // messages it handles are listed in actors/shard.hpp.
 using shard_actor = caf::actor;
+
+// A fresh batch id (event_batch::id): random, never 0.
+std::uint64_t new_batch_id();
 
 // Registers shardrec's message types with a CAF configuration (every
 // process that talks to a node calls it).
@@ -69,6 +76,9 @@ void add_message_types(caf::actor_system_config& cfg);
 // Timeouts of requests between actors.
 inline constexpr std::chrono::seconds admin_timeout{10};
 inline constexpr std::chrono::seconds ingest_timeout{60};
+// One partition's part of a write (coordinator or bulk loader to a shard):
+// after it the part is sent again (with its batch id: stored once).
+inline constexpr std::chrono::seconds part_timeout{10};
 inline constexpr std::chrono::seconds train_timeout{600};
 // A query's whole budget; a partition that has not answered by then is
 // reported missing and the answer flagged partial.

@@ -71,6 +71,9 @@ struct membership_state {
   std::vector<std::uint32_t> assigned_parts;
   std::vector<caf::actor> assigned_shards;
   bool joining = false; // first node: a join is being admitted
+  // Followers this node's primaries found lagging: partition, follower node,
+  // epoch (taken by the etcd member, which tells the controller).
+  std::vector<std::uint64_t> lagging;
   caf::actor host, scorer, coordinator;
   static inline const char* name = "membership";
 };
@@ -160,11 +163,39 @@ void greeted(membership_pointer self, std::uint32_t id,
   publish_view(self);
 }
 
+// With etcd: every hosted shard's role in the installed map: a primary
+// gets its epoch and its followers' shards (`followers`: by partition, in
+// the map's order; null: down), a follower its epoch.
+void send_roles(membership_pointer self, const partition_map& m,
+                const std::vector<std::vector<caf::actor>>& followers) {
+  auto& st = self->state;
+  if (st.assigned_version != m.version)
+    return;
+  for (std::size_t i = 0; i < st.assigned_parts.size() && i < st.assigned_shards.size();
+       ++i) {
+    const auto p = st.assigned_parts[i];
+    if (p >= m.partitions || p >= m.owner.size())
+      continue;
+    const bool primary = m.owner[p] == st.node_id;
+    std::vector<caf::actor> handles;
+    std::vector<std::uint32_t> nodes;
+    if (primary && p < m.followers.size())
+      for (std::size_t k = 0; k < m.followers[p].size(); ++k) {
+        handles.push_back(p < followers.size() && k < followers[p].size()
+                              ? followers[p][k]
+                              : caf::actor{});
+        nodes.push_back(m.followers[p][k]);
+      }
+    self->send(st.assigned_shards[i], role_atom::value, m.epoch_of(p), primary, handles,
+               nodes);
+  }
+}
+
 void install(membership_pointer self, const partition_map& m,
              const std::vector<caf::actor>& shards,
              const std::vector<caf::actor>& scorers_by_node) {
   auto& st = self->state;
-  if (m.version <= st.map.version && st.map.partitions != 0)
+  if (m.version < st.map.version && st.map.partitions != 0)
     return; // a late install of an older map
   st.map = m;
   st.shards.assign(m.partitions, caf::actor{});
@@ -189,12 +220,15 @@ assign(membership_pointer self, const partition_map& m) {
       st.node_id = n.id;
   std::vector<std::uint32_t> mine;
   for (std::uint32_t p = 0; p < m.partitions && p < m.owner.size(); ++p)
-    if (m.owner[p] == st.node_id)
+    if (m.owner[p] == st.node_id || m.follows(p, st.node_id))
       mine.push_back(p);
   auto rp = self->make_response_promise<std::vector<std::uint32_t>,
                                         std::vector<caf::actor>, caf::actor>();
+  // A map with epochs (etcd) keeps every partition elsewhere too: a
+  // partition this node no longer hosts is let go even with data.
+  const bool replicated = !m.epoch.empty();
   self->request(st.host, admin_timeout, assign_atom::value, m.partitions, st.node_id,
-                mine)
+                mine, replicated)
       .then(
           [=](const std::vector<caf::actor>& shards) mutable {
             record_share(self->state, m.version, mine, shards);
@@ -337,7 +371,7 @@ caf::result<ok_atom> restart(membership_pointer self) {
   st.highest_version = m.version;
   std::vector<std::uint32_t> mine;
   for (std::uint32_t p = 0; p < m.partitions; ++p)
-    if (m.owner[p] == st.node_id)
+    if (m.owner[p] == st.node_id || m.follows(p, st.node_id))
       mine.push_back(p);
   auto rp = self->make_response_promise<ok_atom>();
   self->request(st.host, caf::infinite, assign_atom::value, m.partitions, st.node_id,
@@ -346,7 +380,8 @@ caf::result<ok_atom> restart(membership_pointer self) {
           [=](const std::vector<caf::actor>& hosted) mutable {
             std::vector<caf::actor> shards(m.partitions);
             for (std::size_t i = 0; i < mine.size() && i < hosted.size(); ++i)
-              shards[mine[i]] = hosted[i];
+              if (m.owner[mine[i]] == self->state.node_id)
+                shards[mine[i]] = hosted[i];
             record_share(self->state, m.version, mine, hosted);
             std::vector<caf::actor> scorers(m.nodes.size());
             for (std::size_t k = 0; k < m.nodes.size(); ++k)
@@ -455,6 +490,35 @@ caf::behavior membership(membership_pointer self) {
           const std::vector<caf::actor>& scorers) {
         if (auto m = decode_partition_map(f))
           install(self, *m, shards, scorers);
+      },
+      [=](install_atom, const frame& f, const std::vector<caf::actor>& shards,
+          const std::vector<caf::actor>& scorers,
+          const std::vector<caf::actor>& followers) {
+        // From this node's etcd member: with the followers' shards, by
+        // partition in the map's order, flattened.
+        auto m = decode_partition_map(f);
+        if (!m || self->current_sender())
+          return;
+        if (m->version < self->state.map.version)
+          return;
+        install(self, *m, shards, scorers);
+        std::vector<std::vector<caf::actor>> by_partition(m->partitions);
+        std::size_t k = 0;
+        for (std::uint32_t p = 0; p < m->partitions && p < m->followers.size(); ++p)
+          for (std::size_t i = 0; i < m->followers[p].size() && k < followers.size(); ++i)
+            by_partition[p].push_back(followers[k++]);
+        send_roles(self, *m, by_partition);
+      },
+      [=](lagging_atom, std::uint32_t p, std::uint32_t node, std::uint64_t epoch) {
+        // A hosted primary's follower that cannot catch up from its tail.
+        auto& l = self->state.lagging;
+        if (l.size() < 3 * 4096)
+          l.insert(l.end(), {std::uint64_t{p}, std::uint64_t{node}, epoch});
+      },
+      [=](lagging_atom) {
+        auto out = std::move(self->state.lagging);
+        self->state.lagging.clear();
+        return out;
       },
   };
 }

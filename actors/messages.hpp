@@ -2,6 +2,7 @@
 // the admin CLI. No CAF and no Cap'n Proto here: actors/codec.hpp converts.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,18 @@ struct partition_map {
   std::uint32_t partitions = 0;
   std::vector<node_info> nodes;
   std::vector<std::uint32_t> owner; // size partitions
+  // With replicas (else empty): per partition its epoch (grows with every
+  // change of primary) and the nodes that follow it.
+  std::vector<std::uint64_t> epoch;
+  std::vector<std::vector<std::uint32_t>> followers;
+  std::uint64_t epoch_of(std::uint32_t p) const {
+    return p < epoch.size() ? epoch[p] : 0;
+  }
+  bool follows(std::uint32_t p, std::uint32_t node) const {
+    return p < followers.size()
+           && std::find(followers[p].begin(), followers[p].end(), node)
+                  != followers[p].end();
+  }
 };
 
 // A node's identity and last installed map (DATA_DIR/node.state).
@@ -41,11 +54,13 @@ struct event_batch {
   std::vector<dist::raw_event> events;
   core::rating_scale scale;
   bool has_scale = true; // false: keep the partition's scale (a lone event)
+  std::uint64_t id = 0;  // the sender's batch id (0: none): stored once
 };
 
 // Item side information on its way to the items' partitions.
 struct item_batch {
   std::vector<std::pair<std::string, core::item_info>> items; // external id, info
+  std::uint64_t id = 0;                                       // as event_batch::id
 };
 
 struct ingest_result {

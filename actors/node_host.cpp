@@ -93,6 +93,121 @@ void drop(node_host_pointer self, std::map<std::uint32_t, caf::actor>::iterator 
   self->state.shards.erase(it);
 }
 
+// The partitions `hosted` on this node (see the message list above);
+// `replicated` (a map with replicas): a partition not listed any more is
+// let go even with data (its primary or followers elsewhere have it): its
+// shard stops and its folder moves aside (pNNNNN.stale).
+caf::result<std::vector<caf::actor>>
+assign(node_host_pointer self, std::uint32_t partitions, std::uint32_t node_id,
+       const std::vector<std::uint32_t>& hosted, bool replicated) {
+  for (auto p : hosted)
+    if (p >= partitions)
+      return caf::sec::invalid_argument;
+  // Partitions moving away: an exported one departs (its new owner
+  // has its folder); any other only if empty; with data in any,
+  // nothing changes.
+  std::vector<std::uint32_t> leaving, departs, stale;
+  std::vector<caf::actor> leaving_shards;
+  for (const auto& [p, shard] : self->state.shards)
+    if (std::find(hosted.begin(), hosted.end(), p) == hosted.end()) {
+      if (self->state.exported.count(p) != 0) {
+        departs.push_back(p);
+        continue;
+      }
+      if (replicated) {
+        stale.push_back(p);
+        continue;
+      }
+      leaving.push_back(p);
+      leaving_shards.push_back(shard);
+    }
+  auto rp = self->make_response_promise<std::vector<caf::actor>>();
+  auto held = std::make_shared<std::uint64_t>(0);
+  gather_all<frame>(
+      self, to_each(leaving_shards, caf::make_message(stats_atom::value)), admin_timeout,
+      [held](std::size_t, frame& f) {
+        if (auto ps = decode_partition_status(f))
+          *held += ps->user_events + ps->items;
+      },
+      [=](std::size_t, caf::error& err) mutable {
+        if (err)
+          return (void)rp.deliver(err);
+        if (*held > 0)
+          return (void)rp.deliver(to_caf_error(core::make_error(
+              core::errc::invalid_argument,
+              "a partition that would move away holds data; this release moves "
+              "no data between nodes")));
+        auto& shards = self->state.shards;
+        for (auto p : departs) {
+          auto it = shards.find(p);
+          if (it == shards.end())
+            continue;
+          self->state.departing[p] = it->second;
+          shards.erase(it); // its scorer stays with the node scorer until it stops
+          self->state.exported.erase(p);
+          self->delayed_send(self, std::chrono::seconds(10), stop_atom::value, p);
+          // Aside now (it takes no writes): a copy of p that comes back
+          // to this node within the grace period is not touched.
+          set_aside(self->state.dur, p, ".moved");
+        }
+        for (auto p : stale) {
+          auto it = shards.find(p);
+          if (it == shards.end())
+            continue;
+          self->send_exit(it->second, caf::exit_reason::user_shutdown);
+          drop(self, it);
+          set_aside(self->state.dur, p, ".stale");
+          std::fprintf(stderr,
+                       "shardrec-node: partition %u: not hosted here any more "
+                       "(its primary and followers are elsewhere); folder set "
+                       "aside as .stale\n",
+                       p);
+        }
+        for (auto p : leaving) {
+          auto it = shards.find(p);
+          if (it == shards.end())
+            continue;
+          self->send_exit(it->second, caf::exit_reason::user_shutdown);
+          drop(self, it);
+          // It held nothing; its folder moves aside (not deleted: an
+          // event may have reached the shard since it answered), so
+          // that a partition's folder is only ever on the node that
+          // hosts it.
+          set_aside(self->state.dur, p, ".left");
+        }
+        // Every new partition's data first (snapshot, then log): a
+        // folder that cannot be read fails the assignment before any
+        // shard starts.
+        std::map<std::uint32_t, std::shared_ptr<recovered_partition>> recovered;
+        for (auto p : hosted) {
+          if (shards.count(p) != 0)
+            continue;
+          auto rec = recover_partition(self->state.dur, p, partitions);
+          if (!rec)
+            return (void)rp.deliver(to_caf_error(core::make_error(
+                rec.err().code, "partition " + std::to_string(p)
+                                    + " cannot be recovered: " + rec.err().message)));
+          report_recovery(p, *rec);
+          recovered[p] = std::make_shared<recovered_partition>(std::move(*rec));
+        }
+        std::vector<caf::actor> out;
+        for (auto p : hosted) {
+          auto it = shards.find(p);
+          if (it == shards.end()) {
+            auto s = spawn_shard(self->system(), p, partitions, node_id,
+                                 caf::actor_cast<caf::actor>(self), self->state.dur,
+                                 recovered[p]);
+            self->monitor(s);
+            self->link_to(s); // shards die with their node
+            it = shards.emplace(p, s).first;
+          }
+          out.push_back(it->second);
+        }
+        rp.deliver(out);
+      });
+  return rp;
+}
+
 caf::behavior node_host(node_host_pointer self) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& shards = self->state.shards;
@@ -106,96 +221,12 @@ caf::behavior node_host(node_host_pointer self) {
   });
   return {
       [=](assign_atom, std::uint32_t partitions, std::uint32_t node_id,
-          const std::vector<std::uint32_t>& hosted)
-          -> caf::result<std::vector<caf::actor>> {
-        for (auto p : hosted)
-          if (p >= partitions)
-            return caf::sec::invalid_argument;
-        // Partitions moving away: an exported one departs (its new owner
-        // has its folder); any other only if empty; with data in any,
-        // nothing changes.
-        std::vector<std::uint32_t> leaving, departs;
-        std::vector<caf::actor> leaving_shards;
-        for (const auto& [p, shard] : self->state.shards)
-          if (std::find(hosted.begin(), hosted.end(), p) == hosted.end()) {
-            if (self->state.exported.count(p) != 0) {
-              departs.push_back(p);
-              continue;
-            }
-            leaving.push_back(p);
-            leaving_shards.push_back(shard);
-          }
-        auto rp = self->make_response_promise<std::vector<caf::actor>>();
-        auto held = std::make_shared<std::uint64_t>(0);
-        gather_all<frame>(
-            self, to_each(leaving_shards, caf::make_message(stats_atom::value)),
-            admin_timeout,
-            [held](std::size_t, frame& f) {
-              if (auto ps = decode_partition_status(f))
-                *held += ps->user_events + ps->items;
-            },
-            [=](std::size_t, caf::error& err) mutable {
-              if (err)
-                return (void)rp.deliver(err);
-              if (*held > 0)
-                return (void)rp.deliver(to_caf_error(core::make_error(
-                    core::errc::invalid_argument,
-                    "a partition that would move away holds data; this release moves "
-                    "no data between nodes")));
-              auto& shards = self->state.shards;
-              for (auto p : departs) {
-                auto it = shards.find(p);
-                if (it == shards.end())
-                  continue;
-                self->state.departing[p] = it->second;
-                shards.erase(it); // its scorer stays with the node scorer until it stops
-                self->state.exported.erase(p);
-                self->delayed_send(self, std::chrono::seconds(10), stop_atom::value, p);
-              }
-              for (auto p : leaving) {
-                auto it = shards.find(p);
-                if (it == shards.end())
-                  continue;
-                self->send_exit(it->second, caf::exit_reason::user_shutdown);
-                drop(self, it);
-                // It held nothing; its folder moves aside (not deleted: an
-                // event may have reached the shard since it answered), so
-                // that a partition's folder is only ever on the node that
-                // hosts it.
-                set_aside(self->state.dur, p, ".left");
-              }
-              // Every new partition's data first (snapshot, then log): a
-              // folder that cannot be read fails the assignment before any
-              // shard starts.
-              std::map<std::uint32_t, std::shared_ptr<recovered_partition>> recovered;
-              for (auto p : hosted) {
-                if (shards.count(p) != 0)
-                  continue;
-                auto rec = recover_partition(self->state.dur, p, partitions);
-                if (!rec)
-                  return (void)rp.deliver(to_caf_error(
-                      core::make_error(rec.err().code, "partition " + std::to_string(p)
-                                                           + " cannot be recovered: "
-                                                           + rec.err().message)));
-                report_recovery(p, *rec);
-                recovered[p] = std::make_shared<recovered_partition>(std::move(*rec));
-              }
-              std::vector<caf::actor> out;
-              for (auto p : hosted) {
-                auto it = shards.find(p);
-                if (it == shards.end()) {
-                  auto s = spawn_shard(self->system(), p, partitions, node_id,
-                                       caf::actor_cast<caf::actor>(self), self->state.dur,
-                                       recovered[p]);
-                  self->monitor(s);
-                  self->link_to(s); // shards die with their node
-                  it = shards.emplace(p, s).first;
-                }
-                out.push_back(it->second);
-              }
-              rp.deliver(out);
-            });
-        return rp;
+          const std::vector<std::uint32_t>& hosted) {
+        return assign(self, partitions, node_id, hosted, false);
+      },
+      [=](assign_atom, std::uint32_t partitions, std::uint32_t node_id,
+          const std::vector<std::uint32_t>& hosted, bool replicated) {
+        return assign(self, partitions, node_id, hosted, replicated);
       },
       [=](stop_atom, std::uint32_t p) {
         // A moved partition's grace period is over.
@@ -207,8 +238,6 @@ caf::behavior node_host(node_host_pointer self) {
         st.departing.erase(it);
         if (st.shards.count(p) == 0)
           self->send(st.scorer, scorer_atom::value, p, shared_scorer{});
-        if (st.shards.count(p) == 0)
-          set_aside(st.dur, p, ".moved");
       },
       [=](export_atom, std::uint32_t p)
           -> caf::result<std::vector<std::string>, std::vector<std::uint64_t>> {

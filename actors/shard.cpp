@@ -30,82 +30,35 @@ caf::error fail(core::errc code, std::string msg) {
   return to_caf_error(core::make_error(code, std::move(msg)));
 }
 
-void maybe_snapshot(shard_pointer self) {
+// Stores a received batch: refused while the partition moves or on a shard
+// that is not its primary; a batch stored before (its id: the sender sends
+// again after a lost acknowledgement) is answered as it was, once its record
+// is confirmed. Else appended to the log (errors: nothing stored), applied,
+// and answered once durable and confirmed by the followers.
+template <class Batch, class Apply>
+caf::result<frame> store_batch(shard_pointer self, std::uint8_t kind, const frame& f,
+                               Batch batch, Apply apply) {
   auto& st = self->state;
-  if (!st.log || st.log->failed())
-    return;
-  const bool due = st.snapshot_retry
-                       ? std::chrono::steady_clock::now() >= *st.snapshot_retry
-                       : st.dur.snapshot_every > 0
-                             && st.events_since_snapshot >= st.dur.snapshot_every;
-  if (due)
-    detail::snapshot_now(self);
-}
-
-// Appends a received batch to the partition's log (nothing without a data
-// folder); an error (and nothing stored) when the disk refuses it.
-caf::error log_record(shard_pointer self, std::uint8_t kind, const frame& f) {
-  auto& st = self->state;
+  const auto p = std::to_string(st.data.store->partition());
   if (st.frozen)
-    return fail(core::errc::moved, "partition "
-                                       + std::to_string(st.data.store->partition())
-                                       + " is moving to another node; send it again");
-  if (!st.log)
-    return {};
-  auto seq =
-      st.log->append(kind, std::string_view(reinterpret_cast<const char*>(f.bytes.data()),
-                                            f.bytes.size()));
+    return fail(core::errc::moved,
+                "partition " + p + " is moving to another node; send it again");
+  if (!st.primary)
+    return fail(core::errc::moved, "partition " + p
+                                       + ": this node is not its primary (epoch "
+                                       + std::to_string(st.epoch) + "); send it again");
+  if (const auto* seen = st.data.batches.find(batch.id))
+    return detail::acknowledge(
+        self, encode(ingest_result{seen->accepted, seen->rejected, {}}), seen->seq);
+  auto seq = detail::append_record(self, kind, f);
   if (!seq)
-    return fail(seq.err().code, "partition " + std::to_string(st.data.store->partition())
-                                    + " did not store the batch: " + seq.err().message);
-  return {};
-}
-
-// Makes every appended record durable and sends the acknowledgements that
-// waited for it.
-void sync_log(shard_pointer self) {
-  auto& st = self->state;
-  st.sync_scheduled = false;
-  if (!st.log)
-    return;
-  auto synced = st.log->sync();
-  auto waiting = std::move(st.unsynced);
-  st.unsynced.clear();
-  for (auto& w : waiting) {
-    if (synced)
-      w.promise.deliver(std::move(w.reply));
-    else
-      w.promise.deliver(fail(synced.err().code,
-                             "partition " + std::to_string(st.data.store->partition())
-                                 + " could not sync its log: " + synced.err().message));
-  }
-  maybe_snapshot(self);
-}
-
-// The reply to a stored batch, once it is as durable as --sync asks:
-// always: after the next sync, which every batch already in the mailbox
-// shares (the sync message queues behind them: group commit); batch: now,
-// with a sync at most batch_interval later; none: now.
-caf::result<frame> acknowledge(shard_pointer self, frame reply) {
-  auto& st = self->state;
-  if (!st.log || st.dur.sync == storage::sync_mode::none) {
-    maybe_snapshot(self);
-    return reply;
-  }
-  if (st.dur.sync == storage::sync_mode::batch) {
-    if (!st.sync_scheduled) {
-      st.sync_scheduled = true;
-      self->delayed_send(self, st.dur.batch_interval, sync_atom::value);
-    }
-    return reply;
-  }
-  auto rp = self->make_response_promise<frame>();
-  st.unsynced.push_back({rp, std::move(reply)});
-  if (!st.sync_scheduled) {
-    st.sync_scheduled = true;
-    self->send(self, sync_atom::value);
-  }
-  return rp;
+    return fail(seq.err().code,
+                "partition " + p + " did not store the batch: " + seq.err().message);
+  const auto id = batch.id;
+  auto r = apply(std::move(batch));
+  st.data.batches.add(id, {*seq, r.accepted, r.rejected});
+  detail::live_changed(self);
+  return detail::acknowledge(self, encode(r), *seq);
 }
 
 caf::message_handler shard_queries(shard_pointer self) {
@@ -114,14 +67,13 @@ caf::message_handler shard_queries(shard_pointer self) {
         auto batch = decode_event_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
-        if (auto err = log_record(self, record_events, f))
-          return err;
-        auto r = apply_events(self->state.data, *batch);
-        self->state.events_since_snapshot += batch->events.size();
-        detail::live_changed(self);
-        return acknowledge(self, encode(r));
+        return store_batch(self, record_events, f, std::move(*batch),
+                           [self](event_batch b) {
+                             self->state.events_since_snapshot += b.events.size();
+                             return apply_events(self->state.data, b);
+                           });
       },
-      [=](sync_atom) { sync_log(self); },
+      [=](sync_atom) { detail::sync_log(self); },
       [=](export_atom, bool) {
         // The move was called off (from the node host).
         self->state.frozen = false;
@@ -136,7 +88,7 @@ caf::message_handler shard_queries(shard_pointer self) {
           return fail(core::errc::invalid_argument,
                       "partition " + p + " has no working log: it cannot move");
         st.frozen = true;
-        sync_log(self);
+        detail::sync_log(self);
         detail::snapshot_now(self);
         if (st.snapshot_retry) {
           st.frozen = false;
@@ -227,12 +179,11 @@ caf::message_handler shard_queries(shard_pointer self) {
         auto batch = decode_item_batch(f);
         if (!batch)
           return to_caf_error(batch.err());
-        if (auto err = log_record(self, record_items, f))
-          return err;
-        self->state.events_since_snapshot += batch->items.size();
-        auto r = apply_items(self->state.data, std::move(*batch));
-        detail::live_changed(self);
-        return acknowledge(self, encode(r));
+        return store_batch(self, record_items, f, std::move(*batch),
+                           [self](item_batch b) {
+                             self->state.events_since_snapshot += b.items.size();
+                             return apply_items(self->state.data, std::move(b));
+                           });
       },
       [=](rows_atom, const std::vector<std::string>& users)
           -> caf::result<std::uint32_t, std::vector<float>> {
@@ -433,7 +384,11 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
       if (st.run != 0 && dm.source == st.run_owner)
         detail::leave_run(st); // the trainer died without an abort
     });
-    return caf::behavior{shard_queries(self).or_else(detail::shard_training(self))};
+    st.synced_seq = st.last_seq(); // what recovery found is on disk
+    st.primary = !dur.await_role;
+    return caf::behavior{shard_queries(self)
+                             .or_else(detail::shard_training(self))
+                             .or_else(detail::shard_replication(self))};
   });
 }
 

@@ -1,10 +1,13 @@
-// The shard actor's state, shared by its two source files: shard.cpp
+// The shard actor's state, shared by its source files: shard.cpp
 // (ingest, status and the query-time handlers) and shard_train.cpp (the
-// training steps and the blocks shards exchange). Private to those files.
+// training steps and the blocks shards exchange) and replica.cpp
+// (acknowledgements, replication to followers). Private to those files.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,12 +49,51 @@ struct shard_state {
   // events taken since the last snapshot.
   durability dur;
   std::unique_ptr<storage::partition_log> log;
-  struct unsynced_ack {
-    caf::typed_response_promise<frame> promise;
-    frame reply;
+  // Acknowledgements that wait until their record (seq) is as durable as
+  // --sync asks (synced_seq) and, on a primary, every follower confirmed
+  // it; `done` sends the reply (or the error).
+  struct waiting_ack {
+    std::uint64_t seq = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(const caf::error&)> done;
   };
-  std::vector<unsynced_ack> unsynced;
+  std::vector<waiting_ack> waiting;
+  std::uint64_t synced_seq = 0; // every record through it is as durable as asked
+  std::uint64_t memory_seq = 0; // record numbers without a log (no data folder)
   bool sync_scheduled = false;
+  std::uint64_t last_seq() const { return log ? log->last_seq() : memory_seq; }
+
+  // Replication (actors/replica.cpp). The partition's epoch as this shard
+  // knows it, whether it is the primary (a shard without a role from an
+  // etcd map is a primary with no followers), a primary's followers (how far
+  // each confirmed), the log records they may still need, and a follower's
+  // model from its primary waiting for the log to reach its record.
+  bool primary = true;
+  std::uint64_t epoch = 0;
+  struct follower {
+    caf::actor shard;
+    std::uint32_t node = 0;
+    std::uint64_t acked = 0; // its last record, once known
+    bool known = false;
+    bool inflight = false;
+    bool reported = false; // told the membership it lags beyond the tail
+    std::chrono::steady_clock::time_point retry_at;
+  };
+  std::vector<follower> followers;
+  struct tail_record {
+    std::uint64_t seq = 0;
+    std::uint8_t kind = 0;
+    frame payload;
+  };
+  std::deque<tail_record> tail;
+  std::size_t tail_bytes = 0;
+  bool tick_scheduled = false;
+  caf::actor reporter; // the membership that sent the role
+  struct pending_model {
+    std::uint64_t seq = 0;
+    std::string snapshot;
+  };
+  std::optional<pending_model> model_at;
   // Exported for a move (export_atom): it takes no more writes (errc::moved)
   // and serves queries until its node stops it.
   bool frozen = false;
@@ -159,6 +201,21 @@ void snapshot_now(shard_pointer self);
 void live_changed(shard_pointer self);
 // The same, now (after a publish or a recovery).
 void send_live(shard_pointer self, bool fold_all = false);
+
+// Replication and acknowledgements (actors/replica.cpp).
+// Appends a record to the log (a number without one), queues it for the
+// followers; its sequence number.
+core::result<std::uint64_t> append_record(shard_pointer self, std::uint8_t kind,
+                                          const frame& f);
+// The reply to record seq's batch once it is durable and confirmed.
+caf::result<frame> acknowledge(shard_pointer self, frame reply, std::uint64_t seq);
+// Syncs the log and sends the replies that waited for it.
+void sync_log(shard_pointer self);
+// A snapshot when --snapshot-every events came since the last.
+void maybe_snapshot(shard_pointer self);
+// After a publish: the model goes to the followers.
+void send_model(shard_pointer self);
+caf::message_handler shard_replication(shard_pointer self);
 
 // Leaves the training run: drops its copy of the store and its sessions.
 void leave_run(shard_state& st);

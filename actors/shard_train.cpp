@@ -424,9 +424,12 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
     std::string v(8, '\0');
     for (int i = 0; i < 8; ++i)
       v[static_cast<std::size_t>(i)] = static_cast<char>((version >> (8 * i)) & 0xff);
-    (void)st.log->append(record_publish, v);
+    frame marker;
+    marker.bytes.assign(v.begin(), v.end());
+    (void)detail::append_record(self, record_publish, marker);
   }
   detail::snapshot_now(self);
+  detail::send_model(self); // the followers serve it too
   return frame{};
 }
 

@@ -1,5 +1,6 @@
 // Registration of the message types that cross node boundaries, and the
 // names of the typed training protocol (actors/train_steps.hpp).
+#include <random>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,15 @@ std::string to_string(block_kind k) {
   static const char* names[] = {"content_vectors", "rater_rows", "reverse", "ials_group",
                                 "mf_group"};
   return valid(k) ? names[static_cast<int>(k)] : "unknown block kind";
+}
+
+std::uint64_t new_batch_id() {
+  thread_local std::mt19937_64 gen{(std::uint64_t{std::random_device{}()} << 32)
+                                   ^ std::random_device{}()};
+  std::uint64_t id = 0;
+  while (id == 0)
+    id = gen();
+  return id;
 }
 
 void add_message_types(caf::actor_system_config& cfg) {

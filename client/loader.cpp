@@ -101,7 +101,7 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
             [&](caf::error&) {});
     auto& to = shards[s.partition];
     auto handle =
-        self->request(to, actors::ingest_timeout, actors::ingest_atom::value, s.batch);
+        self->request(to, actors::part_timeout, actors::ingest_atom::value, s.batch);
     inflight.push_back({s.chunk, s.partition, std::move(s.batch), s.deadline, handle});
   };
   auto await_one = [&] {
@@ -113,7 +113,9 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
             add_problems(out.problems, std::move(r->problems));
         },
         [&](caf::error& err) {
-          if (actors::is_moved(err)
+          // Moving, a new primary, or no answer from its node (a follower
+          // takes over): sent again (its batch id: stored once).
+          if ((actors::is_moved(err) || err.category() != caf::atom("shardrec"))
               && std::chrono::steady_clock::now() < inflight.front().deadline) {
             moved = true;
             return;
@@ -161,10 +163,11 @@ core::result<load_figures> load_events(connection& c, const core::dataset& ds,
     for (std::uint32_t p = 0; p < parts; ++p) {
       if (routed.per_partition[p].empty())
         continue;
-      actors::event_batch b{std::move(routed.per_partition[p]), ds.scale};
+      actors::event_batch b{std::move(routed.per_partition[p]), ds.scale, true,
+                            actors::new_batch_id()};
       auto f = actors::encode(b);
       auto handle =
-          self->request(shards[p], actors::ingest_timeout, actors::ingest_atom::value, f);
+          self->request(shards[p], actors::part_timeout, actors::ingest_atom::value, f);
       inflight.push_back({id, p, std::move(f),
                           std::chrono::steady_clock::now() + std::chrono::seconds(30),
                           handle});

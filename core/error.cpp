@@ -12,6 +12,7 @@ const char* to_string(errc e) {
     case errc::unknown_id: return "unknown_id";
     case errc::bad_message: return "bad_message";
     case errc::moved: return "moved";
+    case errc::fenced: return "fenced";
   }
   return "unknown";
 }

@@ -20,6 +20,8 @@ enum class errc {
   unknown_id,       // user or item never seen
   bad_message,      // a frame from a peer that does not decode
   moved,            // the partition is moving to another node: retry (routers do)
+  fenced,           // of an older epoch: the sender lost the partition (retry on
+                    // the new primary, as for moved)
 };
 
 const char* to_string(errc e);

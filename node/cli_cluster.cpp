@@ -120,31 +120,41 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
     j["missing_partitions"] = s->missing;
     auto& nodes = j["nodes"] = nlohmann::json::array();
     for (const auto& n : s->map.nodes) {
-      std::size_t owned = 0;
+      std::size_t owned = 0, followed = 0;
       for (auto o : s->map.owner)
         owned += o == n.id;
+      for (std::uint32_t p = 0; p < s->map.partitions; ++p)
+        followed += s->map.follows(p, n.id);
       // Without etcd a node of the map serves (a dead one shows in
       // missing_partitions); with etcd its state comes from there.
       nodes.push_back({{"id", n.id},
                        {"host", n.host},
                        {"port", n.port},
                        {"partitions", owned},
+                       {"followed", followed},
                        {"state", n.state.empty() ? "serving" : n.state},
                        {"controller", n.controller}});
     }
     if (what == "partitions") {
       auto& parts = j["partition_status"] = nlohmann::json::array();
       for (const auto& p : s->partitions)
-        parts.push_back({{"partition", p.partition},
-                         {"node", p.node},
-                         {"users", p.users},
-                         {"items", p.items},
-                         {"user_events", p.user_events},
-                         {"item_events", p.item_events},
-                         {"model_version", p.model_version},
-                         {"log_seq", p.log_seq},
-                         {"snapshot_seq", p.snapshot_seq},
-                         {"log_bytes", p.log_bytes}});
+        parts.push_back(
+            {{"partition", p.partition},
+             {"node", p.node},
+             {"primary",
+              p.partition < s->map.owner.size() ? s->map.owner[p.partition] : p.node},
+             {"epoch", s->map.epoch_of(p.partition)},
+             {"followers", p.partition < s->map.followers.size()
+                               ? s->map.followers[p.partition]
+                               : std::vector<std::uint32_t>{}},
+             {"users", p.users},
+             {"items", p.items},
+             {"user_events", p.user_events},
+             {"item_events", p.item_events},
+             {"model_version", p.model_version},
+             {"log_seq", p.log_seq},
+             {"snapshot_seq", p.snapshot_seq},
+             {"log_bytes", p.log_bytes}});
     }
     j["users"] = users;
     j["items"] = items;
@@ -180,19 +190,30 @@ int cmd_status(client::connection& c, const std::string& what, bool json) {
                   n.controller ? "  (controller)" : "");
     }
   } else {
-    std::printf("%-9s %-5s %10s %10s %12s %12s %8s %10s %10s %12s\n", "partition", "node",
-                "users", "items", "user-events", "item-events", "model", "log-seq",
-                "snap-seq", "log-bytes");
-    for (const auto& p : s->partitions)
-      std::printf("%-9u %-5u %10llu %10llu %12llu %12llu %8llu %10llu %10llu %12llu\n",
-                  p.partition, p.node, static_cast<unsigned long long>(p.users),
-                  static_cast<unsigned long long>(p.items),
-                  static_cast<unsigned long long>(p.user_events),
-                  static_cast<unsigned long long>(p.item_events),
-                  static_cast<unsigned long long>(p.model_version),
-                  static_cast<unsigned long long>(p.log_seq),
-                  static_cast<unsigned long long>(p.snapshot_seq),
-                  static_cast<unsigned long long>(p.log_bytes));
+    std::printf("%-9s %-5s %-6s %-10s %10s %10s %12s %12s %8s %10s %10s %12s\n",
+                "partition", "node", "epoch", "followers", "users", "items",
+                "user-events", "item-events", "model", "log-seq", "snap-seq",
+                "log-bytes");
+    for (const auto& p : s->partitions) {
+      std::string followers;
+      if (p.partition < s->map.followers.size())
+        for (auto f : s->map.followers[p.partition])
+          followers += (followers.empty() ? "" : ",") + std::to_string(f);
+      std::printf(
+          "%-9u %-5u %-6llu %-10s %10llu %10llu %12llu %12llu %8llu %10llu %10llu "
+          "%12llu\n",
+          p.partition, p.node,
+          static_cast<unsigned long long>(s->map.epoch_of(p.partition)),
+          followers.empty() ? "-" : followers.c_str(),
+          static_cast<unsigned long long>(p.users),
+          static_cast<unsigned long long>(p.items),
+          static_cast<unsigned long long>(p.user_events),
+          static_cast<unsigned long long>(p.item_events),
+          static_cast<unsigned long long>(p.model_version),
+          static_cast<unsigned long long>(p.log_seq),
+          static_cast<unsigned long long>(p.snapshot_seq),
+          static_cast<unsigned long long>(p.log_bytes));
+    }
     for (auto m : s->missing)
       std::printf("%-9u (no answer)\n", m);
   }
@@ -751,12 +772,14 @@ int cmd_cluster(const std::string& where, const std::string& cmd,
     return a == "--help" || a == "-h";
   });
   if (help && (cmd == "status" || cmd == "nodes" || cmd == "partitions")) {
-    std::cout << "usage: shardrec --cluster HOST:PORT " << cmd
-              << " [--json]\n\n  status: nodes, partitions, events, users, items and the "
-                 "model version\n  nodes: each node's address, state (joining, serving, "
-                 "down; with "
-                 "--etcd) and partitions, and which node is the controller\n  "
-                 "partitions: each partition's node, counts and model version\n";
+    std::cout
+        << "usage: shardrec --cluster HOST:PORT " << cmd
+        << " [--json]\n\n  status: nodes, partitions, events, users, items and the "
+           "model version\n  nodes: each node's address, state (joining, serving, "
+           "down; with "
+           "--etcd) and partitions, and which node is the controller\n  "
+           "partitions: each partition's node (its primary), epoch and followers (with "
+           "--etcd and replicas), counts and model version\n";
     return 0;
   }
   auto c =

@@ -32,28 +32,34 @@ using core::make_error;
 constexpr auto tick_period = std::chrono::milliseconds(200);
 constexpr auto ask_timeout = std::chrono::seconds(5);
 
-// A partition the map moves from one node to another.
+// A partition the map moves from one node to another (copy: a new follower
+// of it; its owner stays).
 struct move {
   std::uint32_t partition = 0, from = 0, to = 0;
+  bool copy = false;
 };
 
-std::string map_to_json(const partition_map& m, const std::vector<move>& moving = {}) {
-  nlohmann::json j{
-      {"version", m.version}, {"partitions", m.partitions}, {"owner", m.owner}};
+std::string map_to_json(const partition_map& m, std::uint32_t replicas,
+                        const std::vector<move>& moving = {}) {
+  nlohmann::json j{{"version", m.version}, {"partitions", m.partitions},
+                   {"replicas", replicas}, {"owner", m.owner},
+                   {"epoch", m.epoch},     {"followers", m.followers}};
   auto& nodes = j["nodes"] = nlohmann::json::array();
   for (const auto& n : m.nodes)
     nodes.push_back({{"id", n.id}, {"host", n.host}, {"port", n.port}});
   auto& mv = j["moving"] = nlohmann::json::array();
   for (const auto& x : moving)
-    mv.push_back({{"partition", x.partition}, {"from", x.from}, {"to", x.to}});
+    mv.push_back(
+        {{"partition", x.partition}, {"from", x.from}, {"to", x.to}, {"copy", x.copy}});
   return j.dump();
 }
 
 // The moves that empty the `draining` nodes and leave the `serving` ones
 // within one partition of each other: each from the node with the most (a
 // draining one first; its highest partition first) to the serving node with
-// the fewest, ties to the lowest id. The partitions of nodes in neither set
-// (down) stay where they are.
+// the fewest, ties to the lowest id (never to a node that follows the
+// partition). The partitions of nodes in neither set (down) stay where they
+// are.
 std::vector<move> plan_moves(const partition_map& m,
                              const std::set<std::uint32_t>& serving,
                              const std::set<std::uint32_t>& draining) {
@@ -85,29 +91,101 @@ std::vector<move> plan_moves(const partition_map& m,
       if (from->second.size() <= fewest->second.size() + 1)
         return out;
     }
-    const auto p = from->second.back();
-    from->second.pop_back();
+    // Its highest partition that the target does not follow already.
+    auto pick =
+        std::find_if(from->second.rbegin(), from->second.rend(),
+                     [&](std::uint32_t p) { return !m.follows(p, fewest->first); });
+    if (pick == from->second.rend())
+      return out;
+    const auto p = *pick;
+    from->second.erase(std::next(pick).base());
     fewest->second.push_back(p);
-    out.push_back({p, from->first, fewest->first});
+    out.push_back({p, from->first, fewest->first, false});
   }
+}
+
+// The copies that give every partition `replicas - 1` followers on
+// serving nodes other than its owner (before and after `moves`), each to
+// the node with the fewest partitions (owned and followed), ties to the
+// lowest id; only from a live owner (the copy's source).
+std::vector<move> plan_followers(const partition_map& m, const std::vector<move>& moves,
+                                 std::uint32_t replicas,
+                                 const std::set<std::uint32_t>& serving,
+                                 const std::set<std::uint32_t>& live) {
+  std::vector<move> out;
+  if (replicas < 2)
+    return out;
+  std::vector<std::uint32_t> owner_after = m.owner;
+  for (const auto& mv : moves)
+    owner_after[mv.partition] = mv.to;
+  std::map<std::uint32_t, std::size_t> load;
+  for (auto id : serving)
+    load[id] = 0;
+  for (std::uint32_t p = 0; p < m.partitions; ++p) {
+    if (load.count(owner_after[p]) != 0)
+      ++load[owner_after[p]];
+    for (auto f : m.followers[p])
+      if (load.count(f) != 0)
+        ++load[f];
+  }
+  for (std::uint32_t p = 0; p < m.partitions; ++p) {
+    if (live.count(m.owner[p]) == 0)
+      continue;
+    std::set<std::uint32_t> holds(m.followers[p].begin(), m.followers[p].end());
+    holds.insert(m.owner[p]);
+    holds.insert(owner_after[p]);
+    std::size_t have = m.followers[p].size();
+    while (have + 1 < replicas) {
+      auto best = load.end();
+      for (auto it = load.begin(); it != load.end(); ++it)
+        if (holds.count(it->first) == 0
+            && (best == load.end() || it->second < best->second))
+          best = it;
+      if (best == load.end())
+        break;
+      out.push_back({p, m.owner[p], best->first, true});
+      holds.insert(best->first);
+      ++best->second;
+      ++have;
+    }
+  }
+  return out;
+}
+
+// Applies moves at once (a cluster with no data: nothing to copy).
+void apply_moves(partition_map& m, const std::vector<move>& moves) {
+  for (const auto& mv : moves)
+    if (mv.copy) {
+      m.followers[mv.partition].push_back(mv.to);
+    } else {
+      m.owner[mv.partition] = mv.to;
+      ++m.epoch[mv.partition];
+    }
 }
 
 // A map read from etcd; an error names what is wrong with it.
 core::result<partition_map> map_from_json(const std::string& text,
-                                          std::vector<move>* moving = nullptr) {
+                                          std::vector<move>* moving = nullptr,
+                                          std::uint32_t* replicas = nullptr) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   partition_map m;
   try {
-    if (moving != nullptr && j.is_object() && j.contains("moving"))
+    if (j.is_discarded() || !j.is_object())
+      throw std::runtime_error("not a JSON object");
+    if (moving != nullptr && j.contains("moving"))
       for (const auto& x : j.at("moving"))
         moving->push_back({x.at("partition").get<std::uint32_t>(),
                            x.at("from").get<std::uint32_t>(),
-                           x.at("to").get<std::uint32_t>()});
-    if (j.is_discarded() || !j.is_object())
-      throw std::runtime_error("not a JSON object");
+                           x.at("to").get<std::uint32_t>(), x.value("copy", false)});
+    if (replicas != nullptr)
+      *replicas = j.value("replicas", 0u);
     m.version = j.at("version").get<std::uint64_t>();
     m.partitions = j.at("partitions").get<std::uint32_t>();
     m.owner = j.at("owner").get<std::vector<std::uint32_t>>();
+    // A map of a release without replicas: epoch 1, no followers.
+    m.epoch = j.value("epoch", std::vector<std::uint64_t>(m.owner.size(), 1));
+    m.followers =
+        j.value("followers", std::vector<std::vector<std::uint32_t>>(m.owner.size()));
     for (const auto& n : j.at("nodes"))
       m.nodes.push_back({n.at("id").get<std::uint32_t>(),
                          n.at("host").get<std::string>(),
@@ -117,14 +195,27 @@ core::result<partition_map> map_from_json(const std::string& text,
   } catch (const std::exception& ex) {
     return make_error(errc::bad_message, std::string("the map in etcd: ") + ex.what());
   }
-  if (m.partitions == 0 || m.owner.size() != m.partitions || m.nodes.empty())
+  if (m.partitions == 0 || m.owner.size() != m.partitions || m.nodes.empty()
+      || m.epoch.size() != m.partitions || m.followers.size() != m.partitions)
     return make_error(errc::bad_message,
-                      "the map in etcd: owner must list one node per partition");
-  for (auto o : m.owner)
-    if (std::none_of(m.nodes.begin(), m.nodes.end(),
-                     [&](const node_info& n) { return n.id == o; }))
-      return make_error(errc::bad_message, "the map in etcd: owner " + std::to_string(o)
+                      "the map in etcd: owner, epoch and followers must list one entry "
+                      "per partition");
+  auto known = [&](std::uint32_t id) {
+    return std::any_of(m.nodes.begin(), m.nodes.end(),
+                       [&](const node_info& n) { return n.id == id; });
+  };
+  for (std::uint32_t p = 0; p < m.partitions; ++p) {
+    if (!known(m.owner[p]))
+      return make_error(errc::bad_message, "the map in etcd: owner "
+                                               + std::to_string(m.owner[p])
                                                + " is not one of its nodes");
+    for (auto f : m.followers[p])
+      if (!known(f) || f == m.owner[p])
+        return make_error(errc::bad_message,
+                          "the map in etcd: follower " + std::to_string(f)
+                              + " of partition " + std::to_string(p)
+                              + " is not one of its nodes, or is its owner");
+  }
   return m;
 }
 
@@ -142,15 +233,46 @@ struct etcd_member::view {
     std::int64_t registration = 0; // create revision of its key
   };
   std::optional<partition_map> map;
-  std::vector<move> moving;                   // of this map
-  std::map<std::uint32_t, std::string> ready; // partition -> "TO@VERSION"
-  std::int64_t map_revision = 0;              // mod revision of PREFIX/map (0: none)
+  std::vector<move> moving; // of this map
+  std::uint32_t replicas = 0;
+  // PREFIX/ready/P.TO = VERSION: node TO holds its copy of partition P for
+  // the moves of map VERSION.
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> ready;
+  // PREFIX/lagging/P.NODE = EPOCH: the primary of P's epoch EPOCH cannot
+  // bring its follower on NODE up to date from its tail.
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> lagging;
+  std::int64_t map_revision = 0; // mod revision of PREFIX/map (0: none)
   std::map<std::uint32_t, registered> nodes;
   std::optional<std::uint32_t> controller;
   std::set<std::uint32_t> drain; // nodes asked to drain (PREFIX/drain/ID)
 
   bool live(std::uint32_t id) const { return nodes.count(id) != 0; }
+  bool is_ready(const move& mv) const {
+    auto it = ready.find({mv.partition, mv.to});
+    return it != ready.end() && map && it->second == map->version;
+  }
 };
+
+namespace {
+
+// "P.N" -> (P, N); nullopt when malformed.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> pair_key(const std::string& s) {
+  const auto dot = s.find('.');
+  if (dot == std::string::npos)
+    return std::nullopt;
+  try {
+    return std::make_pair(static_cast<std::uint32_t>(std::stoul(s.substr(0, dot))),
+                          static_cast<std::uint32_t>(std::stoul(s.substr(dot + 1))));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string pair_name(std::uint32_t p, std::uint32_t n) {
+  return std::to_string(p) + "." + std::to_string(n);
+}
+
+} // namespace
 
 etcd_member::etcd_member(caf::actor_system& sys, caf::actor coordinator,
                          caf::actor membership, etcd_member_config cfg)
@@ -298,7 +420,7 @@ void etcd_member::tick() {
   for (const auto& kv : *kvs) {
     const auto rest = kv.key.substr(cfg_.prefix.size() + 1);
     if (rest == "map") {
-      auto m = map_from_json(kv.value, &v.moving);
+      auto m = map_from_json(kv.value, &v.moving, &v.replicas);
       if (!m) {
         std::fprintf(stderr, "shardrec-node: %s (ignored)\n", m.err().message.c_str());
         continue;
@@ -325,9 +447,12 @@ void etcd_member::tick() {
         }
       } catch (const std::exception&) {
       }
-    } else if (rest.rfind("ready/", 0) == 0) {
+    } else if (rest.rfind("ready/", 0) == 0 || rest.rfind("lagging/", 0) == 0) {
+      const bool ready = rest[0] == 'r';
+      auto key = pair_key(rest.substr(ready ? 6 : 8));
       try {
-        v.ready[static_cast<std::uint32_t>(std::stoul(rest.substr(6)))] = kv.value;
+        if (key)
+          (ready ? v.ready : v.lagging)[*key] = std::stoull(kv.value);
       } catch (const std::exception&) {
       }
     } else if (rest.rfind("drain/", 0) == 0) {
@@ -338,6 +463,7 @@ void etcd_member::tick() {
     }
   }
   take_drain_requests();
+  report_lagging();
   publish_registry(v);
   if (v.drain.count(id_) != 0)
     drain(v);
@@ -368,8 +494,23 @@ void etcd_member::publish_registry(const view& v) {
   caf::anon_send(coordinator_, actors::nodes_atom::value, std::move(f));
 }
 
-// The controller: the first map, and joining nodes admitted into a new one.
+// The controller. In this order, one change per tick: the first map;
+// failover (a follower of a lost primary takes over with a new epoch) and
+// followers dropped (down, draining, or reported lagging); moves called
+// off whose target is down or whose source is no longer the owner; a move
+// in progress flipped once every copy is ready; then joins, leaves, drains
+// and missing followers planned into one new map (when the cluster holds
+// data, one that lists the copies to make while the owners keep serving).
 void etcd_member::control(const view& v) {
+  std::set<std::uint32_t> live;
+  for (const auto& [id, n] : v.nodes)
+    live.insert(id);
+  auto put_map = [&](const partition_map& m, std::uint32_t replicas,
+                     const std::vector<move>& moving, std::int64_t revision) {
+    auto put =
+        etcd_.put_if(cfg_.prefix + "/map", map_to_json(m, replicas, moving), revision);
+    return put && *put;
+  };
   if (!v.map) {
     partition_map m;
     m.version = 1;
@@ -381,61 +522,87 @@ void etcd_member::control(const view& v) {
     }
     if (m.nodes.empty())
       return;
-    // Every partition on the first node, then spread as a join spreads them.
+    // Every partition on the first node, then spread as a join spreads
+    // them, with its followers.
     m.owner.assign(m.partitions, m.nodes.front().id);
+    m.epoch.assign(m.partitions, 1);
+    m.followers.assign(m.partitions, {});
     for (const auto& mv : plan_moves(m, serving, {}))
       m.owner[mv.partition] = mv.to;
-    auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), 0);
-    if (put && *put)
+    const auto replicas = cfg_.replicas;
+    apply_moves(m, plan_followers(m, {}, replicas ? replicas : 2, serving, live));
+    if (put_map(m, replicas, {}, 0))
       std::fprintf(stderr,
                    "shardrec-node: controller: new cluster, %u partitions on %zu "
                    "node(s) (map version 1)\n",
                    m.partitions, m.nodes.size());
     return;
   }
-  if (!v.moving.empty()) {
-    // A move whose new owner is gone (its lease expired) is called off: the
-    // partition stays with its owner, which takes writes again.
-    std::vector<move> kept;
-    for (const auto& mv : v.moving)
-      if (v.live(mv.to))
-        kept.push_back(mv);
-    if (kept.size() < v.moving.size()) {
-      partition_map m = *v.map;
-      ++m.version;
-      auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m, kept), v.map_revision);
-      if (put && *put)
-        std::fprintf(stderr,
-                     "shardrec-node: controller: %zu move(s) called off, their new owner "
-                     "is down (map version %llu)\n",
-                     v.moving.size() - kept.size(),
-                     static_cast<unsigned long long>(m.version));
-      return;
+  const std::uint32_t replicas = v.replicas ? v.replicas : 2;
+  partition_map m = *v.map;
+  // Failover, and followers that cannot serve as copies any more.
+  std::size_t promoted = 0, dropped = 0;
+  auto lagging = [&](std::uint32_t p, std::uint32_t id) {
+    auto it = v.lagging.find({p, id});
+    return it != v.lagging.end() && it->second == m.epoch[p];
+  };
+  for (std::uint32_t p = 0; p < m.partitions; ++p) {
+    auto& f = m.followers[p];
+    if (!v.live(m.owner[p])) {
+      auto next = std::find_if(f.begin(), f.end(), [&](std::uint32_t id) {
+        return v.live(id) && !lagging(p, id);
+      });
+      if (next != f.end()) {
+        m.owner[p] = *next;
+        f.erase(next);
+        ++m.epoch[p];
+        ++promoted;
+      }
     }
-    // A move in progress: the map flips once every new owner holds its
-    // partitions' folders (PREFIX/ready/P = "TO@VERSION").
-    for (const auto& mv : v.moving) {
-      auto it = v.ready.find(mv.partition);
-      if (it == v.ready.end()
-          || it->second != std::to_string(mv.to) + "@" + std::to_string(v.map->version))
-        return;
-    }
-    partition_map m = *v.map;
-    for (const auto& mv : v.moving)
-      m.owner[mv.partition] = mv.to;
+    const auto before = f.size();
+    f.erase(std::remove_if(f.begin(), f.end(),
+                           [&](std::uint32_t id) {
+                             return !v.live(id) || v.drain.count(id) != 0
+                                    || lagging(p, id);
+                           }),
+            f.end());
+    dropped += before - f.size();
+  }
+  std::vector<move> kept;
+  for (const auto& mv : v.moving)
+    if (v.live(mv.to) && m.owner[mv.partition] == mv.from)
+      kept.push_back(mv);
+  for (const auto& [key, epoch] : v.lagging)
+    (void)epoch,
+        (void)etcd_.erase(cfg_.prefix + "/lagging/" + pair_name(key.first, key.second));
+  if (promoted > 0 || dropped > 0 || kept.size() < v.moving.size()) {
     ++m.version;
-    auto put = etcd_.put_if(cfg_.prefix + "/map", map_to_json(m), v.map_revision);
-    if (put && *put) {
+    if (put_map(m, v.replicas, kept, v.map_revision))
       std::fprintf(
           stderr,
-          "shardrec-node: controller: %zu partition(s) moved (map version %llu)\n",
-          v.moving.size(), static_cast<unsigned long long>(m.version));
+          "shardrec-node: controller: map version %llu: %zu partition(s) failed "
+          "over to a follower, %zu follower(s) dropped, %zu move(s) called off\n",
+          static_cast<unsigned long long>(m.version), promoted, dropped,
+          v.moving.size() - kept.size());
+    return;
+  }
+  if (!v.moving.empty()) {
+    // A move in progress: the map flips once every target holds its copy.
+    if (!std::all_of(v.moving.begin(), v.moving.end(),
+                     [&](const move& mv) { return v.is_ready(mv); }))
+      return;
+    apply_moves(m, v.moving);
+    ++m.version;
+    if (put_map(m, v.replicas, {}, v.map_revision)) {
+      std::fprintf(stderr,
+                   "shardrec-node: controller: %zu partition cop(ies) made (map version "
+                   "%llu)\n",
+                   v.moving.size(), static_cast<unsigned long long>(m.version));
       for (const auto& mv : v.moving)
-        (void)etcd_.erase(cfg_.prefix + "/ready/" + std::to_string(mv.partition));
+        (void)etcd_.erase(cfg_.prefix + "/ready/" + pair_name(mv.partition, mv.to));
     }
     return;
   }
-  partition_map m = *v.map;
   std::size_t joined = 0, left = 0;
   for (const auto& [id, n] : v.nodes)
     if (std::none_of(m.nodes.begin(), m.nodes.end(),
@@ -444,13 +611,15 @@ void etcd_member::control(const view& v) {
       m.nodes.push_back({id, n.info.host, n.info.port, {}, false});
       ++joined;
     }
-  // A node that owns nothing leaves the map once it is down (drained, or
+  // A node that holds nothing leaves the map once it is down (drained, or
   // gone before its moves were done); it joins again if it comes back.
   std::set<std::uint32_t> serving, draining;
   for (auto it = m.nodes.begin(); it != m.nodes.end();) {
     const auto id = it->id;
-    const bool owns = std::count(m.owner.begin(), m.owner.end(), id) > 0;
-    if (!owns && !v.live(id)) {
+    bool holds = std::count(m.owner.begin(), m.owner.end(), id) > 0;
+    for (std::uint32_t p = 0; p < m.partitions && !holds; ++p)
+      holds = m.follows(p, id);
+    if (!holds && !v.live(id)) {
       it = m.nodes.erase(it);
       if (v.drain.count(id) != 0)
         (void)etcd_.erase(cfg_.prefix + "/drain/" + std::to_string(id));
@@ -462,14 +631,16 @@ void etcd_member::control(const view& v) {
     ++it;
   }
   auto moves = plan_moves(m, serving, draining);
+  auto copies = plan_followers(m, moves, replicas, serving, live);
+  moves.insert(moves.end(), copies.begin(), copies.end());
   if (joined == 0 && left == 0 && moves.empty())
     return;
   std::sort(m.nodes.begin(), m.nodes.end(),
             [](const node_info& a, const node_info& b) { return a.id < b.id; });
   ++m.version;
-  // A cluster that holds data copies the moving partitions' folders first
-  // (the map lists the moves; the owners flip once they are copied); an
-  // empty one just reassigns them.
+  // A cluster that holds data copies the partitions first (the map lists
+  // the moves; the owners flip once they are copied); an empty one just
+  // reassigns them.
   bool holds_data = false;
   if (!moves.empty()) {
     caf::scoped_actor self{sys_};
@@ -493,17 +664,14 @@ void etcd_member::control(const view& v) {
     holds_data = events > 0 || items > 0;
   }
   if (!holds_data) // nothing to copy: the owners change at once
-    for (const auto& mv : moves)
-      m.owner[mv.partition] = mv.to;
-  auto put = etcd_.put_if(cfg_.prefix + "/map",
-                          map_to_json(m, holds_data ? moves : std::vector<move>{}),
-                          v.map_revision);
-  if (put && *put)
+    apply_moves(m, moves);
+  if (put_map(m, v.replicas, holds_data ? moves : std::vector<move>{}, v.map_revision))
     std::fprintf(stderr,
                  "shardrec-node: controller: map version %llu: %zu node(s), %zu joined, "
-                 "%zu left, %zu partition(s) %s\n",
+                 "%zu left, %zu partition(s) %s, %zu follower(s) %s\n",
                  static_cast<unsigned long long>(m.version), m.nodes.size(), joined, left,
-                 moves.size(), holds_data ? "moving" : "reassigned");
+                 moves.size() - copies.size(), holds_data ? "moving" : "reassigned",
+                 copies.size(), holds_data ? "copying" : "placed");
 }
 
 // Every node: hosts its share of the newest map, installs it once every
@@ -547,7 +715,7 @@ void etcd_member::apply(const view& v) {
     return std::any_of(m.nodes.begin(), m.nodes.end(),
                        [&](const node_info& n) { return n.id == id; });
   };
-  if (m.version > installed_version_) {
+  if (m.version > installed_version_ || roles_version_ < m.version) {
     if (!in_map(id_)) {
       return; // not admitted yet
     }
@@ -571,6 +739,9 @@ void etcd_member::apply(const view& v) {
     }
     std::vector<caf::actor> shards(m.partitions);
     std::vector<caf::actor> scorers(m.nodes.size());
+    std::vector<std::vector<caf::actor>> followers(m.partitions);
+    for (std::uint32_t p = 0; p < m.partitions; ++p)
+      followers[p].resize(m.followers[p].size());
     std::map<std::uint32_t, std::int64_t> known;
     for (std::size_t k = 0; k < m.nodes.size(); ++k) {
       const auto& n = m.nodes[k];
@@ -579,16 +750,26 @@ void etcd_member::apply(const view& v) {
       auto s = ask(n);
       if (!s.ok || s.version < m.version)
         return; // not ready yet: ask again on the next tick
-      for (std::size_t i = 0; i < s.parts.size() && i < s.shards.size(); ++i)
-        if (s.parts[i] < m.partitions && m.owner[s.parts[i]] == n.id)
-          shards[s.parts[i]] = s.shards[i];
+      for (std::size_t i = 0; i < s.parts.size() && i < s.shards.size(); ++i) {
+        const auto p = s.parts[i];
+        if (p >= m.partitions)
+          continue;
+        if (m.owner[p] == n.id)
+          shards[p] = s.shards[i];
+        for (std::size_t f = 0; f < m.followers[p].size(); ++f)
+          if (m.followers[p][f] == n.id)
+            followers[p][f] = s.shards[i];
+      }
       scorers[k] = s.scorer;
       if (n.id != id_)
         known[n.id] = v.nodes.at(n.id).registration;
     }
+    std::vector<caf::actor> flat;
+    for (const auto& f : followers)
+      flat.insert(flat.end(), f.begin(), f.end());
     caf::anon_send(membership_, actors::install_atom::value, actors::encode(m), shards,
-                   scorers);
-    installed_version_ = m.version;
+                   scorers, flat);
+    installed_version_ = roles_version_ = m.version;
     known_ = std::move(known);
     become_serving();
     return;
@@ -613,6 +794,9 @@ void etcd_member::apply(const view& v) {
     caf::anon_send(coordinator_, actors::hello_atom::value, n.id, s.parts, s.shards,
                    s.scorer, caf::actor{});
     known_[n.id] = reg;
+    // Its shards are new: the primaries here get their followers' new
+    // handles with a fresh install.
+    roles_version_ = 0;
   }
 }
 
@@ -622,8 +806,7 @@ void etcd_member::take_moves(const view& v) {
   for (const auto& mv : v.moving) {
     if (mv.to != id_)
       continue;
-    const auto ready = std::to_string(id_) + "@" + std::to_string(v.map->version);
-    if (auto it = v.ready.find(mv.partition); it != v.ready.end() && it->second == ready)
+    if (v.is_ready(mv))
       continue;
     auto from = std::find_if(v.map->nodes.begin(), v.map->nodes.end(),
                              [&](const node_info& n) { return n.id == mv.from; });
@@ -642,8 +825,8 @@ void etcd_member::take_moves(const view& v) {
         stderr, "shardrec-node: copied partition %u from node %u in %.2f s\n",
         mv.partition, mv.from,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    if (auto put =
-            etcd_.put(cfg_.prefix + "/ready/" + std::to_string(mv.partition), ready);
+    if (auto put = etcd_.put(cfg_.prefix + "/ready/" + pair_name(mv.partition, id_),
+                             std::to_string(v.map->version));
         !put)
       std::fprintf(stderr, "shardrec-node: %s\n", put.err().message.c_str());
   }
@@ -750,13 +933,32 @@ void etcd_member::take_drain_requests() {
                    put.err().message.c_str());
 }
 
+// Followers this node's primaries cannot bring up to date (their reports
+// reached its membership): into etcd, where the controller drops them.
+void etcd_member::report_lagging() {
+  caf::scoped_actor self{sys_};
+  std::vector<std::uint64_t> l;
+  self->request(membership_, ask_timeout, actors::lagging_atom::value)
+      .receive([&](std::vector<std::uint64_t>& r) { l = std::move(r); },
+               [&](caf::error&) {});
+  for (std::size_t k = 0; k + 2 < l.size(); k += 3) {
+    const auto key = cfg_.prefix + "/lagging/"
+                     + pair_name(static_cast<std::uint32_t>(l[k]),
+                                 static_cast<std::uint32_t>(l[k + 1]));
+    if (auto put = etcd_.put(key, std::to_string(l[k + 2])); !put)
+      std::fprintf(stderr, "shardrec-node: %s\n", put.err().message.c_str());
+  }
+}
+
 // This node is drained: it says so, and once the map it serves gives it no
 // partition (and the nodes that still routed to it had the grace period of
 // its moved partitions) it leaves.
 void etcd_member::drain(const view& v) {
   set_state("draining");
-  const bool owns = v.map && v.map->version == installed_version_
-                    && std::count(v.map->owner.begin(), v.map->owner.end(), id_) > 0;
+  bool owns = v.map && v.map->version == installed_version_
+              && std::count(v.map->owner.begin(), v.map->owner.end(), id_) > 0;
+  for (std::uint32_t p = 0; v.map && p < v.map->partitions && !owns; ++p)
+    owns = v.map->follows(p, id_);
   const bool moving = std::any_of(v.moving.begin(), v.moving.end(),
                                   [&](const move& mv) { return mv.from == id_; });
   if (!v.map || v.map->version != installed_version_ || owns || moving) {

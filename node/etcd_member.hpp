@@ -49,6 +49,7 @@ struct etcd_member_config {
   std::string host; // this node's address as the others reach it
   std::uint16_t port = 0;
   std::uint32_t partitions = 64; // of a new cluster (the first map)
+  std::uint32_t replicas = 0;    // of a new cluster (0: 2, as nodes allow)
   std::string data_dir;          // where moved partitions' folders go
   // A node restarted with its data folder: its id and the map it installed.
   std::optional<std::uint32_t> node_id;
@@ -89,6 +90,7 @@ private:
   void become_serving();
   void set_state(const std::string& state);
   void take_drain_requests();
+  void report_lagging();
   void drain(const view& v);
   std::string node_key(std::uint32_t id) const;
   std::string node_value(const std::string& state) const; // this node's registration
@@ -108,6 +110,9 @@ private:
 
   // Control thread only.
   std::uint64_t assigned_version_ = 0, installed_version_ = 0, thawed_version_ = 0;
+  // The map version whose roles (primary, followers) this node's shards
+  // got: also after a restart, whose shards take no write until then.
+  std::uint64_t roles_version_ = 0;
   std::map<std::uint32_t, std::int64_t> known_; // peer id -> registration asked
   std::vector<std::uint8_t> last_registry_;     // the registry frame sent last
   std::string last_error_;

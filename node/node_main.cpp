@@ -46,6 +46,7 @@ struct node_config {
   std::string etcd;
   std::string etcd_prefix = "/shardrec";
   std::int64_t etcd_lease = 3;
+  std::uint32_t replicas = 0;
   unsigned threads = 0;
   std::string port_file;
   std::string sync = "always";
@@ -185,6 +186,11 @@ int main(int argc, char** argv) {
       "etcd-lease", po::value(&nc.etcd_lease)->default_value(nc.etcd_lease),
       "seconds a node's etcd registration outlives its last renewal (renewed every "
       "third of it): how long a killed or frozen node takes to show as down")(
+      "replicas", po::value(&nc.replicas)->default_value(0),
+      "with --etcd: copies of every partition in a new cluster, on different nodes "
+      "(a primary and replicas - 1 followers that confirm every write before it is "
+      "acknowledged; a follower takes over when its primary's node is lost). 0: 2, "
+      "or 1 while the cluster has one node. Fixed when the cluster is created")(
       "join", po::value(&nc.join),
       "HOST:PORT of the cluster's first node to join, without etcd (ignored when the "
       "data folder holds a node already: it rejoins as that node)")(
@@ -230,6 +236,10 @@ int main(int argc, char** argv) {
     if (!nc.join.empty()) {
       std::cerr << "shardrec-node: give --etcd or --join, not both (with --etcd a node "
                    "finds the cluster in etcd)\n";
+      return 2;
+    }
+    if (nc.replicas > 16) {
+      std::cerr << "shardrec-node: --replicas must be 0..16\n";
       return 2;
     }
     if (nc.etcd_lease < 1 || nc.etcd_lease > 3600) {
@@ -326,6 +336,7 @@ int main(int argc, char** argv) {
   cc.dur.data_dir = nc.data_dir;
   cc.dur.sync = *sync;
   cc.dur.snapshot_every = nc.snapshot_every;
+  cc.dur.await_role = !etcd_endpoints.empty();
   cc.restored = restored;
   cc.retrain_every = *retrain_every;
   auto node = actors::spawn_node(sys, cc);
@@ -370,6 +381,7 @@ int main(int argc, char** argv) {
     ec.host = nc.host;
     ec.port = port;
     ec.partitions = nc.partitions;
+    ec.replicas = nc.replicas;
     ec.data_dir = nc.data_dir;
     if (restored) {
       ec.node_id = restored->node_id;

@@ -15,12 +15,18 @@ struct NodeInfo {
   controller @4 :Bool;
 }
 
-# Partition p lives on node owner[p]. The version grows with every change.
+# Partition p lives on node owner[p] (its primary). The version grows with
+# every change. With --etcd and replicas: epoch[p] grows whenever p's
+# primary changes (a write or replica of an older epoch is refused: fencing)
+# and followers[p] lists the nodes that keep an in-sync copy of p. Both are
+# empty without replicas (epoch 0, no followers).
 struct PartitionMap {
   version @0 :UInt64;
   partitions @1 :UInt32;
   nodes @2 :List(NodeInfo);
   owner @3 :List(UInt32);
+  epoch @4 :List(UInt64);
+  followers @5 :List(List(UInt32));
 }
 
 # What a node keeps in DATA_DIR/node.state (written atomically on every map

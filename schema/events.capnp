@@ -28,6 +28,9 @@ struct EventBatch {
   ratingMin @1 :Float32 = 1.0;
   ratingMax @2 :Float32 = 5.0;
   hasScale @3 :Bool = true;  # false: the sender does not know the scale (keep the partition's)
+  # The sender's id of this batch (0: none), the same when it sends the
+  # batch again: a partition stores a batch it already stored only once.
+  batchId @4 :UInt64;
 }
 
 struct IngestReply {
@@ -46,4 +49,5 @@ struct ItemAttributes {
 
 struct ItemBatch {
   items @0 :List(ItemAttributes);
+  batchId @1 :UInt64;        # as EventBatch.batchId
 }
