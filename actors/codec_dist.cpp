@@ -402,6 +402,7 @@ frame encode(const dist::scale_partial& s) {
     b.setPartition(s.partition);
     b.setMaxAbs(s.max_abs);
     b.setRaters(s.raters);
+    b.setCells(s.cells);
   });
 }
 
@@ -414,8 +415,31 @@ core::result<dist::scale_partial> decode_scale_partial(const frame& f) {
                                            s.partition = r.getPartition();
                                            s.max_abs = r.getMaxAbs();
                                            s.raters = r.getRaters();
+                                           s.cells = r.getCells();
                                            return s;
                                          });
+}
+
+frame encode(const dist::knn_round& k) {
+  return build_train([&](wire::TrainFrame::Builder root) {
+    auto b = root.initKnnRound();
+    b.setScale(k.scale);
+    b.setRound(k.round);
+    b.setRounds(k.rounds);
+  });
+}
+
+core::result<dist::knn_round> decode_knn_round(const frame& f) {
+  return read_train<dist::knn_round>(
+      f, wire::TrainFrame::KNN_ROUND, "knn_round",
+      [](wire::TrainFrame::Reader root) -> core::result<dist::knn_round> {
+        auto r = root.getKnnRound();
+        dist::knn_round k{r.getScale(), r.getRound(), r.getRounds()};
+        if (k.rounds == 0 || k.round >= k.rounds)
+          return bad_message("knn_round: field 'round' is " + std::to_string(k.round)
+                             + " of 'rounds' " + std::to_string(k.rounds));
+        return k;
+      });
 }
 
 // The row lengths of a CSR block (row_ptr of rows + 1 offsets) on the wire.
@@ -468,6 +492,9 @@ frame encode(const dist::rater_rows_block& blk) {
     put_row_lengths(b.initRowLength(list_size(rows)), blk.row_ptr);
     put(b.initEntity(list_size(blk.entity.size())), blk.entity);
     put(b.initQ(list_size(blk.q.size())), blk.q);
+    b.setRound(blk.round);
+    b.setRounds(blk.rounds);
+    b.setOwn(blk.own);
   });
 }
 
@@ -480,6 +507,18 @@ core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f) {
         dist::rater_rows_block b;
         if (auto err = read_knn_head(where, r, b))
           return *err;
+        b.round = r.getRound();
+        b.rounds = r.getRounds();
+        b.own = r.getOwn();
+        if (b.rounds == 0)
+          return bad_message(where
+                             + ": field 'rounds' is 0: a block of the one-round "
+                               "row exchange (a node of an older version; "
+                               "every node must run the same version)");
+        if (b.round >= b.rounds || (b.own && b.round != 0))
+          return bad_message(where + ": field 'round' is " + std::to_string(b.round)
+                             + " of 'rounds' " + std::to_string(b.rounds)
+                             + (b.own ? " (own cells travel with round 0)" : ""));
         b.row_ptr = offsets_of(r.getRowLength());
         b.entity = get<std::uint32_t>(r.getEntity());
         if (b.row_ptr.back() != b.entity.size())

@@ -29,11 +29,19 @@
 
 namespace shardrec::actors {
 
-// ---- training: dist_knn (item-kNN by row exchange: scale, rows, reverse)
+// ---- training: dist_knn (item-kNN by row exchange in rounds: scale, round,
+// rows, reverse)
 
 frame encode(const dist::scale_partial& s);
 core::result<dist::scale_partial> decode_scale_partial(const frame& f);
 
+// round < rounds (else bad_message).
+frame encode(const dist::knn_round& k);
+core::result<dist::knn_round> decode_knn_round(const frame& f);
+
+// round < rounds, own only with round 0; a block with rounds 0 (the
+// one-round exchange of an older version) is refused with a message that
+// says so.
 frame encode(const dist::rater_rows_block& b);
 core::result<dist::rater_rows_block> decode_rater_rows_block(const frame& f);
 

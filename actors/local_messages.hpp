@@ -18,8 +18,9 @@ using shared_scorer = std::shared_ptr<const dist::partition_scorer>;
 // node's other shards.
 using shared_ials_block = std::shared_ptr<const dist::ials_block>;
 using shared_mf_block = std::shared_ptr<const dist::mf_block>;
-// Every rater's row for item-kNN, gathered once per node by its first shard
-// and shared with the node's other shards (each computes its own items).
+// One round of item-kNN rows (every rater's cells on the round's items, and
+// the node's items' columns), gathered once per node by its first shard and
+// shared with the node's other shards (each adds it to its own items' lists).
 using shared_raters = std::shared_ptr<const dist::gathered_raters>;
 } // namespace shardrec::actors
 

@@ -65,12 +65,16 @@
 //   content_vectors (content_vocabulary) -> empty, sends content_vectors blocks
 //   content_users     -> empty
 //   knn_scale         -> scale_partial
-//   knn_rows (scale_partial with the global scale) -> empty, sends its users'
-//                        rows (rater_rows) once per node, to its first shard
-//   knn_gather        -> empty; the node's first shard builds the matrix of
-//                        every user from the P blocks and hands it to the
-//                        node's shards as (block_atom, shared_raters)
-//   knn_lists         -> empty, computes its items' lists, sends reverse blocks
+//   then per round (knn_round: the global scale, round, rounds):
+//   knn_rows (knn_round) -> empty, sends its users' cells on the round's items
+//                        (rater_rows) once per node, to its first shard; with
+//                        round 0 also each node's cells on the node's items
+//   knn_gather (knn_round) -> empty; the node's first shard builds the round
+//                        from the P blocks (round 0: and the node's items'
+//                        columns) and hands it to the node's shards as
+//                        (block_atom, shared_raters)
+//   knn_lists (knn_round) -> empty, adds the round to its items' lists; after
+//                        the last round sends reverse blocks
 //   knn_done          -> empty
 //   als_init (model ials|mf, als_globals) -> empty
 //   als_send (model, side) -> ials: gram_partial; sends ials_group/mf_group blocks

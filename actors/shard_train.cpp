@@ -167,7 +167,9 @@ caf::error apply_block(shard_pointer self, block_kind kind, const frame& f) {
                         + std::to_string(st.data.store->partition())
                         + ", which does not lead its node's group");
       auto b = decode_rater_rows_block(f);
-      return b ? check(st.knn->add_rows(std::move(*b))) : fail(b.err());
+      return b ? check(st.knn->add_rows(std::move(*b), st.data.store->partition(),
+                                        st.leader_of))
+               : fail(b.err());
     }
     case block_kind::reverse: {
       if (!st.knn)
@@ -264,26 +266,25 @@ caf::result<frame> knn_step(shard_pointer self, step_kind kind, const frame& arg
       return sp ? caf::result<frame>(encode(*sp)) : fail(sp.err());
     }
     case step_kind::knn_rows: {
-      // This shard's users' rows, once to every node (its first shard).
-      auto scale = decode_scale_partial(arg);
-      if (!scale)
-        return fail(scale.err());
-      auto rows = st.knn->rows(*st.bin, scale->max_abs);
+      // This shard's users' rows of the round, once to every node (its
+      // first shard); with round 0 also each node's own cells.
+      auto r = decode_knn_round(arg);
+      if (!r)
+        return fail(r.err());
+      auto rows = st.knn->rows(*st.bin, *r, st.leader_of);
       if (!rows)
         return fail(rows.err());
       std::vector<outgoing> blocks;
-      for (std::uint32_t d = 0; d < s.partitions() && d < st.leader_of.size(); ++d)
-        if (st.leader_of[d] == d) {
-          rows->to = d;
-          blocks.push_back({d, block_kind::rater_rows, encode(*rows)});
-        }
+      for (const auto& b : *rows)
+        blocks.push_back({b.to, block_kind::rater_rows, encode(b)});
+      rows->clear();
       auto rp = self->make_response_promise<frame>();
       send_blocks(self, std::move(blocks), frame{}, rp);
       return rp;
     }
     case step_kind::knn_gather: {
-      // The node's first shard builds the matrix of every rater and hands it
-      // to the node's other shards; they reply at once.
+      // The node's first shard builds the round from every rater's rows and
+      // hands it to the node's other shards; they reply at once.
       if (!st.is_leader())
         return frame{};
       auto g = st.knn->gather();
@@ -294,7 +295,12 @@ caf::result<frame> knn_step(shard_pointer self, step_kind kind, const frame& arg
       return rp;
     }
     case step_kind::knn_lists: {
-      auto blocks = st.knn->finish(s, st.settings.ials.threads);
+      // The round added to this shard's items' lists; after the last, the
+      // reverse blocks.
+      auto r = decode_knn_round(arg);
+      if (!r)
+        return fail(r.err());
+      auto blocks = st.knn->lists_round(s, *r, st.settings.ials.threads);
       if (!blocks)
         return fail(blocks.err());
       auto rp = self->make_response_promise<frame>();

@@ -396,6 +396,20 @@ void step_ease(trainer_pointer self) {
   });
 }
 
+// S1 of dist/knn.hpp, round r.round and then the next: rows, gather, lists.
+void step_knn_round(trainer_pointer self, dist::knn_round r) {
+  all_shards(self, step_of(step_kind::knn_rows), encode(r), [=](replies) {
+    all_shards(self, step_of(step_kind::knn_gather), encode(r), [=](replies) {
+      all_shards(self, step_of(step_kind::knn_lists), encode(r), [=](replies) {
+        if (r.round + 1 < r.rounds)
+          return step_knn_round(self, dist::knn_round{r.scale, r.round + 1, r.rounds});
+        all_shards(self, step_of(step_kind::knn_done), {},
+                   [=](replies) { step_ease(self); });
+      });
+    });
+  });
+}
+
 void step_knn(trainer_pointer self) {
   auto& st = self->state;
   if (!wants(st, "itemknn"))
@@ -404,16 +418,11 @@ void step_knn(trainer_pointer self) {
     std::vector<dist::scale_partial> parts;
     if (!decode_all(self, rs, decode_scale_partial, parts))
       return;
-    dist::scale_partial global;
-    global.max_abs = dist::global_scale(parts);
-    all_shards(self, step_of(step_kind::knn_rows), encode(global), [=](replies) {
-      all_shards(self, step_of(step_kind::knn_gather), {}, [=](replies) {
-        all_shards(self, step_of(step_kind::knn_lists), {}, [=](replies) {
-          all_shards(self, step_of(step_kind::knn_done), {},
-                     [=](replies) { step_ease(self); });
-        });
-      });
-    });
+    std::uint64_t cells = 0;
+    for (const auto& p : parts)
+      cells += p.cells;
+    step_knn_round(
+        self, dist::knn_round{dist::global_scale(parts), 0, dist::knn_rounds(cells)});
   });
 }
 

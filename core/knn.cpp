@@ -52,21 +52,6 @@ bool before(const neighbor& a, const neighbor& b) {
   return a.id < b.id;
 }
 
-// Which pair_stats fields a kind reads; the others stay 0, which saves most
-// of the inner loop for cosine and jaccard.
-enum class stat_level { count, dot, corated_norms, all };
-
-stat_level level_of(similarity_kind k) {
-  switch (k) {
-    case similarity_kind::jaccard: return stat_level::count;
-    case similarity_kind::cosine: return stat_level::dot;
-    case similarity_kind::adjusted_cosine:
-    case similarity_kind::pearson_baseline: return stat_level::corated_norms;
-    case similarity_kind::pearson: break;
-  }
-  return stat_level::all;
-}
-
 // Scratch of one accumulating thread: a dense row of pair_stats over all
 // entities (all zero between rows) and the entities touched in this row.
 struct workspace {
@@ -97,17 +82,7 @@ void accumulate_row(const interaction_matrix& m, const pair_context& ctx,
       auto& s = w.acc[b];
       if (s.n == 0)
         w.touched.push_back(b);
-      s.n += 1;
-      if constexpr (L != stat_level::count)
-        s.sxy += qa * q[k];
-      if constexpr (L == stat_level::corated_norms || L == stat_level::all) {
-        s.sxx += qa * qa;
-        s.syy += q[k] * q[k];
-      }
-      if constexpr (L == stat_level::all) {
-        s.sx += qa;
-        s.sy += q[k];
-      }
+      add_corater<L>(s, qa, q[k]);
     }
   }
 }
@@ -218,6 +193,17 @@ const char* to_string(similarity_kind k) {
     case similarity_kind::jaccard: return "jaccard";
   }
   return "?";
+}
+
+stat_level level_of(similarity_kind k) {
+  switch (k) {
+    case similarity_kind::jaccard: return stat_level::count;
+    case similarity_kind::cosine: return stat_level::dot;
+    case similarity_kind::adjusted_cosine:
+    case similarity_kind::pearson_baseline: return stat_level::corated_norms;
+    case similarity_kind::pearson: break;
+  }
+  return stat_level::all;
 }
 
 double pair_scale(double max_abs, std::size_t n_raters) {

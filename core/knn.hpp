@@ -163,6 +163,28 @@ struct pair_stats {
   std::int64_t sy = 0;
 };
 
+// Which pair_stats fields a kind reads (the others stay 0, which saves most
+// of the inner loop for cosine and jaccard).
+enum class stat_level { count, dot, corated_norms, all };
+stat_level level_of(similarity_kind k);
+
+// Adds one co-rater with quantised values qa (of a) and qb (of b) to the
+// stats of (a, b), the fields of level L only.
+template <stat_level L>
+inline void add_corater(pair_stats& s, std::int64_t qa, std::int64_t qb) {
+  s.n += 1;
+  if constexpr (L != stat_level::count)
+    s.sxy += qa * qb;
+  if constexpr (L == stat_level::corated_norms || L == stat_level::all) {
+    s.sxx += qa * qa;
+    s.syy += qb * qb;
+  }
+  if constexpr (L == stat_level::all) {
+    s.sx += qa;
+    s.sy += qb;
+  }
+}
+
 // Per-entity statistics over ALL its raters in the subset: count and sum q^2
 // (cosine norms, Jaccard unions).
 struct entity_total {

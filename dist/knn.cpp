@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <unordered_map>
 
+#include "core/parallel.hpp"
 #include "core/partition.hpp"
 
 namespace shardrec::dist {
@@ -69,6 +71,7 @@ result<scale_partial> local_scale(const partition_store& s, knn_side side,
   scale_partial out;
   out.partition = s.partition();
   out.raters = side == knn_side::item ? m.n_users() : m.n_items();
+  out.cells = m.nnz();
   if (cfg.similarity == similarity_kind::pearson_baseline && !b)
     return make_error(errc::invalid_argument,
                       "local_scale: pearson_baseline needs biases");
@@ -126,12 +129,30 @@ result<pair_context> make_local_context(const partition_store& s, knn_side side,
 
 // ---- Phase S1 ---------------------------------------------------------------
 
+std::uint32_t knn_rounds(std::uint64_t cells) {
+  constexpr std::uint64_t per_round = std::uint64_t{1} << 19;
+  return static_cast<std::uint32_t>(
+      std::clamp<std::uint64_t>((cells + per_round - 1) / per_round, 1, 64));
+}
+
+std::uint32_t round_of(const std::string& id, std::uint32_t rounds) {
+  SHARDREC_ASSERT(rounds >= 1);
+  // The high half of the hash: partition_of takes the low one, so rounds
+  // and partitions stay independent whatever their counts.
+  return static_cast<std::uint32_t>((stable_hash(id) >> 32) % rounds);
+}
+
 std::size_t rater_rows_block::payload_bytes() const {
   return id_bytes(ids) + (row_ptr.empty() ? 0 : (row_ptr.size() - 1) * 4)
          + entity.size() * 4 + q.size() * 8;
 }
 
-rater_rows_block make_rater_rows(const partition_store& s, const pair_context& ctx) {
+namespace {
+
+// p's rows restricted to the entities with keep[e] (indexed like the rater
+// matrix's entities): every rater with a cell gets a row, possibly empty.
+rater_rows_block rows_where(const partition_store& s, const pair_context& ctx,
+                            const std::vector<char>& keep) {
   SHARDREC_ASSERT(s.built());
   const auto& m = rater_matrix(s, ctx.side);
   const id_map& names = entity_ids_of_rater_matrix(s, ctx.side);
@@ -141,20 +162,21 @@ rater_rows_block make_rater_rows(const partition_store& s, const pair_context& c
   out.side = ctx.side;
   out.kind = ctx.kind;
   out.from = s.partition();
-  // Only the entities some rater touched go into the dictionary.
+  // Only the entities some kept cell names go into the dictionary.
   std::vector<std::uint32_t> dict(names.size(), none);
-  out.entity.reserve(ctx.q.size());
-  out.q.reserve(ctx.q.size());
   for (index_t r = 0; r < n_raters; ++r) {
     auto cells = ctx.side == knn_side::item ? m.user_row(r) : m.item_col(r);
     if (cells.size == 0)
       continue;
     const std::int64_t* q = ctx.q.data() + ctx.q_ptr[r];
     for (std::size_t k = 0; k < cells.size; ++k) {
-      auto& d = dict[cells.index[k]];
+      const auto e = cells.index[k];
+      if (!keep[e])
+        continue;
+      auto& d = dict[e];
       if (d == none) {
         d = static_cast<std::uint32_t>(out.ids.size());
-        out.ids.push_back(names.external(cells.index[k]));
+        out.ids.push_back(names.external(e));
       }
       out.entity.push_back(d);
       out.q.push_back(q[k]);
@@ -164,9 +186,42 @@ rater_rows_block make_rater_rows(const partition_store& s, const pair_context& c
   return out;
 }
 
-rows_gather::rows_gather(knn_side side, const knn_config& cfg, std::uint32_t partitions)
-    : side_(side), partitions_(partitions), blocks_(partitions), have_(partitions, 0) {
-  SHARDREC_ASSERT(partitions > 0);
+} // namespace
+
+rater_rows_block make_round_rows(const partition_store& s, const pair_context& ctx,
+                                 std::uint32_t round, std::uint32_t rounds) {
+  SHARDREC_ASSERT(round < rounds);
+  const id_map& names = entity_ids_of_rater_matrix(s, ctx.side);
+  std::vector<char> keep(names.size());
+  for (index_t e = 0; e < names.size(); ++e)
+    keep[e] = round_of(names.external(e), rounds) == round;
+  auto out = rows_where(s, ctx, keep);
+  out.round = round;
+  out.rounds = rounds;
+  return out;
+}
+
+rater_rows_block make_own_rows(const partition_store& s, const pair_context& ctx,
+                               std::uint32_t node,
+                               const std::vector<std::uint32_t>& node_of,
+                               std::uint32_t rounds) {
+  SHARDREC_ASSERT(node_of.size() == s.partitions() && rounds >= 1);
+  const id_map& names = entity_ids_of_rater_matrix(s, ctx.side);
+  std::vector<char> keep(names.size());
+  for (index_t e = 0; e < names.size(); ++e)
+    keep[e] = node_of[partition_of(names.external(e), s.partitions())] == node;
+  auto out = rows_where(s, ctx, keep);
+  out.own = true;
+  out.rounds = rounds;
+  return out;
+}
+
+rows_gather::rows_gather(knn_side side, const knn_config& cfg, std::uint32_t partitions,
+                         std::uint32_t node, std::vector<std::uint32_t> node_of)
+    : side_(side), partitions_(partitions), node_(node), node_of_(std::move(node_of)),
+      blocks_(partitions), own_blocks_(partitions), have_(partitions, 0),
+      have_own_(partitions, 0), rows_(partitions, 0), first_row_(partitions, 0) {
+  SHARDREC_ASSERT(partitions > 0 && node_of_.size() == partitions);
   ctx_.side = side;
   ctx_.kind = cfg.similarity;
   ctx_.shrinkage = cfg.shrinkage;
@@ -175,8 +230,10 @@ rows_gather::rows_gather(knn_side side, const knn_config& cfg, std::uint32_t par
 
 status rows_gather::add(rater_rows_block blk) {
   auto bad = [&](const std::string& what) -> status {
-    return make_error(errc::bad_message, "rater_rows_block from partition "
-                                             + std::to_string(blk.from) + ": " + what);
+    return make_error(errc::bad_message,
+                      std::string(blk.own ? "own " : "") + "rater_rows_block of round "
+                          + std::to_string(blk.round) + " from partition "
+                          + std::to_string(blk.from) + ": " + what);
   };
   if (blk.side != side_)
     return bad("wrong side");
@@ -185,11 +242,25 @@ status rows_gather::add(rater_rows_block blk) {
                + to_string(ctx_.kind));
   if (blk.from >= partitions_)
     return bad("partition out of range (P = " + std::to_string(partitions_) + ")");
-  if (have_[blk.from])
+  if (blk.round >= blk.rounds)
+    return bad("round out of range (" + std::to_string(blk.rounds) + " rounds)");
+  if (rounds_ != 0 && blk.rounds != rounds_)
+    return bad(std::to_string(blk.rounds) + " rounds, expected "
+               + std::to_string(rounds_));
+  if (blk.own ? blk.round != 0 : blk.round != round_)
+    return bad("expected round " + std::to_string(blk.own ? 0 : round_));
+  if (blk.own && own_)
+    return bad("own cells after round 0");
+  if ((blk.own ? have_own_ : have_)[blk.from])
     return bad("received twice");
   if (blk.row_ptr.empty() || blk.row_ptr.front() != 0
       || blk.row_ptr.back() != blk.entity.size() || blk.q.size() != blk.entity.size())
     return bad("row offsets do not match the cells");
+  const std::uint64_t rows = blk.row_ptr.size() - 1;
+  const bool known = round_ > 0 || have_[blk.from] || have_own_[blk.from];
+  if (known && rows != rows_[blk.from])
+    return bad(std::to_string(rows) + " rows, the partition's other blocks have "
+               + std::to_string(rows_[blk.from]));
   for (std::size_t r = 1; r < blk.row_ptr.size(); ++r)
     if (blk.row_ptr[r] < blk.row_ptr[r - 1])
       return bad("row offsets decrease at row " + std::to_string(r - 1));
@@ -198,107 +269,292 @@ status rows_gather::add(rater_rows_block blk) {
       return bad("cell " + std::to_string(k) + " names entity "
                  + std::to_string(blk.entity[k]) + " of "
                  + std::to_string(blk.ids.size()));
-  have_[blk.from] = 1;
-  blocks_[blk.from] = std::move(blk);
+  // A cell outside the block's share would be counted twice.
+  for (const auto& id : blk.ids)
+    if (blk.own ? node_of_[partition_of(id, partitions_)] != node_
+                : round_of(id, blk.rounds) != blk.round)
+      return bad("entity '" + id + "' is not "
+                 + (blk.own ? "this node's" : "the round's"));
+  rounds_ = blk.rounds;
+  rows_[blk.from] = rows;
+  const auto from = blk.from;
+  if (blk.own) {
+    have_own_[from] = 1;
+    own_blocks_[from] = std::move(blk);
+  } else {
+    have_[from] = 1;
+    blocks_[from] = std::move(blk);
+  }
   return {};
 }
 
 std::vector<std::uint32_t> rows_gather::missing() const {
   std::vector<std::uint32_t> out;
   for (std::uint32_t p = 0; p < partitions_; ++p)
-    if (!have_[p])
+    if (!have_[p] || (!own_ && !have_own_[p]))
       out.push_back(p);
   return out;
 }
 
-result<gathered_raters> rows_gather::finish() {
+namespace {
+
+// Interns every block's dictionary into one ascending id list (the lists'
+// tie-break order) and rewrites the blocks' entity indices into it.
+std::vector<std::string> intern_blocks(std::vector<rater_rows_block>& blocks) {
+  std::vector<std::string> all;
+  for (const auto& b : blocks)
+    all.insert(all.end(), b.ids.begin(), b.ids.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  for (auto& b : blocks) {
+    std::vector<std::uint32_t> global(b.ids.size());
+    for (std::size_t k = 0; k < b.ids.size(); ++k)
+      global[k] = static_cast<std::uint32_t>(
+          std::lower_bound(all.begin(), all.end(), b.ids[k]) - all.begin());
+    for (auto& e : b.entity)
+      e = global[e];
+    b.ids.clear();
+    b.ids.shrink_to_fit();
+  }
+  return all;
+}
+
+status named_twice(const rater_rows_block& b, const std::string& id) {
+  return make_error(errc::bad_message, "rater_rows_block from partition "
+                                           + std::to_string(b.from)
+                                           + ": a row names entity '" + id + "' twice");
+}
+
+} // namespace
+
+status rows_gather::build_own() {
+  auto own = std::make_shared<own_columns>();
+  own->ids = intern_blocks(own_blocks_);
+  const auto n = own->ids.size();
+  std::uint64_t next = 0;
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    first_row_[p] = next;
+    next += rows_[p];
+  }
+  if (next > std::numeric_limits<std::uint32_t>::max())
+    return make_error(errc::invalid_argument, "rows_gather: more than 2^32 raters");
+  // Columns by counting: raters come in ascending order (partition, row).
+  std::vector<std::uint64_t> count(n + 1, 0);
+  for (const auto& b : own_blocks_)
+    for (auto e : b.entity)
+      ++count[e + 1];
+  for (std::size_t e = 0; e < n; ++e)
+    count[e + 1] += count[e];
+  own->col_ptr = count;
+  own->rater.resize(count[n]);
+  own->q.resize(count[n]);
+  own->totals.assign(n, entity_total{});
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    auto& b = own_blocks_[p];
+    for (std::size_t r = 0; r + 1 < b.row_ptr.size(); ++r) {
+      const auto g = static_cast<std::uint32_t>(first_row_[p] + r);
+      for (auto k = b.row_ptr[r]; k < b.row_ptr[r + 1]; ++k) {
+        const auto e = b.entity[k];
+        auto& at = count[e];
+        if (at > own->col_ptr[e] && own->rater[at - 1] == g)
+          return named_twice(b, own->ids[e]);
+        own->rater[at] = g;
+        own->q[at] = b.q[k];
+        ++at;
+        own->totals[e].n += 1;
+        own->totals[e].sxx += b.q[k] * b.q[k];
+      }
+    }
+    b = rater_rows_block{}; // consumed
+  }
+  own_ = std::move(own);
+  return {};
+}
+
+result<std::shared_ptr<const gathered_raters>> rows_gather::finish() {
   if (auto m = missing(); !m.empty()) {
     std::string list;
     for (auto p : m)
       list += (list.empty() ? "" : ", ") + std::to_string(p);
-    return make_error(errc::invalid_argument,
-                      "rows_gather: no rows from partition(s) " + list);
+    return make_error(errc::invalid_argument, "rows_gather: no rows of round "
+                                                  + std::to_string(round_)
+                                                  + " from partition(s) " + list);
   }
-  gathered_raters g;
-  // Entities in ascending id order: index order is the lists' tie-break.
-  {
-    std::vector<std::string> all;
-    for (const auto& b : blocks_)
-      all.insert(all.end(), b.ids.begin(), b.ids.end());
-    std::sort(all.begin(), all.end());
-    all.erase(std::unique(all.begin(), all.end()), all.end());
-    g.ids_ = std::move(all);
-  }
-  std::size_t n_raters = 0, n_cells = 0;
+  if (!own_)
+    if (auto st = build_own(); !st)
+      return st.err();
+  auto g = std::make_shared<gathered_raters>();
+  g->own_ = own_;
+  g->ctx_ = ctx_;
+  g->round_ = round_;
+  g->rounds_ = rounds_;
+  g->ids_ = intern_blocks(blocks_);
+  const auto n = g->ids_.size();
+  std::uint64_t n_cells = 0, n_rows = 0;
   for (const auto& b : blocks_) {
-    n_raters += b.row_ptr.size() - 1;
     n_cells += b.entity.size();
+    n_rows += b.row_ptr.size() - 1;
   }
-  // Cells as events (value unused: q carries the numbers), rater by rater,
-  // and q in the order rater_cells lists them (ascending entity).
-  std::vector<event> cells;
-  cells.reserve(n_cells);
-  g.ctx_ = ctx_;
-  g.ctx_.q_ptr.assign(1, 0);
-  g.ctx_.q_ptr.reserve(n_raters + 1);
-  g.ctx_.q.reserve(n_cells);
-  std::vector<std::pair<index_t, std::int64_t>> row;
-  index_t rater = 0;
+  g->totals_.assign(n, entity_total{});
+  g->row_ptr_.reserve(n_rows + 1);
+  g->entity_.reserve(n_cells);
+  g->q_.reserve(n_cells);
+  std::vector<std::uint64_t> seen(n, std::numeric_limits<std::uint64_t>::max());
   for (auto& b : blocks_) {
-    std::vector<index_t> global(b.ids.size());
-    for (std::size_t k = 0; k < b.ids.size(); ++k)
-      global[k] = static_cast<index_t>(
-          std::lower_bound(g.ids_.begin(), g.ids_.end(), b.ids[k]) - g.ids_.begin());
-    for (std::size_t r = 0; r + 1 < b.row_ptr.size(); ++r, ++rater) {
-      row.clear();
-      for (auto k = b.row_ptr[r]; k < b.row_ptr[r + 1]; ++k)
-        row.emplace_back(global[b.entity[k]], b.q[k]);
-      std::sort(row.begin(), row.end());
-      for (std::size_t k = 0; k < row.size(); ++k) {
-        if (k > 0 && row[k].first == row[k - 1].first)
-          return make_error(errc::bad_message, "rater_rows_block from partition "
-                                                   + std::to_string(b.from)
-                                                   + ": a row names entity '"
-                                                   + g.ids_[row[k].first] + "' twice");
-        event e;
-        e.user = side_ == knn_side::item ? rater : row[k].first;
-        e.item = side_ == knn_side::item ? row[k].first : rater;
-        cells.push_back(e);
-        g.ctx_.q.push_back(row[k].second);
+    for (std::size_t r = 0; r + 1 < b.row_ptr.size(); ++r) {
+      const auto row = g->row_ptr_.size() - 1;
+      for (auto k = b.row_ptr[r]; k < b.row_ptr[r + 1]; ++k) {
+        const auto e = b.entity[k];
+        if (seen[e] == row)
+          return named_twice(b, g->ids_[e]).err();
+        seen[e] = row;
+        g->entity_.push_back(e);
+        g->q_.push_back(b.q[k]);
+        g->totals_[e].n += 1;
+        g->totals_[e].sxx += b.q[k] * b.q[k];
       }
-      g.ctx_.q_ptr.push_back(g.ctx_.q.size());
+      g->row_ptr_.push_back(g->entity_.size());
     }
     b = rater_rows_block{}; // consumed
   }
-  const auto n_ent = g.ids_.size();
-  g.m_ = side_ == knn_side::item
-             ? interaction_matrix::build(n_raters, n_ent, cells, merge_policy::last)
-             : interaction_matrix::build(n_ent, n_raters, cells, merge_policy::last);
-  return g;
+  std::fill(have_.begin(), have_.end(), 0);
+  ++round_;
+  return std::shared_ptr<const gathered_raters>(std::move(g));
 }
 
-std::vector<entity_neighbors>
-gathered_raters::neighbors(const std::vector<std::string>& entities, std::size_t keep,
-                           unsigned threads) const {
-  std::vector<entity_neighbors> out(entities.size());
-  std::vector<index_t> rows;
-  std::vector<std::size_t> at; // out index of each computed row
-  for (std::size_t k = 0; k < entities.size(); ++k) {
-    out[k].id = entities[k];
-    auto it = std::lower_bound(ids_.begin(), ids_.end(), entities[k]);
-    if (it != ids_.end() && *it == entities[k]) {
-      rows.push_back(static_cast<index_t>(it - ids_.begin()));
-      at.push_back(k);
+round_lists::round_lists(std::vector<std::string> entities, std::size_t keep)
+    : lists_(entities.size()), keep_(keep) {
+  for (std::size_t k = 0; k < entities.size(); ++k)
+    lists_[k].id = std::move(entities[k]);
+}
+
+namespace {
+
+struct round_workspace {
+  std::vector<pair_stats> acc; // dense over the round's entities, zero between rows
+  std::vector<std::uint32_t> touched;
+  std::vector<neighbor> candidates; // id = index into the round's entities
+};
+
+// The pair sums of own entity a (column [begin, end) of the own cells)
+// with every entity of the round except `self` (the round's index of a, or
+// none).
+template <stat_level L>
+void accumulate(const own_columns& own, std::uint64_t begin, std::uint64_t end,
+                const std::vector<std::uint64_t>& row_ptr,
+                const std::vector<std::uint32_t>& entity,
+                const std::vector<std::int64_t>& q, std::uint32_t self,
+                round_workspace& w) {
+  for (auto c = begin; c < end; ++c) {
+    const auto g = own.rater[c];
+    const std::int64_t qa = own.q[c];
+    for (auto k = row_ptr[g]; k < row_ptr[g + 1]; ++k) {
+      const auto b = entity[k];
+      if (b == self)
+        continue;
+      auto& s = w.acc[b];
+      if (s.n == 0)
+        w.touched.push_back(b);
+      add_corater<L>(s, qa, q[k]);
     }
   }
-  auto lists = compute_neighbors_of(m_, ctx_, rows, keep, threads);
-  for (std::size_t k = 0; k < rows.size(); ++k) {
-    auto& dst = out[at[k]].neighbors;
-    dst.reserve(lists[k].size());
-    for (const auto& nb : lists[k])
-      dst.push_back({ids_[nb.id], nb.similarity});
-  }
-  return out;
+}
+
+bool before_external(const external_neighbor& a, const external_neighbor& b) {
+  if (a.similarity != b.similarity)
+    return a.similarity > b.similarity;
+  return a.id < b.id;
+}
+
+} // namespace
+
+status gathered_raters::add_to(round_lists& lists, unsigned threads) const {
+  if (lists.added_ != round_)
+    return make_error(errc::invalid_argument,
+                      "knn round " + std::to_string(round_) + " added to lists with "
+                          + std::to_string(lists.added_) + " rounds");
+  const own_columns& own = *own_;
+  const auto n = ids_.size();
+  const auto lv = level_of(ctx_.kind);
+  parallel_for(
+      lists.lists_.size(), threads,
+      [&](std::size_t from, std::size_t to) {
+        round_workspace w;
+        w.acc.assign(n, pair_stats{});
+        for (auto k = from; k < to; ++k) {
+          auto& list = lists.lists_[k];
+          auto it = std::lower_bound(own.ids.begin(), own.ids.end(), list.id);
+          if (it == own.ids.end() || *it != list.id)
+            continue;
+          const auto a = static_cast<std::size_t>(it - own.ids.begin());
+          auto in_round = std::lower_bound(ids_.begin(), ids_.end(), list.id);
+          const std::uint32_t self =
+              in_round != ids_.end() && *in_round == list.id
+                  ? static_cast<std::uint32_t>(in_round - ids_.begin())
+                  : none;
+          const auto begin = own.col_ptr[a], end = own.col_ptr[a + 1];
+          w.touched.clear();
+          switch (lv) {
+            case stat_level::count:
+              accumulate<stat_level::count>(own, begin, end, row_ptr_, entity_, q_, self,
+                                            w);
+              break;
+            case stat_level::dot:
+              accumulate<stat_level::dot>(own, begin, end, row_ptr_, entity_, q_, self,
+                                          w);
+              break;
+            case stat_level::corated_norms:
+              accumulate<stat_level::corated_norms>(own, begin, end, row_ptr_, entity_,
+                                                    q_, self, w);
+              break;
+            case stat_level::all:
+              accumulate<stat_level::all>(own, begin, end, row_ptr_, entity_, q_, self,
+                                          w);
+              break;
+          }
+          // As core's finalize_neighbors: positive similarities, the first
+          // `keep` by (similarity desc, index asc = id asc).
+          w.candidates.clear();
+          for (auto b : w.touched) {
+            const float sim = pair_similarity(ctx_, w.acc[b], own.totals[a], totals_[b]);
+            if (sim > 0.0f)
+              w.candidates.push_back({b, sim});
+            w.acc[b] = pair_stats{};
+          }
+          auto by = [](const neighbor& x, const neighbor& y) {
+            return x.similarity != y.similarity ? x.similarity > y.similarity
+                                                : x.id < y.id;
+          };
+          const std::size_t keep = lists.keep_;
+          if (keep > 0 && w.candidates.size() > keep) {
+            std::partial_sort(w.candidates.begin(),
+                              w.candidates.begin() + static_cast<std::ptrdiff_t>(keep),
+                              w.candidates.end(), by);
+            w.candidates.resize(keep);
+          } else {
+            std::sort(w.candidates.begin(), w.candidates.end(), by);
+          }
+          if (w.candidates.empty())
+            continue;
+          std::vector<external_neighbor> fresh;
+          fresh.reserve(w.candidates.size());
+          for (const auto& c : w.candidates)
+            fresh.push_back({ids_[c.id], c.similarity});
+          std::vector<external_neighbor> merged;
+          merged.reserve(list.neighbors.size() + fresh.size());
+          std::merge(std::make_move_iterator(list.neighbors.begin()),
+                     std::make_move_iterator(list.neighbors.end()),
+                     std::make_move_iterator(fresh.begin()),
+                     std::make_move_iterator(fresh.end()), std::back_inserter(merged),
+                     before_external);
+          if (keep > 0 && merged.size() > keep)
+            merged.resize(keep);
+          list.neighbors = std::move(merged);
+        }
+      },
+      64);
+  ++lists.added_;
+  return {};
 }
 
 // ---- Phase R ----------------------------------------------------------------

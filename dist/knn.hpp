@@ -13,20 +13,33 @@
 // MESSAGE FLOW (side = item: entities items, raters users; side = user
 // mirrors it: entities users, raters items):
 //
-// Phase S by row exchange (similarity):
+// Phase S by row exchange in rounds (similarity):
 //   S0  every p -> coordinator: scale_partial (local_scale). Coordinator:
-//       scale = global_scale(all P) -> broadcast. Every p:
-//       make_local_context(store, side, cfg, biases, scale).
-//   S1  every p: make_rater_rows(store, ctx) -> ONE rater_rows_block with the
-//       quantised cells of p's raters, sent once to every NODE (its first
-//       partition), not once per partition. Each node: a rows_gather
-//       receives the P blocks and finish() rebuilds the rater-side matrix of
-//       ALL raters (entities interned in ascending id order); every
-//       partition of the node then computes its owned entities' lists from
-//       it with gathered_raters::neighbors, row by row as core
-//       compute_neighbors does. Lists are bit-identical to core (same
-//       integer sums, same finalise). The rows cost one entry per cell and
-//       node (12 B: entity + q), ~12 MB per node for 1M cells.
+//       scale = global_scale(all P), rounds = knn_rounds(sum of cells) ->
+//       broadcast. Every p: make_local_context(store, side, cfg, biases,
+//       scale).
+//   S1  The entities are cut into `rounds` disjoint sets by a hash of their
+//       id (round_of). For round m = 0 .. rounds-1, every p sends to every
+//       NODE (its first partition) ONE rater_rows_block with the cells of
+//       its raters on round m's entities (make_round_rows: the same block to
+//       every node) and, with round 0 only, one block with the cells on the
+//       receiving node's own entities (make_own_rows: each cell goes to one
+//       node). A node's rows_gather keeps the own cells (own_columns: the
+//       node's entities' columns, ~1/nodes of the cells) for the whole run
+//       and holds only the current round's cells (~1/rounds of the cells)
+//       at a time: finish() gives the round's gathered_raters, then the
+//       gather waits for the next round. Every partition of the node adds
+//       each round to its owned entities' lists (round_lists): the pairs
+//       (a, b) with a owned and b in the round, summed over every rater as
+//       core compute_neighbors does (the same integer sums), finalised with
+//       the entity totals over all raters (exact: the round blocks carry
+//       every rater's cells of their entities, the own blocks every rater of
+//       the node's entities), and merged into the top k (the first k of
+//       all pairs are the first k of each round's first k: the order is
+//       total). Lists are bit-identical to core's for any rounds and nodes. Per node
+//       memory falls as nodes are added: own cells / nodes + cells / rounds; the rows
+//       cost one entry per cell and node (12 B: entity + q), plus the own cells once and
+//       4 B per rater and round.
 //
 // Phase R (reverse lists, for item-based ranking; after S with side = item):
 //   R1  every p: make_reverse_blocks(lists, k) -> P reverse_blocks: for each
@@ -41,6 +54,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,12 +83,13 @@ struct partition_biases {
 
 // S0: the scale and the pair context.
 
-// Local max |x| over the cells of p's raters and p's rater count.
+// Local max |x| over the cells of p's raters, p's rater and cell counts.
 struct scale_partial {
   std::uint32_t partition = 0;
   double max_abs = 0.0;
   std::uint64_t raters = 0;
-  std::size_t payload_bytes() const { return 20; }
+  std::uint64_t cells = 0;
+  std::size_t payload_bytes() const { return 28; }
 };
 
 // REQUIRES: s.built(); b when cfg.similarity is pearson_baseline
@@ -94,17 +109,37 @@ result<pair_context> make_local_context(const partition_store& s, knn_side side,
                                         const knn_config& cfg, const partition_biases* b,
                                         double scale);
 
-// S1: the rows, gathered per node.
+// S1: the rows, in rounds.
 
-// The rows of p's raters: rater r's cells are entity[row_ptr[r] ..
+// The argument of each S1 step (rows, gather, lists) of round `round`.
+struct knn_round {
+  double scale = 0.0; // global_scale
+  std::uint32_t round = 0;
+  std::uint32_t rounds = 1;
+};
+
+// Rounds for `cells` cells over all partitions: about 2^19 cells (6 MB of
+// rows) per round, at most 64 rounds.
+std::uint32_t knn_rounds(std::uint64_t cells);
+
+// The round that carries entity `id`'s cells. REQUIRES: rounds >= 1
+std::uint32_t round_of(const std::string& id, std::uint32_t rounds);
+
+// Some cells of p's raters: rater r's cells are entity[row_ptr[r] ..
 // row_ptr[r+1]) (indices into ids) with values q (llround(x * scale) as in
-// make_pair_context). Raters without cells are left out; raters are
-// anonymous (every partition sends its own, disjoint).
+// make_pair_context). The rows are p's raters with at least one cell, in
+// the same order in every block p sends in a run (a row may be empty in a
+// block); raters are anonymous (every partition sends its own, disjoint).
+// own = false: the cells on the entities of round `round` (of `rounds`);
+// own = true (round 0): the cells on the receiving node's entities.
 struct rater_rows_block {
   knn_side side = knn_side::item;
   similarity_kind kind = similarity_kind::cosine;
   std::uint32_t from = 0;
   std::uint32_t to = 0; // the receiving partition (a node's first)
+  std::uint32_t round = 0;
+  std::uint32_t rounds = 1;
+  bool own = false;
   std::vector<std::string> ids;
   std::vector<std::uint64_t> row_ptr{0}; // rows + 1
   std::vector<std::uint32_t> entity;
@@ -113,9 +148,20 @@ struct rater_rows_block {
   std::size_t payload_bytes() const;
 };
 
-// S1. ctx from make_local_context(s, ctx.side, ...); `to` is left 0.
-// REQUIRES: s.built()
-rater_rows_block make_rater_rows(const partition_store& s, const pair_context& ctx);
+// S1, the block of round `round`: every cell whose entity is in the round.
+// ctx from make_local_context(s, ctx.side, ...); `to` is left 0.
+// REQUIRES: s.built(), round < rounds
+rater_rows_block make_round_rows(const partition_store& s, const pair_context& ctx,
+                                 std::uint32_t round, std::uint32_t rounds);
+
+// S1, with round 0 of `rounds`: the cells whose entity's partition d has
+// node_of[d] == node (node_of: every partition's node, as its first
+// partition; size P).
+// REQUIRES: s.built(), node_of.size() == s.partitions(), rounds >= 1
+rater_rows_block make_own_rows(const partition_store& s, const pair_context& ctx,
+                               std::uint32_t node,
+                               const std::vector<std::uint32_t>& node_of,
+                               std::uint32_t rounds);
 
 struct external_neighbor {
   std::string id;
@@ -129,47 +175,102 @@ struct entity_neighbors {
   std::vector<external_neighbor> neighbors;
 };
 
-// The rater-side matrix of all P partitions' raters, ready to compute any
-// entity's list. Immutable: the partitions of a node share one.
+// The cells of a node's entities from every rater of the run (the own
+// blocks): the column of each entity and its totals. Immutable; shared by
+// the node's partitions for every round.
+struct own_columns {
+  std::vector<std::string> ids;          // ascending
+  std::vector<std::uint64_t> col_ptr{0}; // ids + 1
+  std::vector<std::uint32_t> rater;      // the node's rater index, ascending per column
+  std::vector<std::int64_t> q;           // aligned with rater
+  std::vector<entity_total> totals;      // aligned with ids
+};
+
+class gathered_raters;
+
+// Some entities' lists, built round by round: each round's candidates are
+// merged into the first `keep` (0 = all) by (similarity desc, id asc).
+class round_lists {
+public:
+  round_lists(std::vector<std::string> entities, std::size_t keep);
+  // The rounds added so far.
+  std::uint32_t rounds_added() const { return added_; }
+  // The lists, aligned with the entities given; call once every round was
+  // added. An id no rater touched has an empty list.
+  std::vector<entity_neighbors> take() { return std::move(lists_); }
+
+private:
+  friend class gathered_raters;
+  std::vector<entity_neighbors> lists_;
+  std::size_t keep_;
+  std::uint32_t added_ = 0;
+};
+
+// One round at one node: every rater's cells on the round's entities, and
+// the node's own columns. Immutable: the partitions of a node share one.
 class gathered_raters {
 public:
-  // Lists of the given entities (external ids), aligned with `entities`:
-  // positive similarities, (similarity desc, id asc), first `keep` (0 =
-  // all). An id no rater touched gets an empty list.
-  std::vector<entity_neighbors> neighbors(const std::vector<std::string>& entities,
-                                          std::size_t keep, unsigned threads) const;
+  std::uint32_t round() const { return round_; }
+  std::uint32_t rounds() const { return rounds_; }
+  // Adds this round to `lists` (the entities must be the node's; an entity
+  // without cells gets nothing). invalid_argument unless lists has exactly
+  // round() rounds added. The result does not depend on `threads`.
+  status add_to(round_lists& lists, unsigned threads) const;
+  // The round's entities and cells; the node's own cells (every round).
   std::size_t n_entities() const { return ids_.size(); }
-  std::size_t n_cells() const { return m_.nnz(); }
+  std::size_t n_cells() const { return entity_.size(); }
+  std::size_t n_own_cells() const { return own_->rater.size(); }
 
 private:
   friend class rows_gather;
-  interaction_matrix m_; // side item: raters x entities; side user: entities x raters
-  pair_context ctx_;     // q aligned with the raters' cells
-  std::vector<std::string> ids_; // entities, ascending = their index
+  std::shared_ptr<const own_columns> own_;
+  pair_context ctx_; // kind, shrinkage, min_support (q is already scaled)
+  std::uint32_t round_ = 0;
+  std::uint32_t rounds_ = 1;
+  std::vector<std::string> ids_;          // the round's entities, ascending = their index
+  std::vector<entity_total> totals_;      // aligned with ids_
+  std::vector<std::uint64_t> row_ptr_{0}; // by the node's rater index
+  std::vector<std::uint32_t> entity_;     // into ids_
+  std::vector<std::int64_t> q_;           // aligned with entity_
 };
 
-// Receives the P rater_rows_blocks of one training run at one node.
+// Receives the rater_rows_blocks of one training run at one node, round by
+// round: P round blocks per round, and P own blocks with round 0.
 class rows_gather {
 public:
-  // REQUIRES: partitions > 0
-  rows_gather(knn_side side, const knn_config& cfg, std::uint32_t partitions);
+  // node: the node's first partition; node_of as for make_own_rows.
+  // REQUIRES: partitions > 0, node_of.size() == partitions
+  rows_gather(knn_side side, const knn_config& cfg, std::uint32_t partitions,
+              std::uint32_t node, std::vector<std::uint32_t> node_of);
 
-  // Any order. bad_message when the block does not fit (other side or kind,
-  // `from` out of range or already received, malformed arrays); nothing is
-  // kept then.
+  // Any order within a round. bad_message when the block does not fit
+  // (other side, kind, round or number of rounds; `from` out of range or
+  // already received; malformed arrays; an entity outside the block's round
+  // or node; rows that differ from the partition's other blocks); nothing
+  // is kept then.
   status add(rater_rows_block blk);
-  // Partitions whose block has not arrived, ascending.
+  // Blocks of the current round that have not arrived, as partitions
+  // ascending (a partition missing both blocks of round 0 is listed once).
   std::vector<std::uint32_t> missing() const;
-  // invalid_argument naming the missing partitions unless all P arrived.
-  // Consumes the blocks.
-  result<gathered_raters> finish();
+  // invalid_argument naming the missing partitions unless the round is
+  // complete. Consumes the round's blocks; the gather then expects the
+  // next round.
+  result<std::shared_ptr<const gathered_raters>> finish();
 
 private:
+  status build_own();
   knn_side side_;
-  pair_context ctx_; // kind, shrinkage, min_support (q is already scaled)
+  pair_context ctx_;
   std::uint32_t partitions_;
-  std::vector<rater_rows_block> blocks_; // by partition
-  std::vector<char> have_;
+  std::uint32_t node_;
+  std::vector<std::uint32_t> node_of_;
+  std::uint32_t round_ = 0;
+  std::uint32_t rounds_ = 0;                          // 0 until the first block
+  std::vector<rater_rows_block> blocks_, own_blocks_; // by partition
+  std::vector<char> have_, have_own_;
+  std::vector<std::uint64_t> rows_;      // rows of each partition (from round 0)
+  std::vector<std::uint64_t> first_row_; // the node's index of each partition's first row
+  std::shared_ptr<const own_columns> own_;
 };
 
 // ---- Phase R: reverse lists ----------------------------------------------------

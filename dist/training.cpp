@@ -52,51 +52,102 @@ knn_session::knn_session(std::uint32_t partitions, knn_config cfg)
 
 result<scale_partial> knn_session::scale(const partition_store& s,
                                          const partition_store& bin) {
-  // The receivers of the next steps' blocks exist before any partition can
-  // send one: every partition finishes this step before any starts the next.
-  gather_ = std::make_unique<rows_gather>(knn_side::item, cfg_, partitions_);
+  ctx_.reset();
+  gather_.reset();
   raters_.reset();
+  building_.reset();
   reverse_.assign(s.items().size(), {});
   lists_.reset();
   trained_ = false;
+  scaled_ = true;
   return local_scale(bin, knn_side::item, cfg_, nullptr);
 }
 
-result<rater_rows_block> knn_session::rows(const partition_store& bin,
-                                           double max_abs) const {
-  auto ctx = make_local_context(bin, knn_side::item, cfg_, nullptr, max_abs);
-  if (!ctx)
-    return ctx.err();
-  return make_rater_rows(bin, *ctx);
+result<std::vector<rater_rows_block>>
+knn_session::rows(const partition_store& bin, const knn_round& r,
+                  const std::vector<std::uint32_t>& node_of) {
+  if (r.rounds == 0 || r.round >= r.rounds)
+    return make_error(errc::invalid_argument, "knn round " + std::to_string(r.round)
+                                                  + " of " + std::to_string(r.rounds));
+  if (node_of.size() != partitions_)
+    return make_error(errc::invalid_argument, "knn rows: the node of every partition");
+  if (r.round == 0) {
+    auto ctx = make_local_context(bin, knn_side::item, cfg_, nullptr, r.scale);
+    if (!ctx)
+      return ctx.err();
+    ctx_ = std::move(*ctx);
+  } else if (!ctx_) {
+    return make_error(errc::invalid_argument,
+                      "knn rows of round " + std::to_string(r.round) + " before round 0");
+  }
+  std::vector<rater_rows_block> out;
+  const auto block = make_round_rows(bin, *ctx_, r.round, r.rounds);
+  for (std::uint32_t d = 0; d < partitions_; ++d)
+    if (node_of[d] == d) {
+      if (r.round == 0) {
+        out.push_back(make_own_rows(bin, *ctx_, d, node_of, r.rounds));
+        out.back().to = d;
+      }
+      out.push_back(block);
+      out.back().to = d;
+    }
+  if (r.round + 1 == r.rounds)
+    ctx_.reset();
+  return out;
 }
 
-status knn_session::add_rows(rater_rows_block b) {
-  if (!gather_)
+status knn_session::add_rows(rater_rows_block b, std::uint32_t node,
+                             const std::vector<std::uint32_t>& node_of) {
+  if (!scaled_)
     return make_error(errc::invalid_argument, "rater rows before the knn scale step");
+  if (!gather_) {
+    if (node_of.size() != partitions_ || node >= partitions_ || node_of[node] != node)
+      return make_error(errc::bad_message,
+                        "rater rows reached partition " + std::to_string(node)
+                            + ", which does not lead its node's group");
+    gather_ =
+        std::make_unique<rows_gather>(knn_side::item, cfg_, partitions_, node, node_of);
+  }
   return gather_->add(std::move(b));
 }
 
 result<std::shared_ptr<const gathered_raters>> knn_session::gather() {
   if (!gather_)
-    return make_error(errc::invalid_argument, "knn gather before the knn scale step");
+    return make_error(errc::invalid_argument, "knn gather before any rater rows");
   auto g = gather_->finish();
-  gather_.reset();
   if (!g)
     return g.err();
-  raters_ = std::make_shared<const gathered_raters>(std::move(*g));
+  raters_ = *g;
+  if (raters_->round() + 1 == raters_->rounds())
+    gather_.reset();
   return raters_;
 }
 
-result<std::vector<reverse_block>> knn_session::finish(const partition_store& s,
-                                                       unsigned threads) {
-  if (!raters_)
-    return make_error(errc::invalid_argument, "knn lists before the gathered rows");
-  std::vector<std::string> owned;
-  owned.reserve(s.items().size());
-  for (index_t i = 0; i < s.items().size(); ++i)
-    owned.push_back(s.items().external(i));
-  auto lists = raters_->neighbors(owned, cfg_.neighbors, threads);
+result<std::vector<reverse_block>>
+knn_session::lists_round(const partition_store& s, const knn_round& r, unsigned threads) {
+  if (!raters_ || raters_->round() != r.round || raters_->rounds() != r.rounds)
+    return make_error(errc::invalid_argument, "knn lists of round "
+                                                  + std::to_string(r.round)
+                                                  + " before its gathered rows");
+  if (r.round == 0) {
+    std::vector<std::string> owned;
+    owned.reserve(s.items().size());
+    for (index_t i = 0; i < s.items().size(); ++i)
+      owned.push_back(s.items().external(i));
+    building_ = std::make_unique<round_lists>(std::move(owned), cfg_.neighbors);
+  }
+  if (!building_)
+    return make_error(errc::invalid_argument, "knn lists of round "
+                                                  + std::to_string(r.round)
+                                                  + " before round 0");
+  auto added = raters_->add_to(*building_, threads);
   raters_.reset();
+  if (!added)
+    return added.err();
+  if (r.round + 1 < r.rounds)
+    return std::vector<reverse_block>{};
+  auto lists = building_->take();
+  building_.reset();
   auto blocks = make_reverse_blocks(lists, cfg_.neighbors, s.partition(), s.partitions());
   lists_ = std::make_shared<const neighbor_lists>(std::move(lists));
   return blocks;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -87,10 +88,11 @@ private:
   std::map<std::string, std::size_t> index_;
 };
 
-// Item-kNN by row exchange (dist/knn.hpp, "Phase S by row exchange"): scale,
-// every partition's rater rows to each node's first partition (its leader),
-// the leader gathers them and shares the result with its node's partitions,
-// each computes its own items' lists and sends the reverse entries.
+// Item-kNN by row exchange in rounds (dist/knn.hpp, "Phase S by row
+// exchange in rounds"): scale; per round every partition's rater rows to
+// each node's first partition (its leader), which gathers the round and
+// shares it with its node's partitions; each adds the round to its own
+// items' lists; after the last round each sends the reverse entries.
 class knn_session {
 public:
   knn_session(std::uint32_t partitions, knn_config cfg);
@@ -98,15 +100,24 @@ public:
   // This partition's share of the similarity scale. Resets the session for
   // store `s` (the owned items' reverse lists start empty).
   result<scale_partial> scale(const partition_store& s, const partition_store& bin);
-  // The rows of this partition's users under the global scale.
-  result<rater_rows_block> rows(const partition_store& bin, double max_abs) const;
-  // Leader only: one partition's rows; then every row of the node's peers.
-  status add_rows(rater_rows_block b);
+  // The blocks of round r.round of this partition's users under the global
+  // scale: one to every node (node_of as for make_own_rows; a node is the
+  // partition d with node_of[d] == d), and with round 0 the node's own
+  // cells too. The context is made at round 0 and kept until the last.
+  result<std::vector<rater_rows_block>> rows(const partition_store& bin,
+                                             const knn_round& r,
+                                             const std::vector<std::uint32_t>& node_of);
+  // Leader only: one partition's block; then the round of the node's peers.
+  // The first block makes the gather for this node (the leader `node`).
+  status add_rows(rater_rows_block b, std::uint32_t node,
+                  const std::vector<std::uint32_t>& node_of);
   result<std::shared_ptr<const gathered_raters>> gather();
-  // Every partition: the node's gathered rows (from the leader).
+  // Every partition: the node's gathered round (from the leader).
   void set_raters(std::shared_ptr<const gathered_raters> r) { raters_ = std::move(r); }
-  // The owned items' lists; returns the reverse blocks for their partitions.
-  result<std::vector<reverse_block>> finish(const partition_store& s, unsigned threads);
+  // Adds the round set last to the owned items' lists; after the last
+  // round returns the reverse blocks for their partitions (else none).
+  result<std::vector<reverse_block>> lists_round(const partition_store& s,
+                                                 const knn_round& r, unsigned threads);
   // A reverse block addressed to this partition.
   status receive(const partition_store& s, const reverse_block& b);
   // Every reverse block of the run has arrived.
@@ -114,17 +125,20 @@ public:
 
   bool trained() const { return trained_; }
   // Owned items' reverse lists (indexed like s.items()) and neighbour lists
-  // (null until finish).
+  // (null until the last round).
   const std::vector<std::vector<reverse_neighbor>>& reverse() const { return reverse_; }
   const std::shared_ptr<const neighbor_lists>& lists() const { return lists_; }
 
 private:
   std::uint32_t partitions_;
   knn_config cfg_;
+  std::optional<pair_context> ctx_; // this partition's cells, rounds 0 .. last
   std::unique_ptr<rows_gather> gather_;
   std::shared_ptr<const gathered_raters> raters_;
+  std::unique_ptr<round_lists> building_;
   std::vector<std::vector<reverse_neighbor>> reverse_;
   std::shared_ptr<const neighbor_lists> lists_;
+  bool scaled_ = false;
   bool trained_ = false;
 };
 

@@ -32,10 +32,21 @@ struct ScalePartial {
   partition @0 :UInt32;
   maxAbs @1 :Float64;
   raters @2 :UInt64;
+  cells @3 :UInt64;          # 0 from nodes before the rounds
+}
+
+# The argument of the kNN rows, gather and lists steps (dist::knn_round).
+struct KnnRound {
+  scale @0 :Float64;
+  round @1 :UInt32;
+  rounds @2 :UInt32;
 }
 
 # The quantised cells of one partition's raters (dist::rater_rows_block):
 # row r owns the next rowLength[r] entries of entity (indices into ids) and q.
+# own: the cells on the receiving node's entities; else those on round
+# `round`'s. rounds is never 0 (0: a block of the one-round exchange of
+# nodes before the rounds, which every node held whole; refused).
 struct RaterRowsBlock {
   side @0 :KnnSide;
   kind @1 :SimilarityKind;
@@ -45,6 +56,9 @@ struct RaterRowsBlock {
   rowLength @5 :List(UInt32);
   entity @6 :List(UInt32);
   q @7 :List(Int64);         # aligned with entity
+  round @8 :UInt32;
+  rounds @9 :UInt32;
+  own @10 :Bool;
 }
 
 # Triples (ids[target[t]], ids[source[t]], similarity[t]).
@@ -261,5 +275,6 @@ struct TrainFrame {
     tuningSampleRequest @24 :TuningSampleRequest;
     gibbsStats @25 :GibbsStats;
     gibbsPriors @26 :GibbsPriors;
+    knnRound @27 :KnnRound;
   }
 }

@@ -26,6 +26,8 @@ dist::rater_rows_block sample_rows_block() {
   b.kind = core::similarity_kind::pearson;
   b.from = 4;
   b.to = 2;
+  b.round = 3;
+  b.rounds = 5;
   b.ids = {"i9", "i1", "i5"};
   b.row_ptr = {0, 2, 2, 5}; // the middle row is empty
   b.entity = {0, 2, 1, 0, 2};
@@ -362,10 +364,11 @@ void expect_eq(const std::vector<dist::candidate>& a,
 // ---- round trips ----
 
 TEST(CodecDist, ScalePartialRoundTrips) {
-  auto s = must(decode_scale_partial(encode(dist::scale_partial{9, 4.75, 943})));
+  auto s = must(decode_scale_partial(encode(dist::scale_partial{9, 4.75, 943, 80000})));
   EXPECT_EQ(s.partition, 9u);
   EXPECT_EQ(s.max_abs, 4.75);
   EXPECT_EQ(s.raters, 943u);
+  EXPECT_EQ(s.cells, 80000u);
 }
 
 TEST(CodecDist, RaterRowsBlockRoundTrips) {
@@ -375,6 +378,9 @@ TEST(CodecDist, RaterRowsBlockRoundTrips) {
   EXPECT_EQ(out.kind, in.kind);
   EXPECT_EQ(out.from, in.from);
   EXPECT_EQ(out.to, in.to);
+  EXPECT_EQ(out.round, 3u);
+  EXPECT_EQ(out.rounds, 5u);
+  EXPECT_FALSE(out.own);
   EXPECT_EQ(out.ids, in.ids);
   EXPECT_EQ(out.row_ptr, in.row_ptr);
   EXPECT_EQ(out.entity, in.entity);
@@ -721,6 +727,19 @@ TEST(CodecDist, NodeFramesTruncatedOrOfAnotherKindAreRejected) {
              "train frame as reply", "magic");
 }
 
+TEST(CodecDist, KnnRoundRoundTripsAndARoundPastTheLastIsRefused) {
+  auto k = must(decode_knn_round(encode(dist::knn_round{1024.0, 6, 7})));
+  EXPECT_EQ(k.scale, 1024.0);
+  EXPECT_EQ(k.round, 6u);
+  EXPECT_EQ(k.rounds, 7u);
+  expect_bad(&decode_knn_round, encode(dist::knn_round{1.0, 7, 7}), "round 7 of 7",
+             "'round'");
+  expect_bad(&decode_knn_round, encode(dist::knn_round{1.0, 0, 0}), "no rounds",
+             "'rounds'");
+  expect_bad(&decode_knn_round, encode(dist::scale_partial{1, 2.0, 3}), "scale as round",
+             "knn_round");
+}
+
 TEST(CodecDist, OtherTypeIsNamedInTheError) {
   auto d = decode_rater_rows_block(encode(dist::scale_partial{1, 2.0, 3}));
   ASSERT_FALSE(d.ok());
@@ -872,6 +891,23 @@ frame raw_frame(capnp::MessageBuilder& mb) {
   return f;
 }
 
+TEST(CodecDist, RaterRowsOfTheOneRoundExchangeAreRefusedAsAnOlderVersion) {
+  // An older node's block: the fields before round, rounds and own.
+  capnp::MallocMessageBuilder mb;
+  auto root = mb.initRoot<wire::TrainFrame>();
+  root.setMagic(wire::TRAIN_FRAME_MAGIC);
+  auto b = root.initRaterRowsBlock();
+  b.initIds(1).set(0, "i1");
+  b.initRowLength(1).set(0, 1);
+  b.initEntity(1).set(0, 0);
+  b.initQ(1).set(0, 5);
+  expect_bad(&decode_rater_rows_block, raw_frame(mb), "old block", "older version");
+  auto own = sample_rows_block();
+  own.own = true;
+  expect_bad(&decode_rater_rows_block, encode(own), "own cells of round 3",
+             "own cells travel with round 0");
+}
+
 TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {
   {
     // CSR row lengths that overrun the feature array.
@@ -902,6 +938,7 @@ TEST(CodecDist, HandBuiltInconsistentWireFormsAreRejected) {
     auto root = mb.initRoot<wire::TrainFrame>();
     root.setMagic(wire::TRAIN_FRAME_MAGIC);
     auto b = root.initRaterRowsBlock();
+    b.setRounds(1);
     b.initIds(1).set(0, "i1");
     b.initRowLength(1).set(0, 3);
     b.initEntity(2);

@@ -378,23 +378,26 @@ trained train_cluster(std::uint32_t P, std::size_t users = 150, std::size_t item
     EXPECT_TRUE(sp.ok());
     scales.push_back(*sp);
   }
-  const double max_abs = dist::global_scale(scales);
-  for (std::uint32_t p = 0; p < P; ++p) { // one node: partition 0 gathers
-    auto rows = knn[p].rows(bins[p], max_abs);
-    EXPECT_TRUE(rows.ok());
-    rows->to = 0;
-    EXPECT_TRUE(knn[0].add_rows(std::move(*rows)).ok());
-  }
-  auto raters = knn[0].gather();
-  EXPECT_TRUE(raters.ok());
-  for (auto& k : knn)
-    k.set_raters(*raters);
+  // One node: partition 0 gathers; two rounds.
+  const std::vector<std::uint32_t> node_of(P, 0);
   std::vector<dist::reverse_block> reverse;
-  for (std::uint32_t p = 0; p < P; ++p) {
-    auto blocks = knn[p].finish(t.stores[p], 1);
-    EXPECT_TRUE(blocks.ok());
-    for (auto& b : *blocks)
-      reverse.push_back(std::move(b));
+  for (std::uint32_t round = 0; round < 2; ++round) {
+    const dist::knn_round r{dist::global_scale(scales), round, 2};
+    for (std::uint32_t p = 0; p < P; ++p) {
+      auto rows = knn[p].rows(bins[p], r, node_of);
+      EXPECT_TRUE(rows.ok());
+      for (auto& b : *rows)
+        EXPECT_TRUE(knn[0].add_rows(std::move(b), 0, node_of).ok());
+    }
+    auto raters = knn[0].gather();
+    EXPECT_TRUE(raters.ok());
+    for (std::uint32_t p = 0; p < P; ++p) {
+      knn[p].set_raters(*raters);
+      auto blocks = knn[p].lists_round(t.stores[p], r, 1);
+      EXPECT_TRUE(blocks.ok());
+      for (auto& b : *blocks)
+        reverse.push_back(std::move(b));
+    }
   }
   for (const auto& b : reverse)
     EXPECT_TRUE(knn[b.to].receive(t.stores[b.to], b).ok());

@@ -128,6 +128,8 @@ struct dist_run {
   std::vector<std::vector<entity_neighbors>> per_partition;
   lists_by_id lists;
   std::size_t row_bytes = 0;
+  // The most cells one node held: its own columns, one round's rows.
+  std::size_t own_cells = 0, round_cells = 0;
 };
 
 // S0: the global scale from every partition's scale_partial.
@@ -142,47 +144,73 @@ double scale_of(const std::vector<partition_store>& s, knn_side side,
   return global_scale(parts);
 }
 
-// Phase S by row exchange: every partition's rows go to each of `nodes`
-// gathers (in a shuffled order), each partition computes its lists from the
-// gather of its node (p mod nodes).
+// Phase S by row exchange in rounds: `nodes` nodes (partition p on node
+// p mod nodes, whose first partition is its leader), each with a
+// rows_gather fed every block of each round in a shuffled order; every
+// partition adds each round to its lists from the gather of its node.
 dist_run run_rows(const std::vector<partition_store>& s, knn_side side,
                   const knn_config& cfg, const std::vector<partition_biases>* b,
-                  std::size_t keep, std::uint32_t nodes, std::mt19937& rng) {
+                  std::size_t keep, std::uint32_t nodes, std::mt19937& rng,
+                  std::uint32_t rounds = 1) {
   const auto P = static_cast<std::uint32_t>(s.size());
+  nodes = std::min(nodes, P);
   const double scale = scale_of(s, side, cfg, b);
-  std::vector<rater_rows_block> blocks;
   dist_run r;
+  std::vector<pair_context> ctx;
   for (std::uint32_t p = 0; p < P; ++p) {
-    auto ctx = make_local_context(s[p], side, cfg, b ? &(*b)[p] : nullptr, scale);
-    EXPECT_TRUE(ctx.ok());
-    blocks.push_back(make_rater_rows(s[p], *ctx));
-  }
-  std::vector<gathered_raters> gathered;
-  for (std::uint32_t n = 0; n < nodes; ++n) {
-    rows_gather g(side, cfg, P);
-    shuffle_all(blocks, rng);
-    for (std::size_t k = 0; k < blocks.size(); ++k) {
-      EXPECT_EQ(g.missing().size(), P - k);
-      r.row_bytes += blocks[k].payload_bytes();
-      EXPECT_TRUE(g.add(blocks[k]).ok());
-    }
-    auto done = g.finish();
-    EXPECT_TRUE(done.ok());
-    if (!done.ok())
+    auto c = make_local_context(s[p], side, cfg, b ? &(*b)[p] : nullptr, scale);
+    EXPECT_TRUE(c.ok());
+    if (!c.ok())
       return r;
-    gathered.push_back(std::move(*done));
+    ctx.push_back(std::move(*c));
   }
+  std::vector<std::uint32_t> node_of(P);
+  for (std::uint32_t p = 0; p < P; ++p)
+    node_of[p] = p % nodes;
+  std::vector<rows_gather> gathers;
+  for (std::uint32_t n = 0; n < nodes; ++n)
+    gathers.emplace_back(side, cfg, P, n, node_of);
+  std::vector<round_lists> lists;
   for (std::uint32_t p = 0; p < P; ++p) {
     const id_map& owned = side == knn_side::item ? s[p].items() : s[p].users();
     std::vector<std::string> ids;
     for (index_t k = 0; k < owned.size(); ++k)
       ids.push_back(owned.external(k));
-    auto l = gathered[p % nodes].neighbors(ids, keep, 2);
-    EXPECT_EQ(l.size(), ids.size());
-    for (std::size_t k = 0; k < l.size() && k < ids.size(); ++k) {
-      EXPECT_EQ(l[k].id, ids[k]);
-      r.lists[l[k].id] = l[k].neighbors;
+    lists.emplace_back(std::move(ids), keep);
+  }
+  for (std::uint32_t m = 0; m < rounds; ++m) {
+    std::vector<rater_rows_block> round;
+    for (std::uint32_t p = 0; p < P; ++p)
+      round.push_back(make_round_rows(s[p], ctx[p], m, rounds));
+    for (std::uint32_t n = 0; n < nodes; ++n) {
+      auto blocks = round;
+      if (m == 0)
+        for (std::uint32_t p = 0; p < P; ++p)
+          blocks.push_back(make_own_rows(s[p], ctx[p], n, node_of, rounds));
+      shuffle_all(blocks, rng);
+      for (std::size_t k = 0; k < blocks.size(); ++k) {
+        EXPECT_FALSE(gathers[n].missing().empty());
+        r.row_bytes += blocks[k].payload_bytes();
+        auto added = gathers[n].add(blocks[k]);
+        EXPECT_TRUE(added.ok()) << added.err().message;
+      }
+      EXPECT_TRUE(gathers[n].missing().empty());
+      auto g = gathers[n].finish();
+      EXPECT_TRUE(g.ok());
+      if (!g.ok())
+        return r;
+      EXPECT_EQ((*g)->round(), m);
+      r.own_cells = std::max(r.own_cells, (*g)->n_own_cells());
+      r.round_cells = std::max(r.round_cells, (*g)->n_cells());
+      for (std::uint32_t p = n; p < P; p += nodes)
+        EXPECT_TRUE((*g)->add_to(lists[p], 2).ok());
     }
+  }
+  for (std::uint32_t p = 0; p < P; ++p) {
+    EXPECT_EQ(lists[p].rounds_added(), rounds);
+    auto l = lists[p].take();
+    for (const auto& e : l)
+      r.lists[e.id] = e.neighbors;
     r.per_partition.push_back(std::move(l));
   }
   return r;
@@ -248,11 +276,14 @@ TEST(DistKnn, HandDataNeighborsEqualCoreForEveryKindSideAndP) {
           const std::string what = std::string(to_string(kind)) + " side "
                                    + (side == knn_side::item ? "item" : "user") + " P="
                                    + std::to_string(P) + " k=" + std::to_string(keep);
-          auto got = run_rows(s, side, cfg, &b, keep, std::min(P, 2u), rng);
+          auto got = run_rows(s, side, cfg, &b, keep, 2, rng);
           expect_same(want, got.lists, what.c_str());
-          // Another delivery order, on one node, gives the same lists.
+          // Another delivery order, on one node, gives the same lists; so do
+          // three rounds (some of them empty at P = 1) on three nodes.
           auto again = run_rows(s, side, cfg, &b, keep, 1, rng);
           expect_same(got.lists, again.lists, what.c_str());
+          auto rounds = run_rows(s, side, cfg, &b, keep, 3, rng, 3);
+          expect_same(want, rounds.lists, (what + " rounds=3").c_str());
         }
       }
 }
@@ -331,15 +362,42 @@ TEST(DistKnn, Ml100kRowExchangeEqualsCoreAtEveryP) {
       auto s = make_stores(f, P);
       auto b = inject(f, s, core_b);
       for (std::uint32_t nodes : {1u, 3u}) {
-        const std::string what = std::string(to_string(c.kind)) + " side "
-                                 + (c.side == knn_side::item ? "item" : "user") + " P="
-                                 + std::to_string(P) + " nodes=" + std::to_string(nodes);
-        auto got = run_rows(s, c.side, cfg, &b, cfg.neighbors, nodes, rng);
+        const std::uint32_t rounds = nodes == 1 ? 1 : 5;
+        const std::string what =
+            std::string(to_string(c.kind)) + " side "
+            + (c.side == knn_side::item ? "item" : "user") + " P=" + std::to_string(P)
+            + " nodes=" + std::to_string(nodes) + " rounds=" + std::to_string(rounds);
+        auto got = run_rows(s, c.side, cfg, &b, cfg.neighbors, nodes, rng, rounds);
         expect_same(want, got.lists, what.c_str());
         std::printf("[%s] row blocks %zu B\n", what.c_str(), got.row_bytes);
       }
     }
   }
+}
+
+TEST(DistKnn, Ml100kRoundsAtFourNodesHoldAShareOfTheCellsAndEqualCore) {
+  // What makes per-node memory fall as nodes are added: a node holds its
+  // own items' columns (about 1/nodes of the cells) and one round of rows
+  // (about 1/rounds) at a time, never the whole matrix; the lists stay
+  // core's, bit for bit.
+  SHARDREC_SKIP_WITHOUT_DATA("ml-100k/u1.base");
+  const auto& f = ml100k();
+  std::mt19937 rng(25);
+  const auto cfg = config_of(similarity_kind::cosine, 40);
+  const auto want = core_lists(f, knn_side::item, item_neighbors(f.m, cfg));
+  auto s = make_stores(f, 16);
+  const std::size_t cells = f.m.nnz();
+  auto one = run_rows(s, knn_side::item, cfg, nullptr, cfg.neighbors, 1, rng);
+  expect_same(want, one.lists, "1 node, 1 round");
+  EXPECT_EQ(one.own_cells, cells);
+  EXPECT_EQ(one.round_cells, cells);
+  auto four = run_rows(s, knn_side::item, cfg, nullptr, cfg.neighbors, 4, rng, 8);
+  expect_same(want, four.lists, "4 nodes, 8 rounds");
+  EXPECT_LT(four.own_cells, cells * 3 / 10) << four.own_cells << " of " << cells;
+  EXPECT_LT(four.round_cells, cells * 2 / 10) << four.round_cells << " of " << cells;
+  std::printf("[4 nodes, 8 rounds] most own cells %zu, most round cells %zu of %zu; "
+              "row blocks %zu B (1 node, 1 round: %zu B)\n",
+              four.own_cells, four.round_cells, cells, four.row_bytes, one.row_bytes);
 }
 
 TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
@@ -348,11 +406,13 @@ TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
   auto s = make_stores(f, 3);
   const auto cfg = config_of(similarity_kind::cosine, 10);
   const double scale = 1024.0;
-  std::vector<rater_rows_block> blocks;
+  const std::vector<std::uint32_t> node_of{0, 0, 2}; // nodes {0, 1} and {2}
+  std::vector<rater_rows_block> blocks, own;
   for (const auto& st : s) {
     auto ctx = make_local_context(st, knn_side::item, cfg, nullptr, scale);
     ASSERT_TRUE(ctx.ok());
-    blocks.push_back(make_rater_rows(st, *ctx));
+    blocks.push_back(make_round_rows(st, *ctx, 0, 2));
+    own.push_back(make_own_rows(st, *ctx, 0, node_of, 2));
   }
   EXPECT_EQ(blocks[1].from, 1u);
   EXPECT_EQ(blocks[1].payload_bytes(), [&] {
@@ -361,7 +421,12 @@ TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
       n += id.size();
     return n;
   }() + (blocks[1].row_ptr.size() - 1) * 4 + blocks[1].entity.size() * 12);
-  rows_gather g(knn_side::item, cfg, 3);
+  EXPECT_EQ(blocks[1].row_ptr.size(), own[1].row_ptr.size());
+  for (const auto& id : blocks[1].ids)
+    EXPECT_EQ(round_of(id, 2), 0u) << id;
+  for (const auto& id : own[1].ids)
+    EXPECT_NE(partition_of(id, 3), 2u) << id;
+  rows_gather g(knn_side::item, cfg, 3, 0, node_of);
   auto expect_bad = [&](rater_rows_block b, const char* what) {
     auto st = g.add(std::move(b));
     ASSERT_FALSE(st.ok()) << what;
@@ -385,22 +450,60 @@ TEST(DistKnn, RowExchangeRejectsBlocksThatDoNotFit) {
   b = blocks[0];
   b.row_ptr[1] = b.row_ptr[2] + 1;
   expect_bad(b, "offsets decrease");
+  b = blocks[0];
+  b.round = 1;
+  expect_bad(b, "a later round");
+  b = blocks[0];
+  b.rounds = 0;
+  expect_bad(b, "no rounds");
+  b = own[0];
+  b.round = 1;
+  expect_bad(b, "own cells with round 1");
+  // A cell outside the block's share would be counted twice.
+  b = blocks[0];
+  b.ids[0] = own[0].ids[0];
+  if (round_of(b.ids[0], 2) != 0)
+    expect_bad(b, "entity of another round");
+  b = own[2];
+  b.ids[0] = blocks[2].ids[0];
+  if (partition_of(b.ids[0], 3) == 2)
+    expect_bad(b, "entity of another node");
   // Nothing of the rejected blocks was kept.
   EXPECT_EQ(g.missing(), (std::vector<std::uint32_t>{0, 1, 2}));
   ASSERT_TRUE(g.add(blocks[2]).ok());
   expect_bad(blocks[2], "twice");
+  b = own[2];
+  b.row_ptr.push_back(b.row_ptr.back());
+  expect_bad(b, "rows that differ from the partition's round block");
+  ASSERT_TRUE(g.add(own[2]).ok());
   auto early = g.finish();
   ASSERT_FALSE(early.ok());
   EXPECT_NE(early.err().message.find("partition(s) 0, 1"), std::string::npos)
       << early.err().message;
-  // A row naming one entity twice is refused when the matrix is built.
-  rows_gather g2(knn_side::item, cfg, 1);
+  for (std::uint32_t p : {0u, 1u}) {
+    ASSERT_TRUE(g.add(blocks[p]).ok());
+    ASSERT_TRUE(g.add(own[p]).ok());
+  }
+  auto done = g.finish();
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ((*done)->round(), 0u);
+  EXPECT_EQ((*done)->rounds(), 2u);
+  // The gather now waits for round 1: round 0's blocks are refused, and
+  // lists that skipped round 0 cannot take round 1.
+  expect_bad(blocks[0], "round 0 again");
+  round_lists lists({own[0].ids[0]}, 10);
+  ASSERT_TRUE((*done)->add_to(lists, 1).ok());
+  EXPECT_FALSE((*done)->add_to(lists, 1).ok());
+  // A row naming one entity twice is refused when the round is built.
+  rows_gather g2(knn_side::item, cfg, 1, 0, {0});
   rater_rows_block dup;
   dup.from = 0;
   dup.ids = {"a", "b"};
   dup.entity = {0, 1, 0};
   dup.q = {1, 1, 1};
   dup.row_ptr = {0, 3};
+  ASSERT_TRUE(g2.add(dup).ok());
+  dup.own = true;
   ASSERT_TRUE(g2.add(dup).ok());
   auto twice = g2.finish();
   ASSERT_FALSE(twice.ok());
@@ -467,12 +570,12 @@ TEST(DistKnn, PayloadSizesAndBadInputs) {
   const auto cfg = config_of(similarity_kind::cosine, 0);
   auto ctx = make_local_context(s[0], knn_side::item, cfg, nullptr, 1.0);
   ASSERT_TRUE(ctx.ok());
-  auto rows = make_rater_rows(s[0], *ctx);
+  auto rows = make_round_rows(s[0], *ctx, 0, 1);
   // Two raters with cells a and bb each, q = 2 (value 2 at scale 1).
   EXPECT_EQ(rows.row_ptr, (std::vector<std::uint64_t>{0, 2, 4}));
   EXPECT_EQ(rows.q, (std::vector<std::int64_t>{2, 2, 2, 2}));
   EXPECT_EQ(rows.payload_bytes(), 3u + 2 * 4 + 4 * 12);
-  EXPECT_EQ((scale_partial{}.payload_bytes()), 20u);
+  EXPECT_EQ((scale_partial{}.payload_bytes()), 28u);
   reverse_block rb;
   rb.ids = {"a", "bb"};
   rb.target = {0};
