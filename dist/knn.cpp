@@ -130,7 +130,7 @@ result<pair_context> make_local_context(const partition_store& s, knn_side side,
 // ---- Phase S1 ---------------------------------------------------------------
 
 std::uint32_t knn_rounds(std::uint64_t cells) {
-  constexpr std::uint64_t per_round = std::uint64_t{1} << 19;
+  constexpr std::uint64_t per_round = std::uint64_t{1} << 18;
   return static_cast<std::uint32_t>(
       std::clamp<std::uint64_t>((cells + per_round - 1) / per_round, 1, 64));
 }

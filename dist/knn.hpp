@@ -118,8 +118,8 @@ struct knn_round {
   std::uint32_t rounds = 1;
 };
 
-// Rounds for `cells` cells over all partitions: about 2^19 cells (6 MB of
-// rows) per round, at most 64 rounds.
+// Rounds for `cells` cells over all partitions: about 2^18 cells (3 MB of
+// rows at each node) per round, at most 64 rounds.
 std::uint32_t knn_rounds(std::uint64_t cells);
 
 // The round that carries entity `id`'s cells. REQUIRES: rounds >= 1
