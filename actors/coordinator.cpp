@@ -13,6 +13,10 @@
 //   (hello_atom ...)                       -> to membership (a restarted node)
 //   (view_atom, frame PartitionMap, vector<actor> shards, vector<actor> scorers,
 //    u32 node id)                          -> (nothing)          from membership
+//   (role_atom, vector<actor> shards, vector<actor> scorers) -> (nothing) from
+//                                          membership: by partition a follower's shard
+//                                          and node scorer, for queries while its
+//                                          primary's node is lost
 //   (status_atom)                          -> frame StatusReply
 //   (ingest_atom, frame EventBatch)        -> frame IngestReply
 //   (items_atom, frame ItemBatch)          -> frame IngestReply
@@ -71,6 +75,19 @@ struct coordinator_state {
   partition_map map;
   std::vector<caf::actor> shards;  // by partition; empty handle = unavailable
   std::vector<caf::actor> node_of; // by partition: the node scorer of its owner
+  // With replicas: by partition, a follower's shard and its node's scorer,
+  // which answer queries while the primary's node is lost (until the
+  // failover flips the map). Empty handles: none.
+  std::vector<caf::actor> follower_shards, follower_scorers;
+  // `primary` with each lost entry replaced by its follower's.
+  std::vector<caf::actor> or_follower(const std::vector<caf::actor>& primary,
+                                      const std::vector<caf::actor>& follower) const {
+    auto out = primary;
+    for (std::size_t p = 0; p < out.size() && p < follower.size(); ++p)
+      if (!out[p])
+        out[p] = follower[p];
+    return out;
+  }
   caf::actor membership;
   std::vector<node_info> registry;     // with --etcd: every node etcd knows, with states
   std::vector<std::uint32_t> drains;   // asked for here, not yet taken by the etcd member
@@ -283,7 +300,7 @@ void retrain(coordinator_pointer self) {
 caf::behavior coordinator(coordinator_pointer self) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
-    for (auto* v : {&st.shards, &st.node_of})
+    for (auto* v : {&st.shards, &st.node_of, &st.follower_shards, &st.follower_scorers})
       for (auto& a : *v)
         if (a && a.address() == dm.source)
           a = caf::actor{};
@@ -373,6 +390,19 @@ caf::behavior coordinator(coordinator_pointer self) {
         st.shards = shards;
         st.node_of = scorers;
         for (auto* v : {&st.shards, &st.node_of})
+          for (const auto& a : *v)
+            if (a && st.monitored.insert(a.address()).second)
+              self->monitor(a);
+      },
+      [=](role_atom, const std::vector<caf::actor>& shards,
+          const std::vector<caf::actor>& scorers) {
+        // From membership, after each install of a map with followers.
+        auto& st = self->state;
+        if (self->current_sender() != st.membership.address())
+          return;
+        st.follower_shards = shards;
+        st.follower_scorers = scorers;
+        for (auto* v : {&st.follower_shards, &st.follower_scorers})
           for (const auto& a : *v)
             if (a && st.monitored.insert(a.address()).second)
               self->monitor(a);
@@ -497,7 +527,9 @@ caf::behavior coordinator(coordinator_pointer self) {
           self->send(self, flush_atom::value);
         }
         if (!batch.empty())
-          run_recommend_batch(self, st.shards, st.node_of, std::move(batch), &st.queued);
+          run_recommend_batch(self, st.or_follower(st.shards, st.follower_shards),
+                              st.or_follower(st.node_of, st.follower_scorers),
+                              std::move(batch), &st.queued);
       },
       [=](predict_atom, std::vector<std::string> users,
           std::vector<std::string> items) -> caf::result<std::vector<float>> {
@@ -524,7 +556,9 @@ caf::behavior coordinator(coordinator_pointer self) {
         if (!req)
           return to_caf_error(req.err());
         auto rp = self->make_response_promise<frame>();
-        run_similar(self, self->state.shards, std::move(*req), rp);
+        const auto& st = self->state;
+        run_similar(self, st.or_follower(st.shards, st.follower_shards), std::move(*req),
+                    rp);
         return rp;
       },
   };

@@ -508,6 +508,20 @@ caf::behavior membership(membership_pointer self) {
           for (std::size_t i = 0; i < m->followers[p].size() && k < followers.size(); ++i)
             by_partition[p].push_back(followers[k++]);
         send_roles(self, *m, by_partition);
+        // The coordinator's stand-ins: per partition its first follower
+        // with a handle, and that node's scorer.
+        std::vector<caf::actor> stand_in(m->partitions), stand_in_scorer(m->partitions);
+        for (std::uint32_t p = 0; p < m->partitions && p < m->followers.size(); ++p)
+          for (std::size_t i = 0; i < by_partition[p].size(); ++i) {
+            if (!by_partition[p][i])
+              continue;
+            stand_in[p] = by_partition[p][i];
+            for (std::size_t n = 0; n < m->nodes.size() && n < scorers.size(); ++n)
+              if (m->nodes[n].id == m->followers[p][i])
+                stand_in_scorer[p] = scorers[n];
+            break;
+          }
+        self->send(self->state.coordinator, role_atom::value, stand_in, stand_in_scorer);
       },
       [=](lagging_atom, std::uint32_t p, std::uint32_t node, std::uint64_t epoch) {
         // A hosted primary's follower that cannot catch up from its tail.

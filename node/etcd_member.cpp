@@ -632,8 +632,7 @@ void etcd_member::control(const view& v) {
   }
   auto moves = plan_moves(m, serving, draining);
   auto copies = plan_followers(m, moves, replicas, serving, live);
-  moves.insert(moves.end(), copies.begin(), copies.end());
-  if (joined == 0 && left == 0 && moves.empty())
+  if (joined == 0 && left == 0 && moves.empty() && copies.empty())
     return;
   std::sort(m.nodes.begin(), m.nodes.end(),
             [](const node_info& a, const node_info& b) { return a.id < b.id; });
@@ -642,7 +641,7 @@ void etcd_member::control(const view& v) {
   // the moves; the owners flip once they are copied); an empty one just
   // reassigns them.
   bool holds_data = false;
-  if (!moves.empty()) {
+  if (!moves.empty() || !copies.empty()) {
     caf::scoped_actor self{sys_};
     std::uint64_t events = 0, items = 0;
     bool known = false;
@@ -663,8 +662,16 @@ void etcd_member::control(const view& v) {
       return; // a partition did not answer: try again on the next tick
     holds_data = events > 0 || items > 0;
   }
-  if (!holds_data) // nothing to copy: the owners change at once
+  if (holds_data) {
+    moves.insert(moves.end(), copies.begin(), copies.end());
+  } else {
+    // Nothing to copy: the owners change at once, and the followers are
+    // placed on the new layout (a former owner may follow now).
     apply_moves(m, moves);
+    copies = plan_followers(m, {}, replicas, serving, live);
+    apply_moves(m, copies);
+    moves.insert(moves.end(), copies.begin(), copies.end());
+  }
   if (put_map(m, v.replicas, holds_data ? moves : std::vector<move>{}, v.map_revision))
     std::fprintf(stderr,
                  "shardrec-node: controller: map version %llu: %zu node(s), %zu joined, "

@@ -1,0 +1,183 @@
+// A partition's primary and followers in one process (actors/replica.cpp):
+// a batch is acknowledged once every follower has it; a batch sent again
+// (same id) is stored once; a follower refuses client writes; after a
+// failover (a follower promoted with a newer epoch) the old primary cannot
+// have a write acknowledged (fencing); a follower the primary cannot bring
+// up to date is reported and writes wait until the map drops it.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/codec.hpp"
+#include "actors/errc.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/shard.hpp"
+
+namespace shardrec::actors {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Replicas : public ::testing::Test {
+protected:
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::vector<caf::actor> shards;
+
+  void SetUp() override {
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    add_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    durability dur;
+    dur.await_role = true; // as with --etcd: no writes before a role
+    for (std::uint32_t node = 0; node < 4; ++node)
+      shards.push_back(spawn_shard(*sys, 0, 1, node, caf::actor{}, dur));
+  }
+  void TearDown() override {
+    for (auto& s : shards)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  }
+
+  static frame batch(std::uint64_t id, int first_user, int users) {
+    event_batch b;
+    b.id = id;
+    for (int u = first_user; u < first_user + users; ++u) {
+      dist::raw_event e;
+      e.user = "u" + std::to_string(u);
+      e.item = "i" + std::to_string(u % 7);
+      b.events.push_back(e);
+    }
+    return encode(b);
+  }
+
+  // Sends a batch to shard k: its accepted count, or -1 and the error.
+  long ingest(caf::scoped_actor& self, std::size_t k, const frame& f,
+              std::string* error = nullptr, caf::duration timeout = caf::duration{5s}) {
+    long out = -1;
+    self->request(shards[k], timeout, ingest_atom::value, f)
+        .receive(
+            [&](const frame& r) {
+              if (auto d = decode_ingest_result(r))
+                out = static_cast<long>(d->accepted);
+            },
+            [&](caf::error& e) {
+              if (error != nullptr)
+                *error = sys->render(e)
+                         + (is_fenced(e)  ? " [fenced]"
+                            : is_moved(e) ? " [moved]"
+                                          : "");
+            });
+    return out;
+  }
+
+  std::uint64_t events(caf::scoped_actor& self, std::size_t k) {
+    std::uint64_t out = 0;
+    self->request(shards[k], 5s, stats_atom::value)
+        .receive(
+            [&](const frame& f) {
+              if (auto s = decode_partition_status(f))
+                out = s->user_events;
+            },
+            [&](caf::error& e) { ADD_FAILURE() << sys->render(e); });
+    return out;
+  }
+
+  void role(caf::scoped_actor& self, std::size_t k, std::uint64_t epoch, bool primary,
+            std::vector<std::size_t> followers = {}) {
+    std::vector<caf::actor> handles;
+    std::vector<std::uint32_t> nodes;
+    for (auto f : followers) {
+      handles.push_back(shards[f]);
+      nodes.push_back(static_cast<std::uint32_t>(f));
+    }
+    self->send(shards[k], role_atom::value, epoch, primary, handles, nodes);
+  }
+};
+
+TEST_F(Replicas, AcknowledgedOnceEveryFollowerHasItStoredOnceFencedAfterFailover) {
+  caf::scoped_actor self{*sys};
+  std::string err;
+  // Before any role no shard takes a write.
+  EXPECT_EQ(ingest(self, 0, batch(1, 0, 10), &err), -1);
+  EXPECT_NE(err.find("not its primary"), std::string::npos) << err;
+
+  role(self, 0, 1, true, {1, 2});
+  role(self, 1, 1, false);
+  role(self, 2, 1, false);
+  const auto first = batch(11, 0, 10);
+  ASSERT_EQ(ingest(self, 0, first, &err), 10) << err;
+  // Acknowledged: both followers have it.
+  EXPECT_EQ(events(self, 0), 10u);
+  EXPECT_EQ(events(self, 1), 10u);
+  EXPECT_EQ(events(self, 2), 10u);
+  // Sent again (a lost acknowledgement): answered as before, stored once.
+  EXPECT_EQ(ingest(self, 0, first, &err), 10) << err;
+  EXPECT_EQ(events(self, 0), 10u);
+  EXPECT_EQ(events(self, 1), 10u);
+  // A follower refuses client writes.
+  EXPECT_EQ(ingest(self, 1, batch(12, 100, 5), &err), -1);
+  EXPECT_NE(err.find("[moved]"), std::string::npos) << err;
+
+  // Failover: shard 1 is the primary of epoch 2 with follower 2; shard 0
+  // was not told (frozen, cut off) and still takes a write as epoch 1.
+  role(self, 1, 2, true, {2});
+  role(self, 2, 2, false);
+  EXPECT_EQ(ingest(self, 0, batch(13, 200, 5), &err), -1);
+  EXPECT_NE(err.find("no longer its primary"), std::string::npos) << err;
+  EXPECT_EQ(events(self, 1), 10u);
+  EXPECT_EQ(events(self, 2), 10u);
+  // And it takes none after that.
+  EXPECT_EQ(ingest(self, 0, batch(14, 300, 5), &err), -1);
+  EXPECT_NE(err.find("not its primary"), std::string::npos) << err;
+
+  // The new primary takes writes; the first batch sent to it again (the
+  // client's retry after the failover) is stored once.
+  ASSERT_EQ(ingest(self, 1, batch(15, 400, 7), &err), 7) << err;
+  EXPECT_EQ(ingest(self, 1, first, &err), 10) << err;
+  EXPECT_EQ(events(self, 1), 17u);
+  EXPECT_EQ(events(self, 2), 17u);
+}
+
+TEST_F(Replicas, AFollowerBeyondTheTailIsReportedAndWritesWaitUntilTheMapDropsIt) {
+  caf::scoped_actor self{*sys};
+  std::string err;
+  role(self, 0, 1, true, {1});
+  role(self, 1, 1, false);
+  ASSERT_EQ(ingest(self, 0, batch(21, 0, 4), &err), 4) << err;
+  // Shard 3 joins as a follower with nothing: the primary's tail no longer
+  // has the first record (every follower confirmed it).
+  role(self, 3, 1, false);
+  role(self, 0, 1, true, {1, 3});
+  // This write waits for shard 3, which cannot catch up: the primary
+  // reports it to the role's sender (here: the test, as the membership).
+  std::uint32_t reported = 99;
+  auto pending = self->request(shards[0], 20s, ingest_atom::value, batch(22, 10, 3));
+  self->receive(
+      [&](lagging_atom, std::uint32_t p, std::uint32_t node, std::uint64_t e) {
+        EXPECT_EQ(p, 0u);
+        EXPECT_EQ(e, 1u);
+        reported = node;
+      },
+      caf::after(std::chrono::seconds(5)) >> [] {});
+  EXPECT_EQ(reported, 3u);
+  // The map drops it: the write is acknowledged.
+  role(self, 0, 1, true, {1});
+  long accepted = -1;
+  pending.receive(
+      [&](const frame& r) {
+        if (auto d = decode_ingest_result(r))
+          accepted = static_cast<long>(d->accepted);
+      },
+      [&](caf::error& e) { ADD_FAILURE() << sys->render(e); });
+  EXPECT_EQ(accepted, 3);
+  EXPECT_EQ(events(self, 1), 7u);
+  EXPECT_EQ(events(self, 3), 0u);
+}
+
+} // namespace
+} // namespace shardrec::actors
