@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include "actors/codec.hpp"
 #include "actors/codec_snapshot.hpp"
@@ -154,6 +155,63 @@ core::status load_snapshot(const std::string& path, std::uint32_t partition,
 
 } // namespace
 
+namespace {
+
+// PARTITION_DIR/batches: the batch window (batch_window) as of the newest
+// snapshot, so that a batch sent again after a move or a restart (whose
+// snapshot no longer has the log records it came in) is still stored once:
+// per id u64 id, seq, accepted, rejected (little-endian), in arrival order.
+std::string batches_path(const durability& dur, std::uint32_t partition) {
+  return partition_dir(dur, partition) + "/batches";
+}
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_u64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+core::status write_batches(const durability& dur, const partition_data& d) {
+  std::string out;
+  out.reserve(d.batches.order.size() * 32);
+  for (auto id : d.batches.order) {
+    const auto* e = d.batches.find(id);
+    put_u64(out, id);
+    put_u64(out, e->seq);
+    put_u64(out, e->accepted);
+    put_u64(out, e->rejected);
+  }
+  return storage::write_blob(batches_path(dur, d.store->partition()), out);
+}
+
+// Missing (an older release's folder): nothing; unreadable: a note.
+void read_batches(const durability& dur, partition_data& d,
+                  std::vector<std::string>& notes) {
+  const auto path = batches_path(dur, d.store->partition());
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return;
+  auto bytes = storage::read_blob(path);
+  if (!bytes || bytes->size() % 32 != 0) {
+    notes.push_back("batch ids skipped ("
+                    + (bytes ? path + ": odd size" : bytes.err().message)
+                    + "): a batch sent again right now may be stored twice");
+    return;
+  }
+  for (std::size_t k = 0; k < bytes->size(); k += 32) {
+    const char* p = bytes->data() + k;
+    d.batches.add(get_u64(p), {get_u64(p + 8), get_u64(p + 16), get_u64(p + 24)});
+  }
+}
+
+} // namespace
+
 core::result<recovered_partition> recover_partition(const durability& dur,
                                                     std::uint32_t partition,
                                                     std::uint32_t partitions) {
@@ -177,6 +235,7 @@ core::result<recovered_partition> recover_partition(const durability& dur,
   }
   // The live item side of the snapshot's model; the replay below keeps it.
   reset_live(out.data);
+  read_batches(dur, out.data, out.notes);
   storage::partition_log::recovery rec;
   storage::log_options opt;
   opt.segment_bytes = dur.segment_bytes;
@@ -218,6 +277,8 @@ core::result<std::uint64_t> write_partition_snapshot(const durability& dur,
                                                      const partition_data& d,
                                                      storage::partition_log& log) {
   const auto bytes = snapshot_bytes(d, log.last_seq());
+  if (auto st = write_batches(dur, d); !st)
+    return st.err();
   auto oldest = storage::write_snapshot(
       partition_dir(dur, d.store->partition()) + "/snapshots", log.last_seq(), bytes);
   if (!oldest)

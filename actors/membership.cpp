@@ -21,6 +21,22 @@
 //                                                    replace those of its previous life
 //   (install_atom, frame PartitionMap, vector<actor> shards by partition,
 //                  vector<actor> scorers by node of the map) -> (nothing)
+//   (install_atom, ..., vector<actor> followers)  -> (nothing) from this node's
+//                                                    etcd member: also every
+//                                                    partition's followers'
+//                                                    shards (in map order,
+//                                                    flattened); each hosted
+//                                                    shard gets its role
+//                                                    (role_atom: epoch, primary,
+//                                                    followers), the coordinator
+//                                                    a follower per partition
+//                                                    for queries
+//   (lagging_atom, u32 partition, u32 node, u64 epoch) -> (nothing) from a
+//                                                    hosted primary: a follower
+//                                                    it cannot bring up to date
+//   (lagging_atom)                                -> vector<u64> those reports
+//                                                    (partition, node, epoch)...,
+//                                                    for the etcd member
 //   (export_atom, u32 partition), (fetch_atom, u32, string, u64)
 //                                                 -> to the node host (a partition move)
 //   (hello_atom, u64 version)                     -> u32 node id, u64 assigned version,

@@ -13,6 +13,12 @@
 //                                          exported one answers queries for 10 s more
 //                                          (nodes that still route to it), then stops
 //                                          and its folder moves aside (pNNNNN.moved)
+//   (assign_atom, u32, u32, vector<u32> hosted, bool replicated)
+//                                       -> the same; replicated (a map with
+//                                          replicas): a partition not listed stops
+//                                          even with data (its copies are
+//                                          elsewhere), its folder set aside
+//                                          (pNNNNN.stale)
 //   (export_atom, u32 partition)        -> vector<string> files, vector<u64> sizes:
 //                                          the partition moves away; its shard takes
 //                                          no more writes and its folder is complete
@@ -282,8 +288,8 @@ caf::behavior node_host(node_host_pointer self) {
         if (st.exported.erase(p) != 0 && it != st.shards.end()) {
           self->send(it->second, export_atom::value, false);
           std::fprintf(stderr,
-                       "shardrec-node: partition %u stays here (its move was "
-                       "called off) and takes writes again\n",
+                       "shardrec-node: partition %u takes writes again (copied to a new "
+                       "follower, or its move was called off)\n",
                        p);
         }
       },

@@ -9,7 +9,24 @@
 // Messages:
 //   (ingest_atom, frame EventBatch)              -> frame IngestReply, once the batch
 //                                                   is in the partition's log as
-//                                                   durably as --sync asks
+//                                                   durably as --sync asks and every
+//                                                   follower confirmed it; a batch
+//                                                   whose id it stored lately is
+//                                                   answered as then, not stored
+//                                                   again; errc::moved on a shard
+//                                                   that is not the primary
+// Replication (actors/replica.cpp):
+//   (role_atom, u64 epoch, bool primary, vector<actor> followers, vector<u32> nodes)
+//                                                -> (nothing) from its membership,
+//                                                   with each map installed (etcd)
+//   (replicate_atom, u64 epoch, u64 first, vector<u32> kinds, vector<frame> records)
+//                                                -> u64 its last record, once durable:
+//                                                   a primary's records from `first`;
+//                                                   errc::fenced for an older epoch
+//   (model_atom, u64 epoch, u64 seq, frame snapshot) -> (nothing) a follower takes
+//                                                   its primary's model once its log
+//                                                   reaches record seq
+//   (replicate_atom)                             -> (nothing) to itself: the tick
 //   (items_atom, frame ItemBatch)                -> frame IngestReply, likewise
 //   (sync_atom)                                  -> (nothing) to itself: sync the log,
 //                                                   send the waiting replies

@@ -62,11 +62,16 @@ core::status connect_every_node(connection& c, const actors::partition_map& map)
     if (std::find(map.owner.begin(), map.owner.end(), nd.id) == map.owner.end())
       continue;
     auto h = ci.sys->middleman().remote_actor(nd.host, nd.port);
-    if (!h)
-      return core::make_error(core::errc::io_error,
-                              "cannot reach node " + std::to_string(nd.id) + " at "
-                                  + nd.host + ":" + std::to_string(nd.port) + ": "
-                                  + ci.render(h.error()));
+    if (!h) {
+      // Lost (its lease has not expired yet): its partitions' followers
+      // answer through the entry node until the failover.
+      std::fprintf(stderr,
+                   "shardrec: node %u at %s:%u does not answer (%s); going on "
+                   "without it\n",
+                   nd.id, nd.host.c_str(), static_cast<unsigned>(nd.port),
+                   ci.render(h.error()).c_str());
+      continue;
+    }
     node_coordinator[nd.id] = *h;
   }
   ci.map = map;

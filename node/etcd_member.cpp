@@ -665,9 +665,12 @@ void etcd_member::control(const view& v) {
   if (holds_data) {
     moves.insert(moves.end(), copies.begin(), copies.end());
   } else {
-    // Nothing to copy: the owners change at once, and the followers are
-    // placed on the new layout (a former owner may follow now).
+    // Nothing to copy: the owners change at once, and every follower is
+    // placed anew on the new layout (balanced over all serving nodes, a
+    // former owner among them).
     apply_moves(m, moves);
+    for (auto& f : m.followers)
+      f.clear();
     copies = plan_followers(m, {}, replicas, serving, live);
     apply_moves(m, copies);
     moves.insert(moves.end(), copies.begin(), copies.end());

@@ -6,17 +6,24 @@
 //   PREFIX/election/ID       on the node's lease; the node whose key has the
 //                            lowest create revision is the controller
 //   PREFIX/map               the partition map (JSON: version, partitions,
-//                            nodes, owner), changed only by a put guarded by
-//                            its mod revision, and only by the controller
+//                            replicas, nodes, owner, epoch, followers, moving),
+//                            changed only by a put guarded by its mod
+//                            revision, and only by the controller
 //   PREFIX/drain/ID          node ID is to hand its partitions to the others
 //                            and leave (shardrec drain ID)
-//   PREFIX/ready/P           "TO@VERSION": node TO holds partition P's folder,
-//                            copied for the move the map of VERSION lists
+//   PREFIX/ready/P.TO        VERSION: node TO holds its copy of partition P's
+//                            folder for the moves the map of VERSION lists
+//   PREFIX/lagging/P.ID      EPOCH: P's primary of that epoch cannot bring its
+//                            follower on node ID up to date (the controller
+//                            drops it, then copies P to a follower anew)
 // Every node renews its lease on one thread and, on another, reads PREFIX
-// every 200 ms: the controller admits joining nodes into a new map (when
-// the cluster holds data, one that lists the partitions to move to them
-// while their owners keep serving; once each new owner has copied its
-// partitions' folders, a map that flips their owners); every
+// every 200 ms: the controller promotes a follower of each partition whose
+// primary's lease expired (a new epoch), drops followers that are down,
+// draining or lagging, and admits joining nodes and places missing
+// followers into a new map (when the cluster holds data, one that lists the
+// partitions to copy while their owners keep serving; once each target has
+// copied its partitions' folders, a map that flips their owners or adds the
+// followers); every
 // node hosts its share of the newest map, asks each live node for its share
 // of that map (hello_atom, version) and installs the map once all have it;
 // a node that comes back (a new registration) is asked again. No consensus

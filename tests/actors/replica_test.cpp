@@ -6,7 +6,10 @@
 // up to date is reported and writes wait until the map drops it.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -14,6 +17,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/codec.hpp"
+#include "actors/durable.hpp"
 #include "actors/errc.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/shard.hpp"
@@ -177,6 +181,47 @@ TEST_F(Replicas, AFollowerBeyondTheTailIsReportedAndWritesWaitUntilTheMapDropsIt
   EXPECT_EQ(accepted, 3);
   EXPECT_EQ(events(self, 1), 7u);
   EXPECT_EQ(events(self, 3), 0u);
+}
+
+// The batch ids a partition stored survive a snapshot that covers their
+// log records (a move copies such a folder; a restart loads it): a batch
+// sent again afterwards is still known.
+TEST(BatchWindow, SurvivesASnapshotThatCoversItsRecords) {
+  const auto dir = std::filesystem::temp_directory_path()
+                   / ("shardrec-batches-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  durability dur;
+  dur.data_dir = dir.string();
+  {
+    auto rec = recover_partition(dur, 0, 1);
+    ASSERT_TRUE(rec.ok()) << rec.err().message;
+    event_batch b;
+    b.id = 77;
+    for (const char* u : {"u1", "u2", "u3"}) {
+      dist::raw_event e;
+      e.user = u;
+      e.item = "i";
+      b.events.push_back(e);
+    }
+    const auto f = encode(b);
+    const std::string_view payload(reinterpret_cast<const char*>(f.bytes.data()),
+                                   f.bytes.size());
+    auto seq = rec->log->append(record_events, payload);
+    ASSERT_TRUE(seq.ok());
+    std::uint64_t count = 0;
+    ASSERT_TRUE(
+        apply_record(rec->data, *seq, record_events, payload, &count, nullptr).ok());
+    ASSERT_TRUE(rec->log->sync().ok());
+    ASSERT_TRUE(write_partition_snapshot(dur, rec->data, *rec->log).ok());
+  }
+  auto again = recover_partition(dur, 0, 1);
+  ASSERT_TRUE(again.ok()) << again.err().message;
+  EXPECT_EQ(again->replayed, 0u); // the snapshot covers the record
+  const auto* seen = again->data.batches.find(77);
+  ASSERT_NE(seen, nullptr);
+  EXPECT_EQ(seen->accepted, 3u);
+  EXPECT_EQ(seen->seq, 1u);
+  std::filesystem::remove_all(dir);
 }
 
 } // namespace
