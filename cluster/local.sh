@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts or stops a local shardrec cluster on 127.0.0.1, with its own etcd.
-#   cluster/local.sh up N [--partitions P] [--threads T] [--sync MODE] [--etcd URLS | --no-etcd]
+#   cluster/local.sh up N [--partitions P] [--threads T] [--sync MODE] [--replicas R] [--etcd URLS | --no-etcd]
 #                            start one etcd (DIR/etcd, free ports), then N nodes
 #                            registered there (free ports); print the first node's address.
 #                            T scheduler threads each (default: cores / N, at least 1);
 #                            MODE: always (default), batch or none (shardrec-node --help);
+#                            R: copies of every partition (shardrec-node --replicas; default 2);
 #                            --etcd URLS: use that etcd instead of starting one;
 #                            --no-etcd: no etcd, the others join the first node (--join)
 #   cluster/local.sh add     start one more node, which joins through etcd; print its address
@@ -128,9 +129,11 @@ launch() {
   local i=$1; shift
   local nd="$dir/node$i"
   mkdir -p "$nd"
-  read -r threads sync < "$dir/options"
+  local replicas
+  read -r threads sync replicas < "$dir/options"
   local args=(--port-file "$nd/port" --data-dir "$nd" --threads "$threads")
   [ "$sync" != "-" ] && args+=(--sync "$sync")
+  [ -n "$replicas" ] && [ "$replicas" != "-" ] && args+=(--replicas "$replicas")
   # shellcheck disable=SC2207
   args+=($(etcd_args))
   rm -f "$nd/port"
@@ -145,6 +148,7 @@ case "$cmd" in
     if [[ "${1:-}" =~ ^[0-9]+$ ]]; then n=$1; shift; fi
     partitions=64
     sync=""   # the node's default (always); not passed, so that older builds still start
+    replicas=""  # the node's default (2 copies once there are 2 nodes)
     threads=$(( $(nproc) / n ))
     [ "$threads" -ge 1 ] || threads=1
     etcd_mode=start
@@ -154,6 +158,7 @@ case "$cmd" in
         --partitions) partitions=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --sync) sync=$2; shift 2 ;;
+        --replicas) replicas=$2; shift 2 ;;
         --etcd) etcd_mode=external; external=$2; shift 2 ;;
         --no-etcd) etcd_mode=none; shift ;;
         *) echo "local.sh: unknown option $1" >&2; exit 2 ;;
@@ -163,7 +168,7 @@ case "$cmd" in
     stop_all
     rm -rf "$dir"/node* "$dir/etcd" "$dir/etcd-endpoint" "$dir/etcd-prefix"
     mkdir -p "$dir"
-    echo "$threads ${sync:--}" > "$dir/options"
+    echo "$threads ${sync:--} ${replicas:--}" > "$dir/options"
     case "$etcd_mode" in
       start) start_etcd || exit 1; echo /shardrec > "$dir/etcd-prefix" ;;
       # A shared etcd: a prefix of this cluster's own, so that no old map is found.
@@ -221,7 +226,7 @@ case "$cmd" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: cluster/local.sh up N [--partitions P] [--threads T] [--sync MODE] [--etcd URLS | --no-etcd] | add | down | kill I | start I | etcd | clean" >&2
+    echo "usage: cluster/local.sh up N [--partitions P] [--threads T] [--sync MODE] [--replicas R] [--etcd URLS | --no-etcd] | add | down | kill I | start I | etcd | clean" >&2
     exit 2
     ;;
 esac
