@@ -241,6 +241,17 @@ route_to_shards(coordinator_pointer self, std::vector<std::optional<frame>> per,
   return rp;
 }
 
+// Monitors every handle in `lists` not monitored yet (its down message
+// empties it wherever the coordinator keeps it).
+void monitor_each(coordinator_pointer self,
+                  std::initializer_list<const std::vector<caf::actor>*> lists) {
+  auto& st = self->state;
+  for (const auto* v : lists)
+    for (const auto& a : *v)
+      if (a && st.monitored.insert(a.address()).second)
+        self->monitor(a);
+}
+
 // --retrain-every: on the cluster's first node (with etcd: on the node that
 // is the controller when the period ends), a training run (the default
 // request) every cfg.retrain_every, when the cluster holds events and
@@ -389,10 +400,7 @@ caf::behavior coordinator(coordinator_pointer self) {
         st.node_id = node_id;
         st.shards = shards;
         st.node_of = scorers;
-        for (auto* v : {&st.shards, &st.node_of})
-          for (const auto& a : *v)
-            if (a && st.monitored.insert(a.address()).second)
-              self->monitor(a);
+        monitor_each(self, {&st.shards, &st.node_of});
       },
       [=](role_atom, const std::vector<caf::actor>& shards,
           const std::vector<caf::actor>& scorers) {
@@ -402,10 +410,7 @@ caf::behavior coordinator(coordinator_pointer self) {
           return;
         st.follower_shards = shards;
         st.follower_scorers = scorers;
-        for (auto* v : {&st.follower_shards, &st.follower_scorers})
-          for (const auto& a : *v)
-            if (a && st.monitored.insert(a.address()).second)
-              self->monitor(a);
+        monitor_each(self, {&st.follower_shards, &st.follower_scorers});
       },
       [=](status_atom) -> caf::result<frame> {
         // Every partition's status; one that does not answer is missing.

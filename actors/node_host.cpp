@@ -103,6 +103,18 @@ void drop(node_host_pointer self, std::map<std::uint32_t, caf::actor>::iterator 
 // `replicated` (a map with replicas): a partition not listed any more is
 // let go even with data (its primary or followers elsewhere have it): its
 // shard stops and its folder moves aside (pNNNNN.stale).
+// Stops hosted partition p's shard now and sets its folder aside as
+// pNNNNN`suffix`; false if p is not hosted.
+bool stop_hosted(node_host_pointer self, std::uint32_t p, const char* suffix) {
+  auto it = self->state.shards.find(p);
+  if (it == self->state.shards.end())
+    return false;
+  self->send_exit(it->second, caf::exit_reason::user_shutdown);
+  drop(self, it);
+  set_aside(self->state.dur, p, suffix);
+  return true;
+}
+
 caf::result<std::vector<caf::actor>>
 assign(node_host_pointer self, std::uint32_t partitions, std::uint32_t node_id,
        const std::vector<std::uint32_t>& hosted, bool replicated) {
@@ -157,30 +169,19 @@ assign(node_host_pointer self, std::uint32_t partitions, std::uint32_t node_id,
           set_aside(self->state.dur, p, ".moved");
         }
         for (auto p : stale) {
-          auto it = shards.find(p);
-          if (it == shards.end())
+          if (!stop_hosted(self, p, ".stale"))
             continue;
-          self->send_exit(it->second, caf::exit_reason::user_shutdown);
-          drop(self, it);
-          set_aside(self->state.dur, p, ".stale");
           std::fprintf(stderr,
                        "shardrec-node: partition %u: not hosted here any more "
                        "(its primary and followers are elsewhere); folder set "
                        "aside as .stale\n",
                        p);
         }
-        for (auto p : leaving) {
-          auto it = shards.find(p);
-          if (it == shards.end())
-            continue;
-          self->send_exit(it->second, caf::exit_reason::user_shutdown);
-          drop(self, it);
-          // It held nothing; its folder moves aside (not deleted: an
-          // event may have reached the shard since it answered), so
-          // that a partition's folder is only ever on the node that
-          // hosts it.
-          set_aside(self->state.dur, p, ".left");
-        }
+        // It held nothing; its folder moves aside (not deleted: an event
+        // may have reached the shard since it answered), so that a
+        // partition's folder is only ever on the node that hosts it.
+        for (auto p : leaving)
+          stop_hosted(self, p, ".left");
         // Every new partition's data first (snapshot, then log): a
         // folder that cannot be read fails the assignment before any
         // shard starts.

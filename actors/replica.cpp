@@ -62,6 +62,21 @@ void arm_tick(shard_pointer self) {
   self->delayed_send(self, retry_pause, replicate_atom::value);
 }
 
+// A reply `value` that waits until record seq is confirmed (or fails).
+template <class T>
+caf::typed_response_promise<T> wait_for(shard_pointer self, std::uint64_t seq, T value) {
+  auto rp = self->make_response_promise<T>();
+  self->state.waiting.push_back({seq, std::chrono::steady_clock::now() + ack_wait,
+                                 [rp, value](const caf::error& err) mutable {
+                                   if (err)
+                                     rp.deliver(err);
+                                   else
+                                     rp.deliver(std::move(value));
+                                 }});
+  arm_tick(self);
+  return rp;
+}
+
 // Sends the acknowledgements whose records are confirmed; those that waited
 // too long get errc::moved (the sender sends again; the batch id keeps it
 // from being stored twice).
@@ -297,16 +312,7 @@ caf::result<frame> acknowledge(shard_pointer self, frame reply, std::uint64_t se
     maybe_snapshot(self);
     return reply;
   }
-  auto rp = self->make_response_promise<frame>();
-  st.waiting.push_back({seq, std::chrono::steady_clock::now() + ack_wait,
-                        [rp, reply](const caf::error& err) mutable {
-                          if (err)
-                            rp.deliver(err);
-                          else
-                            rp.deliver(std::move(reply));
-                        }});
-  arm_tick(self);
-  return rp;
+  return wait_for(self, seq, std::move(reply));
 }
 
 void sync_log(shard_pointer self) {
@@ -445,15 +451,7 @@ caf::message_handler shard_replication(shard_pointer self) {
         const auto now_last = st.last_seq();
         if (confirmed(st, now_last))
           return now_last;
-        auto rp = self->make_response_promise<std::uint64_t>();
-        st.waiting.push_back({now_last, std::chrono::steady_clock::now() + ack_wait,
-                              [rp, now_last](const caf::error& err) mutable {
-                                if (err)
-                                  rp.deliver(err);
-                                else
-                                  rp.deliver(now_last);
-                              }});
-        return rp;
+        return wait_for(self, now_last, now_last);
       },
       [=](model_atom, std::uint64_t epoch, std::uint64_t seq, const frame& f) {
         // A follower: its primary's model after a training, taken once its

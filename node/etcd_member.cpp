@@ -219,6 +219,27 @@ core::result<partition_map> map_from_json(const std::string& text,
   return m;
 }
 
+// A list this node's own actor `to` answers `atom` with (empty on an error
+// or a timeout: asked again on the next tick).
+template <class List, class Atom>
+List ask_local(caf::actor_system& sys, const caf::actor& to, Atom atom) {
+  caf::scoped_actor self{sys};
+  List out;
+  self->request(to, ask_timeout, atom)
+      .receive([&](List& r) { out = std::move(r); }, [&](caf::error&) {});
+  return out;
+}
+
+// Node `id` owns or follows a partition of `m`.
+bool holds_any(const partition_map& m, std::uint32_t id) {
+  if (std::count(m.owner.begin(), m.owner.end(), id) > 0)
+    return true;
+  for (std::uint32_t p = 0; p < m.partitions; ++p)
+    if (m.follows(p, id))
+      return true;
+  return false;
+}
+
 std::string id_key(std::uint32_t id) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08" PRIu32, id);
@@ -616,10 +637,7 @@ void etcd_member::control(const view& v) {
   std::set<std::uint32_t> serving, draining;
   for (auto it = m.nodes.begin(); it != m.nodes.end();) {
     const auto id = it->id;
-    bool holds = std::count(m.owner.begin(), m.owner.end(), id) > 0;
-    for (std::uint32_t p = 0; p < m.partitions && !holds; ++p)
-      holds = m.follows(p, id);
-    if (!holds && !v.live(id)) {
+    if (!holds_any(m, id) && !v.live(id)) {
       it = m.nodes.erase(it);
       if (v.drain.count(id) != 0)
         (void)etcd_.erase(cfg_.prefix + "/drain/" + std::to_string(id));
@@ -932,12 +950,8 @@ void etcd_member::thaw_kept(const view& v) {
 // Drain requests that reached this node's coordinator (shardrec drain):
 // into etcd, where the controller acts on them.
 void etcd_member::take_drain_requests() {
-  caf::scoped_actor self{sys_};
-  std::vector<std::uint32_t> ids;
-  self->request(coordinator_, ask_timeout, actors::drain_atom::value)
-      .receive([&](std::vector<std::uint32_t>& d) { ids = std::move(d); },
-               [&](caf::error&) {});
-  for (auto id : ids)
+  for (auto id : ask_local<std::vector<std::uint32_t>>(sys_, coordinator_,
+                                                       actors::drain_atom::value))
     if (auto put = etcd_.put(cfg_.prefix + "/drain/" + std::to_string(id), "1"); !put)
       std::fprintf(stderr, "shardrec-node: cannot record the drain of node %u: %s\n", id,
                    put.err().message.c_str());
@@ -946,11 +960,8 @@ void etcd_member::take_drain_requests() {
 // Followers this node's primaries cannot bring up to date (their reports
 // reached its membership): into etcd, where the controller drops them.
 void etcd_member::report_lagging() {
-  caf::scoped_actor self{sys_};
-  std::vector<std::uint64_t> l;
-  self->request(membership_, ask_timeout, actors::lagging_atom::value)
-      .receive([&](std::vector<std::uint64_t>& r) { l = std::move(r); },
-               [&](caf::error&) {});
+  const auto l = ask_local<std::vector<std::uint64_t>>(sys_, membership_,
+                                                       actors::lagging_atom::value);
   for (std::size_t k = 0; k + 2 < l.size(); k += 3) {
     const auto key = cfg_.prefix + "/lagging/"
                      + pair_name(static_cast<std::uint32_t>(l[k]),
@@ -965,10 +976,8 @@ void etcd_member::report_lagging() {
 // its moved partitions) it leaves.
 void etcd_member::drain(const view& v) {
   set_state("draining");
-  bool owns = v.map && v.map->version == installed_version_
-              && std::count(v.map->owner.begin(), v.map->owner.end(), id_) > 0;
-  for (std::uint32_t p = 0; v.map && p < v.map->partitions && !owns; ++p)
-    owns = v.map->follows(p, id_);
+  const bool owns =
+      v.map && v.map->version == installed_version_ && holds_any(*v.map, id_);
   const bool moving = std::any_of(v.moving.begin(), v.moving.end(),
                                   [&](const move& mv) { return mv.from == id_; });
   if (!v.map || v.map->version != installed_version_ || owns || moving) {
