@@ -633,6 +633,16 @@ core::result<partition_snapshot> read(wire::PartitionSnapshot::Reader r,
   s.model_version = r.getModelVersion();
   s.ratings_only = r.getRatingsOnly();
   s.scale = {r.getScaleMin(), r.getScaleMax()};
+  if (r.getEpochs().size() != r.getEpochStarts().size())
+    return bad("fields 'epochs' and 'epochStarts' have " + std::to_string(r.getEpochs().size())
+               + " and " + std::to_string(r.getEpochStarts().size()) + " entries");
+  for (std::uint32_t k = 0; k < r.getEpochs().size(); ++k) {
+    if (k > 0 && (r.getEpochs()[k] <= r.getEpochs()[k - 1]
+                  || r.getEpochStarts()[k] <= r.getEpochStarts()[k - 1]))
+      return bad("field 'epochs': entry " + std::to_string(k) + " does not increase");
+    s.epochs.push_back(r.getEpochs()[k]);
+    s.epoch_starts.push_back(r.getEpochStarts()[k]);
+  }
   if (!r.hasStore())
     return bad("field 'store' is missing");
   auto store = read(r.getStore(), words);
@@ -660,6 +670,14 @@ std::string encode_snapshot(const partition_snapshot& s) {
   root.setScaleMin(s.scale.min);
   root.setScaleMax(s.scale.max);
   fill(root.initStore(), s.store);
+  if (!s.epochs.empty()) {
+    auto epochs = root.initEpochs(static_cast<unsigned>(s.epochs.size()));
+    auto starts = root.initEpochStarts(static_cast<unsigned>(s.epoch_starts.size()));
+    for (std::size_t k = 0; k < s.epochs.size(); ++k) {
+      epochs.set(static_cast<unsigned>(k), s.epochs[k]);
+      starts.set(static_cast<unsigned>(k), s.epoch_starts[k]);
+    }
+  }
   if (s.model)
     fill(root.initModel(), *s.model);
   // Written straight into the string: a snapshot can be large.

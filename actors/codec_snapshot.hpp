@@ -40,6 +40,9 @@ struct partition_snapshot {
   core::rating_scale scale;
   dist::store_image store;
   std::optional<served_model_image> model;
+  // The log's epoch history (actors/durable.hpp epoch_history): epoch k
+  // starts at record epoch_starts[k]; both increasing.
+  std::vector<std::uint64_t> epochs, epoch_starts;
 };
 
 // REQUIRES: every list under 2^29 entries (events of a side, ids, floats of

@@ -69,44 +69,70 @@ ingest_result apply_items(partition_data& d, item_batch b) {
   return r;
 }
 
-core::status apply_record(partition_data& d, std::uint64_t seq, std::uint8_t kind,
-                          std::string_view payload, std::uint64_t* count,
-                          std::vector<std::string>* notes) {
-  frame f;
-  f.bytes.assign(payload.begin(), payload.end());
-  if (kind == record_events) {
-    auto b = decode_event_batch(f);
-    if (!b)
-      return b.err();
-    *count += b->events.size();
-    auto r = apply_events(d, *b);
-    d.batches.add(b->id, {seq, r.accepted, r.rejected});
-    return {};
+core::result<decoded_record> decode_record(std::uint8_t kind, std::string_view payload) {
+  decoded_record r;
+  r.kind = kind;
+  if (kind == record_events || kind == record_items) {
+    frame f;
+    f.bytes.assign(payload.begin(), payload.end());
+    if (kind == record_events) {
+      auto b = decode_event_batch(f);
+      if (!b)
+        return b.err();
+      r.events = std::move(*b);
+    } else {
+      auto b = decode_item_batch(f);
+      if (!b)
+        return b.err();
+      r.items = std::move(*b);
+    }
+    return r;
   }
-  if (kind == record_items) {
-    auto b = decode_item_batch(f);
-    if (!b)
-      return b.err();
-    *count += b->items.size();
-    const auto id = b->id;
-    auto r = apply_items(d, std::move(*b));
-    d.batches.add(id, {seq, r.accepted, r.rejected});
-    return {};
-  }
-  if (kind == record_publish && payload.size() == 8) {
-    std::uint64_t v = 0;
+  if ((kind == record_publish || kind == record_epoch) && payload.size() == 8) {
     for (int i = 7; i >= 0; --i)
-      v = (v << 8) | static_cast<unsigned char>(payload[static_cast<std::size_t>(i)]);
+      r.value = (r.value << 8) | static_cast<unsigned char>(payload[static_cast<std::size_t>(i)]);
+    return r;
+  }
+  if (kind == record_publish || kind == record_epoch)
+    return core::make_error(core::errc::bad_message,
+                            "log record kind " + std::to_string(kind) + " of "
+                                + std::to_string(payload.size()) + " bytes, not 8");
+  return core::make_error(core::errc::bad_message,
+                          "unknown log record kind " + std::to_string(kind));
+}
+
+void apply_decoded(partition_data& d, std::uint64_t seq, decoded_record rec,
+                   std::uint64_t* count, std::vector<std::string>* notes) {
+  if (rec.kind == record_events) {
+    *count += rec.events.events.size();
+    auto r = apply_events(d, rec.events);
+    d.batches.add(rec.events.id, {seq, r.accepted, r.rejected});
+  } else if (rec.kind == record_items) {
+    *count += rec.items.items.size();
+    const auto id = rec.items.id;
+    auto r = apply_items(d, std::move(rec.items));
+    d.batches.add(id, {seq, r.accepted, r.rejected});
+  } else if (rec.kind == record_epoch) {
+    d.epochs.add(rec.value, seq);
+  } else if (rec.kind == record_publish) {
+    const auto v = rec.value;
     if (v > d.model_version && notes)
       notes->push_back("model version " + std::to_string(v)
                        + " was published but its snapshot was never written: serving "
                        + (d.model_version ? "version " + std::to_string(d.model_version)
                                           : std::string("no model"))
                        + " until the next training");
-    return {};
   }
-  return core::make_error(core::errc::bad_message,
-                          "unknown log record kind " + std::to_string(kind));
+}
+
+core::status apply_record(partition_data& d, std::uint64_t seq, std::uint8_t kind,
+                          std::string_view payload, std::uint64_t* count,
+                          std::vector<std::string>* notes) {
+  auto rec = decode_record(kind, payload);
+  if (!rec)
+    return rec.err();
+  apply_decoded(d, seq, std::move(*rec), count, notes);
+  return {};
 }
 
 core::status load_snapshot_bytes(std::string_view bytes, const std::string& path,
@@ -129,6 +155,8 @@ core::status load_snapshot_bytes(std::string_view bytes, const std::string& path
   out.ratings_only = snap->ratings_only;
   out.scale = snap->scale;
   out.model_version = snap->model_version;
+  for (std::size_t k = 0; k < snap->epochs.size(); ++k)
+    out.epochs.add(snap->epochs[k], snap->epoch_starts[k]);
   if (snap->model) {
     auto served = make_served(*snap->model);
     if (!served)
@@ -265,6 +293,10 @@ std::string snapshot_bytes(const partition_data& d, std::uint64_t seq) {
   partition_snapshot snap;
   snap.log_seq = seq;
   snap.model_version = d.model_version;
+  for (const auto& e : d.epochs.starts) {
+    snap.epochs.push_back(e.epoch);
+    snap.epoch_starts.push_back(e.seq);
+  }
   snap.ratings_only = d.ratings_only;
   snap.scale = d.scale;
   snap.store = d.store->image();

@@ -53,6 +53,40 @@ inline constexpr std::uint8_t record_items = 2;  // ItemBatch frame
 // that follows makes the model durable. Replayed, it means that snapshot
 // was never written: recovery says so.
 inline constexpr std::uint8_t record_publish = 3;
+// A primary of a new epoch starts here (8 bytes, little-endian: the epoch).
+// The first record a shard writes once the map makes it a partition's
+// primary; its followers store it as any record, so every copy of a log
+// knows which epoch's primary wrote each record (epoch_history).
+inline constexpr std::uint8_t record_epoch = 4;
+
+// Which epoch's primary wrote each log record: epoch E's records start at
+// its record_epoch marker and run to the next one (Kafka's leader epochs).
+// Two copies of a log that hold the same record number from the same epoch
+// hold the same records up to it, since a follower appends a record only
+// after its last one matched its primary's (actors/replica.cpp); a follower
+// that holds a record of an epoch its primary does not is diverged and is
+// copied anew. A log of a release without markers is all epoch 0.
+struct epoch_history {
+  struct start {
+    std::uint64_t epoch = 0, seq = 0; // epoch `epoch` from record `seq` on
+  };
+  std::vector<start> starts; // increasing in both
+  // The epoch of record seq (0 before the first marker).
+  std::uint64_t at(std::uint64_t seq) const {
+    std::uint64_t e = 0;
+    for (const auto& s : starts) {
+      if (s.seq > seq)
+        break;
+      e = s.epoch;
+    }
+    return e;
+  }
+  std::uint64_t last() const { return starts.empty() ? 0 : starts.back().epoch; }
+  void add(std::uint64_t epoch, std::uint64_t seq) {
+    if (epoch > last() && (starts.empty() || seq > starts.back().seq))
+      starts.push_back({epoch, seq});
+  }
+};
 
 // The batches a partition stored lately, by their senders' batch ids
 // (event_batch::id): a batch sent again because its acknowledgement was
@@ -94,6 +128,7 @@ struct partition_data {
   // apply_events / apply_items and reset for each model (reset_live).
   dist::live_items live;
   batch_window batches;
+  epoch_history epochs; // in every snapshot, then from the log's markers
 };
 
 // Starts the live item side over for d.model over d.store (after a publish
@@ -114,6 +149,17 @@ core::status load_snapshot_bytes(std::string_view bytes, const std::string& path
                                  std::uint32_t partition, std::uint32_t partitions,
                                  partition_data& d, std::uint64_t& seq);
 
+// A log record decoded (decode_record): a follower decodes what its primary
+// sends before it stores it, so a record that does not decode never reaches
+// its log.
+struct decoded_record {
+  std::uint8_t kind = 0;
+  event_batch events;      // record_events
+  item_batch items;        // record_items
+  std::uint64_t value = 0; // record_publish: the version; record_epoch: the epoch
+};
+core::result<decoded_record> decode_record(std::uint8_t kind, std::string_view payload);
+
 // Applies log record `seq` (kind record_*, payload its frame) as a replay
 // does: on recovery and on a follower that receives it from its primary.
 // Adds its events or items to *count; notes (may be null) gets what a reader
@@ -121,6 +167,9 @@ core::status load_snapshot_bytes(std::string_view bytes, const std::string& path
 core::status apply_record(partition_data& d, std::uint64_t seq, std::uint8_t kind,
                           std::string_view payload, std::uint64_t* count,
                           std::vector<std::string>* notes);
+// The same for a record already decoded.
+void apply_decoded(partition_data& d, std::uint64_t seq, decoded_record r,
+                   std::uint64_t* count, std::vector<std::string>* notes);
 
 struct recovered_partition {
   partition_data data;

@@ -36,6 +36,11 @@ constexpr auto replicate_timeout = std::chrono::seconds(2);
 constexpr auto retry_pause = std::chrono::milliseconds(200);
 constexpr std::size_t request_bytes = 8u << 20;
 constexpr std::size_t max_tail_bytes = 256u << 20;
+// A follower whose requests have failed this long (or whose node was not
+// reachable), and how often a stuck follower is reported again until the
+// map drops it.
+constexpr auto unreachable_after = std::chrono::seconds(10);
+constexpr auto report_every = std::chrono::seconds(5);
 
 caf::error fail(core::errc code, std::string msg) {
   return to_caf_error(core::make_error(code, std::move(msg)));
@@ -63,15 +68,16 @@ void arm_tick(shard_pointer self) {
 }
 
 // A reply `value` that waits until record seq is confirmed (or fails).
-template <class T>
-caf::typed_response_promise<T> wait_for(shard_pointer self, std::uint64_t seq, T value) {
-  auto rp = self->make_response_promise<T>();
+template <class... Ts>
+caf::typed_response_promise<Ts...> wait_for(shard_pointer self, std::uint64_t seq,
+                                            Ts... values) {
+  auto rp = self->make_response_promise<Ts...>();
   self->state.waiting.push_back({seq, std::chrono::steady_clock::now() + ack_wait,
-                                 [rp, value](const caf::error& err) mutable {
+                                 [rp, values...](const caf::error& err) mutable {
                                    if (err)
                                      rp.deliver(err);
                                    else
-                                     rp.deliver(std::move(value));
+                                     rp.deliver(std::move(values)...);
                                  }});
   arm_tick(self);
   return rp;
@@ -126,17 +132,24 @@ void trim_tail(shard_state& st) {
 
 void replicate(shard_pointer self);
 
-// A follower the primary cannot serve from its tail (it lags too far, or
-// holds records the primary does not): the membership tells the controller,
-// which takes it out of the partition's followers; writes wait until then.
-void report_lagging(shard_pointer self, shard_state::follower& f, const char* why) {
+// A follower the primary cannot bring up to date (it lags beyond the tail,
+// holds records the primary does not, or does not answer): it confirms
+// nothing from now on, and the membership tells the controller, which takes
+// it out of the partition's followers (and copies the partition anew);
+// writes wait until then. Reported again every report_every while the map
+// still lists it (a report can be lost with its node's etcd session).
+void report_lagging(shard_pointer self, shard_state::follower& f, const std::string& why) {
   auto& st = self->state;
-  if (f.reported)
+  const auto now = std::chrono::steady_clock::now();
+  if (f.stuck && now - f.reported_at < report_every)
     return;
-  f.reported = true;
-  std::fprintf(stderr, "shardrec-node: %s: follower on node %u %s (epoch %llu)\n",
-               name_of(st).c_str(), f.node, why,
-               static_cast<unsigned long long>(st.epoch));
+  if (!f.stuck)
+    std::fprintf(stderr, "shardrec-node: %s: follower on node %u %s (epoch %llu)\n",
+                 name_of(st).c_str(), f.node, why.c_str(),
+                 static_cast<unsigned long long>(st.epoch));
+  f.stuck = true;
+  f.known = false;
+  f.reported_at = now;
   if (st.reporter)
     self->send(st.reporter, lagging_atom::value, st.data.store->partition(), f.node,
                st.epoch);
@@ -146,8 +159,17 @@ void send_to(shard_pointer self, std::size_t k) {
   auto& st = self->state;
   auto& f = st.followers[k];
   const auto last = st.last_seq();
-  if (f.inflight || (f.known && f.acked >= last)
-      || std::chrono::steady_clock::now() < f.retry_at)
+  const auto now = std::chrono::steady_clock::now();
+  if (f.stuck)
+    return report_lagging(self, f, "");
+  if (!f.shard) {
+    if (f.failing_since == decltype(now){})
+      f.failing_since = now;
+    else if (now - f.failing_since >= unreachable_after)
+      report_lagging(self, f, "is not reachable");
+    return;
+  }
+  if (f.inflight || (f.known && f.acked >= last) || now < f.retry_at)
     return;
   // Unknown: an empty request at the next record asks how far it is.
   const std::uint64_t first = f.known ? f.acked + 1 : last + 1;
@@ -170,6 +192,7 @@ void send_to(shard_pointer self, std::size_t k) {
   f.inflight = true;
   const auto shard = f.shard;
   const auto epoch = st.epoch;
+  const auto prev_epoch = st.data.epochs.at(first - 1);
   auto find = [self, shard, epoch]() -> shard_state::follower* {
     auto& st = self->state;
     if (st.epoch != epoch || !st.primary)
@@ -179,18 +202,28 @@ void send_to(shard_pointer self, std::size_t k) {
         return &x;
     return nullptr;
   };
-  self->request(shard, replicate_timeout, replicate_atom::value, epoch, first, kinds,
-                records)
+  self->request(shard, replicate_timeout, replicate_atom::value, epoch, first, prev_epoch,
+                kinds, records)
       .then(
-          [self, find](std::uint64_t their_last) {
+          [self, find](std::uint64_t their_last, std::uint64_t their_epoch) {
             auto* f = find();
-            if (f == nullptr)
+            if (f == nullptr || f->stuck)
               return;
+            auto& st = self->state;
             f->inflight = false;
+            f->failing_since = {};
+            // Its log matches this one through their_last only if that
+            // record is of the same epoch here (epoch_history).
+            if (their_last > st.last_seq())
+              return report_lagging(self, *f, "holds records its primary does not");
+            if (st.data.epochs.at(their_last) != their_epoch)
+              return report_lagging(
+                  self, *f,
+                  "holds record " + std::to_string(their_last) + " of epoch "
+                      + std::to_string(their_epoch) + ", which its primary has of epoch "
+                      + std::to_string(st.data.epochs.at(their_last)) + " (diverged)");
             f->known = true;
             f->acked = their_last;
-            if (their_last > self->state.last_seq())
-              report_lagging(self, *f, "holds records its primary does not");
             trim_tail(self->state);
             release(self);
             replicate(self);
@@ -200,7 +233,10 @@ void send_to(shard_pointer self, std::size_t k) {
             if (f == nullptr)
               return;
             f->inflight = false;
-            f->retry_at = std::chrono::steady_clock::now() + retry_pause;
+            const auto now = std::chrono::steady_clock::now();
+            f->retry_at = now + retry_pause;
+            if (f->failing_since == decltype(now){})
+              f->failing_since = now;
             if (is_fenced(err)) {
               // A newer epoch: this shard lost the partition (the new map
               // reaches it soon). Nothing more is acknowledged here.
@@ -211,6 +247,13 @@ void send_to(shard_pointer self, std::size_t k) {
               fail_waiting(self, "this node is no longer its primary");
               return;
             }
+            if (now - f->failing_since >= unreachable_after)
+              report_lagging(self, *f,
+                             "has not taken records for "
+                                 + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                      now - f->failing_since)
+                                                      .count())
+                                 + " s (" + self->system().render(err) + ")");
             arm_tick(self);
           });
 }
@@ -249,6 +292,7 @@ void adopt_model(shard_pointer self) {
     return;
   }
   d.batches = std::move(st.data.batches);
+  d.epochs = std::move(st.data.epochs); // the same through seq: its own log's
   st.data = std::move(d);
   reset_live(st.data);
   st.stats_cache.clear();
@@ -373,35 +417,51 @@ caf::message_handler shard_replication(shard_pointer self) {
         st.epoch = epoch;
         st.primary = primary;
         st.reporter = caf::actor_cast<caf::actor>(self->current_sender());
+        // Every follower the map lists, a null handle too (its node was not
+        // reachable): it confirms nothing until it answers, so nothing is
+        // acknowledged that a listed follower may lack.
         std::vector<shard_state::follower> next;
-        for (std::size_t k = 0; k < followers.size(); ++k) {
-          if (!followers[k])
-            continue;
+        for (std::size_t k = 0; k < nodes.size(); ++k) {
+          const caf::actor shard = k < followers.size() ? followers[k] : caf::actor{};
           auto old = std::find_if(
               st.followers.begin(), st.followers.end(),
-              [&](const shard_state::follower& f) { return f.shard == followers[k]; });
-          if (old != st.followers.end())
+              [&](const shard_state::follower& f) { return f.node == nodes[k]; });
+          if (old != st.followers.end() && old->shard == shard) {
             next.push_back(*old);
-          else
-            next.push_back({followers[k],
-                            k < nodes.size() ? nodes[k] : 0,
-                            0,
-                            false,
-                            false,
-                            false,
-                            {}});
+          } else {
+            shard_state::follower f;
+            f.shard = shard;
+            f.node = nodes[k];
+            next.push_back(f);
+          }
         }
         st.followers = primary ? std::move(next) : std::vector<shard_state::follower>{};
         if (st.followers.empty()) {
           st.tail.clear();
           st.tail_bytes = 0;
         }
+        // The primary of a new epoch marks where its records start.
+        if (primary && epoch > st.data.epochs.last() && !st.frozen) {
+          frame marker;
+          for (int i = 0; i < 8; ++i)
+            marker.bytes.push_back(static_cast<std::uint8_t>((epoch >> (8 * i)) & 0xff));
+          auto seq = append_record(self, record_epoch, marker);
+          if (seq)
+            st.data.epochs.add(epoch, *seq);
+          else
+            std::fprintf(stderr, "shardrec-node: %s: cannot mark epoch %llu: %s\n",
+                         name_of(st).c_str(), static_cast<unsigned long long>(epoch),
+                         seq.err().message.c_str());
+        }
         release(self);
         replicate(self);
       },
-      [=](replicate_atom, std::uint64_t epoch, std::uint64_t first,
+      [=](replicate_atom, std::uint64_t epoch, std::uint64_t first, std::uint64_t prev_epoch,
           const std::vector<std::uint32_t>& kinds,
-          const std::vector<frame>& records) -> caf::result<std::uint64_t> {
+          const std::vector<frame>& records) -> caf::result<std::uint64_t, std::uint64_t> {
+        // A follower: records first.. from the primary of `epoch`, whose
+        // record first - 1 is of prev_epoch. Nothing changes here before the
+        // request is known to be good.
         auto& st = self->state;
         if (epoch < st.epoch)
           return fail(core::errc::fenced, name_of(st) + ": fenced: the sender's epoch "
@@ -411,47 +471,73 @@ caf::message_handler shard_replication(shard_pointer self) {
           return fail(core::errc::fenced, name_of(st)
                                               + ": this shard is the primary of epoch "
                                               + std::to_string(epoch));
-        if (st.primary)
-          fail_waiting(self, "a primary of a newer epoch exists");
-        st.epoch = epoch;
-        st.primary = false;
-        st.followers.clear();
+        if (epoch > st.epoch || st.primary)
+          // Its membership has not installed that map yet (or this shard
+          // was never given a role): the primary tries again shortly.
+          return fail(core::errc::moved, name_of(st) + ": no role of epoch "
+                                             + std::to_string(epoch)
+                                             + " here yet (this shard knows epoch "
+                                             + std::to_string(st.epoch) + ")");
         if (kinds.size() != records.size())
           return fail(core::errc::bad_message,
                       name_of(st) + ": a replica with " + std::to_string(kinds.size())
                           + " kinds for " + std::to_string(records.size()) + " records");
+        if (first == 0)
+          return fail(core::errc::bad_message, name_of(st) + ": a replica from record 0");
         const auto last = st.last_seq();
-        if (first > last + 1)
-          return last; // a gap: the primary sends from last + 1
+        auto reply = [&]() -> caf::result<std::uint64_t, std::uint64_t> {
+          const auto now_last = st.last_seq();
+          const auto now_epoch = st.data.epochs.at(now_last);
+          if (confirmed(st, now_last))
+            return {now_last, now_epoch};
+          return wait_for(self, now_last, now_last, now_epoch);
+        };
+        // A gap, or a log that does not match the primary's at first - 1:
+        // nothing is stored; the primary learns how far this log goes (and
+        // whether it diverged) from the reply.
+        if (first > last + 1 || st.data.epochs.at(first - 1) != prev_epoch)
+          return reply();
+        std::vector<decoded_record> decoded;
         for (std::size_t k = 0; k < records.size(); ++k) {
           const auto seq = first + k;
           if (seq <= last)
-            continue; // has it already
+            continue; // has it already (a request sent again)
           const auto& r = records[k];
-          auto appended = append_record(self, static_cast<std::uint8_t>(kinds[k]), r);
+          if (kinds[k] > 255)
+            return fail(core::errc::bad_message, name_of(st) + ": record "
+                                                     + std::to_string(seq) + " of kind "
+                                                     + std::to_string(kinds[k]));
+          auto d = decode_record(
+              static_cast<std::uint8_t>(kinds[k]),
+              std::string_view(reinterpret_cast<const char*>(r.bytes.data()),
+                               r.bytes.size()));
+          if (!d)
+            return fail(core::errc::bad_message,
+                        name_of(st) + ": record " + std::to_string(seq)
+                            + " from its primary: " + d.err().message
+                            + " (nothing of this request stored)");
+          decoded.push_back(std::move(*d));
+        }
+        const std::size_t skip = records.size() - decoded.size();
+        for (std::size_t k = 0; k < decoded.size(); ++k) {
+          const auto& r = records[skip + k];
+          auto appended = append_record(self, decoded[k].kind, r);
           if (!appended)
             return fail(appended.err().code, name_of(st) + " did not store record "
-                                                 + std::to_string(seq) + ": "
+                                                 + std::to_string(first + skip + k) + ": "
                                                  + appended.err().message);
           std::uint64_t count = 0;
-          auto applied =
-              apply_record(st.data, seq, static_cast<std::uint8_t>(kinds[k]),
-                           std::string_view(reinterpret_cast<const char*>(r.bytes.data()),
-                                            r.bytes.size()),
-                           &count, nullptr);
-          if (!applied)
-            std::fprintf(stderr, "shardrec-node: %s: record %llu from its primary: %s\n",
-                         name_of(st).c_str(), static_cast<unsigned long long>(seq),
-                         applied.err().message.c_str());
+          apply_decoded(st.data, *appended, std::move(decoded[k]), &count, nullptr);
           st.events_since_snapshot += count;
+          // The model of this record (sent after a training) replaces the
+          // state here before the next record applies.
+          if (st.model_at && st.model_at->seq == *appended)
+            adopt_model(self);
         }
-        if (!records.empty())
+        if (!decoded.empty())
           live_changed(self);
         adopt_model(self);
-        const auto now_last = st.last_seq();
-        if (confirmed(st, now_last))
-          return now_last;
-        return wait_for(self, now_last, now_last);
+        return reply();
       },
       [=](model_atom, std::uint64_t epoch, std::uint64_t seq, const frame& f) {
         // A follower: its primary's model after a training, taken once its

@@ -19,10 +19,15 @@
 //   (role_atom, u64 epoch, bool primary, vector<actor> followers, vector<u32> nodes)
 //                                                -> (nothing) from its membership,
 //                                                   with each map installed (etcd)
-//   (replicate_atom, u64 epoch, u64 first, vector<u32> kinds, vector<frame> records)
-//                                                -> u64 its last record, once durable:
-//                                                   a primary's records from `first`;
-//                                                   errc::fenced for an older epoch
+//   (replicate_atom, u64 epoch, u64 first, u64 prev_epoch, vector<u32> kinds,
+//    vector<frame> records)                      -> u64 its last record and u64 that
+//                                                   record's epoch, once durable: a
+//                                                   primary's records from `first`
+//                                                   (record first - 1 is of prev_epoch
+//                                                   there; a log that differs stores
+//                                                   nothing); errc::fenced for an
+//                                                   older epoch, errc::moved before
+//                                                   its role of that epoch arrived
 //   (model_atom, u64 epoch, u64 seq, frame snapshot) -> (nothing) a follower takes
 //                                                   its primary's model once its log
 //                                                   reaches record seq

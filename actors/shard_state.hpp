@@ -71,13 +71,19 @@ struct shard_state {
   bool primary = true;
   std::uint64_t epoch = 0;
   struct follower {
-    caf::actor shard;
+    caf::actor shard; // null: its node was not reachable (it never confirms)
     std::uint32_t node = 0;
-    std::uint64_t acked = 0; // its last record, once known
+    std::uint64_t acked = 0; // its last record, once known and checked
     bool known = false;
     bool inflight = false;
-    bool reported = false; // told the membership it lags beyond the tail
-    std::chrono::steady_clock::time_point retry_at;
+    // It cannot be brought up to date from here (behind the tail, diverged,
+    // unreachable): it never confirms, and the membership is told (again
+    // every few seconds) until the map drops it.
+    bool stuck = false;
+    std::chrono::steady_clock::time_point reported_at{};
+    std::chrono::steady_clock::time_point retry_at{};
+    // Its first failed request since the last reply (default: none).
+    std::chrono::steady_clock::time_point failing_since{};
   };
   std::vector<follower> followers;
   struct tail_record {

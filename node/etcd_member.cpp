@@ -152,7 +152,8 @@ std::vector<move> plan_followers(const partition_map& m, const std::vector<move>
   return out;
 }
 
-// Applies moves at once (a cluster with no data: nothing to copy).
+// Applies moves to a map: a new owner (and epoch) for a move, one more
+// follower for a copy.
 void apply_moves(partition_map& m, const std::vector<move>& moves) {
   for (const auto& mv : moves)
     if (mv.copy) {
@@ -593,20 +594,32 @@ void etcd_member::control(const view& v) {
   for (const auto& mv : v.moving)
     if (v.live(mv.to) && m.owner[mv.partition] == mv.from)
       kept.push_back(mv);
-  for (const auto& [key, epoch] : v.lagging)
-    (void)epoch,
-        (void)etcd_.erase(cfg_.prefix + "/lagging/" + pair_name(key.first, key.second));
+  // A report is done with once the map in etcd no longer lists that
+  // follower in that epoch (its primary reports again while it does).
+  auto done_reports = [&](const partition_map& stored) {
+    for (const auto& [key, epoch] : v.lagging) {
+      const auto& [p, id] = key;
+      const bool listed = p < stored.partitions && stored.epoch[p] == epoch
+                          && std::count(stored.followers[p].begin(),
+                                        stored.followers[p].end(), id) != 0;
+      if (!listed)
+        (void)etcd_.erase(cfg_.prefix + "/lagging/" + pair_name(p, id));
+    }
+  };
   if (promoted > 0 || dropped > 0 || kept.size() < v.moving.size()) {
     ++m.version;
-    if (put_map(m, v.replicas, kept, v.map_revision))
+    if (put_map(m, v.replicas, kept, v.map_revision)) {
+      done_reports(m);
       std::fprintf(
           stderr,
           "shardrec-node: controller: map version %llu: %zu partition(s) failed "
           "over to a follower, %zu follower(s) dropped, %zu move(s) called off\n",
           static_cast<unsigned long long>(m.version), promoted, dropped,
           v.moving.size() - kept.size());
+    }
     return;
   }
+  done_reports(*v.map);
   if (!v.moving.empty()) {
     // A move in progress: the map flips once every target holds its copy.
     if (!std::all_of(v.moving.begin(), v.moving.end(),
@@ -655,10 +668,14 @@ void etcd_member::control(const view& v) {
   std::sort(m.nodes.begin(), m.nodes.end(),
             [](const node_info& a, const node_info& b) { return a.id < b.id; });
   ++m.version;
-  // A cluster that holds data copies the partitions first (the map lists
-  // the moves; the owners flip once they are copied); an empty one just
-  // reassigns them.
-  bool holds_data = false;
+  // The partitions that change owner are copied first (the map lists the
+  // moves; the owners flip once they are copied), even in a cluster that
+  // held no data when it was asked: a write may reach an old owner until it
+  // serves the new map, and a copy keeps it. A cluster without data places
+  // every follower anew at once (balanced over all serving nodes): a
+  // follower that missed a record in between gets it from its primary's tail,
+  // or is reported and copied.
+  bool holds_data = true;
   if (!moves.empty() || !copies.empty()) {
     caf::scoped_actor self{sys_};
     std::uint64_t events = 0, items = 0;
@@ -680,26 +697,21 @@ void etcd_member::control(const view& v) {
       return; // a partition did not answer: try again on the next tick
     holds_data = events > 0 || items > 0;
   }
-  if (holds_data) {
-    moves.insert(moves.end(), copies.begin(), copies.end());
-  } else {
-    // Nothing to copy: the owners change at once, and every follower is
-    // placed anew on the new layout (balanced over all serving nodes, a
-    // former owner among them).
-    apply_moves(m, moves);
+  if (!holds_data) {
     for (auto& f : m.followers)
       f.clear();
-    copies = plan_followers(m, {}, replicas, serving, live);
+    copies = plan_followers(m, moves, replicas, serving, live);
     apply_moves(m, copies);
+  } else {
     moves.insert(moves.end(), copies.begin(), copies.end());
   }
-  if (put_map(m, v.replicas, holds_data ? moves : std::vector<move>{}, v.map_revision))
+  if (put_map(m, v.replicas, moves, v.map_revision))
     std::fprintf(stderr,
                  "shardrec-node: controller: map version %llu: %zu node(s), %zu joined, "
-                 "%zu left, %zu partition(s) %s, %zu follower(s) %s\n",
+                 "%zu left, %zu partition(s) moving, %zu follower(s) %s\n",
                  static_cast<unsigned long long>(m.version), m.nodes.size(), joined, left,
-                 moves.size() - copies.size(), holds_data ? "moving" : "reassigned",
-                 copies.size(), holds_data ? "copying" : "placed");
+                 holds_data ? moves.size() - copies.size() : moves.size(), copies.size(),
+                 holds_data ? "copying" : "placed");
 }
 
 // Every node: hosts its share of the newest map, installs it once every

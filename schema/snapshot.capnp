@@ -175,4 +175,6 @@ struct PartitionSnapshot {
   scaleMax @5 :Float32;
   store @6 :StoreImage;
   model @7 :ServedModel;                 # unset: no model
+  epochs @8 :List(UInt64);               # the log's epoch history: epoch k
+  epochStarts @9 :List(UInt64);          # starts at record epochStarts[k]
 }

@@ -3,7 +3,10 @@
 // (same id) is stored once; a follower refuses client writes; after a
 // failover (a follower promoted with a newer epoch) the old primary cannot
 // have a write acknowledged (fencing); a follower the primary cannot bring
-// up to date is reported and writes wait until the map drops it.
+// up to date (behind the tail, diverged in a failover, unreachable) is
+// reported and writes wait until the map drops it; a record that does not
+// decode is refused before it is stored; the epoch history survives a
+// snapshot.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -181,6 +184,162 @@ TEST_F(Replicas, AFollowerBeyondTheTailIsReportedAndWritesWaitUntilTheMapDropsIt
   EXPECT_EQ(accepted, 3);
   EXPECT_EQ(events(self, 1), 7u);
   EXPECT_EQ(events(self, 3), 0u);
+}
+
+// R = 3 after a failover: the new primary (shard 2) lacked a record that
+// follower 1 has from the old primary, and wrote on. Follower 1's log is
+// diverged: it is reported, confirms nothing, stores none of the new
+// primary's records (they would sit after a record the primary does not
+// have), and a write waits until the map drops it.
+TEST_F(Replicas, AFollowerThatDivergedInAFailoverIsReportedAndTakesNoRecords) {
+  caf::scoped_actor self{*sys};
+  std::string err;
+  role(self, 0, 1, true, {1});
+  role(self, 1, 1, false);
+  role(self, 2, 1, false);
+  ASSERT_EQ(ingest(self, 0, batch(31, 0, 4), &err), 4) << err; // 0 and 1 only
+  // Shard 2 is made the primary of epoch 2 (alone) and takes three batches.
+  role(self, 2, 2, true);
+  for (std::uint64_t b = 0; b < 3; ++b)
+    ASSERT_EQ(ingest(self, 2, batch(32 + b, 100 + 10 * static_cast<int>(b), 2), &err), 2)
+        << err;
+  EXPECT_EQ(events(self, 2), 6u);
+  // Shard 1 follows it in epoch 2: its record 2 is of epoch 1, the
+  // primary's record 2 of epoch 2.
+  role(self, 1, 2, false);
+  std::uint32_t reported = 99;
+  auto pending = self->request(shards[2], 20s, ingest_atom::value, batch(35, 200, 3));
+  role(self, 2, 2, true, {1});
+  self->receive(
+      [&](lagging_atom, std::uint32_t p, std::uint32_t node, std::uint64_t e) {
+        EXPECT_EQ(p, 0u);
+        EXPECT_EQ(e, 2u);
+        reported = node;
+      },
+      caf::after(std::chrono::seconds(5)) >> [] {});
+  EXPECT_EQ(reported, 1u);
+  EXPECT_EQ(events(self, 1), 4u); // none of the new primary's records
+  role(self, 2, 2, true);         // the map drops it
+  long accepted = -1;
+  pending.receive(
+      [&](const frame& r) {
+        if (auto d = decode_ingest_result(r))
+          accepted = static_cast<long>(d->accepted);
+      },
+      [&](caf::error& e) { ADD_FAILURE() << sys->render(e); });
+  EXPECT_EQ(accepted, 3);
+  EXPECT_EQ(events(self, 2), 9u);
+  EXPECT_EQ(events(self, 1), 4u);
+
+  // A request from a primary of an epoch this follower has no role of yet
+  // is refused; a record that does not decode is refused whole, and the
+  // follower's log is unchanged.
+  role(self, 3, 2, false);
+  auto ask = [&](std::uint64_t epoch, std::uint64_t first, std::uint64_t prev,
+                 std::vector<std::uint32_t> kinds, std::vector<frame> records,
+                 std::uint64_t* last, std::uint64_t* last_epoch) {
+    std::string out;
+    self->request(shards[3], 5s, replicate_atom::value, epoch, first, prev, kinds, records)
+        .receive(
+            [&](std::uint64_t l, std::uint64_t e) {
+              *last = l;
+              *last_epoch = e;
+            },
+            [&](caf::error& e) { out = sys->render(e); });
+    return out;
+  };
+  std::uint64_t last = 99, last_epoch = 99;
+  EXPECT_NE(ask(3, 1, 0, {}, {}, &last, &last_epoch).find("no role of epoch 3"),
+            std::string::npos);
+  EXPECT_EQ(ask(2, 1, 0, {}, {}, &last, &last_epoch), "");
+  EXPECT_EQ(last, 0u);
+  frame garbage;
+  garbage.bytes = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  EXPECT_NE(ask(2, 1, 0, {record_events, record_events}, {batch(36, 300, 2), garbage},
+                &last, &last_epoch)
+                .find("record 2 from its primary"),
+            std::string::npos);
+  EXPECT_EQ(events(self, 3), 0u);
+  EXPECT_EQ(ask(2, 1, 0, {record_events}, {batch(36, 300, 2)}, &last, &last_epoch), "");
+  EXPECT_EQ(last, 1u);
+  EXPECT_EQ(events(self, 3), 2u);
+}
+
+// A follower the map lists whose node was not reachable (a null handle)
+// confirms nothing: a write waits; the follower is reported and the write
+// is acknowledged once the map drops it.
+TEST_F(Replicas, AListedFollowerThatCannotBeReachedHoldsWritesUntilTheMapDropsIt) {
+  caf::scoped_actor self{*sys};
+  std::string err;
+  self->send(shards[0], role_atom::value, std::uint64_t{1}, true,
+             std::vector<caf::actor>{caf::actor{}}, std::vector<std::uint32_t>{7});
+  auto pending = self->request(shards[0], 30s, ingest_atom::value, batch(41, 0, 5));
+  std::uint32_t reported = 99;
+  self->receive(
+      [&](lagging_atom, std::uint32_t, std::uint32_t node, std::uint64_t) {
+        reported = node;
+      },
+      caf::after(std::chrono::seconds(20)) >> [] {});
+  EXPECT_EQ(reported, 7u);
+  role(self, 0, 1, true); // dropped
+  long accepted = -1;
+  pending.receive(
+      [&](const frame& r) {
+        if (auto d = decode_ingest_result(r))
+          accepted = static_cast<long>(d->accepted);
+      },
+      [&](caf::error& e) { err = sys->render(e); });
+  // Acknowledged once dropped, or told to send it again (ack_wait passed
+  // while it waited): never acknowledged while the follower was listed.
+  if (accepted == -1) {
+    EXPECT_NE(err.find("send it again"), std::string::npos) << err;
+    EXPECT_EQ(ingest(self, 0, batch(41, 0, 5), &err), 5) << err;
+  }
+  EXPECT_EQ(events(self, 0), 5u);
+}
+
+// The epoch history (which epoch's primary wrote each record) survives a
+// snapshot and the log replay after it.
+TEST(EpochHistory, SurvivesASnapshotAndTheLogAfterIt) {
+  const auto dir = std::filesystem::temp_directory_path()
+                   / ("shardrec-epochs-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  durability dur;
+  dur.data_dir = dir.string();
+  auto mark = [](std::uint64_t epoch) {
+    std::string out;
+    for (int i = 0; i < 8; ++i)
+      out.push_back(static_cast<char>((epoch >> (8 * i)) & 0xff));
+    return out;
+  };
+  {
+    auto rec = recover_partition(dur, 0, 1);
+    ASSERT_TRUE(rec.ok()) << rec.err().message;
+    std::uint64_t count = 0;
+    for (std::uint64_t epoch : {3u, 5u}) {
+      if (epoch == 5) {
+        ASSERT_TRUE(write_partition_snapshot(dur, rec->data, *rec->log).ok());
+      }
+      const auto payload = mark(epoch);
+      auto seq = rec->log->append(record_epoch, payload);
+      ASSERT_TRUE(seq.ok());
+      ASSERT_TRUE(apply_record(rec->data, *seq, record_epoch, payload, &count, nullptr).ok());
+      auto more = rec->log->append(record_epoch, mark(1)); // older: not a new epoch
+      ASSERT_TRUE(more.ok());
+    }
+    ASSERT_TRUE(rec->log->sync().ok());
+  }
+  auto again = recover_partition(dur, 0, 1);
+  ASSERT_TRUE(again.ok()) << again.err().message;
+  EXPECT_EQ(again->replayed, 2u); // epoch 5's marker and the one after it
+  const auto& h = again->data.epochs;
+  EXPECT_EQ(h.at(0), 0u);
+  EXPECT_EQ(h.at(1), 3u);
+  EXPECT_EQ(h.at(2), 3u);
+  EXPECT_EQ(h.at(3), 5u);
+  EXPECT_EQ(h.at(100), 5u);
+  EXPECT_EQ(h.last(), 5u);
+  std::filesystem::remove_all(dir);
 }
 
 // The batch ids a partition stored survive a snapshot that covers their
