@@ -12,7 +12,10 @@
 #   - the full default `train --json` (every model, tuned): wall seconds and
 #     the per-phase seconds of the reply; every node's peak over the training
 #     run (VmHWM) and its RSS after; the peak over load + train is the larger
-#     of the two peaks (the reset sits between them);
+#     of the two peaks (the reset sits between them); from the watcher's
+#     samples, each node's largest RSS during the tune phase (the run's
+#     first `tune` seconds, the trainer's search on a sample of <= 5000
+#     users) and after it (build, iALS, kNN, publish);
 #   - queries: `bench --queries QUERIES --window 1 --users USERS` (random
 #     users of the set: latency p50 / p99) and `bench --queries QUERIES
 #     --window 8` (throughput), then `recommend -n 10 --json` for CHECK random
@@ -67,7 +70,7 @@ trap cleanup EXIT
 (
   while :; do
     avail=$(awk '$1 == "MemAvailable:" { print int($2 / 1024) }' /proc/meminfo)
-    line="$(date +%H:%M:%S) avail_mb $avail"
+    line="$(date +%s) $(date +%H:%M:%S) avail_mb $avail"
     pids=$(cat "$SHARDREC_CLUSTER_DIR"/node*/pid 2>/dev/null || true)
     for p in $pids; do
       line+=" $p:$(awk '$1 == "VmRSS:" { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null)"
@@ -110,7 +113,7 @@ for nodes in $node_counts; do
   note "$(cat "$work/load.out") [wall $load_s s]"
   stored=$(cli status --json | grep -o '"events":[0-9]*' | head -1 | cut -d: -f2)
   sleep "$settle"
-  declare -A rss_load=() hwm_load=() hwm_train=() rss_train=() disk=()
+  declare -A rss_load=() hwm_load=() hwm_train=() rss_train=() disk=() sampled=()
   for p in $pids; do
     rss_load[$p]=$(kb "$p" VmRSS); hwm_load[$p]=$(kb "$p" VmHWM)
     echo 5 >"/proc/$p/clear_refs"
@@ -139,6 +142,14 @@ print(" ".join("%s %.1f" % (k, v) for k, v in d.get("phases", {}).items()),
   note "phases: $phases"
   for p in $pids; do
     hwm_train[$p]=$(kb "$p" VmHWM); rss_train[$p]=$(kb "$p" VmRSS)
+  done
+  tune_s=$(grep -o '"tune":[0-9.e+-]*' "$work/train.$nodes.json" | head -1 | cut -d: -f2)
+  t_end=$(date +%s)
+  for p in $pids; do # sampled RSS (MB, every 2 s): the tune phase, the rest
+    sampled[$p]=$(awk -v p="$p" -v a="$t0" -v t="${tune_s:-0}" -v e="$t_end" '
+      $1 >= a && $1 <= e { for (i = 5; i <= NF; i++) { split($i, f, ":"); if (f[1] == p) {
+        if ($1 <= a + t + 1) { if (f[2] > x) x = f[2] } else if (f[2] > y) y = f[2] } } }
+      END { printf "%.2f GB / %.2f GB", x / 1024, y / 1024 }' "$work/mem.log")
   done
   i=0
   for nd in "$SHARDREC_CLUSTER_DIR"/node*; do
@@ -178,8 +189,8 @@ print("window 1: p50 %.2f ms, p99 %.2f ms, max %.1f ms, %.0f q/s (%d failed, %d 
   b["qps"], b["p50_ms"], b["p99_ms"], b["failed"], b["partial"]))' "$latency" "$through")
   echo "queries ($queries each): $lat"
   echo "recommend -n 10 for $check random users: $answers"
-  echo "| node | RSS after load | peak over load | peak over train | peak load+train | RSS after train | data folder | peak / 1-node peak | train peak / 1-node train peak |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| node | RSS after load | peak over load | peak over train | peak load+train | RSS after train | sampled RSS max: tune / rest | data folder | peak / 1-node peak | train peak / 1-node train peak |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   i=0 most=0 most_train=0
   for p in $pids; do
     i=$((i + 1))
@@ -192,13 +203,13 @@ print("window 1: p50 %.2f ms, p99 %.2f ms, max %.1f ms, %.0f q/s (%d failed, %d 
   i=0
   for p in $pids; do
     i=$((i + 1))
-    echo "| $i | $(gb "${rss_load[$p]}") GB | $(gb "${hwm_load[$p]}") GB | $(gb "${hwm_train[$p]}") GB | $(gb "${peak_of[$nodes.$i]}") GB | $(gb "${rss_train[$p]}") GB | $(awk -v b="${disk[$i]}" 'BEGIN { printf "%.2f GB", b / 1e9 }') | $(awk -v a="${peak_of[$nodes.$i]}" -v b="$one_peak" 'BEGIN { printf "%.3f", a / b }') | $(awk -v a="${train_peak_of[$nodes.$i]}" -v b="$one_train" 'BEGIN { printf "%.3f", a / b }') |"
+    echo "| $i | $(gb "${rss_load[$p]}") GB | $(gb "${hwm_load[$p]}") GB | $(gb "${hwm_train[$p]}") GB | $(gb "${peak_of[$nodes.$i]}") GB | $(gb "${rss_train[$p]}") GB | ${sampled[$p]} | $(awk -v b="${disk[$i]}" 'BEGIN { printf "%.2f GB", b / 1e9 }') | $(awk -v a="${peak_of[$nodes.$i]}" -v b="$one_peak" 'BEGIN { printf "%.3f", a / b }') | $(awk -v a="${train_peak_of[$nodes.$i]}" -v b="$one_train" 'BEGIN { printf "%.3f", a / b }') |"
   done
   summary+=("$nodes node(s): largest peak $(gb "$most") GB = $(awk -v a="$most" -v b="$one_peak" 'BEGIN { printf "%.3f", a / b }') x the $one_nodes-node peak (train alone: $(awk -v a="$most_train" -v b="$one_train" 'BEGIN { printf "%.3f", a / b }') x)")
   keep_logs "$nodes"
   cluster/local.sh down >/dev/null
   rm -rf "$SHARDREC_CLUSTER_DIR"
-  unset rss_load hwm_load hwm_train rss_train disk
+  unset rss_load hwm_load hwm_train rss_train disk sampled
 done
 echo "== peaks against the ${one_nodes}-node run (goal at 4 nodes: every node <= 0.35x)"
 printf '%s\n' "${summary[@]}"

@@ -185,6 +185,21 @@ case "$cmd" in
       [ -z "$first" ] && first="127.0.0.1:$(cat "$dir/node$i/port")"
     done
     echo "$first" > "$dir/address"
+    # With etcd the nodes after the first join by moves (each partition
+    # copied, then the map flips): up returns once every node serves and
+    # owns partitions, so that a load and a training right after it reach
+    # the final owners.
+    if [ "$etcd_mode" != none ] && [ "$n" -gt 1 ] && [ "$partitions" -ge "$n" ]; then
+      settled=""
+      for _ in $(seq 1 600); do
+        nodes_json=$("$bin/shardrec" --cluster "$first" nodes --json 2>/dev/null || true)
+        count=$(grep -o '"state":"serving"' <<< "$nodes_json" | wc -l)
+        empty=$(grep -o '"partitions":0[,}]' <<< "$nodes_json" | wc -l)
+        if [ "$count" -eq "$n" ] && [ "$empty" -eq 0 ]; then settled=1; break; fi
+        sleep 0.1
+      done
+      [ -n "$settled" ] || echo "local.sh: the nodes did not all serve partitions within 60 s (shardrec --cluster $first nodes)" >&2
+    fi
     echo "$first"
     ;;
   add)

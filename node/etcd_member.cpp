@@ -668,13 +668,12 @@ void etcd_member::control(const view& v) {
   std::sort(m.nodes.begin(), m.nodes.end(),
             [](const node_info& a, const node_info& b) { return a.id < b.id; });
   ++m.version;
-  // The partitions that change owner are copied first (the map lists the
-  // moves; the owners flip once they are copied), even in a cluster that
-  // held no data when it was asked: a write may reach an old owner until it
-  // serves the new map, and a copy keeps it. A cluster without data places
-  // every follower anew at once (balanced over all serving nodes): a
-  // follower that missed a record in between gets it from its primary's tail,
-  // or is reported and copied.
+  // Partitions are copied to their new owners and followers first (the map
+  // lists the moves; the owners flip once every copy is made), even in a
+  // cluster that held no data when it was asked: a write may reach an old
+  // owner until it serves the new map, and a copy keeps it. A cluster
+  // without data also places every follower anew (balanced over all
+  // serving nodes): copies of empty partitions are quick.
   bool holds_data = true;
   if (!moves.empty() || !copies.empty()) {
     caf::scoped_actor self{sys_};
@@ -701,17 +700,15 @@ void etcd_member::control(const view& v) {
     for (auto& f : m.followers)
       f.clear();
     copies = plan_followers(m, moves, replicas, serving, live);
-    apply_moves(m, copies);
-  } else {
-    moves.insert(moves.end(), copies.begin(), copies.end());
   }
+  moves.insert(moves.end(), copies.begin(), copies.end());
   if (put_map(m, v.replicas, moves, v.map_revision))
     std::fprintf(stderr,
                  "shardrec-node: controller: map version %llu: %zu node(s), %zu joined, "
-                 "%zu left, %zu partition(s) moving, %zu follower(s) %s\n",
+                 "%zu left, %zu partition(s) moving, %zu follower(s) copying%s\n",
                  static_cast<unsigned long long>(m.version), m.nodes.size(), joined, left,
-                 holds_data ? moves.size() - copies.size() : moves.size(), copies.size(),
-                 holds_data ? "copying" : "placed");
+                 moves.size() - copies.size(), copies.size(),
+                 holds_data ? "" : " (no data yet: every follower placed anew)");
 }
 
 // Every node: hosts its share of the newest map, installs it once every

@@ -101,18 +101,20 @@ TEST(Etcd, NodesRegisterTheControllerAdmitsJoinsAndTheMapIsInEtcd) {
     // The first node to register made the cluster and is the controller.
     EXPECT_EQ(controller_of(nodes), 0);
   }
-  // The map lives in etcd: three admissions (versions 1..3), every
-  // partition on a node of the map, as the nodes serve it.
+  // The map lives in etcd: the first node's map, then for each of the two
+  // joins the moves (the partitions are copied, empty as they are) and the
+  // flip (versions 1..5), every partition on a node of the map, as the
+  // nodes serve it.
   auto e = etcd_of(c);
   auto map = e.get("/shardrec/map");
   ASSERT_TRUE(map.ok() && map->has_value());
   auto m = nlohmann::json::parse((*map)->value);
-  EXPECT_EQ(m["version"], 3);
+  EXPECT_EQ(m["version"], 5);
   EXPECT_EQ(m["partitions"], 8);
   // 8 on one node, then half to the second, then one from each to the third
   // (the highest partitions move): the fewest moves.
   EXPECT_EQ(m["owner"], (nlohmann::json{0, 0, 0, 2, 1, 1, 1, 2}));
-  EXPECT_EQ((*map)->version, 3); // written three times, each by a guarded put
+  EXPECT_EQ((*map)->version, 5); // written five times, each by a guarded put
   // Replicas (2 by default): every partition has one follower, on another
   // node, and the epoch of its primary (1, and +1 for each owner change).
   ASSERT_EQ(m["followers"].size(), 8u) << m.dump();
@@ -123,7 +125,7 @@ TEST(Etcd, NodesRegisterTheControllerAdmitsJoinsAndTheMapIsInEtcd) {
   }
   EXPECT_EQ(m["epoch"], (nlohmann::json{1, 1, 1, 2, 2, 2, 2, 3}));
   auto status = status_of(c, 2);
-  EXPECT_EQ(status["map_version"], 3);
+  EXPECT_EQ(status["map_version"], 5);
   EXPECT_TRUE(status["missing_partitions"].empty());
   // Each node is registered on a lease of its own.
   auto regs = e.list("/shardrec/nodes/");
@@ -280,7 +282,8 @@ TEST(Etcd, AJoinMovesPartitionsWithTheirDataAndTheAnswersStayTheSame) {
   for (const auto& o : m["owner"])
     ++owned[o.get<std::size_t>()];
   EXPECT_EQ(owned, (std::vector<int>{3, 3, 2})) << m.dump();
-  EXPECT_EQ(m["version"], 4); // 1 node, 2 nodes, the join (moving), the flip
+  // 1 node, the second node's join (moving, the flip), the third's.
+  EXPECT_EQ(m["version"], 5);
   expect_everywhere(c, 80000, 4);
   // Every partition moved to the joined node kept its follower (the join
   // moves primaries to a node that follows none of them).

@@ -1,6 +1,8 @@
 #include "tests/cluster/local_cluster.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -19,6 +21,10 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "etcd/client.hpp"
 
 namespace shardrec::testing {
 
@@ -246,6 +252,64 @@ local_cluster::local_cluster(int nodes, int partitions,
     }
     ports_.push_back(start(k, args));
   }
+  if (etcd_ && nodes > 1)
+    wait_settled(nodes, partitions);
+}
+
+// True once every node's status shows map version `version` (false at the
+// deadline).
+bool local_cluster::served_by_all(std::uint64_t version,
+                                  std::chrono::steady_clock::time_point deadline) const {
+  const std::string want = "\"map_version\":" + std::to_string(version);
+  for (int k = 0; k < nodes(); ++k) {
+    for (;;) {
+      std::string out;
+      if (cli("--cluster " + address(k) + " status --json", &out) == 0) {
+        const auto at = out.find(want);
+        if (at != std::string::npos && !std::isdigit(static_cast<unsigned char>(
+                                            out[at + want.size()])))
+          break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline)
+        return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return true;
+}
+
+void local_cluster::wait_settled(int nodes, int partitions) {
+  auto client = etcd::client(*etcd::parse_endpoints(etcd_->endpoint()));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string last = "(no map)";
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto kv = client.get("/shardrec/map");
+    if (kv.ok() && kv->has_value()) {
+      last = (*kv)->value;
+      auto m = nlohmann::json::parse(last, nullptr, false);
+      if (m.is_object() && m.contains("nodes") && m["nodes"].size() == std::size_t(nodes)
+          && (!m.contains("moving") || m["moving"].empty())) {
+        bool each = true;
+        if (partitions >= nodes)
+          for (const auto& n : m["nodes"]) {
+            const auto& owner = m["owner"];
+            each = each && std::count(owner.begin(), owner.end(), n["id"]) > 0;
+          }
+        // Every partition has its followers: replicas R (0: 2), R - 1 of
+        // them once there are R nodes.
+        const std::size_t r = m.value("replicas", 0u) == 0 ? 2u : m.value("replicas", 0u);
+        const std::size_t want = std::min<std::size_t>(r, std::size_t(nodes)) - 1;
+        if (m.contains("followers"))
+          for (const auto& f : m["followers"])
+            each = each && f.size() >= want;
+        if (each && served_by_all(m.value("version", 0ull), deadline))
+          return;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("the cluster did not settle within 60 s (map: " + last + ")\n"
+                           + logs());
 }
 
 int local_cluster::add_node() {

@@ -107,7 +107,9 @@ class local_cluster {
 public:
   // Starts `nodes` nodes with `partitions` partitions. Throws std::runtime_error
   // (with the node's log) if a node exits or does not come up within
-  // options.start_timeout; the nodes already started are stopped first.
+  // options.start_timeout; the nodes already started are stopped first. With
+  // etcd, returns once the map in etcd lists every node, no partition is
+  // moving and each node owns one (the joins' copies are done).
   local_cluster(int nodes, int partitions, const local_cluster_options& options = {});
   ~local_cluster() = default;
   local_cluster(const local_cluster&) = delete;
@@ -143,6 +145,14 @@ public:
   // (REQUIRES: options.etcd); returns its index.
   int add_node();
   int nodes() const { return static_cast<int>(ports_.size()); }
+
+private:
+  // See the constructor.
+  void wait_settled(int nodes, int partitions);
+  bool served_by_all(std::uint64_t version,
+                     std::chrono::steady_clock::time_point deadline) const;
+
+public:
 
   // Runs the shardrec CLI with `args`; returns its exit code, stdout in *out.
   int cli(const std::string& args, std::string* out = nullptr) const;
