@@ -634,11 +634,13 @@ core::result<partition_snapshot> read(wire::PartitionSnapshot::Reader r,
   s.ratings_only = r.getRatingsOnly();
   s.scale = {r.getScaleMin(), r.getScaleMax()};
   if (r.getEpochs().size() != r.getEpochStarts().size())
-    return bad("fields 'epochs' and 'epochStarts' have " + std::to_string(r.getEpochs().size())
-               + " and " + std::to_string(r.getEpochStarts().size()) + " entries");
+    return bad("fields 'epochs' and 'epochStarts' have "
+               + std::to_string(r.getEpochs().size()) + " and "
+               + std::to_string(r.getEpochStarts().size()) + " entries");
   for (std::uint32_t k = 0; k < r.getEpochs().size(); ++k) {
-    if (k > 0 && (r.getEpochs()[k] <= r.getEpochs()[k - 1]
-                  || r.getEpochStarts()[k] <= r.getEpochStarts()[k - 1]))
+    if (k > 0
+        && (r.getEpochs()[k] <= r.getEpochs()[k - 1]
+            || r.getEpochStarts()[k] <= r.getEpochStarts()[k - 1]))
       return bad("field 'epochs': entry " + std::to_string(k) + " does not increase");
     s.epochs.push_back(r.getEpochs()[k]);
     s.epoch_starts.push_back(r.getEpochStarts()[k]);

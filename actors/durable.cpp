@@ -90,7 +90,8 @@ core::result<decoded_record> decode_record(std::uint8_t kind, std::string_view p
   }
   if ((kind == record_publish || kind == record_epoch) && payload.size() == 8) {
     for (int i = 7; i >= 0; --i)
-      r.value = (r.value << 8) | static_cast<unsigned char>(payload[static_cast<std::size_t>(i)]);
+      r.value = (r.value << 8)
+                | static_cast<unsigned char>(payload[static_cast<std::size_t>(i)]);
     return r;
   }
   if (kind == record_publish || kind == record_epoch)

@@ -138,7 +138,8 @@ void replicate(shard_pointer self);
 // it out of the partition's followers (and copies the partition anew);
 // writes wait until then. Reported again every report_every while the map
 // still lists it (a report can be lost with its node's etcd session).
-void report_lagging(shard_pointer self, shard_state::follower& f, const std::string& why) {
+void report_lagging(shard_pointer self, shard_state::follower& f,
+                    const std::string& why) {
   auto& st = self->state;
   const auto now = std::chrono::steady_clock::now();
   if (f.stuck && now - f.reported_at < report_every)
@@ -248,12 +249,13 @@ void send_to(shard_pointer self, std::size_t k) {
               return;
             }
             if (now - f->failing_since >= unreachable_after)
-              report_lagging(self, *f,
-                             "has not taken records for "
-                                 + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                      now - f->failing_since)
-                                                      .count())
-                                 + " s (" + self->system().render(err) + ")");
+              report_lagging(
+                  self, *f,
+                  "has not taken records for "
+                      + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                           now - f->failing_since)
+                                           .count())
+                      + " s (" + self->system().render(err) + ")");
             arm_tick(self);
           });
 }
@@ -456,9 +458,10 @@ caf::message_handler shard_replication(shard_pointer self) {
         release(self);
         replicate(self);
       },
-      [=](replicate_atom, std::uint64_t epoch, std::uint64_t first, std::uint64_t prev_epoch,
-          const std::vector<std::uint32_t>& kinds,
-          const std::vector<frame>& records) -> caf::result<std::uint64_t, std::uint64_t> {
+      [=](replicate_atom, std::uint64_t epoch, std::uint64_t first,
+          std::uint64_t prev_epoch, const std::vector<std::uint32_t>& kinds,
+          const std::vector<frame>& records)
+          -> caf::result<std::uint64_t, std::uint64_t> {
         // A follower: records first.. from the primary of `epoch`, whose
         // record first - 1 is of prev_epoch. Nothing changes here before the
         // request is known to be good.

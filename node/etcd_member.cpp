@@ -599,9 +599,9 @@ void etcd_member::control(const view& v) {
   auto done_reports = [&](const partition_map& stored) {
     for (const auto& [key, epoch] : v.lagging) {
       const auto& [p, id] = key;
-      const bool listed = p < stored.partitions && stored.epoch[p] == epoch
-                          && std::count(stored.followers[p].begin(),
-                                        stored.followers[p].end(), id) != 0;
+      const bool listed =
+          p < stored.partitions && stored.epoch[p] == epoch
+          && std::count(stored.followers[p].begin(), stored.followers[p].end(), id) != 0;
       if (!listed)
         (void)etcd_.erase(cfg_.prefix + "/lagging/" + pair_name(p, id));
     }

@@ -239,7 +239,8 @@ TEST_F(Replicas, AFollowerThatDivergedInAFailoverIsReportedAndTakesNoRecords) {
                  std::vector<std::uint32_t> kinds, std::vector<frame> records,
                  std::uint64_t* last, std::uint64_t* last_epoch) {
     std::string out;
-    self->request(shards[3], 5s, replicate_atom::value, epoch, first, prev, kinds, records)
+    self->request(shards[3], 5s, replicate_atom::value, epoch, first, prev, kinds,
+                  records)
         .receive(
             [&](std::uint64_t l, std::uint64_t e) {
               *last = l;
@@ -275,11 +276,9 @@ TEST_F(Replicas, AListedFollowerThatCannotBeReachedHoldsWritesUntilTheMapDropsIt
              std::vector<caf::actor>{caf::actor{}}, std::vector<std::uint32_t>{7});
   auto pending = self->request(shards[0], 30s, ingest_atom::value, batch(41, 0, 5));
   std::uint32_t reported = 99;
-  self->receive(
-      [&](lagging_atom, std::uint32_t, std::uint32_t node, std::uint64_t) {
-        reported = node;
-      },
-      caf::after(std::chrono::seconds(20)) >> [] {});
+  self->receive([&](lagging_atom, std::uint32_t, std::uint32_t node,
+                    std::uint64_t) { reported = node; },
+                caf::after(std::chrono::seconds(20)) >> [] {});
   EXPECT_EQ(reported, 7u);
   role(self, 0, 1, true); // dropped
   long accepted = -1;
@@ -323,7 +322,8 @@ TEST(EpochHistory, SurvivesASnapshotAndTheLogAfterIt) {
       const auto payload = mark(epoch);
       auto seq = rec->log->append(record_epoch, payload);
       ASSERT_TRUE(seq.ok());
-      ASSERT_TRUE(apply_record(rec->data, *seq, record_epoch, payload, &count, nullptr).ok());
+      ASSERT_TRUE(
+          apply_record(rec->data, *seq, record_epoch, payload, &count, nullptr).ok());
       auto more = rec->log->append(record_epoch, mark(1)); // older: not a new epoch
       ASSERT_TRUE(more.ok());
     }

@@ -27,6 +27,7 @@
 #include "core/knn.hpp"
 #include "core/loaders.hpp"
 #include "core/partition.hpp"
+#include "etcd/client.hpp"
 #include "tests/cluster/cluster_support.hpp"
 #include "tests/cluster/local_cluster.hpp"
 #include "tests/data_dir.hpp"
@@ -396,17 +397,22 @@ TEST(ClusterMoves, EvalMatchesTheLocalCoreAfterAJoinMovedPartitions) {
   // every node serves the flipped map.
   // (Training uses the entry node's view: every node must serve the
   // flipped map before it starts, see README on moves.)
+  auto etcd = etcd::client(*etcd::parse_endpoints(c.etcd().endpoint()));
   bool moved = false;
   for (int attempt = 0; attempt < 300 && !moved; ++attempt) {
-    moved = true;
+    auto kv = etcd.get("/shardrec/map");
+    nlohmann::json map;
+    if (kv.ok() && kv->has_value())
+      map = nlohmann::json::parse((*kv)->value);
+    moved = map.is_object() && map["moving"].empty();
     for (int via = 0; via <= joined; ++via) {
       auto s = status_of(c, via);
       int owned = 0;
       for (const auto& n : s["nodes"])
         if (n["id"] == joined)
           owned = n["partitions"].get<int>();
-      moved =
-          moved && owned == 2 && s["missing_partitions"].empty() && s["map_version"] == 4;
+      moved = moved && owned == 2 && s["missing_partitions"].empty()
+              && s["map_version"] == map["version"];
     }
     if (!moved)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -266,8 +266,8 @@ bool local_cluster::served_by_all(std::uint64_t version,
       std::string out;
       if (cli("--cluster " + address(k) + " status --json", &out) == 0) {
         const auto at = out.find(want);
-        if (at != std::string::npos && !std::isdigit(static_cast<unsigned char>(
-                                            out[at + want.size()])))
+        if (at != std::string::npos
+            && !std::isdigit(static_cast<unsigned char>(out[at + want.size()])))
           break;
       }
       if (std::chrono::steady_clock::now() >= deadline)

@@ -153,7 +153,6 @@ private:
                      std::chrono::steady_clock::time_point deadline) const;
 
 public:
-
   // Runs the shardrec CLI with `args`; returns its exit code, stdout in *out.
   int cli(const std::string& args, std::string* out = nullptr) const;
   // Everything the CLI and the nodes wrote on stderr so far (for failures).
