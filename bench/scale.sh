@@ -31,7 +31,8 @@
 # replies and mem.log there before the cluster folders are removed.
 # usage: bench/scale.sh BUILD [EVENTS=25000000] [PARTITIONS=64] [NODES="1 2 4"]
 # environment: QUERIES (1000), CHECK (50), SETTLE (5), MIN_AVAIL_MB (1500),
-#              TRAIN_WAIT (2400), KEEP_LOGS (unset)
+#              TRAIN_WAIT (2400), KEEP_LOGS (unset), REF_PEAK_GB and
+#              REF_TRAIN_GB (unset: see below)
 set -euo pipefail
 usage='usage: bench/scale.sh BUILD [EVENTS=25000000] [PARTITIONS=64] [NODES="1 2 4"]'
 build=${1:?$usage}
@@ -58,7 +59,7 @@ keep_logs() { # keep_logs NODES: node logs, train replies, mem.log -> $keep
   cp "$work"/train.*.json "$work"/train.*.err "$work/mem.log" "$keep/" 2>/dev/null || true
 }
 cleanup() {
-  [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
+  if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
   [ -n "${nodes:-}" ] && keep_logs "$nodes"
   cluster/local.sh down >/dev/null 2>&1 || true
   [ -f "$work/aborted" ] && echo "aborted: memory ($(cat "$work/aborted"))" >&2
@@ -100,6 +101,13 @@ gb() { awk -v k="$1" 'BEGIN { printf "%.2f", k / 1048576 }'; }
 model_version() { "$build/shardrec" --cluster "$address" status --json 2>/dev/null |
   grep -o '"model_version":[0-9]*' | head -1 | cut -d: -f2; }
 declare -A peak_of=() train_peak_of=()
+# REF_PEAK_GB / REF_TRAIN_GB: the 1-node peaks of an earlier run of the same
+# set, when NODES has no 1 (otherwise the first node count is the reference).
+if [ -n "${REF_PEAK_GB:-}" ]; then
+  one_peak=$(awk -v g="$REF_PEAK_GB" 'BEGIN { printf "%d", g * 1048576 }')
+  one_train=$(awk -v g="${REF_TRAIN_GB:-$REF_PEAK_GB}" 'BEGIN { printf "%d", g * 1048576 }')
+  one_nodes="1 (given: $REF_PEAK_GB GB)"
+fi
 summary=()
 for nodes in $node_counts; do
   note "== $nodes node(s), P = $partitions"

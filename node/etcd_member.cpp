@@ -152,6 +152,10 @@ std::vector<move> plan_followers(const partition_map& m, const std::vector<move>
   return out;
 }
 
+// How long a round of copies may take before the controller calls off those
+// not made (their sources are frozen meanwhile).
+constexpr std::chrono::seconds copy_deadline{600};
+
 // Applies moves to a map: a new owner (and epoch) for a move, one more
 // follower for a copy.
 void apply_moves(partition_map& m, const std::vector<move>& moves) {
@@ -210,12 +214,19 @@ core::result<partition_map> map_from_json(const std::string& text,
       return make_error(errc::bad_message, "the map in etcd: owner "
                                                + std::to_string(m.owner[p])
                                                + " is not one of its nodes");
-    for (auto f : m.followers[p])
-      if (!known(f) || f == m.owner[p])
+    for (std::size_t k = 0; k < m.followers[p].size(); ++k) {
+      const auto f = m.followers[p][k];
+      if (!known(f) || f == m.owner[p]
+          || std::count(m.followers[p].begin(), m.followers[p].begin() + k, f) != 0)
         return make_error(errc::bad_message,
                           "the map in etcd: follower " + std::to_string(f)
                               + " of partition " + std::to_string(p)
-                              + " is not one of its nodes, or is its owner");
+                              + " is not one of its nodes, is its owner, or is listed "
+                                "twice");
+    }
+    if (m.epoch[p] == 0)
+      return make_error(errc::bad_message, "the map in etcd: partition "
+                                               + std::to_string(p) + " has epoch 0");
   }
   return m;
 }
@@ -622,9 +633,36 @@ void etcd_member::control(const view& v) {
   done_reports(*v.map);
   if (!v.moving.empty()) {
     // A move in progress: the map flips once every target holds its copy.
+    // A round whose copies take longer than copy_deadline (a target that
+    // keeps failing to fetch while its lease lives) is called off but for
+    // the copies made, so that its sources do not stay frozen.
+    const auto now = std::chrono::steady_clock::now();
+    if (moves_version_ != m.version) {
+      moves_version_ = m.version;
+      moves_seen_ = now;
+    }
     if (!std::all_of(v.moving.begin(), v.moving.end(),
-                     [&](const move& mv) { return v.is_ready(mv); }))
+                     [&](const move& mv) { return v.is_ready(mv); })) {
+      if (now - moves_seen_ < copy_deadline)
+        return;
+      std::vector<move> made;
+      for (const auto& mv : v.moving)
+        if (v.is_ready(mv))
+          made.push_back(mv);
+      apply_moves(m, made);
+      ++m.version;
+      if (put_map(m, v.replicas, {}, v.map_revision)) {
+        std::fprintf(stderr,
+                     "shardrec-node: controller: %zu partition cop(ies) not made within "
+                     "%lld s: called off, %zu made (map version %llu)\n",
+                     v.moving.size() - made.size(),
+                     static_cast<long long>(copy_deadline.count()), made.size(),
+                     static_cast<unsigned long long>(m.version));
+        for (const auto& mv : v.moving)
+          (void)etcd_.erase(cfg_.prefix + "/ready/" + pair_name(mv.partition, mv.to));
+      }
       return;
+    }
     apply_moves(m, v.moving);
     ++m.version;
     if (put_map(m, v.replicas, {}, v.map_revision)) {

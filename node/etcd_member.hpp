@@ -124,6 +124,11 @@ private:
   std::vector<std::uint8_t> last_registry_;     // the registry frame sent last
   std::string last_error_;
   std::optional<std::chrono::steady_clock::time_point> drained_at_;
+  // Controller: when it first saw the moves of the map version in progress
+  // (a round not copied within copy_deadline is called off: its sources
+  // take writes again).
+  std::uint64_t moves_version_ = 0;
+  std::chrono::steady_clock::time_point moves_seen_{};
   std::atomic<bool> leave_{false};
 
   std::atomic<bool> stop_{false};
