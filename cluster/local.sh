@@ -193,8 +193,8 @@ case "$cmd" in
       settled=""
       for _ in $(seq 1 600); do
         nodes_json=$("$bin/shardrec" --cluster "$first" nodes --json 2>/dev/null || true)
-        count=$(grep -o '"state":"serving"' <<< "$nodes_json" | wc -l)
-        empty=$(grep -o '"partitions":0[,}]' <<< "$nodes_json" | wc -l)
+        count=$( (grep -o '"state":"serving"' <<< "$nodes_json" || true) | wc -l)
+        empty=$( (grep -o '"partitions":0[,}]' <<< "$nodes_json" || true) | wc -l)
         if [ "$count" -eq "$n" ] && [ "$empty" -eq 0 ]; then settled=1; break; fi
         sleep 0.1
       done
