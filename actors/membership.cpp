@@ -33,7 +33,11 @@
 //                                                    for queries
 //   (lagging_atom, u32 partition, u32 node, u64 epoch) -> (nothing) from a
 //                                                    hosted primary: a follower
-//                                                    it cannot bring up to date
+//                                                    it cannot bring up to date;
+//                                                    node = this node: the shard
+//                                                    restarted as the primary of
+//                                                    an epoch its log holds (it
+//                                                    needs a new epoch)
 //   (lagging_atom)                                -> vector<u64> those reports
 //                                                    (partition, node, epoch)...,
 //                                                    for the etcd member

@@ -416,9 +416,33 @@ caf::message_handler shard_replication(shard_pointer self) {
           return;
         if (st.primary && !primary)
           fail_waiting(self, "this node is now a follower of it");
+        st.reporter = caf::actor_cast<caf::actor>(self->current_sender());
+        if (primary && !st.had_role && epoch <= st.data.epochs.last())
+          st.stale_epoch = st.data.epochs.last();
+        st.had_role = true;
+        if (primary && epoch <= st.stale_epoch) {
+          // Restarted within its lease, still named primary: no writes
+          // until the controller gives the partition a new epoch.
+          st.epoch = epoch;
+          st.primary = false;
+          st.followers.clear();
+          st.tail.clear();
+          st.tail_bytes = 0;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - st.stale_reported >= report_every && st.reporter) {
+            st.stale_reported = now;
+            std::fprintf(
+                stderr,
+                "shardrec-node: %s: restarted as the primary of epoch %llu, which "
+                "its log holds already: asking for a new epoch\n",
+                name_of(st).c_str(), static_cast<unsigned long long>(epoch));
+            self->send(st.reporter, lagging_atom::value, st.data.store->partition(),
+                       st.node_id, epoch);
+          }
+          return;
+        }
         st.epoch = epoch;
         st.primary = primary;
-        st.reporter = caf::actor_cast<caf::actor>(self->current_sender());
         // Every follower the map lists, a null handle too (its node was not
         // reachable): it confirms nothing until it answers, so nothing is
         // acknowledged that a listed follower may lack.

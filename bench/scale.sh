@@ -59,11 +59,13 @@ keep_logs() { # keep_logs NODES: node logs, train replies, mem.log -> $keep
   cp "$work"/train.*.json "$work"/train.*.err "$work/mem.log" "$keep/" 2>/dev/null || true
 }
 cleanup() {
+  set +e
   if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
   [ -n "${nodes:-}" ] && keep_logs "$nodes"
   cluster/local.sh down >/dev/null 2>&1 || true
   [ -f "$work/aborted" ] && echo "aborted: memory ($(cat "$work/aborted"))" >&2
   rm -rf "$work"
+  return 0
 }
 trap cleanup EXIT
 

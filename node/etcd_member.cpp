@@ -581,13 +581,20 @@ void etcd_member::control(const view& v) {
   };
   for (std::uint32_t p = 0; p < m.partitions; ++p) {
     auto& f = m.followers[p];
-    if (!v.live(m.owner[p])) {
+    // A primary that reports itself came back within its lease (its log
+    // may lack records its followers have): a new epoch, on a follower if
+    // one can take it, else on itself.
+    const bool restarted = v.live(m.owner[p]) && lagging(p, m.owner[p]);
+    if (!v.live(m.owner[p]) || restarted) {
       auto next = std::find_if(f.begin(), f.end(), [&](std::uint32_t id) {
         return v.live(id) && !lagging(p, id);
       });
       if (next != f.end()) {
         m.owner[p] = *next;
         f.erase(next);
+        ++m.epoch[p];
+        ++promoted;
+      } else if (restarted) {
         ++m.epoch[p];
         ++promoted;
       }
@@ -612,7 +619,9 @@ void etcd_member::control(const view& v) {
       const auto& [p, id] = key;
       const bool listed =
           p < stored.partitions && stored.epoch[p] == epoch
-          && std::count(stored.followers[p].begin(), stored.followers[p].end(), id) != 0;
+          && (stored.owner[p] == id
+              || std::count(stored.followers[p].begin(), stored.followers[p].end(), id)
+                     != 0);
       if (!listed)
         (void)etcd_.erase(cfg_.prefix + "/lagging/" + pair_name(p, id));
     }

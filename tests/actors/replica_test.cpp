@@ -30,6 +30,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Three events of users u<id>a..c (batch id `id`).
+frame restart_batch(std::uint64_t id) {
+  event_batch b;
+  b.id = id;
+  for (const char* suffix : {"a", "b", "c"}) {
+    dist::raw_event e;
+    e.user = "u" + std::to_string(id) + suffix;
+    e.item = "i1";
+    b.events.push_back(e);
+  }
+  return encode(b);
+}
+
 class Replicas : public ::testing::Test {
 protected:
   caf::actor_system_config cfg;
@@ -295,6 +308,86 @@ TEST_F(Replicas, AListedFollowerThatCannotBeReachedHoldsWritesUntilTheMapDropsIt
     EXPECT_EQ(ingest(self, 0, batch(41, 0, 5), &err), 5) << err;
   }
   EXPECT_EQ(events(self, 0), 5u);
+}
+
+// A node restarted within its lease is still named primary of the epoch its
+// log holds: its shard takes no write in that epoch (a follower may hold
+// records its log lost) and asks for a new one; with the new epoch it takes
+// writes again and keeps what it had.
+TEST(Restart, APrimaryBackWithinItsLeaseAsksForANewEpochBeforeItTakesWrites) {
+  caf::actor_system_config cfg;
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  const auto dir = std::filesystem::temp_directory_path()
+                   / ("shardrec-restart-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  durability dur;
+  dur.data_dir = dir.string();
+  dur.await_role = true;
+  caf::scoped_actor self{sys};
+  auto write = [&](caf::actor& shard, std::uint64_t id, std::string* err) {
+    long out = -1;
+    self->request(shard, 5s, ingest_atom::value, restart_batch(id))
+        .receive(
+            [&](const frame& r) {
+              if (auto d = decode_ingest_result(r))
+                out = static_cast<long>(d->accepted);
+            },
+            [&](caf::error& e) { *err = sys.render(e); });
+    return out;
+  };
+  auto role = [&](caf::actor& shard, std::uint64_t epoch) {
+    self->send(shard, role_atom::value, epoch, true, std::vector<caf::actor>{},
+               std::vector<std::uint32_t>{});
+  };
+  auto recover = [&] {
+    auto rec = recover_partition(dur, 0, 1);
+    EXPECT_TRUE(rec.ok()) << rec.err().message;
+    return std::make_shared<recovered_partition>(std::move(*rec));
+  };
+  std::string err;
+  {
+    auto shard = caf::actor_cast<caf::actor>(
+        spawn_shard(sys, 0, 1, 4, caf::actor{}, dur, recover()));
+    role(shard, 1);
+    ASSERT_EQ(write(shard, 51, &err), 3) << err;
+    self->send_exit(shard, caf::exit_reason::user_shutdown);
+    self->wait_for(shard);
+  }
+  auto shard = caf::actor_cast<caf::actor>(
+      spawn_shard(sys, 0, 1, 4, caf::actor{}, dur, recover()));
+  role(shard, 1);
+  std::uint32_t reported = 99;
+  std::uint64_t reported_epoch = 0;
+  self->receive(
+      [&](lagging_atom, std::uint32_t, std::uint32_t node, std::uint64_t e) {
+        reported = node;
+        reported_epoch = e;
+      },
+      caf::after(std::chrono::seconds(5)) >> [] {});
+  EXPECT_EQ(reported, 4u); // its own node
+  EXPECT_EQ(reported_epoch, 1u);
+  EXPECT_EQ(write(shard, 52, &err), -1);
+  EXPECT_NE(err.find("not its primary"), std::string::npos) << err;
+  role(shard, 1); // the same map installed again: still no writes
+  err.clear();
+  EXPECT_EQ(write(shard, 53, &err), -1) << err;
+  role(shard, 2); // the controller's new epoch
+  err.clear();
+  EXPECT_EQ(write(shard, 54, &err), 3) << err;
+  std::uint64_t events = 0;
+  self->request(shard, 5s, stats_atom::value)
+      .receive(
+          [&](const frame& f) {
+            if (auto s = decode_partition_status(f))
+              events = s->user_events;
+          },
+          [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  EXPECT_EQ(events, 6u);
+  self->send_exit(shard, caf::exit_reason::user_shutdown);
+  self->wait_for(shard);
+  std::filesystem::remove_all(dir);
 }
 
 // The epoch history (which epoch's primary wrote each record) survives a
