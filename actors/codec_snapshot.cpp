@@ -633,17 +633,16 @@ core::result<partition_snapshot> read(wire::PartitionSnapshot::Reader r,
   s.model_version = r.getModelVersion();
   s.ratings_only = r.getRatingsOnly();
   s.scale = {r.getScaleMin(), r.getScaleMax()};
-  if (r.getEpochs().size() != r.getEpochStarts().size())
-    return bad("fields 'epochs' and 'epochStarts' have "
-               + std::to_string(r.getEpochs().size()) + " and "
-               + std::to_string(r.getEpochStarts().size()) + " entries");
-  for (std::uint32_t k = 0; k < r.getEpochs().size(); ++k) {
-    if (k > 0
-        && (r.getEpochs()[k] <= r.getEpochs()[k - 1]
-            || r.getEpochStarts()[k] <= r.getEpochStarts()[k - 1]))
+  const auto epochs = r.getEpochs();
+  const auto starts = r.getEpochStarts();
+  if (epochs.size() != starts.size())
+    return bad("fields 'epochs' and 'epochStarts' have " + std::to_string(epochs.size())
+               + " and " + std::to_string(starts.size()) + " entries");
+  for (std::uint32_t k = 0; k < epochs.size(); ++k) {
+    if (k > 0 && (epochs[k] <= epochs[k - 1] || starts[k] <= starts[k - 1]))
       return bad("field 'epochs': entry " + std::to_string(k) + " does not increase");
-    s.epochs.push_back(r.getEpochs()[k]);
-    s.epoch_starts.push_back(r.getEpochStarts()[k]);
+    s.epochs.push_back(epochs[k]);
+    s.epoch_starts.push_back(starts[k]);
   }
   if (!r.hasStore())
     return bad("field 'store' is missing");

@@ -69,35 +69,40 @@ ingest_result apply_items(partition_data& d, item_batch b) {
   return r;
 }
 
-core::result<decoded_record> decode_record(std::uint8_t kind, std::string_view payload) {
+frame u64_record(std::uint64_t v) {
+  frame f;
+  for (int i = 0; i < 8; ++i)
+    f.bytes.push_back(static_cast<std::uint8_t>((v >> (8 * i)) & 0xff));
+  return f;
+}
+
+core::result<decoded_record> decode_record(std::uint8_t kind, const frame& payload) {
   decoded_record r;
   r.kind = kind;
-  if (kind == record_events || kind == record_items) {
-    frame f;
-    f.bytes.assign(payload.begin(), payload.end());
-    if (kind == record_events) {
-      auto b = decode_event_batch(f);
-      if (!b)
-        return b.err();
-      r.events = std::move(*b);
-    } else {
-      auto b = decode_item_batch(f);
-      if (!b)
-        return b.err();
-      r.items = std::move(*b);
-    }
+  if (kind == record_events) {
+    auto b = decode_event_batch(payload);
+    if (!b)
+      return b.err();
+    r.events = std::move(*b);
     return r;
   }
-  if ((kind == record_publish || kind == record_epoch) && payload.size() == 8) {
+  if (kind == record_items) {
+    auto b = decode_item_batch(payload);
+    if (!b)
+      return b.err();
+    r.items = std::move(*b);
+    return r;
+  }
+  const auto& bytes = payload.bytes;
+  if ((kind == record_publish || kind == record_epoch) && bytes.size() == 8) {
     for (int i = 7; i >= 0; --i)
-      r.value = (r.value << 8)
-                | static_cast<unsigned char>(payload[static_cast<std::size_t>(i)]);
+      r.value = (r.value << 8) | bytes[static_cast<std::size_t>(i)];
     return r;
   }
   if (kind == record_publish || kind == record_epoch)
     return core::make_error(core::errc::bad_message,
                             "log record kind " + std::to_string(kind) + " of "
-                                + std::to_string(payload.size()) + " bytes, not 8");
+                                + std::to_string(bytes.size()) + " bytes, not 8");
   return core::make_error(core::errc::bad_message,
                           "unknown log record kind " + std::to_string(kind));
 }
@@ -129,7 +134,9 @@ void apply_decoded(partition_data& d, std::uint64_t seq, decoded_record rec,
 core::status apply_record(partition_data& d, std::uint64_t seq, std::uint8_t kind,
                           std::string_view payload, std::uint64_t* count,
                           std::vector<std::string>* notes) {
-  auto rec = decode_record(kind, payload);
+  frame f; // the decoders read frames
+  f.bytes.assign(payload.begin(), payload.end());
+  auto rec = decode_record(kind, f);
   if (!rec)
     return rec.err();
   apply_decoded(d, seq, std::move(*rec), count, notes);

@@ -158,7 +158,10 @@ struct decoded_record {
   item_batch items;        // record_items
   std::uint64_t value = 0; // record_publish: the version; record_epoch: the epoch
 };
-core::result<decoded_record> decode_record(std::uint8_t kind, std::string_view payload);
+core::result<decoded_record> decode_record(std::uint8_t kind, const frame& payload);
+
+// The payload of record_publish and record_epoch: v, 8 bytes little-endian.
+frame u64_record(std::uint64_t v);
 
 // Applies log record `seq` (kind record_*, payload its frame) as a replay
 // does: on recovery and on a follower that receives it from its primary.

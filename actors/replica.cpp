@@ -132,6 +132,15 @@ void trim_tail(shard_state& st) {
 
 void replicate(shard_pointer self);
 
+// How long follower f's requests have failed (or its node was unreachable),
+// counting from now if they had not.
+std::chrono::steady_clock::duration
+failing_for(shard_state::follower& f, std::chrono::steady_clock::time_point now) {
+  if (f.failing_since == std::chrono::steady_clock::time_point{})
+    f.failing_since = now;
+  return now - f.failing_since;
+}
+
 // A follower the primary cannot bring up to date (it lags beyond the tail,
 // holds records the primary does not, or does not answer): it confirms
 // nothing from now on, and the membership tells the controller, which takes
@@ -164,9 +173,7 @@ void send_to(shard_pointer self, std::size_t k) {
   if (f.stuck)
     return report_lagging(self, f, "");
   if (!f.shard) {
-    if (f.failing_since == decltype(now){})
-      f.failing_since = now;
-    else if (now - f.failing_since >= unreachable_after)
+    if (failing_for(f, now) >= unreachable_after)
       report_lagging(self, f, "is not reachable");
     return;
   }
@@ -236,8 +243,7 @@ void send_to(shard_pointer self, std::size_t k) {
             f->inflight = false;
             const auto now = std::chrono::steady_clock::now();
             f->retry_at = now + retry_pause;
-            if (f->failing_since == decltype(now){})
-              f->failing_since = now;
+            const auto failing = failing_for(*f, now);
             if (is_fenced(err)) {
               // A newer epoch: this shard lost the partition (the new map
               // reaches it soon). Nothing more is acknowledged here.
@@ -248,13 +254,13 @@ void send_to(shard_pointer self, std::size_t k) {
               fail_waiting(self, "this node is no longer its primary");
               return;
             }
-            if (now - f->failing_since >= unreachable_after)
+            if (failing >= unreachable_after)
               report_lagging(
                   self, *f,
                   "has not taken records for "
-                      + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                           now - f->failing_since)
-                                           .count())
+                      + std::to_string(
+                          std::chrono::duration_cast<std::chrono::seconds>(failing)
+                              .count())
                       + " s (" + self->system().render(err) + ")");
             arm_tick(self);
           });
@@ -417,17 +423,11 @@ caf::message_handler shard_replication(shard_pointer self) {
         if (st.primary && !primary)
           fail_waiting(self, "this node is now a follower of it");
         st.reporter = caf::actor_cast<caf::actor>(self->current_sender());
-        if (primary && !st.had_role && epoch <= st.data.epochs.last())
-          st.stale_epoch = st.data.epochs.last();
-        st.had_role = true;
-        if (primary && epoch <= st.stale_epoch) {
-          // Restarted within its lease, still named primary: no writes
-          // until the controller gives the partition a new epoch.
-          st.epoch = epoch;
-          st.primary = false;
-          st.followers.clear();
-          st.tail.clear();
-          st.tail_bytes = 0;
+        // Restarted within its lease and still named primary of an epoch
+        // its log held at start: no writes (it acts as a follower with no
+        // primary) until the controller gives the partition a new epoch.
+        const bool stale = primary && epoch <= st.stale_epoch;
+        if (stale) {
           const auto now = std::chrono::steady_clock::now();
           if (now - st.stale_reported >= report_every && st.reporter) {
             st.stale_reported = now;
@@ -439,7 +439,7 @@ caf::message_handler shard_replication(shard_pointer self) {
             self->send(st.reporter, lagging_atom::value, st.data.store->partition(),
                        st.node_id, epoch);
           }
-          return;
+          primary = false;
         }
         st.epoch = epoch;
         st.primary = primary;
@@ -468,10 +468,7 @@ caf::message_handler shard_replication(shard_pointer self) {
         }
         // The primary of a new epoch marks where its records start.
         if (primary && epoch > st.data.epochs.last() && !st.frozen) {
-          frame marker;
-          for (int i = 0; i < 8; ++i)
-            marker.bytes.push_back(static_cast<std::uint8_t>((epoch >> (8 * i)) & 0xff));
-          auto seq = append_record(self, record_epoch, marker);
+          auto seq = append_record(self, record_epoch, u64_record(epoch));
           if (seq)
             st.data.epochs.add(epoch, *seq);
           else
@@ -534,10 +531,7 @@ caf::message_handler shard_replication(shard_pointer self) {
             return fail(core::errc::bad_message, name_of(st) + ": record "
                                                      + std::to_string(seq) + " of kind "
                                                      + std::to_string(kinds[k]));
-          auto d = decode_record(
-              static_cast<std::uint8_t>(kinds[k]),
-              std::string_view(reinterpret_cast<const char*>(r.bytes.data()),
-                               r.bytes.size()));
+          auto d = decode_record(static_cast<std::uint8_t>(kinds[k]), r);
           if (!d)
             return fail(core::errc::bad_message,
                         name_of(st) + ": record " + std::to_string(seq)

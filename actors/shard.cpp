@@ -385,6 +385,7 @@ shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t partition,
         detail::leave_run(st); // the trainer died without an abort
     });
     st.synced_seq = st.last_seq(); // what recovery found is on disk
+    st.stale_epoch = st.data.epochs.last();
     st.primary = !dur.await_role;
     return caf::behavior{shard_queries(self)
                              .or_else(detail::shard_training(self))

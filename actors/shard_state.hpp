@@ -86,14 +86,13 @@ struct shard_state {
     std::chrono::steady_clock::time_point failing_since{};
   };
   std::vector<follower> followers;
-  // A shard of a restarted node that the map still names primary of the
-  // epoch its log already holds (the node came back within its lease): its
-  // followers may hold records this log lost, and a record it wrote now
-  // could take the same number and epoch as one of theirs. It takes no
-  // write in an epoch up to this one and asks for a new one (lagging_atom
-  // with its own node); 0: none.
+  // The newest epoch its log held when this shard started. A map that
+  // still names it primary of that epoch (the node came back within its
+  // lease) gets no write from it: its followers may hold records this log
+  // lost, and a record it wrote now could take the same number and epoch
+  // as one of theirs. It asks for a new epoch (lagging_atom with its own
+  // node) instead.
   std::uint64_t stale_epoch = 0;
-  bool had_role = false; // a role came since this shard started
   std::chrono::steady_clock::time_point stale_reported{};
   struct tail_record {
     std::uint64_t seq = 0;

@@ -426,14 +426,8 @@ caf::result<frame> publish(shard_pointer self, std::uint64_t version, const fram
   // A restart serves this model again, without retraining: the snapshot
   // makes it durable; the marker before it lets recovery tell when that
   // snapshot was never written.
-  if (st.log) {
-    std::string v(8, '\0');
-    for (int i = 0; i < 8; ++i)
-      v[static_cast<std::size_t>(i)] = static_cast<char>((version >> (8 * i)) & 0xff);
-    frame marker;
-    marker.bytes.assign(v.begin(), v.end());
-    (void)detail::append_record(self, record_publish, marker);
-  }
+  if (st.log)
+    (void)detail::append_record(self, record_publish, u64_record(version));
   detail::snapshot_now(self);
   detail::send_model(self); // the followers serve it too
   return frame{};
