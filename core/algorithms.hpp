@@ -42,10 +42,10 @@ struct algo_options {
   // ease only (alone or in the hybrid): the largest catalogue it trains on.
   std::size_t ease_max_items = default_ease_max_items;
   // Hyperparameters tuning may set (core/tuning.hpp); 0: the default.
-  float ials_alpha = 0.0f;        // implicit-als confidence scale
-  float ials_reg = 0.0f;          // implicit-als regularisation scale
-  float ease_lambda = 0.0f;       // ease penalty
-  std::size_t knn_neighbors = 0;  // item-kNN / user-kNN neighbours kept
+  float ials_alpha = 0.0f;       // implicit-als confidence scale
+  float ials_reg = 0.0f;         // implicit-als regularisation scale
+  float ease_lambda = 0.0f;      // ease penalty
+  std::size_t knn_neighbors = 0; // item-kNN / user-kNN neighbours kept
 };
 
 // True when some item carries side information (content can train).
@@ -57,8 +57,9 @@ result<std::vector<std::pair<std::string, float>>> parse_weights(const std::stri
                                                                  const char* what);
 
 // A hybrid part that only ranks, as the hybrid trains it (the kNN parts on
-// the binarized matrix by co-occurrence cosine; the others as
-// train_algorithm).
+// the binarized matrix by co-occurrence cosine, keeping only the top
+// `neighbors` of each list, all ranking reads; the others as
+// train_algorithm). Its predict() is not meant to be asked.
 result<std::shared_ptr<const model>> train_ranking_part(const algo_options& opt,
                                                         const dataset& ds,
                                                         const interaction_matrix& train);
