@@ -212,10 +212,10 @@ TEST(Durability, EveryAcknowledgedEventSurvivesKillNineOfANodeAndOfEveryNode) {
 
   // Train, then kill every node and start them again: the same events and
   // the same answers.
-  // The default blend (implicit ALS with a little item-kNN): tuning on this
-  // random data chose a blend without factors in about one run of three
-  // (EASE or item-kNN alone), whose answers never hold an item newer than
-  // the model, and the fold-in below was not checked at all.
+  // The default blend (implicit ALS with a little item-kNN): with tuning the
+  // check below failed about one run in three (waiting longer did not help),
+  // most likely a tuned blend without factors (EASE or item-kNN alone),
+  // whose answers never hold an item newer than the model.
   ASSERT_EQ(c.cli("--cluster " + c.address(0) + " train --no-tune"), 0) << c.logs();
   std::vector<actors::recommend_reply> before;
   std::size_t events_after_training = 0;
